@@ -1,0 +1,583 @@
+// The composed operation behind pipeline::async_run and async_with_deadline:
+// total deadline -> retry -> per-attempt timeout -> the user's operation, as
+// one state machine in one allocation.
+//
+// Threading: every entry point (the attempt's completion, a deadline's
+// expiry, a posted resumption, the caller's cancellation) runs on the
+// handler's associated executor, which must serialise them -- the usual Asio
+// rule for an operation with more than one child (use a strand when several
+// threads run the context). The deadline queue's expiry is the only event that
+// starts elsewhere; it is handed over with dispatch.
+//
+// Ownership: the state is reference-counted without atomics (see above): the
+// attempt's handler, a queued deadline entry (and the expiry it turns into),
+// a posted resumption and the initiating function each hold one reference.
+// The state is freed when the last one goes, which in the common case happens
+// before the user's handler is invoked.
+#pragma once
+
+#include <keel/attempt.hpp>
+#include <keel/detail/deadline_service.hpp>
+#include <keel/error.hpp>
+#include <keel/fault.hpp>
+#include <keel/observer.hpp>
+#include <keel/random.hpp>
+#include <keel/retry.hpp>
+#include <keel/timeout.hpp>
+
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/bind_allocator.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/error.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+#include <asio/recycling_allocator.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace keel::detail {
+
+/// Asio's default allocator means "use the thread's recycling cache": keep
+/// that meaning for our own per-call state.
+template <class Allocator>
+struct recycled {
+    using type = Allocator;
+    static type from(const Allocator& a) noexcept { return a; }
+};
+template <class T>
+struct recycled<std::allocator<T>> {
+    using type = asio::recycling_allocator<T>;
+    static type from(const std::allocator<T>&) noexcept { return {}; }
+};
+
+/// Where per-call jitter streams come from: a seed and a counter, read only
+/// when a call first needs to sleep.
+struct jitter_seed {
+    std::uint64_t seed = 0x6b65656c5f736565ULL;
+    std::atomic<std::uint64_t> streams{0};
+
+    random_source next_stream() noexcept {
+        return random_source(
+            seed ^ (0x9e3779b97f4a7c15ULL * (streams.fetch_add(1, std::memory_order_relaxed) + 1)));
+    }
+};
+
+/// What the initiator decided for one call.
+template <class TimePoint>
+struct call_params {
+    const retry_policy* retry = nullptr; ///< null: exactly one attempt
+    std::chrono::nanoseconds connect = unlimited;
+    std::chrono::nanoseconds exchange = unlimited;
+    std::chrono::nanoseconds total = unlimited;
+    TimePoint fixed_deadline = TimePoint::max(); ///< an absolute total deadline, if given
+    errc exchange_error = errc::exchange_timeout;
+    errc total_error = errc::deadline_exceeded;
+    std::string_view name;
+    jitter_seed* jitter = nullptr;
+    call_report* report = nullptr;
+};
+
+template <class Handler, class Op, class Signature, class Timer, class Observer, class IoExecutor>
+class run_op;
+
+template <class Handler, class Op, class Timer, class Observer, class IoExecutor, class... Ts>
+class run_op<Handler, Op, void(std::error_code, Ts...), Timer, Observer, IoExecutor>
+    : private deadline_entry {
+public:
+    using clock_type = typename Timer::clock_type;
+    using time_point = typename clock_type::time_point;
+    using attempt_type = basic_attempt<clock_type>;
+    using params_type = call_params<time_point>;
+    using service_type = deadline_service<Timer>;
+    using executor_type = asio::associated_executor_t<Handler, IoExecutor>;
+    using allocator_type = typename recycled<asio::associated_allocator_t<Handler>>::type;
+
+    static void start(Handler handler, Op op, const params_type& params, service_type& service,
+                      const Observer& observer, const IoExecutor& io_executor) {
+        using state_allocator =
+            typename std::allocator_traits<allocator_type>::template rebind_alloc<run_op>;
+        state_allocator alloc(recycled_allocator(handler));
+        run_op* self = std::allocator_traits<state_allocator>::allocate(alloc, 1);
+        try {
+            ::new (static_cast<void*>(self))
+                run_op(std::move(handler), std::move(op), params, service, observer, io_executor);
+        } catch (...) {
+            std::allocator_traits<state_allocator>::deallocate(alloc, self, 1);
+            throw;
+        }
+        self->begin();
+    }
+
+private:
+    enum class phase : std::uint8_t { attempting, sleeping, finished };
+    enum class entry_state : std::uint8_t { idle, armed, firing };
+    enum class expiry : std::uint8_t { none, exchange, total };
+
+    static allocator_type recycled_allocator(const Handler& handler) {
+        using associated = asio::associated_allocator_t<Handler>;
+        return recycled<associated>::from(asio::get_associated_allocator(handler));
+    }
+
+    run_op(Handler&& handler, Op&& op, const params_type& params, service_type& service,
+           const Observer& observer, const IoExecutor& io_executor)
+        : handler_(std::move(handler)), op_(std::move(op)),
+          executor_(asio::get_associated_executor(handler_, io_executor)),
+          allocator_(recycled_allocator(handler_)), service_(&service), observer_(&observer),
+          params_(params) {
+        this->expire = &on_entry_expired;
+        this->abandon = &on_entry_abandoned;
+    }
+
+    ~run_op() {
+        if (entry_state_ == entry_state::armed)
+            service_->cancel(entry());
+        if (outer_slot_.is_connected())
+            outer_slot_.clear();
+    }
+
+    // The state is its own deadline entry: one allocation per call, and the
+    // expiry finds the state with a cast.
+    deadline_entry& entry() noexcept { return *this; }
+
+    // ---- references ---------------------------------------------------------
+
+    void add_ref() noexcept { ++refs_; }
+
+    /// Drops a reference; the last one frees the state with the handler's
+    /// allocator. Nothing may touch `this` afterwards.
+    void release() noexcept {
+        if (--refs_ != 0)
+            return;
+        using state_allocator =
+            typename std::allocator_traits<allocator_type>::template rebind_alloc<run_op>;
+        state_allocator alloc(allocator_);
+        this->~run_op();
+        std::allocator_traits<state_allocator>::deallocate(alloc, this, 1);
+    }
+
+    /// The user's handler and its arguments, taken out of the state so the
+    /// state can be freed before the upcall.
+    struct upcall {
+        Handler handler;
+        std::error_code ec;
+        std::tuple<Ts...> args;
+
+        void operator()() {
+            std::apply([this](Ts&... values) { std::move(handler)(ec, std::move(values)...); },
+                       args);
+        }
+    };
+
+    /// Every entry point ends here: drop its reference, then (state possibly
+    /// gone) invoke the user's handler if the call finished.
+    void release_then(std::optional<upcall>& up) {
+        release();
+        if (up)
+            (*up)();
+    }
+
+    // ---- the handler given to each attempt ------------------------------------
+
+    class attempt_handler {
+    public:
+        using executor_type = typename run_op::executor_type;
+        using allocator_type = typename run_op::allocator_type;
+        using cancellation_slot_type = asio::cancellation_slot;
+
+        explicit attempt_handler(run_op* self) noexcept : self_(self) {}
+        attempt_handler(attempt_handler&& other) noexcept
+            : self_(std::exchange(other.self_, nullptr)) {}
+        attempt_handler& operator=(attempt_handler&&) = delete;
+        ~attempt_handler() {
+            if (self_) // destroyed without being invoked (its context shut down)
+                self_->release();
+        }
+
+        template <class Error, class... Args>
+        void operator()(Error&& ec, Args&&... args) {
+            std::exchange(self_, nullptr)
+                ->on_attempt_complete(std::error_code(ec), Ts(std::forward<Args>(args))...);
+        }
+
+        executor_type get_executor() const noexcept { return self_->executor_; }
+        allocator_type get_allocator() const noexcept { return self_->allocator_; }
+        cancellation_slot_type get_cancellation_slot() const noexcept {
+            return self_->inner_signal_.slot();
+        }
+
+    private:
+        run_op* self_;
+    };
+
+    /// A reference-holding callback run on the handler's executor.
+    template <void (run_op::*Member)()>
+    class resumption {
+    public:
+        explicit resumption(run_op* self) noexcept : self_(self) {}
+        resumption(resumption&& other) noexcept : self_(std::exchange(other.self_, nullptr)) {}
+        resumption& operator=(resumption&&) = delete;
+        ~resumption() {
+            if (self_)
+                self_->release();
+        }
+        void operator()() { (std::exchange(self_, nullptr)->*Member)(); }
+
+        using allocator_type = typename run_op::allocator_type;
+        allocator_type get_allocator() const noexcept { return self_->allocator_; }
+
+    private:
+        run_op* self_;
+    };
+
+    template <void (run_op::*Member)()>
+    void post_self() {
+        add_ref();
+        asio::post(executor_, resumption<Member>(this));
+    }
+
+    struct outer_cancel_handler {
+        run_op* self;
+        void operator()(asio::cancellation_type_t type) const { self->on_outer_cancel(type); }
+    };
+
+    // ---- the state machine ------------------------------------------------------
+
+    time_point now() const noexcept { return clock_type::now(); }
+
+    bool needs_clock() const noexcept {
+        return observer_enabled_v<Observer> || params_.exchange != unlimited ||
+               params_.connect != unlimited || params_.total != unlimited ||
+               params_.fixed_deadline != time_point::max();
+    }
+
+    void begin() {
+        refs_ = 1; // the initiating function's
+        auto slot = asio::get_associated_cancellation_slot(handler_);
+        if (slot.is_connected()) {
+            outer_slot_ = slot;
+            outer_slot_.template emplace<outer_cancel_handler>(outer_cancel_handler{this});
+        }
+        if (needs_clock()) {
+            call_started_ = now();
+            total_deadline_ =
+                std::min(deadline_after(call_started_, params_.total), params_.fixed_deadline);
+        }
+        if constexpr (observer_enabled_v<Observer>)
+            observer_->on(events::call_start{params_.name});
+        // An operation that completes inside the initiating function parks its
+        // result: the user's handler must not run before async_run returns.
+        reentrant_ = true;
+        try {
+            start_attempt(call_started_);
+        } catch (...) {
+            reentrant_ = false;
+            phase_ = phase::finished;
+            release();
+            throw;
+        }
+        reentrant_ = false;
+        if (parked_)
+            post_self<&run_op::resume>();
+        std::optional<upcall> none;
+        release_then(none);
+    }
+
+    void start_attempt(time_point started) {
+        ++attempt_number_;
+        phase_ = phase::attempting;
+        expired_ = expiry::none;
+        const int max_attempts = params_.retry ? std::max(params_.retry->max_attempts, 1) : 1;
+        timeout_policy phases{params_.connect, params_.exchange, unlimited};
+        attempt_ = attempt_type(attempt_number_, max_attempts,
+                                deadlines_for(phases, started, total_deadline_));
+        attempt_started_ = started;
+        if (attempt_.exchange_deadline() != time_point::max())
+            arm(attempt_.exchange_deadline());
+        if constexpr (observer_enabled_v<Observer>)
+            observer_->on(events::attempt_start{params_.name, attempt_number_});
+        op_pending_ = true;
+        add_ref(); // the attempt handler's
+        op_(std::as_const(attempt_), attempt_handler(this));
+    }
+
+    void arm(time_point deadline) {
+        this->deadline = service_type::ticks(deadline);
+        add_ref(); // the entry's
+        entry_state_ = entry_state::armed;
+        if (!service_->schedule(entry())) { // the context is shutting down
+            entry_state_ = entry_state::idle;
+            --refs_;
+        }
+    }
+
+    /// Takes the entry out of the queue. False: it already expired and its
+    /// expiry is on the way (it then owns the entry's reference).
+    bool disarm() noexcept {
+        if (entry_state_ != entry_state::armed)
+            return entry_state_ == entry_state::idle;
+        if (service_->cancel(entry())) {
+            entry_state_ = entry_state::idle;
+            --refs_; // the entry's; never the last (the caller holds one)
+            return true;
+        }
+        entry_state_ = entry_state::firing;
+        return false;
+    }
+
+    void on_attempt_complete(std::error_code ec, Ts... args) {
+        op_pending_ = false;
+        std::optional<upcall> up;
+        // If the deadline fired meanwhile, its expiry decides what this result
+        // means (it may still be a success that beat the cancellation).
+        if (!disarm() || reentrant_)
+            parked_.emplace(ec, std::tuple<Ts...>(std::move(args)...));
+        else
+            after_attempt(ec, std::tuple<Ts...>(std::move(args)...), up);
+        release_then(up);
+    }
+
+    void resume() {
+        std::optional<upcall> up;
+        if (phase_ == phase::attempting && parked_ && entry_state_ == entry_state::idle)
+            take_parked(up);
+        else if (phase_ == phase::sleeping)
+            after_sleep(up);
+        release_then(up);
+    }
+
+    void take_parked(std::optional<upcall>& up) {
+        auto [ec, args] = std::move(*parked_);
+        parked_.reset();
+        after_attempt(ec, std::move(args), up);
+    }
+
+    // Runs on the deadline queue's executor, outside its lock.
+    static void on_entry_expired(deadline_entry& entry) noexcept {
+        run_op* self = from_entry(entry);
+        asio::dispatch(
+            self->executor_,
+            asio::bind_allocator(self->allocator_, resumption<&run_op::on_expired>(self)));
+    }
+
+    // The context shut down with the entry queued: drop its reference.
+    static void on_entry_abandoned(deadline_entry& entry) noexcept {
+        run_op* self = from_entry(entry);
+        self->entry_state_ = entry_state::idle;
+        self->release();
+    }
+
+    static run_op* from_entry(deadline_entry& entry) noexcept {
+        return static_cast<run_op*>(&entry);
+    }
+
+    void on_expired() {
+        entry_state_ = entry_state::idle;
+        std::optional<upcall> up;
+        if (phase_ == phase::attempting) {
+            if (op_pending_) {
+                expired_ = attempt_.exchange_deadline() >= total_deadline_ ? expiry::total
+                                                                           : expiry::exchange;
+                // Terminal cancellation into the operation; it completes (now or
+                // later) with its own error, which after_attempt reports as the
+                // timeout it is.
+                reentrant_ = true;
+                inner_signal_.emit(asio::cancellation_type::terminal);
+                reentrant_ = false;
+            }
+            if (parked_ && !op_pending_)
+                take_parked(up);
+        } else if (phase_ == phase::sleeping) {
+            after_sleep(up);
+        }
+        release_then(up);
+    }
+
+    void on_outer_cancel(asio::cancellation_type_t type) {
+        add_ref(); // held while we act: the operation may complete inside emit
+        outer_cancel_ = type;
+        if (phase_ == phase::attempting && op_pending_) {
+            reentrant_ = true;
+            inner_signal_.emit(type);
+            reentrant_ = false;
+            if (parked_ && !op_pending_ && entry_state_ == entry_state::idle)
+                post_self<&run_op::resume>(); // never complete inside the emitter
+        } else if (phase_ == phase::sleeping) {
+            if (entry_state_ != entry_state::firing && disarm())
+                post_self<&run_op::resume>(); // wakes after_sleep, which sees the cancel
+        }
+        std::optional<upcall> none;
+        release_then(none);
+    }
+
+    void after_sleep(std::optional<upcall>& up) {
+        sleep_work_.reset();
+        if (outer_cancel_ != asio::cancellation_type::none) {
+            finish(asio::error::operation_aborted, std::tuple<Ts...>(), give_up_reason::none, up);
+            return;
+        }
+        start_attempt(needs_clock() ? now() : time_point());
+    }
+
+    static timeout_phase phase_of(const std::error_code& ec, bool& is_timeout) noexcept {
+        is_timeout = true;
+        if (ec == errc::connect_timeout)
+            return timeout_phase::connect;
+        if (ec == errc::deadline_exceeded)
+            return timeout_phase::total;
+        if (ec == errc::exchange_timeout || ec == errc::timeout)
+            return timeout_phase::exchange;
+        is_timeout = false;
+        return timeout_phase::exchange;
+    }
+
+    void after_attempt(std::error_code ec, std::tuple<Ts...>&& args, std::optional<upcall>& up) {
+        time_point ended{};
+        if (needs_clock())
+            ended = now();
+        if (!ec) {
+            if constexpr (observer_enabled_v<Observer>)
+                observer_->on(
+                    events::attempt_end{params_.name, attempt_number_, attempt_result::success, ec,
+                                        fault_class::transient, ended - attempt_started_});
+            finish(ec, std::move(args), give_up_reason::none, up);
+            return;
+        }
+        // The error the caller sees: ours when we cut the attempt short, the
+        // operation's own otherwise.
+        if (outer_cancel_ != asio::cancellation_type::none)
+            ec = asio::error::operation_aborted;
+        else if (expired_ == expiry::total)
+            ec = params_.total_error;
+        else if (expired_ == expiry::exchange)
+            ec = params_.exchange_error;
+        last_fault_ = classify(ec);
+        bool timed_out = false;
+        const timeout_phase which = phase_of(ec, timed_out);
+        if constexpr (observer_enabled_v<Observer>) {
+            observer_->on(
+                events::attempt_end{params_.name, attempt_number_,
+                                    timed_out ? attempt_result::timeout : attempt_result::failure,
+                                    ec, last_fault_, ended - attempt_started_});
+            if (timed_out)
+                observer_->on(events::timeout{params_.name, attempt_number_, which});
+        }
+        if (outer_cancel_ != asio::cancellation_type::none) {
+            finish(ec, std::move(args), give_up_reason::none, up);
+            return;
+        }
+        if (expired_ == expiry::total) {
+            finish(ec, std::move(args), give_up_reason::deadline, up);
+            return;
+        }
+        if (!params_.retry) {
+            finish(ec, std::move(args), give_up_reason::attempts_exhausted, up);
+            return;
+        }
+        failed_attempt failed;
+        failed.number = attempt_number_;
+        failed.error = ec;
+        failed.fault = last_fault_;
+        failed.retry_after = attempt_.retry_after();
+        failed.previous_delay = previous_delay_;
+        if (total_deadline_ != time_point::max())
+            failed.time_left = std::chrono::nanoseconds(total_deadline_ - ended);
+        if (!jitter_) {
+            jitter_.emplace(params_.jitter ? params_.jitter->next_stream() : random_source());
+        }
+        const retry_decision decision = params_.retry->decide(failed, *jitter_);
+        if (!decision.retry) {
+            finish(ec, std::move(args), decision.reason, up);
+            return;
+        }
+        if constexpr (observer_enabled_v<Observer>)
+            observer_->on(events::retry_scheduled{params_.name, attempt_number_ + 1, decision.delay,
+                                                  last_fault_, decision.server_advised});
+        previous_delay_ = decision.delay;
+        phase_ = phase::sleeping;
+        sleep_work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked));
+        if (decision.delay <= std::chrono::nanoseconds(0)) {
+            post_self<&run_op::resume>(); // a zero-delay kernel timer costs far more than a post
+        } else {
+            const time_point wake = (needs_clock() ? ended : now()) + decision.delay;
+            arm(wake);
+            if (entry_state_ == entry_state::idle) // shutting down: nothing will wake us
+                sleep_work_.reset();
+        }
+    }
+
+    void finish(std::error_code ec, std::tuple<Ts...>&& args, give_up_reason reason,
+                std::optional<upcall>& up) {
+        phase_ = phase::finished;
+        if (outer_slot_.is_connected())
+            outer_slot_.clear();
+        call_outcome outcome;
+        if (!ec)
+            outcome =
+                attempt_number_ > 1 ? call_outcome::success_after_retry : call_outcome::success;
+        else if (ec == condition::cancelled)
+            outcome = call_outcome::cancelled;
+        else if (ec == condition::timeout)
+            outcome = call_outcome::timeout;
+        else
+            outcome =
+                attempt_number_ > 1 ? call_outcome::failure_after_retry : call_outcome::failure;
+        if (params_.report) {
+            params_.report->attempts = attempt_number_;
+            params_.report->outcome = outcome;
+            params_.report->reason = reason;
+            params_.report->error = ec;
+            params_.report->fault = ec ? last_fault_ : fault_class::transient;
+        }
+        if constexpr (observer_enabled_v<Observer>)
+            observer_->on(events::call_end{params_.name, outcome, attempt_number_, ec,
+                                           now() - call_started_});
+        up.emplace(upcall{std::move(handler_), ec, std::move(args)});
+    }
+
+    // ---- state ------------------------------------------------------------------
+
+    Handler handler_;
+    Op op_;
+    executor_type executor_;
+    [[no_unique_address]] allocator_type allocator_;
+    service_type* service_;
+    const Observer* observer_;
+    params_type params_;
+
+    attempt_type attempt_;
+    asio::cancellation_signal inner_signal_;
+    asio::cancellation_slot outer_slot_;
+
+    time_point call_started_{};
+    time_point attempt_started_{};
+    time_point total_deadline_ = time_point::max();
+    std::chrono::nanoseconds previous_delay_{0};
+    std::optional<random_source> jitter_;
+    fault_class last_fault_ = fault_class::permanent;
+    std::optional<std::tuple<std::error_code, std::tuple<Ts...>>> parked_;
+    std::optional<std::decay_t<decltype(asio::prefer(std::declval<const executor_type&>(),
+                                                     asio::execution::outstanding_work.tracked))>>
+        sleep_work_;
+
+    int refs_ = 0;
+    int attempt_number_ = 0;
+    phase phase_ = phase::attempting;
+    entry_state entry_state_ = entry_state::idle;
+    expiry expired_ = expiry::none;
+    asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
+    bool op_pending_ = false;
+    bool reentrant_ = false;
+};
+
+} // namespace keel::detail

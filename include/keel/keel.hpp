@@ -1,0 +1,14 @@
+// Everything in keel::core.
+#pragma once
+
+#include <keel/as_result.hpp>
+#include <keel/attempt.hpp>
+#include <keel/backoff.hpp>
+#include <keel/error.hpp>
+#include <keel/fault.hpp>
+#include <keel/observer.hpp>
+#include <keel/pipeline.hpp>
+#include <keel/random.hpp>
+#include <keel/retry.hpp>
+#include <keel/timeout.hpp>
+#include <keel/with_deadline.hpp>

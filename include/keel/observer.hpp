@@ -1,0 +1,135 @@
+// Observers: what a pipeline tells about each call, for traces and metrics.
+#pragma once
+
+#include <keel/fault.hpp>
+#include <keel/retry.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <system_error>
+
+namespace keel {
+
+/// How a call ended (the `outcome` label of keel_calls_total).
+enum class call_outcome : std::uint8_t {
+    success,
+    success_after_retry,
+    failure,
+    failure_after_retry,
+    timeout,   ///< the final error is a timeout (any phase)
+    cancelled, ///< the caller cancelled
+    rejected,  ///< refused before any attempt (reserved for admission policies)
+};
+
+/// How an attempt ended (the `result` label of keel_attempts_total).
+enum class attempt_result : std::uint8_t { success, failure, timeout };
+
+/// Which deadline expired (the `phase` label of keel_timeouts_total).
+enum class timeout_phase : std::uint8_t { connect, exchange, total };
+
+std::string_view to_string(call_outcome o) noexcept;
+std::string_view to_string(attempt_result r) noexcept;
+std::string_view to_string(timeout_phase p) noexcept;
+
+/// What the caller can learn about a finished call besides its error code:
+/// pass one to `async_run(op, report, token)`.
+struct call_report {
+    int attempts = 0;
+    call_outcome outcome = call_outcome::success;
+    give_up_reason reason = give_up_reason::none;
+    std::error_code error;                      ///< the last real error (success if none)
+    fault_class fault = fault_class::permanent; ///< its class (meaningless on success)
+};
+
+namespace events {
+struct call_start {
+    std::string_view dependency;
+};
+struct attempt_start {
+    std::string_view dependency;
+    int attempt;
+};
+struct attempt_end {
+    std::string_view dependency;
+    int attempt;
+    attempt_result result;
+    std::error_code error;
+    fault_class fault; ///< meaningless when result is success
+    std::chrono::nanoseconds duration;
+};
+struct retry_scheduled {
+    std::string_view dependency;
+    int next_attempt;
+    std::chrono::nanoseconds delay;
+    fault_class reason;
+    bool server_advised;
+};
+struct timeout {
+    std::string_view dependency;
+    int attempt;
+    timeout_phase phase;
+};
+struct call_end {
+    std::string_view dependency;
+    call_outcome outcome;
+    int attempts;
+    std::error_code error;
+    std::chrono::nanoseconds duration;
+};
+} // namespace events
+
+/// The default observer: compiled away. A pipeline reads no clock for an
+/// observer whose `enabled` is false.
+struct null_observer {
+    static constexpr bool enabled = false;
+    template <class Event>
+    void on(const Event&) const noexcept {}
+};
+
+/// Whether a pipeline reports events to observers of type O (and reads the
+/// clock for them): O::enabled when O declares it, true otherwise.
+template <class O>
+constexpr bool observer_enabled() noexcept {
+    if constexpr (requires { O::enabled; })
+        return O::enabled;
+    else
+        return true;
+}
+template <class O>
+inline constexpr bool observer_enabled_v = observer_enabled<O>();
+
+/// Base class for observers chosen at run time (trace printers, the
+/// Prometheus observer). Called from whichever thread completes the event;
+/// implementations must be thread-safe when pipelines run on several threads.
+class observer {
+public:
+    virtual ~observer() = default;
+    virtual void on(const events::call_start&) {}
+    virtual void on(const events::attempt_start&) {}
+    virtual void on(const events::attempt_end&) {}
+    virtual void on(const events::retry_scheduled&) {}
+    virtual void on(const events::timeout&) {}
+    virtual void on(const events::call_end&) {}
+};
+
+/// Pipeline observer parameter that forwards to a shared `keel::observer`.
+class shared_observer {
+public:
+    static constexpr bool enabled = true;
+    shared_observer() = default;
+    explicit shared_observer(std::shared_ptr<observer> target) noexcept
+        : target_(std::move(target)) {}
+    template <class Event>
+    void on(const Event& e) const {
+        if (target_)
+            target_->on(e);
+    }
+    const std::shared_ptr<observer>& target() const noexcept { return target_; }
+
+private:
+    std::shared_ptr<observer> target_;
+};
+
+} // namespace keel

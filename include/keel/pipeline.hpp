@@ -1,0 +1,161 @@
+// keel::pipeline: the resilience policies of one dependency, applied to any
+// asynchronous operation.
+#pragma once
+
+#include <keel/attempt.hpp>
+#include <keel/detail/deadline_service.hpp>
+#include <keel/detail/run_op.hpp>
+#include <keel/detail/signature.hpp>
+#include <keel/observer.hpp>
+#include <keel/retry.hpp>
+#include <keel/timeout.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace keel {
+
+/// Everything a pipeline applies to a call.
+struct pipeline_policy {
+    retry_policy retry;
+    timeout_policy timeout;
+};
+
+/// Throws std::invalid_argument naming the first impossible value
+/// (max_attempts < 1, multiplier < 1, a negative duration, exchange or
+/// connect longer than total).
+void validate(const pipeline_policy& policy);
+
+/// A named composition of policies, applied in this order (outermost first):
+///
+///   total deadline -> retry (with backoff) -> per-attempt timeout -> operation
+///
+/// The operation is a factory `op(const attempt_type&, token)` that starts one
+/// attempt and completes with `void(std::error_code, T...)`. Like an Asio I/O
+/// object, a pipeline must outlive the calls it runs; it is safe to use from
+/// several threads at once.
+///
+/// Timer decides the clock (keel::testing::manual_timer in tests); Observer
+/// receives the events (null_observer compiles them away).
+template <class Timer = asio::steady_timer, class Observer = null_observer,
+          class Executor = asio::any_io_executor>
+class basic_pipeline {
+public:
+    using executor_type = Executor;
+    using timer_type = Timer;
+    using clock_type = typename Timer::clock_type;
+    using attempt_type = basic_attempt<clock_type>;
+    using observer_type = Observer;
+
+    basic_pipeline(const executor_type& executor, std::string name, pipeline_policy policy = {},
+                   Observer observer = {})
+        : executor_(executor), name_(std::move(name)), policy_(std::move(policy)),
+          observer_(std::move(observer)),
+          service_(&detail::deadline_service<Timer>::of(executor_)) {
+        validate(policy_);
+    }
+
+    template <class ExecutionContext>
+    requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+    basic_pipeline(ExecutionContext& context, std::string name, pipeline_policy policy = {},
+                   Observer observer = {})
+        : basic_pipeline(executor_type(context.get_executor()), std::move(name), std::move(policy),
+                         std::move(observer)) {}
+
+    basic_pipeline(const basic_pipeline&) = delete;
+    basic_pipeline& operator=(const basic_pipeline&) = delete;
+
+    executor_type get_executor() const noexcept { return executor_; }
+    const std::string& name() const noexcept { return name_; }
+    const pipeline_policy& policy() const noexcept { return policy_; }
+    Observer& observer() noexcept { return observer_; }
+
+    /// Seeds the jitter of the calls that follow; calls draw their random
+    /// streams from it in order, so one thread's calls replay exactly.
+    void seed(std::uint64_t value) noexcept {
+        jitter_.seed = value;
+        jitter_.streams.store(0, std::memory_order_relaxed);
+    }
+
+    /// Runs `op` under the pipeline's policies.
+    ///
+    /// Completion: the signature of `op`, `void(std::error_code, T...)`. On
+    /// failure the error is the last real error of the operation, except:
+    /// errc::exchange_timeout when keel cut an attempt short, errc::deadline_exceeded
+    /// when the total deadline did, asio::error::operation_aborted when the
+    /// caller cancelled. `T...` are the last attempt's values (default
+    /// constructed if none ran to completion).
+    ///
+    /// Cancellation: terminal, partial and total cancellation of the call are
+    /// forwarded to the running attempt (or end a sleep at once); a cancelled
+    /// call is never retried.
+    ///
+    /// The signature is deduced when `op` returns the result of the Asio
+    /// initiating function it calls; otherwise name it:
+    /// `async_run<void(std::error_code, T)>(op, token)`.
+    template <class Signature = detail::deduce_signature, class Op,
+              class Token = asio::default_completion_token_t<executor_type>>
+    requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_run(
+        Op&& op, Token&& token = asio::default_completion_token_t<executor_type>()) {
+        using sig = typename detail::resolve_signature<Signature, std::decay_t<Op>,
+                                                       const attempt_type&>::type;
+        return asio::async_initiate<Token, sig>(initiation<sig>{this}, token, std::forward<Op>(op),
+                                                nullptr);
+    }
+
+    /// As above; `report` (which must outlive the call) receives the attempt
+    /// count, the outcome and why the call gave up.
+    template <class Signature = detail::deduce_signature, class Op,
+              class Token = asio::default_completion_token_t<executor_type>>
+    auto async_run(Op&& op, call_report& report,
+                   Token&& token = asio::default_completion_token_t<executor_type>()) {
+        using sig = typename detail::resolve_signature<Signature, std::decay_t<Op>,
+                                                       const attempt_type&>::type;
+        return asio::async_initiate<Token, sig>(initiation<sig>{this}, token, std::forward<Op>(op),
+                                                &report);
+    }
+
+private:
+    template <class Signature>
+    struct initiation {
+        basic_pipeline* self;
+
+        using executor_type = Executor;
+        executor_type get_executor() const noexcept { return self->executor_; }
+
+        template <class Handler, class Op>
+        void operator()(Handler&& handler, Op&& op, call_report* report) const {
+            using clock_point = typename clock_type::time_point;
+            detail::call_params<clock_point> params;
+            params.retry = &self->policy_.retry;
+            params.connect = self->policy_.timeout.connect;
+            params.exchange = self->policy_.timeout.exchange;
+            params.total = self->policy_.timeout.total;
+            params.name = self->name_;
+            params.jitter = &self->jitter_;
+            params.report = report;
+            detail::run_op<std::decay_t<Handler>, std::decay_t<Op>, Signature, Timer, Observer,
+                           Executor>::start(std::forward<Handler>(handler), std::forward<Op>(op),
+                                            params, *self->service_, self->observer_,
+                                            self->executor_);
+        }
+    };
+
+    executor_type executor_;
+    std::string name_;
+    pipeline_policy policy_;
+    Observer observer_;
+    detail::jitter_seed jitter_;
+    detail::deadline_service<Timer>* service_;
+};
+
+using pipeline = basic_pipeline<>;
+
+} // namespace keel

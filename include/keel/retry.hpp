@@ -1,0 +1,66 @@
+// The retry policy and its decision: retry after a delay, or give up.
+#pragma once
+
+#include <keel/backoff.hpp>
+#include <keel/fault.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace keel {
+
+/// How a server-advised delay (HTTP Retry-After, a broker's throttle time)
+/// is used: when honoured it replaces the computed backoff, capped at `max`.
+struct retry_after_policy {
+    bool honor = true;
+    std::chrono::nanoseconds max = std::chrono::seconds(30);
+
+    friend bool operator==(const retry_after_policy&, const retry_after_policy&) = default;
+};
+
+enum class give_up_reason : std::uint8_t {
+    none,               ///< the call did not give up (it succeeded, or was retried)
+    not_retryable,      ///< the fault class is not in retry_on, or the predicate said no
+    attempts_exhausted, ///< max_attempts attempts ran
+    deadline,           ///< the next sleep would end past the total deadline
+};
+
+std::string_view to_string(give_up_reason r) noexcept;
+
+/// What one failed attempt looked like, as the decision needs it.
+struct failed_attempt {
+    int number = 1;        ///< 1-based number of the attempt that failed
+    std::error_code error; ///< its error
+    fault_class fault = fault_class::permanent;
+    std::optional<std::chrono::nanoseconds> retry_after; ///< a server-advised delay, if any
+    std::chrono::nanoseconds previous_delay{0};          ///< the delay slept before this attempt
+    /// Time until the call's total deadline; nanoseconds::max() when there is none.
+    std::chrono::nanoseconds time_left = std::chrono::nanoseconds::max();
+};
+
+struct retry_decision {
+    bool retry = false;
+    std::chrono::nanoseconds delay{0};
+    give_up_reason reason = give_up_reason::none;
+    bool server_advised = false; ///< the delay came from retry_after, not the backoff
+};
+
+struct retry_policy {
+    /// Attempts in all, the first call included; 1 means "never retry".
+    int max_attempts = 3;
+    backoff_policy backoff;
+    fault_set retry_on{fault_class::transient, fault_class::timeout};
+    retry_after_policy retry_after;
+    /// Optional veto, asked after retry_on matched: return false to give up.
+    /// Lets a caller refuse, say, a retry of a non-idempotent request.
+    std::function<bool(const std::error_code&, fault_class)> predicate;
+
+    /// The decision after a failed attempt. Pure: the same inputs and random
+    /// state give the same answer. Cancellation is never retried.
+    retry_decision decide(const failed_attempt& attempt, random_source& random) const;
+};
+
+} // namespace keel

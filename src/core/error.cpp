@@ -1,0 +1,94 @@
+#include <keel/error.hpp>
+
+#include <asio/error.hpp>
+
+#include <string>
+
+namespace keel {
+namespace {
+
+class keel_error_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "keel"; }
+
+    std::string message(int value) const override {
+        switch (static_cast<errc>(value)) {
+        case errc::timeout:
+            return "timeout";
+        case errc::connect_timeout:
+            return "connect timeout";
+        case errc::exchange_timeout:
+            return "exchange timeout";
+        case errc::deadline_exceeded:
+            return "total deadline exceeded";
+        }
+        return "unknown keel error " + std::to_string(value);
+    }
+
+    std::error_condition default_error_condition(int value) const noexcept override {
+        switch (static_cast<errc>(value)) {
+        case errc::timeout:
+        case errc::connect_timeout:
+        case errc::exchange_timeout:
+        case errc::deadline_exceeded:
+            return condition::timeout;
+        }
+        return {value, *this};
+    }
+};
+
+class keel_condition_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "keel.condition"; }
+
+    std::string message(int value) const override {
+        switch (static_cast<condition>(value)) {
+        case condition::timeout:
+            return "timeout";
+        case condition::cancelled:
+            return "cancelled";
+        }
+        return "unknown keel condition " + std::to_string(value);
+    }
+
+    bool equivalent(const std::error_code& original, int value) const noexcept override {
+        const std::error_code code = detail::portable(original);
+        switch (static_cast<condition>(value)) {
+        case condition::timeout:
+            // keel's own codes answer through default_error_condition above.
+            return (code.category() == keel::error_category() &&
+                    keel::error_category().default_error_condition(code.value()) ==
+                        condition::timeout) ||
+                   code == std::errc::timed_out;
+        case condition::cancelled:
+            return code == std::errc::operation_canceled;
+        }
+        return false;
+    }
+};
+
+} // namespace
+
+namespace detail {
+
+std::error_code portable(const std::error_code& ec) noexcept {
+    // Standalone Asio reports errno values in its own "asio.system" category,
+    // which does not map them to std::errc conditions: re-home them.
+    if (ec.category() == asio::error::get_system_category())
+        return {ec.value(), std::system_category()};
+    return ec;
+}
+
+} // namespace detail
+
+const std::error_category& error_category() noexcept {
+    static const keel_error_category instance;
+    return instance;
+}
+
+const std::error_category& condition_category() noexcept {
+    static const keel_condition_category instance;
+    return instance;
+}
+
+} // namespace keel

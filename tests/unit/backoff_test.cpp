@@ -1,0 +1,179 @@
+// Backoff schedules are pure functions of the policy and the seed.
+#include <keel/backoff.hpp>
+#include <keel/retry.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace keel {
+namespace {
+
+using namespace std::chrono_literals;
+using ns = std::chrono::nanoseconds;
+
+backoff_policy make(backoff_kind kind, jitter_kind jitter) {
+    backoff_policy p;
+    p.kind = kind;
+    p.jitter = jitter;
+    p.initial = 100ms;
+    p.step = 50ms;
+    p.multiplier = 2.0;
+    p.max = 1s;
+    return p;
+}
+
+TEST(Backoff, ConstantLinearExponentialWithoutJitter) {
+    EXPECT_EQ(backoff_schedule(make(backoff_kind::constant, jitter_kind::none), 4, 1),
+              (std::vector<ns>{100ms, 100ms, 100ms, 100ms}));
+    EXPECT_EQ(backoff_schedule(make(backoff_kind::linear, jitter_kind::none), 4, 1),
+              (std::vector<ns>{100ms, 150ms, 200ms, 250ms}));
+    EXPECT_EQ(backoff_schedule(make(backoff_kind::exponential, jitter_kind::none), 6, 1),
+              (std::vector<ns>{100ms, 200ms, 400ms, 800ms, 1s, 1s}));
+}
+
+TEST(Backoff, CapHoldsForHugeRetryNumbers) {
+    auto p = make(backoff_kind::exponential, jitter_kind::none);
+    EXPECT_EQ(p.base_delay(10'000), 1s);
+    p.kind = backoff_kind::linear;
+    EXPECT_EQ(p.base_delay(1'000'000'000), 1s);
+}
+
+TEST(Backoff, FullJitterStaysBelowTheBaseDelay) {
+    auto p = make(backoff_kind::exponential, jitter_kind::full);
+    auto s = backoff_schedule(p, 200, 42);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        EXPECT_GE(s[i], 0ns);
+        EXPECT_LT(s[i], p.base_delay(static_cast<int>(i) + 1));
+    }
+}
+
+TEST(Backoff, EqualJitterKeepsHalf) {
+    auto p = make(backoff_kind::exponential, jitter_kind::equal);
+    auto s = backoff_schedule(p, 200, 42);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const ns d = p.base_delay(static_cast<int>(i) + 1);
+        EXPECT_GE(s[i], d / 2);
+        EXPECT_LT(s[i], d);
+    }
+}
+
+TEST(Backoff, DecorrelatedJitterFollowsItsFormula) {
+    auto p = make(backoff_kind::exponential, jitter_kind::decorrelated);
+    auto s = backoff_schedule(p, 200, 7);
+    ns previous = p.initial;
+    for (ns d : s) {
+        EXPECT_GE(d, p.initial);
+        EXPECT_LE(d, p.max);
+        EXPECT_LT(d, std::max(previous * 3, p.initial + 1ns));
+        previous = d;
+    }
+}
+
+TEST(Backoff, SameSeedSameScheduleOtherSeedOtherSchedule) {
+    for (jitter_kind j : {jitter_kind::full, jitter_kind::equal, jitter_kind::decorrelated}) {
+        auto p = make(backoff_kind::exponential, j);
+        EXPECT_EQ(backoff_schedule(p, 20, 99), backoff_schedule(p, 20, 99));
+        EXPECT_NE(backoff_schedule(p, 20, 99), backoff_schedule(p, 20, 100));
+    }
+}
+
+TEST(Backoff, ExactScheduleForAKnownSeed) {
+    // Pinned values: a change here changes every user's retry timing.
+    auto p = make(backoff_kind::exponential, jitter_kind::full);
+    random_source r(2024);
+    std::vector<ns> expected;
+    for (int n = 1; n <= 5; ++n) {
+        const auto span = static_cast<std::uint64_t>(p.base_delay(n).count());
+        expected.emplace_back(static_cast<std::int64_t>(r.next() % span));
+    }
+    EXPECT_EQ(backoff_schedule(p, 5, 2024), expected);
+}
+
+TEST(RandomSource, UniformBoundsAndEmptyRange) {
+    random_source r(1);
+    for (int i = 0; i < 1000; ++i) {
+        auto v = r.uniform(10ns, 20ns);
+        EXPECT_GE(v, 10ns);
+        EXPECT_LT(v, 20ns);
+    }
+    EXPECT_EQ(r.uniform(5ns, 5ns), 5ns);
+    EXPECT_EQ(r.uniform(5ns, 1ns), 5ns);
+}
+
+// ---- the retry decision --------------------------------------------------------
+
+failed_attempt failure(int number, fault_class f) {
+    failed_attempt a;
+    a.number = number;
+    a.fault = f;
+    a.error = std::make_error_code(std::errc::connection_refused);
+    return a;
+}
+
+TEST(RetryDecision, RetriesListedFaultsUntilAttemptsRunOut) {
+    retry_policy p;
+    p.max_attempts = 3;
+    p.backoff = make(backoff_kind::constant, jitter_kind::none);
+    random_source r;
+    auto d1 = p.decide(failure(1, fault_class::transient), r);
+    EXPECT_TRUE(d1.retry);
+    EXPECT_EQ(d1.delay, 100ms);
+    EXPECT_TRUE(p.decide(failure(2, fault_class::timeout), r).retry);
+    auto d3 = p.decide(failure(3, fault_class::transient), r);
+    EXPECT_FALSE(d3.retry);
+    EXPECT_EQ(d3.reason, give_up_reason::attempts_exhausted);
+}
+
+TEST(RetryDecision, UnlistedAndCancelledFaultsAreNotRetried) {
+    retry_policy p;
+    p.retry_on = {fault_class::transient, fault_class::cancelled};
+    random_source r;
+    EXPECT_EQ(p.decide(failure(1, fault_class::permanent), r).reason,
+              give_up_reason::not_retryable);
+    EXPECT_EQ(p.decide(failure(1, fault_class::throttled), r).reason,
+              give_up_reason::not_retryable);
+    EXPECT_EQ(p.decide(failure(1, fault_class::cancelled), r).reason, give_up_reason::not_retryable)
+        << "cancellation is never retried, even when listed";
+}
+
+TEST(RetryDecision, ServerAdvisedDelayIsCapped) {
+    retry_policy p;
+    p.retry_on.insert(fault_class::throttled);
+    p.retry_after.max = 5s;
+    random_source r;
+    auto a = failure(1, fault_class::throttled);
+    a.retry_after = 2s;
+    auto d = p.decide(a, r);
+    EXPECT_TRUE(d.retry);
+    EXPECT_TRUE(d.server_advised);
+    EXPECT_EQ(d.delay, 2s);
+    a.retry_after = 1h;
+    EXPECT_EQ(p.decide(a, r).delay, 5s);
+    p.retry_after.honor = false;
+    EXPECT_FALSE(p.decide(a, r).server_advised);
+}
+
+TEST(RetryDecision, GivesUpWhenTheSleepWouldPassTheDeadline) {
+    retry_policy p;
+    p.backoff = make(backoff_kind::constant, jitter_kind::none);
+    random_source r;
+    auto a = failure(1, fault_class::transient);
+    a.time_left = 100ms; // equal: the next attempt would have no time at all
+    auto d = p.decide(a, r);
+    EXPECT_FALSE(d.retry);
+    EXPECT_EQ(d.reason, give_up_reason::deadline);
+    a.time_left = 101ms;
+    EXPECT_TRUE(p.decide(a, r).retry);
+}
+
+TEST(RetryDecision, PredicateVetoes) {
+    retry_policy p;
+    p.predicate = [](const std::error_code&, fault_class f) { return f != fault_class::timeout; };
+    random_source r;
+    EXPECT_TRUE(p.decide(failure(1, fault_class::transient), r).retry);
+    EXPECT_EQ(p.decide(failure(1, fault_class::timeout), r).reason, give_up_reason::not_retryable);
+}
+
+} // namespace
+} // namespace keel

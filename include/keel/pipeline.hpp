@@ -80,7 +80,7 @@ public:
     /// Seeds the jitter of the calls that follow; calls draw their random
     /// streams from it in order, so one thread's calls replay exactly.
     void seed(std::uint64_t value) noexcept {
-        jitter_.seed = value;
+        jitter_.seed.store(value, std::memory_order_relaxed);
         jitter_.streams.store(0, std::memory_order_relaxed);
     }
 

@@ -1,3 +1,4 @@
+#include <keel/duration.hpp>
 #include <keel/pipeline.hpp>
 
 #include <string>
@@ -5,10 +6,6 @@
 namespace keel {
 
 namespace {
-
-std::string millis(std::chrono::nanoseconds d) {
-    return std::to_string(std::chrono::duration<double, std::milli>(d).count()) + "ms";
-}
 
 void require(bool ok, const std::string& what) {
     if (!ok)
@@ -29,15 +26,18 @@ void validate(const pipeline_policy& policy) {
     require(r.backoff.step >= zero, "retry.backoff.step must not be negative");
     require(r.backoff.max >= zero, "retry.backoff.max must not be negative");
     require(r.retry_after.max >= zero, "retry.retry_after.max must not be negative");
+    require(r.backoff.initial <= r.backoff.max,
+            "retry.backoff.initial (" + format_duration(r.backoff.initial) +
+                ") is longer than retry.backoff.max (" + format_duration(r.backoff.max) + ")");
     require(t.connect > zero, "timeout.connect must be positive");
     require(t.exchange > zero, "timeout.exchange must be positive");
     require(t.total > zero, "timeout.total must be positive");
     require(t.exchange == unlimited || t.exchange <= t.total,
-            "timeout.exchange (" + millis(t.exchange) + ") is longer than timeout.total (" +
-                millis(t.total) + ")");
+            "timeout.exchange (" + format_duration(t.exchange) +
+                ") is longer than timeout.total (" + format_duration(t.total) + ")");
     require(t.connect == unlimited || t.connect <= t.total,
-            "timeout.connect (" + millis(t.connect) + ") is longer than timeout.total (" +
-                millis(t.total) + ")");
+            "timeout.connect (" + format_duration(t.connect) + ") is longer than timeout.total (" +
+                format_duration(t.total) + ")");
 }
 
 } // namespace keel

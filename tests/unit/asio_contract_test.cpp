@@ -254,7 +254,8 @@ TEST_F(AsioContract, HandlerRunsExactlyOnceWhateverHappens) {
         context, 30s,
         [&] { return std::all_of(calls.begin(), calls.end(), [](int n) { return n > 0; }); },
         250ms);
-    run_for(context, 30s, [] { return false; }, 1s);
+    run_for(
+        context, 30s, [] { return false; }, 1s);
     for (int i = 0; i < 200; ++i)
         EXPECT_EQ(calls[static_cast<std::size_t>(i)], 1) << "call " << i;
 }

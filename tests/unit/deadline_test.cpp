@@ -1,5 +1,6 @@
 // Deadline arithmetic and the heap behind the per-context deadline queue.
 #include <keel/detail/deadline_heap.hpp>
+#include <keel/duration.hpp>
 #include <keel/testing/manual_clock.hpp>
 #include <keel/timeout.hpp>
 
@@ -39,6 +40,16 @@ TEST(Deadlines, ExchangeAndConnectNeverOutliveTheTotal) {
     d = deadlines_for(none, start, tp::max());
     EXPECT_EQ(d.connect, tp::max());
     EXPECT_EQ(d.exchange, tp::max());
+}
+
+TEST(Durations, FormatExactlyAndCompactly) {
+    EXPECT_EQ(format_duration(0ns), "0s");
+    EXPECT_EQ(format_duration(250ms), "250ms");
+    EXPECT_EQ(format_duration(90s), "1m30s");
+    EXPECT_EQ(format_duration(1500ms), "1s500ms");
+    EXPECT_EQ(format_duration(2h + 1us), "2h1us");
+    EXPECT_EQ(format_duration(-3s), "-3s");
+    EXPECT_EQ(format_duration(unlimited), "unlimited");
 }
 
 TEST(DeadlineHeap, PopsInDeadlineOrderAndErasesAnywhere) {

@@ -17,6 +17,7 @@ pipeline_policy constant_backoff(int attempts, std::chrono::nanoseconds delay) {
     p.retry.max_attempts = attempts;
     p.retry.backoff.kind = backoff_kind::constant;
     p.retry.backoff.initial = delay;
+    p.retry.backoff.max = std::max(delay, p.retry.backoff.max);
     p.retry.backoff.jitter = jitter_kind::none;
     return p;
 }
@@ -196,10 +197,9 @@ TEST_F(PipelineTest, NeverSleepsPastTheTotalDeadline) {
 
 TEST_F(PipelineTest, RetryAfterReplacesTheBackoffAndIsCapped) {
     pipeline_policy policy = constant_backoff(3, 100ms);
-    policy.retry.retry_on.insert(fault_class::permanent); // our scripted error is "permanent"
     policy.retry.retry_after.max = 5s;
     manual_pipeline p(context, "dep", policy);
-    step throttled = fail(std::make_error_code(std::errc::device_or_resource_busy));
+    step throttled = fail(asio::error::connection_refused);
     throttled.retry_after = 2s;
     step throttled_long = throttled;
     throttled_long.retry_after = 60s;
@@ -361,6 +361,49 @@ TEST_F(PipelineTest, DestroyingTheContextMidCallLeaksNothing) {
     EXPECT_EQ(b.calls, 0);
 }
 
+TEST_F(PipelineTest, ReportKeepsTheLastErrorTheOperationItselfGave) {
+    pipeline_policy policy = constant_backoff(3, 10ms);
+    policy.timeout.exchange = 1s;
+    manual_pipeline p(context, "dep", policy);
+    scripted_op op(context, {fail(asio::error::connection_refused), hang()});
+    completion c;
+    call_report report;
+    p.async_run(std::ref(op), report, record(c));
+    run_for(context, 10s, [&] { return c.done(); });
+    EXPECT_EQ(c.ec, errc::exchange_timeout);
+    EXPECT_EQ(report.error, errc::exchange_timeout);
+    EXPECT_EQ(report.last_operation_error, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(report.attempts, 3);
+}
+
+TEST_F(PipelineTest, AnIdleDeadlineQueueDoesNotKeepTheContextRunning) {
+    // A finished call leaves the queue's timer armed at its (now void)
+    // deadline; that timer must not count as work, or run() would only
+    // return once it fires.
+    pipeline_policy policy = constant_backoff(3, 10ms);
+    policy.timeout.exchange = 1h;
+    manual_pipeline p(context, "dep", policy);
+    scripted_op op(context, {ok(1)});
+    completion c;
+    p.async_run(std::ref(op), record(c));
+    context.poll();
+    ASSERT_EQ(c.calls, 1);
+    EXPECT_TRUE(context.stopped()) << "outstanding work left behind by a finished call";
+
+    // ...while a call that sleeps between attempts keeps it running.
+    context.restart();
+    scripted_op flaky(context, {fail(asio::error::connection_refused), ok(2)});
+    completion d;
+    p.async_run(std::ref(flaky), record(d));
+    context.poll();
+    ASSERT_EQ(flaky.calls(), 1);
+    EXPECT_FALSE(context.stopped()) << "a sleeping call must keep its context running";
+    run_for(context, 1s, [&] { return d.done(); });
+    EXPECT_EQ(d.value, 2);
+    context.poll();
+    EXPECT_TRUE(context.stopped());
+}
+
 TEST_F(PipelineTest, InvalidPoliciesAreRefused) {
     pipeline_policy bad;
     bad.retry.max_attempts = 0;
@@ -371,6 +414,19 @@ TEST_F(PipelineTest, InvalidPoliciesAreRefused) {
     EXPECT_THROW(manual_pipeline(context, "dep", bad), std::invalid_argument);
     bad = {};
     bad.retry.backoff.multiplier = 0.5;
+    EXPECT_THROW(manual_pipeline(context, "dep", bad), std::invalid_argument);
+    bad = {};
+    bad.retry.backoff.initial = 10s;
+    try {
+        manual_pipeline rejected(context, "dep", bad);
+        ADD_FAILURE() << "initial > max accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("retry.backoff.initial (10s) is longer than "
+                                             "retry.backoff.max (5s)"),
+                  std::string::npos)
+            << e.what();
+    }
+    bad.retry.backoff.max = 5s;
     EXPECT_THROW(manual_pipeline(context, "dep", bad), std::invalid_argument);
 }
 

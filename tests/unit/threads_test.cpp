@@ -9,7 +9,9 @@
 #include <asio/bind_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -169,6 +171,36 @@ TEST(Threads, StrandsShareOnePipelineAndDeadlineQueue) {
     EXPECT_EQ(observer->calls_ended, total);
     EXPECT_GT(observer->retries, 0);
     EXPECT_GE(observer->timeouts, timeouts) << "every timed-out call reported its timeout";
+}
+
+TEST(Threads, CallsStartedFromAThreadThatDoesNotRunTheContext) {
+    // The usual use_future pattern: the caller blocks on the future while
+    // another thread runs the context, so the first attempt may complete
+    // before async_run has returned.
+    asio::io_context context(1);
+    pipeline_policy policy;
+    policy.retry.max_attempts = 2;
+    policy.retry.backoff.initial = 0ms;
+    policy.retry.backoff.jitter = jitter_kind::none;
+    policy.timeout.exchange = 1h; // real clock: never fires, but is armed every call
+    keel::pipeline p(context, "remote", policy);
+    auto guard = asio::make_work_guard(context);
+    std::thread runner([&] { context.run(); });
+    int sum = 0;
+    for (int i = 0; i < 2000; ++i) {
+        auto f = p.async_run<void(std::error_code, int)>(
+            [&, i](const keel::attempt& a, auto handler) {
+                std::error_code ec;
+                if (i % 3 == 0 && a.number() == 1)
+                    ec = asio::error::connection_refused;
+                asio::post(context, [h = std::move(handler), ec, i]() mutable { h(ec, i); });
+            },
+            asio::use_future);
+        sum += f.get() == i;
+    }
+    guard.reset();
+    runner.join();
+    EXPECT_EQ(sum, 2000);
 }
 
 } // namespace

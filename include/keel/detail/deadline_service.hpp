@@ -61,13 +61,28 @@ public:
     /// Removes `entry` if it is still queued. False means it already expired
     /// (its expire callback runs or ran) or was never queued.
     bool cancel(deadline_entry& entry) noexcept {
-        std::lock_guard lock(lock_);
-        if (!entry.queued())
-            return false;
-        heap_.erase(entry);
-        // The timer stays armed: when it fires early it finds nothing due and
-        // re-arms at the new earliest deadline. That is one wake-up instead of
-        // a kernel timer update per finished call.
+        bool discount = false;
+        {
+            std::lock_guard lock(lock_);
+            if (!entry.queued())
+                return false;
+            heap_.erase(entry);
+            // The timer stays armed: when it fires early it finds nothing due
+            // and re-arms at the new earliest deadline. That is one wake-up
+            // instead of a kernel timer update per finished call.
+            discount = heap_.empty() && armed_ != no_deadline && discounted_ != generation_ &&
+                       io_executor_ && io_executor_->running_in_this_thread();
+            if (discount)
+                discounted_ = generation_;
+        }
+        // An armed timer with nothing behind it would keep io_context::run()
+        // from returning until it fires. The calls that need the queue keep
+        // their context busy themselves (their operation, or a work guard
+        // while they sleep), so the idle timer stops counting as work. Safe
+        // only inside a handler of this context: that handler still counts,
+        // so the count cannot reach zero here.
+        if (discount)
+            io_executor_->on_work_finished();
         return true;
     }
 
@@ -84,7 +99,14 @@ private:
             return;
         // Prefer the context's own executor: a timer bound to the first
         // caller's strand would serialise every expiry behind that strand.
-        timer_.emplace(without_strand(executor));
+        auto plain = without_strand(executor);
+        if constexpr (std::is_same_v<decltype(plain), asio::any_io_executor>) {
+            if (auto* io = plain.template target<asio::io_context::executor_type>())
+                io_executor_.emplace(*io);
+        } else if constexpr (std::is_same_v<decltype(plain), asio::io_context::executor_type>) {
+            io_executor_.emplace(plain);
+        }
+        timer_.emplace(std::move(plain));
     }
 
     template <class Executor>
@@ -110,19 +132,23 @@ private:
 
     void arm(std::int64_t deadline) {
         armed_ = deadline;
-        const unsigned generation = ++generation_;
+        const unsigned generation = ++generation_ == 0 ? ++generation_ : generation_;
         timer_->expires_at(time_point(std::chrono::nanoseconds(deadline)));
-        timer_->async_wait([this, generation](const std::error_code& ec) {
-            if (ec != asio::error::operation_aborted)
-                on_timer(generation);
-        });
+        timer_->async_wait(
+            [this, generation](const std::error_code& ec) { on_timer(ec, generation); });
     }
 
-    void on_timer(unsigned generation) {
+    void on_timer(const std::error_code& ec, unsigned generation) {
         deadline_entry* expired = nullptr;
         {
             std::lock_guard lock(lock_);
-            if (generation != generation_ || shut_down_)
+            if (generation == discounted_) {
+                // Give back the work count taken off in cancel(): the scheduler
+                // drops one when this handler returns.
+                discounted_ = 0;
+                io_executor_->on_work_started();
+            }
+            if (ec == asio::error::operation_aborted || generation != generation_ || shut_down_)
                 return; // re-armed meanwhile: a newer wait owns the timer
             armed_ = no_deadline;
             expired = heap_.pop_expired(ticks(clock_type::now()));
@@ -158,8 +184,10 @@ private:
     spinlock lock_;
     deadline_heap heap_;
     std::optional<Timer> timer_;
+    std::optional<asio::io_context::executor_type> io_executor_;
     std::int64_t armed_ = no_deadline;
     unsigned generation_ = 0;
+    unsigned discounted_ = 0; ///< the generation whose wait no longer counts as work
     bool shut_down_ = false;
 };
 

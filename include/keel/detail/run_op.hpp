@@ -10,8 +10,10 @@
 // starts elsewhere; it is handed over with dispatch.
 //
 // Ownership: the state is reference-counted without atomics (see above): the
-// attempt's handler, a queued deadline entry (and the expiry it turns into),
-// a posted resumption and the initiating function each hold one reference.
+// attempt's handler, a queued deadline entry (and the expiry it turns into)
+// and a posted resumption each hold one reference. The initiating function
+// holds none: it may run on any thread, so after starting the first attempt
+// it only touches an atomic flag (see begin()).
 // The state is freed when the last one goes, which in the common case happens
 // before the user's handler is invoked.
 #pragma once
@@ -64,12 +66,12 @@ struct recycled<std::allocator<T>> {
 /// Where per-call jitter streams come from: a seed and a counter, read only
 /// when a call first needs to sleep.
 struct jitter_seed {
-    std::uint64_t seed = 0x6b65656c5f736565ULL;
+    std::atomic<std::uint64_t> seed{0x6b65656c5f736565ULL};
     std::atomic<std::uint64_t> streams{0};
 
     random_source next_stream() noexcept {
-        return random_source(
-            seed ^ (0x9e3779b97f4a7c15ULL * (streams.fetch_add(1, std::memory_order_relaxed) + 1)));
+        const std::uint64_t n = streams.fetch_add(1, std::memory_order_relaxed) + 1;
+        return random_source(seed.load(std::memory_order_relaxed) ^ (0x9e3779b97f4a7c15ULL * n));
     }
 };
 
@@ -133,8 +135,8 @@ private:
            const Observer& observer, const IoExecutor& io_executor)
         : handler_(std::move(handler)), op_(std::move(op)),
           executor_(asio::get_associated_executor(handler_, io_executor)),
-          allocator_(recycled_allocator(handler_)), service_(&service), observer_(&observer),
-          params_(params) {
+          io_executor_(io_executor), allocator_(recycled_allocator(handler_)), service_(&service),
+          observer_(&observer), params_(params) {
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
     }
@@ -204,10 +206,8 @@ private:
                 self_->release();
         }
 
-        template <class Error, class... Args>
-        void operator()(Error&& ec, Args&&... args) {
-            std::exchange(self_, nullptr)
-                ->on_attempt_complete(std::error_code(ec), Ts(std::forward<Args>(args))...);
+        void operator()(std::error_code ec, Ts... args) {
+            std::exchange(self_, nullptr)->on_attempt_complete(ec, std::move(args)...);
         }
 
         executor_type get_executor() const noexcept { return self_->executor_; }
@@ -262,7 +262,6 @@ private:
     }
 
     void begin() {
-        refs_ = 1; // the initiating function's
         auto slot = asio::get_associated_cancellation_slot(handler_);
         if (slot.is_connected()) {
             outer_slot_ = slot;
@@ -275,22 +274,15 @@ private:
         }
         if constexpr (observer_enabled_v<Observer>)
             observer_->on(events::call_start{params_.name});
-        // An operation that completes inside the initiating function parks its
-        // result: the user's handler must not run before async_run returns.
-        reentrant_ = true;
-        try {
-            start_attempt(call_started_);
-        } catch (...) {
-            reentrant_ = false;
-            phase_ = phase::finished;
-            release();
-            throw;
-        }
-        reentrant_ = false;
-        if (parked_)
-            post_self<&run_op::resume>();
-        std::optional<upcall> none;
-        release_then(none);
+        // The first attempt may complete on another thread before op_ even
+        // returns here, so after starting it this function touches nothing but
+        // `initiating_`. A completion that finds it still set (inline, or on
+        // another thread racing us) parks its result and leaves it to us: the
+        // user's handler must not run inside async_run.
+        initiating_.store(true, std::memory_order_relaxed);
+        start_attempt(call_started_);
+        if (!initiating_.exchange(false, std::memory_order_acq_rel))
+            asio::post(executor_, resumption<&run_op::resume>(this)); // takes the parked ref
     }
 
     void start_attempt(time_point started) {
@@ -336,6 +328,14 @@ private:
     }
 
     void on_attempt_complete(std::error_code ec, Ts... args) {
+        if (initiating_.load(std::memory_order_acquire) &&
+            initiating_.exchange(false, std::memory_order_acq_rel)) {
+            // async_run has not returned yet: park, and keep our reference for
+            // the resumption it will post.
+            op_pending_ = false;
+            parked_.emplace(ec, std::tuple<Ts...>(std::move(args)...));
+            return;
+        }
         op_pending_ = false;
         std::optional<upcall> up;
         // If the deadline fired meanwhile, its expiry decides what this result
@@ -349,7 +349,8 @@ private:
 
     void resume() {
         std::optional<upcall> up;
-        if (phase_ == phase::attempting && parked_ && entry_state_ == entry_state::idle)
+        if (phase_ == phase::attempting && parked_ && entry_state_ != entry_state::firing &&
+            disarm())
             take_parked(up);
         else if (phase_ == phase::sleeping)
             after_sleep(up);
@@ -461,6 +462,8 @@ private:
             ec = params_.total_error;
         else if (expired_ == expiry::exchange)
             ec = params_.exchange_error;
+        else
+            last_operation_error_ = ec;
         last_fault_ = classify(ec);
         bool timed_out = false;
         const timeout_phase which = phase_of(ec, timed_out);
@@ -505,7 +508,11 @@ private:
                                                   last_fault_, decision.server_advised});
         previous_delay_ = decision.delay;
         phase_ = phase::sleeping;
-        sleep_work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked));
+        // Nothing else may keep the contexts running while we sleep: not our
+        // operation (it finished) and not the deadline queue's timer (it
+        // stops counting as work when idle).
+        sleep_work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked),
+                            asio::prefer(io_executor_, asio::execution::outstanding_work.tracked));
         if (decision.delay <= std::chrono::nanoseconds(0)) {
             post_self<&run_op::resume>(); // a zero-delay kernel timer costs far more than a post
         } else {
@@ -538,6 +545,7 @@ private:
             params_.report->reason = reason;
             params_.report->error = ec;
             params_.report->fault = ec ? last_fault_ : fault_class::transient;
+            params_.report->last_operation_error = last_operation_error_;
         }
         if constexpr (observer_enabled_v<Observer>)
             observer_->on(events::call_end{params_.name, outcome, attempt_number_, ec,
@@ -550,6 +558,7 @@ private:
     Handler handler_;
     Op op_;
     executor_type executor_;
+    IoExecutor io_executor_;
     [[no_unique_address]] allocator_type allocator_;
     service_type* service_;
     const Observer* observer_;
@@ -565,10 +574,12 @@ private:
     std::chrono::nanoseconds previous_delay_{0};
     std::optional<random_source> jitter_;
     fault_class last_fault_ = fault_class::permanent;
+    std::error_code last_operation_error_;
     std::optional<std::tuple<std::error_code, std::tuple<Ts...>>> parked_;
-    std::optional<std::decay_t<decltype(asio::prefer(std::declval<const executor_type&>(),
-                                                     asio::execution::outstanding_work.tracked))>>
-        sleep_work_;
+    template <class Executor>
+    using tracked_t = std::decay_t<decltype(asio::prefer(
+        std::declval<const Executor&>(), asio::execution::outstanding_work.tracked))>;
+    std::optional<std::pair<tracked_t<executor_type>, tracked_t<IoExecutor>>> sleep_work_;
 
     int refs_ = 0;
     int attempt_number_ = 0;
@@ -578,6 +589,7 @@ private:
     asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
     bool op_pending_ = false;
     bool reentrant_ = false;
+    std::atomic<bool> initiating_{false};
 };
 
 } // namespace keel::detail

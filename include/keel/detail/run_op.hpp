@@ -2,18 +2,20 @@
 // total deadline -> retry -> per-attempt timeout -> the user's operation, as
 // one state machine in one allocation.
 //
-// Threading: every entry point (the attempt's completion, a deadline's
-// expiry, a posted resumption, the caller's cancellation) runs on the
-// handler's associated executor, which must serialise them -- the usual Asio
-// rule for an operation with more than one child (use a strand when several
-// threads run the context). The deadline queue's expiry is the only event that
-// starts elsewhere; it is handed over with dispatch.
+// Threading: the entry points (the attempt's completion, a deadline's
+// expiry, a posted resumption) run on the handler's associated executor (the
+// deadline queue hands its expiries over with dispatch). They need not be
+// serialised by it: a call never has two of them running on the same data --
+// an attempt's end and its deadline's expiry are the one pair that can meet,
+// and an atomic decides which carries on -- so use_future's system executor
+// or a bare thread pool work. The caller's cancellation must be emitted from
+// the handler's executor, as Asio requires of any emitter, and with a
+// non-serialising executor not while the call moves between attempts.
 //
-// Ownership: the state is reference-counted without atomics (see above): the
-// attempt's handler, a queued deadline entry (and the expiry it turns into)
-// and a posted resumption each hold one reference. The initiating function
-// holds none: it may run on any thread, so after starting the first attempt
-// it only touches an atomic flag (see begin()).
+// Ownership: the state is reference-counted: the attempt's handler, a queued
+// deadline entry (and the expiry it turns into) and a posted resumption each
+// hold one reference; the last one frees the state, in the common case before
+// the user's handler is invoked.
 // The state is freed when the last one goes, which in the common case happens
 // before the user's handler is invoked.
 #pragma once
@@ -123,8 +125,12 @@ public:
 
 private:
     enum class phase : std::uint8_t { attempting, sleeping, finished };
-    enum class entry_state : std::uint8_t { idle, armed, firing };
     enum class expiry : std::uint8_t { none, exchange, total };
+
+    // Bits of race_: who got to an attempt's end first when its deadline
+    // fired (the queue took the entry out) while the operation completed.
+    static constexpr std::uint8_t op_done = 1;
+    static constexpr std::uint8_t expiry_ran = 2;
 
     static allocator_type recycled_allocator(const Handler& handler) {
         using associated = asio::associated_allocator_t<Handler>;
@@ -141,9 +147,9 @@ private:
         this->abandon = &on_entry_abandoned;
     }
 
+    // Only reached through release(): no entry is queued any more (a queued
+    // entry holds a reference).
     ~run_op() {
-        if (entry_state_ == entry_state::armed)
-            service_->cancel(entry());
         if (outer_slot_.is_connected())
             outer_slot_.clear();
     }
@@ -154,12 +160,12 @@ private:
 
     // ---- references ---------------------------------------------------------
 
-    void add_ref() noexcept { ++refs_; }
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
 
-    /// Drops a reference; the last one frees the state with the handler's
-    /// allocator. Nothing may touch `this` afterwards.
-    void release() noexcept {
-        if (--refs_ != 0)
+    /// Drops `count` references; the last one frees the state with the
+    /// handler's allocator. Nothing may touch `this` afterwards.
+    void release(int count = 1) noexcept {
+        if (refs_.fetch_sub(count, std::memory_order_acq_rel) != count)
             return;
         using state_allocator =
             typename std::allocator_traits<allocator_type>::template rebind_alloc<run_op>;
@@ -181,10 +187,10 @@ private:
         }
     };
 
-    /// Every entry point ends here: drop its reference, then (state possibly
-    /// gone) invoke the user's handler if the call finished.
-    void release_then(std::optional<upcall>& up) {
-        release();
+    /// Most entry points end here: drop their reference(s), then (state
+    /// possibly gone) invoke the user's handler if the call finished.
+    void release_then(std::optional<upcall>& up, int count = 1) {
+        release(count);
         if (up)
             (*up)();
     }
@@ -220,7 +226,7 @@ private:
         run_op* self_;
     };
 
-    /// A reference-holding callback run on the handler's executor.
+    /// A callback run on the handler's executor that owns one reference.
     template <void (run_op::*Member)()>
     class resumption {
     public:
@@ -240,11 +246,8 @@ private:
         run_op* self_;
     };
 
-    template <void (run_op::*Member)()>
-    void post_self() {
-        add_ref();
-        asio::post(executor_, resumption<Member>(this));
-    }
+    /// Posts resume() with a reference the caller hands over.
+    void post_resume() { asio::post(executor_, resumption<&run_op::resume>(this)); }
 
     struct outer_cancel_handler {
         run_op* self;
@@ -252,6 +255,14 @@ private:
     };
 
     // ---- the state machine ------------------------------------------------------
+    //
+    // Entry points: on_attempt_complete (the operation's handler), on_expired
+    // (a deadline, via the queue), resume (posted by keel), on_outer_cancel
+    // (the caller's slot). Each holds one reference. Starting an attempt hands
+    // the caller's reference to the attempt's handler, and nothing touches
+    // the state after the operation has been started: its completion may
+    // already be running on another thread. When a deadline fires while the
+    // operation completes, race_ decides which of the two carries on.
 
     time_point now() const noexcept { return clock_type::now(); }
 
@@ -279,88 +290,100 @@ private:
         // `initiating_`. A completion that finds it still set (inline, or on
         // another thread racing us) parks its result and leaves it to us: the
         // user's handler must not run inside async_run.
+        refs_.store(1, std::memory_order_relaxed); // becomes the attempt handler's
         initiating_.store(true, std::memory_order_relaxed);
         start_attempt(call_started_);
         if (!initiating_.exchange(false, std::memory_order_acq_rel))
-            asio::post(executor_, resumption<&run_op::resume>(this)); // takes the parked ref
+            post_resume(); // with the reference the parked completion kept
     }
 
+    /// Starts the next attempt with the caller's reference, which passes to
+    /// the attempt's handler. The caller must not touch the state afterwards.
     void start_attempt(time_point started) {
         ++attempt_number_;
         phase_ = phase::attempting;
         expired_ = expiry::none;
+        race_.store(0, std::memory_order_relaxed);
         const int max_attempts = params_.retry ? std::max(params_.retry->max_attempts, 1) : 1;
         timeout_policy phases{params_.connect, params_.exchange, unlimited};
         attempt_ = attempt_type(attempt_number_, max_attempts,
                                 deadlines_for(phases, started, total_deadline_));
         attempt_started_ = started;
-        if (attempt_.exchange_deadline() != time_point::max())
-            arm(attempt_.exchange_deadline());
+        attempt_scheduled_ = attempt_.exchange_deadline() != time_point::max() &&
+                             schedule(attempt_.exchange_deadline());
         if constexpr (observer_enabled_v<Observer>)
             observer_->on(events::attempt_start{params_.name, attempt_number_});
         op_pending_ = true;
-        add_ref(); // the attempt handler's
         op_(std::as_const(attempt_), attempt_handler(this));
     }
 
-    void arm(time_point deadline) {
+    /// Queues this call's entry with a reference of its own.
+    bool schedule(time_point deadline) {
         this->deadline = service_type::ticks(deadline);
-        add_ref(); // the entry's
-        entry_state_ = entry_state::armed;
-        if (!service_->schedule(entry())) { // the context is shutting down
-            entry_state_ = entry_state::idle;
-            --refs_;
-        }
-    }
-
-    /// Takes the entry out of the queue. False: it already expired and its
-    /// expiry is on the way (it then owns the entry's reference).
-    bool disarm() noexcept {
-        if (entry_state_ != entry_state::armed)
-            return entry_state_ == entry_state::idle;
-        if (service_->cancel(entry())) {
-            entry_state_ = entry_state::idle;
-            --refs_; // the entry's; never the last (the caller holds one)
+        add_ref();
+        if (service_->schedule(entry()))
             return true;
-        }
-        entry_state_ = entry_state::firing;
+        release(); // the context is shutting down; never the last reference
         return false;
     }
 
     void on_attempt_complete(std::error_code ec, Ts... args) {
-        if (initiating_.load(std::memory_order_acquire) &&
-            initiating_.exchange(false, std::memory_order_acq_rel)) {
-            // async_run has not returned yet: park, and keep our reference for
-            // the resumption it will post.
-            op_pending_ = false;
+        op_pending_ = false;
+        if (initiating_.load(std::memory_order_acquire)) {
+            // async_run may not have returned yet. Park first, then claim the
+            // flag: its release publishes the parked result to the thread
+            // that posts the resumption.
             parked_.emplace(ec, std::tuple<Ts...>(std::move(args)...));
+            if (initiating_.exchange(false, std::memory_order_acq_rel))
+                return; // our reference now belongs to that resumption
+            // async_run finished in between and posts nothing: carry on here.
+            auto [parked_ec, parked_args] = std::move(*parked_);
+            parked_.reset();
+            attempt_ended(parked_ec, std::move(parked_args));
             return;
         }
-        op_pending_ = false;
+        attempt_ended(ec, std::tuple<Ts...>(std::move(args)...));
+    }
+
+    /// The attempt's result is in; we hold one reference.
+    void attempt_ended(std::error_code ec, std::tuple<Ts...>&& args) {
         std::optional<upcall> up;
-        // If the deadline fired meanwhile, its expiry decides what this result
-        // means (it may still be a success that beat the cancellation).
-        if (!disarm() || reentrant_)
-            parked_.emplace(ec, std::tuple<Ts...>(std::move(args)...));
-        else
-            after_attempt(ec, std::tuple<Ts...>(std::move(args)...), up);
-        release_then(up);
+        int refs_held = 1;
+        if (attempt_scheduled_) {
+            attempt_scheduled_ = false;
+            if (service_->cancel(entry())) {
+                refs_held = 2; // the entry's reference is ours now
+            } else {
+                // The deadline fired: its expiry is on the way or running.
+                // Whoever of us comes second carries on.
+                parked_.emplace(ec, std::move(args));
+                if (!(race_.fetch_or(op_done, std::memory_order_acq_rel) & expiry_ran)) {
+                    release();
+                    return;
+                }
+                auto [parked_ec, parked_args] = std::move(*parked_);
+                parked_.reset();
+                after_attempt(parked_ec, std::move(parked_args), up);
+                release_then(up);
+                return;
+            }
+        }
+        after_attempt(ec, std::move(args), up);
+        release_then(up, refs_held);
     }
 
     void resume() {
-        std::optional<upcall> up;
-        if (phase_ == phase::attempting && parked_ && entry_state_ != entry_state::firing &&
-            disarm())
-            take_parked(up);
-        else if (phase_ == phase::sleeping)
-            after_sleep(up);
-        release_then(up);
-    }
-
-    void take_parked(std::optional<upcall>& up) {
-        auto [ec, args] = std::move(*parked_);
-        parked_.reset();
-        after_attempt(ec, std::move(args), up);
+        if (phase_ == phase::sleeping) {
+            after_sleep();
+            return;
+        }
+        if (phase_ == phase::attempting && parked_) {
+            auto [ec, args] = std::move(*parked_);
+            parked_.reset();
+            attempt_ended(ec, std::move(args));
+            return;
+        }
+        release();
     }
 
     // Runs on the deadline queue's executor, outside its lock.
@@ -372,59 +395,59 @@ private:
     }
 
     // The context shut down with the entry queued: drop its reference.
-    static void on_entry_abandoned(deadline_entry& entry) noexcept {
-        run_op* self = from_entry(entry);
-        self->entry_state_ = entry_state::idle;
-        self->release();
-    }
+    static void on_entry_abandoned(deadline_entry& entry) noexcept { from_entry(entry)->release(); }
 
     static run_op* from_entry(deadline_entry& entry) noexcept {
         return static_cast<run_op*>(&entry);
     }
 
     void on_expired() {
-        entry_state_ = entry_state::idle;
-        std::optional<upcall> up;
-        if (phase_ == phase::attempting) {
-            if (op_pending_) {
-                expired_ = attempt_.exchange_deadline() >= total_deadline_ ? expiry::total
-                                                                           : expiry::exchange;
-                // Terminal cancellation into the operation; it completes (now or
-                // later) with its own error, which after_attempt reports as the
-                // timeout it is.
-                reentrant_ = true;
-                inner_signal_.emit(asio::cancellation_type::terminal);
-                reentrant_ = false;
-            }
-            if (parked_ && !op_pending_)
-                take_parked(up);
-        } else if (phase_ == phase::sleeping) {
-            after_sleep(up);
+        if (phase_ == phase::sleeping) {
+            after_sleep();
+            return;
         }
+        if (!(race_.load(std::memory_order_acquire) & op_done)) {
+            expired_ =
+                attempt_.exchange_deadline() >= total_deadline_ ? expiry::total : expiry::exchange;
+            // Terminal cancellation into the operation; it completes (now,
+            // inline, or later) with its own error, which after_attempt
+            // reports as the timeout it is.
+            inner_signal_.emit(asio::cancellation_type::terminal);
+            if (!(race_.fetch_or(expiry_ran, std::memory_order_acq_rel) & op_done)) {
+                release();
+                return;
+            }
+        }
+        // The operation finished first (or during the emit) and parked.
+        std::optional<upcall> up;
+        auto [ec, args] = std::move(*parked_);
+        parked_.reset();
+        after_attempt(ec, std::move(args), up);
         release_then(up);
     }
 
+    // On the handler's executor, as Asio requires of whoever emits.
     void on_outer_cancel(asio::cancellation_type_t type) {
-        add_ref(); // held while we act: the operation may complete inside emit
-        outer_cancel_ = type;
+        outer_cancel_.store(type, std::memory_order_release);
         if (phase_ == phase::attempting && op_pending_) {
-            reentrant_ = true;
             inner_signal_.emit(type);
-            reentrant_ = false;
-            if (parked_ && !op_pending_ && entry_state_ == entry_state::idle)
-                post_self<&run_op::resume>(); // never complete inside the emitter
-        } else if (phase_ == phase::sleeping) {
-            if (entry_state_ != entry_state::firing && disarm())
-                post_self<&run_op::resume>(); // wakes after_sleep, which sees the cancel
+        } else if (phase_ == phase::sleeping && service_->cancel(entry())) {
+            post_resume(); // with the entry's reference; after_sleep sees the cancel
         }
-        std::optional<upcall> none;
-        release_then(none);
+        // Otherwise a wake-up is already on its way and will see the cancel.
     }
 
-    void after_sleep(std::optional<upcall>& up) {
+    bool cancelled_by_caller() const noexcept {
+        return outer_cancel_.load(std::memory_order_acquire) != asio::cancellation_type::none;
+    }
+
+    /// The sleep is over; we hold one reference, which a new attempt takes.
+    void after_sleep() {
         sleep_work_.reset();
-        if (outer_cancel_ != asio::cancellation_type::none) {
+        if (cancelled_by_caller()) {
+            std::optional<upcall> up;
             finish(asio::error::operation_aborted, std::tuple<Ts...>(), give_up_reason::none, up);
+            release_then(up);
             return;
         }
         start_attempt(needs_clock() ? now() : time_point());
@@ -442,6 +465,9 @@ private:
         return timeout_phase::exchange;
     }
 
+    /// Decides what follows an attempt: finish, or sleep and retry. Whatever
+    /// it starts (a sleep entry, a posted wake-up) holds its own reference,
+    /// and is the last thing it does.
     void after_attempt(std::error_code ec, std::tuple<Ts...>&& args, std::optional<upcall>& up) {
         time_point ended{};
         if (needs_clock())
@@ -456,7 +482,8 @@ private:
         }
         // The error the caller sees: ours when we cut the attempt short, the
         // operation's own otherwise.
-        if (outer_cancel_ != asio::cancellation_type::none)
+        const bool cancelled = cancelled_by_caller();
+        if (cancelled)
             ec = asio::error::operation_aborted;
         else if (expired_ == expiry::total)
             ec = params_.total_error;
@@ -475,7 +502,7 @@ private:
             if (timed_out)
                 observer_->on(events::timeout{params_.name, attempt_number_, which});
         }
-        if (outer_cancel_ != asio::cancellation_type::none) {
+        if (cancelled) {
             finish(ec, std::move(args), give_up_reason::none, up);
             return;
         }
@@ -495,9 +522,8 @@ private:
         failed.previous_delay = previous_delay_;
         if (total_deadline_ != time_point::max())
             failed.time_left = std::chrono::nanoseconds(total_deadline_ - ended);
-        if (!jitter_) {
+        if (!jitter_)
             jitter_.emplace(params_.jitter ? params_.jitter->next_stream() : random_source());
-        }
         const retry_decision decision = params_.retry->decide(failed, *jitter_);
         if (!decision.retry) {
             finish(ec, std::move(args), decision.reason, up);
@@ -514,12 +540,10 @@ private:
         sleep_work_.emplace(asio::prefer(executor_, asio::execution::outstanding_work.tracked),
                             asio::prefer(io_executor_, asio::execution::outstanding_work.tracked));
         if (decision.delay <= std::chrono::nanoseconds(0)) {
-            post_self<&run_op::resume>(); // a zero-delay kernel timer costs far more than a post
-        } else {
-            const time_point wake = (needs_clock() ? ended : now()) + decision.delay;
-            arm(wake);
-            if (entry_state_ == entry_state::idle) // shutting down: nothing will wake us
-                sleep_work_.reset();
+            add_ref();
+            post_resume(); // a zero-delay kernel timer costs far more than a post
+        } else if (!schedule((needs_clock() ? ended : now()) + decision.delay)) {
+            sleep_work_.reset(); // shutting down: nothing will wake us
         }
     }
 
@@ -581,15 +605,15 @@ private:
         std::declval<const Executor&>(), asio::execution::outstanding_work.tracked))>;
     std::optional<std::pair<tracked_t<executor_type>, tracked_t<IoExecutor>>> sleep_work_;
 
-    int refs_ = 0;
+    std::atomic<int> refs_{0};
+    std::atomic<bool> initiating_{false};
+    std::atomic<std::uint8_t> race_{0};
+    std::atomic<asio::cancellation_type_t> outer_cancel_{asio::cancellation_type::none};
     int attempt_number_ = 0;
     phase phase_ = phase::attempting;
-    entry_state entry_state_ = entry_state::idle;
     expiry expired_ = expiry::none;
-    asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
+    bool attempt_scheduled_ = false;
     bool op_pending_ = false;
-    bool reentrant_ = false;
-    std::atomic<bool> initiating_{false};
 };
 
 } // namespace keel::detail

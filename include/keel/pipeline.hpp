@@ -13,6 +13,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <stdexcept>
@@ -141,7 +142,28 @@ private:
             params.name = self->name_;
             params.jitter = &self->jitter_;
             params.report = report;
-            detail::run_op<std::decay_t<Handler>, std::decay_t<Op>, Signature, Timer, Observer,
+            using handler_type = std::decay_t<Handler>;
+            if constexpr (std::is_same_v<Executor, asio::any_io_executor> &&
+                          std::is_same_v<asio::associated_executor_t<handler_type, Executor>,
+                                         asio::any_io_executor>) {
+                // The common case: the call runs on a plain io_context executor
+                // (the pipeline's, or the handler's own, e.g. a coroutine's).
+                // Run it on the typed executor: the attempt's handler then names
+                // a concrete executor, and the operation's completion (post,
+                // work tracking, dispatch) skips any_io_executor's type erasure.
+                using io_executor = asio::io_context::executor_type;
+                const asio::any_io_executor call =
+                    asio::get_associated_executor(handler, self->executor_);
+                if (call.template target<io_executor>()) {
+                    detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer,
+                                   Executor, io_executor>::start(std::forward<Handler>(handler),
+                                                                 std::forward<Op>(op), params,
+                                                                 *self->service_, self->observer_,
+                                                                 self->executor_);
+                    return;
+                }
+            }
+            detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer,
                            Executor>::start(std::forward<Handler>(handler), std::forward<Op>(op),
                                             params, *self->service_, self->observer_,
                                             self->executor_);

@@ -92,11 +92,16 @@ struct call_params {
     call_report* report = nullptr;
 };
 
-template <class Handler, class Op, class Signature, class Timer, class Observer, class IoExecutor>
+/// CallExecutor: where the call's entry points run. By default the handler's
+/// associated executor; basic_pipeline passes io_context::executor_type when
+/// that executor is an any_io_executor holding a plain io_context executor.
+template <class Handler, class Op, class Signature, class Timer, class Observer, class IoExecutor,
+          class CallExecutor = asio::associated_executor_t<Handler, IoExecutor>>
 class run_op;
 
-template <class Handler, class Op, class Timer, class Observer, class IoExecutor, class... Ts>
-class run_op<Handler, Op, void(std::error_code, Ts...), Timer, Observer, IoExecutor>
+template <class Handler, class Op, class Timer, class Observer, class IoExecutor,
+          class CallExecutor, class... Ts>
+class run_op<Handler, Op, void(std::error_code, Ts...), Timer, Observer, IoExecutor, CallExecutor>
     : private deadline_entry {
 public:
     using clock_type = typename Timer::clock_type;
@@ -104,7 +109,7 @@ public:
     using attempt_type = basic_attempt<clock_type>;
     using params_type = call_params<time_point>;
     using service_type = deadline_service<Timer>;
-    using executor_type = asio::associated_executor_t<Handler, IoExecutor>;
+    using executor_type = CallExecutor;
     using allocator_type = typename recycled<asio::associated_allocator_t<Handler>>::type;
 
     static void start(Handler handler, Op op, const params_type& params, service_type& service,
@@ -132,6 +137,14 @@ private:
     static constexpr std::uint8_t op_done = 1;
     static constexpr std::uint8_t expiry_ran = 2;
 
+    static executor_type call_executor(const Handler& handler, const IoExecutor& io_executor) {
+        auto associated = asio::get_associated_executor(handler, io_executor);
+        if constexpr (std::is_same_v<executor_type, decltype(associated)>)
+            return associated;
+        else // the initiator checked that it holds an executor_type
+            return *associated.template target<executor_type>();
+    }
+
     static allocator_type recycled_allocator(const Handler& handler) {
         using associated = asio::associated_allocator_t<Handler>;
         return recycled<associated>::from(asio::get_associated_allocator(handler));
@@ -140,9 +153,9 @@ private:
     run_op(Handler&& handler, Op&& op, const params_type& params, service_type& service,
            const Observer& observer, const IoExecutor& io_executor)
         : handler_(std::move(handler)), op_(std::move(op)),
-          executor_(asio::get_associated_executor(handler_, io_executor)),
-          io_executor_(io_executor), allocator_(recycled_allocator(handler_)), service_(&service),
-          observer_(&observer), params_(params) {
+          executor_(call_executor(handler_, io_executor)), io_executor_(io_executor),
+          allocator_(recycled_allocator(handler_)), service_(&service), observer_(&observer),
+          params_(params) {
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
     }
@@ -469,17 +482,19 @@ private:
     /// it starts (a sleep entry, a posted wake-up) holds its own reference,
     /// and is the last thing it does.
     void after_attempt(std::error_code ec, std::tuple<Ts...>&& args, std::optional<upcall>& up) {
-        time_point ended{};
-        if (needs_clock())
-            ended = now();
         if (!ec) {
+            // Only the observer needs the clock here: no clock read (~20 ns)
+            // on the hot path otherwise.
             if constexpr (observer_enabled_v<Observer>)
                 observer_->on(
                     events::attempt_end{params_.name, attempt_number_, attempt_result::success, ec,
-                                        fault_class::transient, ended - attempt_started_});
+                                        fault_class::transient, now() - attempt_started_});
             finish(ec, std::move(args), give_up_reason::none, up);
             return;
         }
+        time_point ended{};
+        if (needs_clock())
+            ended = now();
         // The error the caller sees: ours when we cut the attempt short, the
         // operation's own otherwise.
         const bool cancelled = cancelled_by_caller();

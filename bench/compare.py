@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Summarise a keel_bench_core JSON run and check it against the targets.
+
+    python3 bench/compare.py [build/release/bench/core.json] [--metric cpu_time]
+
+Reads the Google Benchmark JSON that scripts/bench writes, prints each
+benchmark's median time and allocs_per_op, then the target checks, and exits
+1 if a check fails (2 if the file lacks a benchmark a check needs).
+
+Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
+a run without repetitions is summarised by the median of its iterations.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+
+# (numerator, denominator, maximum ratio)
+RATIO_TARGETS = [
+    ("BM_keel_pipeline", "BM_bare_op", 2.0),
+    ("BM_keel_pipeline", "BM_naive_timeout", 0.25),
+    ("BM_keel_pipeline_coro", "BM_bare_op_coro", 1.5),
+]
+# Benchmarks whose steady state must not touch the heap.
+ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro"]
+# Shown for context, not checked.
+INFO_RATIOS = [
+    ("BM_keel_timeout", "BM_bare_op"),
+    ("BM_keel_retry", "BM_bare_op"),
+    ("BM_keel_timeout", "BM_naive_timeout"),
+    ("BM_naive_timeout", "BM_bare_op"),
+]
+ORDER = [
+    "BM_bare_op",
+    "BM_naive_timeout",
+    "BM_keel_timeout",
+    "BM_keel_retry",
+    "BM_keel_pipeline",
+    "BM_bare_op_coro",
+    "BM_keel_pipeline_coro",
+]
+TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def load(path, metric):
+    """Returns {name: {"time_ns": median, "allocs_per_op": median or None}}."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    medians, samples = {}, {}
+    for b in data.get("benchmarks", []):
+        name = b.get("run_name") or b["name"]
+        if b.get("error_occurred"):
+            print(f"warning: {name}: {b.get('error_message', 'error')}", file=sys.stderr)
+            continue
+        time_ns = b[metric] * TO_NS[b.get("time_unit", "ns")]
+        allocs = b.get("allocs_per_op")
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = {"time_ns": time_ns, "allocs_per_op": allocs}
+        else:
+            samples.setdefault(name, []).append((time_ns, allocs))
+    for name, runs in samples.items():
+        if name in medians:
+            continue
+        allocs = [a for _, a in runs if a is not None]
+        medians[name] = {
+            "time_ns": statistics.median(t for t, _ in runs),
+            "allocs_per_op": statistics.median(allocs) if allocs else None,
+        }
+    return data.get("context", {}), medians
+
+
+def main():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="?", default=str(root / "build/release/bench/core.json"))
+    parser.add_argument("--metric", choices=["real_time", "cpu_time"], default="real_time",
+                        help="which time to compare (default: real_time)")
+    parser.add_argument("--alloc-tolerance", type=float, default=1e-3,
+                        help="allocs_per_op at or below this counts as zero (default: 1e-3, "
+                             "i.e. rare amortised allocations such as a deadline-queue timer "
+                             "re-arm are tolerated, one per call is not)")
+    args = parser.parse_args()
+
+    try:
+        context, medians = load(args.json, args.metric)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: cannot read {args.json}: {e}", file=sys.stderr)
+        return 2
+
+    host = context.get("host_name", "?")
+    print(f"{args.json}  ({context.get('date', '?')}, {host}, "
+          f"{context.get('num_cpus', '?')} cpus, {args.metric}, medians)")
+    names = [n for n in ORDER if n in medians] + sorted(n for n in medians if n not in ORDER)
+    width = max([len(n) for n in names] + [10])
+    print(f"\n{'benchmark':<{width}}  {'median':>10}  {'allocs_per_op':>13}")
+    for n in names:
+        m = medians[n]
+        allocs = "-" if m["allocs_per_op"] is None else f"{m['allocs_per_op']:.3f}"
+        print(f"{n:<{width}}  {m['time_ns']:>8.1f}ns  {allocs:>13}")
+
+    failed = missing = False
+    print("\ntargets:")
+    for num, den, limit in RATIO_TARGETS:
+        if num not in medians or den not in medians:
+            print(f"  MISSING  {num} / {den} <= {limit}")
+            missing = True
+            continue
+        ratio = medians[num]["time_ns"] / medians[den]["time_ns"]
+        ok = ratio <= limit
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} = {ratio:.3f}  (target <= {limit})")
+    for n in ZERO_ALLOC_TARGETS:
+        allocs = medians.get(n, {}).get("allocs_per_op")
+        if allocs is None:
+            print(f"  MISSING  {n} allocs_per_op == 0")
+            missing = True
+            continue
+        ok = allocs <= args.alloc_tolerance
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {n} allocs_per_op = {allocs:.3f}  (target 0)")
+
+    info = [(a, b) for a, b in INFO_RATIOS if a in medians and b in medians]
+    if info:
+        print("\nfor context:")
+        for a, b in info:
+            print(f"           {a} / {b} = {medians[a]['time_ns'] / medians[b]['time_ns']:.3f}")
+
+    if missing:
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,694 @@
+// Core micro-benchmarks: what keel adds to one asynchronous call.
+//
+//   BM_bare_op              an operation that completes by post, plain callback
+//   BM_naive_timeout        the same raced against a per-call steady_timer, by hand
+//   BM_keel_timeout         through a pipeline: exchange timeout 2 s, one attempt
+//   BM_keel_retry           through a pipeline: 3 attempts, exponential, no timeouts
+//   BM_keel_pipeline        retry 3x + exchange 2 s + total 10 s, first attempt succeeds
+//   BM_bare_op_coro         BM_bare_op awaited from a C++20 coroutine
+//   BM_keel_pipeline_coro   BM_keel_pipeline awaited from a C++20 coroutine
+//
+// Diagnostics (no targets; they show where keel's cost comes from):
+//   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
+//   BM_keel_pipeline_io_executor  BM_keel_pipeline on a pipeline typed on
+//                                 io_context::executor_type
+//
+// The operation completes by asio::post(context, append(handler, {}, 42)): a
+// handler that names its own executor (keel's attempt handler, use_awaitable's)
+// goes through Asio's work_dispatcher, as with any composed operation.
+//
+// Every benchmark reports `allocs_per_op`: heap allocations (operator new in
+// all its forms, and malloc/calloc/realloc/memalign/valloc) per iteration,
+// counted only inside the timed loop, after warm-up.
+//
+// How the loop is driven (the same for every benchmark, so ratios are fair):
+// everything runs inside ONE io_context::run() call, and each completion
+// starts the next iteration (continuation passing) or, for the coroutine
+// variants, one coroutine runs the `for (auto _ : state)` loop. We do NOT
+// drive calls with nested poll_one() inside run(): each nested poll/poll_one
+// pushes a fresh thread_info whose recycling cache is freed when it returns,
+// so every handler freed inside it goes back to the heap -- measured: 1
+// allocation per post instead of 0. With io_context{1} (one_thread_) nested
+// poll_one() also corrupts the work count (the outer thread's private work is
+// decremented globally) and the context stops: the loop then spins forever.
+//
+// Every io_context has its reactor (an idle steady_timer), as in a real
+// service, because a keel pipeline creates one by itself; see bench_context.
+// Repetitions are randomly interleaved unless the command line says otherwise
+// (the targets are ratios and the load on a shared VM drifts).
+//
+// Extra flag (before the Google Benchmark ones):
+//   --keel_concurrency_hint=N   the io_context's concurrency hint (default 1,
+//                               the usual single-threaded service loop)
+//
+// Summarise a run with: python3 bench/compare.py [build/release/bench/core.json]
+
+#include <keel/pipeline.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/append.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/version.hpp>
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// ============================================================================
+// Allocation counting
+//
+// malloc and friends are interposed (the executable's definitions win over
+// glibc's for the whole process) and forward to glibc's __libc_* entry
+// points. The global operator new/delete (all forms) are replaced too and go
+// straight to __libc_*, so an operator new is counted exactly once.
+// ============================================================================
+
+// Sanitizers own malloc and operator new: under them nothing is replaced and
+// allocs_per_op is not reported.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KEEL_BENCH_COUNT_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define KEEL_BENCH_COUNT_ALLOCATIONS 0
+#endif
+#endif
+#ifndef KEEL_BENCH_COUNT_ALLOCATIONS
+#define KEEL_BENCH_COUNT_ALLOCATIONS 1
+#endif
+
+namespace {
+std::atomic<std::uint64_t> g_allocations{0};
+std::uint64_t allocation_count() noexcept {
+    return g_allocations.load(std::memory_order_relaxed);
+}
+} // namespace
+
+#if KEEL_BENCH_COUNT_ALLOCATIONS
+
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t count, std::size_t size);
+void* __libc_realloc(void* pointer, std::size_t size);
+void* __libc_memalign(std::size_t alignment, std::size_t size);
+void* __libc_valloc(std::size_t size);
+void* __libc_pvalloc(std::size_t size);
+void __libc_free(void* pointer);
+}
+
+namespace {
+
+inline void count_allocation() noexcept {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+
+void* checked(void* pointer) {
+    if (!pointer)
+        throw std::bad_alloc();
+    return pointer;
+}
+
+void* new_aligned(std::size_t size, std::align_val_t alignment) {
+    count_allocation();
+    return checked(__libc_memalign(static_cast<std::size_t>(alignment), size ? size : 1));
+}
+
+void* new_plain(std::size_t size) {
+    count_allocation();
+    return checked(__libc_malloc(size ? size : 1));
+}
+
+} // namespace
+
+extern "C" {
+
+void* malloc(std::size_t size) noexcept {
+    count_allocation();
+    return __libc_malloc(size);
+}
+void* calloc(std::size_t count, std::size_t size) noexcept {
+    count_allocation();
+    return __libc_calloc(count, size);
+}
+void* realloc(void* pointer, std::size_t size) noexcept {
+    count_allocation();
+    return __libc_realloc(pointer, size);
+}
+void free(void* pointer) noexcept {
+    __libc_free(pointer);
+}
+void* memalign(std::size_t alignment, std::size_t size) noexcept {
+    count_allocation();
+    return __libc_memalign(alignment, size);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+    count_allocation();
+    return __libc_memalign(alignment, size);
+}
+void* valloc(std::size_t size) noexcept {
+    count_allocation();
+    return __libc_valloc(size);
+}
+void* pvalloc(std::size_t size) noexcept {
+    count_allocation();
+    return __libc_pvalloc(size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
+    if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0)
+        return 22; // EINVAL
+    count_allocation();
+    void* pointer = __libc_memalign(alignment, size);
+    if (!pointer)
+        return 12; // ENOMEM
+    *out = pointer;
+    return 0;
+}
+
+} // extern "C"
+
+void* operator new(std::size_t size) {
+    return new_plain(size);
+}
+void* operator new[](std::size_t size) {
+    return new_plain(size);
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+    count_allocation();
+    return __libc_malloc(size ? size : 1);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+    count_allocation();
+    return __libc_malloc(size ? size : 1);
+}
+void* operator new(std::size_t size, std::align_val_t alignment) {
+    return new_aligned(size, alignment);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment) {
+    return new_aligned(size, alignment);
+}
+void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+    count_allocation();
+    return __libc_memalign(static_cast<std::size_t>(alignment), size ? size : 1);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+    count_allocation();
+    return __libc_memalign(static_cast<std::size_t>(alignment), size ? size : 1);
+}
+
+void operator delete(void* pointer) noexcept {
+    __libc_free(pointer);
+}
+void operator delete[](void* pointer) noexcept {
+    __libc_free(pointer);
+}
+void operator delete(void* pointer, std::size_t) noexcept {
+    __libc_free(pointer);
+}
+void operator delete[](void* pointer, std::size_t) noexcept {
+    __libc_free(pointer);
+}
+void operator delete(void* pointer, const std::nothrow_t&) noexcept {
+    __libc_free(pointer);
+}
+void operator delete[](void* pointer, const std::nothrow_t&) noexcept {
+    __libc_free(pointer);
+}
+void operator delete(void* pointer, std::align_val_t) noexcept {
+    __libc_free(pointer);
+}
+void operator delete[](void* pointer, std::align_val_t) noexcept {
+    __libc_free(pointer);
+}
+void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept {
+    __libc_free(pointer);
+}
+void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept {
+    __libc_free(pointer);
+}
+void operator delete(void* pointer, std::align_val_t, const std::nothrow_t&) noexcept {
+    __libc_free(pointer);
+}
+void operator delete[](void* pointer, std::align_val_t, const std::nothrow_t&) noexcept {
+    __libc_free(pointer);
+}
+
+#endif // KEEL_BENCH_COUNT_ALLOCATIONS
+
+namespace {
+
+using namespace std::chrono_literals;
+
+int g_concurrency_hint = 1;
+
+/// Untimed iterations run first (in the same run() call) so the thread's
+/// recycling caches and the deadline queue are warm when timing starts.
+constexpr int warmup_iterations = 64;
+
+// ============================================================================
+// The operation: completes by post with (error_code{}, 42)
+// ============================================================================
+
+struct post_value_initiation {
+    asio::io_context* context;
+
+    using executor_type = asio::io_context::executor_type;
+    executor_type get_executor() const noexcept { return context->get_executor(); }
+
+    template <class Handler>
+    void operator()(Handler&& handler) const {
+        // Post to the I/O executor; the handler's associated allocator
+        // allocates the post (append_handler forwards the associators). A
+        // handler with an associated executor of its own (keel's attempt
+        // handler, use_awaitable's, a bind_executor) goes through Asio's
+        // work_dispatcher, which runs it on that executor.
+        asio::post(*context, asio::experimental::append(std::forward<Handler>(handler),
+                                                        std::error_code{}, 42));
+    }
+};
+
+/// An Asio initiating function: `void(std::error_code, int)`, never completes
+/// inside the call.
+template <class Token>
+auto async_post_value(asio::io_context& context, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code, int)>(post_value_initiation{&context},
+                                                                   token);
+}
+
+/// The same operation as a keel operation factory.
+auto post_value_factory(asio::io_context& context) {
+    return [&context](const keel::attempt&, auto&& token) {
+        return async_post_value(context, std::forward<decltype(token)>(token));
+    };
+}
+
+// ============================================================================
+// Policies
+// ============================================================================
+
+keel::pipeline_policy timeout_only_policy() {
+    keel::pipeline_policy p;
+    p.retry.max_attempts = 1;
+    p.timeout.exchange = 2s;
+    return p;
+}
+
+keel::pipeline_policy retry_only_policy() {
+    keel::pipeline_policy p;
+    p.retry.max_attempts = 3;
+    p.retry.backoff.kind = keel::backoff_kind::exponential;
+    return p;
+}
+
+keel::pipeline_policy full_policy() {
+    keel::pipeline_policy p = retry_only_policy();
+    p.timeout.exchange = 2s;
+    p.timeout.total = 10s;
+    return p;
+}
+
+// ============================================================================
+// The loop every benchmark runs on
+// ============================================================================
+
+/// An io_context set up as in a real service: its reactor exists (here
+/// because of an idle timer; in a service because of any socket or timer).
+/// A keel pipeline creates the reactor by itself (its deadline queue owns a
+/// steady_timer), and a context with a reactor pays an epoll_wait(0) each time
+/// the scheduler's queue wraps around. Without this the bare benchmarks would
+/// skip that syscall and the ratios would measure the reactor, not keel.
+struct bench_context {
+    asio::io_context context{g_concurrency_hint};
+    asio::steady_timer idle{context};
+};
+
+// ============================================================================
+// The driver: one run() call, each completion starts the next iteration
+// ============================================================================
+
+/// Iterates `state` by continuation inside `context.run()`. `start(driver)`
+/// begins one iteration; whatever completes it last calls `driver.next()`.
+template <class Start>
+class continuation_driver {
+public:
+    continuation_driver(benchmark::State& state, asio::io_context& context, Start start)
+        : state_(state), context_(context), start_(std::move(start)) {}
+
+    void run() {
+        asio::post(context_, [this] { next(); });
+        context_.run();
+        report();
+    }
+
+    /// The current iteration finished: start the next one, or end the loop.
+    void next() {
+        if (warmup_left_ > 0) {
+            --warmup_left_;
+            start_(*this);
+            return;
+        }
+        if (!timing_) {
+            timing_ = true;
+            // As a range-for does: begin(), then end() once (end() starts the timer).
+            it_.emplace(state_.begin());
+            end_.emplace(state_.end());
+            allocs_before_ = allocation_count();
+        } else {
+            ++*it_;
+        }
+        if (*it_ != *end_) {
+            start_(*this);
+            return;
+        }
+        allocs_after_ = allocation_count();
+        context_.stop(); // the deadline queue's timer may still hold work
+    }
+
+    void fail(const char* message) {
+        state_.SkipWithError(message);
+        context_.stop();
+    }
+
+private:
+    void report() {
+        const auto iterations = static_cast<double>(state_.iterations());
+        if (KEEL_BENCH_COUNT_ALLOCATIONS && iterations > 0)
+            state_.counters["allocs_per_op"] =
+                static_cast<double>(allocs_after_ - allocs_before_) / iterations;
+    }
+
+    benchmark::State& state_;
+    asio::io_context& context_;
+    Start start_;
+    int warmup_left_ = warmup_iterations;
+    bool timing_ = false;
+    std::optional<benchmark::State::StateIterator> it_;
+    std::optional<benchmark::State::StateIterator> end_;
+    std::uint64_t allocs_before_ = 0;
+    std::uint64_t allocs_after_ = 0;
+};
+
+template <class Start>
+void drive(benchmark::State& state, asio::io_context& context, Start start) {
+    continuation_driver<Start> driver(state, context, std::move(start));
+    driver.run();
+}
+
+/// The completion handler every callback benchmark uses.
+template <class Driver>
+struct on_value {
+    Driver* driver;
+    void operator()(std::error_code ec, int value) const {
+        benchmark::DoNotOptimize(value);
+        if (ec || value != 42) {
+            std::fprintf(stderr, "operation failed: %s, value %d\n", ec.message().c_str(), value);
+            driver->fail("the operation failed");
+            return;
+        }
+        driver->next();
+    }
+};
+
+// ============================================================================
+// Callback benchmarks
+// ============================================================================
+
+void BM_bare_op(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    drive(state, context, [&context](auto& driver) {
+        async_post_value(context, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// Diagnostic: BM_bare_op with the callback bound to the context's executor
+/// as an any_io_executor -- what every handler that names its executor (keel's
+/// attempt handler, use_awaitable's) costs a post-based operation: Asio's
+/// post() then always goes through a work_dispatcher (type-erased work
+/// tracking and a second, type-erased dispatch), even to the same context.
+void BM_bare_op_any_executor(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    const asio::any_io_executor executor = context.get_executor();
+    drive(state, context, [&context, &executor](auto& driver) {
+        async_post_value(
+            context, asio::bind_executor(
+                         executor, on_value<std::remove_reference_t<decltype(driver)>>{&driver}));
+    });
+}
+
+/// What a user writes without keel: a per-call timer raced against the
+/// operation, the state shared by the two handlers.
+template <class Handler, class Retired>
+void naive_with_timeout(asio::io_context& context, std::chrono::nanoseconds timeout,
+                        Handler handler, Retired retired) {
+    struct call_state {
+        call_state(asio::io_context& context, std::chrono::nanoseconds timeout, Handler handler,
+                   Retired retired)
+            : timer(context, timeout), handler(std::move(handler)), retired(std::move(retired)) {}
+        asio::steady_timer timer;
+        Handler handler;
+        Retired retired;
+        bool done = false;
+    };
+    auto state =
+        std::make_shared<call_state>(context, timeout, std::move(handler), std::move(retired));
+    state->timer.async_wait([state](std::error_code ec) {
+        if (!ec && !state->done) {
+            state->done = true;
+            state->handler(make_error_code(asio::error::timed_out), 0);
+        }
+        state->retired(); // the timer's handler ran too: the call is over
+    });
+    async_post_value(context, [state](std::error_code ec, int value) {
+        if (state->done)
+            return;
+        state->done = true;
+        state->timer.cancel();
+        state->handler(ec, value);
+    });
+}
+
+void BM_naive_timeout(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    drive(state, context, [&context](auto& driver) {
+        // Both completions count: the iteration ends when the cancelled
+        // timer's handler has run as well.
+        naive_with_timeout(
+            context, 2s,
+            [d = &driver](std::error_code ec, int value) {
+                benchmark::DoNotOptimize(value);
+                if (ec || value != 42)
+                    d->fail("the operation failed");
+            },
+            [d = &driver] { d->next(); });
+    });
+}
+
+void run_keel_callback(benchmark::State& state, keel::pipeline_policy policy) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline pipeline(context, "bench", std::move(policy));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// Diagnostic: BM_keel_pipeline with the pipeline typed on the io_context's
+/// own executor instead of any_io_executor: no type erasure on the attempt's
+/// completion path.
+void BM_keel_pipeline_io_executor(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::basic_pipeline<asio::steady_timer, keel::null_observer, asio::io_context::executor_type>
+        pipeline(context, "bench", full_policy());
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+void BM_keel_timeout(benchmark::State& state) {
+    run_keel_callback(state, timeout_only_policy());
+}
+
+void BM_keel_retry(benchmark::State& state) {
+    run_keel_callback(state, retry_only_policy());
+}
+
+void BM_keel_pipeline(benchmark::State& state) {
+    run_keel_callback(state, full_policy());
+}
+
+// ============================================================================
+// Coroutine benchmarks: one coroutine runs the whole loop
+// ============================================================================
+
+template <class Call>
+void run_coroutine(benchmark::State& state, asio::io_context& context, Call call) {
+    std::uint64_t allocs_before = 0;
+    std::uint64_t allocs_after = 0;
+    std::exception_ptr failure;
+    asio::co_spawn(
+        context,
+        [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < warmup_iterations; ++i)
+                benchmark::DoNotOptimize(co_await call());
+            allocs_before = allocation_count();
+            for (auto _ : state) {
+                const int value = co_await call();
+                benchmark::DoNotOptimize(value);
+                if (value != 42) {
+                    state.SkipWithError("the operation failed");
+                    break;
+                }
+            }
+            allocs_after = allocation_count();
+        },
+        [&](std::exception_ptr e) {
+            failure = e;
+            context.stop(); // the deadline queue's timer may still hold work
+        });
+    context.run();
+    if (failure) {
+        state.SkipWithError("the coroutine threw");
+        return;
+    }
+    const auto iterations = static_cast<double>(state.iterations());
+    if (KEEL_BENCH_COUNT_ALLOCATIONS && iterations > 0)
+        state.counters["allocs_per_op"] =
+            static_cast<double>(allocs_after - allocs_before) / iterations;
+}
+
+void BM_bare_op_coro(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    run_coroutine(state, context,
+                  [&context] { return async_post_value(context, asio::use_awaitable); });
+}
+
+void BM_keel_pipeline_coro(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline pipeline(context, "bench", full_policy());
+    auto op = post_value_factory(context);
+    run_coroutine(state, context,
+                  [&pipeline, &op] { return pipeline.async_run(op, asio::use_awaitable); });
+}
+
+} // namespace
+
+BENCHMARK(BM_bare_op);
+BENCHMARK(BM_naive_timeout);
+BENCHMARK(BM_keel_timeout);
+BENCHMARK(BM_keel_retry);
+BENCHMARK(BM_keel_pipeline);
+BENCHMARK(BM_bare_op_coro);
+BENCHMARK(BM_keel_pipeline_coro);
+// Diagnostics (not part of the targets): where keel's cost comes from.
+BENCHMARK(BM_bare_op_any_executor);
+BENCHMARK(BM_keel_pipeline_io_executor);
+
+namespace {
+
+/// Takes our own flags out of argv before Google Benchmark sees them.
+bool parse_own_flags(int& argc, char** argv) {
+    const char prefix[] = "--keel_concurrency_hint=";
+    int out = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strncmp(argv[i], prefix, sizeof(prefix) - 1) == 0) {
+            char* end = nullptr;
+            const long value = std::strtol(argv[i] + sizeof(prefix) - 1, &end, 10);
+            if (!end || *end != '\0' || value < 0) {
+                std::fprintf(stderr, "bad value: %s\n", argv[i]);
+                return false;
+            }
+            g_concurrency_hint = static_cast<int>(value);
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argc = out;
+    argv[argc] = nullptr;
+    return true;
+}
+
+/// The counter must see both operator new and malloc, or allocs_per_op lies.
+bool allocation_counter_works() {
+    const std::uint64_t before = allocation_count();
+    auto* p = new int(1);
+    benchmark::DoNotOptimize(p);
+    delete p;
+    void* m = std::malloc(16);
+    benchmark::DoNotOptimize(m);
+    std::free(m);
+    return allocation_count() - before == 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (!parse_own_flags(argc, argv))
+        return 2;
+    // Interleave the repetitions of all benchmarks in random order unless told
+    // otherwise: on a shared 2-core VM the load drifts over a run, and the
+    // targets are ratios between benchmarks.
+    bool interleaving_given = std::getenv("BENCHMARK_ENABLE_RANDOM_INTERLEAVING") != nullptr;
+    for (int i = 1; i < argc; ++i)
+        interleaving_given |=
+            std::strncmp(argv[i], "--benchmark_enable_random_interleaving",
+                         sizeof("--benchmark_enable_random_interleaving") - 1) == 0;
+    std::vector<char*> args(argv, argv + argc);
+    char interleave[] = "--benchmark_enable_random_interleaving=true";
+    if (!interleaving_given)
+        args.push_back(interleave);
+    args.push_back(nullptr);
+    argc = static_cast<int>(args.size()) - 1;
+    argv = args.data();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+    if (KEEL_BENCH_COUNT_ALLOCATIONS && !allocation_counter_works()) {
+        std::fprintf(stderr, "the allocation counter does not see operator new and malloc\n");
+        return 1;
+    }
+    benchmark::AddCustomContext("asio_version", std::to_string(ASIO_VERSION / 100000) + "." +
+                                                    std::to_string(ASIO_VERSION / 100 % 1000) +
+                                                    "." + std::to_string(ASIO_VERSION % 100));
+    benchmark::AddCustomContext("random_interleaving",
+                                interleaving_given ? "as given on the command line" : "on");
+    benchmark::AddCustomContext("io_context_concurrency_hint", std::to_string(g_concurrency_hint));
+    benchmark::AddCustomContext("driver", "continuation inside one io_context::run() (reactor "
+                                          "present); coroutines: one coroutine runs the loop");
+    benchmark::AddCustomContext(
+        "allocs_per_op", KEEL_BENCH_COUNT_ALLOCATIONS
+                             ? "operator new (all forms) + malloc/calloc/realloc/memalign/valloc, "
+                               "timed loop only, after " +
+                                   std::to_string(warmup_iterations) + " warm-up iterations"
+                             : std::string("not counted (sanitizer build)"));
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

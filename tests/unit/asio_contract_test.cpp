@@ -298,5 +298,26 @@ TEST_F(AsioContract, AsyncWithDeadlineWrapsAnyOperation) {
     EXPECT_EQ(got, condition::timeout);
 }
 
+TEST_F(AsioContract, ADeadlineAlreadyPastNeverStartsTheOperation) {
+    bool started = false;
+    std::error_code got;
+    bool done = false;
+    keel::async_with_deadline<manual_timer>(
+        context.get_executor(), manual_clock::now() - 1ms, errc::connect_timeout,
+        [&, t = std::make_shared<manual_timer>(context, 1s)](auto&& token) {
+            started = true;
+            return t->async_wait(std::forward<decltype(token)>(token));
+        },
+        [&](std::error_code ec) {
+            got = ec;
+            done = true;
+        });
+    EXPECT_FALSE(done) << "never complete inside the initiating function";
+    context.poll();
+    EXPECT_TRUE(done);
+    EXPECT_FALSE(started);
+    EXPECT_EQ(got, errc::connect_timeout);
+}
+
 } // namespace
 } // namespace keel::test

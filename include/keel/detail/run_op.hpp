@@ -322,10 +322,20 @@ private:
         attempt_ = attempt_type(attempt_number_, max_attempts,
                                 deadlines_for(phases, started, total_deadline_));
         attempt_started_ = started;
-        attempt_scheduled_ = attempt_.exchange_deadline() != time_point::max() &&
-                             schedule(attempt_.exchange_deadline());
         if constexpr (observer_enabled_v<Observer>)
             observer_->on(events::attempt_start{params_.name, attempt_number_});
+        const time_point deadline = attempt_.exchange_deadline();
+        if (deadline != time_point::max() && deadline <= started) {
+            // Already due (a total deadline reached while we slept): cut the
+            // attempt before it starts, rather than let the queue fire at an
+            // operation that has not yet connected its cancellation slot.
+            expired_ = deadline >= total_deadline_ ? expiry::total : expiry::exchange;
+            attempt_scheduled_ = false;
+            parked_.emplace(asio::error::operation_aborted, std::tuple<Ts...>());
+            post_resume();
+            return;
+        }
+        attempt_scheduled_ = deadline != time_point::max() && schedule(deadline);
         op_pending_ = true;
         op_(std::as_const(attempt_), attempt_handler(this));
     }

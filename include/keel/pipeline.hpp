@@ -16,10 +16,14 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace keel {
 
@@ -57,10 +61,9 @@ public:
 
     basic_pipeline(const executor_type& executor, std::string name, pipeline_policy policy = {},
                    Observer observer = {})
-        : executor_(executor), name_(std::move(name)), policy_(std::move(policy)),
-          observer_(std::move(observer)),
+        : executor_(executor), name_(std::move(name)), observer_(std::move(observer)),
           service_(&detail::deadline_service<Timer>::of(executor_)) {
-        validate(policy_);
+        update(std::move(policy));
     }
 
     template <class ExecutionContext>
@@ -75,7 +78,25 @@ public:
 
     executor_type get_executor() const noexcept { return executor_; }
     const std::string& name() const noexcept { return name_; }
-    const pipeline_policy& policy() const noexcept { return policy_; }
+    /// The policy new calls start with. The reference stays valid for the
+    /// pipeline's lifetime, even after update().
+    const pipeline_policy& policy() const noexcept {
+        return *current_.load(std::memory_order_acquire);
+    }
+
+    /// Validates `policy` (std::invalid_argument on an impossible value,
+    /// keeping the current one) and makes it the policy of the calls that
+    /// start from now on; calls in flight keep the one they started with.
+    /// Thread-safe. Every policy a pipeline had stays allocated until the
+    /// pipeline is destroyed (a few hundred bytes per update): calls read it
+    /// without a reference count, so a call costs no atomic increment.
+    void update(pipeline_policy policy) {
+        validate(policy);
+        auto next = std::make_unique<const pipeline_policy>(std::move(policy));
+        std::lock_guard lock(history_mutex_);
+        history_.push_back(std::move(next));
+        current_.store(history_.back().get(), std::memory_order_release);
+    }
     Observer& observer() noexcept { return observer_; }
 
     /// Seeds the jitter of the calls that follow; calls draw their random
@@ -135,10 +156,11 @@ private:
         void operator()(Handler&& handler, Op&& op, call_report* report) const {
             using clock_point = typename clock_type::time_point;
             detail::call_params<clock_point> params;
-            params.retry = &self->policy_.retry;
-            params.connect = self->policy_.timeout.connect;
-            params.exchange = self->policy_.timeout.exchange;
-            params.total = self->policy_.timeout.total;
+            const pipeline_policy& policy = self->policy();
+            params.retry = &policy.retry;
+            params.connect = policy.timeout.connect;
+            params.exchange = policy.timeout.exchange;
+            params.total = policy.timeout.total;
             params.name = self->name_;
             params.jitter = &self->jitter_;
             params.report = report;
@@ -172,7 +194,9 @@ private:
 
     executor_type executor_;
     std::string name_;
-    pipeline_policy policy_;
+    std::atomic<const pipeline_policy*> current_{nullptr};
+    std::mutex history_mutex_;
+    std::vector<std::unique_ptr<const pipeline_policy>> history_;
     Observer observer_;
     detail::jitter_seed jitter_;
     detail::deadline_service<Timer>* service_;

@@ -404,6 +404,35 @@ TEST_F(PipelineTest, AnIdleDeadlineQueueDoesNotKeepTheContextRunning) {
     EXPECT_TRUE(context.stopped());
 }
 
+TEST_F(PipelineTest, UpdatedPolicyAppliesToNewCallsOnly) {
+    pipeline_policy slow = constant_backoff(3, 1s);
+    manual_pipeline p(context, "dep", slow);
+    scripted_op first(context, {fail(asio::error::connection_refused), ok(1)});
+    completion a;
+    const auto start = manual_clock::now();
+    p.async_run(std::ref(first), record(a));
+    run_for(context, 100ms);
+    ASSERT_EQ(first.calls(), 1); // sleeping 1 s under the old policy
+
+    pipeline_policy fast = constant_backoff(3, 10ms);
+    p.update(fast);
+    EXPECT_EQ(p.policy().retry.backoff.initial, 10ms);
+    scripted_op second(context, {fail(asio::error::connection_refused), ok(2)});
+    completion b;
+    const auto second_start = manual_clock::now();
+    p.async_run(std::ref(second), record(b));
+    run_for(context, 5s, [&] { return a.done() && b.done(); });
+    ASSERT_EQ(first.calls(), 2);
+    ASSERT_EQ(second.calls(), 2);
+    EXPECT_EQ(first.seen()[1].started - start, 1s) << "a call in flight keeps its policy";
+    EXPECT_EQ(second.seen()[1].started - second_start, 10ms);
+
+    pipeline_policy bad = fast;
+    bad.retry.max_attempts = 0;
+    EXPECT_THROW(p.update(bad), std::invalid_argument);
+    EXPECT_EQ(p.policy().retry.max_attempts, 3) << "a refused update keeps the running policy";
+}
+
 TEST_F(PipelineTest, InvalidPoliciesAreRefused) {
     pipeline_policy bad;
     bad.retry.max_attempts = 0;

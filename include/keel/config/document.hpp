@@ -1,0 +1,136 @@
+// keel::config: per-dependency policies loaded from YAML (docs/configuration.md).
+#pragma once
+
+#include <keel/pipeline.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel::config {
+
+/// A position in a source file; line and column are 1-based.
+struct position {
+    std::string file;
+    int line = 0;
+    int column = 0;
+};
+
+/// One problem found in a file: `FILE:LINE:COL: error: MESSAGE`. The message
+/// names the key path (e.g. `dependencies.orders-db.timeout.exchange`).
+struct diagnostic {
+    position where;
+    std::string key_path; ///< dotted path of the offending key; empty for syntax errors
+    std::string message;  ///< without the position prefix
+
+    /// `FILE:LINE:COL: error: MESSAGE`
+    std::string to_string() const;
+};
+
+/// Thrown by the loading functions; carries every problem found in the file.
+class config_error : public std::runtime_error {
+public:
+    explicit config_error(std::vector<diagnostic> diagnostics);
+    const std::vector<diagnostic>& diagnostics() const noexcept { return diagnostics_; }
+
+private:
+    std::vector<diagnostic> diagnostics_;
+};
+
+/// The `connection:` section of a dependency, opaque to the core and read by
+/// the wrapper for its kind: a tree of scalars, maps and sequences, with the
+/// position of every node (for the wrapper's own error messages). Scalars
+/// have had `${VAR}` / `${VAR:-default}` substituted.
+class value {
+public:
+    enum class type { null, scalar, map, sequence };
+
+    type kind() const noexcept { return kind_; }
+    const position& where() const noexcept { return where_; }
+    const std::string& scalar() const; ///< throws std::logic_error unless kind() == scalar
+    /// Map entries in file order; throws unless kind() == map.
+    const std::vector<std::pair<std::string, value>>& entries() const;
+    const std::vector<value>& items() const; ///< throws unless kind() == sequence
+    /// The entry named `key` of a map, or nullptr (also when not a map).
+    const value* find(std::string_view key) const noexcept;
+
+    // Construction (used by the loader and by tests).
+    static value make_null(position where);
+    static value make_scalar(std::string text, position where);
+    static value make_map(std::vector<std::pair<std::string, value>> entries, position where);
+    static value make_sequence(std::vector<value> items, position where);
+
+private:
+    type kind_ = type::null;
+    position where_;
+    std::string scalar_;
+    std::vector<std::pair<std::string, value>> entries_;
+    std::vector<value> items_;
+};
+
+enum class dependency_kind { postgres, kafka, http, generic };
+std::string_view to_string(dependency_kind kind) noexcept;
+
+/// One dependency after merging defaults, its profiles (in `extends` order)
+/// and its own keys.
+struct dependency {
+    std::string name;
+    dependency_kind kind = dependency_kind::generic;
+    std::vector<std::string> extends;
+    pipeline_policy policy;
+    value connection; ///< null when absent
+    position where;   ///< of the dependency's key
+};
+
+/// A whole file, validated and merged.
+struct document {
+    int version = 1;
+    std::string source;       ///< the file name (or the name given to load_string)
+    pipeline_policy defaults; ///< the built-in defaults with the file's `defaults:` applied
+    /// In file order; names are unique.
+    std::vector<dependency> dependencies;
+
+    const dependency* find(std::string_view name) const noexcept;
+};
+
+/// Where `${VAR}` values come from; by default the process environment.
+using environment = std::function<std::optional<std::string>(const std::string& name)>;
+
+struct load_options {
+    environment env; ///< empty: the process environment (std::getenv)
+};
+
+/// Parses and validates. On any problem, throws config_error listing every
+/// problem found (not just the first), in file order.
+document load_file(const std::string& path, const load_options& options = {});
+document load_string(std::string_view yaml, std::string name = "<string>",
+                     const load_options& options = {});
+
+/// The same, without exceptions: either a document or the diagnostics.
+struct load_result {
+    std::optional<document> doc;
+    std::vector<diagnostic> errors;
+};
+load_result try_load_file(const std::string& path, const load_options& options = {});
+load_result try_load_string(std::string_view yaml, std::string name = "<string>",
+                            const load_options& options = {});
+
+/// Parses a duration with units (`250ms`, `1m30s`, `2h`, `0s`); nullopt and a
+/// message on error (no unit, negative, overflow, unknown unit). `why` may be
+/// null. The word `unlimited` is not a duration: the loader accepts it where
+/// the schema allows it.
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, std::string* why);
+
+/// The effective policies as YAML in the file's own schema (what
+/// `keel-check --explain` prints): `dependencies:` with each dependency's
+/// kind, retry and timeout fully spelled out. `only`: one dependency; throws
+/// std::invalid_argument if the document has no dependency of that name. The
+/// output loads back (load_string) to the same policies.
+std::string explain(const document& doc, std::string_view only = {});
+
+} // namespace keel::config

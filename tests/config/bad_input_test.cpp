@@ -1,0 +1,237 @@
+// Bad inputs to the loader: each must be rejected with the exact message,
+// line and column a user would see from keel-check.
+#include <keel/config/document.hpp>
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace keel::config {
+namespace {
+
+struct bad_case {
+    const char* name;
+    const char* yaml;
+    int line;
+    int column;
+    const char* message; ///< a substring of the diagnostic's message
+};
+
+std::ostream& operator<<(std::ostream& out, const bad_case& c) {
+    return out << c.name;
+}
+
+load_options no_env() {
+    load_options options;
+    options.env = [](const std::string& name) -> std::optional<std::string> {
+        if (name == "SET")
+            return "value";
+        return std::nullopt;
+    };
+    return options;
+}
+
+// One dependency around a snippet: keeps the cases short. The snippet starts
+// on line 4, column 5.
+#define DEP(snippet) "version: 1\ndependencies:\n  d:\n    " snippet "\n"
+
+const bad_case cases[] = {
+    // YAML syntax
+    {"syntax_flow", "version: 1\ndefaults: {a: [1, 2}\n", 2, 20, "invalid YAML: "},
+    {"syntax_tab", "version: 1\n\tdefaults: {}\n", 2, 1, "invalid YAML: "},
+    {"syntax_indent", "version: 1\ndefaults:\n  a: 1\n b: 2\n", 4, 2, "invalid YAML: "},
+    {"empty_document", "", 1, 1, "empty document"},
+    {"root_not_a_map", "- version: 1\n", 1, 1, "expected a map with 'version: 1'"},
+    {"two_documents", "version: 1\n---\nversion: 1\n", 2, 1, "holds one YAML document"},
+    {"nested_too_deeply",
+     "version: 1\nmetrics: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
+     3, 1, "invalid YAML: nested too deeply"},
+    {"non_scalar_key", "version: 1\n? [a, b]\n: 1\n", 2, 3, "map keys must be plain strings"},
+    // version
+    {"version_missing", "dependencies: {}\n", 1, 1, "version: missing"},
+    {"version_unsupported", "version: 2\n", 1, 10,
+     "version: unsupported version 2 (this keel reads version 1)"},
+    {"version_not_integer", "version: one\n", 1, 10, "version: expected an integer, got \"one\""},
+    // unknown keys
+    {"unknown_top_key_close", "version: 1\ndependecies: {}\n", 2, 1,
+     "dependecies: unknown key 'dependecies' (did you mean 'dependencies'?)"},
+    {"unknown_top_key_far", "version: 1\nfoo: 1\n", 2, 1,
+     "foo: unknown key 'foo'; expected one of: version, defaults, profiles, dependencies, "
+     "metrics"},
+    {"unknown_timeout_key", "version: 1\ndefaults:\n  timeout: {exchnage: 1s}\n", 3, 13,
+     "defaults.timeout.exchnage: unknown key 'exchnage' (did you mean 'exchange'?)"},
+    {"unknown_backoff_key", DEP("retry: {backoff: {initail: 1s}}"), 4, 23,
+     "dependencies.d.retry.backoff.initail: unknown key 'initail' (did you mean 'initial'?)"},
+    {"unknown_dependency_key", DEP("timout: {total: 1s}"), 4, 5,
+     "dependencies.d.timout: unknown key 'timout' (did you mean 'timeout'?)"},
+    {"unknown_profile_key", "version: 1\nprofiles:\n  p: {kind: http}\n", 3, 7,
+     "profiles.p.kind: unknown key 'kind'; expected one of: retry, timeout"},
+    {"merge_key", "version: 1\nbase: &b {}\n<<: *b\n", 3, 1, "YAML merge keys are not supported"},
+    // duplicate keys
+    {"duplicate_top_key", "version: 1\nversion: 1\n", 2, 1,
+     "version: duplicate key 'version' (first defined at 1:1)"},
+    {"duplicate_dependency", "version: 1\ndependencies:\n  a: {}\n  b: {}\n  a: {}\n", 5, 3,
+     "dependencies.a: duplicate key 'a' (first defined at 3:3)"},
+    {"duplicate_flow_key", DEP("timeout: {total: 1s, total: 2s}"), 4, 26,
+     "dependencies.d.timeout.total: duplicate key 'total' (first defined at 4:15)"},
+    // wrong types
+    {"defaults_scalar", "version: 1\ndefaults: 3\n", 2, 11, "defaults: expected a map, got \"3\""},
+    {"retry_sequence", DEP("retry: [1]"), 4, 12,
+     "dependencies.d.retry: expected a map, got a sequence"},
+    {"profiles_sequence", "version: 1\nprofiles: [a]\n", 2, 11,
+     "profiles: expected a map of profile names, got a sequence"},
+    {"dependencies_scalar", "version: 1\ndependencies: x\n", 2, 15,
+     "dependencies: expected a map of dependency names, got \"x\""},
+    {"dependency_sequence", "version: 1\ndependencies:\n  d: [1]\n", 3, 6,
+     "dependencies.d: expected a map, got a sequence"},
+    {"retry_on_scalar", DEP("retry: {retry_on: transient}"), 4, 23,
+     "dependencies.d.retry.retry_on: expected a sequence of fault classes"},
+    {"extends_map", DEP("extends: {a: 1}"), 4, 14,
+     "dependencies.d.extends: expected a sequence of profile names, got a map"},
+    {"duration_map", DEP("timeout: {total: {s: 1}}"), 4, 22,
+     "dependencies.d.timeout.total: expected a duration (e.g. 250ms), got a map"},
+    {"duration_empty_value", "version: 1\ndefaults:\n  timeout:\n    total:\n", 4, 5,
+     "defaults.timeout.total: expected a duration (e.g. 250ms), got an empty value"},
+    {"metrics_scalar", "version: 1\nmetrics: on\n", 2, 10, "metrics: expected a map, got \"on\""},
+    // numbers and booleans
+    {"max_attempts_fraction", DEP("retry: {max_attempts: 3.5}"), 4, 27,
+     "dependencies.d.retry.max_attempts: expected an integer, got \"3.5\""},
+    {"max_attempts_zero", DEP("retry: {max_attempts: 0}"), 4, 27,
+     "dependencies.d.retry.max_attempts: must be >= 1 (the first call included), got 0"},
+    {"max_attempts_negative", DEP("retry: {max_attempts: -2}"), 4, 27, "must be >= 1"},
+    {"max_attempts_huge", DEP("retry: {max_attempts: 99999999999}"), 4, 27,
+     "dependencies.d.retry.max_attempts: must be <= 1000, got 99999999999"},
+    {"max_attempts_over_limit", DEP("retry: {max_attempts: 1001}"), 4, 27,
+     "dependencies.d.retry.max_attempts: must be <= 1000, got 1001"},
+    {"multiplier_below_one", DEP("retry: {backoff: {multiplier: 0.5}}"), 4, 35,
+     "dependencies.d.retry.backoff.multiplier: must be >= 1, got 0.5"},
+    {"multiplier_not_number", DEP("retry: {backoff: {multiplier: fast}}"), 4, 35,
+     "expected a number, got \"fast\""},
+    {"multiplier_infinite", DEP("retry: {backoff: {multiplier: .inf}}"), 4, 35,
+     "expected a number, got \".inf\""},
+    {"honor_yes", DEP("retry: {retry_after: {honor: yes}}"), 4, 34,
+     "dependencies.d.retry.retry_after.honor: expected a boolean (true or false), got \"yes\""},
+    // durations
+    {"duration_no_unit", DEP("timeout: {exchange: 200}"), 4, 25,
+     "dependencies.d.timeout.exchange: duration \"200\" needs a unit (ns, us, ms, s, m, h)"},
+    {"duration_zero_no_unit", DEP("retry: {backoff: {initial: 0}}"), 4, 32,
+     "duration \"0\" needs a unit"},
+    {"duration_negative", DEP("retry: {backoff: {step: -5s}}"), 4, 29,
+     "dependencies.d.retry.backoff.step: duration \"-5s\" is negative"},
+    {"duration_overflow", DEP("timeout: {total: 9999999h}"), 4, 22,
+     "duration \"9999999h\" is too long"},
+    {"duration_unknown_unit", DEP("timeout: {total: 5sec}"), 4, 22,
+     "duration \"5sec\" has an unknown unit \"sec\" (expected ns, us, ms, s, m, h)"},
+    {"duration_fraction", DEP("timeout: {total: 1.5s}"), 4, 22,
+     "duration \"1.5s\" must use whole numbers"},
+    {"duration_unit_order", DEP("timeout: {total: 30s1m}"), 4, 22,
+     "must list each unit once, largest first"},
+    {"duration_garbage", DEP("timeout: {total: soon}"), 4, 22, "\"soon\" is not a duration"},
+    {"timeout_zero", DEP("timeout: {connect: 0s}"), 4, 24,
+     "dependencies.d.timeout.connect: a timeout must be positive"},
+    {"initial_unlimited", DEP("retry: {backoff: {initial: unlimited}}"), 4, 32,
+     "dependencies.d.retry.backoff.initial: cannot be unlimited"},
+    // enumerations
+    {"backoff_kind", DEP("retry: {backoff: {kind: exponental}}"), 4, 29,
+     "unknown backoff kind 'exponental' (did you mean 'exponential'?); expected one of: "
+     "constant, linear, exponential"},
+    {"jitter", DEP("retry: {backoff: {jitter: random}}"), 4, 31,
+     "dependencies.d.retry.backoff.jitter: unknown jitter 'random'; expected one of: none, full, "
+     "equal, decorrelated"},
+    {"fault_class", DEP("retry: {retry_on: [transient, timeot]}"), 4, 35,
+     "dependencies.d.retry.retry_on[1]: unknown fault class 'timeot' (did you mean 'timeout'?)"},
+    {"dependency_kind", DEP("kind: postgress"), 4, 11,
+     "dependencies.d.kind: unknown dependency kind 'postgress' (did you mean 'postgres'?); "
+     "expected one of: postgres, kafka, http, generic"},
+    // relations between values, after merging
+    {"exchange_over_total_defaults",
+     "version: 1\ndefaults:\n  timeout: {exchange: 3s, total: 1s}\n", 3, 13,
+     "defaults.timeout.exchange: timeout.exchange (3s) is longer than timeout.total (1s, from "
+     "defaults.timeout.total at 3:27)"},
+    {"connect_over_inherited_total",
+     "version: 1\ndefaults:\n  timeout: {total: 1s}\ndependencies:\n  d: {timeout: {connect: "
+     "2s}}\n",
+     5, 17,
+     "dependencies.d.timeout.connect: timeout.connect (2s) is longer than timeout.total (1s, from "
+     "defaults.timeout.total at 3:13)"},
+    {"total_under_inherited_exchange",
+     "version: 1\ndefaults:\n  timeout: {exchange: 2s}\ndependencies:\n  d: {timeout: {total: "
+     "1s}}\n",
+     5, 17,
+     "dependencies.d.timeout.total: timeout.total (1s) is shorter than timeout.exchange (2s, from "
+     "defaults.timeout.exchange at 3:13)"},
+    {"profile_exchange_over_total",
+     "version: 1\ndefaults:\n  timeout: {total: 1s}\nprofiles:\n  slow: {timeout: {exchange: "
+     "5s}}\ndependencies:\n  d: {extends: [slow]}\n",
+     5, 20,
+     "profiles.slow.timeout.exchange: timeout.exchange (5s) is longer than timeout.total (1s, "
+     "from defaults.timeout.total at 3:13) in dependency 'd'"},
+    {"initial_over_max", DEP("retry: {backoff: {initial: 10s}}"), 4, 23,
+     "dependencies.d.retry.backoff.initial: retry.backoff.initial (10s) is longer than "
+     "retry.backoff.max (5s, the built-in retry.backoff.max)"},
+    // extends
+    {"extends_unknown_close",
+     "version: 1\nprofiles:\n  fast-read: {}\ndependencies:\n  d: {extends: [fast-raed]}\n", 5, 17,
+     "dependencies.d.extends[0]: unknown profile 'fast-raed' (did you mean 'fast-read'?)"},
+    {"extends_no_profiles", DEP("extends: [fast]"), 4, 15,
+     "dependencies.d.extends[0]: unknown profile 'fast' (the file defines no profiles)"},
+    // environment
+    {"env_unset", DEP("connection: {dsn: \"host=${UNSET_VAR}\"}"), 4, 23,
+     "dependencies.d.connection.dsn: environment variable UNSET_VAR is not set and "
+     "\"${UNSET_VAR}\" has no default"},
+    {"env_in_duration", DEP("timeout: {total: \"${NOPE}\"}"), 4, 22,
+     "dependencies.d.timeout.total: environment variable NOPE is not set"},
+    {"env_bad_name", DEP("connection: {dsn: \"${1X}\"}"), 4, 23,
+     "invalid environment variable name \"1X\""},
+    {"env_unterminated", DEP("connection: {dsn: \"${SET\"}"), 4, 23, "unterminated \"${\""},
+    // the substituted text is checked like any other
+    {"env_value_checked", DEP("timeout: {total: \"${SET}\"}"), 4, 22,
+     "\"value\" is not a duration"},
+};
+
+class bad_input : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(bad_input, is_reported_at_its_position) {
+    const bad_case& c = GetParam();
+    const load_result result = try_load_string(c.yaml, "t.yaml", no_env());
+    EXPECT_FALSE(result.doc.has_value());
+    ASSERT_FALSE(result.errors.empty());
+    std::string all;
+    bool found = false;
+    for (const diagnostic& d : result.errors) {
+        all += d.to_string() + "\n";
+        if (d.where.line == c.line && d.where.column == c.column &&
+            d.message.find(c.message) != std::string::npos) {
+            found = true;
+            EXPECT_EQ(d.where.file, "t.yaml");
+            EXPECT_EQ(d.to_string().rfind("t.yaml:" + std::to_string(c.line) + ":" +
+                                              std::to_string(c.column) + ": error: ",
+                                          0),
+                      0u);
+            // The message starts with the key path it names.
+            if (!d.key_path.empty()) {
+                EXPECT_EQ(d.message.rfind(d.key_path + ": ", 0), 0u) << d.message;
+            }
+        }
+    }
+    EXPECT_TRUE(found) << "expected " << c.line << ":" << c.column << " \"" << c.message
+                       << "\"\ngot:\n"
+                       << all;
+}
+
+INSTANTIATE_TEST_SUITE_P(config, bad_input, ::testing::ValuesIn(cases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+} // namespace
+} // namespace keel::config

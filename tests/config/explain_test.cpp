@@ -1,0 +1,115 @@
+// explain(): the effective policies as YAML, which must load back to the
+// same policies (what `keel-check --explain` prints is what runs).
+#include <keel/config/document.hpp>
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace keel::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+const char* const source = R"(version: 1
+defaults:
+  retry:
+    max_attempts: 4
+    backoff: {kind: linear, initial: 1m30s, step: 250ms, max: unlimited, multiplier: 1.25, jitter: equal}
+    retry_on: [throttled, transient]
+    retry_after: {honor: false, max: 1h}
+  timeout: {connect: 1s, exchange: 2s, total: 10s}
+profiles:
+  fast-read: {timeout: {exchange: 200ms}}
+  patient: {retry: {max_attempts: 10, backoff: {kind: exponential, multiplier: 3}}}
+dependencies:
+  orders-db:
+    kind: postgres
+    extends: [fast-read, patient]
+    timeout: {connect: 500ms}
+    connection: {dsn: "secret-password"}
+  "odd: name":
+    kind: http
+    timeout: {total: unlimited, exchange: unlimited, connect: 1ns}
+  cancels:
+    retry: {retry_on: [], backoff: {jitter: decorrelated, initial: 0s}}
+)";
+
+void expect_same(const pipeline_policy& a, const pipeline_policy& b) {
+    EXPECT_EQ(a.retry.max_attempts, b.retry.max_attempts);
+    EXPECT_EQ(a.retry.backoff, b.retry.backoff);
+    EXPECT_EQ(a.retry.retry_on, b.retry.retry_on);
+    EXPECT_EQ(a.retry.retry_after, b.retry.retry_after);
+    EXPECT_EQ(a.timeout, b.timeout);
+}
+
+TEST(config_explain, round_trip_gives_the_same_policies) {
+    const document doc = load_string(source, "in.yaml");
+    const std::string text = explain(doc);
+    const document again = load_string(text, "explained.yaml");
+    ASSERT_EQ(again.dependencies.size(), doc.dependencies.size()) << text;
+    expect_same(again.defaults, doc.defaults);
+    for (std::size_t i = 0; i < doc.dependencies.size(); ++i) {
+        SCOPED_TRACE(doc.dependencies[i].name);
+        EXPECT_EQ(again.dependencies[i].name, doc.dependencies[i].name);
+        EXPECT_EQ(again.dependencies[i].kind, doc.dependencies[i].kind);
+        EXPECT_EQ(again.dependencies[i].extends, doc.dependencies[i].extends);
+        expect_same(again.dependencies[i].policy, doc.dependencies[i].policy);
+    }
+    // A fixed point: explaining the explanation changes nothing but the name.
+    std::string twice = explain(again);
+    twice.replace(twice.find("explained.yaml"), 14, "in.yaml");
+    EXPECT_EQ(twice, text);
+}
+
+TEST(config_explain, spells_every_field_out) {
+    const document doc = load_string(source, "in.yaml");
+    const std::string text = explain(doc, "orders-db");
+    EXPECT_EQ(
+        text,
+        R"(# effective policies of in.yaml: defaults and profiles are merged into each dependency
+version: 1
+profiles:
+  fast-read: {}
+  patient: {}
+dependencies:
+  orders-db:
+    kind: postgres
+    extends: [fast-read, patient]
+    retry:
+      max_attempts: 10
+      backoff:
+        kind: exponential
+        initial: 1m30s
+        multiplier: 3.0
+        step: 250ms
+        max: unlimited
+        jitter: equal
+      retry_on: [transient, throttled]
+      retry_after: {honor: false, max: 1h}
+    timeout: {connect: 500ms, exchange: 200ms, total: 10s}
+)");
+    // The connection may hold secrets once substituted: never printed.
+    EXPECT_EQ(explain(doc).find("secret"), std::string::npos);
+}
+
+TEST(config_explain, only_one_dependency) {
+    const document doc = load_string(source);
+    const document one = load_string(explain(doc, "odd: name"));
+    ASSERT_EQ(one.dependencies.size(), 1u);
+    EXPECT_EQ(one.dependencies[0].name, "odd: name");
+    EXPECT_EQ(one.dependencies[0].policy.timeout.total, unlimited);
+    EXPECT_EQ(one.dependencies[0].policy.timeout.connect, 1ns);
+    EXPECT_THROW((void)explain(doc, "missing"), std::invalid_argument);
+}
+
+TEST(config_explain, empty_document) {
+    const document doc = load_string("version: 1\n");
+    const document again = load_string(explain(doc));
+    EXPECT_TRUE(again.dependencies.empty());
+    expect_same(again.defaults, pipeline_policy{});
+}
+
+} // namespace
+} // namespace keel::config

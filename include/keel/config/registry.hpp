@@ -1,0 +1,122 @@
+// The runtime side of keel::config: one pipeline per configured dependency,
+// kept up to date when the file changes.
+#pragma once
+
+#include <keel/config/document.hpp>
+#include <keel/observer.hpp>
+#include <keel/pipeline.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel::config {
+
+/// The pipelines a registry hands out: steady clock, observer chosen at run
+/// time (the Prometheus observer, a trace printer, or none).
+using configured_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer>;
+
+/// What one reload attempt produced; the metrics component counts these.
+struct reload_event {
+    bool success = false;
+    std::string source;             ///< the file
+    std::vector<diagnostic> errors; ///< why it was refused (empty on success)
+    std::size_t dependencies = 0;   ///< dependencies in force afterwards
+};
+
+/// One pipeline per dependency of a document. Pipelines live as long as the
+/// registry, so references to them stay valid across reloads. Thread-safe.
+class registry {
+public:
+    registry(asio::any_io_executor executor, document doc,
+             std::shared_ptr<keel::observer> observer = {});
+
+    /// The pipeline of dependency `name`. Throws std::out_of_range naming the
+    /// dependency, the file and the dependencies it does declare.
+    configured_pipeline& pipeline(std::string_view name);
+
+    /// The same, or -- when the file does not declare `name` -- a pipeline
+    /// named `name` with the file's defaults (asked for explicitly, so a typo
+    /// in a name is never silently accepted by pipeline()).
+    configured_pipeline& pipeline_or_defaults(std::string_view name);
+
+    /// The document in force.
+    std::shared_ptr<const document> current() const;
+
+    /// Makes `doc` the document in force: each dependency's pipeline switches
+    /// to its new policy atomically (calls in flight keep theirs), new
+    /// dependencies get pipelines, and dependencies no longer declared keep
+    /// their last policy (their pipelines may still be in use).
+    void apply(document doc);
+
+    /// Loads `path` and applies it. On any error nothing changes: the running
+    /// policies stay. Either way the event goes to every on_reload listener.
+    reload_event reload(const std::string& path, const load_options& options = {});
+
+    /// Called after every reload attempt, on the thread that made it.
+    void on_reload(std::function<void(const reload_event&)> listener);
+
+private:
+    configured_pipeline& make_pipeline(const std::string& name, const pipeline_policy& policy);
+
+    mutable std::mutex mutex_;
+    asio::any_io_executor executor_;
+    std::shared_ptr<keel::observer> observer_;
+    std::shared_ptr<const document> doc_;
+    std::map<std::string, std::unique_ptr<configured_pipeline>, std::less<>> pipelines_;
+    std::vector<std::function<void(const reload_event&)>> listeners_;
+};
+
+struct watch_options {
+    std::chrono::milliseconds interval{1000}; ///< how often the file is looked at
+    load_options load;
+};
+
+/// Reloads a registry when its file changes (its size, modification time or
+/// content). Polls on a timer: portable, and config files are small. A bad
+/// file is reported (registry::on_reload) and the running policies stay.
+class file_watcher {
+public:
+    file_watcher(asio::any_io_executor executor, registry& target, std::string path,
+                 watch_options options = {});
+    ~file_watcher();
+    file_watcher(const file_watcher&) = delete;
+    file_watcher& operator=(const file_watcher&) = delete;
+
+    /// Starts polling every options.interval.
+    void start();
+    /// Stops polling (a check in progress finishes).
+    void stop();
+    /// Looks at the file once, now; reloads if it changed since the last
+    /// look. Returns whether it reloaded (successfully or not).
+    bool check_now();
+
+private:
+    void arm();
+
+    asio::steady_timer timer_;
+    registry* target_;
+    std::string path_;
+    watch_options options_;
+    std::mutex mutex_;       ///< guards running_ and the timer
+    std::mutex check_mutex_; ///< serialises check_now() (timer and callers)
+    bool running_ = false;
+    std::int64_t seen_mtime_ns_ = -1;
+    std::int64_t seen_size_ = -1;
+    std::size_t seen_hash_ = 0;
+};
+
+/// Starts a file_watcher on `path` for `target`.
+std::unique_ptr<file_watcher> watch(asio::any_io_executor executor, registry& target,
+                                    std::string path, watch_options options = {});
+
+} // namespace keel::config

@@ -1,0 +1,202 @@
+#include <keel/config/registry.hpp>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace keel::config {
+
+registry::registry(asio::any_io_executor executor, document doc,
+                   std::shared_ptr<keel::observer> observer)
+    : executor_(std::move(executor)), observer_(std::move(observer)) {
+    for (const dependency& dep : doc.dependencies)
+        make_pipeline(dep.name, dep.policy);
+    doc_ = std::make_shared<const document>(std::move(doc));
+}
+
+configured_pipeline& registry::make_pipeline(const std::string& name,
+                                             const pipeline_policy& policy) {
+    auto made = std::make_unique<configured_pipeline>(executor_, name, policy,
+                                                      keel::shared_observer(observer_));
+    auto& slot = pipelines_[name];
+    slot = std::move(made);
+    return *slot;
+}
+
+configured_pipeline& registry::pipeline(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    if (doc_->find(name)) {
+        auto it = pipelines_.find(name);
+        if (it != pipelines_.end())
+            return *it->second;
+    }
+    std::string known;
+    for (const dependency& dep : doc_->dependencies)
+        known += (known.empty() ? "" : ", ") + dep.name;
+    throw std::out_of_range("keel: unknown dependency '" + std::string(name) + "' in " +
+                            doc_->source + " (it declares: " + (known.empty() ? "none" : known) +
+                            ")");
+}
+
+configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    auto it = pipelines_.find(name);
+    if (it != pipelines_.end())
+        return *it->second;
+    return make_pipeline(std::string(name), doc_->defaults);
+}
+
+std::shared_ptr<const document> registry::current() const {
+    std::lock_guard lock(mutex_);
+    return doc_;
+}
+
+void registry::apply(document doc) {
+    std::lock_guard lock(mutex_);
+    for (const dependency& dep : doc.dependencies) {
+        auto it = pipelines_.find(dep.name);
+        if (it == pipelines_.end())
+            make_pipeline(dep.name, dep.policy);
+        else
+            it->second->update(dep.policy);
+    }
+    // Pipelines made by pipeline_or_defaults follow the new defaults.
+    for (auto& [name, p] : pipelines_) {
+        if (!doc.find(name) && !doc_->find(name))
+            p->update(doc.defaults);
+    }
+    doc_ = std::make_shared<const document>(std::move(doc));
+}
+
+reload_event registry::reload(const std::string& path, const load_options& options) {
+    reload_event event;
+    event.source = path;
+    load_result loaded = try_load_file(path, options);
+    if (loaded.doc) {
+        event.dependencies = loaded.doc->dependencies.size();
+        try {
+            apply(std::move(*loaded.doc));
+            event.success = true;
+        } catch (const std::invalid_argument& e) {
+            // The loader validates what pipelines validate; should they ever
+            // disagree, refuse the reload rather than half-apply it.
+            diagnostic refused;
+            refused.where.file = path;
+            refused.where.line = 1;
+            refused.where.column = 1;
+            refused.message = e.what();
+            event.errors.push_back(std::move(refused));
+        }
+    } else {
+        event.errors = std::move(loaded.errors);
+    }
+    std::vector<std::function<void(const reload_event&)>> listeners;
+    {
+        std::lock_guard lock(mutex_);
+        if (!event.success)
+            event.dependencies = doc_->dependencies.size();
+        listeners = listeners_;
+    }
+    for (auto& listener : listeners)
+        listener(event);
+    return event;
+}
+
+void registry::on_reload(std::function<void(const reload_event&)> listener) {
+    std::lock_guard lock(mutex_);
+    listeners_.push_back(std::move(listener));
+}
+
+// ---- file_watcher -------------------------------------------------------------
+
+file_watcher::file_watcher(asio::any_io_executor executor, registry& target, std::string path,
+                           watch_options options)
+    : timer_(std::move(executor)), target_(&target), path_(std::move(path)),
+      options_(std::move(options)) {
+    // The file the registry was built from is the baseline: no reload until
+    // it changes.
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0) {
+        seen_mtime_ns_ =
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        seen_size_ = static_cast<std::int64_t>(st.st_size);
+        std::ifstream in(path_, std::ios::binary);
+        std::ostringstream content;
+        content << in.rdbuf();
+        seen_hash_ = std::hash<std::string>{}(content.str());
+    }
+}
+
+file_watcher::~file_watcher() {
+    stop();
+}
+
+void file_watcher::start() {
+    std::lock_guard lock(mutex_);
+    if (running_)
+        return;
+    running_ = true;
+    arm();
+}
+
+void file_watcher::stop() {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+    timer_.cancel();
+}
+
+void file_watcher::arm() {
+    timer_.expires_after(options_.interval);
+    timer_.async_wait([this](const std::error_code& ec) {
+        if (ec)
+            return; // stopped
+        check_now();
+        std::lock_guard lock(mutex_);
+        if (running_)
+            arm();
+    });
+}
+
+bool file_watcher::check_now() {
+    std::lock_guard lock(check_mutex_);
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) {
+        // A file being replaced may be missing for a moment; a real removal
+        // is reported when it stays away (the next look sees the same).
+        if (seen_size_ == -2)
+            return false;
+        seen_size_ = -2;
+        seen_mtime_ns_ = -2;
+        target_->reload(path_, options_.load); // reports the missing file, keeps the policies
+        return true;
+    }
+    const std::int64_t mtime =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    const auto size = static_cast<std::int64_t>(st.st_size);
+    if (mtime == seen_mtime_ns_ && size == seen_size_)
+        return false;
+    std::ifstream in(path_, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    const std::size_t hash = std::hash<std::string>{}(content.str());
+    const bool content_changed = hash != seen_hash_ || seen_size_ < 0;
+    seen_mtime_ns_ = mtime;
+    seen_size_ = size;
+    seen_hash_ = hash;
+    if (!content_changed)
+        return false; // touched, not changed
+    target_->reload(path_, options_.load);
+    return true;
+}
+
+std::unique_ptr<file_watcher> watch(asio::any_io_executor executor, registry& target,
+                                    std::string path, watch_options options) {
+    auto watcher = std::make_unique<file_watcher>(std::move(executor), target, std::move(path),
+                                                  std::move(options));
+    watcher->start();
+    return watcher;
+}
+
+} // namespace keel::config

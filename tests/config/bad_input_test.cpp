@@ -56,7 +56,17 @@ const bad_case cases[] = {
      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
-     3, 1, "invalid YAML: nested too deeply"},
+     2, 509, "invalid YAML: nested too deeply"},
+    {"unterminated_quote", "version: 1\nmetrics: \"abc\n", 3, 1,
+     "invalid YAML: found unexpected end of stream (while scanning a quoted scalar that starts "
+     "at 2:10)"},
+    {"invalid_utf8", "version: 1\nmetrics: \xff\n", 2, 10,
+     "invalid YAML: invalid leading UTF-8 octet (0xff)"},
+    {"undefined_alias", "version: 1\nmetrics: *nope\n", 2, 10,
+     "invalid YAML: found undefined alias 'nope'"},
+    // Columns count bytes: "\xc3\xa9" is one character, two columns.
+    {"column_after_non_ascii", "version: 1\ndefaults: {\xc3\xa9: 1, timout: 1}\n", 2, 19,
+     "defaults.timout: unknown key 'timout' (did you mean 'timeout'?)"},
     {"non_scalar_key", "version: 1\n? [a, b]\n: 1\n", 2, 3, "map keys must be plain strings"},
     // version
     {"version_missing", "dependencies: {}\n", 1, 1, "version: missing"},

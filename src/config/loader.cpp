@@ -45,6 +45,8 @@ constexpr std::string_view jitter_kinds[] = {"none", "full", "equal", "decorrela
 constexpr std::string_view fault_classes[] = {"transient", "timeout", "throttled", "permanent",
                                               "cancelled"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
+constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
+constexpr std::string_view bucket_keys[] = {"call", "attempt"};
 
 std::size_t levenshtein(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
@@ -192,6 +194,10 @@ public:
         : file_(std::move(file)), options_(options), errors_(errors) {}
 
     std::optional<document> run(node& root);
+
+private:
+    void read_metrics(const node& n, metrics_settings& out);
+    std::optional<std::vector<double>> buckets(const node& n, const std::string& path);
 
 private:
     // --- diagnostics ---------------------------------------------------------
@@ -775,12 +781,121 @@ std::optional<document> loader::run(node& root) {
         }
     }
 
-    // metrics: reserved for the metrics component, which validates it.
-    if (const node* m = root.find("metrics")) {
-        if (m->kind != node::type::map && m->kind != node::type::null && !m->invalid)
-            error(*m, "metrics", "expected a map, got " + describe(*m));
-    }
+    doc.metrics.where = position{file_, 1, 1};
+    doc.metrics.listen_where = doc.metrics.where;
+    if (const node* m = root.find("metrics"))
+        read_metrics(*m, doc.metrics);
     return doc;
+}
+
+void loader::read_metrics(const node& n, metrics_settings& out) {
+    out.where = where(n);
+    out.listen_where = out.where;
+    if (!expect_map(n, "metrics", metrics_keys))
+        return;
+    for (const auto& [k, v] : n.entries) {
+        const std::string p = join("metrics", k.text);
+        if (k.text == "enabled") {
+            if (auto b = boolean(v, p))
+                out.enabled = *b;
+        } else if (k.text == "listen") {
+            auto text = scalar(v, p, "host:port (e.g. 127.0.0.1:9464)");
+            if (!text)
+                continue;
+            std::string host, why;
+            std::uint16_t port = 0;
+            if (!split_listen_address(*text, host, port, &why)) {
+                error(v, p, why);
+                continue;
+            }
+            out.listen = *text;
+            out.listen_where = where(v);
+        } else if (k.text == "path") {
+            auto text = scalar(v, p, "a URL path (e.g. /metrics)");
+            if (!text)
+                continue;
+            if (text->empty() || text->front() != '/' ||
+                text->find_first_of(" ?#\t") != std::string::npos) {
+                error(v, p,
+                      "expected a URL path starting with '/' (e.g. /metrics), got \"" + *text +
+                          "\"");
+                continue;
+            }
+            out.path = *text;
+        } else if (k.text == "buckets") {
+            if (v.kind == node::type::sequence) {
+                // One list for both histograms.
+                if (auto b = buckets(v, p)) {
+                    out.call_buckets = *b;
+                    out.attempt_buckets = std::move(*b);
+                }
+            } else if (v.kind == node::type::map) {
+                expect_map(v, p, bucket_keys);
+                for (const auto& [bk, bv] : v.entries) {
+                    if (bk.text == "call") {
+                        if (auto b = buckets(bv, join(p, "call")))
+                            out.call_buckets = std::move(*b);
+                    } else if (bk.text == "attempt") {
+                        if (auto b = buckets(bv, join(p, "attempt")))
+                            out.attempt_buckets = std::move(*b);
+                    }
+                }
+            } else if (!v.invalid) {
+                error(v, p,
+                      "expected a sequence of durations (e.g. [5ms, 50ms, 500ms]) or a map "
+                      "with call and attempt, got " +
+                          describe(v));
+            }
+        }
+    }
+}
+
+/// Histogram bucket bounds: durations, positive and strictly increasing;
+/// returned in seconds.
+std::optional<std::vector<double>> loader::buckets(const node& n, const std::string& path) {
+    if (n.kind != node::type::sequence) {
+        if (!n.invalid)
+            error(n, path,
+                  "expected a sequence of durations (e.g. [5ms, 50ms, 500ms]), got " + describe(n));
+        return std::nullopt;
+    }
+    if (n.items.empty()) {
+        error(n, path, "needs at least one bucket bound (leave it out for keel's defaults)");
+        return std::nullopt;
+    }
+    constexpr std::size_t max_buckets = 64;
+    if (n.items.size() > max_buckets) {
+        error(n, path,
+              "at most " + std::to_string(max_buckets) + " buckets (each is a series per " +
+                  "dependency), got " + std::to_string(n.items.size()));
+        return std::nullopt;
+    }
+    std::vector<double> out;
+    bool ok = true;
+    nanoseconds previous{-1};
+    for (std::size_t i = 0; i < n.items.size(); ++i) {
+        const node& item = n.items[i];
+        const std::string ip = path + "[" + std::to_string(i) + "]";
+        auto d = duration(item, ip, false, false);
+        if (!d) {
+            ok = false;
+            continue;
+        }
+        if (*d == nanoseconds::zero()) {
+            error(item, ip, "a bucket bound must be positive, got " + item.text);
+            ok = false;
+        } else if (*d <= previous) {
+            error(item, ip,
+                  "bucket bounds must be strictly increasing: " + item.text + " after " +
+                      n.items[i - 1].text);
+            ok = false;
+        }
+        previous = *d;
+        out.push_back(std::chrono::duration<double>(*d).count());
+    }
+    if (!ok)
+        return std::nullopt;
+    return out;
 }
 
 load_result finish(load_result result) {

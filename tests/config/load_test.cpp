@@ -155,13 +155,61 @@ TEST(config_load, retry_on_may_be_empty) {
     EXPECT_TRUE(doc.defaults.retry.retry_on.empty());
 }
 
-TEST(config_load, metrics_is_reserved_and_not_validated) {
-    const load_result r = try_load_string(R"(version: 1
+TEST(config_load, metrics_section) {
+    const document doc = load_string(R"(version: 1
 metrics:
-  anything: [1, 2]
-  nested: {whatever: here}
-)");
-    EXPECT_TRUE(r.doc) << errors_of(r);
+  enabled: true
+  listen: "[::1]:0"
+  path: /internal/metrics
+  buckets:
+    call: [1ms, 2500us, 1s]
+    attempt: [100us, 1m]
+)",
+                                     "m.yaml");
+    EXPECT_TRUE(doc.metrics.enabled);
+    EXPECT_EQ(doc.metrics.listen, "[::1]:0");
+    EXPECT_EQ(doc.metrics.path, "/internal/metrics");
+    EXPECT_EQ(doc.metrics.call_buckets, (std::vector<double>{0.001, 0.0025, 1.0}));
+    EXPECT_EQ(doc.metrics.attempt_buckets, (std::vector<double>{0.0001, 60.0}));
+    EXPECT_EQ(doc.metrics.where.line, 3);
+    EXPECT_EQ(doc.metrics.listen_where.line, 4);
+    EXPECT_EQ(doc.metrics.listen_where.column, 11);
+    EXPECT_EQ(doc.metrics.listen_where.file, "m.yaml");
+}
+
+TEST(config_load, metrics_one_bucket_list_serves_both_histograms) {
+    const document doc = load_string("version: 1\nmetrics: {buckets: [10ms, 100ms]}\n");
+    EXPECT_EQ(doc.metrics.call_buckets, (std::vector<double>{0.01, 0.1}));
+    EXPECT_EQ(doc.metrics.attempt_buckets, doc.metrics.call_buckets);
+}
+
+TEST(config_load, metrics_defaults_when_absent) {
+    const document doc = load_string("version: 1\n");
+    EXPECT_TRUE(doc.metrics.enabled);
+    EXPECT_TRUE(doc.metrics.listen.empty()); // nothing is served unless asked
+    EXPECT_EQ(doc.metrics.path, "/metrics");
+    EXPECT_TRUE(doc.metrics.call_buckets.empty()); // keel::prometheus's defaults
+    EXPECT_TRUE(doc.metrics.attempt_buckets.empty());
+    EXPECT_FALSE(load_string("version: 1\nmetrics: {enabled: false}\n").metrics.enabled);
+}
+
+TEST(config_load, listen_addresses) {
+    std::string host, why;
+    std::uint16_t port = 1;
+    ASSERT_TRUE(split_listen_address("127.0.0.1:9464", host, port, &why)) << why;
+    EXPECT_EQ(host, "127.0.0.1");
+    EXPECT_EQ(port, 9464);
+    ASSERT_TRUE(split_listen_address("[::1]:0", host, port, &why)) << why;
+    EXPECT_EQ(host, "::1");
+    EXPECT_EQ(port, 0);
+    ASSERT_TRUE(split_listen_address("localhost:65535", host, port, &why)) << why;
+    EXPECT_EQ(port, 65535);
+    EXPECT_FALSE(split_listen_address("[::1:80", host, port, &why));
+    EXPECT_NE(why.find("unclosed '['"), std::string::npos);
+    EXPECT_FALSE(split_listen_address("[::1]80", host, port, &why));
+    EXPECT_FALSE(split_listen_address("h:-1", host, port, &why));
+    EXPECT_FALSE(split_listen_address("h:", host, port, &why));
+    EXPECT_FALSE(split_listen_address("h:123456", host, port, &why));
 }
 
 TEST(config_load, env_substitution) {

@@ -3,6 +3,7 @@
 
 #include <keel/pipeline.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -87,6 +88,27 @@ struct dependency {
     position where;   ///< of the dependency's key
 };
 
+/// The `metrics:` section, read by keel::prometheus (docs/metrics.md). It is
+/// applied when metrics are set up: a reload that changes it changes the
+/// policies but not the metrics (histogram buckets and the listening socket
+/// cannot change under a running exporter).
+struct metrics_settings {
+    bool enabled = true; ///< false: record nothing and serve nothing
+    std::string listen;  ///< `host:port` (`[v6]:port`) to serve on; empty: do not serve
+    std::string path = "/metrics";
+    /// Histogram bucket upper bounds in seconds, strictly increasing; empty:
+    /// keel::prometheus's defaults.
+    std::vector<double> call_buckets;
+    std::vector<double> attempt_buckets;
+    position where;        ///< where the section's contents start (the file's start when absent)
+    position listen_where; ///< of the `listen` value, for a socket error
+};
+
+/// Splits `host:port` or `[v6-host]:port` (port 0 to 65535; 0 picks a free
+/// one). Returns false and says why otherwise.
+bool split_listen_address(std::string_view text, std::string& host, std::uint16_t& port,
+                          std::string* why);
+
 /// A whole file, validated and merged.
 struct document {
     int version = 1;
@@ -94,6 +116,7 @@ struct document {
     pipeline_policy defaults; ///< the built-in defaults with the file's `defaults:` applied
     /// In file order; names are unique.
     std::vector<dependency> dependencies;
+    metrics_settings metrics;
 
     const dependency* find(std::string_view name) const noexcept;
 };

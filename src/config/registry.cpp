@@ -10,7 +10,12 @@ namespace keel::config {
 
 registry::registry(asio::any_io_executor executor, document doc,
                    std::shared_ptr<keel::observer> observer)
-    : executor_(std::move(executor)), observer_(std::move(observer)) {
+    : registry(std::move(executor), std::move(doc),
+               observer ? observer_factory([observer](std::string_view) { return observer; })
+                        : observer_factory()) {}
+
+registry::registry(asio::any_io_executor executor, document doc, observer_factory observers)
+    : executor_(std::move(executor)), observers_(std::move(observers)) {
     for (const dependency& dep : doc.dependencies)
         make_pipeline(dep.name, dep.policy);
     doc_ = std::make_shared<const document>(std::move(doc));
@@ -18,8 +23,9 @@ registry::registry(asio::any_io_executor executor, document doc,
 
 configured_pipeline& registry::make_pipeline(const std::string& name,
                                              const pipeline_policy& policy) {
+    std::shared_ptr<keel::observer> observer = observers_ ? observers_(name) : nullptr;
     auto made = std::make_unique<configured_pipeline>(executor_, name, policy,
-                                                      keel::shared_observer(observer_));
+                                                      keel::shared_observer(std::move(observer)));
     auto& slot = pipelines_[name];
     slot = std::move(made);
     return *slot;

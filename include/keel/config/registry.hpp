@@ -25,6 +25,10 @@ namespace keel::config {
 /// time (the Prometheus observer, a trace printer, or none).
 using configured_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer>;
 
+/// Makes the observer of one dependency's pipeline.
+using observer_factory =
+    std::function<std::shared_ptr<keel::observer>(std::string_view dependency)>;
+
 /// What one reload attempt produced; the metrics component counts these.
 struct reload_event {
     bool success = false;
@@ -37,8 +41,14 @@ struct reload_event {
 /// registry, so references to them stay valid across reloads. Thread-safe.
 class registry {
 public:
+    /// Every pipeline reports to `observer` (none when null).
     registry(asio::any_io_executor executor, document doc,
              std::shared_ptr<keel::observer> observer = {});
+    /// Each pipeline reports to the observer `observers(dependency)` makes for
+    /// it when the pipeline is made (e.g. keel::prometheus's, which resolves
+    /// the dependency's metrics once). An empty factory, or one that returns
+    /// null, means no observer.
+    registry(asio::any_io_executor executor, document doc, observer_factory observers);
 
     /// The pipeline of dependency `name`. Throws std::out_of_range naming the
     /// dependency, the file and the dependencies it does declare.
@@ -70,7 +80,7 @@ private:
 
     mutable std::mutex mutex_;
     asio::any_io_executor executor_;
-    std::shared_ptr<keel::observer> observer_;
+    observer_factory observers_;
     std::shared_ptr<const document> doc_;
     std::map<std::string, std::unique_ptr<configured_pipeline>, std::less<>> pipelines_;
     std::vector<std::function<void(const reload_event&)>> listeners_;

@@ -1,0 +1,118 @@
+// keel::prometheus: every pipeline's calls, attempts, retries and timeouts as
+// Prometheus metrics (docs/metrics.md names each one).
+#pragma once
+
+#include <keel/observer.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace prometheus {
+class Registry;
+} // namespace prometheus
+
+namespace keel::prometheus {
+
+/// keel's default histogram buckets, in seconds: 1ms to 10s, roughly x2.5
+/// apart (Prometheus's own defaults with 1ms and 2.5ms added below, because
+/// a healthy dependency answers in a few milliseconds).
+std::vector<double> default_duration_buckets();
+
+struct metrics_options {
+    /// Upper bounds of keel_call_duration_seconds, in seconds.
+    std::vector<double> call_duration_buckets = default_duration_buckets();
+    /// Upper bounds of keel_attempt_duration_seconds, in seconds.
+    std::vector<double> attempt_duration_buckets = default_duration_buckets();
+};
+
+namespace detail {
+struct dependency_handles;
+} // namespace detail
+
+/// The metrics of one dependency, as a pipeline observer: every metric of
+/// every label value was resolved when it was made, so recording an event
+/// is a few atomic operations and never allocates. Copies share the same
+/// metrics. Thread-safe.
+///
+///   keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>
+///       orders(io, "orders-db", policy, metrics.dependency("orders-db"));
+class dependency_metrics {
+public:
+    static constexpr bool enabled = true;
+
+    const std::string& dependency() const noexcept;
+
+    void on(const events::call_start&) const noexcept;
+    void on(const events::attempt_start&) const noexcept {}
+    void on(const events::attempt_end&) const noexcept;
+    void on(const events::retry_scheduled&) const noexcept;
+    void on(const events::timeout&) const noexcept;
+    void on(const events::call_end&) const noexcept;
+
+private:
+    friend class metrics;
+    explicit dependency_metrics(std::shared_ptr<const detail::dependency_handles> handles) noexcept
+        : handles_(std::move(handles)) {}
+
+    std::shared_ptr<const detail::dependency_handles> handles_;
+};
+
+/// The keel metric families in a prometheus::Registry:
+///
+///   keel_calls_total{dependency, outcome}
+///   keel_attempts_total{dependency, result}
+///   keel_retries_total{dependency, reason}
+///   keel_timeouts_total{dependency, phase}
+///   keel_call_duration_seconds{dependency}      (histogram)
+///   keel_attempt_duration_seconds{dependency}   (histogram)
+///   keel_inflight_calls{dependency}             (gauge)
+///   keel_config_reloads_total{result}
+///
+/// Every label value of a dependency is created, at zero, when the
+/// dependency is first asked for, so dashboards see every series from the
+/// first scrape and rate() never misses the first increment. Labels never
+/// carry user data: the dependencies are the names the code asks for (the
+/// configuration's, when keel::config makes the pipelines).
+///
+/// The observers keep the registry alive; `metrics` itself may go first.
+class metrics {
+public:
+    /// Records into a registry of its own.
+    explicit metrics(metrics_options options = {});
+    /// Records into `registry` (the service's own, exposed with its other
+    /// metrics). Throws std::invalid_argument if the registry already holds a
+    /// keel metric with other labels, or if a bucket list is empty, not
+    /// strictly increasing, or holds a value that is not positive and finite.
+    explicit metrics(std::shared_ptr<::prometheus::Registry> registry,
+                     metrics_options options = {});
+    ~metrics();
+    metrics(const metrics&) = delete;
+    metrics& operator=(const metrics&) = delete;
+
+    const std::shared_ptr<::prometheus::Registry>& registry() const noexcept;
+
+    /// The observer of dependency `name` (made on the first call for a name;
+    /// later calls return the same metrics). Thread-safe.
+    dependency_metrics dependency(std::string_view name);
+
+    /// The same as a run-time keel::observer (for keel::shared_observer).
+    std::shared_ptr<keel::observer> observer_for(std::string_view name);
+
+    /// observer_for as a factory, for keel::config::registry. The factory
+    /// keeps what it needs alive by itself.
+    std::function<std::shared_ptr<keel::observer>(std::string_view)> observer_factory();
+
+    /// Counts one configuration reload (keel_config_reloads_total).
+    void count_reload(bool success) noexcept;
+    /// count_reload as a function that keeps what it needs alive by itself.
+    std::function<void(bool success)> reload_counter();
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace keel::prometheus

@@ -1,0 +1,260 @@
+#include <keel/prometheus/metrics.hpp>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+namespace keel::prometheus {
+
+namespace detail {
+
+/// Every metric of one dependency, resolved once: the hot path only follows
+/// pointers. The metrics live in the registry's families, which live as long
+/// as the registry, which this keeps alive.
+struct dependency_handles {
+    std::shared_ptr<::prometheus::Registry> registry;
+    std::string dependency;
+    std::array<::prometheus::Counter*, 7> calls{};    ///< by call_outcome
+    std::array<::prometheus::Counter*, 3> attempts{}; ///< by attempt_result
+    /// By fault_class; cancelled calls are never retried, so that one stays
+    /// null rather than show a series that can only be zero.
+    std::array<::prometheus::Counter*, fault_class_count> retries{};
+    std::array<::prometheus::Counter*, 3> timeouts{}; ///< by timeout_phase
+    ::prometheus::Histogram* call_duration = nullptr;
+    ::prometheus::Histogram* attempt_duration = nullptr;
+    ::prometheus::Gauge* inflight = nullptr;
+};
+
+} // namespace detail
+
+namespace {
+
+constexpr call_outcome all_outcomes[] = {call_outcome::success, call_outcome::success_after_retry,
+                                         call_outcome::failure, call_outcome::failure_after_retry,
+                                         call_outcome::timeout, call_outcome::cancelled,
+                                         call_outcome::rejected};
+constexpr attempt_result all_results[] = {attempt_result::success, attempt_result::failure,
+                                          attempt_result::timeout};
+constexpr fault_class retry_reasons[] = {fault_class::transient, fault_class::timeout,
+                                         fault_class::throttled, fault_class::permanent};
+constexpr timeout_phase all_phases[] = {timeout_phase::connect, timeout_phase::exchange,
+                                        timeout_phase::total};
+
+double seconds(std::chrono::nanoseconds d) noexcept {
+    return static_cast<double>(d.count()) * 1e-9;
+}
+
+void check_buckets(const std::vector<double>& bounds, const char* which) {
+    const std::string name = which;
+    if (bounds.empty())
+        throw std::invalid_argument("keel::prometheus: " + name + " buckets are empty");
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        if (!std::isfinite(bounds[i]) || bounds[i] <= 0)
+            throw std::invalid_argument("keel::prometheus: " + name + " bucket " +
+                                        std::to_string(i) + " is " + std::to_string(bounds[i]) +
+                                        "; bounds must be positive and finite (seconds)");
+        if (i > 0 && bounds[i] <= bounds[i - 1])
+            throw std::invalid_argument("keel::prometheus: " + name +
+                                        " buckets must be strictly increasing (bucket " +
+                                        std::to_string(i) + ")");
+    }
+}
+
+} // namespace
+
+std::vector<double> default_duration_buckets() {
+    return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+// ---- dependency_metrics ---------------------------------------------------------
+
+const std::string& dependency_metrics::dependency() const noexcept {
+    return handles_->dependency;
+}
+
+void dependency_metrics::on(const events::call_start&) const noexcept {
+    handles_->inflight->Increment();
+}
+
+void dependency_metrics::on(const events::attempt_end& e) const noexcept {
+    handles_->attempts[static_cast<std::size_t>(e.result)]->Increment();
+    handles_->attempt_duration->Observe(seconds(e.duration));
+}
+
+void dependency_metrics::on(const events::retry_scheduled& e) const noexcept {
+    if (auto* counter = handles_->retries[static_cast<std::size_t>(e.reason)])
+        counter->Increment();
+}
+
+void dependency_metrics::on(const events::timeout& e) const noexcept {
+    handles_->timeouts[static_cast<std::size_t>(e.phase)]->Increment();
+}
+
+void dependency_metrics::on(const events::call_end& e) const noexcept {
+    handles_->calls[static_cast<std::size_t>(e.outcome)]->Increment();
+    handles_->call_duration->Observe(seconds(e.duration));
+    handles_->inflight->Decrement();
+}
+
+// ---- metrics ----------------------------------------------------------------------
+
+struct metrics::impl {
+    std::shared_ptr<::prometheus::Registry> registry;
+    metrics_options options;
+    ::prometheus::Family<::prometheus::Counter>* calls = nullptr;
+    ::prometheus::Family<::prometheus::Counter>* attempts = nullptr;
+    ::prometheus::Family<::prometheus::Counter>* retries = nullptr;
+    ::prometheus::Family<::prometheus::Counter>* timeouts = nullptr;
+    ::prometheus::Family<::prometheus::Histogram>* call_duration = nullptr;
+    ::prometheus::Family<::prometheus::Histogram>* attempt_duration = nullptr;
+    ::prometheus::Family<::prometheus::Gauge>* inflight = nullptr;
+    ::prometheus::Counter* reload_success = nullptr;
+    ::prometheus::Counter* reload_error = nullptr;
+
+    std::mutex mutex; ///< guards dependencies (Family::Add locks its own)
+    std::map<std::string, std::shared_ptr<const detail::dependency_handles>, std::less<>>
+        dependencies;
+
+    std::shared_ptr<const detail::dependency_handles> resolve(std::string_view name) {
+        std::lock_guard lock(mutex);
+        if (auto it = dependencies.find(name); it != dependencies.end())
+            return it->second;
+        auto made = std::make_shared<detail::dependency_handles>();
+        made->registry = registry;
+        made->dependency = std::string(name);
+        const std::string& dep = made->dependency;
+        for (call_outcome o : all_outcomes)
+            made->calls[static_cast<std::size_t>(o)] =
+                &calls->Add({{"dependency", dep}, {"outcome", std::string(to_string(o))}});
+        for (attempt_result r : all_results)
+            made->attempts[static_cast<std::size_t>(r)] =
+                &attempts->Add({{"dependency", dep}, {"result", std::string(to_string(r))}});
+        for (fault_class f : retry_reasons)
+            made->retries[static_cast<std::size_t>(f)] =
+                &retries->Add({{"dependency", dep}, {"reason", std::string(to_string(f))}});
+        for (timeout_phase p : all_phases)
+            made->timeouts[static_cast<std::size_t>(p)] =
+                &timeouts->Add({{"dependency", dep}, {"phase", std::string(to_string(p))}});
+        made->call_duration =
+            &call_duration->Add({{"dependency", dep}}, options.call_duration_buckets);
+        made->attempt_duration =
+            &attempt_duration->Add({{"dependency", dep}}, options.attempt_duration_buckets);
+        made->inflight = &inflight->Add({{"dependency", dep}});
+        std::shared_ptr<const detail::dependency_handles> handles = std::move(made);
+        dependencies.emplace(handles->dependency, handles);
+        return handles;
+    }
+};
+
+metrics::metrics(metrics_options options)
+    : metrics(std::make_shared<::prometheus::Registry>(), std::move(options)) {}
+
+metrics::metrics(std::shared_ptr<::prometheus::Registry> registry, metrics_options options)
+    : impl_(std::make_shared<impl>()) {
+    if (!registry)
+        throw std::invalid_argument("keel::prometheus: the registry is null");
+    check_buckets(options.call_duration_buckets, "call duration");
+    check_buckets(options.attempt_duration_buckets, "attempt duration");
+    impl& m = *impl_;
+    m.registry = std::move(registry);
+    m.options = std::move(options);
+    ::prometheus::Registry& r = *m.registry;
+    using ::prometheus::BuildCounter;
+    m.calls = &BuildCounter()
+                   .Name("keel_calls_total")
+                   .Help("Calls made through keel pipelines, by how they ended.")
+                   .Register(r);
+    m.attempts = &BuildCounter()
+                      .Name("keel_attempts_total")
+                      .Help("Attempts made by keel pipelines (the first try and every retry), "
+                            "by how they ended.")
+                      .Register(r);
+    m.retries = &BuildCounter()
+                     .Name("keel_retries_total")
+                     .Help("Retries scheduled by keel pipelines, by the fault class of the "
+                           "failure that caused them.")
+                     .Register(r);
+    m.timeouts = &BuildCounter()
+                      .Name("keel_timeouts_total")
+                      .Help("Deadlines that cut a keel attempt short, by phase (connect, "
+                            "exchange, total).")
+                      .Register(r);
+    m.call_duration = &::prometheus::BuildHistogram()
+                           .Name("keel_call_duration_seconds")
+                           .Help("Duration of keel calls, every attempt and backoff included.")
+                           .Register(r);
+    m.attempt_duration = &::prometheus::BuildHistogram()
+                              .Name("keel_attempt_duration_seconds")
+                              .Help("Duration of single attempts made by keel pipelines.")
+                              .Register(r);
+    m.inflight = &::prometheus::BuildGauge()
+                      .Name("keel_inflight_calls")
+                      .Help("Calls started through keel pipelines and not yet finished.")
+                      .Register(r);
+    auto& reloads = BuildCounter()
+                        .Name("keel_config_reloads_total")
+                        .Help("Configuration reloads, by result (an error keeps the running "
+                              "policies).")
+                        .Register(r);
+    m.reload_success = &reloads.Add({{"result", "success"}});
+    m.reload_error = &reloads.Add({{"result", "error"}});
+}
+
+metrics::~metrics() = default;
+
+const std::shared_ptr<::prometheus::Registry>& metrics::registry() const noexcept {
+    return impl_->registry;
+}
+
+dependency_metrics metrics::dependency(std::string_view name) {
+    return dependency_metrics(impl_->resolve(name));
+}
+
+namespace {
+
+/// dependency_metrics behind keel::observer's virtual interface.
+class runtime_observer final : public keel::observer {
+public:
+    explicit runtime_observer(dependency_metrics target) noexcept : target_(std::move(target)) {}
+    void on(const events::call_start& e) override { target_.on(e); }
+    void on(const events::attempt_start& e) override { target_.on(e); }
+    void on(const events::attempt_end& e) override { target_.on(e); }
+    void on(const events::retry_scheduled& e) override { target_.on(e); }
+    void on(const events::timeout& e) override { target_.on(e); }
+    void on(const events::call_end& e) override { target_.on(e); }
+
+private:
+    dependency_metrics target_;
+};
+
+} // namespace
+
+std::shared_ptr<keel::observer> metrics::observer_for(std::string_view name) {
+    return std::make_shared<runtime_observer>(dependency(name));
+}
+
+std::function<std::shared_ptr<keel::observer>(std::string_view)> metrics::observer_factory() {
+    return [state = impl_](std::string_view name) -> std::shared_ptr<keel::observer> {
+        return std::make_shared<runtime_observer>(dependency_metrics(state->resolve(name)));
+    };
+}
+
+void metrics::count_reload(bool success) noexcept {
+    (success ? impl_->reload_success : impl_->reload_error)->Increment();
+}
+
+std::function<void(bool)> metrics::reload_counter() {
+    return [state = impl_](bool success) {
+        (success ? state->reload_success : state->reload_error)->Increment();
+    };
+}
+
+} // namespace keel::prometheus

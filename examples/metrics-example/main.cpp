@@ -1,0 +1,323 @@
+// keel-metrics-example: calls through three configured pipelines with
+// injected outcomes, recorded by keel::prometheus.
+//
+//   keel-metrics-example --print              one round, the exposition on stdout
+//   keel-metrics-example [--listen H:P]       serve /metrics, a round every 250 ms
+//   keel-metrics-example --config FILE        use FILE (watched: edits reload)
+//
+// Each round makes five calls, each ending a different way:
+//
+//   orders-db      answers at once                       -> success
+//   orders-db      refused twice, then answers            -> success_after_retry
+//   payments-http  reset on every attempt                 -> failure_after_retry
+//   payments-http  first attempt hangs past its exchange
+//                  timeout, the second answers            -> success_after_retry
+//   events-kafka   never connects (connect deadline, x3)  -> timeout
+//
+// The dependencies are simulated with timers (no network), on a real
+// io_context in real time. It exits non-zero if a call ends otherwise.
+#include <keel/config/registry.hpp>
+#include <keel/error.hpp>
+#include <keel/prometheus/configure.hpp>
+
+#include <asio/compose.hpp>
+#include <asio/error.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view embedded_config = R"(version: 1
+defaults:
+  retry:
+    max_attempts: 3
+    backoff: { kind: exponential, initial: 2ms, multiplier: 2.0, max: 20ms, jitter: full }
+    retry_on: [transient, timeout]
+  timeout: { connect: 20ms, exchange: 60ms, total: 2s }
+dependencies:
+  orders-db:
+    kind: postgres
+  payments-http:
+    kind: http
+    timeout: { exchange: 30ms }
+  events-kafka:
+    kind: kafka
+metrics:
+  listen: 127.0.0.1:9464
+  buckets: [1ms, 2500us, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 1s]
+)";
+
+using attempt_type = keel::config::configured_pipeline::attempt_type;
+
+/// What one simulated attempt does.
+struct step {
+    enum class kind { answer, fail, never_connect, hang } what;
+    std::chrono::milliseconds after{0};
+    std::error_code error{};
+};
+
+/// A simulated dependency: attempt N follows script[N-1] (the last repeats).
+/// Like a real client it enforces the connect deadline itself (keel hands it
+/// over in the attempt) and stops when keel cancels it.
+struct simulated_call {
+    asio::io_context* io;
+    std::vector<step> script;
+
+    template <class Token>
+    auto operator()(const attempt_type& attempt, Token&& token) const {
+        const std::size_t i =
+            std::min(static_cast<std::size_t>(attempt.number() - 1), script.size() - 1);
+        const step s = script[i];
+        auto timer = std::make_shared<asio::steady_timer>(*io);
+        if (s.what == step::kind::never_connect)
+            timer->expires_at(attempt.connect_deadline());
+        else if (s.what == step::kind::hang)
+            timer->expires_after(1h);
+        else
+            timer->expires_after(s.after);
+        return asio::async_compose<Token, void(std::error_code)>(
+            [timer, s, started = false](auto& self, std::error_code ec = {}) mutable {
+                if (!started) {
+                    started = true;
+                    timer->async_wait(std::move(self));
+                    return;
+                }
+                if (ec) // cancelled by keel (a deadline) or by the caller
+                    return self.complete(ec);
+                switch (s.what) {
+                case step::kind::answer:
+                    return self.complete({});
+                case step::kind::fail:
+                    return self.complete(s.error);
+                case step::kind::never_connect:
+                    return self.complete(keel::errc::connect_timeout);
+                case step::kind::hang:
+                    return self.complete(asio::error::timed_out); // not reached
+                }
+            },
+            token, *io);
+    }
+};
+
+struct scenario {
+    const char* dependency;
+    const char* what;
+    std::vector<step> script;
+    keel::call_outcome expected;
+};
+
+std::vector<scenario> scenarios() {
+    const std::error_code refused = make_error_code(std::errc::connection_refused);
+    const std::error_code reset = make_error_code(std::errc::connection_reset);
+    using k = step::kind;
+    return {
+        {"orders-db", "answers at once", {{k::answer, 1ms}}, keel::call_outcome::success},
+        {"orders-db",
+         "refused twice, then answers",
+         {{k::fail, 1ms, refused}, {k::fail, 1ms, refused}, {k::answer, 2ms}},
+         keel::call_outcome::success_after_retry},
+        {"payments-http",
+         "reset on every attempt",
+         {{k::fail, 3ms, reset}},
+         keel::call_outcome::failure_after_retry},
+        {"payments-http",
+         "hangs past its exchange timeout, then answers",
+         {{k::hang}, {k::answer, 4ms}},
+         keel::call_outcome::success_after_retry},
+        {"events-kafka", "never connects", {{k::never_connect}}, keel::call_outcome::timeout},
+    };
+}
+
+struct options {
+    bool print = false;
+    std::optional<std::string> listen;
+    std::optional<std::string> config;
+    int rounds = 0; ///< serving: stop after this many rounds (0: until a signal)
+};
+
+[[noreturn]] void usage(int code) {
+    std::fprintf(code ? stderr : stdout,
+                 "usage: keel-metrics-example [--print] [--listen HOST:PORT] [--config FILE] "
+                 "[--rounds N]\n"
+                 "  --print        run one round, write the exposition to stdout, exit\n"
+                 "  --listen H:P   serve /metrics there (default: the config's metrics.listen;\n"
+                 "                 port 0 picks a free port, printed on stdout)\n"
+                 "  --config FILE  the configuration (default: an embedded one); watched\n"
+                 "  --rounds N     serving: stop after N rounds (default: until SIGINT/SIGTERM)\n");
+    std::exit(code);
+}
+
+options parse(int argc, char** argv) {
+    options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "keel-metrics-example: %s needs a value\n", argv[i]);
+                usage(2);
+            }
+            return argv[++i];
+        };
+        if (arg == "--print")
+            o.print = true;
+        else if (arg == "--listen")
+            o.listen = value();
+        else if (arg == "--config")
+            o.config = value();
+        else if (arg == "--rounds")
+            o.rounds = std::stoi(value());
+        else if (arg == "--help" || arg == "-h")
+            usage(0);
+        else {
+            std::fprintf(stderr, "keel-metrics-example: unknown argument '%s'\n", argv[i]);
+            usage(2);
+        }
+    }
+    return o;
+}
+
+/// Runs every scenario once, concurrently; `done(failures)` when all ended.
+class round_runner {
+public:
+    round_runner(asio::io_context& io, keel::config::registry& policies)
+        : io_(io), policies_(policies), scenarios_(scenarios()), reports_(scenarios_.size()) {}
+
+    template <class Done>
+    void run(Done done) {
+        pending_ = scenarios_.size();
+        failures_ = 0;
+        for (std::size_t i = 0; i < scenarios_.size(); ++i) {
+            const scenario& s = scenarios_[i];
+            policies_.pipeline(s.dependency)
+                .async_run(simulated_call{&io_, s.script}, reports_[i],
+                           [this, i, done](std::error_code) {
+                               const scenario& s = scenarios_[i];
+                               if (reports_[i].outcome != s.expected) {
+                                   ++failures_;
+                                   std::fprintf(stderr,
+                                                "keel-metrics-example: %s (%s) ended %s, "
+                                                "expected %s\n",
+                                                s.dependency, s.what,
+                                                std::string(to_string(reports_[i].outcome)).c_str(),
+                                                std::string(to_string(s.expected)).c_str());
+                               }
+                               if (--pending_ == 0)
+                                   done(failures_);
+                           });
+        }
+    }
+
+private:
+    asio::io_context& io_;
+    keel::config::registry& policies_;
+    std::vector<scenario> scenarios_;
+    std::vector<keel::call_report> reports_;
+    std::size_t pending_ = 0;
+    int failures_ = 0;
+};
+
+int run(const options& opts) {
+    keel::config::document doc = opts.config
+                                     ? keel::config::load_file(*opts.config)
+                                     : keel::config::load_string(embedded_config, "<embedded>");
+    asio::io_context io(1);
+
+    keel::prometheus::metrics metrics(keel::prometheus::options_from(doc.metrics));
+    const keel::config::metrics_settings settings = doc.metrics;
+    keel::config::registry policies(io.get_executor(), std::move(doc),
+                                    keel::prometheus::observers_for(metrics, settings));
+    keel::prometheus::count_reloads(metrics, policies);
+    round_runner rounds(io, policies);
+
+    if (opts.print) {
+        int failures = 0;
+        rounds.run([&](int f) { failures = f; });
+        io.run();
+        const auto families = metrics.registry()->Collect();
+        std::cout << ::prometheus::TextSerializer().Serialize(families) << std::flush;
+        return failures == 0 ? 0 : 1;
+    }
+
+    keel::config::metrics_settings serving = settings;
+    if (opts.listen) {
+        serving.listen = *opts.listen;
+        serving.enabled = true;
+    }
+    std::unique_ptr<keel::prometheus::exposer> server = keel::prometheus::serve(metrics, serving);
+    if (!server) {
+        std::fprintf(stderr, "keel-metrics-example: metrics are disabled or metrics.listen is "
+                             "empty; give --listen HOST:PORT or use --print\n");
+        return 2;
+    }
+    std::printf("keel-metrics-example: serving %s\n", server->url().c_str());
+    std::fflush(stdout);
+
+    std::unique_ptr<keel::config::file_watcher> watcher;
+    if (opts.config)
+        watcher = keel::config::watch(io.get_executor(), policies, *opts.config);
+
+    int failures = 0;
+    int rounds_run = 0;
+    bool stopping = false;
+    asio::steady_timer pause(io);
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::function<void()> next_round = [&] {
+        rounds.run([&](int f) {
+            failures += f;
+            ++rounds_run;
+            if (stopping || (opts.rounds > 0 && rounds_run >= opts.rounds)) {
+                signals.cancel();
+                if (watcher)
+                    watcher->stop();
+                return;
+            }
+            pause.expires_after(250ms);
+            pause.async_wait([&](std::error_code ec) {
+                if (!ec && !stopping)
+                    next_round();
+            });
+        });
+    };
+    signals.async_wait([&](std::error_code ec, int) {
+        if (ec)
+            return;
+        stopping = true; // the round in progress finishes, then run() returns
+        pause.cancel();
+        if (watcher)
+            watcher->stop();
+    });
+    next_round();
+    io.run();
+    std::printf("keel-metrics-example: %d rounds, %d unexpected outcomes\n", rounds_run, failures);
+    return failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const options opts = parse(argc, argv);
+    try {
+        return run(opts);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "keel-metrics-example: %s\n", e.what());
+        return 2;
+    }
+}

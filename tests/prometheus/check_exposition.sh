@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# keel-metrics-example --print | promtool check metrics, and every keel metric
+# is in the exposition with the label values docs/metrics.md promises.
+set -euo pipefail
+example="$1"
+promtool="$2"
+
+text="$("${example}" --print)"
+# promtool prints lint problems and exits non-zero on any of them.
+if ! printf '%s\n' "${text}" | "${promtool}" check metrics; then
+    echo "check_exposition: promtool rejected the exposition" >&2
+    exit 1
+fi
+
+missing=0
+expect() {
+    if ! grep -qF -- "$1" <<<"${text}"; then
+        echo "check_exposition: missing: $1" >&2
+        missing=1
+    fi
+}
+for outcome in success success_after_retry failure failure_after_retry timeout cancelled rejected; do
+    expect "keel_calls_total{dependency=\"orders-db\",outcome=\"${outcome}\"}"
+done
+for result in success failure timeout; do
+    expect "keel_attempts_total{dependency=\"payments-http\",result=\"${result}\"}"
+done
+for reason in transient timeout throttled permanent; do
+    expect "keel_retries_total{dependency=\"events-kafka\",reason=\"${reason}\"}"
+done
+for phase in connect exchange total; do
+    expect "keel_timeouts_total{dependency=\"events-kafka\",phase=\"${phase}\"}"
+done
+expect '# TYPE keel_call_duration_seconds histogram'
+expect 'keel_call_duration_seconds_bucket{dependency="orders-db",le="+Inf"}'
+expect '# TYPE keel_attempt_duration_seconds histogram'
+expect 'keel_attempt_duration_seconds_count{dependency="events-kafka"}'
+expect 'keel_inflight_calls{dependency="payments-http"} 0'
+expect 'keel_config_reloads_total{result="success"} 0'
+expect 'keel_config_reloads_total{result="error"} 0'
+# One round's exact outcomes (examples/metrics-example/main.cpp).
+expect 'keel_calls_total{dependency="orders-db",outcome="success"} 1'
+expect 'keel_calls_total{dependency="orders-db",outcome="success_after_retry"} 1'
+expect 'keel_calls_total{dependency="payments-http",outcome="failure_after_retry"} 1'
+expect 'keel_calls_total{dependency="payments-http",outcome="success_after_retry"} 1'
+expect 'keel_calls_total{dependency="events-kafka",outcome="timeout"} 1'
+expect 'keel_timeouts_total{dependency="events-kafka",phase="connect"} 3'
+expect 'keel_timeouts_total{dependency="payments-http",phase="exchange"} 1'
+[[ ${missing} -eq 0 ]] || exit 1
+echo "check_exposition: promtool accepts the exposition; every keel metric is present"

@@ -1,0 +1,367 @@
+// keel::prometheus::metrics: the exact value of every series after each kind
+// of call, on the manual clock.
+#include <keel/error.hpp>
+#include <keel/pipeline.hpp>
+#include <keel/prometheus/metrics.hpp>
+
+#include "snapshot.hpp"
+#include "support/scripted_op.hpp"
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace keel::test {
+namespace {
+
+using counts = std::map<std::string, double>;
+using metered_pipeline = keel::basic_pipeline<manual_timer, keel::prometheus::dependency_metrics>;
+
+const std::vector<std::string> outcomes = {
+    "success", "success_after_retry", "failure", "failure_after_retry",
+    "timeout", "cancelled",           "rejected"};
+const std::vector<std::string> results = {"success", "failure", "timeout"};
+const std::vector<std::string> reasons = {"transient", "timeout", "throttled", "permanent"};
+const std::vector<std::string> phases = {"connect", "exchange", "total"};
+
+/// Every label value at zero except those given.
+counts only(const std::vector<std::string>& all, counts nonzero) {
+    counts out;
+    for (const auto& v : all)
+        out[v] = 0;
+    for (const auto& [k, v] : nonzero) {
+        EXPECT_TRUE(out.count(k)) << "not a label value: " << k;
+        out[k] = v;
+    }
+    return out;
+}
+
+pipeline_policy test_policy() {
+    pipeline_policy p;
+    p.retry.max_attempts = 3;
+    p.retry.backoff.kind = backoff_kind::constant;
+    p.retry.backoff.initial = 10ms;
+    p.retry.backoff.jitter = jitter_kind::none;
+    p.retry.retry_on = {fault_class::transient, fault_class::timeout};
+    p.timeout.exchange = 50ms;
+    p.timeout.total = 1s;
+    return p;
+}
+
+class metrics_test : public ::testing::Test {
+protected:
+    void SetUp() override { manual_clock::reset(); }
+
+    /// Runs one call of `steps` through a pipeline of `dependency` to the end.
+    call_report run_call(const std::vector<step>& steps, pipeline_policy policy = test_policy(),
+                         const std::string& dependency = "orders-db") {
+        metered_pipeline p(context, dependency, policy, metrics.dependency(dependency));
+        scripted_op op(context, steps);
+        call_report report;
+        bool done = false;
+        p.async_run(op, report, [&](std::error_code, int) { done = true; });
+        run_for(context, 10s, [&] { return done; });
+        EXPECT_TRUE(done);
+        return report;
+    }
+
+    snapshot now() const { return snapshot(metrics.registry()); }
+
+    void expect_calls(const counts& c, const std::string& dep = "orders-db") const {
+        EXPECT_EQ(now().by("keel_calls_total", dep, "outcome"), only(outcomes, c));
+    }
+    void expect_attempts(const counts& c, const std::string& dep = "orders-db") const {
+        EXPECT_EQ(now().by("keel_attempts_total", dep, "result"), only(results, c));
+    }
+    void expect_retries(const counts& c, const std::string& dep = "orders-db") const {
+        EXPECT_EQ(now().by("keel_retries_total", dep, "reason"), only(reasons, c));
+    }
+    void expect_timeouts(const counts& c, const std::string& dep = "orders-db") const {
+        EXPECT_EQ(now().by("keel_timeouts_total", dep, "phase"), only(phases, c));
+    }
+    void expect_inflight(double n, const std::string& dep = "orders-db") const {
+        EXPECT_EQ(now().gauge("keel_inflight_calls", {{"dependency", dep}}), n);
+    }
+    /// The histogram's count and sum (seconds).
+    void expect_durations(const std::string& family, std::uint64_t count, double sum_seconds,
+                          const std::string& dep = "orders-db") const {
+        const auto h = now().histogram(family, {{"dependency", dep}});
+        EXPECT_EQ(h.sample_count, count) << family;
+        EXPECT_NEAR(h.sample_sum, sum_seconds, 1e-12) << family;
+    }
+
+    asio::io_context context;
+    keel::prometheus::metrics metrics;
+};
+
+TEST_F(metrics_test, first_try_success) {
+    const call_report r = run_call({ok(7, 3ms)});
+    EXPECT_EQ(r.outcome, call_outcome::success);
+    expect_calls({{"success", 1}});
+    expect_attempts({{"success", 1}});
+    expect_retries({});
+    expect_timeouts({});
+    expect_inflight(0);
+    expect_durations("keel_call_duration_seconds", 1, 0.003);
+    expect_durations("keel_attempt_duration_seconds", 1, 0.003);
+    // 3 ms falls in (2.5ms, 5ms]: cumulative counts step there.
+    const auto h = now().histogram("keel_call_duration_seconds", {{"dependency", "orders-db"}});
+    for (const auto& b : h.bucket)
+        EXPECT_EQ(b.cumulative_count, b.upper_bound >= 0.005 ? 1u : 0u) << "le=" << b.upper_bound;
+}
+
+TEST_F(metrics_test, success_after_retries) {
+    const std::error_code refused = make_error_code(std::errc::connection_refused);
+    const call_report r = run_call({fail(refused, 1ms), fail(refused, 1ms), ok(1, 2ms)});
+    EXPECT_EQ(r.outcome, call_outcome::success_after_retry);
+    expect_calls({{"success_after_retry", 1}});
+    expect_attempts({{"failure", 2}, {"success", 1}});
+    expect_retries({{"transient", 2}});
+    expect_timeouts({});
+    // 1 + 10 (backoff) + 1 + 10 + 2 ms; attempts 1 + 1 + 2 ms.
+    expect_durations("keel_call_duration_seconds", 1, 0.024);
+    expect_durations("keel_attempt_duration_seconds", 3, 0.004);
+    expect_inflight(0);
+}
+
+TEST_F(metrics_test, retries_exhausted) {
+    const call_report r = run_call({fail(make_error_code(std::errc::connection_reset), 2ms)});
+    EXPECT_EQ(r.outcome, call_outcome::failure_after_retry);
+    expect_calls({{"failure_after_retry", 1}});
+    expect_attempts({{"failure", 3}});
+    expect_retries({{"transient", 2}});
+    expect_timeouts({});
+    expect_durations("keel_call_duration_seconds", 1, 0.026);
+    expect_durations("keel_attempt_duration_seconds", 3, 0.006);
+}
+
+TEST_F(metrics_test, permanent_error_is_one_failure) {
+    const call_report r = run_call({fail(make_error_code(std::errc::invalid_argument), 1ms)});
+    EXPECT_EQ(r.outcome, call_outcome::failure);
+    expect_calls({{"failure", 1}});
+    expect_attempts({{"failure", 1}});
+    expect_retries({});
+}
+
+TEST_F(metrics_test, connect_timeouts) {
+    // The operation enforces its connect deadline itself (as keel's client
+    // wrappers do) and says so with errc::connect_timeout.
+    const call_report r = run_call({fail(keel::errc::connect_timeout, 20ms)});
+    EXPECT_EQ(r.outcome, call_outcome::timeout);
+    expect_calls({{"timeout", 1}});
+    expect_attempts({{"timeout", 3}});
+    expect_retries({{"timeout", 2}});
+    expect_timeouts({{"connect", 3}});
+    expect_durations("keel_attempt_duration_seconds", 3, 0.060);
+}
+
+TEST_F(metrics_test, exchange_timeout_then_success) {
+    const call_report r = run_call({hang(), ok(1, 1ms)});
+    EXPECT_EQ(r.outcome, call_outcome::success_after_retry);
+    expect_calls({{"success_after_retry", 1}});
+    expect_attempts({{"timeout", 1}, {"success", 1}});
+    expect_retries({{"timeout", 1}});
+    expect_timeouts({{"exchange", 1}});
+    // 50 ms cut + 10 ms backoff + 1 ms.
+    expect_durations("keel_call_duration_seconds", 1, 0.061);
+    expect_durations("keel_attempt_duration_seconds", 2, 0.051);
+}
+
+TEST_F(metrics_test, exchange_timeouts_exhausted) {
+    const call_report r = run_call({hang()});
+    EXPECT_EQ(r.outcome, call_outcome::timeout);
+    expect_calls({{"timeout", 1}});
+    expect_attempts({{"timeout", 3}});
+    expect_retries({{"timeout", 2}});
+    expect_timeouts({{"exchange", 3}});
+}
+
+TEST_F(metrics_test, total_deadline) {
+    pipeline_policy policy = test_policy();
+    policy.timeout.exchange = unlimited;
+    policy.timeout.total = 100ms;
+    const call_report r = run_call({hang()}, policy);
+    EXPECT_EQ(r.outcome, call_outcome::timeout);
+    expect_calls({{"timeout", 1}});
+    expect_attempts({{"timeout", 1}});
+    expect_retries({});
+    expect_timeouts({{"total", 1}});
+    expect_durations("keel_call_duration_seconds", 1, 0.100);
+}
+
+TEST_F(metrics_test, cancelled_call_and_inflight) {
+    metered_pipeline p(context, "orders-db", test_policy(), metrics.dependency("orders-db"));
+    scripted_op op(context, {hang()});
+    asio::cancellation_signal cancel;
+    int done = 0;
+    p.async_run(op,
+                asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code, int) { ++done; }));
+    p.async_run(op, [&](std::error_code, int) { ++done; });
+    run_for(context, 5ms);
+    expect_inflight(2); // both calls are running
+    cancel.emit(asio::cancellation_type::terminal);
+    run_for(context, 1s, [&] { return done == 2; });
+    ASSERT_EQ(done, 2);
+    expect_inflight(0);
+    // One cancelled after 5 ms; the other timed out three times.
+    expect_calls({{"cancelled", 1}, {"timeout", 1}});
+    // A cancelled attempt counts as failed: it did not succeed and no
+    // deadline cut it.
+    expect_attempts({{"failure", 1}, {"timeout", 3}});
+    expect_retries({{"timeout", 2}});
+    expect_timeouts({{"exchange", 3}});
+}
+
+TEST_F(metrics_test, dependencies_have_their_own_series) {
+    run_call({ok(1)}, test_policy(), "orders-db");
+    run_call({fail(make_error_code(std::errc::invalid_argument))}, test_policy(), "payments-http");
+    run_call({ok(1)}, test_policy(), "orders-db");
+    expect_calls({{"success", 2}}, "orders-db");
+    expect_calls({{"failure", 1}}, "payments-http");
+    expect_inflight(0, "payments-http");
+}
+
+TEST_F(metrics_test, every_label_value_exists_from_the_start) {
+    metrics.dependency("events-kafka");
+    const snapshot s = now();
+    const labels dep{{"dependency", "events-kafka"}};
+    EXPECT_EQ(s.series("keel_calls_total", dep).size(), outcomes.size());
+    EXPECT_EQ(s.series("keel_attempts_total", dep).size(), results.size());
+    EXPECT_EQ(s.series("keel_retries_total", dep).size(), reasons.size());
+    EXPECT_EQ(s.series("keel_timeouts_total", dep).size(), phases.size());
+    EXPECT_EQ(s.series("keel_call_duration_seconds", dep).size(), 1u);
+    EXPECT_EQ(s.series("keel_attempt_duration_seconds", dep).size(), 1u);
+    EXPECT_EQ(s.series("keel_inflight_calls", dep).size(), 1u);
+    // Reloads have no dependency label and both results from the start.
+    EXPECT_EQ(s.series("keel_config_reloads_total").size(), 2u);
+    // Asking again makes nothing new.
+    metrics.dependency("events-kafka");
+    EXPECT_EQ(now().series("keel_calls_total").size(), outcomes.size());
+}
+
+TEST_F(metrics_test, default_buckets) {
+    metrics.dependency("d");
+    const auto h = now().histogram("keel_attempt_duration_seconds", {{"dependency", "d"}});
+    std::vector<double> bounds;
+    for (const auto& b : h.bucket)
+        bounds.push_back(b.upper_bound);
+    std::vector<double> expected = keel::prometheus::default_duration_buckets();
+    expected.push_back(std::numeric_limits<double>::infinity());
+    EXPECT_EQ(bounds, expected);
+}
+
+TEST_F(metrics_test, counts_reloads) {
+    metrics.count_reload(true);
+    metrics.count_reload(false);
+    metrics.count_reload(false);
+    auto count = metrics.reload_counter();
+    count(true);
+    const snapshot s = now();
+    EXPECT_EQ(s.counter("keel_config_reloads_total", {{"result", "success"}}), 2);
+    EXPECT_EQ(s.counter("keel_config_reloads_total", {{"result", "error"}}), 2);
+}
+
+TEST_F(metrics_test, runtime_observer_records_the_same) {
+    keel::basic_pipeline<manual_timer, keel::shared_observer> p(
+        context, "orders-db", test_policy(),
+        keel::shared_observer(metrics.observer_for("orders-db")));
+    scripted_op op(context, {fail(make_error_code(std::errc::connection_refused), 1ms), ok(1)});
+    bool done = false;
+    p.async_run(op, [&](std::error_code, int) { done = true; });
+    run_for(context, 1s, [&] { return done; });
+    ASSERT_TRUE(done);
+    expect_calls({{"success_after_retry", 1}});
+    expect_attempts({{"failure", 1}, {"success", 1}});
+    expect_retries({{"transient", 1}});
+    // And through the factory a config registry uses.
+    auto observer = metrics.observer_factory()("orders-db");
+    observer->on(events::call_start{"orders-db"});
+    expect_inflight(1);
+}
+
+TEST(metrics_registry, records_into_the_users_registry) {
+    auto registry = std::make_shared<::prometheus::Registry>();
+    auto& own =
+        ::prometheus::BuildCounter().Name("service_requests_total").Help("h").Register(*registry);
+    own.Add({}).Increment();
+    keel::prometheus::metrics a(registry);
+    keel::prometheus::metrics b(registry); // a second one merges into the same families
+    EXPECT_EQ(a.registry(), registry);
+    a.dependency("orders-db").on(events::call_end{"orders-db", call_outcome::success, 1, {}, 1ms});
+    b.dependency("orders-db").on(events::call_end{"orders-db", call_outcome::success, 1, {}, 1ms});
+    const snapshot s(registry);
+    EXPECT_EQ(s.counter("keel_calls_total", {{"dependency", "orders-db"}, {"outcome", "success"}}),
+              2);
+    EXPECT_EQ(s.counter("service_requests_total", {}), 1);
+}
+
+TEST(metrics_registry, observers_outlive_the_metrics_object) {
+    std::optional<keel::prometheus::dependency_metrics> kept;
+    std::weak_ptr<::prometheus::Registry> registry;
+    {
+        keel::prometheus::metrics m;
+        registry = m.registry();
+        kept = m.dependency("d");
+    }
+    ASSERT_FALSE(registry.expired());
+    kept->on(events::call_start{"d"});
+    EXPECT_EQ(snapshot(registry.lock()).gauge("keel_inflight_calls", {{"dependency", "d"}}), 1);
+    EXPECT_EQ(kept->dependency(), "d");
+}
+
+TEST(metrics_registry, conflicting_family_is_refused) {
+    auto registry = std::make_shared<::prometheus::Registry>();
+    // The same name as another type: prometheus-cpp refuses to merge them.
+    ::prometheus::BuildGauge().Name("keel_calls_total").Help("someone else's").Register(*registry);
+    EXPECT_THROW(keel::prometheus::metrics{registry}, std::invalid_argument);
+}
+
+TEST(metrics_registry, bad_buckets_are_refused) {
+    const auto refuses = [](std::vector<double> call, const std::string& says) {
+        keel::prometheus::metrics_options o;
+        o.call_duration_buckets = std::move(call);
+        try {
+            keel::prometheus::metrics m(o);
+            ADD_FAILURE() << "accepted buckets; expected: " << says;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+        }
+    };
+    refuses({}, "call duration buckets are empty");
+    refuses({0.1, 0.05}, "strictly increasing (bucket 1)");
+    refuses({0.1, 0.1}, "strictly increasing");
+    refuses({-1}, "positive and finite");
+    refuses({0}, "positive and finite");
+    refuses({std::nan("")}, "positive and finite");
+    refuses({0.1, std::numeric_limits<double>::infinity()}, "positive and finite");
+    EXPECT_THROW(keel::prometheus::metrics(nullptr), std::invalid_argument);
+}
+
+TEST(metrics_registry, custom_buckets) {
+    keel::prometheus::metrics_options o;
+    o.call_duration_buckets = {0.01, 0.1};
+    o.attempt_duration_buckets = {0.5};
+    keel::prometheus::metrics m(o);
+    m.dependency("d").on(events::call_end{"d", call_outcome::success, 1, {}, 20ms});
+    const snapshot s(m.registry());
+    const auto call = s.histogram("keel_call_duration_seconds", {{"dependency", "d"}});
+    ASSERT_EQ(call.bucket.size(), 3u);
+    EXPECT_EQ(call.bucket[0].cumulative_count, 0u); // le=0.01
+    EXPECT_EQ(call.bucket[1].cumulative_count, 1u); // le=0.1
+    EXPECT_EQ(call.bucket[2].cumulative_count, 1u); // le=+Inf
+    EXPECT_EQ(s.histogram("keel_attempt_duration_seconds", {{"dependency", "d"}}).bucket.size(),
+              2u);
+}
+
+} // namespace
+} // namespace keel::test

@@ -494,12 +494,16 @@ private:
     void after_attempt(std::error_code ec, std::tuple<Ts...>&& args, std::optional<upcall>& up) {
         if (!ec) {
             // Only the observer needs the clock here: no clock read (~20 ns)
-            // on the hot path otherwise.
-            if constexpr (observer_enabled_v<Observer>)
+            // on the hot path otherwise, and one read serves both the
+            // attempt's and the call's end.
+            time_point ended{};
+            if constexpr (observer_enabled_v<Observer>) {
+                ended = now();
                 observer_->on(
                     events::attempt_end{params_.name, attempt_number_, attempt_result::success, ec,
-                                        fault_class::transient, now() - attempt_started_});
-            finish(ec, std::move(args), give_up_reason::none, up);
+                                        fault_class::transient, ended - attempt_started_});
+            }
+            finish(ec, std::move(args), give_up_reason::none, up, ended);
             return;
         }
         time_point ended{};
@@ -528,15 +532,15 @@ private:
                 observer_->on(events::timeout{params_.name, attempt_number_, which});
         }
         if (cancelled) {
-            finish(ec, std::move(args), give_up_reason::none, up);
+            finish(ec, std::move(args), give_up_reason::none, up, ended);
             return;
         }
         if (expired_ == expiry::total) {
-            finish(ec, std::move(args), give_up_reason::deadline, up);
+            finish(ec, std::move(args), give_up_reason::deadline, up, ended);
             return;
         }
         if (!params_.retry) {
-            finish(ec, std::move(args), give_up_reason::attempts_exhausted, up);
+            finish(ec, std::move(args), give_up_reason::attempts_exhausted, up, ended);
             return;
         }
         failed_attempt failed;
@@ -551,7 +555,7 @@ private:
             jitter_.emplace(params_.jitter ? params_.jitter->next_stream() : random_source());
         const retry_decision decision = params_.retry->decide(failed, *jitter_);
         if (!decision.retry) {
-            finish(ec, std::move(args), decision.reason, up);
+            finish(ec, std::move(args), decision.reason, up, ended);
             return;
         }
         if constexpr (observer_enabled_v<Observer>)
@@ -572,8 +576,10 @@ private:
         }
     }
 
+    /// `ended`: when the last attempt ended, if the caller read the clock
+    /// (the default: not read).
     void finish(std::error_code ec, std::tuple<Ts...>&& args, give_up_reason reason,
-                std::optional<upcall>& up) {
+                std::optional<upcall>& up, time_point ended = time_point()) {
         phase_ = phase::finished;
         if (outer_slot_.is_connected())
             outer_slot_.clear();
@@ -597,8 +603,9 @@ private:
             params_.report->last_operation_error = last_operation_error_;
         }
         if constexpr (observer_enabled_v<Observer>)
-            observer_->on(events::call_end{params_.name, outcome, attempt_number_, ec,
-                                           now() - call_started_});
+            observer_->on(
+                events::call_end{params_.name, outcome, attempt_number_, ec,
+                                 (ended == time_point() ? now() : ended) - call_started_});
         up.emplace(upcall{std::move(handler_), ec, std::move(args)});
     }
 

@@ -84,6 +84,10 @@ void exposer::add(std::weak_ptr<::prometheus::Collectable> collectable) {
 }
 
 void exposer::add(const metrics& source) {
+    // The hook first: the exposer collects in order, so every scrape
+    // publishes the per-thread counts before it reads the registry (a
+    // registry of the user's does not publish by itself).
+    add(source.publishing_hook());
     add(std::weak_ptr<::prometheus::Collectable>(source.registry()));
 }
 

@@ -13,12 +13,14 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace keel::test {
@@ -299,6 +301,13 @@ TEST(metrics_registry, records_into_the_users_registry) {
     EXPECT_EQ(a.registry(), registry);
     a.dependency("orders-db").on(events::call_end{"orders-db", call_outcome::success, 1, {}, 1ms});
     b.dependency("orders-db").on(events::call_end{"orders-db", call_outcome::success, 1, {}, 1ms});
+    // A registry of the user's cannot publish when collected: counts reach it
+    // on publish() (or every publish_interval, or before an exposer scrape).
+    EXPECT_EQ(snapshot(registry).counter("keel_calls_total",
+                                         {{"dependency", "orders-db"}, {"outcome", "success"}}),
+              0);
+    a.publish();
+    b.publish(); // each publishes what its own observers recorded
     const snapshot s(registry);
     EXPECT_EQ(s.counter("keel_calls_total", {{"dependency", "orders-db"}, {"outcome", "success"}}),
               2);
@@ -361,6 +370,86 @@ TEST(metrics_registry, custom_buckets) {
     EXPECT_EQ(call.bucket[2].cumulative_count, 1u); // le=+Inf
     EXPECT_EQ(s.histogram("keel_attempt_duration_seconds", {{"dependency", "d"}}).bucket.size(),
               2u);
+}
+
+} // namespace
+} // namespace keel::test
+
+namespace keel::test {
+namespace {
+
+void record_success(const keel::prometheus::dependency_metrics& m, std::chrono::nanoseconds d) {
+    m.on(events::call_start{"d"});
+    m.on(events::attempt_end{"d", 1, attempt_result::success, {}, fault_class::transient, d});
+    m.on(events::call_end{"d", call_outcome::success, 1, {}, d});
+}
+
+// Each thread records into its own cells; a scrape sums them. Many threads
+// at once (more than have cells of their own: the rest share atomically),
+// threads that come and go (their cells are reused), and scrapes running
+// meanwhile: the totals are exact and the in-flight gauge never negative.
+TEST(metrics_threads, counts_from_many_threads_are_exact) {
+    keel::prometheus::metrics metrics;
+    const auto d = metrics.dependency("d");
+    constexpr int concurrent = 80; // more than the 64 threads with cells of their own
+    constexpr int per_thread = 500;
+    std::atomic<int> ready{0};
+    std::atomic<bool> scraping{true};
+    std::thread scraper([&] {
+        while (scraping.load()) {
+            const snapshot s(metrics.registry());
+            EXPECT_GE(s.gauge("keel_inflight_calls", {{"dependency", "d"}}), 0);
+        }
+    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < concurrent; ++t)
+        threads.emplace_back([&] {
+            // All alive at once, so some threads must share.
+            ready.fetch_add(1);
+            while (ready.load() < concurrent)
+                std::this_thread::yield();
+            for (int i = 0; i < per_thread; ++i)
+                record_success(d, std::chrono::microseconds(500));
+        });
+    for (auto& t : threads)
+        t.join();
+    // Short-lived threads, one after another: each takes a freed slot.
+    for (int t = 0; t < 100; ++t)
+        std::thread([&] { record_success(d, std::chrono::milliseconds(2)); }).join();
+    scraping = false;
+    scraper.join();
+
+    const snapshot s(metrics.registry());
+    const double expected = concurrent * per_thread + 100;
+    EXPECT_EQ(s.counter("keel_calls_total", {{"dependency", "d"}, {"outcome", "success"}}),
+              expected);
+    EXPECT_EQ(s.counter("keel_attempts_total", {{"dependency", "d"}, {"result", "success"}}),
+              expected);
+    EXPECT_EQ(s.gauge("keel_inflight_calls", {{"dependency", "d"}}), 0);
+    const auto h = s.histogram("keel_call_duration_seconds", {{"dependency", "d"}});
+    EXPECT_EQ(h.sample_count, static_cast<std::uint64_t>(expected));
+    EXPECT_NEAR(h.sample_sum, concurrent * per_thread * 0.0005 + 100 * 0.002, 1e-6);
+    // 0.5 ms lands in le=0.001, 2 ms in le=0.0025.
+    EXPECT_EQ(h.bucket[0].cumulative_count, static_cast<std::uint64_t>(concurrent * per_thread));
+    EXPECT_EQ(h.bucket[1].cumulative_count, static_cast<std::uint64_t>(expected));
+}
+
+TEST(metrics_threads, users_registry_is_published_periodically) {
+    auto registry = std::make_shared<::prometheus::Registry>();
+    keel::prometheus::metrics_options options;
+    options.publish_interval = std::chrono::milliseconds(10);
+    keel::prometheus::metrics metrics(registry, options);
+    record_success(metrics.dependency("d"), 1ms);
+    // No manual clock here: this is keel's own publishing thread. Wait for
+    // it (bounded), rather than assume a time.
+    double seen = 0;
+    for (int i = 0; i < 2000 && seen == 0; ++i) {
+        seen = snapshot(registry).counter("keel_calls_total",
+                                          {{"dependency", "d"}, {"outcome", "success"}});
+        if (seen == 0)
+            std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_EQ(seen, 1);
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 
 #include <keel/observer.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 namespace prometheus {
+class Collectable;
 class Registry;
 } // namespace prometheus
 
@@ -26,16 +28,23 @@ struct metrics_options {
     std::vector<double> call_duration_buckets = default_duration_buckets();
     /// Upper bounds of keel_attempt_duration_seconds, in seconds.
     std::vector<double> attempt_duration_buckets = default_duration_buckets();
+    /// With a registry of the user's (which keel cannot hook): how often a
+    /// thread of keel's publishes the counts into it; zero: never, call
+    /// metrics::publish(). A registry keel makes publishes whenever it is
+    /// collected and needs no thread.
+    std::chrono::milliseconds publish_interval{1000};
 };
 
 namespace detail {
 struct dependency_handles;
 } // namespace detail
 
-/// The metrics of one dependency, as a pipeline observer: every metric of
-/// every label value was resolved when it was made, so recording an event
-/// is a few atomic operations and never allocates. Copies share the same
-/// metrics. Thread-safe.
+/// The metrics of one dependency, as a pipeline observer. Recording an event
+/// touches only memory of the calling thread's own (a few plain stores: no
+/// atomic read-modify-write, no lock, no allocation once a thread has
+/// recorded for this dependency); the counts reach the prometheus::Registry
+/// when they are published (see metrics). Copies share the same metrics.
+/// Thread-safe.
 ///
 ///   keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>
 ///       orders(io, "orders-db", policy, metrics.dependency("orders-db"));
@@ -77,6 +86,12 @@ private:
 /// carry user data: the dependencies are the names the code asks for (the
 /// configuration's, when keel::config makes the pipelines).
 ///
+/// Recording is per thread (like Envoy's thread-local stats); the counts are
+/// summed and published into the registry's metrics when the registry is
+/// collected (a registry keel makes), by keel's exposer before each scrape,
+/// every publish_interval (a registry of the user's), or by publish(). So a
+/// scrape always sees every call that finished before it.
+///
 /// The observers keep the registry alive; `metrics` itself may go first.
 class metrics {
 public:
@@ -105,12 +120,20 @@ public:
     /// keeps what it needs alive by itself.
     std::function<std::shared_ptr<keel::observer>(std::string_view)> observer_factory();
 
+    /// Publishes every count recorded so far into the registry now.
+    void publish() const;
+    /// A collectable that publishes when collected and yields no metrics of
+    /// its own: register it with an exposer just before the registry (as
+    /// keel::prometheus::exposer does) so every scrape publishes first.
+    std::weak_ptr<::prometheus::Collectable> publishing_hook() const;
+
     /// Counts one configuration reload (keel_config_reloads_total).
     void count_reload(bool success) noexcept;
     /// count_reload as a function that keeps what it needs alive by itself.
     std::function<void(bool success)> reload_counter();
 
 private:
+    void register_families();
     struct impl;
     std::shared_ptr<impl> impl_;
 };

@@ -23,14 +23,19 @@ RATIO_TARGETS = [
     ("BM_keel_pipeline", "BM_naive_timeout", 0.25),
     ("BM_keel_pipeline_coro", "BM_bare_op_coro", 1.5),
 ]
+# (benchmark, baseline, maximum added nanoseconds per call)
+DIFF_TARGETS = [
+    ("BM_keel_pipeline_metrics", "BM_keel_pipeline", 100.0),
+]
 # Benchmarks whose steady state must not touch the heap.
-ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro"]
+ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro", "BM_keel_pipeline_metrics"]
 # Shown for context, not checked.
 INFO_RATIOS = [
     ("BM_keel_timeout", "BM_bare_op"),
     ("BM_keel_retry", "BM_bare_op"),
     ("BM_keel_timeout", "BM_naive_timeout"),
     ("BM_naive_timeout", "BM_bare_op"),
+    ("BM_keel_pipeline_metrics_runtime", "BM_keel_pipeline"),
 ]
 ORDER = [
     "BM_bare_op",
@@ -40,6 +45,7 @@ ORDER = [
     "BM_keel_pipeline",
     "BM_bare_op_coro",
     "BM_keel_pipeline_coro",
+    "BM_keel_pipeline_metrics",
 ]
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
@@ -112,6 +118,17 @@ def main():
         ok = ratio <= limit
         failed |= not ok
         print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} = {ratio:.3f}  (target <= {limit})")
+    for num, den, limit in DIFF_TARGETS:
+        if num not in medians or den not in medians:
+            print(f"  MISSING  {num} - {den} <= {limit:.0f} ns")
+            missing = True
+            continue
+        added = medians[num]["time_ns"] - medians[den]["time_ns"]
+        ok = added <= limit
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} - {den} = {added:.1f} ns"
+              f"  (ratio {medians[num]['time_ns'] / medians[den]['time_ns']:.3f}; "
+              f"target <= {limit:.0f} ns)")
     for n in ZERO_ALLOC_TARGETS:
         allocs = medians.get(n, {}).get("allocs_per_op")
         if allocs is None:

@@ -7,11 +7,15 @@
 //   BM_keel_pipeline        retry 3x + exchange 2 s + total 10 s, first attempt succeeds
 //   BM_bare_op_coro         BM_bare_op awaited from a C++20 coroutine
 //   BM_keel_pipeline_coro   BM_keel_pipeline awaited from a C++20 coroutine
+//   BM_keel_pipeline_metrics  BM_keel_pipeline recording keel::prometheus metrics
+//                           (built when keel::prometheus is)
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
 //   BM_keel_pipeline_io_executor  BM_keel_pipeline on a pipeline typed on
 //                                 io_context::executor_type
+//   BM_keel_pipeline_metrics_runtime  BM_keel_pipeline_metrics through
+//                                 keel::shared_observer (virtual calls)
 //
 // The operation completes by asio::post(context, append(handler, {}, 42)): a
 // handler that names its own executor (keel's attempt handler, use_awaitable's)
@@ -44,6 +48,9 @@
 // Summarise a run with: python3 bench/compare.py [build/release/bench/core.json]
 
 #include <keel/pipeline.hpp>
+#if KEEL_BENCH_WITH_PROMETHEUS
+#include <keel/prometheus/metrics.hpp>
+#endif
 
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
@@ -542,6 +549,37 @@ void BM_keel_pipeline(benchmark::State& state) {
     run_keel_callback(state, full_policy());
 }
 
+#if KEEL_BENCH_WITH_PROMETHEUS
+/// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
+/// dependency's metrics observer (each event a few atomics on handles
+/// resolved when the observer was made; the clock read at start and end).
+void BM_keel_pipeline_metrics(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::prometheus::metrics metrics;
+    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics> pipeline(
+        context, "bench", full_policy(), metrics.dependency("bench"));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// Diagnostic: the same through keel::shared_observer (a virtual call per
+/// event), as keel::config::registry's pipelines record.
+void BM_keel_pipeline_metrics_runtime(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::prometheus::metrics metrics;
+    keel::basic_pipeline<asio::steady_timer, keel::shared_observer> pipeline(
+        context, "bench", full_policy(), keel::shared_observer(metrics.observer_for("bench")));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+#endif
+
 // ============================================================================
 // Coroutine benchmarks: one coroutine runs the whole loop
 // ============================================================================
@@ -607,9 +645,15 @@ BENCHMARK(BM_keel_retry);
 BENCHMARK(BM_keel_pipeline);
 BENCHMARK(BM_bare_op_coro);
 BENCHMARK(BM_keel_pipeline_coro);
+#if KEEL_BENCH_WITH_PROMETHEUS
+BENCHMARK(BM_keel_pipeline_metrics);
+#endif
 // Diagnostics (not part of the targets): where keel's cost comes from.
 BENCHMARK(BM_bare_op_any_executor);
 BENCHMARK(BM_keel_pipeline_io_executor);
+#if KEEL_BENCH_WITH_PROMETHEUS
+BENCHMARK(BM_keel_pipeline_metrics_runtime);
+#endif
 
 namespace {
 

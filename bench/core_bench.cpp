@@ -9,6 +9,8 @@
 //   BM_keel_pipeline_coro   BM_keel_pipeline awaited from a C++20 coroutine
 //   BM_keel_pipeline_metrics  BM_keel_pipeline recording keel::prometheus metrics
 //                           (built when keel::prometheus is)
+//   BM_keel_pipeline_metrics_paired  the two above in alternating batches:
+//                           the added cost per call, robust to VM drift
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -66,6 +68,7 @@
 #include <asio/version.hpp>
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -565,6 +568,142 @@ void BM_keel_pipeline_metrics(benchmark::State& state) {
     });
 }
 
+/// The metrics observer's added cost, measured in pairs: batches of calls
+/// through a plain pipeline and through a metered one, alternating (the
+/// order flips each pair) inside one run(). Both batches of a pair see the
+/// same machine, so the per-pair difference is robust to what moves the
+/// separate medians of BM_keel_pipeline and BM_keel_pipeline_metrics on a
+/// shared VM (their spread there is +-20%, more than the effect measured).
+/// Reports `added_ns` (median per-call difference over the pairs), and the
+/// medians of each side, `base_ns` and `metrics_ns`.
+class paired_driver {
+public:
+    static constexpr int batch = 256;
+
+    paired_driver(
+        benchmark::State& state, asio::io_context& context, keel::pipeline& base,
+        keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>& metered)
+        : state_(state), context_(context), base_(base), metered_(metered),
+          op_(post_value_factory(context)) {
+        samples_.reserve(max_samples);
+    }
+
+    void run() {
+        asio::post(context_, [this] { start_pair(); });
+        context_.run();
+        report();
+    }
+
+    void next() {
+        if (--left_ > 0) {
+            call();
+            return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        elapsed_[side_] = std::chrono::duration<double, std::nano>(now - batch_start_).count();
+        if (++sides_done_ < 2) {
+            side_ ^= 1;
+            start_batch();
+            return;
+        }
+        if (warmup_pairs_ > 0) {
+            --warmup_pairs_;
+        } else if (samples_.size() < max_samples) {
+            samples_.push_back({elapsed_[0] / batch, elapsed_[1] / batch});
+        }
+        if (!timing_) {
+            timing_ = true;
+            it_.emplace(state_.begin());
+            end_.emplace(state_.end());
+        } else {
+            ++*it_;
+        }
+        if (!(*it_ != *end_)) {
+            context_.stop();
+            return;
+        }
+        start_pair();
+    }
+
+    void fail(const char* message) {
+        state_.SkipWithError(message);
+        context_.stop();
+    }
+
+private:
+    static constexpr std::size_t max_samples = 1 << 16;
+    struct sample {
+        double base;
+        double metrics;
+    };
+
+    void start_pair() {
+        first_ ^= 1; // alternate which side goes first
+        side_ = first_;
+        sides_done_ = 0;
+        start_batch();
+    }
+    void start_batch() {
+        left_ = batch;
+        batch_start_ = std::chrono::steady_clock::now();
+        call();
+    }
+    void call() {
+        if (side_ == 0)
+            base_.async_run(op_, on_value<paired_driver>{this});
+        else
+            metered_.async_run(op_, on_value<paired_driver>{this});
+    }
+
+    static double median(std::vector<double> v) {
+        if (v.empty())
+            return 0;
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+        return v[v.size() / 2];
+    }
+
+    void report() {
+        std::vector<double> added, base, metrics;
+        for (const sample& s : samples_) {
+            added.push_back(s.metrics - s.base);
+            base.push_back(s.base);
+            metrics.push_back(s.metrics);
+        }
+        state_.counters["added_ns"] = median(added);
+        state_.counters["base_ns"] = median(base);
+        state_.counters["metrics_ns"] = median(metrics);
+        state_.counters["pairs"] = static_cast<double>(samples_.size());
+    }
+
+    benchmark::State& state_;
+    asio::io_context& context_;
+    keel::pipeline& base_;
+    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>& metered_;
+    decltype(post_value_factory(std::declval<asio::io_context&>())) op_;
+    std::vector<sample> samples_;
+    int warmup_pairs_ = 4;
+    int first_ = 1;
+    int side_ = 0;
+    int sides_done_ = 0;
+    int left_ = 0;
+    double elapsed_[2] = {0, 0};
+    std::chrono::steady_clock::time_point batch_start_;
+    bool timing_ = false;
+    std::optional<benchmark::State::StateIterator> it_;
+    std::optional<benchmark::State::StateIterator> end_;
+};
+
+void BM_keel_pipeline_metrics_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::prometheus::metrics metrics;
+    keel::pipeline base(context, "bench", full_policy());
+    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics> metered(
+        context, "bench", full_policy(), metrics.dependency("bench"));
+    paired_driver driver(state, context, base, metered);
+    driver.run();
+}
+
 /// Diagnostic: the same through keel::shared_observer (a virtual call per
 /// event), as keel::config::registry's pipelines record.
 void BM_keel_pipeline_metrics_runtime(benchmark::State& state) {
@@ -647,6 +786,7 @@ BENCHMARK(BM_bare_op_coro);
 BENCHMARK(BM_keel_pipeline_coro);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics);
+BENCHMARK(BM_keel_pipeline_metrics_paired);
 #endif
 // Diagnostics (not part of the targets): where keel's cost comes from.
 BENCHMARK(BM_bare_op_any_executor);

@@ -68,18 +68,34 @@ private:
     int next_ = 0;
 };
 
+/// The calling thread's slot: `unassigned` until its first event. A plain
+/// int, so reading it costs no thread_local initialisation check.
+constexpr int unassigned = -2;
+thread_local int cached_slot = unassigned;
+
 struct thread_slot {
     // Taken and returned through the singleton, which outlives every
     // thread_local of a thread that is not the main one.
     thread_slot() : slots(&thread_slots::instance()), index(slots->take()) {}
-    ~thread_slot() { slots->give_back(index); }
+    ~thread_slot() {
+        slots->give_back(index);
+        cached_slot = -1; // anything recorded later by this thread: shared cells
+    }
     thread_slots* slots;
     int index;
 };
 
-int this_thread_slot() noexcept {
-    thread_local thread_slot slot;
+[[gnu::noinline]] int assign_slot() noexcept {
+    thread_local thread_slot slot; // returns the index when the thread exits
+    cached_slot = slot.index;
     return slot.index;
+}
+
+inline int this_thread_slot() noexcept {
+    const int slot = cached_slot;
+    if (slot != unassigned) [[likely]]
+        return slot;
+    return assign_slot();
 }
 
 } // namespace

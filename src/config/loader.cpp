@@ -199,7 +199,6 @@ private:
     void read_metrics(const node& n, metrics_settings& out);
     std::optional<std::vector<double>> buckets(const node& n, const std::string& path);
 
-private:
     // --- diagnostics ---------------------------------------------------------
 
     void error(int line, int column, const std::string& path, const std::string& message) {
@@ -873,6 +872,7 @@ std::optional<std::vector<double>> loader::buckets(const node& n, const std::str
     std::vector<double> out;
     bool ok = true;
     nanoseconds previous{-1};
+    std::string previous_text;
     for (std::size_t i = 0; i < n.items.size(); ++i) {
         const node& item = n.items[i];
         const std::string ip = path + "[" + std::to_string(i) + "]";
@@ -887,10 +887,11 @@ std::optional<std::vector<double>> loader::buckets(const node& n, const std::str
         } else if (*d <= previous) {
             error(item, ip,
                   "bucket bounds must be strictly increasing: " + item.text + " after " +
-                      n.items[i - 1].text);
+                      previous_text);
             ok = false;
         }
         previous = *d;
+        previous_text = item.text;
         out.push_back(std::chrono::duration<double>(*d).count());
     }
     if (!ok)

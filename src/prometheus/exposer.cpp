@@ -66,7 +66,8 @@ exposer::exposer(std::string_view listen, std::string path) : path_(std::move(pa
     const std::string address = (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port);
     try {
         server_ = std::make_unique<::prometheus::Exposer>(address, 2);
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {
+        // civetweb's message only says that it failed: find out why.
         throw std::runtime_error("keel::prometheus: cannot listen on " + address + ": " +
                                  why_not_listen(host_, port));
     }

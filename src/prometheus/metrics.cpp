@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 namespace keel::prometheus {
 
@@ -123,13 +125,41 @@ struct cell_layout {
           attempt_sum(attempt_buckets + attempt_bounds + 1), size(attempt_sum + 1) {}
 };
 
-/// One thread's cells, on cache lines of its own.
-struct alignas(64) shard {
-    explicit shard(std::size_t size) : cells(new std::atomic<std::uint64_t>[size]) {
-        for (std::size_t i = 0; i < size; ++i)
-            cells[i].store(0, std::memory_order_relaxed);
+/// One thread's cells, on cache lines of their own (no false sharing with
+/// another thread's).
+class shard {
+public:
+    static constexpr std::size_t line = 64;
+
+    /// Null when memory is exhausted (the caller falls back to shared cells).
+    static std::unique_ptr<shard> make(std::size_t size) noexcept {
+        auto made = std::unique_ptr<shard>(new (std::nothrow) shard());
+        if (!made)
+            return nullptr;
+        const std::size_t bytes = (size * sizeof(cell) + line - 1) / line * line;
+        void* memory = ::operator new (bytes, std::align_val_t{line}, std::nothrow);
+        if (!memory)
+            return nullptr;
+        made->cells = static_cast<cell*>(memory);
+        made->size_ = bytes / sizeof(cell);
+        for (std::size_t i = 0; i < made->size_; ++i)
+            new (&made->cells[i]) cell(0);
+        return made;
     }
-    std::unique_ptr<std::atomic<std::uint64_t>[]> cells;
+    ~shard() {
+        if (cells)
+            ::operator delete (cells, std::align_val_t{line});
+    }
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    using cell = std::atomic<std::uint64_t>;
+    static_assert(std::is_trivially_destructible_v<cell>);
+    cell* cells = nullptr;
+
+private:
+    shard() = default;
+    std::size_t size_ = 0;
 };
 
 /// Every metric of one dependency: the prometheus handles, resolved once,
@@ -144,7 +174,9 @@ struct dependency_handles {
     /// Each thread's shard, made on its first event (mutable: recording
     /// through a const observer writes here).
     mutable std::array<std::atomic<shard*>, max_shards> shards{};
-    shard shared_shard{0}; ///< for threads beyond max_shards (atomic adds)
+    /// For threads beyond max_shards, and when a shard cannot be allocated
+    /// (atomic adds).
+    std::unique_ptr<shard> shared_shard;
 
     std::array<::prometheus::Counter*, 7> calls{};
     std::array<::prometheus::Counter*, 3> attempts{};
@@ -160,8 +192,11 @@ struct dependency_handles {
     std::vector<std::uint64_t> published;
 
     dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count)
-        : layout(call_bound_count, attempt_bound_count), shared_shard(layout.size),
-          published(layout.size, 0) {}
+        : layout(call_bound_count, attempt_bound_count), shared_shard(shard::make(layout.size)),
+          published(layout.size, 0) {
+        if (!shared_shard)
+            throw std::bad_alloc();
+    }
 
     ~dependency_handles() {
         for (auto& s : shards)
@@ -184,16 +219,18 @@ struct dependency_handles {
     writer for_this_thread() const noexcept {
         const int index = this_thread_slot();
         if (index < 0)
-            return {shared_shard.cells.get(), false};
+            return {shared_shard->cells, false};
         std::atomic<shard*>& slot = shards[static_cast<std::size_t>(index)];
         shard* s = slot.load(std::memory_order_acquire);
-        if (!s) {
+        if (!s) [[unlikely]] {
             // The first event of this thread for this dependency: the one
             // allocation. Only this thread stores into its slot.
-            s = new shard(layout.size);
+            s = shard::make(layout.size).release();
+            if (!s)
+                return {shared_shard->cells, false};
             slot.store(s, std::memory_order_release);
         }
-        return {s->cells.get(), true};
+        return {s->cells, true};
     }
 
     static std::size_t bucket(const std::vector<std::int64_t>& bounds,
@@ -213,7 +250,7 @@ struct dependency_handles {
                 sum[i] += s.cells[i].load(std::memory_order_acquire);
         };
         const auto each_shard = [&](auto f) {
-            f(shared_shard);
+            f(*shared_shard);
             for (const auto& slot : shards)
                 if (const shard* s = slot.load(std::memory_order_acquire))
                     f(*s);

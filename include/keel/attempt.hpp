@@ -51,6 +51,13 @@ public:
     void advise_retry_after(std::chrono::nanoseconds delay) const noexcept { retry_after_ = delay; }
     std::optional<std::chrono::nanoseconds> retry_after() const noexcept { return retry_after_; }
 
+    /// Says that this attempt must not be retried whatever its error, e.g. a
+    /// POST that may have reached the server. The call then ends with this
+    /// attempt's error (give_up_reason::not_retryable). Call it before
+    /// completing the attempt.
+    void forbid_retry() const noexcept { retry_forbidden_ = true; }
+    bool retry_forbidden() const noexcept { return retry_forbidden_; }
+
 private:
     int number_ = 1;
     int max_attempts_ = 1;
@@ -58,6 +65,7 @@ private:
     // Written by the operation through a const reference: the hint is the
     // operation's answer to keel, not part of the attempt's identity.
     mutable std::optional<std::chrono::nanoseconds> retry_after_;
+    mutable bool retry_forbidden_ = false;
 };
 
 using attempt = basic_attempt<std::chrono::steady_clock>;

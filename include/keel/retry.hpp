@@ -23,7 +23,8 @@ struct retry_after_policy {
 
 enum class give_up_reason : std::uint8_t {
     none,               ///< the call did not give up (it succeeded, or was retried)
-    not_retryable,      ///< the fault class is not in retry_on, or the predicate said no
+    not_retryable,      ///< the fault class is not in retry_on, the predicate or the
+                        ///< operation (attempt::forbid_retry) said no
     attempts_exhausted, ///< max_attempts attempts ran
     deadline,           ///< the next sleep would end past the total deadline
 };
@@ -36,7 +37,8 @@ struct failed_attempt {
     std::error_code error; ///< its error
     fault_class fault = fault_class::permanent;
     std::optional<std::chrono::nanoseconds> retry_after; ///< a server-advised delay, if any
-    std::chrono::nanoseconds previous_delay{0};          ///< the delay slept before this attempt
+    bool retry_forbidden = false;               ///< the operation said: never retry this one
+    std::chrono::nanoseconds previous_delay{0}; ///< the delay slept before this attempt
     /// Time until the call's total deadline; nanoseconds::max() when there is none.
     std::chrono::nanoseconds time_left = std::chrono::nanoseconds::max();
 };

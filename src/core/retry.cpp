@@ -20,7 +20,8 @@ std::string_view to_string(give_up_reason r) noexcept {
 
 retry_decision retry_policy::decide(const failed_attempt& attempt, random_source& random) const {
     retry_decision out;
-    if (attempt.fault == fault_class::cancelled || !retry_on.contains(attempt.fault) ||
+    if (attempt.fault == fault_class::cancelled || attempt.retry_forbidden ||
+        !retry_on.contains(attempt.fault) ||
         (predicate && !predicate(attempt.error, attempt.fault))) {
         out.reason = give_up_reason::not_retryable;
         return out;

@@ -137,6 +137,17 @@ TEST(RetryDecision, UnlistedAndCancelledFaultsAreNotRetried) {
         << "cancellation is never retried, even when listed";
 }
 
+TEST(RetryDecision, OperationCanForbidARetry) {
+    retry_policy p;
+    random_source r;
+    auto a = failure(1, fault_class::transient);
+    EXPECT_TRUE(p.decide(a, r).retry);
+    a.retry_forbidden = true;
+    const auto d = p.decide(a, r);
+    EXPECT_FALSE(d.retry);
+    EXPECT_EQ(d.reason, give_up_reason::not_retryable);
+}
+
 TEST(RetryDecision, ServerAdvisedDelayIsCapped) {
     retry_policy p;
     p.retry_on.insert(fault_class::throttled);

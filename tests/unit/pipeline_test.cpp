@@ -109,6 +109,22 @@ TEST_F(PipelineTest, PredicateCanVetoARetry) {
     EXPECT_EQ(op.calls(), 2);
 }
 
+TEST_F(PipelineTest, OperationCanForbidARetry) {
+    // As keel::http does for a POST that may have reached the server: the
+    // error is retryable, but this attempt says no.
+    manual_pipeline p(context, "dep", constant_backoff(5, 10ms));
+    step refused_after_sending = fail(asio::error::connection_reset);
+    refused_after_sending.forbid_retry = true;
+    scripted_op op(context, {fail(asio::error::connection_refused), refused_after_sending, ok(1)});
+    completion c;
+    call_report report;
+    p.async_run(std::ref(op), report, record(c));
+    run_for(context, 10s, [&] { return c.done(); });
+    EXPECT_EQ(c.ec, std::error_code(asio::error::connection_reset));
+    EXPECT_EQ(op.calls(), 2);
+    EXPECT_EQ(report.reason, give_up_reason::not_retryable);
+}
+
 TEST_F(PipelineTest, ExchangeTimeoutCancelsTheAttemptAndIsReportedAsTimeout) {
     pipeline_policy policy = constant_backoff(1, 0ms);
     policy.timeout.exchange = 2s;

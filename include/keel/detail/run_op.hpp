@@ -548,6 +548,7 @@ private:
         failed.error = ec;
         failed.fault = last_fault_;
         failed.retry_after = attempt_.retry_after();
+        failed.retry_forbidden = attempt_.retry_forbidden();
         failed.previous_delay = previous_delay_;
         if (total_deadline_ != time_point::max())
             failed.time_left = std::chrono::nanoseconds(total_deadline_ - ended);

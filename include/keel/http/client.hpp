@@ -1,0 +1,183 @@
+// keel::http::client: HTTP requests on the Asio loop (libcurl's multi-socket
+// interface), alone or through a keel pipeline.
+#pragma once
+
+#include <keel/attempt.hpp>
+#include <keel/http/error.hpp>
+#include <keel/http/message.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace keel::http {
+
+struct tls_options {
+    bool verify = true;      ///< verify the server's certificate and name
+    std::string ca_file;     ///< PEM bundle; empty: the system's
+    std::string client_cert; ///< PEM, for mutual TLS
+    std::string client_key;  ///< PEM
+};
+
+struct client_options {
+    /// Prepended to a request URL that starts with '/'.
+    std::string base_url;
+    /// Sent with every request (a request's own header of the same name is
+    /// sent as well; put per-request values on the request).
+    header_list default_headers;
+    tls_options tls;
+    /// Adds `X-Keel-Attempt: N` and `X-Keel-Deadline-Ms: <ms left>` to each
+    /// attempt, so a server can give up when the caller will have (as Envoy
+    /// does with x-envoy-expected-rq-timeout-ms).
+    bool deadline_headers = false;
+    /// Connections kept per host; 0: libcurl's default (no limit).
+    long max_connections_per_host = 0;
+};
+
+/// Deadlines of one send. Through a pipeline, they come from the attempt.
+struct send_options {
+    std::optional<std::chrono::milliseconds> connect_timeout; ///< CURLOPT_CONNECTTIMEOUT_MS
+    std::optional<std::chrono::milliseconds> timeout;         ///< the whole exchange
+    /// The keel attempt this send is (set by async_call): receives the
+    /// server's Retry-After, and forbid_retry() for a non-idempotent request
+    /// that may have reached the server. Must outlive the send.
+    const keel::attempt* attempt = nullptr;
+};
+
+namespace detail {
+
+class client_impl;
+
+/// The user's handler behind a virtual call: the transfer machinery is
+/// compiled once, not per handler type.
+class completion {
+public:
+    virtual ~completion() = default;
+    /// Called on the client's strand once; must not run the handler inline.
+    virtual void complete(std::error_code ec, response r) = 0;
+};
+
+template <class Handler>
+class completion_for final : public completion {
+public:
+    /// `fallback`: where the handler runs when it names no executor of its own.
+    completion_for(Handler handler, const asio::any_io_executor& fallback)
+        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+
+    void complete(std::error_code ec, response r) override {
+        auto executor = work_.get_executor();
+        asio::post(executor, [handler = std::move(handler_), work = std::move(work_), ec,
+                              r = std::move(r)]() mutable {
+            // The slot is the caller's: free it on the caller's executor,
+            // where it may be emitted, before the handler reuses it.
+            auto slot = asio::get_associated_cancellation_slot(handler);
+            if (slot.is_connected())
+                slot.clear();
+            std::move(handler)(ec, std::move(r));
+        });
+    }
+
+private:
+    Handler handler_;
+    asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+};
+
+/// What a cancellation slot holds: it may fire after the transfer ended
+/// (then it does nothing).
+class transfer_handle {
+public:
+    virtual ~transfer_handle() = default;
+    virtual void cancel() = 0;
+};
+
+std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
+                                                request r, const send_options& options,
+                                                std::unique_ptr<completion> done);
+
+} // namespace detail
+
+/// An HTTP client on an executor. Requests run concurrently, connections are
+/// reused, and every completion comes through Asio's completion tokens
+/// (callbacks, use_future, use_awaitable, deferred). Thread-safe; like an
+/// Asio I/O object it must outlive its calls, and destroying it cancels the
+/// transfers still running (their handlers get operation_aborted).
+class client {
+public:
+    using executor_type = asio::any_io_executor;
+
+    explicit client(executor_type executor, client_options options = {});
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    executor_type get_executor() const noexcept { return executor_; }
+    const client_options& options() const noexcept;
+
+    /// Sends one request, with no retries. Completes with
+    /// `void(std::error_code, response)`: the error is a status error
+    /// (make_status_error) for a response >= 400, which is still delivered;
+    /// a system error (refused, reset), keel::errc::connect_timeout or
+    /// exchange_timeout, a curl_category error, or operation_aborted when
+    /// cancelled. Cancellation (any type) removes the transfer at once.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_send(request r, send_options options = {},
+                    Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return asio::async_initiate<Token, void(std::error_code, response)>(
+            initiate_send{this}, token, std::move(r), options);
+    }
+
+    /// Sends `r` through `pipeline`: each attempt is one send with the
+    /// attempt's connect and exchange deadlines; a 429/503's Retry-After
+    /// becomes the next delay; a POST or PATCH that may have reached the
+    /// server is not retried unless it is idempotent (request::idempotent or
+    /// an Idempotency-Key header). Completes like async_send, with the last
+    /// attempt's error and response.
+    template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
+    auto async_call(Pipeline& pipeline, request r,
+                    Token&& token = asio::default_completion_token_t<executor_type>()) {
+        static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
+                      "keel::http runs on the steady clock: use a pipeline with a steady_timer");
+        return pipeline.template async_run<void(std::error_code, response)>(
+            [this, r = std::move(r)](const keel::attempt& a, auto&& attempt_token) {
+                send_options o;
+                o.attempt = &a;
+                return async_send(r, o, std::forward<decltype(attempt_token)>(attempt_token));
+            },
+            std::forward<Token>(token));
+    }
+
+private:
+    struct initiate_send {
+        client* self;
+        using executor_type = client::executor_type;
+        executor_type get_executor() const noexcept { return self->executor_; }
+
+        template <class Handler>
+        void operator()(Handler&& handler, request r, const send_options& options) const {
+            using handler_type = std::decay_t<Handler>;
+            auto slot = asio::get_associated_cancellation_slot(handler);
+            auto done = std::make_unique<detail::completion_for<handler_type>>(
+                std::forward<Handler>(handler), self->executor_);
+            auto transfer =
+                detail::start_transfer(self->impl_, std::move(r), options, std::move(done));
+            if (slot.is_connected())
+                slot.assign([transfer](asio::cancellation_type) { transfer->cancel(); });
+        }
+    };
+
+    executor_type executor_;
+    std::shared_ptr<detail::client_impl> impl_;
+};
+
+} // namespace keel::http

@@ -1,0 +1,599 @@
+// libcurl's multi-socket interface driven by Asio: curl says which sockets
+// it wants to read or write and when it wants a timeout; Asio waits for
+// those and hands the events back. Everything touching the multi handle runs
+// on one strand, and no user handler ever runs inside a curl callback.
+#include <keel/error.hpp>
+#include <keel/http/client.hpp>
+
+#include <asio/bind_executor.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace keel::http {
+
+namespace detail {
+
+namespace {
+
+std::once_flag curl_global_once;
+
+void init_curl_once() {
+    std::call_once(curl_global_once, [] {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            throw std::runtime_error("keel::http: curl_global_init failed");
+    });
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+} // namespace
+
+class transfer;
+
+/// One socket curl uses, watched by Asio without owning it: curl closes it
+/// (through close_socket below, which releases it first).
+struct watched_socket {
+    watched_socket(const asio::strand<asio::any_io_executor>& strand, curl_socket_t fd)
+        : descriptor(strand, fd), fd(fd) {}
+    asio::posix::stream_descriptor descriptor;
+    curl_socket_t fd;
+    int wanted = 0; ///< CURL_POLL_IN / _OUT / _INOUT
+    bool reading = false;
+    bool writing = false;
+    bool closed = false;
+};
+
+class client_impl : public std::enable_shared_from_this<client_impl> {
+public:
+    client_impl(asio::any_io_executor executor, client_options options)
+        : strand_(asio::make_strand(std::move(executor))), timer_(strand_),
+          options_(std::move(options)) {
+        init_curl_once();
+        register_classifiers();
+        multi_ = curl_multi_init();
+        if (!multi_)
+            throw std::runtime_error("keel::http: curl_multi_init failed");
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &client_impl::on_socket);
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &client_impl::on_timer);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+        if (options_.max_connections_per_host > 0)
+            curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
+                              options_.max_connections_per_host);
+    }
+
+    ~client_impl() {
+        // Closes the cached connections, through close_socket.
+        curl_multi_cleanup(multi_);
+        for (CURL* easy : idle_easy_)
+            curl_easy_cleanup(easy);
+        for (auto& [fd, s] : sockets_) {
+            s->closed = true;
+            s->descriptor.release();
+            ::close(fd);
+        }
+    }
+
+    const client_options& options() const noexcept { return options_; }
+    const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+
+    /// On the strand: starts `t` (or completes it at once if it cannot start).
+    void add(const std::shared_ptr<transfer>& t);
+    /// On the strand: ends `t` early with `ec` (cancellation, shutdown).
+    void abort(transfer& t, std::error_code ec);
+    /// Cancels every transfer (the client is going away).
+    void shutdown();
+
+    CURL* take_easy() {
+        if (!idle_easy_.empty()) {
+            CURL* easy = idle_easy_.back();
+            idle_easy_.pop_back();
+            curl_easy_reset(easy);
+            return easy;
+        }
+        return curl_easy_init();
+    }
+    void give_back(CURL* easy) {
+        if (idle_easy_.size() < 64)
+            idle_easy_.push_back(easy);
+        else
+            curl_easy_cleanup(easy);
+    }
+
+    static int close_socket(void* self, curl_socket_t fd) {
+        auto& impl = *static_cast<client_impl*>(self);
+        if (auto it = impl.sockets_.find(fd); it != impl.sockets_.end()) {
+            it->second->closed = true;
+            it->second->descriptor.release(); // cancels our waits; curl owns the fd
+            impl.sockets_.erase(it);
+        }
+        return ::close(fd);
+    }
+
+private:
+    static int on_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {
+        static_cast<client_impl*>(self)->watch(fd, what);
+        return 0;
+    }
+
+    static int on_timer(CURLM*, long timeout_ms, void* self) {
+        static_cast<client_impl*>(self)->set_timer(timeout_ms);
+        return 0;
+    }
+
+    void watch(curl_socket_t fd, int what) {
+        auto it = sockets_.find(fd);
+        if (what == CURL_POLL_REMOVE) {
+            if (it != sockets_.end()) {
+                it->second->wanted = 0;
+                it->second->descriptor.cancel();
+            }
+            return;
+        }
+        if (it == sockets_.end())
+            it = sockets_.emplace(fd, std::make_shared<watched_socket>(strand_, fd)).first;
+        it->second->wanted = what;
+        arm(it->second);
+    }
+
+    void arm(const std::shared_ptr<watched_socket>& s) {
+        if ((s->wanted & CURL_POLL_IN) && !s->reading) {
+            s->reading = true;
+            s->descriptor.async_wait(
+                asio::posix::stream_descriptor::wait_read,
+                asio::bind_executor(strand_, [self = shared_from_this(), s](std::error_code ec) {
+                    s->reading = false;
+                    if (!ec && !s->closed && (s->wanted & CURL_POLL_IN))
+                        self->on_ready(s, CURL_CSELECT_IN);
+                }));
+        }
+        if ((s->wanted & CURL_POLL_OUT) && !s->writing) {
+            s->writing = true;
+            s->descriptor.async_wait(
+                asio::posix::stream_descriptor::wait_write,
+                asio::bind_executor(strand_, [self = shared_from_this(), s](std::error_code ec) {
+                    s->writing = false;
+                    if (!ec && !s->closed && (s->wanted & CURL_POLL_OUT))
+                        self->on_ready(s, CURL_CSELECT_OUT);
+                }));
+        }
+    }
+
+    void on_ready(const std::shared_ptr<watched_socket>& s, int event) {
+        int running = 0;
+        curl_multi_socket_action(multi_, s->fd, event, &running);
+        finish_done();
+        if (!s->closed)
+            arm(s);
+    }
+
+    void set_timer(long timeout_ms) {
+        ++timer_generation_;
+        if (timeout_ms < 0) {
+            timer_.cancel();
+            return;
+        }
+        const std::uint64_t generation = timer_generation_;
+        auto fire = [self = shared_from_this(), generation] {
+            if (generation != self->timer_generation_)
+                return; // replaced by a later request of curl's
+            int running = 0;
+            curl_multi_socket_action(self->multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+            self->finish_done();
+        };
+        if (timeout_ms == 0) {
+            // "As soon as possible": a zero-delay kernel timer costs far more
+            // than a post. Never call curl back from inside its callback.
+            asio::post(strand_, std::move(fire));
+            return;
+        }
+        timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+        timer_.async_wait(asio::bind_executor(strand_, [fire](std::error_code ec) {
+            if (!ec)
+                fire();
+        }));
+    }
+
+    void finish_done();
+
+    asio::strand<asio::any_io_executor> strand_;
+    asio::steady_timer timer_;
+    std::uint64_t timer_generation_ = 0;
+    client_options options_;
+    CURLM* multi_ = nullptr;
+    std::unordered_map<curl_socket_t, std::shared_ptr<watched_socket>> sockets_;
+    std::unordered_set<std::shared_ptr<transfer>> running_;
+    std::vector<CURL*> idle_easy_;
+    bool shut_down_ = false;
+};
+
+// ---- one transfer ----------------------------------------------------------------------
+
+class transfer final : public transfer_handle, public std::enable_shared_from_this<transfer> {
+public:
+    transfer(std::shared_ptr<client_impl> owner, request r, const send_options& options,
+             std::unique_ptr<completion> done)
+        : owner_(std::move(owner)), request_(std::move(r)), options_(options),
+          done_(std::move(done)) {}
+
+    ~transfer() override {
+        if (headers_)
+            curl_slist_free_all(headers_);
+    }
+
+    void cancel() override {
+        asio::dispatch(owner_->strand(), [self = shared_from_this()] {
+            if (!self->finished_)
+                self->owner_->abort(*self, asio::error::operation_aborted);
+        });
+    }
+
+    /// Sets up the easy handle; false (and `why`) if curl refused an option.
+    bool prepare(CURL* easy, std::error_code& why) {
+        easy_ = easy;
+        const client_options& o = owner_->options();
+        std::string url = request_.url;
+        if (!url.empty() && url.front() == '/')
+            url = o.base_url + url;
+        curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &transfer::on_body);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &transfer::on_header);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &client_impl::close_socket);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, owner_.get());
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, o.tls.verify ? 1L : 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, o.tls.verify ? 2L : 0L);
+        if (!o.tls.ca_file.empty())
+            curl_easy_setopt(easy, CURLOPT_CAINFO, o.tls.ca_file.c_str());
+        if (!o.tls.client_cert.empty())
+            curl_easy_setopt(easy, CURLOPT_SSLCERT, o.tls.client_cert.c_str());
+        if (!o.tls.client_key.empty())
+            curl_easy_setopt(easy, CURLOPT_SSLKEY, o.tls.client_key.c_str());
+
+        const std::string& method = request_.method;
+        const bool has_body =
+            !request_.body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
+        if (method == "HEAD")
+            curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+        else if (method != "GET" && method != "POST")
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
+        else if (method == "GET" && has_body)
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "GET"); // POSTFIELDS would make it a POST
+        if (has_body && method != "HEAD") {
+            if (is_idempotent(request_)) {
+                curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request_.body.data());
+            } else {
+                // libcurl resends a request by itself when a reused connection
+                // dies before the response, rewinding the body first. A body
+                // it reads through us cannot be rewound: the transfer fails
+                // instead of sending a non-idempotent request twice.
+                curl_easy_setopt(easy, CURLOPT_POST, 1L);
+                curl_easy_setopt(easy, CURLOPT_READFUNCTION, &transfer::read_body);
+                curl_easy_setopt(easy, CURLOPT_READDATA, this);
+                curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &transfer::refuse_rewind);
+                curl_easy_setopt(easy, CURLOPT_SEEKDATA, this);
+            }
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                             static_cast<curl_off_t>(request_.body.size()));
+        }
+
+        const auto add_header = [this](const std::string& line) {
+            curl_slist* next = curl_slist_append(headers_, line.c_str());
+            if (next)
+                headers_ = next;
+            return next != nullptr;
+        };
+        bool ok = true;
+        for (const auto& [name, value] : o.default_headers)
+            ok = ok && add_header(name + ": " + value);
+        for (const auto& [name, value] : request_.headers)
+            ok = ok && add_header(name + ": " + value);
+        // No "Expect: 100-continue" round trip (up to 1 s) for larger bodies.
+        ok = ok && add_header("Expect:");
+        if (o.deadline_headers && options_.attempt) {
+            ok = ok && add_header("X-Keel-Attempt: " + std::to_string(options_.attempt->number()));
+            if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline()))
+                ok = ok &&
+                     add_header(
+                         "X-Keel-Deadline-Ms: " +
+                         std::to_string(
+                             std::chrono::duration_cast<std::chrono::milliseconds>(*left).count()));
+        }
+        if (!ok) {
+            why = make_error_code(std::errc::not_enough_memory);
+            return false;
+        }
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
+
+        // Deadlines: the attempt's (through a pipeline) or the send's own.
+        std::optional<std::chrono::milliseconds> connect = options_.connect_timeout;
+        std::optional<std::chrono::milliseconds> total = options_.timeout;
+        const auto ms = [](std::chrono::nanoseconds d) {
+            // Round up: a deadline 0.4 ms away is not "no time at all", and
+            // libcurl reads 0 as "no timeout".
+            return std::max(std::chrono::milliseconds(1),
+                            std::chrono::ceil<std::chrono::milliseconds>(d));
+        };
+        if (options_.attempt) {
+            if (auto left = keel::attempt::time_left(options_.attempt->connect_deadline()))
+                connect = ms(*left);
+            if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline()))
+                total = ms(*left);
+        }
+        if (connect)
+            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect->count()));
+        if (total)
+            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(total->count()));
+        connect_timeout_ = connect;
+        total_timeout_ = total;
+        return true;
+    }
+
+    /// On the strand, after curl finished the transfer (or it was aborted).
+    void complete(CURLcode rc, std::error_code forced = {}) {
+        finished_ = true;
+        std::error_code ec = forced;
+        bool may_have_reached = false;
+        if (easy_) {
+            long status = 0;
+            curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
+            response_.status = static_cast<int>(status);
+            long request_size = 0;
+            curl_easy_getinfo(easy_, CURLINFO_REQUEST_SIZE, &request_size);
+            curl_off_t pretransfer = 0;
+            curl_easy_getinfo(easy_, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+            may_have_reached = request_size > 0 || pretransfer > 0 || response_.status > 0;
+            if (!ec)
+                ec = map_error(rc, may_have_reached);
+            if (!ec && response_.status >= 400)
+                ec = make_status_error(response_.status);
+            if (options_.attempt && (response_.status == 429 || response_.status == 503)) {
+                curl_off_t retry_after = 0;
+                if (curl_easy_getinfo(easy_, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+                    retry_after > 0)
+                    options_.attempt->advise_retry_after(std::chrono::seconds(retry_after));
+            }
+        }
+        if (ec && options_.attempt && may_have_reached && !is_idempotent(request_))
+            options_.attempt->forbid_retry();
+        std::unique_ptr<completion> done = std::move(done_);
+        done->complete(ec, std::move(response_));
+    }
+
+    CURL* easy() const noexcept { return easy_; }
+    void release_easy() noexcept { easy_ = nullptr; }
+    bool finished() const noexcept { return finished_; }
+
+private:
+    std::error_code map_error(CURLcode rc, bool may_have_reached) const {
+        long os_errno = 0;
+        switch (rc) {
+        case CURLE_OK:
+            return {};
+        case CURLE_OPERATION_TIMEDOUT:
+            // Before the request left, with a connect deadline sooner than
+            // the exchange one: the connect deadline expired.
+            if (!may_have_reached && connect_timeout_ &&
+                (!total_timeout_ || *connect_timeout_ < *total_timeout_))
+                return keel::errc::connect_timeout;
+            return keel::errc::exchange_timeout;
+        case CURLE_SEND_FAIL_REWIND:
+            // We refused curl's own resend of a non-idempotent request: the
+            // reused connection died after it was sent, before a response.
+            if (rewind_refused_)
+                return make_error_code(std::errc::connection_reset);
+            return std::error_code(static_cast<int>(rc), curl_category());
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+            // The system's own error (ECONNREFUSED, ECONNRESET) when curl
+            // kept it: portable, and keel classifies it.
+            curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os_errno);
+            if (os_errno != 0)
+                return std::error_code(static_cast<int>(os_errno), std::generic_category());
+            [[fallthrough]];
+        default:
+            return std::error_code(static_cast<int>(rc), curl_category());
+        }
+    }
+
+    static std::size_t read_body(char* out, std::size_t size, std::size_t count, void* self) {
+        auto& t = *static_cast<transfer*>(self);
+        const std::size_t n = std::min(size * count, t.request_.body.size() - t.body_sent_);
+        std::memcpy(out, t.request_.body.data() + t.body_sent_, n);
+        t.body_sent_ += n;
+        return n;
+    }
+
+    static int refuse_rewind(void* self, curl_off_t, int) {
+        static_cast<transfer*>(self)->rewind_refused_ = true;
+        return CURL_SEEKFUNC_FAIL;
+    }
+
+    static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* self) {
+        auto& t = *static_cast<transfer*>(self);
+        t.response_.body.append(data, size * count);
+        return size * count;
+    }
+
+    static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self) {
+        auto& t = *static_cast<transfer*>(self);
+        std::string_view line(data, size * count);
+        if (line.starts_with("HTTP/")) {
+            t.response_.headers.clear(); // a new response (after 100 Continue)
+            return size * count;
+        }
+        const std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos)
+            return size * count;
+        const auto trim = [](std::string_view v) {
+            while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+                v.remove_prefix(1);
+            while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
+                v.remove_suffix(1);
+            return v;
+        };
+        t.response_.headers.emplace_back(std::string(line.substr(0, colon)),
+                                         std::string(trim(line.substr(colon + 1))));
+        return size * count;
+    }
+
+    std::shared_ptr<client_impl> owner_;
+    request request_;
+    send_options options_;
+    std::unique_ptr<completion> done_;
+    response response_;
+    CURL* easy_ = nullptr;
+    curl_slist* headers_ = nullptr;
+    std::optional<std::chrono::milliseconds> connect_timeout_;
+    std::optional<std::chrono::milliseconds> total_timeout_;
+    bool finished_ = false;
+    std::size_t body_sent_ = 0;   ///< read_body's position
+    bool rewind_refused_ = false; ///< curl wanted to send the body again
+};
+
+void client_impl::add(const std::shared_ptr<transfer>& t) {
+    if (t->finished())
+        return; // cancelled before it started
+    if (shut_down_) {
+        t->complete(CURLE_OK, asio::error::operation_aborted);
+        return;
+    }
+    CURL* easy = take_easy();
+    if (!easy) {
+        t->complete(CURLE_OK, make_error_code(std::errc::not_enough_memory));
+        return;
+    }
+    std::error_code why;
+    if (!t->prepare(easy, why)) {
+        t->release_easy();
+        give_back(easy);
+        t->complete(CURLE_OK, why);
+        return;
+    }
+    if (CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
+        t->release_easy();
+        give_back(easy);
+        t->complete(CURLE_OK, std::error_code(CURLE_FAILED_INIT, curl_category()));
+        return;
+    }
+    running_.insert(t);
+}
+
+void client_impl::abort(transfer& t, std::error_code ec) {
+    CURL* easy = t.easy(); // null when it has not started yet
+    // Not inside a curl callback (we run from the strand): removing the
+    // handle here is allowed, and closes or caches its connection.
+    if (easy)
+        curl_multi_remove_handle(multi_, easy);
+    auto keep = t.shared_from_this(); // running_ may hold the last reference
+    running_.erase(keep);
+    t.complete(CURLE_OK, ec);
+    if (easy) {
+        t.release_easy();
+        give_back(easy);
+    }
+}
+
+void client_impl::finish_done() {
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+        if (message->msg != CURLMSG_DONE)
+            continue;
+        CURL* easy = message->easy_handle;
+        const CURLcode rc = message->data.result;
+        void* pointer = nullptr;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
+        auto* t = static_cast<transfer*>(pointer);
+        curl_multi_remove_handle(multi_, easy);
+        auto keep = t->shared_from_this();
+        running_.erase(keep);
+        t->complete(rc);
+        t->release_easy();
+        give_back(easy);
+    }
+}
+
+void client_impl::shutdown() {
+    shut_down_ = true;
+    std::vector<std::shared_ptr<transfer>> all(running_.begin(), running_.end());
+    for (const auto& t : all)
+        if (!t->finished())
+            abort(*t, asio::error::operation_aborted);
+    // Nothing of ours may stay queued holding this object: the waits on
+    // cached connections and curl's timer end now, and the object goes
+    // when the last of their handlers has run.
+    ++timer_generation_;
+    timer_.cancel();
+    for (auto& [fd, s] : sockets_) {
+        s->wanted = 0;
+        s->descriptor.cancel();
+    }
+}
+
+std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
+                                                request r, const send_options& options,
+                                                std::unique_ptr<completion> done) {
+    auto t = std::make_shared<transfer>(client, std::move(r), options, std::move(done));
+    // Never complete inside the initiating function: start on the strand.
+    asio::post(client->strand(), [client, t] { client->add(t); });
+    return t;
+}
+
+} // namespace detail
+
+// ---- message helpers ---------------------------------------------------------------------
+
+std::string_view find_header(const header_list& headers, std::string_view name) noexcept {
+    for (const auto& [n, v] : headers)
+        if (detail::iequals(n, name))
+            return v;
+    return {};
+}
+
+bool is_idempotent(const request& r) noexcept {
+    if (r.idempotent)
+        return true;
+    if (r.method == "POST" || r.method == "PATCH")
+        return !find_header(r.headers, "Idempotency-Key").empty();
+    return true;
+}
+
+// ---- client ------------------------------------------------------------------------------
+
+client::client(executor_type executor, client_options options)
+    : executor_(executor),
+      impl_(std::make_shared<detail::client_impl>(std::move(executor), std::move(options))) {}
+
+client::~client() {
+    // Transfers still running end with operation_aborted, on the strand.
+    asio::dispatch(impl_->strand(), [impl = impl_] { impl->shutdown(); });
+}
+
+const client_options& client::options() const noexcept {
+    return impl_->options();
+}
+
+} // namespace keel::http

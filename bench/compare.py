@@ -2,10 +2,17 @@
 """Summarise a keel_bench_core JSON run and check it against the targets.
 
     python3 bench/compare.py [build/release/bench/core.json] [--metric cpu_time]
+                             [--http build/release/bench/http.json]
 
 Reads the Google Benchmark JSON that scripts/bench writes, prints each
 benchmark's median time and allocs_per_op, then the target checks, and exits
 1 if a check fails (2 if the file lacks a benchmark a check needs).
+
+With --http (default: build/release/bench/http.json when it exists), also
+summarises a keel_bench_http run: each benchmark's requests/s and allocations
+per request, and the throughput target keel::http (with its pipeline) >=
+HTTP_MIN_RATIO x the plain libcurl multi loop of the same run. A missing http
+file is MISSING only when --http was given.
 
 Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
 a run without repetitions is summarised by the median of its iterations.
@@ -57,36 +64,103 @@ ORDER = [
 ]
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
+# keel_bench_http: (keel, baseline, minimum ratio of requests per second).
+HTTP_RATIO_TARGETS = [
+    ("BM_http_keel_pipeline", "BM_http_raw_curl_multi", 0.9),
+]
+# Shown for context, not checked.
+HTTP_INFO_RATIOS = [
+    ("BM_http_keel_client", "BM_http_raw_curl_multi"),
+    ("BM_http_keel_pipeline", "BM_http_keel_client"),
+    ("BM_http_raw_curl_multi_keel_setup", "BM_http_raw_curl_multi"),
+]
+HTTP_ORDER = ["BM_http_raw_curl_multi", "BM_http_keel_pipeline", "BM_http_keel_client",
+              "BM_http_raw_curl_multi_keel_setup"]
+# The per-benchmark counters load() keeps (median over the repetitions).
+COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request"]
+
 
 def load(path, metric):
-    """Returns {name: {"time_ns": median, "allocs_per_op": median or None}}."""
+    """Returns (context, {name: {"time_ns": median, "cpu_ns": median, counter: median or
+    None for each of COUNTERS}})."""
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     medians, samples = {}, {}
     for b in data.get("benchmarks", []):
         name = b.get("run_name") or b["name"]
+        name = name.removesuffix("/real_time")  # UseRealTime() benchmarks
         if b.get("error_occurred"):
             print(f"warning: {name}: {b.get('error_message', 'error')}", file=sys.stderr)
             continue
-        time_ns = b[metric] * TO_NS[b.get("time_unit", "ns")]
-        allocs = b.get("allocs_per_op")
-        added = b.get("added_ns")
+        unit = TO_NS[b.get("time_unit", "ns")]
+        values = {"time_ns": b[metric] * unit, "cpu_ns": b["cpu_time"] * unit}
+        for c in COUNTERS:
+            values[c] = b.get(c)
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median":
-                medians[name] = {"time_ns": time_ns, "allocs_per_op": allocs, "added_ns": added}
+                medians[name] = values
         else:
-            samples.setdefault(name, []).append((time_ns, allocs, added))
+            samples.setdefault(name, []).append(values)
     for name, runs in samples.items():
         if name in medians:
             continue
-        allocs = [r[1] for r in runs if r[1] is not None]
-        added = [r[2] for r in runs if r[2] is not None]
-        medians[name] = {
-            "time_ns": statistics.median(r[0] for r in runs),
-            "allocs_per_op": statistics.median(allocs) if allocs else None,
-            "added_ns": statistics.median(added) if added else None,
-        }
+        merged = {}
+        for key in ["time_ns", "cpu_ns"] + COUNTERS:
+            present = [r[key] for r in runs if r[key] is not None]
+            merged[key] = statistics.median(present) if present else None
+        medians[name] = merged
     return data.get("context", {}), medians
+
+
+def check_http(path, metric):
+    """Prints the http run and its target checks: returns (failed, missing)."""
+    try:
+        context, medians = load(path, metric)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
+        print("\nhttp targets:")
+        for num, den, limit in HTTP_RATIO_TARGETS:
+            print(f"  MISSING  {num} / {den} requests/s >= {limit}")
+        return False, True
+
+    print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
+          f"{context.get('num_cpus', '?')} cpus, medians)")
+    if context.get("load"):
+        print(f"load: {context['load']}")
+    names = [n for n in HTTP_ORDER if n in medians] + sorted(
+        n for n in medians if n not in HTTP_ORDER)
+    width = max([len(n) for n in names] + [10])
+    print(f"\n{'benchmark':<{width}}  {'requests/s':>10}  {'allocs/request':>14}  "
+          f"{'cpu/request':>11}")
+    for n in names:
+        m = medians[n]
+        rps = "-" if m["requests_per_second"] is None else f"{m['requests_per_second']:.0f}"
+        allocs = "-" if m["allocs_per_request"] is None else f"{m['allocs_per_request']:.2f}"
+        print(f"{n:<{width}}  {rps:>10}  {allocs:>14}  {m['cpu_ns'] / 1e3:>9.1f}us")
+
+    failed = missing = False
+    print("\nhttp targets:")
+    for num, den, limit in HTTP_RATIO_TARGETS:
+        a = medians.get(num, {}).get("requests_per_second")
+        b = medians.get(den, {}).get("requests_per_second")
+        if a is None or b is None or b <= 0:
+            print(f"  MISSING  {num} / {den} requests/s >= {limit}")
+            missing = True
+            continue
+        ratio = a / b
+        ok = ratio >= limit
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} requests/s = {ratio:.3f}"
+              f"  (target >= {limit})")
+    info = [(a, b) for a, b in HTTP_INFO_RATIOS
+            if medians.get(a, {}).get("requests_per_second")
+            and medians.get(b, {}).get("requests_per_second")]
+    if info:
+        print("\nfor context:")
+        for a, b in info:
+            ratio = medians[a]["requests_per_second"] / medians[b]["requests_per_second"]
+            print(f"           {a} / {b} requests/s = {ratio:.3f}")
+    return failed, missing
 
 
 def main():
@@ -99,7 +173,15 @@ def main():
                         help="allocs_per_op at or below this counts as zero (default: 1e-3, "
                              "i.e. rare amortised allocations such as a deadline-queue timer "
                              "re-arm are tolerated, one per call is not)")
+    parser.add_argument("--http", metavar="PATH", default=None,
+                        help="a keel_bench_http JSON run to summarise and check as well "
+                             "(default: build/release/bench/http.json if it exists)")
     args = parser.parse_args()
+    http_path, http_explicit = args.http, args.http is not None
+    if http_path is None:
+        default_http = root / "build/release/bench/http.json"
+        if default_http.exists():
+            http_path = str(default_http)
 
     try:
         context, medians = load(args.json, args.metric)
@@ -158,6 +240,12 @@ def main():
         for a, b in diffs:
             print(f"           {a} - {b} = "
                   f"{medians[a]['time_ns'] - medians[b]['time_ns']:.1f} ns (separate medians)")
+
+    if http_path is not None:
+        if http_explicit or pathlib.Path(http_path).exists():
+            http_failed, http_missing = check_http(http_path, args.metric)
+            failed |= http_failed
+            missing |= http_missing
 
     if missing:
         return 2

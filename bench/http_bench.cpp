@@ -1,0 +1,510 @@
+// keel::http benchmarks: requests per second against nginx on loopback.
+//
+//   BM_http_raw_curl_multi  the baseline: a plain libcurl multi loop, no Asio,
+//                           no keel (curl_multi_perform + curl_multi_poll)
+//   BM_http_keel_pipeline   the same load through keel::http::client::async_call
+//                           and a keel::pipeline (retry 3x exponential, connect
+//                           1 s, exchange 2 s, total 10 s)
+//
+// Diagnostics (no target; they show where keel's cost comes from):
+//   BM_http_keel_client     keel::http::client::async_send, no pipeline (the
+//                           same connect/exchange timeouts, set on the send)
+//   BM_http_raw_curl_multi_keel_setup  the baseline loop doing, per request,
+//                           the libcurl work keel's transfer does (easy reset,
+//                           options again, headers kept, "Expect:", timeouts)
+//
+// The load, the same for all: GET http://127.0.0.1:PORT/small.txt (512 bytes)
+// from one nginx (keel::test::http::nginx: one worker, keep-alive, 100,000
+// requests per connection), started once per process. 16 requests are always
+// in flight: each completion checks the status (200) and the body size (512),
+// then starts the next request in its place, over keep-alive connections.
+//
+// How an iteration is timed: one benchmark iteration = one completed request.
+// Each run first completes `warmup_requests` untimed requests (connections
+// open, caches warm, 16 requests in flight); from then on each completion
+// advances the benchmark's state iterator, and the run ends when it reaches
+// state.iterations() (the timer starts at the completion that ends the
+// warm-up and stops at the N-th completion after it). So the time per
+// iteration is the steady-state interval between completions at concurrency
+// 16, i.e. 1 / throughput; its inverse over the window is reported as
+// `requests_per_second` (completed requests / wall seconds of the timed
+// window). The requests still in flight when the window closes are drained,
+// untimed, so that no transfer is aborted. The benchmarks use real time: the
+// client mostly waits on nginx, and cpu_time (this thread's CPU per request)
+// is the client's own cost.
+//
+// `allocs_per_request`: heap allocations (operator new in all its forms, and
+// malloc/calloc/realloc/memalign/valloc; libcurl's included) in the timed
+// window, per completed request (bench/alloc_counter.hpp).
+//
+// The keel benchmarks run everything inside ONE io_context::run() call (the
+// context's concurrency hint is 1), each completion starting the next call
+// (continuation passing; see core_bench.cpp on why not nested poll_one()).
+// Repetitions are randomly interleaved unless the command line says otherwise
+// (the target is a ratio and the load on a shared VM drifts).
+//
+// Summarise a run with: python3 bench/compare.py --http build/release/bench/http.json
+
+#include <keel/http/client.hpp>
+#include <keel/pipeline.hpp>
+
+#include "support/nginx.hpp"
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/version.hpp>
+#include <benchmark/benchmark.h>
+#include <curl/curl.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// Replaces malloc and operator new for the whole executable: included by this
+// translation unit only.
+#include "alloc_counter.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Requests in flight at all times.
+constexpr int concurrency = 16;
+
+/// Untimed requests completed first in every run (in the same loop), so the
+/// 16 connections exist and every cache is warm when timing starts.
+constexpr int warmup_requests = 200;
+
+/// Where the requests go (set in main, once nginx is up).
+std::string g_url;
+std::size_t g_body_size = 0;
+
+keel::pipeline_policy realistic_policy() {
+    keel::pipeline_policy p;
+    p.retry.max_attempts = 3;
+    p.retry.backoff.kind = keel::backoff_kind::exponential;
+    p.timeout.connect = 1s;
+    p.timeout.exchange = 2s;
+    p.timeout.total = 10s;
+    return p;
+}
+
+// ============================================================================
+// Counting completed requests
+// ============================================================================
+
+/// Turns completions into benchmark iterations (see the top of the file).
+class request_meter {
+public:
+    explicit request_meter(benchmark::State& state) : state_(state) {}
+
+    /// A request completed successfully: true if the caller should start
+    /// another one in its place, false once the timed window is over.
+    bool completed() {
+        if (done_)
+            return false;
+        if (warmup_left_ > 0) {
+            if (--warmup_left_ == 0)
+                start_timing();
+            return true;
+        }
+        ++*it_;
+        if (*it_ != *end_)
+            return true;
+        // The N-th timed completion: the iterator stopped the timer.
+        const auto now = std::chrono::steady_clock::now();
+        allocs_after_ = allocation_count();
+        seconds_ = std::chrono::duration<double>(now - start_).count();
+        done_ = true;
+        return false;
+    }
+
+    /// A request failed: the run is reported as an error, nothing new starts.
+    void fail(const char* message) {
+        if (failed_)
+            return;
+        failed_ = true;
+        done_ = true;
+        state_.SkipWithError(message);
+    }
+
+    void report() {
+        if (failed_ || !timing_)
+            return;
+        const auto requests = static_cast<double>(state_.iterations());
+        if (requests <= 0 || seconds_ <= 0)
+            return;
+        state_.counters["requests_per_second"] = requests / seconds_;
+        if (KEEL_BENCH_COUNT_ALLOCATIONS)
+            state_.counters["allocs_per_request"] =
+                static_cast<double>(allocs_after_ - allocs_before_) / requests;
+    }
+
+private:
+    void start_timing() {
+        timing_ = true;
+        // As a range-for does: begin(), then end() (end() starts the timer).
+        it_.emplace(state_.begin());
+        end_.emplace(state_.end());
+        allocs_before_ = allocation_count();
+        start_ = std::chrono::steady_clock::now();
+    }
+
+    benchmark::State& state_;
+    int warmup_left_ = warmup_requests;
+    bool timing_ = false;
+    bool done_ = false;
+    bool failed_ = false;
+    std::optional<benchmark::State::StateIterator> it_;
+    std::optional<benchmark::State::StateIterator> end_;
+    std::chrono::steady_clock::time_point start_;
+    double seconds_ = 0;
+    std::uint64_t allocs_before_ = 0;
+    std::uint64_t allocs_after_ = 0;
+};
+
+// ============================================================================
+// The baseline: a libcurl multi loop, no Asio, no keel
+// ============================================================================
+
+/// One of the 16 reused easy handles and the body it receives.
+struct raw_transfer {
+    CURL* easy = nullptr;
+    std::string body; // cleared (capacity kept) after each response
+
+    static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+        static_cast<raw_transfer*>(user)->body.append(data, size * count);
+        return size * count;
+    }
+
+    // Diagnostic only (BM_http_raw_curl_multi_keel_setup): what keel's
+    // transfer does per request besides driving the multi handle.
+    std::vector<std::pair<std::string, std::string>> headers;
+    curl_slist* extra = nullptr;
+
+    static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+        auto& t = *static_cast<raw_transfer*>(user);
+        std::string_view line(data, size * count);
+        const std::size_t colon = line.find(':');
+        if (line.starts_with("HTTP/") || colon == std::string_view::npos)
+            return size * count;
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() &&
+               (value.front() == ' ' || value.back() == '\n' || value.back() == '\r'))
+            value = value.front() == ' ' ? value.substr(1) : value.substr(0, value.size() - 1);
+        t.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+        return size * count;
+    }
+};
+
+/// Sets `t` up for one request. `keel_setup`: as keel's transfer does, every
+/// request: curl_easy_reset, then the options again, a header callback that
+/// keeps the headers, an "Expect:" header list, connect and total timeouts.
+void setup_raw(raw_transfer& t, bool keel_setup) {
+    if (keel_setup) {
+        curl_easy_reset(t.easy);
+        t.headers = {};
+        if (t.extra)
+            curl_slist_free_all(t.extra);
+        t.extra = curl_slist_append(nullptr, "Expect:");
+        curl_easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, &raw_transfer::on_header);
+        curl_easy_setopt(t.easy, CURLOPT_HEADERDATA, &t);
+        curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.extra);
+        curl_easy_setopt(t.easy, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+        curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, 2000L);
+    }
+    curl_easy_setopt(t.easy, CURLOPT_URL, g_url.c_str());
+    curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &raw_transfer::on_body);
+    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
+}
+
+/// What an application without keel writes: 16 easy handles created once,
+/// each re-added to the multi handle as soon as its transfer is done (its
+/// connection goes back to the multi's cache and is picked up again), and the
+/// classic curl_multi_perform / curl_multi_info_read / curl_multi_poll loop.
+void run_raw(benchmark::State& state, bool keel_setup) {
+    request_meter meter(state);
+    CURLM* multi = curl_multi_init();
+    if (!multi) {
+        state.SkipWithError("curl_multi_init failed");
+        return;
+    }
+    std::array<raw_transfer, concurrency> transfers;
+    for (raw_transfer& t : transfers) {
+        t.easy = curl_easy_init();
+        t.body.reserve(2 * g_body_size);
+        setup_raw(t, keel_setup);
+        curl_multi_add_handle(multi, t.easy);
+    }
+
+    int in_flight = concurrency;
+    while (in_flight > 0) {
+        int running = 0;
+        if (curl_multi_perform(multi, &running) != CURLM_OK) {
+            meter.fail("curl_multi_perform failed");
+            break;
+        }
+        bool restarted = false;
+        int left = 0;
+        while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+            if (message->msg != CURLMSG_DONE)
+                continue;
+            CURL* easy = message->easy_handle;
+            const CURLcode rc = message->data.result;
+            void* pointer = nullptr;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
+            auto* t = static_cast<raw_transfer*>(pointer);
+            long status = 0;
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+            const bool ok = rc == CURLE_OK && status == 200 && t->body.size() == g_body_size;
+            benchmark::DoNotOptimize(t->body.data());
+            t->body.clear();
+            curl_multi_remove_handle(multi, easy);
+            if (!ok) {
+                std::fprintf(stderr, "request failed: %s, status %ld\n", curl_easy_strerror(rc),
+                             status);
+                meter.fail("a request failed");
+            }
+            if (ok && meter.completed()) {
+                if (keel_setup)
+                    setup_raw(*t, true);
+                curl_multi_add_handle(multi, easy);
+                restarted = true;
+            } else {
+                --in_flight;
+            }
+        }
+        if (in_flight == 0)
+            break;
+        // A re-added handle has work to do now: perform again at once rather
+        // than pay a poll() that would return immediately.
+        if (!restarted && curl_multi_poll(multi, nullptr, 0, 1000, nullptr) != CURLM_OK) {
+            meter.fail("curl_multi_poll failed");
+            break;
+        }
+    }
+
+    for (raw_transfer& t : transfers) {
+        curl_multi_remove_handle(multi, t.easy); // a no-op for a removed handle
+        curl_easy_cleanup(t.easy);
+        if (t.extra)
+            curl_slist_free_all(t.extra);
+    }
+    curl_multi_cleanup(multi);
+    meter.report();
+}
+
+void BM_http_raw_curl_multi(benchmark::State& state) {
+    run_raw(state, false);
+}
+
+/// Diagnostic: the baseline loop doing keel's per-request libcurl work
+/// (setup_raw with keel_setup): what keel costs apart from Asio.
+void BM_http_raw_curl_multi_keel_setup(benchmark::State& state) {
+    run_raw(state, true);
+}
+
+// ============================================================================
+// Through keel::http, on one io_context
+// ============================================================================
+
+/// Keeps 16 calls in flight inside one io_context::run(): `start(handler)`
+/// starts one call; each completion checks the response and starts the next.
+template <class Start>
+class asio_loop {
+public:
+    asio_loop(benchmark::State& state, asio::io_context& context, Start start)
+        : meter_(state), context_(context), start_(std::move(start)) {}
+
+    void run() {
+        asio::post(context_, [this] {
+            for (int i = 0; i < concurrency; ++i)
+                launch();
+        });
+        context_.run();
+        meter_.report();
+    }
+
+private:
+    struct on_response {
+        asio_loop* self;
+        void operator()(std::error_code ec, keel::http::response r) const {
+            self->completed(ec, r);
+        }
+    };
+
+    void launch() {
+        ++in_flight_;
+        start_(on_response{this});
+    }
+
+    void completed(std::error_code ec, const keel::http::response& r) {
+        --in_flight_;
+        const bool ok = !ec && r.status == 200 && r.body.size() == g_body_size;
+        benchmark::DoNotOptimize(r.body.data());
+        if (!ok) {
+            std::fprintf(stderr, "request failed: %s, status %d\n", ec.message().c_str(), r.status);
+            meter_.fail("a request failed");
+        }
+        if (ok && meter_.completed()) {
+            launch();
+            return;
+        }
+        if (in_flight_ == 0)
+            context_.stop(); // the pipeline's deadline timer may still hold work
+    }
+
+    request_meter meter_;
+    asio::io_context& context_;
+    Start start_;
+    int in_flight_ = 0;
+};
+
+/// A client on a fresh io_context{1}; `start(client, request, handler)`
+/// starts one call. The client is destroyed and its shutdown run before the
+/// context goes, so cached connections close normally.
+template <class Setup>
+void run_keel(benchmark::State& state, Setup setup) {
+    asio::io_context context{1};
+    {
+        std::optional<keel::http::client> client;
+        client.emplace(context.get_executor());
+        keel::http::request request;
+        request.url = g_url;
+        auto start = setup(context, *client, request);
+        asio_loop<decltype(start)> loop(state, context, std::move(start));
+        loop.run();
+        client.reset();
+    }
+    // Run what the client's shutdown queued (cancelled socket waits, its
+    // timer): poll() returns when nothing is ready, whatever holds work.
+    context.restart();
+    while (context.poll() > 0) {
+    }
+}
+
+void BM_http_keel_pipeline(benchmark::State& state) {
+    run_keel(state, [](asio::io_context& context, keel::http::client& client,
+                       const keel::http::request& request) {
+        // Owned by the loop: destroyed with it, before the context.
+        auto pipeline = std::make_unique<keel::pipeline>(context, "nginx", realistic_policy());
+        return [&client, &request, pipeline = std::move(pipeline)](auto handler) {
+            client.async_call(*pipeline, request, std::move(handler));
+        };
+    });
+}
+
+/// Diagnostic: the client alone, with the deadlines a pipeline attempt would
+/// set (connect 1 s, exchange 2 s).
+void BM_http_keel_client(benchmark::State& state) {
+    run_keel(state,
+             [](asio::io_context&, keel::http::client& client, const keel::http::request& request) {
+                 keel::http::send_options options;
+                 options.connect_timeout = 1s;
+                 options.timeout = 2s;
+                 return [&client, &request, options](auto handler) {
+                     client.async_send(request, options, std::move(handler));
+                 };
+             });
+}
+
+} // namespace
+
+BENCHMARK(BM_http_raw_curl_multi)->UseRealTime();
+BENCHMARK(BM_http_keel_pipeline)->UseRealTime();
+// Diagnostics (not part of the target): where keel's cost comes from.
+BENCHMARK(BM_http_keel_client)->UseRealTime();
+BENCHMARK(BM_http_raw_curl_multi_keel_setup)->UseRealTime();
+
+namespace {
+
+/// The counter must see both operator new and malloc, or allocs_per_request lies.
+bool allocation_counter_works() {
+    const std::uint64_t before = allocation_count();
+    auto* p = new int(1);
+    benchmark::DoNotOptimize(p);
+    delete p;
+    void* m = std::malloc(16);
+    benchmark::DoNotOptimize(m);
+    std::free(m);
+    return allocation_count() - before == 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // Interleave the repetitions of all benchmarks in random order unless told
+    // otherwise: on a shared 2-core VM the load drifts over a run, and the
+    // target is a ratio between benchmarks.
+    bool interleaving_given = std::getenv("BENCHMARK_ENABLE_RANDOM_INTERLEAVING") != nullptr;
+    for (int i = 1; i < argc; ++i)
+        interleaving_given |=
+            std::strncmp(argv[i], "--benchmark_enable_random_interleaving",
+                         sizeof("--benchmark_enable_random_interleaving") - 1) == 0;
+    std::vector<char*> args(argv, argv + argc);
+    char interleave[] = "--benchmark_enable_random_interleaving=true";
+    if (!interleaving_given)
+        args.push_back(interleave);
+    args.push_back(nullptr);
+    argc = static_cast<int>(args.size()) - 1;
+    argv = args.data();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+    if (KEEL_BENCH_COUNT_ALLOCATIONS && !allocation_counter_works()) {
+        std::fprintf(stderr, "the allocation counter does not see operator new and malloc\n");
+        return 1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        std::fprintf(stderr, "curl_global_init failed\n");
+        return 1;
+    }
+
+    // One nginx for the whole process (the destructor stops it).
+    std::optional<keel::test::http::nginx> server;
+    try {
+        server.emplace();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "cannot start nginx: %s\n", e.what());
+        return 1;
+    }
+    g_url = server->url("/small.txt");
+    g_body_size = keel::test::http::nginx::small_body().size();
+
+    benchmark::AddCustomContext("asio_version", std::to_string(ASIO_VERSION / 100000) + "." +
+                                                    std::to_string(ASIO_VERSION / 100 % 1000) +
+                                                    "." + std::to_string(ASIO_VERSION % 100));
+    benchmark::AddCustomContext("libcurl", curl_version());
+    benchmark::AddCustomContext("random_interleaving",
+                                interleaving_given ? "as given on the command line" : "on");
+    benchmark::AddCustomContext("load", "GET " + g_url + " (" + std::to_string(g_body_size) +
+                                            " bytes) from nginx (one worker, keep-alive), " +
+                                            std::to_string(concurrency) + " requests in flight");
+    benchmark::AddCustomContext("iteration", "one completed request, after " +
+                                                 std::to_string(warmup_requests) +
+                                                 " warm-up requests; real time");
+    benchmark::AddCustomContext(
+        "allocs_per_request",
+        KEEL_BENCH_COUNT_ALLOCATIONS
+            ? "operator new (all forms) + malloc/calloc/realloc/memalign/valloc, libcurl's "
+              "included, timed window only"
+            : std::string("not counted (sanitizer build)"));
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    server.reset();
+    curl_global_cleanup();
+    return 0;
+}

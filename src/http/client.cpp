@@ -79,6 +79,17 @@ public:
         if (options_.max_connections_per_host > 0)
             curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
                               options_.max_connections_per_host);
+        for (const auto& [name, value] : options_.default_headers)
+            append_header(default_headers_, name + ": " + value);
+        // No "Expect: 100-continue" round trip (up to 1 s) for larger bodies.
+        append_header(default_headers_, "Expect:");
+    }
+
+    static void append_header(curl_slist*& list, const std::string& line) {
+        if (curl_slist* next = curl_slist_append(list, line.c_str()))
+            list = next;
+        else
+            throw std::bad_alloc();
     }
 
     ~client_impl() {
@@ -86,6 +97,7 @@ public:
         curl_multi_cleanup(multi_);
         for (CURL* easy : idle_easy_)
             curl_easy_cleanup(easy);
+        curl_slist_free_all(default_headers_);
         for (auto& [fd, s] : sockets_) {
             s->closed = true;
             s->descriptor.release();
@@ -103,21 +115,42 @@ public:
     /// Cancels every transfer (the client is going away).
     void shutdown();
 
+    /// An easy handle with the options every request shares already set:
+    /// handles are reused without curl_easy_reset, so a request only sets
+    /// what is its own (prepare() sets every per-request option each time).
     CURL* take_easy() {
         if (!idle_easy_.empty()) {
             CURL* easy = idle_easy_.back();
             idle_easy_.pop_back();
-            curl_easy_reset(easy);
             return easy;
         }
-        return curl_easy_init();
+        CURL* easy = curl_easy_init();
+        if (!easy)
+            return nullptr;
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &client_impl::close_socket);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+        const tls_options& tls = options_.tls;
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
+        if (!tls.ca_file.empty())
+            curl_easy_setopt(easy, CURLOPT_CAINFO, tls.ca_file.c_str());
+        if (!tls.client_cert.empty())
+            curl_easy_setopt(easy, CURLOPT_SSLCERT, tls.client_cert.c_str());
+        if (!tls.client_key.empty())
+            curl_easy_setopt(easy, CURLOPT_SSLKEY, tls.client_key.c_str());
+        return easy;
     }
     void give_back(CURL* easy) {
-        if (idle_easy_.size() < 64)
+        if (idle_easy_.size() < 256)
             idle_easy_.push_back(easy);
         else
             curl_easy_cleanup(easy);
     }
+
+    /// The default headers and "Expect:", made once: a request without
+    /// headers of its own sends this list.
+    curl_slist* default_headers() const noexcept { return default_headers_; }
 
     static int close_socket(void* self, curl_socket_t fd) {
         auto& impl = *static_cast<client_impl*>(self);
@@ -186,16 +219,16 @@ private:
             arm(s);
     }
 
+    /// curl's timeout: when it wants socket_action(CURL_SOCKET_TIMEOUT).
+    /// A wake-up earlier than curl needs is harmless (curl answers with the
+    /// time left), so an armed timer that expires no later than asked is
+    /// kept, and "no timeout" (-1) leaves it: each re-arm of a kernel timer
+    /// costs a syscall.
     void set_timer(long timeout_ms) {
-        ++timer_generation_;
-        if (timeout_ms < 0) {
-            timer_.cancel();
+        if (timeout_ms < 0)
             return;
-        }
-        const std::uint64_t generation = timer_generation_;
-        auto fire = [self = shared_from_this(), generation] {
-            if (generation != self->timer_generation_)
-                return; // replaced by a later request of curl's
+        auto self = shared_from_this();
+        auto fire = [self] {
             int running = 0;
             curl_multi_socket_action(self->multi_, CURL_SOCKET_TIMEOUT, 0, &running);
             self->finish_done();
@@ -203,13 +236,26 @@ private:
         if (timeout_ms == 0) {
             // "As soon as possible": a zero-delay kernel timer costs far more
             // than a post. Never call curl back from inside its callback.
-            asio::post(strand_, std::move(fire));
+            if (!immediate_posted_) {
+                immediate_posted_ = true;
+                asio::post(strand_, [self, fire] {
+                    self->immediate_posted_ = false;
+                    fire();
+                });
+            }
             return;
         }
-        timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-        timer_.async_wait(asio::bind_executor(strand_, [fire](std::error_code ec) {
-            if (!ec)
-                fire();
+        const auto when = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        if (timer_armed_ && armed_until_ <= when)
+            return;
+        timer_armed_ = true;
+        armed_until_ = when;
+        timer_.expires_at(when); // a wait it replaces ends with operation_aborted
+        timer_.async_wait(asio::bind_executor(strand_, [self, fire](std::error_code ec) {
+            if (ec)
+                return;
+            self->timer_armed_ = false;
+            fire();
         }));
     }
 
@@ -217,12 +263,15 @@ private:
 
     asio::strand<asio::any_io_executor> strand_;
     asio::steady_timer timer_;
-    std::uint64_t timer_generation_ = 0;
+    bool timer_armed_ = false;
+    std::chrono::steady_clock::time_point armed_until_;
+    bool immediate_posted_ = false;
     client_options options_;
     CURLM* multi_ = nullptr;
     std::unordered_map<curl_socket_t, std::shared_ptr<watched_socket>> sockets_;
     std::unordered_set<std::shared_ptr<transfer>> running_;
     std::vector<CURL*> idle_easy_;
+    curl_slist* default_headers_ = nullptr;
     bool shut_down_ = false;
 };
 
@@ -230,10 +279,14 @@ private:
 
 class transfer final : public transfer_handle, public std::enable_shared_from_this<transfer> {
 public:
-    transfer(std::shared_ptr<client_impl> owner, request r, const send_options& options,
-             std::unique_ptr<completion> done)
-        : owner_(std::move(owner)), request_(std::move(r)), options_(options),
-          done_(std::move(done)) {}
+    /// `borrowed`: a request that outlives the transfer (async_call's, held
+    /// by the pipeline's operation), sent without a copy; otherwise `owned`.
+    transfer(std::shared_ptr<client_impl> owner, request owned, const request* borrowed,
+             const send_options& options, std::unique_ptr<completion> done)
+        : owner_(std::move(owner)), owned_(std::move(owned)),
+          request_(borrowed ? *borrowed : owned_), options_(options), done_(std::move(done)) {
+        response_.headers.reserve(16);
+    }
 
     ~transfer() override {
         if (headers_)
@@ -248,40 +301,42 @@ public:
     }
 
     /// Sets up the easy handle; false (and `why`) if curl refused an option.
+    /// Handles are reused without a reset: every option a request may change
+    /// is set here, each time.
     bool prepare(CURL* easy, std::error_code& why) {
         easy_ = easy;
         const client_options& o = owner_->options();
-        std::string url = request_.url;
-        if (!url.empty() && url.front() == '/')
-            url = o.base_url + url;
-        curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+        const std::string& url = request_.url;
+        if (!url.empty() && url.front() == '/' && !o.base_url.empty())
+            curl_easy_setopt(easy, CURLOPT_URL, (o.base_url + url).c_str()); // curl copies it
+        else
+            curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
         curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
-        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &transfer::on_body);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &transfer::on_header);
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
-        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &client_impl::close_socket);
-        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, owner_.get());
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, o.tls.verify ? 1L : 0L);
-        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, o.tls.verify ? 2L : 0L);
-        if (!o.tls.ca_file.empty())
-            curl_easy_setopt(easy, CURLOPT_CAINFO, o.tls.ca_file.c_str());
-        if (!o.tls.client_cert.empty())
-            curl_easy_setopt(easy, CURLOPT_SSLCERT, o.tls.client_cert.c_str());
-        if (!o.tls.client_key.empty())
-            curl_easy_setopt(easy, CURLOPT_SSLKEY, o.tls.client_key.c_str());
 
+        // The method: back to a plain GET first (HTTPGET also clears NOBODY
+        // and UPLOAD), then what this request needs.
         const std::string& method = request_.method;
         const bool has_body =
             !request_.body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
+        // (POSTFIELDS, even null, makes the method POST: HTTPGET goes last.)
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, static_cast<curl_seek_callback>(nullptr));
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
         if (method == "HEAD")
             curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
         else if (method != "GET" && method != "POST")
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
         else if (method == "GET" && has_body)
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "GET"); // POSTFIELDS would make it a POST
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "GET"); // a body would make it a POST
         if (has_body && method != "HEAD") {
+            curl_easy_setopt(easy, CURLOPT_POST, 1L);
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                             static_cast<curl_off_t>(request_.body.size()));
             if (is_idempotent(request_)) {
                 curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request_.body.data());
             } else {
@@ -289,50 +344,52 @@ public:
                 // dies before the response, rewinding the body first. A body
                 // it reads through us cannot be rewound: the transfer fails
                 // instead of sending a non-idempotent request twice.
-                curl_easy_setopt(easy, CURLOPT_POST, 1L);
                 curl_easy_setopt(easy, CURLOPT_READFUNCTION, &transfer::read_body);
                 curl_easy_setopt(easy, CURLOPT_READDATA, this);
                 curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &transfer::refuse_rewind);
                 curl_easy_setopt(easy, CURLOPT_SEEKDATA, this);
             }
-            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                             static_cast<curl_off_t>(request_.body.size()));
         }
 
-        const auto add_header = [this](const std::string& line) {
-            curl_slist* next = curl_slist_append(headers_, line.c_str());
-            if (next)
-                headers_ = next;
-            return next != nullptr;
-        };
-        bool ok = true;
-        for (const auto& [name, value] : o.default_headers)
-            ok = ok && add_header(name + ": " + value);
-        for (const auto& [name, value] : request_.headers)
-            ok = ok && add_header(name + ": " + value);
-        // No "Expect: 100-continue" round trip (up to 1 s) for larger bodies.
-        ok = ok && add_header("Expect:");
-        if (o.deadline_headers && options_.attempt) {
-            ok = ok && add_header("X-Keel-Attempt: " + std::to_string(options_.attempt->number()));
-            if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline()))
+        // Headers: the client's list as it is, unless this request adds some.
+        const bool deadline_headers = o.deadline_headers && options_.attempt;
+        if (request_.headers.empty() && !deadline_headers) {
+            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, owner_->default_headers());
+        } else {
+            const auto add_header = [this](const std::string& line) {
+                curl_slist* next = curl_slist_append(headers_, line.c_str());
+                if (next)
+                    headers_ = next;
+                return next != nullptr;
+            };
+            bool ok = true;
+            for (const curl_slist* h = owner_->default_headers(); h; h = h->next)
+                ok = ok && add_header(h->data);
+            for (const auto& [name, value] : request_.headers)
+                ok = ok && add_header(name + ": " + value);
+            if (deadline_headers) {
                 ok = ok &&
-                     add_header(
-                         "X-Keel-Deadline-Ms: " +
-                         std::to_string(
-                             std::chrono::duration_cast<std::chrono::milliseconds>(*left).count()));
+                     add_header("X-Keel-Attempt: " + std::to_string(options_.attempt->number()));
+                if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline()))
+                    ok = ok &&
+                         add_header("X-Keel-Deadline-Ms: " +
+                                    std::to_string(
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(*left)
+                                            .count()));
+            }
+            if (!ok) {
+                why = make_error_code(std::errc::not_enough_memory);
+                return false;
+            }
+            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
         }
-        if (!ok) {
-            why = make_error_code(std::errc::not_enough_memory);
-            return false;
-        }
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
 
-        // Deadlines: the attempt's (through a pipeline) or the send's own.
+        // Deadlines: the attempt's (through a pipeline) or the send's own;
+        // 0 means "none" to libcurl.
         std::optional<std::chrono::milliseconds> connect = options_.connect_timeout;
         std::optional<std::chrono::milliseconds> total = options_.timeout;
         const auto ms = [](std::chrono::nanoseconds d) {
-            // Round up: a deadline 0.4 ms away is not "no time at all", and
-            // libcurl reads 0 as "no timeout".
+            // Round up: a deadline 0.4 ms away is not "no time at all".
             return std::max(std::chrono::milliseconds(1),
                             std::chrono::ceil<std::chrono::milliseconds>(d));
         };
@@ -342,10 +399,9 @@ public:
             if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline()))
                 total = ms(*left);
         }
-        if (connect)
-            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect->count()));
-        if (total)
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(total->count()));
+        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(connect ? connect->count() : 0));
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(total ? total->count() : 0));
         connect_timeout_ = connect;
         total_timeout_ = total;
         return true;
@@ -461,7 +517,8 @@ private:
     }
 
     std::shared_ptr<client_impl> owner_;
-    request request_;
+    request owned_;
+    const request& request_;
     send_options options_;
     std::unique_ptr<completion> done_;
     response response_;
@@ -545,7 +602,7 @@ void client_impl::shutdown() {
     // Nothing of ours may stay queued holding this object: the waits on
     // cached connections and curl's timer end now, and the object goes
     // when the last of their handlers has run.
-    ++timer_generation_;
+    timer_armed_ = false;
     timer_.cancel();
     for (auto& [fd, s] : sockets_) {
         s->wanted = 0;
@@ -554,9 +611,10 @@ void client_impl::shutdown() {
 }
 
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
-                                                request r, const send_options& options,
+                                                request r, const request* borrowed,
+                                                const send_options& options,
                                                 std::unique_ptr<completion> done) {
-    auto t = std::make_shared<transfer>(client, std::move(r), options, std::move(done));
+    auto t = std::make_shared<transfer>(client, std::move(r), borrowed, options, std::move(done));
     // Never complete inside the initiating function: start on the strand.
     asio::post(client->strand(), [client, t] { client->add(t); });
     return t;

@@ -101,8 +101,11 @@ public:
     virtual void cancel() = 0;
 };
 
+/// Starts sending `borrowed` (which must outlive the transfer) or, when it
+/// is null, `r`.
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
-                                                request r, const send_options& options,
+                                                request r, const request* borrowed,
+                                                const send_options& options,
                                                 std::unique_ptr<completion> done);
 
 } // namespace detail
@@ -134,7 +137,7 @@ public:
     auto async_send(request r, send_options options = {},
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, response)>(
-            initiate_send{this}, token, std::move(r), options);
+            initiate_send{this}, token, std::move(r), options, nullptr);
     }
 
     /// Sends `r` through `pipeline`: each attempt is one send with the
@@ -148,11 +151,15 @@ public:
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
                       "keel::http runs on the steady clock: use a pipeline with a steady_timer");
+        // The pipeline keeps this factory (and the request in it) until the
+        // call completes, after its last attempt: attempts send it uncopied.
         return pipeline.template async_run<void(std::error_code, response)>(
             [this, r = std::move(r)](const keel::attempt& a, auto&& attempt_token) {
                 send_options o;
                 o.attempt = &a;
-                return async_send(r, o, std::forward<decltype(attempt_token)>(attempt_token));
+                return asio::async_initiate<decltype(attempt_token),
+                                            void(std::error_code, response)>(
+                    initiate_send{this}, attempt_token, request(), o, &r);
             },
             std::forward<Token>(token));
     }
@@ -164,13 +171,14 @@ private:
         executor_type get_executor() const noexcept { return self->executor_; }
 
         template <class Handler>
-        void operator()(Handler&& handler, request r, const send_options& options) const {
+        void operator()(Handler&& handler, request r, const send_options& options,
+                        const request* borrowed) const {
             using handler_type = std::decay_t<Handler>;
             auto slot = asio::get_associated_cancellation_slot(handler);
             auto done = std::make_unique<detail::completion_for<handler_type>>(
                 std::forward<Handler>(handler), self->executor_);
-            auto transfer =
-                detail::start_transfer(self->impl_, std::move(r), options, std::move(done));
+            auto transfer = detail::start_transfer(self->impl_, std::move(r), borrowed, options,
+                                                   std::move(done));
             if (slot.is_connected())
                 slot.assign([transfer](asio::cancellation_type) { transfer->cancel(); });
         }

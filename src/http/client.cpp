@@ -236,6 +236,9 @@ private:
         if (timeout_ms == 0) {
             // "As soon as possible": a zero-delay kernel timer costs far more
             // than a post. Never call curl back from inside its callback.
+            // (add() calls socket_action right after add_handle itself.)
+            if (kick_pending_)
+                return;
             if (!immediate_posted_) {
                 immediate_posted_ = true;
                 asio::post(strand_, [self, fire] {
@@ -266,6 +269,7 @@ private:
     bool timer_armed_ = false;
     std::chrono::steady_clock::time_point armed_until_;
     bool immediate_posted_ = false;
+    bool kick_pending_ = false; ///< add() is about to call socket_action itself
     client_options options_;
     CURLM* multi_ = nullptr;
     std::unordered_map<curl_socket_t, std::shared_ptr<watched_socket>> sockets_;
@@ -557,6 +561,13 @@ void client_impl::add(const std::shared_ptr<transfer>& t) {
         return;
     }
     running_.insert(t);
+    // Start it now rather than on curl's "timeout 0" (a post away): we are
+    // on the strand and not inside a curl callback, so curl may be called.
+    kick_pending_ = true;
+    int running = 0;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    kick_pending_ = false;
+    finish_done();
 }
 
 void client_impl::abort(transfer& t, std::error_code ec) {

@@ -611,3 +611,41 @@ TEST(http_service, a_configured_dependency_against_nginx) {
 
 } // namespace
 } // namespace keel::test
+
+namespace keel::test {
+namespace {
+
+// TLS against nginx with a self-signed certificate for 127.0.0.1: verified by
+// default (refused), accepted with that certificate as the CA, and with
+// verification turned off.
+TEST(http_tls, certificates_are_verified_by_default) {
+    keel::test::http::nginx web(/*tls=*/true);
+    asio::io_context io;
+    const auto get_small = [&](kh::client_options options) {
+        kh::client client(io.get_executor(), std::move(options));
+        kh::request r;
+        r.url = web.tls_url("/small.txt");
+        outcome o;
+        client.async_send(r, {}, record(o));
+        run_until(io, o);
+        return o;
+    };
+
+    const outcome untrusted = get_small({});
+    EXPECT_EQ(untrusted.ec, std::error_code(60, kh::curl_category())) << untrusted.ec.message();
+    EXPECT_EQ(classify(untrusted.ec), fault_class::permanent);
+
+    kh::client_options trusting;
+    trusting.tls.ca_file = web.cert_file();
+    const outcome trusted = get_small(trusting);
+    ASSERT_FALSE(trusted.ec) << trusted.ec.message();
+    EXPECT_EQ(trusted.r.body, keel::test::http::nginx::small_body());
+
+    kh::client_options unverified;
+    unverified.tls.verify = false;
+    const outcome insecure = get_small(unverified);
+    EXPECT_FALSE(insecure.ec) << insecure.ec.message();
+}
+
+} // namespace
+} // namespace keel::test

@@ -119,7 +119,7 @@ std::string nginx::small_body() {
     return body;
 }
 
-nginx::nginx() {
+nginx::nginx(bool tls) : tls_(tls) {
     binary_ = find_binary();
 
     char templ[] = "/tmp/keel-nginx-XXXXXX";
@@ -133,6 +133,17 @@ nginx::nginx() {
             ::chmod((fs::path(dir_) / sub).c_str(), 0755);
         }
         write_file(fs::path(dir_) / "www" / "small.txt", small_body());
+        if (tls_) {
+            // A throwaway self-signed certificate for 127.0.0.1 (an IP SAN:
+            // libcurl checks the address against it).
+            const std::string command =
+                "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+                " -addext subjectAltName=IP:127.0.0.1 -keyout " +
+                dir_ + "/key.pem -out " + dir_ + "/cert.pem >" + dir_ + "/openssl.log 2>&1";
+            if (std::system(command.c_str()) != 0)
+                throw std::runtime_error("nginx: openssl could not make a certificate: " +
+                                         read_file(fs::path(dir_) / "openssl.log"));
+        }
 
         for (int attempt = 0; attempt < 3; ++attempt)
             if (start())
@@ -160,6 +171,14 @@ std::string nginx::root() const {
     return dir_ + "/www";
 }
 
+std::string nginx::tls_url(std::string_view path) const {
+    return "https://127.0.0.1:" + std::to_string(tls_port_) + std::string(path);
+}
+
+std::string nginx::cert_file() const {
+    return dir_ + "/cert.pem";
+}
+
 void nginx::add_file(std::string_view name, std::string_view content) const {
     write_file(fs::path(root()) / name, content);
 }
@@ -170,6 +189,8 @@ std::string nginx::error_log() const {
 
 bool nginx::start() {
     port_ = free_port();
+    if (tls_)
+        tls_port_ = free_port();
     const std::string conf = dir_ + "/nginx.conf";
     std::ostringstream c;
     c << "daemon off;\n"
@@ -189,7 +210,12 @@ bool nginx::start() {
       << "    uwsgi_temp_path " << dir_ << "/uwsgi;\n"
       << "    scgi_temp_path " << dir_ << "/scgi;\n"
       << "    server {\n"
-      << "        listen 127.0.0.1:" << port_ << ";\n"
+      << "        listen 127.0.0.1:" << port_ << ";\n";
+    if (tls_)
+        c << "        listen 127.0.0.1:" << tls_port_ << " ssl;\n"
+          << "        ssl_certificate " << dir_ << "/cert.pem;\n"
+          << "        ssl_certificate_key " << dir_ << "/key.pem;\n";
+    c << ""
       << "        root " << dir_ << "/www;\n"
       << "        location / { }\n"
       << "    }\n"

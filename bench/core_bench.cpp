@@ -87,7 +87,7 @@
 
 // Replaces malloc and operator new for the whole executable: included by this
 // translation unit only.
-#include "alloc_counter.hpp"
+#include "bench_main.hpp"
 
 namespace {
 
@@ -643,45 +643,15 @@ bool parse_own_flags(int& argc, char** argv) {
     return true;
 }
 
-/// The counter must see both operator new and malloc, or allocs_per_op lies.
-bool allocation_counter_works() {
-    const std::uint64_t before = allocation_count();
-    auto* p = new int(1);
-    benchmark::DoNotOptimize(p);
-    delete p;
-    void* m = std::malloc(16);
-    benchmark::DoNotOptimize(m);
-    std::free(m);
-    return allocation_count() - before == 2;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
     if (!parse_own_flags(argc, argv))
         return 2;
-    // Interleave the repetitions of all benchmarks in random order unless told
-    // otherwise: on a shared 2-core VM the load drifts over a run, and the
-    // targets are ratios between benchmarks.
-    bool interleaving_given = std::getenv("BENCHMARK_ENABLE_RANDOM_INTERLEAVING") != nullptr;
-    for (int i = 1; i < argc; ++i)
-        interleaving_given |=
-            std::strncmp(argv[i], "--benchmark_enable_random_interleaving",
-                         sizeof("--benchmark_enable_random_interleaving") - 1) == 0;
-    std::vector<char*> args(argv, argv + argc);
-    char interleave[] = "--benchmark_enable_random_interleaving=true";
-    if (!interleaving_given)
-        args.push_back(interleave);
-    args.push_back(nullptr);
-    argc = static_cast<int>(args.size()) - 1;
-    argv = args.data();
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    std::vector<char*> args;
+    bool interleaving_given = false;
+    if (!keel_bench::start(argc, argv, args, interleaving_given))
         return 1;
-    if (KEEL_BENCH_COUNT_ALLOCATIONS && !allocation_counter_works()) {
-        std::fprintf(stderr, "the allocation counter does not see operator new and malloc\n");
-        return 1;
-    }
     benchmark::AddCustomContext("asio_version", std::to_string(ASIO_VERSION / 100000) + "." +
                                                     std::to_string(ASIO_VERSION / 100 % 1000) +
                                                     "." + std::to_string(ASIO_VERSION % 100));

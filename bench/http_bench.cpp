@@ -429,7 +429,6 @@ BENCHMARK(BM_http_keel_pipeline)->UseRealTime();
 BENCHMARK(BM_http_keel_client)->UseRealTime();
 BENCHMARK(BM_http_raw_curl_multi_keel_setup)->UseRealTime();
 
-
 int main(int argc, char** argv) {
     std::vector<char*> args;
     bool interleaving_given = false;

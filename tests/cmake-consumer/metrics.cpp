@@ -3,11 +3,10 @@
 #include <keel/config/registry.hpp>
 #include <keel/prometheus/configure.hpp>
 
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
-
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <iostream>
 #include <string>
@@ -34,8 +33,7 @@ dependencies:
             },
             [](std::error_code) {});
     context.run();
-    const std::string text =
-        prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
+    const std::string text = prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
     const bool ok =
         text.find("keel_calls_total{dependency=\"orders-db\",outcome=\"success_after_retry\"} 1") !=
         std::string::npos;

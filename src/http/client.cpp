@@ -2,12 +2,12 @@
 // it wants to read or write and when it wants a timeout; Asio waits for
 // those and hands the events back. Everything touching the multi handle runs
 // on one strand, and no user handler ever runs inside a curl callback.
+#include <keel/detail/library_fd.hpp>
 #include <keel/error.hpp>
 #include <keel/http/client.hpp>
 
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <curl/curl.h>
@@ -49,17 +49,11 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 class transfer;
 
-/// One socket curl uses, watched by Asio without owning it: curl closes it
-/// (through close_socket below, which releases it first).
+/// One socket curl uses and what curl wants of it. The descriptor is curl's:
+/// close_socket below releases it before curl closes it.
 struct watched_socket {
-    watched_socket(const asio::strand<asio::any_io_executor>& strand, curl_socket_t fd)
-        : descriptor(strand, fd), fd(fd) {}
-    asio::posix::stream_descriptor descriptor;
-    curl_socket_t fd;
+    std::shared_ptr<keel::detail::library_fd> fd;
     int wanted = 0; ///< CURL_POLL_IN / _OUT / _INOUT
-    bool reading = false;
-    bool writing = false;
-    bool closed = false;
 };
 
 class client_impl : public std::enable_shared_from_this<client_impl> {
@@ -99,8 +93,7 @@ public:
             curl_easy_cleanup(easy);
         curl_slist_free_all(default_headers_);
         for (auto& [fd, s] : sockets_) {
-            s->closed = true;
-            s->descriptor.release();
+            s->fd->release();
             ::close(fd);
         }
     }
@@ -155,8 +148,7 @@ public:
     static int close_socket(void* self, curl_socket_t fd) {
         auto& impl = *static_cast<client_impl*>(self);
         if (auto it = impl.sockets_.find(fd); it != impl.sockets_.end()) {
-            it->second->closed = true;
-            it->second->descriptor.release(); // cancels our waits; curl owns the fd
+            it->second->fd->release(); // ends our waits; curl owns the fd
             impl.sockets_.erase(it);
         }
         return ::close(fd);
@@ -178,44 +170,40 @@ private:
         if (what == CURL_POLL_REMOVE) {
             if (it != sockets_.end()) {
                 it->second->wanted = 0;
-                it->second->descriptor.cancel();
+                it->second->fd->cancel();
             }
             return;
         }
         if (it == sockets_.end())
-            it = sockets_.emplace(fd, std::make_shared<watched_socket>(strand_, fd)).first;
+            it = sockets_
+                     .emplace(fd, std::make_shared<watched_socket>(
+                                      watched_socket{keel::detail::library_fd::make(strand_, fd)}))
+                     .first;
         it->second->wanted = what;
         arm(it->second);
     }
 
+    auto on_readiness(const std::shared_ptr<watched_socket>& s, int wanted, int event) {
+        return [self = shared_from_this(), s, wanted, event](std::error_code ec) {
+            // curl may have stopped wanting this direction meanwhile.
+            if (!ec && (s->wanted & wanted))
+                self->on_ready(s, event);
+        };
+    }
+
+    /// Waits for what curl wants of `s` and is not waited for yet.
     void arm(const std::shared_ptr<watched_socket>& s) {
-        if ((s->wanted & CURL_POLL_IN) && !s->reading) {
-            s->reading = true;
-            s->descriptor.async_wait(
-                asio::posix::stream_descriptor::wait_read,
-                asio::bind_executor(strand_, [self = shared_from_this(), s](std::error_code ec) {
-                    s->reading = false;
-                    if (!ec && !s->closed && (s->wanted & CURL_POLL_IN))
-                        self->on_ready(s, CURL_CSELECT_IN);
-                }));
-        }
-        if ((s->wanted & CURL_POLL_OUT) && !s->writing) {
-            s->writing = true;
-            s->descriptor.async_wait(
-                asio::posix::stream_descriptor::wait_write,
-                asio::bind_executor(strand_, [self = shared_from_this(), s](std::error_code ec) {
-                    s->writing = false;
-                    if (!ec && !s->closed && (s->wanted & CURL_POLL_OUT))
-                        self->on_ready(s, CURL_CSELECT_OUT);
-                }));
-        }
+        if ((s->wanted & CURL_POLL_IN) && !s->fd->waiting_read())
+            s->fd->wait_readable(on_readiness(s, CURL_POLL_IN, CURL_CSELECT_IN));
+        if ((s->wanted & CURL_POLL_OUT) && !s->fd->waiting_write())
+            s->fd->wait_writable(on_readiness(s, CURL_POLL_OUT, CURL_CSELECT_OUT));
     }
 
     void on_ready(const std::shared_ptr<watched_socket>& s, int event) {
         int running = 0;
-        curl_multi_socket_action(multi_, s->fd, event, &running);
+        curl_multi_socket_action(multi_, s->fd->native(), event, &running);
         finish_done();
-        if (!s->closed)
+        if (!s->fd->released())
             arm(s);
     }
 
@@ -617,7 +605,7 @@ void client_impl::shutdown() {
     timer_.cancel();
     for (auto& [fd, s] : sockets_) {
         s->wanted = 0;
-        s->descriptor.cancel();
+        s->fd->cancel();
     }
 }
 

@@ -12,6 +12,9 @@
 //   BM_http_raw_curl_multi_keel_setup  the baseline loop doing, per request,
 //                           the libcurl work keel's transfer does (easy reset,
 //                           options again, headers kept, "Expect:", timeouts)
+//   BM_http_raw_curl_multi_socket  libcurl's multi-socket interface (the one
+//                           keel drives) on a plain level-triggered epoll
+//                           loop: what that style costs without Asio and keel
 //
 // The load, the same for all: GET http://127.0.0.1:PORT/small.txt (512 bytes)
 // from one nginx (keel::test::http::nginx: one worker, keep-alive, 100,000
@@ -32,6 +35,12 @@
 // untimed, so that no transfer is aborted. The benchmarks use real time: the
 // client mostly waits on nginx, and cpu_time (this thread's CPU per request)
 // is the client's own cost.
+//
+// `user_us_per_request`, `kernel_us_per_request`, `sleeps_per_request`: the
+// client thread's CPU time (getrusage RUSAGE_THREAD) in user space and in the
+// kernel, and its voluntary context switches, per request in the timed
+// window. With nginx on the other core the client is CPU-bound, so these say
+// where a throughput difference comes from.
 //
 // `allocs_per_request`: heap allocations (operator new in all its forms, and
 // malloc/calloc/realloc/memalign/valloc; libcurl's included) in the timed
@@ -54,6 +63,9 @@
 #include <asio/version.hpp>
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -104,6 +116,25 @@ keel::pipeline_policy realistic_policy() {
 // Counting completed requests
 // ============================================================================
 
+/// This thread's resource use so far: how often it blocked (voluntary
+/// context switches: a sleep in poll/epoll_wait and a wake-up later), and its
+/// CPU time in user space and in the kernel.
+struct thread_usage {
+    std::uint64_t sleeps = 0;
+    double user_seconds = 0;
+    double system_seconds = 0;
+
+    static thread_usage now() {
+        rusage usage{};
+        getrusage(RUSAGE_THREAD, &usage);
+        const auto seconds = [](const timeval& t) {
+            return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+        };
+        return {static_cast<std::uint64_t>(usage.ru_nvcsw), seconds(usage.ru_utime),
+                seconds(usage.ru_stime)};
+    }
+};
+
 /// Turns completions into benchmark iterations (see the top of the file).
 class request_meter {
 public:
@@ -125,6 +156,7 @@ public:
         // The N-th timed completion: the iterator stopped the timer.
         const auto now = std::chrono::steady_clock::now();
         allocs_after_ = allocation_count();
+        usage_after_ = thread_usage::now();
         seconds_ = std::chrono::duration<double>(now - start_).count();
         done_ = true;
         return false;
@@ -149,6 +181,14 @@ public:
         if (KEEL_BENCH_COUNT_ALLOCATIONS)
             state_.counters["allocs_per_request"] =
                 static_cast<double>(allocs_after_ - allocs_before_) / requests;
+        // Where the client thread's time goes (it is CPU-bound when nginx
+        // keeps up): user-space and kernel microseconds per request.
+        state_.counters["sleeps_per_request"] =
+            static_cast<double>(usage_after_.sleeps - usage_before_.sleeps) / requests;
+        state_.counters["user_us_per_request"] =
+            (usage_after_.user_seconds - usage_before_.user_seconds) * 1e6 / requests;
+        state_.counters["kernel_us_per_request"] =
+            (usage_after_.system_seconds - usage_before_.system_seconds) * 1e6 / requests;
     }
 
 private:
@@ -158,6 +198,7 @@ private:
         it_.emplace(state_.begin());
         end_.emplace(state_.end());
         allocs_before_ = allocation_count();
+        usage_before_ = thread_usage::now();
         start_ = std::chrono::steady_clock::now();
     }
 
@@ -172,6 +213,8 @@ private:
     double seconds_ = 0;
     std::uint64_t allocs_before_ = 0;
     std::uint64_t allocs_after_ = 0;
+    thread_usage usage_before_;
+    thread_usage usage_after_;
 };
 
 // ============================================================================
@@ -317,6 +360,122 @@ void BM_http_raw_curl_multi_keel_setup(benchmark::State& state) {
     run_raw(state, true);
 }
 
+/// Diagnostic: libcurl's multi-socket interface (the one keel drives) on a
+/// plain epoll loop, no Asio, no keel: what the multi-socket style costs by
+/// itself next to curl_multi_perform.
+class raw_socket_loop {
+public:
+    explicit raw_socket_loop(benchmark::State& state) : meter_(state) {}
+
+    void run() {
+        epoll_ = epoll_create1(EPOLL_CLOEXEC);
+        multi_ = curl_multi_init();
+        if (epoll_ < 0 || !multi_) {
+            meter_.fail("epoll_create1 or curl_multi_init failed");
+            return;
+        }
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &raw_socket_loop::on_socket);
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &raw_socket_loop::on_timer);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+        std::array<raw_transfer, concurrency> transfers;
+        for (raw_transfer& t : transfers) {
+            t.easy = curl_easy_init();
+            t.body.reserve(2 * g_body_size);
+            setup_raw(t, false);
+            curl_multi_add_handle(multi_, t.easy);
+        }
+        in_flight_ = concurrency;
+        std::array<epoll_event, 64> events{};
+        int running = 0;
+        while (in_flight_ > 0) {
+            if (timeout_ms_ == 0) {
+                timeout_ms_ = -1;
+                curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+                finish_done();
+                continue;
+            }
+            const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
+                                     timeout_ms_ < 0 ? 1000 : static_cast<int>(timeout_ms_));
+            if (n == 0) {
+                timeout_ms_ = -1;
+                curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+            }
+            for (int i = 0; i < n; ++i) {
+                int flags = 0;
+                if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                    flags |= CURL_CSELECT_IN;
+                if (events[i].events & EPOLLOUT)
+                    flags |= CURL_CSELECT_OUT;
+                curl_multi_socket_action(multi_, events[i].data.fd, flags, &running);
+            }
+            finish_done();
+        }
+        for (raw_transfer& t : transfers) {
+            curl_multi_remove_handle(multi_, t.easy);
+            curl_easy_cleanup(t.easy);
+        }
+        curl_multi_cleanup(multi_);
+        ::close(epoll_);
+        meter_.report();
+    }
+
+private:
+    static int on_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {
+        auto& loop = *static_cast<raw_socket_loop*>(self);
+        epoll_event event{};
+        event.data.fd = fd;
+        if (what == CURL_POLL_REMOVE) {
+            epoll_ctl(loop.epoll_, EPOLL_CTL_DEL, fd, &event);
+            return 0;
+        }
+        event.events =
+            ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+        if (epoll_ctl(loop.epoll_, EPOLL_CTL_MOD, fd, &event) != 0)
+            epoll_ctl(loop.epoll_, EPOLL_CTL_ADD, fd, &event);
+        return 0;
+    }
+
+    static int on_timer(CURLM*, long timeout_ms, void* self) {
+        static_cast<raw_socket_loop*>(self)->timeout_ms_ = timeout_ms;
+        return 0;
+    }
+
+    void finish_done() {
+        int left = 0;
+        while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+            if (message->msg != CURLMSG_DONE)
+                continue;
+            CURL* easy = message->easy_handle;
+            void* pointer = nullptr;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
+            auto* t = static_cast<raw_transfer*>(pointer);
+            long status = 0;
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+            const bool ok =
+                message->data.result == CURLE_OK && status == 200 && t->body.size() == g_body_size;
+            t->body.clear();
+            curl_multi_remove_handle(multi_, easy);
+            if (!ok)
+                meter_.fail("a request failed");
+            if (ok && meter_.completed())
+                curl_multi_add_handle(multi_, easy); // curl's timer says when to start it
+            else
+                --in_flight_;
+        }
+    }
+
+    request_meter meter_;
+    int epoll_ = -1;
+    CURLM* multi_ = nullptr;
+    long timeout_ms_ = -1;
+    int in_flight_ = 0;
+};
+
+void BM_http_raw_curl_multi_socket(benchmark::State& state) {
+    raw_socket_loop(state).run();
+}
+
 // ============================================================================
 // Through keel::http, on one io_context
 // ============================================================================
@@ -428,6 +587,7 @@ BENCHMARK(BM_http_keel_pipeline)->UseRealTime();
 // Diagnostics (not part of the target): where keel's cost comes from.
 BENCHMARK(BM_http_keel_client)->UseRealTime();
 BENCHMARK(BM_http_raw_curl_multi_keel_setup)->UseRealTime();
+BENCHMARK(BM_http_raw_curl_multi_socket)->UseRealTime();
 
 int main(int argc, char** argv) {
     std::vector<char*> args;

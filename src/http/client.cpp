@@ -1,13 +1,16 @@
 // libcurl's multi-socket interface driven by Asio: curl says which sockets
 // it wants to read or write and when it wants a timeout; Asio waits for
 // those and hands the events back. Everything touching the multi handle runs
-// on one strand, and no user handler ever runs inside a curl callback.
+// serially (on the caller's executor when that already runs one handler at a
+// time, else on a strand), and no user handler ever runs inside a curl
+// callback.
 #include <keel/detail/library_fd.hpp>
 #include <keel/error.hpp>
 #include <keel/http/client.hpp>
 
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <curl/curl.h>
@@ -59,8 +62,7 @@ struct watched_socket {
 class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor executor, client_options options)
-        : strand_(asio::make_strand(std::move(executor))), timer_(strand_),
-          options_(std::move(options)) {
+        : loop_(serial_executor(std::move(executor))), timer_(loop_), options_(std::move(options)) {
         init_curl_once();
         register_classifiers();
         multi_ = curl_multi_init();
@@ -99,11 +101,12 @@ public:
     }
 
     const client_options& options() const noexcept { return options_; }
-    const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+    /// Where everything touching the multi handle runs, one at a time.
+    const asio::any_io_executor& loop() const noexcept { return loop_; }
 
-    /// On the strand: starts `t` (or completes it at once if it cannot start).
+    /// On loop(): starts `t` (or completes it at once if it cannot start).
     void add(const std::shared_ptr<transfer>& t);
-    /// On the strand: ends `t` early with `ec` (cancellation, shutdown).
+    /// On loop(): ends `t` early with `ec` (cancellation, shutdown).
     void abort(transfer& t, std::error_code ec);
     /// Cancels every transfer (the client is going away).
     void shutdown();
@@ -177,7 +180,7 @@ private:
         if (it == sockets_.end())
             it = sockets_
                      .emplace(fd, std::make_shared<watched_socket>(
-                                      watched_socket{keel::detail::library_fd::make(strand_, fd)}))
+                                      watched_socket{keel::detail::library_fd::make(loop_, fd)}))
                      .first;
         it->second->wanted = what;
         arm(it->second);
@@ -224,12 +227,9 @@ private:
         if (timeout_ms == 0) {
             // "As soon as possible": a zero-delay kernel timer costs far more
             // than a post. Never call curl back from inside its callback.
-            // (add() calls socket_action right after add_handle itself.)
-            if (kick_pending_)
-                return;
             if (!immediate_posted_) {
                 immediate_posted_ = true;
-                asio::post(strand_, [self, fire] {
+                asio::post(loop_, [self, fire] {
                     self->immediate_posted_ = false;
                     fire();
                 });
@@ -242,26 +242,46 @@ private:
         timer_armed_ = true;
         armed_until_ = when;
         timer_.expires_at(when); // a wait it replaces ends with operation_aborted
-        timer_.async_wait(asio::bind_executor(strand_, [self, fire](std::error_code ec) {
+        timer_.async_wait([self, fire](std::error_code ec) {
             if (ec)
                 return;
             self->timer_armed_ = false;
             fire();
-        }));
+        });
     }
 
     void finish_done();
+    /// Forgets `t` if it is running (it may not have been added).
+    void stop_running(transfer& t);
 
-    asio::strand<asio::any_io_executor> strand_;
+    /// The caller's executor when it runs one handler at a time (a strand,
+    /// or an io_context made for one thread), else a strand on it: a strand
+    /// over a serial executor only adds a queue hop to every step.
+    static asio::any_io_executor serial_executor(asio::any_io_executor executor) {
+        using io_executor = asio::io_context::executor_type;
+        if (executor.target<asio::strand<asio::any_io_executor>>() ||
+            executor.target<asio::strand<io_executor>>())
+            return executor;
+        // io_context{1} (or a one-thread pool): the caller promised Asio
+        // that one thread runs it.
+        asio::execution_context& context = asio::query(executor, asio::execution::context);
+        if (asio::has_service<asio::detail::scheduler>(context) &&
+            asio::use_service<asio::detail::scheduler>(context).concurrency_hint() == 1)
+            return executor;
+        return asio::make_strand(std::move(executor));
+    }
+
+    asio::any_io_executor loop_;
     asio::steady_timer timer_;
     bool timer_armed_ = false;
     std::chrono::steady_clock::time_point armed_until_;
     bool immediate_posted_ = false;
-    bool kick_pending_ = false; ///< add() is about to call socket_action itself
     client_options options_;
     CURLM* multi_ = nullptr;
     std::unordered_map<curl_socket_t, std::shared_ptr<watched_socket>> sockets_;
-    std::unordered_set<std::shared_ptr<transfer>> running_;
+    /// Transfers added to the multi handle (each knows its index: removal
+    /// swaps the last one into its place, no allocation per request).
+    std::vector<std::shared_ptr<transfer>> running_;
     std::vector<CURL*> idle_easy_;
     curl_slist* default_headers_ = nullptr;
     bool shut_down_ = false;
@@ -286,7 +306,7 @@ public:
     }
 
     void cancel() override {
-        asio::dispatch(owner_->strand(), [self = shared_from_this()] {
+        asio::dispatch(owner_->loop(), [self = shared_from_this()] {
             if (!self->finished_)
                 self->owner_->abort(*self, asio::error::operation_aborted);
         });
@@ -399,7 +419,7 @@ public:
         return true;
     }
 
-    /// On the strand, after curl finished the transfer (or it was aborted).
+    /// On loop(), after curl finished the transfer (or it was aborted).
     void complete(CURLcode rc, std::error_code forced = {}) {
         finished_ = true;
         std::error_code ec = forced;
@@ -429,6 +449,9 @@ public:
         std::unique_ptr<completion> done = std::move(done_);
         done->complete(ec, std::move(response_));
     }
+
+    /// Its place in the client's running_ list (client_impl's to manage).
+    std::size_t running_index = static_cast<std::size_t>(-1);
 
     CURL* easy() const noexcept { return easy_; }
     void release_easy() noexcept { easy_ = nullptr; }
@@ -548,14 +571,12 @@ void client_impl::add(const std::shared_ptr<transfer>& t) {
         t->complete(CURLE_OK, std::error_code(CURLE_FAILED_INIT, curl_category()));
         return;
     }
-    running_.insert(t);
-    // Start it now rather than on curl's "timeout 0" (a post away): we are
-    // on the strand and not inside a curl callback, so curl may be called.
-    kick_pending_ = true;
-    int running = 0;
-    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-    kick_pending_ = false;
-    finish_done();
+    t->running_index = running_.size();
+    running_.push_back(t);
+    // add_handle asked (through set_timer(0)) for one socket_action soon:
+    // posted, it starts every transfer added until then in one call, after
+    // the readiness handlers already queued have run. So requests started
+    // by completions of one batch of responses leave together.
 }
 
 void client_impl::abort(transfer& t, std::error_code ec) {
@@ -565,12 +586,24 @@ void client_impl::abort(transfer& t, std::error_code ec) {
     if (easy)
         curl_multi_remove_handle(multi_, easy);
     auto keep = t.shared_from_this(); // running_ may hold the last reference
-    running_.erase(keep);
+    stop_running(t);
     t.complete(CURLE_OK, ec);
     if (easy) {
         t.release_easy();
         give_back(easy);
     }
+}
+
+void client_impl::stop_running(transfer& t) {
+    const std::size_t i = t.running_index;
+    if (i >= running_.size() || running_[i].get() != &t)
+        return;
+    if (i + 1 != running_.size()) {
+        running_[i] = std::move(running_.back());
+        running_[i]->running_index = i;
+    }
+    running_.pop_back();
+    t.running_index = static_cast<std::size_t>(-1);
 }
 
 void client_impl::finish_done() {
@@ -585,7 +618,7 @@ void client_impl::finish_done() {
         auto* t = static_cast<transfer*>(pointer);
         curl_multi_remove_handle(multi_, easy);
         auto keep = t->shared_from_this();
-        running_.erase(keep);
+        stop_running(*t);
         t->complete(rc);
         t->release_easy();
         give_back(easy);
@@ -594,7 +627,7 @@ void client_impl::finish_done() {
 
 void client_impl::shutdown() {
     shut_down_ = true;
-    std::vector<std::shared_ptr<transfer>> all(running_.begin(), running_.end());
+    std::vector<std::shared_ptr<transfer>> all(running_);
     for (const auto& t : all)
         if (!t->finished())
             abort(*t, asio::error::operation_aborted);
@@ -614,8 +647,8 @@ std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_imp
                                                 const send_options& options,
                                                 std::unique_ptr<completion> done) {
     auto t = std::make_shared<transfer>(client, std::move(r), borrowed, options, std::move(done));
-    // Never complete inside the initiating function: start on the strand.
-    asio::post(client->strand(), [client, t] { client->add(t); });
+    // Never complete inside the initiating function: start on the loop.
+    asio::post(client->loop(), [client, t] { client->add(t); });
     return t;
 }
 
@@ -645,8 +678,8 @@ client::client(executor_type executor, client_options options)
       impl_(std::make_shared<detail::client_impl>(std::move(executor), std::move(options))) {}
 
 client::~client() {
-    // Transfers still running end with operation_aborted, on the strand.
-    asio::dispatch(impl_->strand(), [impl = impl_] { impl->shutdown(); });
+    // Transfers still running end with operation_aborted, on the loop.
+    asio::dispatch(impl_->loop(), [impl = impl_] { impl->shutdown(); });
 }
 
 const client_options& client::options() const noexcept {

@@ -428,11 +428,16 @@ public:
             long status = 0;
             curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
             response_.status = static_cast<int>(status);
-            long request_size = 0;
-            curl_easy_getinfo(easy_, CURLINFO_REQUEST_SIZE, &request_size);
-            curl_off_t pretransfer = 0;
-            curl_easy_getinfo(easy_, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-            may_have_reached = request_size > 0 || pretransfer > 0 || response_.status > 0;
+            // A response proves it; without one, whether any of the request
+            // was sent (or the transfer got that far) says it may have.
+            may_have_reached = response_.status > 0;
+            if (!may_have_reached) {
+                long request_size = 0;
+                curl_easy_getinfo(easy_, CURLINFO_REQUEST_SIZE, &request_size);
+                curl_off_t pretransfer = 0;
+                curl_easy_getinfo(easy_, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+                may_have_reached = request_size > 0 || pretransfer > 0;
+            }
             if (!ec)
                 ec = map_error(rc, may_have_reached);
             if (!ec && response_.status >= 400)
@@ -647,8 +652,9 @@ std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_imp
                                                 const send_options& options,
                                                 std::unique_ptr<completion> done) {
     auto t = std::make_shared<transfer>(client, std::move(r), borrowed, options, std::move(done));
-    // Never complete inside the initiating function: start on the loop.
-    asio::post(client->loop(), [client, t] { client->add(t); });
+    // Started at once when the caller already runs on the loop (add() never
+    // runs a handler inline: a completion is always posted), else posted.
+    asio::dispatch(client->loop(), [client, t] { client->add(t); });
     return t;
 }
 

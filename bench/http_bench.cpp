@@ -582,12 +582,21 @@ void BM_http_keel_client(benchmark::State& state) {
 
 } // namespace
 
-BENCHMARK(BM_http_raw_curl_multi)->UseRealTime();
-BENCHMARK(BM_http_keel_pipeline)->UseRealTime();
+/// Real time (see the top of the file); KEEL_BENCH_ITERATIONS=N fixes the
+/// number of timed requests per run, so that profiles of two builds (callgrind
+/// instruction counts per request) compare the same work.
+void configure(benchmark::internal::Benchmark* b) {
+    b->UseRealTime();
+    if (const char* n = std::getenv("KEEL_BENCH_ITERATIONS"))
+        b->Iterations(std::atoll(n));
+}
+
+BENCHMARK(BM_http_raw_curl_multi)->Apply(configure);
+BENCHMARK(BM_http_keel_pipeline)->Apply(configure);
 // Diagnostics (not part of the target): where keel's cost comes from.
-BENCHMARK(BM_http_keel_client)->UseRealTime();
-BENCHMARK(BM_http_raw_curl_multi_keel_setup)->UseRealTime();
-BENCHMARK(BM_http_raw_curl_multi_socket)->UseRealTime();
+BENCHMARK(BM_http_keel_client)->Apply(configure);
+BENCHMARK(BM_http_raw_curl_multi_keel_setup)->Apply(configure);
+BENCHMARK(BM_http_raw_curl_multi_socket)->Apply(configure);
 
 int main(int argc, char** argv) {
     std::vector<char*> args;

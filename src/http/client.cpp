@@ -171,10 +171,13 @@ private:
     void watch(curl_socket_t fd, int what) {
         auto it = sockets_.find(fd);
         if (what == CURL_POLL_REMOVE) {
-            if (it != sockets_.end()) {
+            // Curl stops watching a connection it keeps for reuse between
+            // requests. A wait already pending is left alone (its readiness
+            // is ignored while unwanted): the next request on the connection
+            // finds it still armed, which spares cancelling it now and
+            // re-registering the descriptor with epoll (a syscall) then.
+            if (it != sockets_.end())
                 it->second->wanted = 0;
-                it->second->fd->cancel();
-            }
             return;
         }
         if (it == sockets_.end())

@@ -422,8 +422,13 @@ public:
         return true;
     }
 
-    /// On loop(), after curl finished the transfer (or it was aborted).
-    void complete(CURLcode rc, std::error_code forced = {}) {
+    /// On loop(), after curl finished the transfer (or it was aborted): its
+    /// outcome, then the user's handler, always posted.
+    void complete(CURLcode rc, std::error_code forced = {}) { deliver(outcome(rc, forced), false); }
+
+    /// The outcome (status, error, Retry-After, whether a retry is allowed),
+    /// read while the easy handle is still this transfer's.
+    std::error_code outcome(CURLcode rc, std::error_code forced = {}) {
         finished_ = true;
         std::error_code ec = forced;
         bool may_have_reached = false;
@@ -454,8 +459,16 @@ public:
         }
         if (ec && options_.attempt && may_have_reached && !is_idempotent(request_))
             options_.attempt->forbid_retry();
+        return ec;
+    }
+
+    /// Hands `ec` and the response to the user's handler. `may_run_inline`:
+    /// we run on the loop, outside any curl callback and outside the
+    /// initiating function, so the handler may run at once when its
+    /// executor is the one running us (as an Asio operation's would).
+    void deliver(std::error_code ec, bool may_run_inline) {
         std::unique_ptr<completion> done = std::move(done_);
-        done->complete(ec, std::move(response_));
+        done->complete(ec, std::move(response_), may_run_inline);
     }
 
     /// Its place in the client's running_ list (client_impl's to manage).
@@ -627,9 +640,12 @@ void client_impl::finish_done() {
         curl_multi_remove_handle(multi_, easy);
         auto keep = t->shared_from_this();
         stop_running(*t);
-        t->complete(rc);
+        const std::error_code ec = t->outcome(rc);
+        // The handle is free before the handler runs: a request it starts
+        // reuses it rather than making another.
         t->release_easy();
         give_back(easy);
+        t->deliver(ec, true);
     }
 }
 

@@ -10,6 +10,7 @@
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
@@ -64,8 +65,11 @@ class client_impl;
 class completion {
 public:
     virtual ~completion() = default;
-    /// Called on the client's strand once; must not run the handler inline.
-    virtual void complete(std::error_code ec, response r) = 0;
+    /// Called on the client's loop once. `may_run_inline`: the caller is
+    /// outside curl and outside the initiating function, so the handler may
+    /// run at once if its executor is the one running the caller (dispatch);
+    /// else it is posted.
+    virtual void complete(std::error_code ec, response r, bool may_run_inline) = 0;
 };
 
 template <class Handler>
@@ -75,17 +79,21 @@ public:
     completion_for(Handler handler, const asio::any_io_executor& fallback)
         : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
 
-    void complete(std::error_code ec, response r) override {
+    void complete(std::error_code ec, response r, bool may_run_inline) override {
         auto executor = work_.get_executor();
-        asio::post(executor, [handler = std::move(handler_), work = std::move(work_), ec,
-                              r = std::move(r)]() mutable {
+        auto invoke = [handler = std::move(handler_), work = std::move(work_), ec,
+                       r = std::move(r)]() mutable {
             // The slot is the caller's: free it on the caller's executor,
             // where it may be emitted, before the handler reuses it.
             auto slot = asio::get_associated_cancellation_slot(handler);
             if (slot.is_connected())
                 slot.clear();
             std::move(handler)(ec, std::move(r));
-        });
+        };
+        if (may_run_inline)
+            asio::dispatch(executor, std::move(invoke));
+        else
+            asio::post(executor, std::move(invoke));
     }
 
 private:

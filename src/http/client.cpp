@@ -59,6 +59,15 @@ struct watched_socket {
     int wanted = 0; ///< CURL_POLL_IN / _OUT / _INOUT
 };
 
+/// An easy handle and what it was last set up for: handles are reused
+/// without curl_easy_reset, and a request sets again only what differs.
+struct easy_handle {
+    CURL* curl = nullptr;
+    bool callbacks_set = false;   ///< the write and header callbacks
+    bool plain_get = false;       ///< the method options are a plain GET's
+    bool default_headers = false; ///< HTTPHEADER is the client's own list
+};
+
 class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor executor, client_options options)
@@ -91,8 +100,8 @@ public:
     ~client_impl() {
         // Closes the cached connections, through close_socket.
         curl_multi_cleanup(multi_);
-        for (CURL* easy : idle_easy_)
-            curl_easy_cleanup(easy);
+        for (const easy_handle& easy : idle_easy_)
+            curl_easy_cleanup(easy.curl);
         curl_slist_free_all(default_headers_);
         for (auto& [fd, s] : sockets_) {
             s->fd->release();
@@ -113,16 +122,17 @@ public:
 
     /// An easy handle with the options every request shares already set:
     /// handles are reused without curl_easy_reset, so a request only sets
-    /// what is its own (prepare() sets every per-request option each time).
-    CURL* take_easy() {
+    /// what is its own (prepare() sets what this request needs and the
+    /// handle does not have yet). curl is null if none could be made.
+    easy_handle take_easy() {
         if (!idle_easy_.empty()) {
-            CURL* easy = idle_easy_.back();
+            easy_handle easy = idle_easy_.back();
             idle_easy_.pop_back();
             return easy;
         }
         CURL* easy = curl_easy_init();
         if (!easy)
-            return nullptr;
+            return {};
         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &client_impl::close_socket);
         curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
@@ -135,13 +145,13 @@ public:
             curl_easy_setopt(easy, CURLOPT_SSLCERT, tls.client_cert.c_str());
         if (!tls.client_key.empty())
             curl_easy_setopt(easy, CURLOPT_SSLKEY, tls.client_key.c_str());
-        return easy;
+        return easy_handle{easy};
     }
-    void give_back(CURL* easy) {
+    void give_back(const easy_handle& easy) {
         if (idle_easy_.size() < 256)
             idle_easy_.push_back(easy);
         else
-            curl_easy_cleanup(easy);
+            curl_easy_cleanup(easy.curl);
     }
 
     /// The default headers and "Expect:", made once: a request without
@@ -285,7 +295,7 @@ private:
     /// Transfers added to the multi handle (each knows its index: removal
     /// swaps the last one into its place, no allocation per request).
     std::vector<std::shared_ptr<transfer>> running_;
-    std::vector<CURL*> idle_easy_;
+    std::vector<easy_handle> idle_easy_;
     curl_slist* default_headers_ = nullptr;
     bool shut_down_ = false;
 };
@@ -318,8 +328,10 @@ public:
     /// Sets up the easy handle; false (and `why`) if curl refused an option.
     /// Handles are reused without a reset: every option a request may change
     /// is set here, each time.
-    bool prepare(CURL* easy, std::error_code& why) {
-        easy_ = easy;
+    bool prepare(const easy_handle& handle, std::error_code& why) {
+        handle_ = handle;
+        easy_ = handle.curl;
+        CURL* easy = easy_;
         const client_options& o = owner_->options();
         const std::string& url = request_.url;
         if (!url.empty() && url.front() == '/' && !o.base_url.empty())
@@ -327,21 +339,30 @@ public:
         else
             curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
         curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
-        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &transfer::on_body);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
-        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &transfer::on_header);
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
+        if (!handle_.callbacks_set) {
+            curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &transfer::on_body);
+            curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &transfer::on_header);
+            handle_.callbacks_set = true;
+        }
 
         // The method: back to a plain GET first (HTTPGET also clears NOBODY
         // and UPLOAD), then what this request needs.
         const std::string& method = request_.method;
         const bool has_body =
             !request_.body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
-        // (POSTFIELDS, even null, makes the method POST: HTTPGET goes last.)
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
-        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, static_cast<curl_seek_callback>(nullptr));
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        // A plain GET on a handle whose last request was one too: nothing
+        // to change.
+        const bool plain_get = method == "GET" && !has_body;
+        if (!(plain_get && handle_.plain_get)) {
+            // (POSTFIELDS, even null, makes the method POST: HTTPGET goes last.)
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+            curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, static_cast<curl_seek_callback>(nullptr));
+            curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        }
+        handle_.plain_get = plain_get;
         if (method == "HEAD")
             curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
         else if (method != "GET" && method != "POST")
@@ -369,8 +390,11 @@ public:
         // Headers: the client's list as it is, unless this request adds some.
         const bool deadline_headers = o.deadline_headers && options_.attempt;
         if (request_.headers.empty() && !deadline_headers) {
-            curl_easy_setopt(easy, CURLOPT_HTTPHEADER, owner_->default_headers());
+            if (!handle_.default_headers)
+                curl_easy_setopt(easy, CURLOPT_HTTPHEADER, owner_->default_headers());
+            handle_.default_headers = true;
         } else {
+            handle_.default_headers = false;
             const auto add_header = [this](const std::string& line) {
                 curl_slist* next = curl_slist_append(headers_, line.c_str());
                 if (next)
@@ -475,7 +499,11 @@ public:
     std::size_t running_index = static_cast<std::size_t>(-1);
 
     CURL* easy() const noexcept { return easy_; }
-    void release_easy() noexcept { easy_ = nullptr; }
+    /// The handle, back to the client (with what it is now set up for).
+    easy_handle release_easy() noexcept {
+        easy_ = nullptr;
+        return handle_;
+    }
     bool finished() const noexcept { return finished_; }
 
 private:
@@ -559,6 +587,7 @@ private:
     std::unique_ptr<completion> done_;
     response response_;
     CURL* easy_ = nullptr;
+    easy_handle handle_;
     curl_slist* headers_ = nullptr;
     std::optional<std::chrono::milliseconds> connect_timeout_;
     std::optional<std::chrono::milliseconds> total_timeout_;
@@ -574,21 +603,19 @@ void client_impl::add(const std::shared_ptr<transfer>& t) {
         t->complete(CURLE_OK, asio::error::operation_aborted);
         return;
     }
-    CURL* easy = take_easy();
-    if (!easy) {
+    const easy_handle easy = take_easy();
+    if (!easy.curl) {
         t->complete(CURLE_OK, make_error_code(std::errc::not_enough_memory));
         return;
     }
     std::error_code why;
     if (!t->prepare(easy, why)) {
-        t->release_easy();
-        give_back(easy);
+        give_back(t->release_easy());
         t->complete(CURLE_OK, why);
         return;
     }
-    if (CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
-        t->release_easy();
-        give_back(easy);
+    if (CURLMcode rc = curl_multi_add_handle(multi_, easy.curl); rc != CURLM_OK) {
+        give_back(t->release_easy());
         t->complete(CURLE_OK, std::error_code(CURLE_FAILED_INIT, curl_category()));
         return;
     }
@@ -609,10 +636,8 @@ void client_impl::abort(transfer& t, std::error_code ec) {
     auto keep = t.shared_from_this(); // running_ may hold the last reference
     stop_running(t);
     t.complete(CURLE_OK, ec);
-    if (easy) {
-        t.release_easy();
-        give_back(easy);
-    }
+    if (easy)
+        give_back(t.release_easy());
 }
 
 void client_impl::stop_running(transfer& t) {
@@ -643,8 +668,7 @@ void client_impl::finish_done() {
         const std::error_code ec = t->outcome(rc);
         // The handle is free before the handler runs: a request it starts
         // reuses it rather than making another.
-        t->release_easy();
-        give_back(easy);
+        give_back(t->release_easy());
         t->deliver(ec, true);
     }
 }

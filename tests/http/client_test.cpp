@@ -174,6 +174,34 @@ TEST_F(http_client, methods_bodies_and_headers_reach_the_server) {
     EXPECT_EQ(one[1].method, "DELETE");
 }
 
+// Sequential sends reuse one easy handle, which keeps its options between
+// requests and is only told what changed: each request must still go out as
+// itself (method, body, headers), whatever came before it.
+TEST_F(http_client, a_reused_handle_sends_each_request_as_itself) {
+    kh::request with_header = get("/r");
+    with_header.headers.emplace_back("X-Trace", "t1");
+    kh::request head = get("/r");
+    head.method = "HEAD";
+    kh::request idempotent_post = post("/r", "once");
+    idempotent_post.idempotent = true;
+    const std::vector<kh::request> sequence = {get("/r"),   post("/r", "body"), get("/r"),
+                                               with_header, get("/r"),          head,
+                                               get("/r"),   idempotent_post,    get("/r")};
+    for (const kh::request& r : sequence)
+        ASSERT_FALSE(send(r).ec) << r.method;
+    const auto received = server.requests("/r");
+    ASSERT_EQ(received.size(), sequence.size());
+    for (std::size_t i = 0; i < sequence.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(received[i].method, sequence[i].method);
+        EXPECT_EQ(received[i].body, sequence[i].body);
+        EXPECT_EQ(received[i].header("x-trace"), i == 3 ? "t1" : "");
+        EXPECT_EQ(received[i].header("content-length"),
+                  sequence[i].body.empty() ? "" : std::to_string(sequence[i].body.size()));
+    }
+    EXPECT_EQ(server.connections(), 1);
+}
+
 TEST_F(http_client, connections_are_reused) {
     ASSERT_FALSE(send(get("/a")).ec);
     ASSERT_FALSE(send(get("/b")).ec);

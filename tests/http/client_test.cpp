@@ -19,16 +19,21 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace keel::test {
@@ -545,6 +550,65 @@ TEST_F(http_client, hundreds_of_transfers_cancelled_at_random_times) {
     EXPECT_EQ(ok + aborted, count);
     // Both happen; which ones is up to the clock.
     EXPECT_GT(aborted, 0);
+}
+
+// ---- executors ----------------------------------------------------------------------
+
+// The client serialises its work on the caller's executor as is when that
+// runs one handler at a time (a strand, an io_context{1}), else on a strand
+// of its own. Each way, many concurrent requests started from several
+// threads all complete, once (TSan watches the client's state).
+void many_requests_from_threads(const asio::any_io_executor& executor,
+                                const std::function<void()>& run, int threads) {
+    keel::test::http::test_server server;
+    kh::client client(executor);
+    constexpr int per_thread = 40;
+    std::atomic<int> ok{0};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> starters;
+    for (int t = 0; t < threads; ++t)
+        starters.emplace_back([&] {
+            for (int i = 0; i < per_thread; ++i) {
+                kh::request r;
+                r.url = server.url("/many");
+                client.async_send(std::move(r), {}, [&](std::error_code ec, kh::response) {
+                    (ec ? failed : ok).fetch_add(1);
+                });
+            }
+        });
+    for (auto& s : starters)
+        s.join();
+    run();
+    EXPECT_EQ(ok.load(), threads * per_thread);
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(server.count("/many"), threads * per_thread);
+}
+
+TEST(http_client_executors, an_io_context_for_one_thread) {
+    asio::io_context io{1};
+    many_requests_from_threads(
+        io.get_executor(), [&] { io.run_for(20s); }, 3);
+}
+
+TEST(http_client_executors, an_io_context_run_by_two_threads) {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::thread second([&] { io.run_for(20s); });
+    many_requests_from_threads(
+        io.get_executor(),
+        [&] {
+            work.reset();
+            io.run_for(20s);
+        },
+        3);
+    second.join();
+}
+
+TEST(http_client_executors, a_strand_on_a_thread_pool) {
+    asio::thread_pool pool(3);
+    auto strand = asio::make_strand(pool.get_executor());
+    many_requests_from_threads(
+        strand, [&] { pool.join(); }, 3);
 }
 
 TEST(http_client_lifetime, destroying_the_client_aborts_its_transfers) {

@@ -22,8 +22,8 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <typeinfo>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace keel::http {
@@ -39,6 +39,13 @@ void init_curl_once() {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             throw std::runtime_error("keel::http: curl_global_init failed");
     });
+}
+
+/// The executor `ex` holds if it is a `T`, else null. (Asio 1.22's
+/// any_executor::target<T>() casts without checking the type.)
+template <class T>
+const T* target_if(const asio::any_io_executor& ex) noexcept {
+    return ex.target_type() == typeid(T) ? ex.target<T>() : nullptr;
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -112,6 +119,19 @@ public:
     const client_options& options() const noexcept { return options_; }
     /// Where everything touching the multi handle runs, one at a time.
     const asio::any_io_executor& loop() const noexcept { return loop_; }
+    /// Whether the calling thread is running the loop now (then the client's
+    /// state may be touched directly). Asked of the concrete executor: a
+    /// dispatch through the type-erased one costs a wrapped function.
+    bool on_loop() const noexcept {
+        using io_executor = asio::io_context::executor_type;
+        if (const auto* io = target_if<io_executor>(loop_))
+            return io->running_in_this_thread();
+        if (const auto* strand = target_if<asio::strand<asio::any_io_executor>>(loop_))
+            return strand->running_in_this_thread();
+        if (const auto* strand = target_if<asio::strand<io_executor>>(loop_))
+            return strand->running_in_this_thread();
+        return false;
+    }
 
     /// On loop(): starts `t` (or completes it at once if it cannot start).
     void add(const std::shared_ptr<transfer>& t);
@@ -272,8 +292,8 @@ private:
     /// over a serial executor only adds a queue hop to every step.
     static asio::any_io_executor serial_executor(asio::any_io_executor executor) {
         using io_executor = asio::io_context::executor_type;
-        if (executor.target<asio::strand<asio::any_io_executor>>() ||
-            executor.target<asio::strand<io_executor>>())
+        if (target_if<asio::strand<asio::any_io_executor>>(executor) ||
+            target_if<asio::strand<io_executor>>(executor))
             return executor;
         // io_context{1} (or a one-thread pool): the caller promised Asio
         // that one thread runs it.
@@ -697,7 +717,10 @@ std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_imp
     auto t = std::make_shared<transfer>(client, std::move(r), borrowed, options, std::move(done));
     // Started at once when the caller already runs on the loop (add() never
     // runs a handler inline: a completion is always posted), else posted.
-    asio::dispatch(client->loop(), [client, t] { client->add(t); });
+    if (client->on_loop())
+        client->add(t);
+    else
+        asio::post(client->loop(), [client, t] { client->add(t); });
     return t;
 }
 

@@ -73,11 +73,14 @@ HTTP_INFO_RATIOS = [
     ("BM_http_keel_client", "BM_http_raw_curl_multi"),
     ("BM_http_keel_pipeline", "BM_http_keel_client"),
     ("BM_http_raw_curl_multi_keel_setup", "BM_http_raw_curl_multi"),
+    ("BM_http_raw_curl_multi_socket", "BM_http_raw_curl_multi"),
+    ("BM_http_keel_pipeline", "BM_http_raw_curl_multi_socket"),
 ]
 HTTP_ORDER = ["BM_http_raw_curl_multi", "BM_http_keel_pipeline", "BM_http_keel_client",
-              "BM_http_raw_curl_multi_keel_setup"]
+              "BM_http_raw_curl_multi_keel_setup", "BM_http_raw_curl_multi_socket"]
 # The per-benchmark counters load() keeps (median over the repetitions).
-COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request"]
+COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request",
+            "user_us_per_request", "kernel_us_per_request"]
 
 
 def load(path, metric):
@@ -131,12 +134,17 @@ def check_http(path, metric):
         n for n in medians if n not in HTTP_ORDER)
     width = max([len(n) for n in names] + [10])
     print(f"\n{'benchmark':<{width}}  {'requests/s':>10}  {'allocs/request':>14}  "
-          f"{'cpu/request':>11}")
+          f"{'cpu/request':>11}  {'user':>7}  {'kernel':>7}")
+
+    def us(value):
+        return "-" if value is None else f"{value:.1f}us"
+
     for n in names:
         m = medians[n]
         rps = "-" if m["requests_per_second"] is None else f"{m['requests_per_second']:.0f}"
         allocs = "-" if m["allocs_per_request"] is None else f"{m['allocs_per_request']:.2f}"
-        print(f"{n:<{width}}  {rps:>10}  {allocs:>14}  {m['cpu_ns'] / 1e3:>9.1f}us")
+        print(f"{n:<{width}}  {rps:>10}  {allocs:>14}  {m['cpu_ns'] / 1e3:>9.1f}us  "
+              f"{us(m['user_us_per_request']):>7}  {us(m['kernel_us_per_request']):>7}")
 
     failed = missing = False
     print("\nhttp targets:")

@@ -4,6 +4,7 @@
 
 #include <keel/attempt.hpp>
 #include <keel/detail/deadline_service.hpp>
+#include <keel/detail/executor_target.hpp>
 #include <keel/detail/run_op.hpp>
 #include <keel/detail/signature.hpp>
 #include <keel/observer.hpp>
@@ -176,7 +177,7 @@ private:
                 using io_executor = asio::io_context::executor_type;
                 const asio::any_io_executor call =
                     asio::get_associated_executor(handler, self->executor_);
-                if (call.template target<io_executor>()) {
+                if (detail::target_if<io_executor>(call)) {
                     detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer,
                                    Executor, io_executor>::start(std::forward<Handler>(handler),
                                                                  std::forward<Op>(op), params,

@@ -4,6 +4,7 @@
 // serially (on the caller's executor when that already runs one handler at a
 // time, else on a strand), and no user handler ever runs inside a curl
 // callback.
+#include <keel/detail/executor_target.hpp>
 #include <keel/detail/library_fd.hpp>
 #include <keel/error.hpp>
 #include <keel/http/client.hpp>
@@ -39,13 +40,6 @@ void init_curl_once() {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             throw std::runtime_error("keel::http: curl_global_init failed");
     });
-}
-
-/// The executor `ex` holds if it is a `T`, else null. (Asio 1.22's
-/// any_executor::target<T>() casts without checking the type.)
-template <class T>
-const T* target_if(const asio::any_io_executor& ex) noexcept {
-    return ex.target_type() == typeid(T) ? ex.target<T>() : nullptr;
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -124,11 +118,12 @@ public:
     /// dispatch through the type-erased one costs a wrapped function.
     bool on_loop() const noexcept {
         using io_executor = asio::io_context::executor_type;
-        if (const auto* io = target_if<io_executor>(loop_))
+        if (const auto* io = keel::detail::target_if<io_executor>(loop_))
             return io->running_in_this_thread();
-        if (const auto* strand = target_if<asio::strand<asio::any_io_executor>>(loop_))
+        if (const auto* strand =
+                keel::detail::target_if<asio::strand<asio::any_io_executor>>(loop_))
             return strand->running_in_this_thread();
-        if (const auto* strand = target_if<asio::strand<io_executor>>(loop_))
+        if (const auto* strand = keel::detail::target_if<asio::strand<io_executor>>(loop_))
             return strand->running_in_this_thread();
         return false;
     }
@@ -292,8 +287,8 @@ private:
     /// over a serial executor only adds a queue hop to every step.
     static asio::any_io_executor serial_executor(asio::any_io_executor executor) {
         using io_executor = asio::io_context::executor_type;
-        if (target_if<asio::strand<asio::any_io_executor>>(executor) ||
-            target_if<asio::strand<io_executor>>(executor))
+        if (keel::detail::target_if<asio::strand<asio::any_io_executor>>(executor) ||
+            keel::detail::target_if<asio::strand<io_executor>>(executor))
             return executor;
         // io_context{1} (or a one-thread pool): the caller promised Asio
         // that one thread runs it.

@@ -208,6 +208,39 @@ TEST_F(AsioContract, ExecutorAllocatorAndSlotReachTheInnerOperation) {
     EXPECT_EQ(*live, 0);
 }
 
+// A handler whose associated executor is an any_io_executor holding a strand
+// (a coroutine spawned on one, say): the call must run on that strand, not on
+// the io_context it wraps. (Asio 1.22's any_executor::target<T>() does not
+// check the type: a strand once passed for a plain io_context executor.)
+TEST_F(AsioContract, StrandInsideAnyIoExecutorIsHonoured) {
+    manual_pipeline p(context, "dep", quick_policy());
+    const asio::any_io_executor strand = asio::make_strand(context);
+    const auto* typed = strand.target<asio::strand<asio::io_context::executor_type>>();
+    ASSERT_NE(typed, nullptr);
+    bool inner_saw_strand = false;
+    bool handler_on_strand = false;
+    int handler_calls = 0;
+    p.async_run<void(std::error_code, int)>(
+        [&](const manual_attempt&, auto&& inner) {
+            inner_saw_strand = asio::get_associated_executor(inner) == strand;
+            asio::post(context, [h = std::move(inner)]() mutable {
+                auto ex = asio::get_associated_executor(h);
+                asio::dispatch(
+                    ex, [h = std::move(h)]() mutable { std::move(h)(std::error_code{}, 3); });
+            });
+        },
+        asio::bind_executor(strand, [&](std::error_code ec, int v) {
+            ++handler_calls;
+            handler_on_strand = typed->running_in_this_thread();
+            EXPECT_FALSE(ec);
+            EXPECT_EQ(v, 3);
+        }));
+    run_for(context, 1s, [&] { return handler_calls > 0; });
+    EXPECT_EQ(handler_calls, 1);
+    EXPECT_TRUE(inner_saw_strand);
+    EXPECT_TRUE(handler_on_strand);
+}
+
 TEST_F(AsioContract, InnerSlotIsConnectedEvenWithoutAnOuterOne) {
     // The timeout needs the slot, whether or not the caller can cancel.
     manual_pipeline p(context, "dep", quick_policy());

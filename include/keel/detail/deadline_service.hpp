@@ -6,6 +6,7 @@
 #pragma once
 
 #include <keel/detail/deadline_heap.hpp>
+#include <keel/detail/executor_target.hpp>
 #include <keel/detail/spinlock.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -101,7 +102,7 @@ private:
         // caller's strand would serialise every expiry behind that strand.
         auto plain = without_strand(executor);
         if constexpr (std::is_same_v<decltype(plain), asio::any_io_executor>) {
-            if (auto* io = plain.template target<asio::io_context::executor_type>())
+            if (auto* io = target_if<asio::io_context::executor_type>(plain))
                 io_executor_.emplace(*io);
         } else if constexpr (std::is_same_v<decltype(plain), asio::io_context::executor_type>) {
             io_executor_.emplace(plain);
@@ -113,9 +114,9 @@ private:
     static auto without_strand(const Executor& executor) {
         if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
             using io_executor = asio::io_context::executor_type;
-            if (auto* io = executor.template target<io_executor>())
+            if (auto* io = target_if<io_executor>(executor))
                 return asio::any_io_executor(*io);
-            if (auto* strand = executor.template target<asio::strand<io_executor>>())
+            if (auto* strand = target_if<asio::strand<io_executor>>(executor))
                 return asio::any_io_executor(strand->get_inner_executor());
             return executor;
         } else if constexpr (is_strand<Executor>::value) {

@@ -22,6 +22,7 @@
 
 #include <keel/attempt.hpp>
 #include <keel/detail/deadline_service.hpp>
+#include <keel/detail/executor_target.hpp>
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
@@ -142,7 +143,7 @@ private:
         if constexpr (std::is_same_v<executor_type, decltype(associated)>)
             return associated;
         else // the initiator checked that it holds an executor_type
-            return *associated.template target<executor_type>();
+            return *target_if<executor_type>(associated);
     }
 
     static allocator_type recycled_allocator(const Handler& handler) {

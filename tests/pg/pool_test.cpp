@@ -28,18 +28,21 @@
 #include <string>
 #include <thread>
 
+namespace keel::test::pg {
+/// One cluster for every test that does not stop it (started on first use).
+cluster& shared_cluster() {
+    static cluster instance({"deadlock_timeout=100ms"});
+    return instance;
+}
+} // namespace keel::test::pg
+
 namespace {
 
 using namespace std::chrono_literals;
 namespace pg = keel::pg;
 using keel::test::pg::cluster;
 using keel::test::pg::session;
-
-/// One cluster for every test that does not stop it (started on first use).
-cluster& shared_cluster() {
-    static cluster instance({"deadlock_timeout=100ms"});
-    return instance;
-}
+using keel::test::pg::shared_cluster;
 
 struct query_outcome {
     bool done = false;

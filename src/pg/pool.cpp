@@ -371,9 +371,8 @@ void pool_impl::finish(const std::shared_ptr<connection>& c, std::error_code los
         close(c, true);
         replace_if_needed();
     } else if (draining) {
-        c->timer.cancel();
-        c->st = connection::state::busy;
-        release(c);
+        c->drained = true;
+        end_drain(c);
     } else if (!c->leased) {
         release(c);
     }
@@ -388,14 +387,25 @@ void pool_impl::abandon(const std::shared_ptr<connection>& c) {
         return;
     c->st = connection::state::draining;
     c->current.reset();
+    c->drained = false;
     // PQcancel opens a connection of its own and waits for the server: off
     // the loop thread. The answer (57014, or the statement's own if it
-    // finished first) is then read and dropped like any other.
+    // finished first) is then read and dropped like any other. The
+    // connection is reused only once PQcancel has returned too: a cancel
+    // request still on its way could otherwise stop the next statement.
     if (PGcancel* cancel = PQgetCancel(c->pg)) {
-        asio::post(cancel_worker_, [cancel] {
+        c->cancel_pending = true;
+        asio::post(cancel_worker_, [cancel, self = shared_from_this(), c]() mutable {
             char why[256];
             PQcancel(cancel, why, sizeof why);
             PQfreeCancel(cancel);
+            // Moved, not copied: this thread must never drop the last
+            // reference to the pool (its destructor joins this thread).
+            const asio::strand<asio::any_io_executor> strand = self->strand_;
+            asio::post(strand, [self = std::move(self), c = std::move(c)] {
+                c->cancel_pending = false;
+                self->end_drain(c);
+            });
         });
     }
     c->timer.expires_after(options_.cancel_grace);
@@ -406,6 +416,14 @@ void pool_impl::abandon(const std::shared_ptr<connection>& c) {
         }
     });
     arm_read(c);
+}
+
+void pool_impl::end_drain(const std::shared_ptr<connection>& c) {
+    if (c->st != connection::state::draining || !c->drained || c->cancel_pending)
+        return;
+    c->timer.cancel();
+    c->st = connection::state::busy;
+    release(c);
 }
 
 // ---- giving back, closing -----------------------------------------------------------------
@@ -476,12 +494,17 @@ void pool_impl::close(const std::shared_ptr<connection>& c, bool broken, std::er
 
 void pool_impl::replace_if_needed() {
     // A slot came free: open a connection for a waiter nobody opens one for.
+    // open_for may fail at once and withdraw that waiter: not while iterating.
     if (closed_)
         return;
-    for (auto& w : waiters_) {
+    std::vector<std::shared_ptr<acquirer>> unserved;
+    for (auto& w : waiters_)
+        if (!w->opening.lock())
+            unserved.push_back(w);
+    for (auto& w : unserved) {
         if (all_.size() >= options_.size)
             return;
-        if (!w->opening.lock())
+        if (w->waiting && !w->opening.lock())
             open_for(w);
     }
 }

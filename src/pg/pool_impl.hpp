@@ -63,7 +63,9 @@ struct connection {
     std::shared_ptr<exchange> current;
     PGresult* collected = nullptr; ///< the answer so far (owned)
     bool sent = false;
-    asio::steady_timer timer; ///< the grace after a cancel
+    bool drained = false;        ///< draining: the abandoned statement's answer is in
+    bool cancel_pending = false; ///< draining: PQcancel has not returned yet
+    asio::steady_timer timer;    ///< the grace after a cancel
     clock::time_point idle_since{};
     std::weak_ptr<acquirer> opened_for;
 };
@@ -110,6 +112,7 @@ private:
     void collect(const std::shared_ptr<connection>& c);
     void finish(const std::shared_ptr<connection>& c, std::error_code lost = {});
     void make_idle(const std::shared_ptr<connection>& c);
+    void end_drain(const std::shared_ptr<connection>& c);
     void replace_if_needed();
     void forget(const std::shared_ptr<connection>& c);
 

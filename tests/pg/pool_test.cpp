@@ -275,6 +275,21 @@ TEST_F(pg_pool, exhausted_pool_fails_at_the_deadline) {
     EXPECT_FALSE(blocked.ec) << blocked.ec.message();
 }
 
+TEST_F(pg_pool, an_idle_connection_the_server_closed_leaves_the_pool_before_its_next_use) {
+    auto& p = make_pool(2);
+    const int pid = query(p, pg::statement("SELECT pg_backend_pid()")).r.get<int>(0, 0);
+    ASSERT_EQ(p.stats().idle, 1u);
+    shared_cluster().exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+    // Noticed by the idle connection's own read wait, with no call running.
+    run_until([&] { return p.stats().closed_broken == 1; });
+    EXPECT_EQ(p.stats().open, 0u);
+    EXPECT_EQ(p.stats().idle, 0u);
+    auto again = query(p, pg::statement("SELECT pg_backend_pid()"));
+    ASSERT_FALSE(again.ec) << again.ec.message();
+    EXPECT_NE(again.r.get<int>(0, 0), pid);
+    EXPECT_EQ(p.stats().opened, 2u);
+}
+
 TEST_F(pg_pool, full_accept_queue_is_a_connect_timeout) {
     keel::test::http::full_listener full;
     auto& p = make_pool(1, "host=127.0.0.1 port=" + std::to_string(full.port()) +

@@ -74,7 +74,8 @@ bool outcome_unknown(const std::error_code& ec) noexcept {
 }
 
 pool_impl::pool_impl(asio::any_io_executor executor, pool_options options)
-    : executor_(executor), strand_(asio::make_strand(executor)), options_(std::move(options)) {
+    : executor_(executor), strand_(asio::make_strand(executor)), options_(std::move(options)),
+      waiter_timer_(strand_) {
     register_classifiers();
     if (options_.size == 0)
         throw std::invalid_argument("keel::pg::pool: size must be at least 1");
@@ -131,15 +132,8 @@ void pool_impl::acquire(const std::shared_ptr<acquirer>& a) {
     a->waiting = true;
     waiters_.push_back(a);
     stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
-    if (a->deadline != clock::time_point::max()) {
-        // Only a call that has to wait pays for a kernel timer.
-        a->timer.emplace(strand_);
-        a->timer->expires_at(a->deadline);
-        a->timer->async_wait([self = shared_from_this(), a](std::error_code ec) {
-            if (!ec)
-                self->on_expired(a);
-        });
-    }
+    if (a->deadline < waiter_timer_at_)
+        arm_waiter_timer(a->deadline);
     if (all_.size() < options_.size)
         open_for(a);
 }
@@ -148,14 +142,38 @@ bool pool_impl::withdraw(acquirer& a) {
     if (!a.waiting)
         return false;
     a.waiting = false;
-    if (a.timer)
-        a.timer->cancel();
     auto it = std::find_if(waiters_.begin(), waiters_.end(),
                            [&](const std::shared_ptr<acquirer>& w) { return w.get() == &a; });
     if (it != waiters_.end())
         waiters_.erase(it);
     stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
     return true;
+}
+
+void pool_impl::arm_waiter_timer(clock::time_point deadline) {
+    waiter_timer_at_ = deadline;
+    waiter_timer_.expires_at(deadline); // a wait it replaces ends with operation_aborted
+    waiter_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec)
+            self->on_waiter_timer();
+    });
+}
+
+void pool_impl::on_waiter_timer() {
+    waiter_timer_at_ = clock::time_point::max();
+    const clock::time_point now = clock::now();
+    std::vector<std::shared_ptr<acquirer>> expired;
+    clock::time_point next = clock::time_point::max();
+    for (auto& w : waiters_) {
+        if (w->deadline <= now)
+            expired.push_back(w);
+        else
+            next = std::min(next, w->deadline);
+    }
+    for (auto& w : expired)
+        on_expired(w);
+    if (next != clock::time_point::max() && !closed_)
+        arm_waiter_timer(next);
 }
 
 void pool_impl::on_expired(const std::shared_ptr<acquirer>& a) {
@@ -190,6 +208,10 @@ void pool_impl::open_for(const std::shared_ptr<acquirer>& a) {
     }
     // Startup failures then carry their SQLSTATE in the message.
     PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE);
+    // libpq prints server notices (NOTICE, WARNING) to stderr by default: a
+    // library must not write to the service's stderr.
+    PQsetNoticeProcessor(
+        c->pg, [](void*, const char*) {}, nullptr);
     poll_connect(c);
 }
 
@@ -511,6 +533,7 @@ void pool_impl::replace_if_needed() {
 
 void pool_impl::shutdown() {
     closed_ = true;
+    waiter_timer_.cancel();
     while (!waiters_.empty()) {
         std::shared_ptr<acquirer> a = waiters_.front();
         withdraw(*a);

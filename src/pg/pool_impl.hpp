@@ -46,7 +46,6 @@ public:
     virtual void on_acquire_failed(std::error_code ec, std::string why) = 0;
 
     clock::time_point deadline = clock::time_point::max();
-    std::optional<asio::steady_timer> timer; ///< armed only when it has to wait
     bool waiting = false;
     std::weak_ptr<struct connection> opening; ///< a connection opened for this one
 };
@@ -106,6 +105,8 @@ private:
     void poll_connect(const std::shared_ptr<connection>& c);
     void connect_failed(const std::shared_ptr<connection>& c, std::error_code ec, std::string why);
     void on_expired(const std::shared_ptr<acquirer>& a);
+    void arm_waiter_timer(clock::time_point deadline);
+    void on_waiter_timer();
     void arm_read(const std::shared_ptr<connection>& c);
     void on_readable(const std::shared_ptr<connection>& c);
     void flush(const std::shared_ptr<connection>& c);
@@ -123,6 +124,10 @@ private:
     std::vector<std::shared_ptr<connection>> all_;  ///< open or opening
     std::vector<std::shared_ptr<connection>> idle_; ///< the last one freed is used first
     std::deque<std::shared_ptr<acquirer>> waiters_;
+    /// One timer for all waiters, at the earliest deadline (armed again only
+    /// when a sooner one arrives): no kernel timer per waiting call.
+    asio::steady_timer waiter_timer_;
+    clock::time_point waiter_timer_at_ = clock::time_point::max();
     bool closed_ = false;
 
     std::atomic<std::size_t> stat_open_{0};

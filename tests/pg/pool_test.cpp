@@ -11,6 +11,7 @@
 #include "support/cluster.hpp"
 #include "support/test_server.hpp"
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -123,6 +124,30 @@ TEST_F(pg_pool, select_with_parameters_gives_typed_values_and_nulls) {
     EXPECT_THROW(out.r.get<std::int32_t>(0, 1), std::invalid_argument);
     EXPECT_THROW(out.r.text(1, 0), std::out_of_range);
     EXPECT_EQ(out.r.command_tag(), "SELECT 1");
+}
+
+TEST_F(pg_pool, handler_runs_once_on_its_own_executor_never_inside_the_initiation) {
+    auto& p = make_pool(1);
+    asio::io_context elsewhere;
+    std::atomic<int> calls{0};
+    std::thread::id ran_on;
+    p.async_query(pg::statement("SELECT 1"), {},
+                  asio::bind_executor(elsewhere, [&](std::error_code ec, pg::result r) {
+                      EXPECT_FALSE(ec);
+                      EXPECT_EQ(r.get<int>(0, 0), 1);
+                      ran_on = std::this_thread::get_id();
+                      ++calls;
+                  }));
+    EXPECT_EQ(calls, 0); // not inside the initiating function
+    // The handler's executor is kept busy (work) until the handler ran there.
+    std::thread other([&] { elsewhere.run(); });
+    const auto other_id = other.get_id();
+    context_.restart();
+    while (calls == 0)
+        context_.run_for(10ms);
+    other.join();
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(ran_on, other_id);
 }
 
 TEST_F(pg_pool, null_parameter_and_affected_rows) {

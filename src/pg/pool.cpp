@@ -162,8 +162,27 @@ void pool_impl::arm_waiter_timer(clock::time_point deadline) {
 void pool_impl::on_waiter_timer() {
     waiter_timer_at_ = clock::time_point::max();
     const clock::time_point now = clock::now();
-    std::vector<std::shared_ptr<acquirer>> expired;
     clock::time_point next = clock::time_point::max();
+    // Connections still opening past their deadline are abandoned (libpq
+    // ignores connect_timeout in non-blocking mode), even when the call they
+    // were opened for was served by another one meanwhile: a connect that
+    // hangs must not hold a slot of the pool.
+    std::vector<std::shared_ptr<connection>> stale;
+    for (auto& c : all_) {
+        if (c->st != connection::state::connecting)
+            continue;
+        if (c->connect_deadline <= now)
+            stale.push_back(c);
+        else
+            next = std::min(next, c->connect_deadline);
+    }
+    for (auto& c : stale) {
+        std::shared_ptr<acquirer> a = c->opened_for.lock();
+        close(c, false);
+        if (a && withdraw(*a))
+            a->on_acquire_failed(make_error_code(keel::errc::connect_timeout), {});
+    }
+    std::vector<std::shared_ptr<acquirer>> expired;
     for (auto& w : waiters_) {
         if (w->deadline <= now)
             expired.push_back(w);
@@ -172,7 +191,10 @@ void pool_impl::on_waiter_timer() {
     }
     for (auto& w : expired)
         on_expired(w);
-    if (next != clock::time_point::max() && !closed_)
+    if (!stale.empty())
+        replace_if_needed();
+    // (Opening connections above may have armed it sooner already.)
+    if (next < waiter_timer_at_ && !closed_)
         arm_waiter_timer(next);
 }
 
@@ -199,7 +221,10 @@ void pool_impl::open_for(const std::shared_ptr<acquirer>& a) {
     auto c = std::make_shared<connection>(strand_);
     c->pg = PQconnectStart(options_.dsn.c_str());
     c->opened_for = a;
+    c->connect_deadline = a->deadline;
     a->opening = c;
+    if (c->connect_deadline < waiter_timer_at_)
+        arm_waiter_timer(c->connect_deadline);
     all_.push_back(c);
     stat_open_.store(all_.size(), std::memory_order_relaxed);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {

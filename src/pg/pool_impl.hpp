@@ -67,6 +67,9 @@ struct connection {
     asio::steady_timer timer;    ///< the grace after a cancel
     clock::time_point idle_since{};
     std::weak_ptr<acquirer> opened_for;
+    /// Connecting: when to give up (the deadline of the call it was opened
+    /// for, kept even when another connection served that call meanwhile).
+    clock::time_point connect_deadline = clock::time_point::max();
 };
 
 class pool_impl : public std::enable_shared_from_this<pool_impl> {

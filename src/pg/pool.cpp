@@ -592,7 +592,15 @@ public:
             deadline = now_if() + pool_->options().connect_timeout;
     }
 
-    void start() { pool_->acquire(shared_from_this()); }
+    void start() override {
+        // Dispatched: when this thread may enter the strand, the call starts
+        // (and its statement goes out) before the initiating function
+        // returns. Its completion cannot run in here: complete() posts
+        // while `initiating_` is set.
+        asio::dispatch(pool_->strand(),
+                       [self = shared_from_this()] { self->pool_->acquire(self); });
+        initiating_.store(false, std::memory_order_release);
+    }
 
     const statement& stmt() const noexcept override { return stmt_; }
 
@@ -641,9 +649,10 @@ private:
 
     void complete(std::error_code ec, result r) {
         if (auto done = std::move(done_))
-            done->complete(ec, std::move(r));
+            done->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
     }
 
+    std::atomic<bool> initiating_{true};
     std::shared_ptr<pool_impl> pool_;
     statement owned_;
     const statement& stmt_;
@@ -655,14 +664,10 @@ private:
 } // namespace
 
 std::shared_ptr<cancel_handle>
-start_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
-            const query_options& options,
-            std::unique_ptr<completion<std::error_code, result>> done) {
-    auto call =
-        std::make_shared<query_call>(pool, std::move(owned), borrowed, options, std::move(done));
-    // Never complete inside the initiating function: start on the strand.
-    asio::post(pool->strand(), [call] { call->start(); });
-    return call;
+make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
+           const query_options& options,
+           std::unique_ptr<completion<std::error_code, result>> done) {
+    return std::make_shared<query_call>(pool, std::move(owned), borrowed, options, std::move(done));
 }
 
 } // namespace detail

@@ -7,6 +7,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include <atomic>
 #include <exception>
 
 namespace keel::pg::detail {
@@ -28,7 +29,13 @@ public:
 
     const std::shared_ptr<pool_impl>& pool() const noexcept { return pool_; }
 
-    void start() { pool_->acquire(shared_from_this()); }
+    void start() override {
+        // As a query call starts (pool.cpp): dispatched, completions posted
+        // while `initiating_` is set.
+        asio::dispatch(pool_->strand(),
+                       [self = shared_from_this()] { self->pool_->acquire(self); });
+        initiating_.store(false, std::memory_order_release);
+    }
 
     void on_acquired(std::shared_ptr<connection> c) override {
         if (!done_) {
@@ -193,14 +200,16 @@ private:
         if (std::shared_ptr<connection> c = std::move(conn_))
             pool_->close(c, false, asio::error::operation_aborted);
         if (done)
-            done->complete(asio::error::operation_aborted);
+            done->complete(initiating_.load(std::memory_order_acquire),
+                           asio::error::operation_aborted);
     }
 
     void complete(std::error_code ec) {
         if (auto done = std::move(done_))
-            done->complete(ec);
+            done->complete(initiating_.load(std::memory_order_acquire), ec);
     }
 
+    std::atomic<bool> initiating_{true};
     std::shared_ptr<pool_impl> pool_;
     transaction_function body_;
     isolation level_;
@@ -228,14 +237,21 @@ public:
         if (ec && ec.category() == sqlstate_category())
             tx_->note_failure(ec);
         if (auto done = std::move(done_))
-            done->complete(ec, std::move(r));
+            done->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
     }
 
     // One statement cannot be stopped alone without leaving the transaction
     // in an unknown state: cancelling it cancels the attempt.
     void cancel() override { tx_->cancel(); }
 
+    void start() override {
+        asio::dispatch(tx_->pool()->strand(),
+                       [tx = tx_, self = shared_from_this()] { tx->query(self); });
+        initiating_.store(false, std::memory_order_release);
+    }
+
 private:
+    std::atomic<bool> initiating_{true};
     std::shared_ptr<transaction_state> tx_;
     statement stmt_;
     std::unique_ptr<completion<std::error_code, result>> done_;
@@ -244,20 +260,16 @@ private:
 } // namespace
 
 std::shared_ptr<cancel_handle>
-start_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
-                        std::unique_ptr<completion<std::error_code, result>> done) {
-    auto q = std::make_shared<transaction_query>(tx, std::move(s), std::move(done));
-    asio::post(tx->pool()->strand(), [tx, q] { tx->query(q); });
-    return q;
+make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
+                       std::unique_ptr<completion<std::error_code, result>> done) {
+    return std::make_shared<transaction_query>(tx, std::move(s), std::move(done));
 }
 
-std::shared_ptr<cancel_handle>
-start_transaction(const std::shared_ptr<pool_impl>& pool, const transaction_function* body,
-                  isolation level, const keel::attempt* attempt,
-                  std::unique_ptr<completion<std::error_code>> done) {
-    auto tx = std::make_shared<transaction_state>(pool, *body, level, attempt, std::move(done));
-    asio::post(pool->strand(), [tx] { tx->start(); });
-    return tx;
+std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
+                                                const transaction_function* body, isolation level,
+                                                const keel::attempt* attempt,
+                                                std::unique_ptr<completion<std::error_code>> done) {
+    return std::make_shared<transaction_state>(pool, *body, level, attempt, std::move(done));
 }
 
 } // namespace keel::pg::detail

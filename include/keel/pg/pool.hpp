@@ -60,9 +60,8 @@ namespace detail {
 class pool_impl;
 
 std::shared_ptr<cancel_handle>
-start_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
-            const query_options& options,
-            std::unique_ptr<completion<std::error_code, result>> done);
+make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
+           const query_options& options, std::unique_ptr<completion<std::error_code, result>> done);
 } // namespace detail
 
 /// Up to `size` connections to one database. Each call takes a free
@@ -138,10 +137,11 @@ private:
             auto done =
                 std::make_unique<detail::completion_for<handler_type, std::error_code, result>>(
                     std::forward<Handler>(handler), self->executor_);
-            auto call = detail::start_query(self->impl_, std::move(owned), borrowed, options,
-                                            std::move(done));
+            auto call = detail::make_query(self->impl_, std::move(owned), borrowed, options,
+                                           std::move(done));
             if (slot.is_connected())
                 slot.assign([call](asio::cancellation_type) { call->cancel(); });
+            call->start();
         }
     };
 

@@ -25,13 +25,13 @@ namespace detail {
 class transaction_state;
 
 std::shared_ptr<cancel_handle>
-start_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
-                        std::unique_ptr<completion<std::error_code, result>> done);
+make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
+                       std::unique_ptr<completion<std::error_code, result>> done);
 
-std::shared_ptr<cancel_handle> start_transaction(const std::shared_ptr<pool_impl>& pool,
-                                                 const transaction_function* body, isolation level,
-                                                 const keel::attempt* attempt,
-                                                 std::unique_ptr<completion<std::error_code>> done);
+std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
+                                                const transaction_function* body, isolation level,
+                                                const keel::attempt* attempt,
+                                                std::unique_ptr<completion<std::error_code>> done);
 } // namespace detail
 
 /// One attempt's transaction: its statements run on the one connection the
@@ -58,9 +58,10 @@ public:
                 auto done =
                     std::make_unique<detail::completion_for<handler_type, std::error_code, result>>(
                         std::move(handler), executor_);
-                auto call = detail::start_transaction_query(state_, std::move(s), std::move(done));
+                auto call = detail::make_transaction_query(state_, std::move(s), std::move(done));
                 if (slot.is_connected())
                     slot.assign([call](asio::cancellation_type) { call->cancel(); });
+                call->start();
             },
             token, std::move(s));
     }
@@ -99,9 +100,10 @@ auto async_transaction(pool& p, Pipeline& pipeline, transaction_function body,
                         std::make_unique<detail::completion_for<handler_type, std::error_code>>(
                             std::move(handler), p.get_executor());
                     auto call =
-                        detail::start_transaction(p.impl(), &body, level, &a, std::move(done));
+                        detail::make_transaction(p.impl(), &body, level, &a, std::move(done));
                     if (slot.is_connected())
                         slot.assign([call](asio::cancellation_type) { call->cancel(); });
+                    call->start();
                 },
                 attempt_token);
         },

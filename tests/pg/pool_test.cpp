@@ -603,6 +603,32 @@ TEST_F(pg_pool, transaction_body_error_rolls_back_and_is_not_retried_when_perman
     EXPECT_EQ(p.stats().opened, 1u);
 }
 
+TEST_F(pg_pool, a_transaction_cut_short_by_its_deadline_is_rolled_back_and_run_again) {
+    shared_cluster().exec("DROP TABLE IF EXISTS cut; CREATE TABLE cut (attempt int)");
+    auto& p = make_pool(1);
+    keel::pipeline_policy policy = fast_retries(2);
+    policy.timeout.exchange = 300ms;
+    keel::pipeline pipeline(context_, "db", policy);
+    int bodies = 0;
+    std::optional<std::error_code> result;
+    pg::async_transaction(
+        p, pipeline,
+        [&](pg::transaction& tx) -> asio::awaitable<void> {
+            const int attempt = ++bodies;
+            co_await tx.async_query(pg::statement("INSERT INTO cut VALUES ($1)", attempt),
+                                    asio::use_awaitable);
+            if (attempt == 1) // runs past the exchange deadline
+                co_await tx.async_query(pg::statement("SELECT pg_sleep(30)"), asio::use_awaitable);
+        },
+        pg::isolation::read_committed, [&](std::error_code ec) { result = ec; });
+    run_until([&] { return result.has_value(); });
+    EXPECT_FALSE(*result) << result->message();
+    EXPECT_EQ(bodies, 2);
+    // The first attempt's insert went with its connection.
+    EXPECT_EQ(shared_cluster().exec("SELECT string_agg(attempt::text, ',') FROM cut"), "2");
+    EXPECT_EQ(p.stats().opened, 2u);
+}
+
 // ---- a server stopped under load ----------------------------------------------------------
 
 TEST_F(pg_pool, immediate_server_stop_under_load_loses_no_acknowledged_insert) {

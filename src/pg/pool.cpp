@@ -42,7 +42,7 @@ std::string message_of(PGconn* pg) {
 
 } // namespace
 
-std::error_code error_of(PGconn* pg, const PGresult* res) {
+std::error_code error_of(const PGresult* res) {
     if (res) {
         switch (PQresultStatus(res)) {
         case PGRES_COMMAND_OK:
@@ -57,7 +57,6 @@ std::error_code error_of(PGconn* pg, const PGresult* res) {
             return pg::sqlstate(state);
     }
     // No SQLSTATE: libpq's own failure, which in practice is the connection.
-    (void)pg;
     return make_error_code(errc::connection_lost);
 }
 
@@ -410,7 +409,7 @@ void pool_impl::finish(const std::shared_ptr<connection>& c, std::error_code los
     std::error_code ec = lost;
     std::string why;
     if (!ec)
-        ec = error_of(c->pg, res);
+        ec = error_of(res);
     if (ec == errc::connection_lost)
         why = message_of(c->pg);
     const bool draining = c->st == connection::state::draining;
@@ -583,13 +582,12 @@ public:
                std::unique_ptr<completion<std::error_code, result>> done)
         : pool_(std::move(pool)), owned_(std::move(owned)), stmt_(borrowed ? *borrowed : owned_),
           options_(options), done_(std::move(done)) {
-        const auto now_if = [&] { return clock::now(); };
         if (options_.attempt && options_.attempt->connect_deadline() != clock::time_point::max())
             deadline = options_.attempt->connect_deadline();
         else if (options_.connect_timeout)
-            deadline = now_if() + *options_.connect_timeout;
+            deadline = clock::now() + *options_.connect_timeout;
         else if (pool_->options().connect_timeout.count() > 0)
-            deadline = now_if() + pool_->options().connect_timeout;
+            deadline = clock::now() + pool_->options().connect_timeout;
     }
 
     void start() override {

@@ -148,6 +148,6 @@ private:
 bool outcome_unknown(const std::error_code& ec) noexcept;
 
 /// The error of a finished statement: none, its SQLSTATE, or connection_lost.
-std::error_code error_of(PGconn* pg, const PGresult* res);
+std::error_code error_of(const PGresult* res);
 
 } // namespace keel::pg::detail

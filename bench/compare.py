@@ -3,6 +3,7 @@
 
     python3 bench/compare.py [build/release/bench/core.json] [--metric cpu_time]
                              [--http build/release/bench/http.json]
+                             [--pg build/release/bench/pg.json]
 
 Reads the Google Benchmark JSON that scripts/bench writes, prints each
 benchmark's median time and allocs_per_op, then the target checks, and exits
@@ -13,6 +14,12 @@ summarises a keel_bench_http run: each benchmark's requests/s and allocations
 per request, and the throughput target keel::http (with its pipeline) >=
 HTTP_MIN_RATIO x the plain libcurl multi loop of the same run. A missing http
 file is MISSING only when --http was given.
+
+With --pg (default: build/release/bench/pg.json when it exists), also
+summarises a keel_bench_pg run: each benchmark's queries/s and allocations per
+query, and the targets keel::pg (through its pipeline) >= PG_MIN_RATIO x raw
+non-blocking libpq on the same loop, for one connection and for a pool of 4
+at concurrency 16.
 
 Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
 a run without repetitions is summarised by the median of its iterations.
@@ -78,9 +85,17 @@ HTTP_INFO_RATIOS = [
 ]
 HTTP_ORDER = ["BM_http_raw_curl_multi", "BM_http_keel_pipeline", "BM_http_keel_client",
               "BM_http_raw_curl_multi_keel_setup", "BM_http_raw_curl_multi_socket"]
+# keel_bench_pg: (keel, baseline, minimum ratio of queries per second).
+PG_RATIO_TARGETS = [
+    ("BM_pg_keel_one_connection", "BM_pg_raw_one_connection", 0.9),
+    ("BM_pg_keel_pool4_c16", "BM_pg_raw_pool4_c16", 0.9),
+]
+PG_ORDER = ["BM_pg_raw_one_connection", "BM_pg_keel_one_connection", "BM_pg_raw_pool4_c16",
+            "BM_pg_keel_pool4_c16"]
 # The per-benchmark counters load() keeps (median over the repetitions).
 COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request",
-            "user_us_per_request", "kernel_us_per_request"]
+            "user_us_per_request", "kernel_us_per_request", "queries_per_second",
+            "allocs_per_query"]
 
 
 def load(path, metric):
@@ -171,6 +186,46 @@ def check_http(path, metric):
     return failed, missing
 
 
+def check_pg(path, metric):
+    """Prints the pg run and its target checks: returns (failed, missing)."""
+    try:
+        context, medians = load(path, metric)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
+        print("\npg targets:")
+        for num, den, limit in PG_RATIO_TARGETS:
+            print(f"  MISSING  {num} / {den} queries/s >= {limit}")
+        return False, True
+
+    print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
+          f"{context.get('num_cpus', '?')} cpus, medians)")
+    names = [n for n in PG_ORDER if n in medians] + sorted(
+        n for n in medians if n not in PG_ORDER)
+    width = max([len(n) for n in names] + [10])
+    print(f"\n{'benchmark':<{width}}  {'queries/s':>10}  {'allocs/query':>12}  {'cpu/query':>10}")
+    for n in names:
+        m = medians[n]
+        qps = "-" if m["queries_per_second"] is None else f"{m['queries_per_second']:.0f}"
+        allocs = "-" if m["allocs_per_query"] is None else f"{m['allocs_per_query']:.2f}"
+        print(f"{n:<{width}}  {qps:>10}  {allocs:>12}  {m['cpu_ns'] / 1e3:>8.1f}us")
+
+    failed = missing = False
+    print("\npg targets:")
+    for num, den, limit in PG_RATIO_TARGETS:
+        a = medians.get(num, {}).get("queries_per_second")
+        b = medians.get(den, {}).get("queries_per_second")
+        if a is None or b is None or b <= 0:
+            print(f"  MISSING  {num} / {den} queries/s >= {limit}")
+            missing = True
+            continue
+        ratio = a / b
+        ok = ratio >= limit
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} queries/s = {ratio:.3f}"
+              f"  (target >= {limit})")
+    return failed, missing
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,8 +239,16 @@ def main():
     parser.add_argument("--http", metavar="PATH", default=None,
                         help="a keel_bench_http JSON run to summarise and check as well "
                              "(default: build/release/bench/http.json if it exists)")
+    parser.add_argument("--pg", metavar="PATH", default=None,
+                        help="a keel_bench_pg JSON run to summarise and check as well "
+                             "(default: build/release/bench/pg.json if it exists)")
     args = parser.parse_args()
     http_path, http_explicit = args.http, args.http is not None
+    pg_path, pg_explicit = args.pg, args.pg is not None
+    if pg_path is None:
+        default_pg = root / "build/release/bench/pg.json"
+        if default_pg.exists():
+            pg_path = str(default_pg)
     if http_path is None:
         default_http = root / "build/release/bench/http.json"
         if default_http.exists():
@@ -254,6 +317,12 @@ def main():
             http_failed, http_missing = check_http(http_path, args.metric)
             failed |= http_failed
             missing |= http_missing
+
+    if pg_path is not None:
+        if pg_explicit or pathlib.Path(pg_path).exists():
+            pg_failed, pg_missing = check_pg(pg_path, args.metric)
+            failed |= pg_failed
+            missing |= pg_missing
 
     if missing:
         return 2

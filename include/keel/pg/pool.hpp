@@ -1,0 +1,152 @@
+// keel::pg::pool: a bounded set of PostgreSQL connections on the Asio loop
+// (libpq's non-blocking interface), alone or through a keel pipeline.
+#pragma once
+
+#include <keel/attempt.hpp>
+#include <keel/pg/detail/completion.hpp>
+#include <keel/pg/error.hpp>
+#include <keel/pg/result.hpp>
+#include <keel/pg/statement.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace keel::pg {
+
+struct pool_options {
+    /// libpq connection string or URI ("host=127.0.0.1 port=5432 dbname=app",
+    /// "postgresql://app@db/app").
+    std::string dsn;
+    /// Connections open at most; calls beyond it wait for one to come free.
+    std::size_t size = 4;
+    /// Bounds acquiring a connection (waiting for a free one, then opening
+    /// one) for calls that bring no deadline of their own (no attempt, no
+    /// query_options::connect_timeout); zero: no bound.
+    std::chrono::milliseconds connect_timeout{0};
+    /// After keel cancels a query (deadline, caller), how long the server may
+    /// take to acknowledge before the connection is closed instead of reused.
+    std::chrono::milliseconds cancel_grace{2000};
+};
+
+/// Options of one call. Through a pipeline they come from the attempt.
+struct query_options {
+    /// Bounds acquiring a connection (as pool_options::connect_timeout).
+    std::optional<std::chrono::milliseconds> connect_timeout;
+    /// The keel attempt this call is (set by async_call): its connect
+    /// deadline bounds acquisition, and forbid_retry() is called for a
+    /// non-idempotent statement whose outcome is unknown. Must outlive the call.
+    const keel::attempt* attempt = nullptr;
+};
+
+/// A snapshot for tests and dashboards.
+struct pool_stats {
+    std::size_t open = 0;          ///< connections open or opening
+    std::size_t idle = 0;          ///< open and free
+    std::size_t waiting = 0;       ///< calls waiting for a connection
+    std::size_t opened = 0;        ///< connections opened successfully since the start
+    std::size_t closed_broken = 0; ///< connections dropped because they broke
+};
+
+namespace detail {
+class pool_impl;
+
+std::shared_ptr<cancel_handle>
+make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
+           const query_options& options, std::unique_ptr<completion<std::error_code, result>> done);
+} // namespace detail
+
+/// Up to `size` connections to one database. Each call takes a free
+/// connection (or opens one, or waits for one), runs one statement and gives
+/// the connection back. Thread-safe; like an Asio I/O object it must outlive
+/// its calls, and destroying it ends the calls still waiting or running
+/// (their handlers get errc::pool_closed) and closes the connections.
+class pool {
+public:
+    using executor_type = asio::any_io_executor;
+
+    explicit pool(executor_type executor, pool_options options);
+    ~pool();
+    pool(const pool&) = delete;
+    pool& operator=(const pool&) = delete;
+
+    executor_type get_executor() const noexcept { return executor_; }
+    const pool_options& options() const noexcept;
+    pool_stats stats() const;
+
+    /// Runs one statement, with no retries. Completes with
+    /// `void(std::error_code, result)`: a sqlstate() error for a statement the
+    /// server refused (the result carries its message), errc::connection_lost,
+    /// errc::connect_failed, keel::errc::connect_timeout (opening a connection
+    /// took too long), errc::pool_exhausted (no connection came free in time),
+    /// or operation_aborted when cancelled.
+    ///
+    /// Cancellation (any type): a call still waiting leaves the queue; a
+    /// running statement is cancelled on the server (PQcancel, on a worker
+    /// thread) and the call completes at once; its connection is reused once
+    /// the server has stopped the statement, or closed after cancel_grace.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_query(statement s, query_options options = {},
+                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return asio::async_initiate<Token, void(std::error_code, result)>(
+            initiate_query{this}, token, std::move(s), nullptr, options);
+    }
+
+    /// Runs `s` through `pipeline`: each attempt acquires a connection within
+    /// its connect deadline and runs `s` within its exchange deadline (keel
+    /// cancels it on the server when it expires). Errors are retried by
+    /// their fault class, but a statement not marked idempotent is not run
+    /// again once it may have reached the server without a definite answer.
+    template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
+    auto async_call(Pipeline& pipeline, statement s,
+                    Token&& token = asio::default_completion_token_t<executor_type>()) {
+        static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
+                      "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
+        return pipeline.template async_run<void(std::error_code, result)>(
+            [this, s = std::move(s)](const keel::attempt& a, auto&& attempt_token) {
+                query_options o;
+                o.attempt = &a;
+                return asio::async_initiate<decltype(attempt_token), void(std::error_code, result)>(
+                    initiate_query{this}, attempt_token, statement(), &s, o);
+            },
+            std::forward<Token>(token));
+    }
+
+    /// For keel::pg's own helpers (transactions).
+    const std::shared_ptr<detail::pool_impl>& impl() const noexcept { return impl_; }
+
+private:
+    struct initiate_query {
+        pool* self;
+        using executor_type = pool::executor_type;
+        executor_type get_executor() const noexcept { return self->executor_; }
+
+        template <class Handler>
+        void operator()(Handler&& handler, statement owned, const statement* borrowed,
+                        const query_options& options) const {
+            using handler_type = std::decay_t<Handler>;
+            auto slot = asio::get_associated_cancellation_slot(handler);
+            auto done =
+                std::make_unique<detail::completion_for<handler_type, std::error_code, result>>(
+                    std::forward<Handler>(handler), self->executor_);
+            auto call = detail::make_query(self->impl_, std::move(owned), borrowed, options,
+                                           std::move(done));
+            if (slot.is_connected())
+                slot.assign([call](asio::cancellation_type) { call->cancel(); });
+            call->start();
+        }
+    };
+
+    executor_type executor_;
+    std::shared_ptr<detail::pool_impl> impl_;
+};
+
+} // namespace keel::pg

@@ -1,0 +1,60 @@
+// keel::pg::service: one PostgreSQL dependency of the configuration, with
+// its pipeline and a pool made from its `connection:` section.
+#pragma once
+
+#include <keel/config/registry.hpp>
+#include <keel/pg/pool.hpp>
+#include <keel/pg/transaction.hpp>
+
+#include <string_view>
+
+namespace keel::pg {
+
+/// pool_options from a `kind: postgres` dependency's `connection:` section
+/// (docs/pg.md):
+///
+///   connection:
+///     dsn: "${ORDERS_DB_DSN}"   # required: a libpq connection string or URI
+///     pool_size: 8              # connections at most (default 4)
+///     cancel_grace: 2s          # after a cancel, before the connection is dropped
+///
+/// Throws config::config_error naming the file, line, column and key of
+/// every problem (and of the dependency, when its kind is not postgres).
+pool_options options_from(const config::dependency& dependency);
+
+/// `orders.async_query(pg::idempotent("SELECT ..."), token)`: retries,
+/// timeouts and metrics from the dependency's entry in the file. Policy
+/// reloads apply to the calls that start afterwards; the connection section
+/// is read once, here.
+class service {
+public:
+    using executor_type = pool::executor_type;
+
+    /// Throws std::out_of_range for an unknown dependency, config::config_error
+    /// for a bad connection section.
+    service(executor_type executor, config::registry& policies, std::string_view dependency);
+
+    pool& connections() noexcept { return pool_; }
+    config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
+
+    /// pool::async_call through the dependency's pipeline.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_query(statement s,
+                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return pool_.async_call(*pipeline_, std::move(s), std::forward<Token>(token));
+    }
+
+    /// async_transaction through the dependency's pipeline.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_transaction(transaction_function body, isolation level = isolation::read_committed,
+                           Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return pg::async_transaction(pool_, *pipeline_, std::move(body), level,
+                                     std::forward<Token>(token));
+    }
+
+private:
+    config::configured_pipeline* pipeline_;
+    pool pool_;
+};
+
+} // namespace keel::pg

@@ -1,0 +1,113 @@
+// keel::pg::async_transaction: a coroutine run inside BEGIN/COMMIT, the whole
+// transaction retried on serialization failures and deadlocks.
+#pragma once
+
+#include <keel/pg/pool.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace keel::pg {
+
+enum class isolation { read_committed, repeatable_read, serializable };
+
+class transaction;
+
+/// The body of a transaction: runs its statements through `tx` and throws
+/// (co_await with asio::use_awaitable does) to roll back. It may run several
+/// times, once per attempt, so it must not keep effects outside the database
+/// from a failed attempt.
+using transaction_function = std::function<asio::awaitable<void>(transaction&)>;
+
+namespace detail {
+class transaction_state;
+
+std::shared_ptr<cancel_handle>
+make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
+                       std::unique_ptr<completion<std::error_code, result>> done);
+
+std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
+                                                const transaction_function* body, isolation level,
+                                                const keel::attempt* attempt,
+                                                std::unique_ptr<completion<std::error_code>> done);
+} // namespace detail
+
+/// One attempt's transaction: its statements run on the one connection the
+/// attempt holds, between BEGIN and COMMIT.
+class transaction {
+public:
+    using executor_type = asio::any_io_executor;
+
+    transaction(std::shared_ptr<detail::transaction_state> state, executor_type executor)
+        : state_(std::move(state)), executor_(std::move(executor)) {}
+
+    executor_type get_executor() const noexcept { return executor_; }
+
+    /// Runs one statement of the transaction. Completes with
+    /// `void(std::error_code, result)` as pool::async_query does; once the
+    /// attempt is cut short (deadline, cancellation) with operation_aborted.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_query(statement s,
+                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return asio::async_initiate<Token, void(std::error_code, result)>(
+            [this](auto handler, statement s) {
+                using handler_type = std::decay_t<decltype(handler)>;
+                auto slot = asio::get_associated_cancellation_slot(handler);
+                auto done =
+                    std::make_unique<detail::completion_for<handler_type, std::error_code, result>>(
+                        std::move(handler), executor_);
+                auto call = detail::make_transaction_query(state_, std::move(s), std::move(done));
+                if (slot.is_connected())
+                    slot.assign([call](asio::cancellation_type) { call->cancel(); });
+                call->start();
+            },
+            token, std::move(s));
+    }
+
+private:
+    std::shared_ptr<detail::transaction_state> state_;
+    executor_type executor_;
+};
+
+/// Runs `body` inside BEGIN [ISOLATION LEVEL ...] / COMMIT on one pooled
+/// connection, through `pipeline`: an attempt whose body or COMMIT fails
+/// with a transient error -- above all 40001 serialization_failure and
+/// 40P01 deadlock_detected -- is rolled back and the whole transaction runs
+/// again under the pipeline's retry policy. Completes with
+/// `void(std::error_code)`: success once COMMIT succeeded; the body's error
+/// (a system_error's code, errc::transaction_function_threw for anything
+/// else); or errc::commit_outcome_unknown when the connection broke while
+/// COMMIT was on its way -- that one is never retried.
+///
+/// Cancellation (and the attempt's deadline) closes the attempt's
+/// connection, which makes the server roll the transaction back; the body's
+/// pending statement completes with operation_aborted.
+template <class Pipeline, class Token = asio::default_completion_token_t<pool::executor_type>>
+auto async_transaction(pool& p, Pipeline& pipeline, transaction_function body,
+                       isolation level = isolation::read_committed,
+                       Token&& token = asio::default_completion_token_t<pool::executor_type>()) {
+    static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
+                  "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
+    return pipeline.template async_run<void(std::error_code)>(
+        [&p, body = std::move(body), level](const keel::attempt& a, auto&& attempt_token) {
+            return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
+                [&p, &body, level, &a](auto handler) {
+                    using handler_type = std::decay_t<decltype(handler)>;
+                    auto slot = asio::get_associated_cancellation_slot(handler);
+                    auto done =
+                        std::make_unique<detail::completion_for<handler_type, std::error_code>>(
+                            std::move(handler), p.get_executor());
+                    auto call =
+                        detail::make_transaction(p.impl(), &body, level, &a, std::move(done));
+                    if (slot.is_connected())
+                        slot.assign([call](asio::cancellation_type) { call->cancel(); });
+                    call->start();
+                },
+                attempt_token);
+        },
+        std::forward<Token>(token));
+}
+
+} // namespace keel::pg

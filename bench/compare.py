@@ -3,6 +3,7 @@
 
     python3 bench/compare.py [build/release/bench/core.json] [--metric cpu_time]
                              [--http build/release/bench/http.json]
+                             [--kafka build/release/bench/kafka.json]
 
 Reads the Google Benchmark JSON that scripts/bench writes, prints each
 benchmark's median time and allocs_per_op, then the target checks, and exits
@@ -13,6 +14,11 @@ summarises a keel_bench_http run: each benchmark's requests/s and allocations
 per request, and the throughput target keel::http (with its pipeline) >=
 HTTP_MIN_RATIO x the plain libcurl multi loop of the same run. A missing http
 file is MISSING only when --http was given.
+
+With --kafka (default: build/release/bench/kafka.json when it exists), also
+summarises a keel_bench_kafka run: messages/s and allocations per message,
+and the target keel::kafka's producer >= 0.9 x plain librdkafka producing to
+the same mock cluster in the same run.
 
 Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
 a run without repetitions is summarised by the median of its iterations.
@@ -76,8 +82,14 @@ HTTP_INFO_RATIOS = [
 ]
 HTTP_ORDER = ["BM_http_raw_curl_multi", "BM_http_keel_pipeline", "BM_http_keel_client",
               "BM_http_raw_curl_multi_keel_setup"]
+# keel_bench_kafka: (keel, baseline, minimum ratio of messages per second).
+KAFKA_RATIO_TARGETS = [
+    ("BM_kafka_keel_producer", "BM_kafka_raw_librdkafka", 0.9),
+]
+KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer"]
 # The per-benchmark counters load() keeps (median over the repetitions).
-COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request"]
+COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request",
+            "messages_per_second", "allocs_per_message"]
 
 
 def load(path, metric):
@@ -163,6 +175,48 @@ def check_http(path, metric):
     return failed, missing
 
 
+def check_kafka(path, metric):
+    """Prints the kafka run and its target check: returns (failed, missing)."""
+    try:
+        context, medians = load(path, metric)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
+        print("\nkafka targets:")
+        for num, den, limit in KAFKA_RATIO_TARGETS:
+            print(f"  MISSING  {num} / {den} messages/s >= {limit}")
+        return False, True
+
+    print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
+          f"{context.get('num_cpus', '?')} cpus, medians)")
+    if context.get("load"):
+        print(f"load: {context['load']}")
+    names = [n for n in KAFKA_ORDER if n in medians] + sorted(
+        n for n in medians if n not in KAFKA_ORDER)
+    width = max([len(n) for n in names] + [10])
+    print(f"\n{'benchmark':<{width}}  {'messages/s':>10}  {'allocs/message':>14}")
+    for n in names:
+        m = medians[n]
+        rate = "-" if m["messages_per_second"] is None else f"{m['messages_per_second']:.0f}"
+        allocs = "-" if m["allocs_per_message"] is None else f"{m['allocs_per_message']:.2f}"
+        print(f"{n:<{width}}  {rate:>10}  {allocs:>14}")
+
+    failed = missing = False
+    print("\nkafka targets:")
+    for num, den, limit in KAFKA_RATIO_TARGETS:
+        a = medians.get(num, {}).get("messages_per_second")
+        b = medians.get(den, {}).get("messages_per_second")
+        if a is None or b is None or b <= 0:
+            print(f"  MISSING  {num} / {den} messages/s >= {limit}")
+            missing = True
+            continue
+        ratio = a / b
+        ok = ratio >= limit
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} messages/s = {ratio:.3f}"
+              f"  (target >= {limit})")
+    return failed, missing
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -176,7 +230,15 @@ def main():
     parser.add_argument("--http", metavar="PATH", default=None,
                         help="a keel_bench_http JSON run to summarise and check as well "
                              "(default: build/release/bench/http.json if it exists)")
+    parser.add_argument("--kafka", metavar="PATH", default=None,
+                        help="a keel_bench_kafka JSON run to summarise and check as well "
+                             "(default: build/release/bench/kafka.json if it exists)")
     args = parser.parse_args()
+    kafka_path, kafka_explicit = args.kafka, args.kafka is not None
+    if kafka_path is None:
+        default_kafka = root / "build/release/bench/kafka.json"
+        if default_kafka.exists():
+            kafka_path = str(default_kafka)
     http_path, http_explicit = args.http, args.http is not None
     if http_path is None:
         default_http = root / "build/release/bench/http.json"
@@ -246,6 +308,12 @@ def main():
             http_failed, http_missing = check_http(http_path, args.metric)
             failed |= http_failed
             missing |= http_missing
+
+    if kafka_path is not None:
+        if kafka_explicit or pathlib.Path(kafka_path).exists():
+            kafka_failed, kafka_missing = check_kafka(kafka_path, args.metric)
+            failed |= kafka_failed
+            missing |= kafka_missing
 
     if missing:
         return 2

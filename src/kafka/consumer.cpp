@@ -134,9 +134,7 @@ public:
         }
         if (!found)
             return; // completed already
-        if (op->claim())
-            op->complete(asio::error::operation_aborted, upcall::post, message{});
-        op->release();
+        op->finish(asio::error::operation_aborted, upcall::post, message{});
     }
 
     void commit(const std::string& topic, std::int32_t partition, std::int64_t offset,
@@ -161,23 +159,17 @@ public:
         const std::error_code ec = err == RD_KAFKA_RESP_ERR__DESTROY
                                        ? std::error_code(asio::error::operation_aborted)
                                        : make_error_code(err);
-        if (op->claim())
-            op->complete(ec, upcall::post);
-        op->release();
+        op->finish(ec, upcall::post);
     }
 
     void close_async(void_operation* op) {
         if (!begin_close()) {
-            if (op->claim())
-                op->complete({}, upcall::post);
-            op->release();
+            op->finish({}, upcall::post);
             return;
         }
         worker_.post([self = shared_from_this(), op] {
             self->leave_group();
-            if (op->claim())
-                op->complete({}, upcall::post);
-            op->release();
+            op->finish({}, upcall::post);
         });
     }
 
@@ -201,9 +193,7 @@ private:
             receivers.swap(receivers_);
         }
         for (receive_operation* op : receivers) {
-            if (op->claim())
-                op->complete(asio::error::operation_aborted, upcall::post, message{});
-            op->release();
+            op->finish(asio::error::operation_aborted, upcall::post, message{});
         }
         asio::post(strand_, [self = shared_from_this()] { self->signal_->fd().release(); });
         return true;
@@ -284,14 +274,10 @@ private:
 
     static void finish(std::vector<received>& done, std::vector<committed>& commits, upcall how) {
         for (auto& r : done) {
-            if (r.op->claim())
-                r.op->complete(r.ec, how, std::move(r.m));
-            r.op->release();
+            r.op->finish(r.ec, how, std::move(r.m));
         }
         for (auto& c : commits) {
-            if (c.op->claim())
-                c.op->complete(c.ec, how);
-            c.op->release();
+            c.op->finish(c.ec, how);
         }
     }
 

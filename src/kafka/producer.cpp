@@ -3,7 +3,7 @@
 // each wake-up drains the queue, then completes the produces it reported
 // (never inside a librdkafka call). A mutex guards the client instance, the
 // produces waiting for room and the closed flag; completions race through
-// operation::claim().
+// operation::finish().
 #include <keel/kafka/producer.hpp>
 
 #include "client_base.hpp"
@@ -100,9 +100,7 @@ public:
         const std::error_code ec = err == RD_KAFKA_RESP_ERR__DESTROY
                                        ? std::error_code(asio::error::operation_aborted)
                                        : make_error_code(err);
-        if (op->claim())
-            op->complete(ec, upcall::post, delivery{});
-        op->release();
+        op->finish(ec, upcall::post, delivery{});
     }
 
     void cancel(produce_operation* op) {
@@ -116,14 +114,15 @@ public:
                     break;
                 }
         }
-        // One handed to librdkafka stays there: its report, later, finds the
-        // operation claimed.
-        if (op->claim())
-            op->complete(asio::error::operation_aborted, upcall::post, delivery{});
         if (was_waiting) {
+            // Never sent: the queue's reference is ours to finish with.
             in_flight_.fetch_sub(1, std::memory_order_relaxed);
-            op->release();
+        } else {
+            // Handed to librdkafka, it stays there (its report, later, finds
+            // the operation finished): finish with a reference of our own.
+            op->add_ref();
         }
+        op->finish(asio::error::operation_aborted, upcall::post, delivery{});
     }
 
     void transaction(transaction_step step, void_operation* op) {
@@ -166,11 +165,9 @@ public:
         for (auto& r : aborted) {
             // A delivery already reported stays a delivery; anything else
             // ends here, its outcome unknown.
-            if (r.op->claim())
-                r.op->complete(r.err ? std::error_code(asio::error::operation_aborted)
-                                     : std::error_code(),
-                               upcall::post, r.err ? delivery{} : r.where);
-            r.op->release();
+            r.op->finish(r.err ? std::error_code(asio::error::operation_aborted)
+                               : std::error_code(),
+                         upcall::post, r.err ? delivery{} : r.where);
         }
     }
 
@@ -323,13 +320,10 @@ private:
         // Completions last, outside the lock and outside librdkafka: a handler
         // may produce again or destroy the producer.
         const auto finish = [](const report& r, upcall how) {
-            if (r.op->claim()) {
-                std::error_code ec;
-                if (r.err)
-                    ec = make_error_code(r.err);
-                r.op->complete(ec, how, r.err ? delivery{} : r.where);
-            }
-            r.op->release();
+            std::error_code ec;
+            if (r.err)
+                ec = make_error_code(r.err);
+            r.op->finish(ec, how, r.err ? delivery{} : r.where);
         };
         for (const report& r : reports_)
             finish(r, upcall::dispatch);
@@ -399,9 +393,7 @@ private:
                 rd_kafka_error_destroy(error);
             }
         }
-        if (op->claim())
-            op->complete(ec, upcall::post);
-        op->release();
+        op->finish(ec, upcall::post);
     }
 
     asio::strand<asio::any_io_executor> strand_;

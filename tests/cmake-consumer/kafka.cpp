@@ -24,9 +24,8 @@ int main() {
     std::error_code result;
     {
         keel::kafka::producer producer(context.get_executor(), options);
-        producer.async_produce("events", "k", "v", [&](std::error_code ec, keel::kafka::delivery) {
-            result = ec;
-        });
+        producer.async_produce("events", "k", "v",
+                               [&](std::error_code ec, keel::kafka::delivery) { result = ec; });
         while (!result)
             context.run_one();
     }

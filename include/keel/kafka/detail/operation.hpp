@@ -3,15 +3,19 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
 
 #include <atomic>
+#include <memory>
 #include <system_error>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace keel::kafka::detail {
@@ -28,30 +32,39 @@ enum class upcall {
 };
 
 /// One pending operation completing with `void(std::error_code, Values...)`.
-/// Reference counted: librdkafka holds a reference until it reports on the
-/// operation, a cancellation slot holds one while it is installed.
+/// Reference counted: whoever holds it for completion (librdkafka until its
+/// report, keel's queue of produces waiting for room) holds one reference, a
+/// cancellation slot holds another while it is installed.
 template <class... Values>
 class operation {
 public:
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
 
-    /// Completes the caller's handler, once.
-    virtual void complete(std::error_code ec, upcall how, Values... values) = 0;
+    /// Completes the caller's handler unless someone did already (a report
+    /// and a cancellation can race from different threads), and drops the
+    /// caller's reference either way.
+    void finish(std::error_code ec, upcall how, Values... values) {
+        if (!finished_.exchange(true, std::memory_order_acq_rel))
+            complete(ec, how, std::move(values)...);
+        else
+            release();
+    }
 
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            delete this;
+            destroy();
     }
-
-    /// True for the one caller that may complete the operation: a report
-    /// and a cancellation can race from different threads.
-    bool claim() noexcept { return !finished_.exchange(true, std::memory_order_acq_rel); }
 
 protected:
     operation() = default;
-    virtual ~operation() = default;
+    ~operation() = default;
+    /// Moves the handler out, drops one reference (freeing the operation
+    /// before the upcall, as Asio's rules ask, unless a cancellation slot
+    /// still holds it: the upcall clears the slot first), then upcalls.
+    virtual void complete(std::error_code ec, upcall how, Values... values) = 0;
+    virtual void destroy() noexcept = 0;
 
 private:
     std::atomic<int> refs_{1};
@@ -60,10 +73,32 @@ private:
 
 template <class Handler, class... Values>
 class operation_for final : public operation<Values...> {
+    using handler_allocator =
+        asio::associated_allocator_t<Handler, asio::recycling_allocator<void>>;
+    using allocator_type =
+        typename std::allocator_traits<handler_allocator>::template rebind_alloc<operation_for>;
+
 public:
-    /// `fallback`: where the handler runs when it names no executor of its own.
-    operation_for(Handler handler, const asio::any_io_executor& fallback)
-        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+    /// Allocated with the handler's associated allocator (Asio's recycling
+    /// allocator when it has none). `fallback`: where the handler runs when
+    /// it names no executor of its own.
+    static operation_for* make(Handler handler, const asio::any_io_executor& fallback) {
+        allocator_type allocator(
+            asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
+        operation_for* p = std::allocator_traits<allocator_type>::allocate(allocator, 1);
+        try {
+            return new (p) operation_for(std::move(handler), fallback, allocator);
+        } catch (...) {
+            std::allocator_traits<allocator_type>::deallocate(allocator, p, 1);
+            throw;
+        }
+    }
+
+private:
+    operation_for(Handler handler, const asio::any_io_executor& fallback,
+                  const allocator_type& allocator)
+        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)),
+          allocator_(allocator) {}
 
     void complete(std::error_code ec, upcall how, Values... values) override {
         auto executor = work_.get_executor();
@@ -78,22 +113,29 @@ public:
                 [&](auto&&... v) { std::move(handler)(ec, std::forward<decltype(v)>(v)...); },
                 std::move(values));
         };
+        this->release();
         if (how == upcall::dispatch)
             asio::dispatch(executor, std::move(upcall_fn));
         else
             asio::post(executor, std::move(upcall_fn));
     }
 
-private:
+    void destroy() noexcept override {
+        allocator_type allocator(allocator_);
+        this->~operation_for();
+        std::allocator_traits<allocator_type>::deallocate(allocator, this, 1);
+    }
+
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+    allocator_type allocator_;
 };
 
 /// Makes the operation for `handler`, with one reference (the caller's).
 template <class... Values, class Handler>
 operation<Values...>* make_operation(Handler&& handler, const asio::any_io_executor& fallback) {
-    return new operation_for<std::decay_t<Handler>, Values...>(std::forward<Handler>(handler),
-                                                               fallback);
+    return operation_for<std::decay_t<Handler>, Values...>::make(std::forward<Handler>(handler),
+                                                                 fallback);
 }
 
 } // namespace keel::kafka::detail

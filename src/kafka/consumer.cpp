@@ -89,7 +89,13 @@ public:
             rd_kafka_destroy(rk_);
     }
 
-    void start() { arm(); }
+    /// Starts watching the eventfd and serves once: librdkafka signals only
+    /// when a queue turns non-empty, and the client may have queued events
+    /// before the eventfd was attached -- then no signal would ever come.
+    void start() {
+        arm();
+        asio::post(strand_, [self = shared_from_this()] { self->on_signal(); });
+    }
 
     void subscribe(const std::vector<std::string>& topics) {
         rd_kafka_topic_partition_list_t* list =
@@ -225,9 +231,13 @@ private:
             std::lock_guard lock(mutex_);
             if (closing_)
                 return;
+            // Wait again before draining: Asio's epoll reactor is
+            // edge-triggered, so a signal between the drain and a later
+            // wait would be lost (librdkafka signals only when a queue turns
+            // non-empty).
+            arm();
             signal_->reset();
             serve(done, commits);
-            arm();
         }
         finish(done, commits, upcall::dispatch);
     }

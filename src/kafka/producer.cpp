@@ -68,7 +68,7 @@ public:
         current_ = make_instance();
     }
 
-    void start() { arm(current_); }
+    void start() { watch(current_); }
 
     const producer_options& options() const noexcept { return options_; }
     std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
@@ -263,6 +263,15 @@ private:
         }
     }
 
+    /// Starts watching `in`'s eventfd, and drains its queue once: librdkafka
+    /// signals only when its queue turns non-empty, and the client may have
+    /// queued events (connection errors) before the eventfd was attached --
+    /// then no signal would ever come.
+    void watch(const std::shared_ptr<instance>& in) {
+        arm(in);
+        asio::post(strand_, [self = shared_from_this(), in] { self->on_signal(in); });
+    }
+
     void arm(const std::shared_ptr<instance>& in) {
         in->signal->fd().wait_readable([self = shared_from_this(), in](std::error_code ec) {
             if (!ec)
@@ -306,15 +315,18 @@ private:
             std::lock_guard lock(mutex_);
             if (closed_)
                 return;
+            // Wait again before draining: Asio's epoll reactor is
+            // edge-triggered, so a signal that came between the drain and a
+            // later wait would be lost -- and librdkafka signals only when
+            // its queue turns non-empty. An extra wake-up costs nothing.
+            arm(in);
             in->signal->reset();
             const bool fatal = collect(*in, 0, reports_);
             in_flight_.fetch_sub(reports_.size(), std::memory_order_relaxed);
             if (fatal && !in->retiring)
                 rebuild(in);
             if (in->retiring && rd_kafka_outq_len(in->rk) == 0)
-                retire(in);
-            else
-                arm(in);
+                retire(in); // ends the wait just started
             hand_over_waiting(failed);
         }
         // Completions last, outside the lock and outside librdkafka: a handler
@@ -345,7 +357,7 @@ private:
                                     RD_KAFKA_PURGE_F_NON_BLOCKING);
         retiring_.push_back(old);
         current_ = fresh;
-        arm(fresh);
+        watch(fresh);
         rebuilds_.fetch_add(1, std::memory_order_relaxed);
     }
 

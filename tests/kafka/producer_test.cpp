@@ -4,7 +4,9 @@
 
 #include "support/mock_cluster.hpp"
 #include "support/run.hpp"
+#include <asio/bind_allocator.hpp>
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -126,6 +128,51 @@ TEST(KafkaProducer, RefusesAnUnknownPropertyByName) {
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("'linger.msec'"), std::string::npos) << e.what();
     }
+}
+
+/// Counts what it allocates: proves an operation uses the handler's allocator.
+template <class T>
+struct counting_allocator {
+    using value_type = T;
+    int* count;
+    explicit counting_allocator(int* c) noexcept : count(c) {}
+    template <class U>
+    counting_allocator(const counting_allocator<U>& other) noexcept : count(other.count) {}
+    T* allocate(std::size_t n) {
+        ++*count;
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+    template <class U>
+    bool operator==(const counting_allocator<U>& other) const noexcept {
+        return count == other.count;
+    }
+};
+
+// The handler's executor and allocator reach the operation: the completion
+// runs on the handler's executor (not the producer's), once, and the
+// operation is allocated with the handler's allocator.
+TEST(KafkaProducer, CompletesOnTheHandlersExecutorWithItsAllocator) {
+    mock_cluster cluster;
+    cluster.create_topic("t", 1);
+    asio::io_context context, elsewhere;
+    kk::producer producer(context.get_executor(), options_for(cluster));
+    int allocations = 0, calls = 0;
+    bool on_elsewhere = false;
+    producer.async_produce(
+        "t", "k", "v",
+        asio::bind_allocator(counting_allocator<void>(&allocations),
+                             asio::bind_executor(elsewhere, [&](std::error_code ec, kk::delivery) {
+                                 EXPECT_FALSE(ec);
+                                 on_elsewhere = elsewhere.get_executor().running_in_this_thread();
+                                 ++calls;
+                             })));
+    EXPECT_EQ(allocations, 1);
+    ASSERT_TRUE(run_until(context, [&] { return producer.in_flight() == 0; }));
+    EXPECT_EQ(calls, 0); // reported, but the handler waits for its own executor
+    elsewhere.run();
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(on_elsewhere);
 }
 
 // A retriable broker error is retried inside librdkafka: the caller sees

@@ -313,8 +313,8 @@ private:
         std::vector<report> failed;
         {
             std::lock_guard lock(mutex_);
-            if (closed_)
-                return;
+            if (closed_ || !in->rk)
+                return; // closed, or retired since this was queued
             // Wait again before draining: Asio's epoll reactor is
             // edge-triggered, so a signal that came between the drain and a
             // later wait would be lost -- and librdkafka signals only when
@@ -366,7 +366,15 @@ private:
     void retire(const std::shared_ptr<instance>& in) {
         in->signal->fd().release();
         std::erase(retiring_, in);
-        worker_.post([in] {}); // the last reference drops on the worker
+        // The client itself is handed over: the last reference to `in` may
+        // well drop on the loop (the wait just armed holds one).
+        worker_.post([rk = std::exchange(in->rk, nullptr),
+                      queue = std::exchange(in->queue, nullptr),
+                      signal = std::shared_ptr<queue_signal>(std::move(in->signal))] {
+            rd_kafka_queue_destroy(queue);
+            rd_kafka_destroy(rk);
+            // `signal` closes the eventfd now that nothing writes to it.
+        });
     }
 
     void run_step(transaction_step step, void_operation* op) {

@@ -37,6 +37,8 @@ bool classify_kafka(const std::error_code& ec, fault_class& out) {
     case RD_KAFKA_RESP_ERR__WAIT_COORD:
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+    // The consumer left the group for polling too slowly; its next poll rejoins.
+    case RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED:
     // A rebuild purged the message; the new producer can send it.
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:

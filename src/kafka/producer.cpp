@@ -84,13 +84,14 @@ public:
                 wait_for_room(args, op); // behind the others: order is kept
                 return;
             } else {
+                // Counted before librdkafka has it: its report may come first.
+                in_flight_.fetch_add(1, std::memory_order_relaxed);
                 err = hand_over(*current_, args, op);
+                if (!err)
+                    return;
+                in_flight_.fetch_sub(1, std::memory_order_relaxed);
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                     wait_for_room(args, op);
-                    return;
-                }
-                if (!err) {
-                    in_flight_.fetch_add(1, std::memory_order_relaxed);
                     return;
                 }
             }

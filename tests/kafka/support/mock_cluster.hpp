@@ -29,6 +29,8 @@ public:
     /// Broker `id` answers the next `count` requests of `api_key` after `rtt`.
     void delay_responses(int broker, std::int16_t api_key, int count,
                          std::chrono::milliseconds rtt);
+    /// Makes `broker` the leader of `topic`'s `partition`.
+    void set_leader(const std::string& topic, int partition, int broker);
     void broker_down(int broker);
     void broker_up(int broker);
     rd_kafka_mock_cluster_s* handle() const noexcept { return cluster_; }

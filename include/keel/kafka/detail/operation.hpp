@@ -6,10 +6,12 @@
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/recycling_allocator.hpp>
+#include <asio/system_executor.hpp>
 
 #include <atomic>
 #include <memory>
@@ -22,9 +24,9 @@ namespace keel::kafka::detail {
 
 /// How a completion reaches the caller's executor.
 enum class upcall {
-    /// From a handler of our own (a readiness wake-up), never from the
-    /// initiating function: runs at once when already on that executor,
-    /// as Asio's own I/O objects do.
+    /// From a handler of our own (a readiness wake-up on the client's
+    /// executor), never from the initiating function: runs at once when
+    /// already on the handler's executor, as Asio's own I/O objects do.
     dispatch,
     /// From anywhere else (a cancellation, a worker thread, a failure found
     /// while initiating).
@@ -77,6 +79,9 @@ class operation_for final : public operation<Values...> {
         asio::associated_allocator_t<Handler, asio::recycling_allocator<void>>;
     using allocator_type =
         typename std::allocator_traits<handler_allocator>::template rebind_alloc<operation_for>;
+    static constexpr bool has_own_executor =
+        !std::is_same_v<asio::associated_executor_t<Handler, asio::system_executor>,
+                        asio::system_executor>;
 
 public:
     /// Allocated with the handler's associated allocator (Asio's recycling
@@ -97,11 +102,34 @@ public:
 private:
     operation_for(Handler handler, const asio::any_io_executor& fallback,
                   const allocator_type& allocator)
-        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)),
-          allocator_(allocator) {}
+        : handler_(std::move(handler)), work_(work_for(handler_, fallback)), allocator_(allocator) {
+    }
+
+    // Like Asio's I/O objects, work is tracked only on an executor of the
+    // handler's own: the client's is kept busy by its pending wait anyway.
+    using work_type = std::conditional_t<
+        has_own_executor,
+        asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>>,
+        asio::any_io_executor>;
+    static work_type work_for(const Handler& handler, const asio::any_io_executor& fallback) {
+        if constexpr (has_own_executor)
+            return work_type(asio::get_associated_executor(handler, fallback));
+        else
+            return fallback;
+    }
+    auto executor() const {
+        if constexpr (has_own_executor)
+            return work_.get_executor();
+        else
+            return work_;
+    }
 
     void complete(std::error_code ec, upcall how, Values... values) override {
-        auto executor = work_.get_executor();
+        auto executor = this->executor();
+        // The function object the executor may have to wrap is allocated
+        // with the handler's allocator too (not plain new per completion).
+        auto allocator =
+            asio::get_associated_allocator(handler_, asio::recycling_allocator<void>());
         auto upcall_fn = [handler = std::move(handler_), work = std::move(work_), ec,
                           values = std::make_tuple(std::move(values)...)]() mutable {
             // The slot is the caller's: free it on the caller's executor
@@ -114,10 +142,19 @@ private:
                 std::move(values));
         };
         this->release();
+        if constexpr (!has_own_executor) {
+            // A handler without an executor of its own runs on the client's,
+            // whose loop is running this very completion: dispatch would run
+            // it inline after a type-erased round trip, so call it.
+            if (how == upcall::dispatch) {
+                upcall_fn();
+                return;
+            }
+        }
         if (how == upcall::dispatch)
-            asio::dispatch(executor, std::move(upcall_fn));
+            asio::dispatch(executor, asio::bind_allocator(allocator, std::move(upcall_fn)));
         else
-            asio::post(executor, std::move(upcall_fn));
+            asio::post(executor, asio::bind_allocator(allocator, std::move(upcall_fn)));
     }
 
     void destroy() noexcept override {
@@ -127,7 +164,7 @@ private:
     }
 
     Handler handler_;
-    asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+    work_type work_;
     allocator_type allocator_;
 };
 

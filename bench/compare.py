@@ -4,6 +4,7 @@
     python3 bench/compare.py [build/release/bench/core.json] [--metric cpu_time]
                              [--http build/release/bench/http.json]
                              [--pg build/release/bench/pg.json]
+                             [--kafka build/release/bench/kafka.json]
 
 Reads the Google Benchmark JSON that scripts/bench writes, prints each
 benchmark's median time and allocs_per_op, then the target checks, and exits
@@ -20,6 +21,10 @@ summarises a keel_bench_pg run: each benchmark's queries/s and allocations per
 query, and the targets keel::pg (through its pipeline) >= PG_MIN_RATIO x raw
 non-blocking libpq on the same loop, for one connection and for a pool of 4
 at concurrency 16.
+With --kafka (default: build/release/bench/kafka.json when it exists), also
+summarises a keel_bench_kafka run: messages/s and allocations per message,
+and the target keel::kafka's producer >= 0.9 x plain librdkafka producing to
+the same mock cluster in the same run.
 
 Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
 a run without repetitions is summarised by the median of its iterations.
@@ -92,10 +97,15 @@ PG_RATIO_TARGETS = [
 ]
 PG_ORDER = ["BM_pg_raw_one_connection", "BM_pg_keel_one_connection", "BM_pg_raw_pool4_c16",
             "BM_pg_keel_pool4_c16"]
+# keel_bench_kafka: (keel, baseline, minimum ratio of messages per second).
+KAFKA_RATIO_TARGETS = [
+    ("BM_kafka_keel_producer", "BM_kafka_raw_librdkafka", 0.9),
+]
+KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer"]
 # The per-benchmark counters load() keeps (median over the repetitions).
 COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request",
             "user_us_per_request", "kernel_us_per_request", "queries_per_second",
-            "allocs_per_query"]
+            "allocs_per_query", "messages_per_second", "allocs_per_message"]
 
 
 def load(path, metric):
@@ -226,6 +236,48 @@ def check_pg(path, metric):
     return failed, missing
 
 
+def check_kafka(path, metric):
+    """Prints the kafka run and its target check: returns (failed, missing)."""
+    try:
+        context, medians = load(path, metric)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
+        print("\nkafka targets:")
+        for num, den, limit in KAFKA_RATIO_TARGETS:
+            print(f"  MISSING  {num} / {den} messages/s >= {limit}")
+        return False, True
+
+    print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
+          f"{context.get('num_cpus', '?')} cpus, medians)")
+    if context.get("load"):
+        print(f"load: {context['load']}")
+    names = [n for n in KAFKA_ORDER if n in medians] + sorted(
+        n for n in medians if n not in KAFKA_ORDER)
+    width = max([len(n) for n in names] + [10])
+    print(f"\n{'benchmark':<{width}}  {'messages/s':>10}  {'allocs/message':>14}")
+    for n in names:
+        m = medians[n]
+        rate = "-" if m["messages_per_second"] is None else f"{m['messages_per_second']:.0f}"
+        allocs = "-" if m["allocs_per_message"] is None else f"{m['allocs_per_message']:.2f}"
+        print(f"{n:<{width}}  {rate:>10}  {allocs:>14}")
+
+    failed = missing = False
+    print("\nkafka targets:")
+    for num, den, limit in KAFKA_RATIO_TARGETS:
+        a = medians.get(num, {}).get("messages_per_second")
+        b = medians.get(den, {}).get("messages_per_second")
+        if a is None or b is None or b <= 0:
+            print(f"  MISSING  {num} / {den} messages/s >= {limit}")
+            missing = True
+            continue
+        ratio = a / b
+        ok = ratio >= limit
+        failed |= not ok
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} messages/s = {ratio:.3f}"
+              f"  (target >= {limit})")
+    return failed, missing
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -242,6 +294,9 @@ def main():
     parser.add_argument("--pg", metavar="PATH", default=None,
                         help="a keel_bench_pg JSON run to summarise and check as well "
                              "(default: build/release/bench/pg.json if it exists)")
+    parser.add_argument("--kafka", metavar="PATH", default=None,
+                        help="a keel_bench_kafka JSON run to summarise and check as well "
+                             "(default: build/release/bench/kafka.json if it exists)")
     args = parser.parse_args()
     http_path, http_explicit = args.http, args.http is not None
     pg_path, pg_explicit = args.pg, args.pg is not None
@@ -249,6 +304,11 @@ def main():
         default_pg = root / "build/release/bench/pg.json"
         if default_pg.exists():
             pg_path = str(default_pg)
+    kafka_path, kafka_explicit = args.kafka, args.kafka is not None
+    if kafka_path is None:
+        default_kafka = root / "build/release/bench/kafka.json"
+        if default_kafka.exists():
+            kafka_path = str(default_kafka)
     if http_path is None:
         default_http = root / "build/release/bench/http.json"
         if default_http.exists():
@@ -323,6 +383,11 @@ def main():
             pg_failed, pg_missing = check_pg(pg_path, args.metric)
             failed |= pg_failed
             missing |= pg_missing
+    if kafka_path is not None:
+        if kafka_explicit or pathlib.Path(kafka_path).exists():
+            kafka_failed, kafka_missing = check_kafka(kafka_path, args.metric)
+            failed |= kafka_failed
+            missing |= kafka_missing
 
     if missing:
         return 2

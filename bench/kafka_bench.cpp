@@ -1,0 +1,146 @@
+// keel::kafka benchmarks: producing 100-byte messages to librdkafka's mock
+// cluster (hosted by this process, on loopback).
+//
+//   BM_kafka_raw_librdkafka  the baseline: plain librdkafka, delivery reports
+//                            through a dr_msg_cb served by rd_kafka_poll, no
+//                            Asio, no keel
+//   BM_kafka_keel_producer   the same load through keel::kafka::producer::
+//                            async_produce: delivery reports through the
+//                            event queue, the eventfd and the Asio loop, one
+//                            completion handler per message
+//
+// Both: one producer per benchmark run (made before timing), idempotence on
+// (keel's default), librdkafka's default batching, RD_KAFKA_MSG_F_COPY, no
+// key, topic "bench" with 4 partitions. One iteration = `batch` messages
+// produced and all of them reported delivered; `messages_per_second` is the
+// rate over the timed window, `allocs_per_message` the heap allocations
+// (operator new and malloc, librdkafka's included) per message.
+//
+// Summarise a run with: python3 bench/compare.py --kafka build/release/bench/kafka.json
+
+#include <keel/kafka/producer.hpp>
+
+#include "bench_main.hpp"
+#include <asio/io_context.hpp>
+#include <benchmark/benchmark.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace {
+
+constexpr int batch = 20000;
+const std::string payload(100, 'x');
+std::string g_bootstrap;
+
+void set(rd_kafka_conf_t* conf, const char* name, const char* value) {
+    char why[512];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
+        std::fprintf(stderr, "%s: %s\n", name, why);
+        std::abort();
+    }
+}
+
+void report(benchmark::State& state, std::uint64_t allocations) {
+    const double messages = static_cast<double>(state.iterations()) * batch;
+    state.counters["messages_per_second"] =
+        benchmark::Counter(messages, benchmark::Counter::kIsRate);
+    state.counters["allocs_per_message"] = static_cast<double>(allocations) / messages;
+}
+
+void BM_kafka_raw_librdkafka(benchmark::State& state) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    set(conf, "bootstrap.servers", g_bootstrap.c_str());
+    set(conf, "enable.idempotence", "true");
+    long delivered = 0, failed = 0;
+    struct counts {
+        long* delivered;
+        long* failed;
+    } c{&delivered, &failed};
+    rd_kafka_conf_set_opaque(conf, &c);
+    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+        auto* k = static_cast<counts*>(opaque);
+        ++*(m->err ? k->failed : k->delivered);
+    });
+    char why[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    long sent = 0;
+    std::uint64_t allocations = 0;
+    for (auto _ : state) {
+        const std::uint64_t before = allocation_count();
+        for (int i = 0; i < batch; ++i) {
+            while (rd_kafka_producev(
+                       rk, RD_KAFKA_V_TOPIC("bench"),
+                       RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                       RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(rk, 1);
+            ++sent;
+        }
+        while (delivered + failed < sent)
+            rd_kafka_poll(rk, 10);
+        allocations += allocation_count() - before;
+    }
+    if (failed)
+        state.SkipWithError("deliveries failed");
+    report(state, allocations);
+    rd_kafka_destroy(rk);
+}
+
+void BM_kafka_keel_producer(benchmark::State& state) {
+    asio::io_context context(1);
+    keel::kafka::producer_options options;
+    options.bootstrap_servers = g_bootstrap;
+    keel::kafka::producer producer(context.get_executor(), options);
+    long delivered = 0, failed = 0, sent = 0;
+    std::uint64_t allocations = 0;
+    for (auto _ : state) {
+        const std::uint64_t before = allocation_count();
+        for (int i = 0; i < batch; ++i) {
+            producer.async_produce(
+                "bench", {}, payload,
+                [&](std::error_code ec, keel::kafka::delivery) { ++(ec ? failed : delivered); });
+            ++sent;
+        }
+        while (delivered + failed < sent)
+            context.run_one();
+        allocations += allocation_count() - before;
+    }
+    if (failed)
+        state.SkipWithError("deliveries failed");
+    report(state, allocations);
+}
+
+BENCHMARK(BM_kafka_raw_librdkafka)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_kafka_keel_producer)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<char*> args;
+    bool interleaving_given = false;
+    if (!keel_bench::start(argc, argv, args, interleaving_given))
+        return 1;
+    char why[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    set(conf, "log_level", "3");
+    rd_kafka_t* host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(host, 1);
+    rd_kafka_mock_topic_create(cluster, "bench", 4, 1);
+    g_bootstrap = rd_kafka_mock_cluster_bootstraps(cluster);
+    benchmark::AddCustomContext("librdkafka", rd_kafka_version_str());
+    benchmark::AddCustomContext("load", "100-byte messages, no key, to librdkafka's mock cluster "
+                                        "(1 broker, 4 partitions, in-process, loopback), " +
+                                            std::to_string(batch) + " per iteration");
+    benchmark::AddCustomContext("random_interleaving",
+                                interleaving_given ? "as given on the command line" : "on");
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    rd_kafka_mock_cluster_destroy(cluster);
+    rd_kafka_destroy(host);
+    return 0;
+}

@@ -1,0 +1,36 @@
+// keel::kafka errors: librdkafka's rd_kafka_resp_err_t as std::error_codes,
+// classified into keel's fault classes.
+#pragma once
+
+#include <system_error>
+
+namespace keel::kafka {
+
+/// Error codes whose value is an rd_kafka_resp_err_t (negative values are
+/// librdkafka's own, e.g. -192 _MSG_TIMED_OUT; positive ones are the broker's,
+/// e.g. 10 MSG_SIZE_TOO_LARGE). The message is rd_kafka_err2str's.
+///
+/// Classified:
+/// - timeout: _MSG_TIMED_OUT (librdkafka gave up within message.timeout.ms),
+///   _TIMED_OUT, REQUEST_TIMED_OUT;
+/// - throttled: THROTTLING_QUOTA_EXCEEDED;
+/// - transient: transport and broker errors Kafka marks retriable (leader
+///   moves, not enough replicas, coordinator changes, all brokers down),
+///   messages purged by a rebuild (_PURGE_QUEUE, _PURGE_INFLIGHT), and _FATAL:
+///   the producer that raised it has been rebuilt, so trying again can help;
+/// - permanent: everything else, notably message too large, authorization
+///   and authentication failures, unknown topics, invalid configuration.
+const std::error_category& kafka_category() noexcept;
+
+/// `code` is an rd_kafka_resp_err_t value.
+std::error_code make_error_code(int code) noexcept;
+
+/// Whether `ec` is librdkafka's _FATAL: the client instance that reported it
+/// can do nothing more. keel's producer rebuilds itself when it sees one.
+bool is_fatal(const std::error_code& ec) noexcept;
+
+/// Registers the classifier of kafka_category() with keel (idempotent; the
+/// producer and the consumer do it when they are made).
+void register_classifiers();
+
+} // namespace keel::kafka

@@ -1,0 +1,227 @@
+// keel::kafka::producer: publishes to Kafka with librdkafka, its delivery
+// reports brought to the Asio loop through an eventfd (no poll thread).
+#pragma once
+
+#include <keel/attempt.hpp>
+#include <keel/kafka/detail/operation.hpp>
+#include <keel/kafka/error.hpp>
+#include <keel/kafka/message.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/async_result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace keel::kafka {
+
+struct producer_options {
+    /// "host:port,host:port"; keel-kafka-mock prints one for a local cluster.
+    std::string bootstrap_servers;
+    /// librdkafka properties, applied after keel's defaults (and overriding
+    /// them), e.g. {"linger.ms", "5"}, {"message.timeout.ms", "30000"}.
+    property_list properties;
+    /// enable.idempotence: librdkafka's own retries do not duplicate or
+    /// reorder a partition's messages. On by default.
+    bool idempotent = true;
+    /// Non-empty: a transactional producer (implies idempotence). Use
+    /// async_begin_transaction / async_commit_transaction around produces.
+    std::string transactional_id;
+    /// Bound on each blocking transactional call (init, begin, commit, abort).
+    std::chrono::milliseconds transaction_timeout{30000};
+};
+
+namespace detail {
+
+class producer_impl;
+using produce_operation = operation<delivery>;
+using void_operation = operation<>;
+
+struct produce_args {
+    std::string_view topic;
+    std::string_view key;
+    std::string_view value;
+    const header_list* headers = nullptr;
+};
+
+/// Hands `op` (and its reference) to the producer: to librdkafka, to the
+/// queue of produces waiting for room, or straight to a failure.
+void start_produce(const std::shared_ptr<producer_impl>& impl, const produce_args& args,
+                   produce_operation* op);
+/// Ends the wait of `op` with operation_aborted if it is still waiting.
+void cancel_produce(const std::shared_ptr<producer_impl>& impl, produce_operation* op);
+
+enum class transaction_step { begin, commit, abort };
+void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transaction_step step,
+                            void_operation* op);
+
+/// What a cancellation slot holds during a produce: a reference to the
+/// operation and to the producer, released when the slot is cleared.
+class produce_cancellation {
+public:
+    produce_cancellation(std::shared_ptr<producer_impl> impl, produce_operation* op) noexcept
+        : impl_(std::move(impl)), op_(op) {
+        op_->add_ref();
+    }
+    produce_cancellation(produce_cancellation&& other) noexcept
+        : impl_(std::move(other.impl_)), op_(std::exchange(other.op_, nullptr)) {}
+    produce_cancellation& operator=(produce_cancellation&&) = delete;
+    ~produce_cancellation() {
+        if (op_)
+            op_->release();
+    }
+    void operator()(asio::cancellation_type) { cancel_produce(impl_, op_); }
+
+private:
+    std::shared_ptr<producer_impl> impl_;
+    produce_operation* op_;
+};
+
+} // namespace detail
+
+/// A Kafka producer on an executor. Thread-safe; like an Asio I/O object it
+/// must outlive its calls. Destroying it aborts the produces still waiting
+/// (operation_aborted; they may still have been delivered) and blocks until
+/// librdkafka's threads have stopped.
+///
+/// What librdkafka does and what keel does: librdkafka batches, retries
+/// retriable errors and reconnects on its own until message.timeout.ms
+/// (the delivery timeout) expires; a produce completes only with its final
+/// outcome. keel's retry policy (async_call) governs what happens after
+/// such a final failure: a new produce of the same message, which may
+/// duplicate it if the first one reached the broker after all. A produce
+/// whose wait was cancelled (or timed out by a pipeline) may still be
+/// delivered: consumers must dedupe by an event id they carry in the
+/// message, or use a transactional producer.
+class producer {
+public:
+    using executor_type = asio::any_io_executor;
+
+    /// Throws std::invalid_argument naming a property librdkafka refused
+    /// (and why), std::runtime_error if librdkafka cannot make the client.
+    producer(executor_type executor, producer_options options);
+    ~producer();
+    producer(const producer&) = delete;
+    producer& operator=(const producer&) = delete;
+
+    executor_type get_executor() const noexcept { return executor_; }
+    const producer_options& options() const noexcept;
+
+    /// Produces one message (librdkafka copies the data before the
+    /// initiation returns: with a deferred token, keep it valid until then).
+    ///
+    /// Completes with `void(std::error_code, delivery)` once librdkafka
+    /// reports the final outcome: the partition and offset, or a
+    /// kafka_category() error (e.g. _MSG_TIMED_OUT after
+    /// message.timeout.ms, MSG_SIZE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED,
+    /// _FATAL after which the producer has been rebuilt).
+    ///
+    /// Backpressure: when librdkafka's queue is full (queue.buffering.max.*)
+    /// the produce waits for room, in order; it does not fail.
+    ///
+    /// Cancellation (any type): the wait ends with operation_aborted at once.
+    /// A message still waiting for room is never sent; one already handed to
+    /// librdkafka cannot be recalled and may still be delivered.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_produce(std::string_view topic, std::string_view key, std::string_view value,
+                       const header_list& headers,
+                       Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return asio::async_initiate<Token, void(std::error_code, delivery)>(
+            initiate_produce{this}, token, detail::produce_args{topic, key, value, &headers});
+    }
+
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_produce(std::string_view topic, std::string_view key, std::string_view value,
+                       Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return asio::async_initiate<Token, void(std::error_code, delivery)>(
+            initiate_produce{this}, token, detail::produce_args{topic, key, value, nullptr});
+    }
+
+    /// Produces through `pipeline`: after a final failure the policy decides
+    /// whether to produce again (a retry may duplicate a message whose
+    /// outcome was unknown, e.g. _MSG_TIMED_OUT). An attempt's exchange
+    /// timeout cancels its wait, not the message. Completes like
+    /// async_produce, with the last attempt's outcome.
+    template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
+    auto async_call(Pipeline& pipeline, std::string topic, std::string key, std::string value,
+                    header_list headers = {},
+                    Token&& token = asio::default_completion_token_t<executor_type>()) {
+        // The pipeline keeps this factory, and the message in it, until the
+        // call completes.
+        return pipeline.template async_run<void(std::error_code, delivery)>(
+            [this, topic = std::move(topic), key = std::move(key), value = std::move(value),
+             headers = std::move(headers)](const auto&, auto&& attempt_token) {
+                return async_produce(topic, key, value, headers,
+                                     std::forward<decltype(attempt_token)>(attempt_token));
+            },
+            std::forward<Token>(token));
+    }
+
+    /// Transactions (transactional_id set). Each step is a blocking librdkafka
+    /// call run on the producer's worker thread, never on the loop; each
+    /// completes with `void(std::error_code)`. begin initialises the
+    /// transactional producer first when needed. commit flushes the
+    /// transaction's messages first. An error on commit means abort (then
+    /// begin again); a fatal one (e.g. fenced by a newer instance with the
+    /// same transactional_id) rebuilds the producer.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto
+    async_begin_transaction(Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return transaction_step(detail::transaction_step::begin, std::forward<Token>(token));
+    }
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto
+    async_commit_transaction(Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return transaction_step(detail::transaction_step::commit, std::forward<Token>(token));
+    }
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto
+    async_abort_transaction(Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return transaction_step(detail::transaction_step::abort, std::forward<Token>(token));
+    }
+
+    /// Messages handed to librdkafka or waiting for room, not yet reported.
+    std::size_t in_flight() const noexcept;
+    /// How many times a fatal error made the producer rebuild its client.
+    std::size_t rebuilds() const noexcept;
+
+private:
+    struct initiate_produce {
+        producer* self;
+        using executor_type = producer::executor_type;
+        executor_type get_executor() const noexcept { return self->executor_; }
+
+        template <class Handler>
+        void operator()(Handler&& handler, const detail::produce_args& args) const {
+            auto slot = asio::get_associated_cancellation_slot(handler);
+            auto* op =
+                detail::make_operation<delivery>(std::forward<Handler>(handler), self->executor_);
+            if (slot.is_connected())
+                slot.template emplace<detail::produce_cancellation>(self->impl_, op);
+            detail::start_produce(self->impl_, args, op);
+        }
+    };
+
+    template <class Token>
+    auto transaction_step(detail::transaction_step step, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code)>(
+            [this, step](auto&& handler) {
+                detail::start_transaction_step(
+                    impl_, step,
+                    detail::make_operation<>(std::forward<decltype(handler)>(handler), executor_));
+            },
+            token);
+    }
+
+    executor_type executor_;
+    std::shared_ptr<detail::producer_impl> impl_;
+};
+
+} // namespace keel::kafka

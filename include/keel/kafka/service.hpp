@@ -1,0 +1,69 @@
+// keel::kafka::service: one Kafka dependency of the configuration, with its
+// pipeline, a producer made from its `connection:` section, and consumers
+// for the same cluster.
+#pragma once
+
+#include <keel/config/registry.hpp>
+#include <keel/kafka/consumer.hpp>
+#include <keel/kafka/producer.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace keel::kafka {
+
+/// What a `kind: kafka` dependency's `connection:` section says (docs/kafka.md):
+///
+///   connection:
+///     bootstrap_servers: "${KAFKA_BOOTSTRAP}"     # host:port[,host:port...]
+///     properties:                                 # librdkafka's own names
+///       linger.ms: 5
+///       message.timeout.ms: 30000
+struct connection_settings {
+    std::string bootstrap_servers;
+    property_list properties;
+};
+
+/// Reads and checks the section: every property is tried on a librdkafka
+/// configuration, so an unknown name or a bad value is reported here. Throws
+/// config::config_error naming the file, line, column and key of every
+/// problem (and of the dependency, when its kind is not kafka).
+connection_settings connection_from(const config::dependency& dependency);
+
+producer_options producer_options_from(const config::dependency& dependency);
+consumer_options consumer_options_from(const config::dependency& dependency, std::string group_id);
+
+/// `events.async_publish("orders", key, value, token)`: retries, timeouts and
+/// metrics from the dependency's entry in the file. Policy reloads apply to
+/// the calls that start afterwards; the connection section is read once.
+class service {
+public:
+    using executor_type = producer::executor_type;
+
+    /// Throws std::out_of_range for an unknown dependency, config::config_error
+    /// for a bad connection section.
+    service(executor_type executor, config::registry& policies, std::string_view dependency);
+
+    producer& kafka_producer() noexcept { return producer_; }
+    config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
+    const connection_settings& connection() const noexcept { return connection_; }
+
+    /// A consumer of the same cluster in group `group_id`.
+    consumer_options consumer_options_for(std::string group_id) const;
+
+    /// producer::async_call through the dependency's pipeline.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_publish(std::string topic, std::string key, std::string value,
+                       header_list headers = {},
+                       Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return producer_.async_call(*pipeline_, std::move(topic), std::move(key), std::move(value),
+                                    std::move(headers), std::forward<Token>(token));
+    }
+
+private:
+    config::configured_pipeline* pipeline_;
+    connection_settings connection_;
+    producer producer_;
+};
+
+} // namespace keel::kafka

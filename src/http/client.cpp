@@ -4,8 +4,8 @@
 // serially (on the caller's executor when that already runs one handler at a
 // time, else on a strand), and no user handler ever runs inside a curl
 // callback.
-#include <keel/detail/executor_target.hpp>
 #include <keel/detail/library_fd.hpp>
+#include <keel/detail/serial_executor.hpp>
 #include <keel/error.hpp>
 #include <keel/http/client.hpp>
 
@@ -72,7 +72,8 @@ struct easy_handle {
 class client_impl : public std::enable_shared_from_this<client_impl> {
 public:
     client_impl(asio::any_io_executor executor, client_options options)
-        : loop_(serial_executor(std::move(executor))), timer_(loop_), options_(std::move(options)) {
+        : loop_(keel::detail::serial_executor(std::move(executor))), timer_(loop_),
+          options_(std::move(options)) {
         init_curl_once();
         register_classifiers();
         multi_ = curl_multi_init();
@@ -114,19 +115,8 @@ public:
     /// Where everything touching the multi handle runs, one at a time.
     const asio::any_io_executor& loop() const noexcept { return loop_; }
     /// Whether the calling thread is running the loop now (then the client's
-    /// state may be touched directly). Asked of the concrete executor: a
-    /// dispatch through the type-erased one costs a wrapped function.
-    bool on_loop() const noexcept {
-        using io_executor = asio::io_context::executor_type;
-        if (const auto* io = keel::detail::target_if<io_executor>(loop_))
-            return io->running_in_this_thread();
-        if (const auto* strand =
-                keel::detail::target_if<asio::strand<asio::any_io_executor>>(loop_))
-            return strand->running_in_this_thread();
-        if (const auto* strand = keel::detail::target_if<asio::strand<io_executor>>(loop_))
-            return strand->running_in_this_thread();
-        return false;
-    }
+    /// state may be touched directly).
+    bool on_loop() const noexcept { return keel::detail::running_in(loop_); }
 
     /// On loop(): starts `t` (or completes it at once if it cannot start).
     void add(const std::shared_ptr<transfer>& t);
@@ -282,23 +272,8 @@ private:
     /// Forgets `t` if it is running (it may not have been added).
     void stop_running(transfer& t);
 
-    /// The caller's executor when it runs one handler at a time (a strand,
-    /// or an io_context made for one thread), else a strand on it: a strand
-    /// over a serial executor only adds a queue hop to every step.
-    static asio::any_io_executor serial_executor(asio::any_io_executor executor) {
-        using io_executor = asio::io_context::executor_type;
-        if (keel::detail::target_if<asio::strand<asio::any_io_executor>>(executor) ||
-            keel::detail::target_if<asio::strand<io_executor>>(executor))
-            return executor;
-        // io_context{1} (or a one-thread pool): the caller promised Asio
-        // that one thread runs it.
-        asio::execution_context& context = asio::query(executor, asio::execution::context);
-        if (asio::has_service<asio::detail::scheduler>(context) &&
-            asio::use_service<asio::detail::scheduler>(context).concurrency_hint() == 1)
-            return executor;
-        return asio::make_strand(std::move(executor));
-    }
-
+    /// The caller's executor when it runs one handler at a time, else a
+    /// strand on it (keel::detail::serial_executor).
     asio::any_io_executor loop_;
     asio::steady_timer timer_;
     bool timer_armed_ = false;

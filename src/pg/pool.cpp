@@ -73,8 +73,8 @@ bool outcome_unknown(const std::error_code& ec) noexcept {
 }
 
 pool_impl::pool_impl(asio::any_io_executor executor, pool_options options)
-    : executor_(executor), strand_(asio::make_strand(executor)), options_(std::move(options)),
-      waiter_timer_(strand_) {
+    : executor_(executor), strand_(keel::detail::serial_executor(executor)),
+      options_(std::move(options)), waiter_timer_(strand_) {
     register_classifiers();
     if (options_.size == 0)
         throw std::invalid_argument("keel::pg::pool: size must be at least 1");
@@ -447,7 +447,7 @@ void pool_impl::abandon(const std::shared_ptr<connection>& c) {
             PQfreeCancel(cancel);
             // Moved, not copied: this thread must never drop the last
             // reference to the pool (its destructor joins this thread).
-            const asio::strand<asio::any_io_executor> strand = self->strand_;
+            const asio::any_io_executor strand = self->strand_;
             asio::post(strand, [self = std::move(self), c = std::move(c)] {
                 c->cancel_pending = false;
                 self->end_drain(c);
@@ -595,8 +595,11 @@ public:
         // (and its statement goes out) before the initiating function
         // returns. Its completion cannot run in here: complete() posts
         // while `initiating_` is set.
-        asio::dispatch(pool_->strand(),
-                       [self = shared_from_this()] { self->pool_->acquire(self); });
+        if (keel::detail::running_in(pool_->strand()))
+            pool_->acquire(shared_from_this());
+        else
+            asio::dispatch(pool_->strand(),
+                           [self = shared_from_this()] { self->pool_->acquire(self); });
         initiating_.store(false, std::memory_order_release);
     }
 

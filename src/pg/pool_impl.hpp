@@ -9,6 +9,7 @@
 #pragma once
 
 #include <keel/detail/library_fd.hpp>
+#include <keel/detail/serial_executor.hpp>
 #include <keel/pg/pool.hpp>
 
 #include "result_data.hpp"
@@ -53,7 +54,7 @@ public:
 struct connection {
     enum class state { connecting, idle, busy, draining, closed };
 
-    explicit connection(const asio::strand<asio::any_io_executor>& strand) : timer(strand) {}
+    explicit connection(const asio::any_io_executor& strand) : timer(strand) {}
 
     PGconn* pg = nullptr;
     std::shared_ptr<keel::detail::library_fd> fd;
@@ -77,7 +78,9 @@ public:
     pool_impl(asio::any_io_executor executor, pool_options options);
     ~pool_impl();
 
-    const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+    /// Where every libpq call runs, one at a time: the caller's executor
+    /// when it is serial already, else a strand on it.
+    const asio::any_io_executor& strand() const noexcept { return strand_; }
     const asio::any_io_executor& executor() const noexcept { return executor_; }
     const pool_options& options() const noexcept { return options_; }
     pool_stats stats() const;
@@ -121,7 +124,7 @@ private:
     void forget(const std::shared_ptr<connection>& c);
 
     asio::any_io_executor executor_;
-    asio::strand<asio::any_io_executor> strand_;
+    asio::any_io_executor strand_;
     pool_options options_;
     asio::thread_pool cancel_worker_{1};
     std::vector<std::shared_ptr<connection>> all_;  ///< open or opening

@@ -23,7 +23,6 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
-#include <typeinfo>
 #include <unordered_map>
 #include <vector>
 

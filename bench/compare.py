@@ -140,141 +140,92 @@ def load(path, metric):
     return data.get("context", {}), medians
 
 
-def check_http(path, metric):
-    """Prints the http run and its target checks: returns (failed, missing)."""
+def fmt_rate(v):
+    return "-" if v is None else f"{v:.0f}"
+
+
+def fmt_allocs(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
+def fmt_us(v):
+    return "-" if v is None else f"{v:.1f}us"
+
+
+# One throughput run (keel_bench_http, _pg, _kafka): what its table shows and
+# what it checks. Columns are (header, width, value of a benchmark's medians).
+RUNS = {
+    "http": {
+        "rate": "requests_per_second", "unit": "requests/s", "order": HTTP_ORDER,
+        "targets": HTTP_RATIO_TARGETS, "info": HTTP_INFO_RATIOS,
+        "columns": [("requests/s", 10, lambda m: fmt_rate(m["requests_per_second"])),
+                    ("allocs/request", 14, lambda m: fmt_allocs(m["allocs_per_request"])),
+                    ("cpu/request", 11, lambda m: fmt_us(m["cpu_ns"] / 1e3)),
+                    ("user", 7, lambda m: fmt_us(m["user_us_per_request"])),
+                    ("kernel", 7, lambda m: fmt_us(m["kernel_us_per_request"]))],
+    },
+    "pg": {
+        "rate": "queries_per_second", "unit": "queries/s", "order": PG_ORDER,
+        "targets": PG_RATIO_TARGETS, "info": [],
+        "columns": [("queries/s", 10, lambda m: fmt_rate(m["queries_per_second"])),
+                    ("allocs/query", 12, lambda m: fmt_allocs(m["allocs_per_query"])),
+                    ("cpu/query", 10, lambda m: fmt_us(m["cpu_ns"] / 1e3))],
+    },
+    "kafka": {
+        "rate": "messages_per_second", "unit": "messages/s", "order": KAFKA_ORDER,
+        "targets": KAFKA_RATIO_TARGETS, "info": [],
+        "columns": [("messages/s", 10, lambda m: fmt_rate(m["messages_per_second"])),
+                    ("allocs/message", 14, lambda m: fmt_allocs(m["allocs_per_message"]))],
+    },
+}
+
+
+def check_run(kind, path, metric):
+    """Prints a throughput run (RUNS[kind]) and its target checks: returns (failed, missing)."""
+    spec = RUNS[kind]
+    rate, unit = spec["rate"], spec["unit"]
     try:
         context, medians = load(path, metric)
     except (OSError, ValueError, KeyError) as e:
         print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
-        print("\nhttp targets:")
-        for num, den, limit in HTTP_RATIO_TARGETS:
-            print(f"  MISSING  {num} / {den} requests/s >= {limit}")
+        print(f"\n{kind} targets:")
+        for num, den, limit in spec["targets"]:
+            print(f"  MISSING  {num} / {den} {unit} >= {limit}")
         return False, True
 
     print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
           f"{context.get('num_cpus', '?')} cpus, medians)")
     if context.get("load"):
         print(f"load: {context['load']}")
-    names = [n for n in HTTP_ORDER if n in medians] + sorted(
-        n for n in medians if n not in HTTP_ORDER)
+    names = [n for n in spec["order"] if n in medians] + sorted(
+        n for n in medians if n not in spec["order"])
     width = max([len(n) for n in names] + [10])
-    print(f"\n{'benchmark':<{width}}  {'requests/s':>10}  {'allocs/request':>14}  "
-          f"{'cpu/request':>11}  {'user':>7}  {'kernel':>7}")
-
-    def us(value):
-        return "-" if value is None else f"{value:.1f}us"
-
+    print(f"\n{'benchmark':<{width}}" +
+          "".join(f"  {header:>{w}}" for header, w, _ in spec["columns"]))
     for n in names:
-        m = medians[n]
-        rps = "-" if m["requests_per_second"] is None else f"{m['requests_per_second']:.0f}"
-        allocs = "-" if m["allocs_per_request"] is None else f"{m['allocs_per_request']:.2f}"
-        print(f"{n:<{width}}  {rps:>10}  {allocs:>14}  {m['cpu_ns'] / 1e3:>9.1f}us  "
-              f"{us(m['user_us_per_request']):>7}  {us(m['kernel_us_per_request']):>7}")
+        print(f"{n:<{width}}" + "".join(f"  {value(medians[n]):>{w}}"
+                                         for _, w, value in spec["columns"]))
 
     failed = missing = False
-    print("\nhttp targets:")
-    for num, den, limit in HTTP_RATIO_TARGETS:
-        a = medians.get(num, {}).get("requests_per_second")
-        b = medians.get(den, {}).get("requests_per_second")
+    print(f"\n{kind} targets:")
+    for num, den, limit in spec["targets"]:
+        a = medians.get(num, {}).get(rate)
+        b = medians.get(den, {}).get(rate)
         if a is None or b is None or b <= 0:
-            print(f"  MISSING  {num} / {den} requests/s >= {limit}")
+            print(f"  MISSING  {num} / {den} {unit} >= {limit}")
             missing = True
             continue
         ratio = a / b
         ok = ratio >= limit
         failed |= not ok
-        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} requests/s = {ratio:.3f}"
+        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} {unit} = {ratio:.3f}"
               f"  (target >= {limit})")
-    info = [(a, b) for a, b in HTTP_INFO_RATIOS
-            if medians.get(a, {}).get("requests_per_second")
-            and medians.get(b, {}).get("requests_per_second")]
+    info = [(a, b) for a, b in spec["info"]
+            if medians.get(a, {}).get(rate) and medians.get(b, {}).get(rate)]
     if info:
         print("\nfor context:")
         for a, b in info:
-            ratio = medians[a]["requests_per_second"] / medians[b]["requests_per_second"]
-            print(f"           {a} / {b} requests/s = {ratio:.3f}")
-    return failed, missing
-
-
-def check_pg(path, metric):
-    """Prints the pg run and its target checks: returns (failed, missing)."""
-    try:
-        context, medians = load(path, metric)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
-        print("\npg targets:")
-        for num, den, limit in PG_RATIO_TARGETS:
-            print(f"  MISSING  {num} / {den} queries/s >= {limit}")
-        return False, True
-
-    print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
-          f"{context.get('num_cpus', '?')} cpus, medians)")
-    names = [n for n in PG_ORDER if n in medians] + sorted(
-        n for n in medians if n not in PG_ORDER)
-    width = max([len(n) for n in names] + [10])
-    print(f"\n{'benchmark':<{width}}  {'queries/s':>10}  {'allocs/query':>12}  {'cpu/query':>10}")
-    for n in names:
-        m = medians[n]
-        qps = "-" if m["queries_per_second"] is None else f"{m['queries_per_second']:.0f}"
-        allocs = "-" if m["allocs_per_query"] is None else f"{m['allocs_per_query']:.2f}"
-        print(f"{n:<{width}}  {qps:>10}  {allocs:>12}  {m['cpu_ns'] / 1e3:>8.1f}us")
-
-    failed = missing = False
-    print("\npg targets:")
-    for num, den, limit in PG_RATIO_TARGETS:
-        a = medians.get(num, {}).get("queries_per_second")
-        b = medians.get(den, {}).get("queries_per_second")
-        if a is None or b is None or b <= 0:
-            print(f"  MISSING  {num} / {den} queries/s >= {limit}")
-            missing = True
-            continue
-        ratio = a / b
-        ok = ratio >= limit
-        failed |= not ok
-        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} queries/s = {ratio:.3f}"
-              f"  (target >= {limit})")
-    return failed, missing
-
-
-def check_kafka(path, metric):
-    """Prints the kafka run and its target check: returns (failed, missing)."""
-    try:
-        context, medians = load(path, metric)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"\nerror: cannot read {path}: {e}", file=sys.stderr)
-        print("\nkafka targets:")
-        for num, den, limit in KAFKA_RATIO_TARGETS:
-            print(f"  MISSING  {num} / {den} messages/s >= {limit}")
-        return False, True
-
-    print(f"\n{path}  ({context.get('date', '?')}, {context.get('host_name', '?')}, "
-          f"{context.get('num_cpus', '?')} cpus, medians)")
-    if context.get("load"):
-        print(f"load: {context['load']}")
-    names = [n for n in KAFKA_ORDER if n in medians] + sorted(
-        n for n in medians if n not in KAFKA_ORDER)
-    width = max([len(n) for n in names] + [10])
-    print(f"\n{'benchmark':<{width}}  {'messages/s':>10}  {'allocs/message':>14}")
-    for n in names:
-        m = medians[n]
-        rate = "-" if m["messages_per_second"] is None else f"{m['messages_per_second']:.0f}"
-        allocs = "-" if m["allocs_per_message"] is None else f"{m['allocs_per_message']:.2f}"
-        print(f"{n:<{width}}  {rate:>10}  {allocs:>14}")
-
-    failed = missing = False
-    print("\nkafka targets:")
-    for num, den, limit in KAFKA_RATIO_TARGETS:
-        a = medians.get(num, {}).get("messages_per_second")
-        b = medians.get(den, {}).get("messages_per_second")
-        if a is None or b is None or b <= 0:
-            print(f"  MISSING  {num} / {den} messages/s >= {limit}")
-            missing = True
-            continue
-        ratio = a / b
-        ok = ratio >= limit
-        failed |= not ok
-        print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} messages/s = {ratio:.3f}"
-              f"  (target >= {limit})")
+            print(f"           {a} / {b} {unit} = {medians[a][rate] / medians[b][rate]:.3f}")
     return failed, missing
 
 
@@ -374,18 +325,18 @@ def main():
 
     if http_path is not None:
         if http_explicit or pathlib.Path(http_path).exists():
-            http_failed, http_missing = check_http(http_path, args.metric)
+            http_failed, http_missing = check_run("http", http_path, args.metric)
             failed |= http_failed
             missing |= http_missing
 
     if pg_path is not None:
         if pg_explicit or pathlib.Path(pg_path).exists():
-            pg_failed, pg_missing = check_pg(pg_path, args.metric)
+            pg_failed, pg_missing = check_run("pg", pg_path, args.metric)
             failed |= pg_failed
             missing |= pg_missing
     if kafka_path is not None:
         if kafka_explicit or pathlib.Path(kafka_path).exists():
-            kafka_failed, kafka_missing = check_kafka(kafka_path, args.metric)
+            kafka_failed, kafka_missing = check_run("kafka", kafka_path, args.metric)
             failed |= kafka_failed
             missing |= kafka_missing
 

@@ -19,21 +19,21 @@ struct sources {
 
 /// What the read model has caught up to, cheaply (for waiting on it).
 struct progress {
-    std::size_t events = 0;          ///< rows in the event store
-    std::size_t applied = 0;         ///< rows in applied_events
-    std::size_t outbox_pending = 0;  ///< outbox rows not yet in a published batch
+    std::size_t events = 0;         ///< rows in the event store
+    std::size_t applied = 0;        ///< rows in applied_events
+    std::size_t outbox_pending = 0; ///< outbox rows not yet in a published batch
 };
 /// Throws std::runtime_error naming the database and the server's message.
 progress measure(const sources& from);
 
 struct report {
-    std::size_t orders = 0;           ///< distinct orders in the event store
-    std::size_t events = 0;           ///< events in the event store
-    std::size_t view_rows = 0;        ///< rows in order_view
-    std::size_t applied = 0;          ///< rows in applied_events
-    std::size_t published = 0;        ///< messages on the topic (read_committed)
-    std::size_t duplicates = 0;       ///< of them, repeats of an (order_id, version)
-    std::size_t unpublished = 0;      ///< events never published
+    std::size_t orders = 0;               ///< distinct orders in the event store
+    std::size_t events = 0;               ///< events in the event store
+    std::size_t view_rows = 0;            ///< rows in order_view
+    std::size_t applied = 0;              ///< rows in applied_events
+    std::size_t published = 0;            ///< messages on the topic (read_committed)
+    std::size_t duplicates = 0;           ///< of them, repeats of an (order_id, version)
+    std::size_t unpublished = 0;          ///< events never published
     std::chrono::microseconds lag_p50{0}; ///< event created -> applied to the read model
     std::chrono::microseconds lag_p99{0};
     std::chrono::microseconds lag_max{0};

@@ -20,7 +20,8 @@ flags::flags(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg.rfind("--", 0) != 0 || arg.size() == 2)
-            throw std::invalid_argument("unexpected argument '" + arg + "' (flags are --name value)");
+            throw std::invalid_argument("unexpected argument '" + arg +
+                                        "' (flags are --name value)");
         std::string name = arg.substr(2);
         if (const auto eq = name.find('='); eq != std::string::npos) {
             values_[name.substr(0, eq)] = name.substr(eq + 1);
@@ -97,7 +98,8 @@ runtime::runtime(std::string service, const flags& command_line)
     keel::config::metrics_settings settings = doc.metrics;
     if (command_line.has("metrics-listen"))
         settings.listen = command_line.get("metrics-listen");
-    metrics_ = std::make_unique<keel::prometheus::metrics>(keel::prometheus::options_from(settings));
+    metrics_ =
+        std::make_unique<keel::prometheus::metrics>(keel::prometheus::options_from(settings));
     policies_ = std::make_unique<keel::config::registry>(
         io_.get_executor(), std::move(doc), keel::prometheus::observers_for(*metrics_, settings));
     keel::prometheus::count_reloads(*metrics_, *policies_);
@@ -150,7 +152,8 @@ void runtime::log(std::string_view message) const {
     const auto now = std::chrono::system_clock::now();
     const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
     const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
     std::tm utc{};
     gmtime_r(&seconds, &utc);
     char stamp[32];

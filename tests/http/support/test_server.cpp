@@ -190,10 +190,13 @@ struct test_server::impl {
     mutable std::condition_variable arrived;
     std::vector<received_request> received;
     std::map<std::string, scripted, std::less<>> scripts;
+    // Shared so a request decides with the responder it started with, outside
+    // the lock (the responder may call requests(), count() ...).
+    std::shared_ptr<const responder> decide;
     int accepted = 0;
 
-    impl() {
-        tcp::endpoint endpoint(asio::ip::address_v4::loopback(), 0);
+    explicit impl(std::uint16_t wanted_port) {
+        tcp::endpoint endpoint(asio::ip::address_v4::loopback(), wanted_port);
         acceptor.open(endpoint.protocol());
         acceptor.set_option(tcp::acceptor::reuse_address(true));
         acceptor.bind(endpoint);
@@ -241,15 +244,21 @@ struct test_server::impl {
         }
     }
 
-    response next_response(std::string_view path) {
-        std::lock_guard lock(mutex);
-        auto it = scripts.find(path);
-        if (it == scripts.end() || it->second.responses.empty())
-            return response{};
-        auto& s = it->second;
-        const response& r = s.responses[std::min(s.next, s.responses.size() - 1)];
-        ++s.next;
-        return r;
+    response next_response(const received_request& req) {
+        const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+        std::shared_ptr<const responder> responder_now;
+        {
+            std::lock_guard lock(mutex);
+            auto it = scripts.find(path);
+            if (it != scripts.end() && !it->second.responses.empty()) {
+                auto& s = it->second;
+                const response& r = s.responses[std::min(s.next, s.responses.size() - 1)];
+                ++s.next;
+                return r;
+            }
+            responder_now = decide;
+        }
+        return responder_now ? (*responder_now)(req) : response{};
     }
 
     void record(received_request req) {
@@ -333,8 +342,7 @@ struct test_server::impl {
                 keep_alive = version == "HTTP/1.1" ? !icontains(connection_header, "close")
                                                    : icontains(connection_header, "keep-alive");
                 const std::string method = req.method;
-                response r =
-                    next_response(std::string_view(req.target).substr(0, req.target.find('?')));
+                response r = next_response(req);
                 record(std::move(req));
 
                 if (r.delay.count() > 0) {
@@ -383,7 +391,7 @@ struct test_server::impl {
     }
 };
 
-test_server::test_server() : impl_(std::make_unique<impl>()) {}
+test_server::test_server(std::uint16_t port) : impl_(std::make_unique<impl>(port)) {}
 
 test_server::~test_server() = default;
 
@@ -398,6 +406,12 @@ std::string test_server::url(std::string_view path) const {
 void test_server::script(std::string path, std::vector<response> responses) {
     std::lock_guard lock(impl_->mutex);
     impl_->scripts.insert_or_assign(std::move(path), impl::scripted{std::move(responses), 0});
+}
+
+void test_server::respond_with(responder decide) {
+    auto shared = decide ? std::make_shared<const responder>(std::move(decide)) : nullptr;
+    std::lock_guard lock(impl_->mutex);
+    impl_->decide = std::move(shared);
 }
 
 std::vector<received_request> test_server::requests(std::string_view path) const {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,7 +59,9 @@ struct received_request {
 /// are read, before its behaviour runs.
 class test_server {
 public:
-    test_server();  ///< listening before it returns
+    /// Listening on 127.0.0.1:`port` (0: a free one) before it returns;
+    /// throws std::system_error if it cannot bind.
+    explicit test_server(std::uint16_t port = 0);
     ~test_server(); ///< closes every connection (stalled ones too) and joins
     test_server(const test_server&) = delete;
     test_server& operator=(const test_server&) = delete;
@@ -68,8 +71,19 @@ public:
 
     /// Responses for requests whose path (target without query) equals
     /// `path`, in order; the last one repeats. Unscripted paths answer 200
-    /// "ok". Replaces an earlier script for `path`. Thread-safe.
+    /// "ok" (or what the responder decides). Replaces an earlier script for
+    /// `path`. Thread-safe.
     void script(std::string path, std::vector<response> responses);
+
+    /// Decides the answer to every request whose path has no script, from
+    /// the request itself (its body included). Called on the server's own
+    /// thread, one request at a time, before the request counts as received;
+    /// it must not block (a delay belongs in the response) and may call this
+    /// server's other members. An exception it throws drops the connection.
+    /// Replaces an earlier responder; an empty one restores 200 "ok".
+    /// Thread-safe: a request already decided keeps its answer.
+    using responder = std::function<response(const received_request&)>;
+    void respond_with(responder decide);
 
     /// All requests received, or those to `path`, in arrival order. Thread-safe.
     std::vector<received_request> requests(std::string_view path = {}) const;

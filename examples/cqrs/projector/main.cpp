@@ -146,6 +146,7 @@ private:
 
     void stopped(std::error_code ec) {
         count_dead_letters();
+        commit_failures_ += loop_->commit_failures();
         if (!stopping_)
             rt_.log("processing stopped: " + ec.message() + "; leaving the group to rejoin");
         consumer_->async_close([this](std::error_code closed) {
@@ -219,9 +220,13 @@ private:
     }
 
     std::string totals() const {
+        // Failed commits (a rebalance under way) are why duplicates follow.
         return "applied " + std::to_string(static_cast<long>(applied_->Value())) +
                ", duplicates skipped " + std::to_string(static_cast<long>(duplicates_->Value())) +
-               ", dead letters " + std::to_string(static_cast<long>(dead_letters_->Value()));
+               ", dead letters " + std::to_string(static_cast<long>(dead_letters_->Value())) +
+               ", failed commits " +
+               std::to_string(commit_failures_ +
+                              (loop_ && !loop_->stopped() ? loop_->commit_failures() : 0));
     }
 
     cqrs::runtime& rt_;
@@ -240,6 +245,7 @@ private:
     prometheus::Counter* dead_letters_ = nullptr;
     std::map<std::int32_t, std::int64_t> positions_; // partition -> last offset handled
     std::size_t dead_lettered_seen_ = 0;
+    std::size_t commit_failures_ = 0; // of the processors before the current one
     long ticks_ = 0;
     double last_applied_ = 0;
     double last_duplicates_ = 0;

@@ -42,8 +42,24 @@ constexpr long default_limit = 100;
 struct answer {
     std::error_code error;
     std::string why; ///< the last real error (not keel's timeout), for the 503
+    int attempts = 0;
     pg::result rows;
 };
+
+/// libpq's messages come on several lines ("...refused\n\tIs the server
+/// running..."): one line reads better in JSON and logs.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        const bool space = c == '\n' || c == '\t' || c == ' ';
+        if (space && (out.empty() || out.back() == ' '))
+            continue;
+        out += space ? ' ' : c;
+    }
+    while (!out.empty() && out.back() == ' ')
+        out.pop_back();
+    return out;
+}
 
 /// Runs `s` through the dependency's pipeline, keeping its call_report: when
 /// the call ends in a timeout, the report still has what the database said
@@ -61,14 +77,18 @@ asio::awaitable<answer> read(pg::service& db, pg::statement s) {
         report, asio::experimental::as_tuple(asio::use_awaitable));
     out.error = ec;
     out.rows = rows;
+    out.attempts = report.attempts;
     if (ec) {
-        const std::error_code real = report.last_operation_error ? report.last_operation_error : ec;
-        out.why = real.message();
+        const std::error_code real = report.last_operation_error;
+        if (!real) // every attempt was cut short by keel: a stalled database
+            out.why = "no answer within the policy (" + ec.message() + ")";
+        else
+            out.why = real.message();
         if (!rows.error_message().empty())
             out.why += ": " + std::string(rows.error_message());
-        if (real != ec)
+        if (real && real != ec)
             out.why += " (then " + ec.message() + ")";
-        out.why += " after " + std::to_string(report.attempts) + " attempt(s)";
+        out.why = one_line(out.why);
     }
     co_return out;
 }
@@ -84,7 +104,11 @@ void bad_request(httplib::Response& res, const std::string& parameter, const std
 
 void unavailable(httplib::Response& res, const answer& a) {
     res.set_header("Retry-After", "1");
-    send_json(res, 503, {{"error", "dependency"}, {"dependency", dependency}, {"message", a.why}});
+    send_json(res, 503,
+              {{"error", "dependency"},
+               {"dependency", dependency},
+               {"message", a.why},
+               {"attempts", a.attempts}});
 }
 
 /// The state column as the JSON it is (jsonb's text form).

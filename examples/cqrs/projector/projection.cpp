@@ -121,9 +121,11 @@ asio::awaitable<projection_result> project(keel::pg::service& db, event_message 
     projection_result out;
     // Written by the body, which may run once per attempt of the pipeline.
     std::string detail;
+    bool gap = false;
     auto body = [&](pg::transaction& tx) -> asio::awaitable<void> {
         out.result = outcome::applied;
         detail.clear();
+        gap = false;
         // Normally one pass. The second happens only when the order had no
         // row and another replica inserted it meanwhile (a redelivery after a
         // rebalance): then its row is locked and checked like any other.
@@ -139,10 +141,16 @@ asio::awaitable<projection_result> project(keel::pg::service& db, event_message 
                 out.result = outcome::duplicate;
                 co_return;
             }
-            if (e.version != version + 1)
-                fail(errc::version_gap, detail,
-                     "order " + e.order_id + ": event version " + std::to_string(e.version) +
-                         " arrived, the read model is at version " + std::to_string(version));
+            if (e.version != version + 1) {
+                // Not a failure of this transaction (nothing was written, the
+                // commit is harmless): retrying it would only spin on the
+                // read model. The processor's policy waits for the missing
+                // event instead.
+                gap = true;
+                detail = "order " + e.order_id + ": event version " + std::to_string(e.version) +
+                         " arrived, the read model is at version " + std::to_string(version);
+                co_return;
+            }
             try {
                 if (row.rows() != 0)
                     state = state_from_json(nlohmann::json::parse(row.text(0, 1)));
@@ -176,6 +184,8 @@ asio::awaitable<projection_result> project(keel::pg::service& db, event_message 
                                                   asio::experimental::as_tuple(use_awaitable));
         if (ec == pg::errc::commit_outcome_unknown)
             ec = make_error_code(errc::commit_unknown);
+        else if (!ec && gap)
+            ec = make_error_code(errc::version_gap);
         out.error = ec;
     } catch (const std::exception& x) {
         out.error = make_error_code(errc::bad_event);

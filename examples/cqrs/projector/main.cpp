@@ -172,11 +172,11 @@ private:
         // leaves the group.
         if (!loop_->stopped())
             loop_->stop();
-        deadline_.expires_after(10s);
+        deadline_.expires_after(5s);
         deadline_.async_wait([this](std::error_code ec) {
             if (ec)
                 return;
-            rt_.log("the message in hand is still not done after 10 s; leaving it uncommitted");
+            rt_.log("the message in hand is still not done after 5 s; leaving it uncommitted");
             rt_.stop();
         });
     }

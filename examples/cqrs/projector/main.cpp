@@ -4,6 +4,7 @@
 // moment: an offset is committed only after its event's transaction
 // committed, and the transaction skips an event already applied, so every
 // event lands in the read model exactly once.
+#include <keel/fault.hpp>
 #include <keel/kafka/processor.hpp>
 #include <keel/kafka/service.hpp>
 #include <keel/pg/service.hpp>
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <system_error>
 
 namespace {
 
@@ -61,20 +63,31 @@ public:
     /// Applies the read model's schema, then joins the group.
     void start() {
         rt_.on_shutdown([this] { shut_down(); });
+        prepare();
+    }
+
+    int exit_code() const noexcept { return exit_code_; }
+
+private:
+    /// The read model may be down or restarting when the projector starts:
+    /// keep trying what may succeed, give up on what will not (a bad DSN,
+    /// no permission), so a supervisor sees the exit.
+    void prepare() {
         asio::co_spawn(rt_.io(), cqrs::apply_schema(db_, cqrs::schema::read_model),
                        [this](std::exception_ptr failed) {
-                           if (failed) {
-                               try {
-                                   std::rethrow_exception(failed);
-                               } catch (const std::exception& e) {
-                                   rt_.log(std::string("cannot apply the read model's schema: ") +
-                                           e.what());
-                               }
+                           if (stopping_)
+                               return rt_.stop();
+                           if (failed && !retry_schema(failed)) {
                                exit_code_ = 1;
                                return rt_.stop();
                            }
-                           if (stopping_)
-                               return rt_.stop();
+                           if (failed) {
+                               tick_.expires_after(2s);
+                               return tick_.async_wait([this](std::error_code ec) {
+                                   if (!ec && !stopping_)
+                                       prepare();
+                               });
+                           }
                            rt_.log("schema ready; joining group " + group_ + " on " + topic_ +
                                    " (dead letters to " + dead_letter_topic_ + ")");
                            join();
@@ -82,9 +95,20 @@ public:
                        });
     }
 
-    int exit_code() const noexcept { return exit_code_; }
+    bool retry_schema(std::exception_ptr failed) {
+        try {
+            std::rethrow_exception(failed);
+        } catch (const std::system_error& e) {
+            const bool again = keel::classify(e.code()) != keel::fault_class::permanent;
+            rt_.log(std::string("cannot apply the read model's schema: ") + e.what() +
+                    (again ? "; trying again in 2 s" : ""));
+            return again;
+        } catch (const std::exception& e) {
+            rt_.log(std::string("cannot apply the read model's schema: ") + e.what());
+        }
+        return false;
+    }
 
-private:
     void join() {
         consumer_ = std::make_unique<kk::consumer>(rt_.io().get_executor(),
                                                    kafka_.consumer_options_for(group_));
@@ -113,7 +137,9 @@ private:
         asio::co_spawn(
             rt_.io(), cqrs::projector::project(db_, std::move(event), rt_.name()),
             [this, attempt = a.number(), last = a.is_last(), at = where(m),
-             done = std::move(done)](std::exception_ptr, cqrs::projector::projection_result r) {
+             done = std::move(done)](std::exception_ptr ep, cqrs::projector::projection_result r) {
+                if (ep) // out of memory, say: whatever happened, it was not applied for sure
+                    r.error = make_error_code(cqrs::projector::errc::commit_unknown);
                 if (!r.error) {
                     if (r.result == cqrs::projector::outcome::applied)
                         applied_->Increment();

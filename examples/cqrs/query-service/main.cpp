@@ -136,7 +136,7 @@ public:
     /// projector's start is harmless) so that queries before the first event
     /// find empty tables rather than none; then serves on a thread of its own.
     /// Runs the loop on this thread while it applies the schema. Returns false
-    /// when shut down meanwhile; throws when it cannot do either.
+    /// when shut down meanwhile; throws when it cannot listen.
     bool start() {
         const auto [host, port] = parse_listen();
         std::exception_ptr failed;
@@ -148,18 +148,28 @@ public:
                        });
         while (!applied && rt_.io().run_one() != 0) {
         }
-        if (failed)
-            std::rethrow_exception(failed);
         if (!applied || stopping_)
             return false;
+        if (failed) {
+            // Serve anyway: queries answer 503 naming the read model until it
+            // is back (and a projector will have made the tables by then).
+            try {
+                std::rethrow_exception(failed);
+            } catch (const std::exception& e) {
+                rt_.log(std::string("cannot apply the read model's schema (serving anyway): ") +
+                        e.what());
+            }
+        }
         const int bound = port == 0 ? server_.bind_to_any_port(host)
                                     : (server_.bind_to_port(host, port) ? port : -1);
         if (bound <= 0)
             throw std::runtime_error("cannot listen on " + listen_);
         rt_.log("serving on " + host + ":" + std::to_string(bound));
         thread_ = std::thread([this] {
-            server_.listen_after_bind();
+            const bool served = server_.listen_after_bind();
             listen_returned_ = true;
+            if (!served || !stopping_)
+                rt_.log("the HTTP server stopped by itself; shutting down");
             // The requests in flight are answered: nothing needs the loop now.
             asio::post(rt_.io(), [this] { rt_.stop(); });
         });
@@ -293,7 +303,7 @@ private:
     httplib::Server server_;
     std::thread thread_;
     std::atomic<bool> listen_returned_{false};
-    bool stopping_ = false; // on the loop's thread
+    std::atomic<bool> stopping_{false}; // set on the loop's thread, read on the server's
 };
 
 } // namespace

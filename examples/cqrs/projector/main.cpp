@@ -32,9 +32,9 @@ using processor = kk::processor<keel::config::configured_pipeline>;
 using namespace std::chrono_literals;
 
 constexpr const char* usage = "usage: cqrs-projector [flags]\n"
-                              "  --topic T              events to project (default orders.events)\n"
-                              "  --group G              consumer group (default cqrs-projector)\n"
-                              "  --dead-letter-topic D  where unprojectable events go "
+                              "  --topic T             events to project (default orders.events)\n"
+                              "  --group G             consumer group (default cqrs-projector)\n"
+                              "  --dead-letter-topic D where unprojectable events go "
                               "(default orders.events.dlq)\n";
 
 /// The group member: one consumer and the processor that drains it. When the
@@ -298,8 +298,11 @@ int main(int argc, char** argv) {
         member.start();
         rt.run();
         return member.exit_code();
-    } catch (const std::exception& e) {
+    } catch (const std::invalid_argument& e) { // the command line
         std::fprintf(stderr, "cqrs-projector: %s\n", e.what());
         return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "cqrs-projector: %s\n", e.what());
+        return 1;
     }
 }

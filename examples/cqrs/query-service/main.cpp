@@ -32,8 +32,8 @@ namespace pg = keel::pg;
 using json = nlohmann::json;
 
 constexpr const char* usage = "usage: cqrs-query-service [flags]\n"
-                              "  --listen H:P           where the API is served (default "
-                              "127.0.0.1:8082; port 0 picks one)\n";
+                              "  --listen H:P          where the API is served "
+                              "(default 127.0.0.1:8082; port 0: any free port)\n";
 constexpr const char* dependency = "read-model-queries";
 constexpr long max_limit = 500;
 constexpr long default_limit = 100;
@@ -324,6 +324,9 @@ int main(int argc, char** argv) {
         rt.log("started; /metrics on port " + std::to_string(rt.metrics_port()));
         rt.run();
         return 0;
+    } catch (const std::invalid_argument& e) { // the command line
+        std::fprintf(stderr, "cqrs-query-service: %s\n", e.what());
+        return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cqrs-query-service: %s\n", e.what());
         return 1;

@@ -83,19 +83,24 @@ asio::awaitable<keel::pg::result> run(keel::pg::transaction& tx, append_job& job
     co_return rows;
 }
 
+// Every statement is a named local: g++ 12 mishandles temporaries that live
+// across a co_await (they are destroyed twice), so none is made in one.
 asio::awaitable<void> append_body(keel::pg::transaction& tx, std::shared_ptr<append_job> job) {
     job->body_finished = false;
     job->txid = 0;
-    const auto xid = co_await run(tx, *job, keel::pg::statement("SELECT txid_current()"));
+    keel::pg::statement begin("SELECT txid_current()");
+    const auto xid = co_await run(tx, *job, std::move(begin));
     const long long txid = xid.get<std::int64_t>(0, 0);
-    for (const event& e : job->events)
-        co_await run(tx, *job,
-                     keel::pg::statement(append_sql, e.order_id, e.version, e.type, e.data.dump(),
-                                         to_json(e).dump()));
-    if (job->snapshot)
-        co_await run(tx, *job,
-                     keel::pg::statement(snapshot_sql, job->snapshot->order_id,
-                                         job->snapshot->version, to_json(*job->snapshot).dump()));
+    for (const event& e : job->events) {
+        keel::pg::statement insert(append_sql, e.order_id, e.version, e.type, e.data.dump(),
+                                   to_json(e).dump());
+        co_await run(tx, *job, std::move(insert));
+    }
+    if (job->snapshot) {
+        keel::pg::statement upsert(snapshot_sql, job->snapshot->order_id, job->snapshot->version,
+                                   to_json(*job->snapshot).dump());
+        co_await run(tx, *job, std::move(upsert));
+    }
     job->txid = txid;
     job->body_finished = true;
 }
@@ -117,8 +122,9 @@ std::string describe_failure(const std::error_code& ec, const keel::call_report&
 asio::awaitable<order_state> event_store::load(std::string order_id) {
     keel::call_report report;
     reporting_pipeline pipeline{db_.pipeline(), report};
-    auto [ec, rows] = co_await db_.connections().async_call(
-        pipeline, keel::pg::idempotent(load_sql, order_id), tuple_awaitable);
+    keel::pg::statement read = keel::pg::idempotent(load_sql, order_id);
+    auto [ec, rows] =
+        co_await db_.connections().async_call(pipeline, std::move(read), tuple_awaitable);
     if (ec)
         throw dependency_failure("event-store",
                                  describe_failure(ec, report, std::string(rows.error_message())));
@@ -146,10 +152,12 @@ asio::awaitable<append_result> event_store::append(order_state before, std::vect
 
     keel::call_report report;
     reporting_pipeline pipeline{db_.pipeline(), report};
-    auto [ec] = co_await keel::pg::async_transaction(
-        db_.connections(), pipeline,
-        [job](keel::pg::transaction& tx) { return append_body(tx, job); },
-        keel::pg::isolation::read_committed, tuple_awaitable);
+    keel::pg::transaction_function body = [job](keel::pg::transaction& tx) {
+        return append_body(tx, job);
+    };
+    auto [ec] =
+        co_await keel::pg::async_transaction(db_.connections(), pipeline, std::move(body),
+                                             keel::pg::isolation::read_committed, tuple_awaitable);
     if (!ec)
         co_return append_result::appended;
     if (ec == keel::pg::sqlstate("23505"))
@@ -170,8 +178,9 @@ asio::awaitable<bool> event_store::committed(long long txid) {
     for (int round = 0; round < 20; ++round) {
         keel::call_report report;
         reporting_pipeline pipeline{db_.pipeline(), report};
-        auto [ec, rows] = co_await db_.connections().async_call(
-            pipeline, keel::pg::idempotent("SELECT txid_status($1)", txid), tuple_awaitable);
+        keel::pg::statement status_of = keel::pg::idempotent("SELECT txid_status($1)", txid);
+        auto [ec, rows] =
+            co_await db_.connections().async_call(pipeline, std::move(status_of), tuple_awaitable);
         if (ec)
             throw dependency_failure(
                 "event-store", "the outcome of an append is unknown and could not be checked: " +

@@ -52,7 +52,8 @@ struct reporting_pipeline {
 } // namespace
 
 asio::awaitable<reply> order_service::execute(parsed_command c) {
-    co_return co_await decide_and_append(std::move(c.what), c.expected_version, std::nullopt);
+    std::optional<order_state> none;
+    co_return co_await decide_and_append(std::move(c.what), c.expected_version, std::move(none));
 }
 
 asio::awaitable<reply> order_service::pay(parsed_command c) {
@@ -64,8 +65,11 @@ asio::awaitable<reply> order_service::pay(parsed_command c) {
     if (auto why = check_payable(state))
         co_return refused(*why, state.version);
     std::string payment_id = co_await charge(order_id, state.total_cents);
-    co_return co_await decide_and_append(pay_order{order_id, std::move(payment_id)},
-                                         c.expected_version, std::move(state));
+    // Named, not a temporary: g++ 12 destroys a temporary that lives across a
+    // co_await twice (a converted pay_order crashed here).
+    command what = pay_order{order_id, std::move(payment_id)};
+    std::optional<order_state> loaded = std::move(state);
+    co_return co_await decide_and_append(std::move(what), c.expected_version, std::move(loaded));
 }
 
 asio::awaitable<reply> order_service::get(std::string order_id) {

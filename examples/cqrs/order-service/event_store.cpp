@@ -110,8 +110,20 @@ asio::awaitable<void> append_body(keel::pg::transaction& tx, std::shared_ptr<app
 std::string describe_failure(const std::error_code& ec, const keel::call_report& report,
                              const std::string& detail) {
     std::string message = ec.message();
-    if (!detail.empty())
-        message += ": " + detail;
+    if (!detail.empty()) {
+        // libpq's messages span lines ("...refused\n\tIs the server running"):
+        // one line in a log and a JSON message reads better.
+        message += ": ";
+        bool blank = true;
+        for (char c : detail) {
+            const bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+            if (!space || !blank)
+                message += space ? ' ' : c;
+            blank = space;
+        }
+        while (!message.empty() && message.back() == ' ')
+            message.pop_back();
+    }
     if (report.last_operation_error && report.last_operation_error != ec)
         message += "; last error: " + report.last_operation_error.message();
     if (report.attempts > 1)
@@ -165,9 +177,15 @@ asio::awaitable<append_result> event_store::append(order_state before, std::vect
     // Not a refusal from the server: the connection broke or the deadline
     // struck. If that was during COMMIT the transaction may have committed,
     // and appending again would answer 409 for a command that was applied.
-    if (ec.category() != keel::pg::sqlstate_category() && job->body_finished && job->txid != 0 &&
-        co_await committed(job->txid))
-        co_return append_result::appended;
+    if (ec.category() != keel::pg::sqlstate_category() && job->body_finished && job->txid != 0) {
+        const bool applied = co_await committed(job->txid);
+        if (log_)
+            log_("append to " + before.order_id + " at version " + std::to_string(before.version) +
+                 ": " + ec.message() + "; txid_status says " +
+                 (applied ? "committed" : "not committed"));
+        if (applied)
+            co_return append_result::appended;
+    }
     throw dependency_failure("event-store", describe_failure(ec, report, job->server_error));
 }
 

@@ -9,6 +9,7 @@
 #include "domain/order.hpp"
 #include <asio/awaitable.hpp>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -48,8 +49,10 @@ class event_store {
 public:
     /// `snapshot_every`: write a snapshot when a version crosses a multiple
     /// of it (0: never).
-    event_store(keel::pg::service& db, int snapshot_every) noexcept
-        : db_(db), snapshot_every_(snapshot_every) {}
+    /// `log`: for the rare event worth a line (a COMMIT whose answer was lost).
+    event_store(keel::pg::service& db, int snapshot_every,
+                std::function<void(const std::string&)> log)
+        : db_(db), snapshot_every_(snapshot_every), log_(std::move(log)) {}
 
     /// The order's state: its latest snapshot and the events after it
     /// (status none when it has no events). Throws dependency_failure.
@@ -64,6 +67,7 @@ private:
 
     keel::pg::service& db_;
     int snapshot_every_;
+    std::function<void(const std::string&)> log_;
 };
 
 } // namespace cqrs::orders

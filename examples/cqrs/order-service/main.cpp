@@ -60,7 +60,8 @@ int run(int argc, char** argv) {
     cqrs::runtime rt("order-service", flags);
     keel::pg::service db(rt.io().get_executor(), rt.policies(), "event-store");
     keel::http::service payments(rt.io().get_executor(), rt.policies(), "payments");
-    cqrs::orders::event_store store(db, static_cast<int>(snapshot_every));
+    cqrs::orders::event_store store(db, static_cast<int>(snapshot_every),
+                                    [&rt](const std::string& line) { rt.log(line); });
     cqrs::orders::order_service service(store, payments);
     cqrs::orders::http_api api(rt.io(), service, rt);
     rt.log("starting (metrics on port " + std::to_string(rt.metrics_port()) + ", snapshot every " +

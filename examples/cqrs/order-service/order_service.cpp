@@ -128,11 +128,13 @@ asio::awaitable<std::string> order_service::charge(const std::string& order_id,
     reporting_pipeline pipeline{payments_.pipeline(), report};
     auto [ec, response] = co_await payments_.http_client().async_call(
         pipeline, std::move(r), asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec)
-        throw dependency_failure(
-            "payments", describe_failure(ec, report,
-                                         response.status ? "HTTP " + std::to_string(response.status)
-                                                         : std::string()));
+    if (ec) {
+        // A status error names the status itself; add what the server said.
+        std::string detail = response.body.substr(0, 200);
+        if (ec.category() != keel::http::status_category() && response.status != 0)
+            detail = "HTTP " + std::to_string(response.status);
+        throw dependency_failure("payments", describe_failure(ec, report, detail));
+    }
     const auto answer = nlohmann::json::parse(response.body, nullptr, false);
     if (answer.is_object())
         if (auto id = answer.find("payment_id");

@@ -178,18 +178,24 @@ asio::awaitable<append_result> event_store::append(order_state before, std::vect
     // struck. If that was during COMMIT the transaction may have committed,
     // and appending again would answer 409 for a command that was applied.
     if (ec.category() != keel::pg::sqlstate_category() && job->body_finished && job->txid != 0) {
-        const bool applied = co_await committed(job->txid);
+        const outcome known = co_await outcome_of(job->txid);
         if (log_)
             log_("append to " + before.order_id + " at version " + std::to_string(before.version) +
                  ": " + ec.message() + "; txid_status says " +
-                 (applied ? "committed" : "not committed"));
-        if (applied)
+                 (known == outcome::committed ? "committed"
+                  : known == outcome::aborted ? "aborted"
+                                              : "still in progress"));
+        if (known == outcome::committed)
             co_return append_result::appended;
+        if (known == outcome::aborted)
+            co_return append_result::rolled_back;
+        // Still running: it may commit after we answer, so deciding again
+        // could apply the command twice. The client's expected_version tells.
     }
     throw dependency_failure("event-store", describe_failure(ec, report, job->server_error));
 }
 
-asio::awaitable<bool> event_store::committed(long long txid) {
+asio::awaitable<event_store::outcome> event_store::outcome_of(long long txid) {
     // txid_status() is PostgreSQL's answer to a lost COMMIT: 'committed',
     // 'aborted' (also after a crash), or 'in progress' while the backend
     // has not yet seen that its client is gone.
@@ -206,16 +212,16 @@ asio::awaitable<bool> event_store::committed(long long txid) {
         if (rows.rows() == 1 && !rows.is_null(0, 0)) {
             const auto status = rows.text(0, 0);
             if (status == "committed")
-                co_return true;
+                co_return outcome::committed;
             if (status != "in progress")
-                co_return false;
+                co_return outcome::aborted;
         } else {
-            co_return false; // too old to know: cannot happen within seconds
+            co_return outcome::unknown; // too old to know: cannot happen within seconds
         }
         asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
         co_await pause.async_wait(asio::use_awaitable);
     }
-    co_return false;
+    co_return outcome::unknown;
 }
 
 } // namespace cqrs::orders

@@ -40,9 +40,12 @@ std::string describe_failure(const std::error_code& ec, const keel::call_report&
 
 enum class append_result {
     appended,
-    /// Another writer took one of the versions first (23505), or the append
-    /// was lost with its connection: reload and decide again.
+    /// Another writer took one of the versions first (23505): reload and
+    /// decide again.
     lost_race,
+    /// The connection broke during COMMIT and PostgreSQL says the
+    /// transaction did not commit: safe to decide and append again.
+    rolled_back,
 };
 
 class event_store {
@@ -63,7 +66,8 @@ public:
     asio::awaitable<append_result> append(order_state before, std::vector<event> events);
 
 private:
-    asio::awaitable<bool> committed(long long txid);
+    enum class outcome { committed, aborted, unknown };
+    asio::awaitable<outcome> outcome_of(long long txid);
 
     keel::pg::service& db_;
     int snapshot_every_;

@@ -97,9 +97,14 @@ asio::awaitable<reply> order_service::decide_and_append(command what,
             co_return refused(*why, state.version);
         auto events = std::get<std::vector<event>>(std::move(decision));
         const int version = events.empty() ? state.version : events.back().version;
-        if (co_await store_.append(state, events) == append_result::appended)
+        const append_result appended = co_await store_.append(state, events);
+        if (appended == append_result::appended)
             co_return reply{std::holds_alternative<create_order>(what) ? 201 : 200,
                             success_body(order_id, version, events)};
+        if (appended == append_result::rolled_back && round == redecisions)
+            throw dependency_failure("event-store", "the connection broke during COMMIT " +
+                                                        std::to_string(redecisions + 1) +
+                                                        " times (each rolled back)");
         if (round == redecisions)
             co_return refused({rejection::kind::conflict,
                                "order " + order_id + " kept changing under this command (" +

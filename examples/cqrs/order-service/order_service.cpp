@@ -68,8 +68,11 @@ asio::awaitable<reply> order_service::pay(parsed_command c) {
     // Named, not a temporary: g++ 12 destroys a temporary that lives across a
     // co_await twice (a converted pay_order crashed here).
     command what = pay_order{order_id, std::move(payment_id)};
+    // Pinned to the version that was charged: OrderPaid records the total,
+    // and an item added meanwhile would make it differ from the charge.
+    const std::optional<int> charged_version = state.version;
     std::optional<order_state> loaded = std::move(state);
-    co_return co_await decide_and_append(std::move(what), c.expected_version, std::move(loaded));
+    co_return co_await decide_and_append(std::move(what), charged_version, std::move(loaded));
 }
 
 asio::awaitable<reply> order_service::get(std::string order_id) {

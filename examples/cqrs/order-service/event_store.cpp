@@ -10,8 +10,13 @@
 #include <asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 namespace cqrs::orders {
 

@@ -423,16 +423,20 @@ asio::awaitable<void> outbox_relay::mark_published(std::int64_t batch_id) {
 
 asio::awaitable<std::optional<std::int64_t>> outbox_relay::scan_tail() {
     // librdkafka's blocking calls on a thread of their own; the loop goes on
-    // (a work guard keeps it alive until the answer is posted back).
+    // (a work guard keeps it alive until the answer is posted back). The
+    // initiation captures only pointers: g++ 12 destroyed a by-value capture
+    // of the options twice in use_awaitable's initiation frame.
+    auto options = std::make_shared<const tail_scan_options>(scan_options_);
+    asio::io_context* io = &rt_.io();
     co_return co_await asio::async_initiate<decltype(use_awaitable),
                                             void(std::exception_ptr, std::optional<std::int64_t>)>(
-        [options = scan_options_, &io = rt_.io()](auto handler) {
+        [options, io](auto handler) {
             std::thread([options, handler = std::move(handler),
-                         work = asio::make_work_guard(io)]() mutable {
+                         work = asio::make_work_guard(*io)]() mutable {
                 std::exception_ptr error;
                 std::optional<std::int64_t> greatest;
                 try {
-                    greatest = greatest_relay_batch(options);
+                    greatest = greatest_relay_batch(*options);
                 } catch (...) {
                     error = std::current_exception();
                 }
@@ -454,6 +458,7 @@ asio::awaitable<void> outbox_relay::sleep(std::chrono::milliseconds d) {
 
 asio::awaitable<void> outbox_relay::report_progress() {
     std::uint64_t events_before = 0;
+    std::uint64_t failed_before = 0;
     auto before = std::chrono::steady_clock::now();
     while (!stopping_) {
         stats_timer_.expires_after(options_.stats_every);
@@ -461,6 +466,10 @@ asio::awaitable<void> outbox_relay::report_progress() {
         if (ec || stopping_)
             co_return;
         const auto now = std::chrono::steady_clock::now();
+        if (events_ == events_before && failed_attempts_ == failed_before) {
+            before = now; // idle and healthy: nothing to say
+            continue;
+        }
         const double seconds = std::chrono::duration<double>(now - before).count();
         const auto rate = static_cast<long long>(
             seconds > 0 ? static_cast<double>(events_ - events_before) / seconds : 0.0);
@@ -469,6 +478,7 @@ asio::awaitable<void> outbox_relay::report_progress() {
                 std::to_string(failed_attempts_) + " failed Kafka attempts, " +
                 std::to_string(rebuilt_ + producer_->rebuilds()) + " producer rebuilds");
         events_before = events_;
+        failed_before = failed_attempts_;
         before = now;
     }
 }

@@ -51,7 +51,9 @@ client make_client(const tail_scan_options& o) {
         }
     };
     set("bootstrap.servers", o.bootstrap_servers);
-    // No group: partitions are assigned by hand and nothing is committed.
+    // Partitions are assigned by hand and nothing is committed: the group is
+    // never joined, but librdkafka wants one for assign().
+    set("group.id", "cqrs-outbox-relay.tail-scan");
     set("enable.auto.commit", "false");
     set("enable.auto.offset.store", "false");
     set("isolation.level", "read_committed"); // aborted attempts are not publications

@@ -2,6 +2,7 @@
 // (CONTRACT.md "Outbox relay"; the design is in relay.hpp).
 #include "relay.hpp"
 #include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -55,7 +56,9 @@ int main(int argc, char** argv) {
                 }
                 status = 1;
             }
-            rt.stop(); // the producer's queue watch would keep the loop alive
+            // After what the producer's close posted has run; stop() then
+            // ends the signal watch, the config watcher and the loop.
+            asio::post(rt.io(), [&rt] { rt.stop(); });
         });
         rt.run();
         rt.log("stopped");

@@ -163,6 +163,11 @@ asio::awaitable<void> outbox_relay::run() {
             " events relayed; recoveries: " + std::to_string(recovered_published_) +
             " found published, " + std::to_string(recovered_again_) + " published again; " +
             std::to_string(failed_attempts_) + " failed Kafka attempts");
+    // Close the producer here, on the running loop: its close posts the
+    // release of its queue watchers, which must run before the loop stops
+    // (destroyed with the loop's queue instead, they crashed at exit).
+    rebuilt_ += producer_->rebuilds();
+    producer_.reset();
 }
 
 asio::awaitable<void> outbox_relay::fence() {
@@ -476,7 +481,8 @@ asio::awaitable<void> outbox_relay::report_progress() {
         rt_.log("relayed " + std::to_string(batches_) + " batches, " + std::to_string(events_) +
                 " events (" + std::to_string(rate) + " events/s lately); " +
                 std::to_string(failed_attempts_) + " failed Kafka attempts, " +
-                std::to_string(rebuilt_ + producer_->rebuilds()) + " producer rebuilds");
+                std::to_string(rebuilt_ + (producer_ ? producer_->rebuilds() : 0)) +
+                " producer rebuilds");
         events_before = events_;
         failed_before = failed_attempts_;
         before = now;

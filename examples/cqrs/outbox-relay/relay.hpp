@@ -57,7 +57,9 @@ public:
 
     /// Schema, fencing, recovery, then batches until stop(). Steps that fail
     /// past their keel policy are logged and tried again after a pause: the
-    /// relay rides out a database or a cluster that is away for long.
+    /// relay rides out a database or a cluster that is away for long. Once
+    /// stopped it closes the Kafka producer (on the loop, which must keep
+    /// running until what that close posts has run).
     asio::awaitable<void> run();
 
     /// From the loop (the runtime's shutdown handler): a batch being

@@ -1,5 +1,6 @@
 #include "stack.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -219,8 +220,12 @@ void stack::wait_ready(service& s, http_probe& probe) {
 
 void stack::start_services(http_probe& probe) {
     for (auto& s : services_) {
+        const auto started = std::chrono::steady_clock::now();
         spawn(*s);
         wait_ready(*s, probe);
+        std::fprintf(stderr, "cqrs-demo:   %-14s ready in %.1f s\n", s->name.c_str(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                         .count());
     }
 }
 

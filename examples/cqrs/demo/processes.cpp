@@ -149,6 +149,11 @@ bool child::running() {
     return true;
 }
 
+void child::terminate() {
+    if (pid_ > 0)
+        ::kill(pid_, SIGTERM);
+}
+
 std::string child::stop(std::chrono::milliseconds grace) {
     if (pid_ <= 0)
         return status_;

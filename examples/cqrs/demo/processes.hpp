@@ -44,6 +44,8 @@ public:
     bool running();
     std::string status() const { return status_; }
 
+    /// SIGTERM, without waiting (stop() waits).
+    void terminate();
     /// SIGTERM, then SIGKILL after `grace`; reaps. Returns how it ended.
     std::string stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
     /// SIGKILL now (a crash, for fault injection); reaps.

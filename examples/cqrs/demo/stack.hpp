@@ -89,6 +89,7 @@ private:
     std::string work_dir_;
     const std::atomic<bool>& interrupted_;
     std::optional<child> mock_;
+    bool mock_silent_ = false;
     std::unique_ptr<keel::test::pg::cluster> cluster_;
     std::string bootstrap_;
     std::string event_store_dsn_;

@@ -245,13 +245,16 @@ int run(options opts, const std::string& work_dir) {
             // PostgreSQL restarting: keep the last numbers.
         }
     };
+    // A service that exits by itself is a bug the faults found: restarted so
+    // the run can finish, and reported as a problem.
+    std::vector<std::string> incidents;
     auto watch_services = [&] {
         for (service* s : st.services())
             if (s->starts > 0 && !s->crashed && !s->process.running()) {
                 bar.finish();
-                std::fprintf(stderr, "cqrs-demo: %s %s unexpectedly; restarting it (log: %s)\n",
-                             s->name.c_str(), s->process.status().c_str(),
-                             s->process.log().c_str());
+                incidents.push_back(s->name + " " + s->process.status() +
+                                    " by itself during the run (log: " + s->process.log() + ")");
+                std::fprintf(stderr, "cqrs-demo: %s; restarting it\n", incidents.back().c_str());
                 st.restart(s->name, probe);
             }
     };
@@ -324,6 +327,7 @@ int run(options opts, const std::string& work_dir) {
                     .get();
     summary.spot_checked = sample.size();
     problems.insert(problems.end(), spot.begin(), spot.end());
+    problems.insert(problems.end(), incidents.begin(), incidents.end());
     const auto check_end = clock_type::now();
 
     summary.dependencies = st.scrape_all(probe);

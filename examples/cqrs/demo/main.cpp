@@ -188,8 +188,6 @@ std::string make_work_dir(const std::string& asked, bool& temporary) {
     std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/cqrs-demo-XXXXXX";
     if (!::mkdtemp(pattern.data()))
         throw std::runtime_error("mkdtemp " + pattern + " failed");
-    // Services may run as another user? No: only PostgreSQL does, in its
-    // own dir. The logs are ours.
     return pattern;
 }
 
@@ -207,22 +205,15 @@ int run(options opts, const std::string& work_dir) {
 
     // The demo's own policies (orders-api, queries-api) and metrics, read
     // after the environment names the services' addresses.
-    std::string name_flag = "cqrs-demo";
-    std::vector<std::string> args = {"cqrs-demo", "--config", opts.config, "--name", name_flag};
+    std::vector<std::string> args = {"cqrs-demo", "--config", opts.config, "--name", "cqrs-demo"};
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());
     cqrs::runtime rt("cqrs-demo", cqrs::flags(static_cast<int>(argv.size()), argv.data()));
     rt.on_shutdown([] { interrupted = true; });
-    loop_thread loop(rt.io());
     http_probe probe(rt.io());
-
-    std::fprintf(stderr, "cqrs-demo: starting the services\n");
-    st.start_services(probe);
     keel::http::service orders(rt.io().get_executor(), rt.policies(), "orders-api");
     keel::http::service queries(rt.io().get_executor(), rt.policies(), "queries-api");
-
-    const cqrs::check::sources sources{st.event_store_dsn(), st.read_model_dsn(), st.bootstrap()};
     driver::settings ds;
     ds.orders = opts.orders;
     ds.concurrency = opts.concurrency;
@@ -231,6 +222,13 @@ int run(options opts, const std::string& work_dir) {
     // orders under one id.
     ds.run = "o" + std::to_string(static_cast<long>(std::time(nullptr)) % 1'000'000);
     driver d(orders, ds);
+    // After everything its coroutines use: on every way out the loop is
+    // stopped and joined before they are destroyed.
+    loop_thread loop(rt.io());
+
+    std::fprintf(stderr, "cqrs-demo: starting the services\n");
+    st.start_services(probe);
+    const cqrs::check::sources sources{st.event_store_dsn(), st.read_model_dsn(), st.bootstrap()};
     injector faults(plan(opts), st, probe);
     progress_bar bar;
     cqrs::check::progress seen;

@@ -42,11 +42,8 @@ void print_summary(std::ostream& out, const run_summary& s) {
         << " of them recognised repeats: 409 at the next version), " << d.rejected << " rejected, "
         << d.failed << " failed; " << d.resent << " sent again by the driver after keel gave up\n";
     out << "events      " << r.events << " in the event store, " << r.applied
-        << " applied to the read model, " << r.view_rows << " order_view rows";
-    if (!s.opts->kafka.empty() || s.opts->has(fault::broker) || r.published)
-        out << ", " << r.published << " published (" << r.duplicates << " duplicates, "
-            << r.unpublished << " unpublished)";
-    out << "\n";
+        << " applied to the read model, " << r.view_rows << " order_view rows, " << r.published
+        << " published (" << r.duplicates << " duplicates, " << r.unpublished << " unpublished)\n";
     if (s.payment_stats.is_object()) {
         auto field = [&](const char* name) {
             return s.payment_stats.contains(name) ? s.payment_stats[name].dump() : "?";

@@ -79,8 +79,11 @@ counts_by_dependency parse_keel_counters(std::string_view page) {
             continue;
         if (name == "keel_calls_total") {
             out[dependency].calls += value;
-            if (label(labels, "outcome") != "success")
-                out[dependency].failed += value;
+            const std::string outcome = label(labels, "outcome");
+            if (outcome == "success_after_retry")
+                out[dependency].recovered += value;
+            else if (outcome != "success" && outcome != "cancelled")
+                out[dependency].failed += value; // a caller's cancellation is no failure
         } else if (name == "keel_retries_total") {
             out[dependency].retries += value;
         } else if (name == "keel_timeouts_total") {
@@ -94,6 +97,7 @@ void add(counts_by_dependency& into, const counts_by_dependency& more) {
     for (const auto& [dependency, c] : more) {
         auto& sum = into[dependency];
         sum.calls += c.calls;
+        sum.recovered += c.recovered;
         sum.failed += c.failed;
         sum.retries += c.retries;
         sum.timeouts += c.timeouts;

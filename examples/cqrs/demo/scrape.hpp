@@ -38,7 +38,8 @@ private:
 /// keel's counters of one dependency, summed over their labels.
 struct dependency_counts {
     double calls = 0;
-    double failed = 0; ///< calls whose outcome was not success
+    double recovered = 0; ///< calls that succeeded after retrying
+    double failed = 0;    ///< calls that gave up (failure, timeout, rejected)
     double retries = 0;
     double timeouts = 0;
 };

@@ -108,7 +108,9 @@ TEST(CqrsDemoScrape, KeelCountersByDependency) {
         "# HELP keel_calls_total Calls\n"
         "# TYPE keel_calls_total counter\n"
         "keel_calls_total{dependency=\"payments\",outcome=\"success\"} 10\n"
-        "keel_calls_total{dependency=\"payments\",outcome=\"failure\"} 2\n"
+        "keel_calls_total{dependency=\"payments\",outcome=\"success_after_retry\"} 4\n"
+        "keel_calls_total{dependency=\"payments\",outcome=\"failure_after_retry\"} 2\n"
+        "keel_calls_total{dependency=\"payments\",outcome=\"cancelled\"} 1\n"
         "keel_retries_total{dependency=\"payments\",reason=\"throttled\"} 5\n"
         "keel_retries_total{dependency=\"payments\",reason=\"timeout\"} 1\n"
         "keel_timeouts_total{dependency=\"payments\",phase=\"exchange\"} 1\n"
@@ -117,7 +119,8 @@ TEST(CqrsDemoScrape, KeelCountersByDependency) {
         "keel_config_reloads_total{result=\"success\"} 1\n");
     ASSERT_EQ(counts.count("payments"), 1u);
     const auto& p = counts.at("payments");
-    EXPECT_EQ(p.calls, 12);
+    EXPECT_EQ(p.calls, 17);
+    EXPECT_EQ(p.recovered, 4);
     EXPECT_EQ(p.failed, 2);
     EXPECT_EQ(p.retries, 6);
     EXPECT_EQ(p.timeouts, 1);

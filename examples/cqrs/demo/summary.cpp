@@ -57,14 +57,15 @@ void print_summary(std::ostream& out, const run_summary& s) {
         << " paid orders listed\n";
 
     out << "\nkeel, per dependency (every service and the driver; crashed processes up to "
-           "their crash):\n";
+           "their crash;\nrecovered: succeeded after retrying, failed: gave up):\n";
     char line[160];
-    std::snprintf(line, sizeof line, "  %-20s %10s %8s %9s %9s\n", "dependency", "calls", "failed",
-                  "retries", "timeouts");
+    std::snprintf(line, sizeof line, "  %-20s %10s %10s %8s %9s %9s\n", "dependency", "calls",
+                  "recovered", "failed", "retries", "timeouts");
     out << line;
     for (const auto& [name, c] : s.dependencies) {
-        std::snprintf(line, sizeof line, "  %-20s %10s %8s %9s %9s\n", name.c_str(),
-                      number(c.calls).c_str(), number(c.failed).c_str(), number(c.retries).c_str(),
+        std::snprintf(line, sizeof line, "  %-20s %10s %10s %8s %9s %9s\n", name.c_str(),
+                      number(c.calls).c_str(), number(c.recovered).c_str(),
+                      number(c.failed).c_str(), number(c.retries).c_str(),
                       number(c.timeouts).c_str());
         out << line;
     }

@@ -1,9 +1,12 @@
 #include "stack.hpp"
 
+#include <librdkafka/rdkafka.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -33,6 +36,49 @@ fs::path own_build_tree() {
     if (ec)
         return KEEL_CQRS_BINARY_DIR;
     return self.parent_path().parent_path().parent_path().parent_path();
+}
+
+/// Creates the topics on an external Kafka (the mock is started with
+/// them); one that exists already is left as it is.
+void create_topics(const std::string& bootstrap) {
+    char why[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), why, sizeof why) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        throw std::runtime_error("kafka " + bootstrap + ": " + why);
+    }
+    std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> admin(
+        rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why), &rd_kafka_destroy);
+    if (!admin) {
+        rd_kafka_conf_destroy(conf);
+        throw std::runtime_error("kafka " + bootstrap + ": " + why);
+    }
+    const std::pair<const std::string*, int> wanted[] = {{&topic, 4}, {&dead_letters, 1}};
+    std::vector<rd_kafka_NewTopic_t*> topics;
+    for (const auto& [name, partitions] : wanted)
+        topics.push_back(rd_kafka_NewTopic_new(name->c_str(), partitions, -1, why, sizeof why));
+    std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue(
+        rd_kafka_queue_new(admin.get()), &rd_kafka_queue_destroy);
+    rd_kafka_CreateTopics(admin.get(), topics.data(), topics.size(), nullptr, queue.get());
+    rd_kafka_NewTopic_destroy_array(topics.data(), topics.size());
+    std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(
+        rd_kafka_queue_poll(queue.get(), 15'000), &rd_kafka_event_destroy);
+    if (!event)
+        throw std::runtime_error("kafka " + bootstrap + ": no answer to CreateTopics in 15 s");
+    if (rd_kafka_event_error(event.get()))
+        throw std::runtime_error("kafka " + bootstrap +
+                                 ": CreateTopics: " + rd_kafka_event_error_string(event.get()));
+    std::size_t count = 0;
+    const auto* result = rd_kafka_event_CreateTopics_result(event.get());
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto error = rd_kafka_topic_result_error(results[i]);
+        if (error && error != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            throw std::runtime_error("kafka " + bootstrap + ": creating topic " +
+                                     rd_kafka_topic_result_name(results[i]) + ": " +
+                                     rd_kafka_topic_result_error_string(results[i]));
+    }
 }
 
 } // namespace
@@ -79,6 +125,7 @@ std::string stack::executable(const std::string& part, const std::string& name) 
 void stack::start_infrastructure() {
     if (opts_.external_kafka()) {
         bootstrap_ = opts_.kafka;
+        create_topics(bootstrap_);
     } else {
         spawn_options o;
         o.argv = {executable("tools/keel-kafka-mock", "keel-kafka-mock"),

@@ -77,7 +77,19 @@ asio::awaitable<void> driver::run() {
 asio::awaitable<void> driver::worker() {
     while (!stopping_ && next_ < settings_.orders) {
         const int index = next_++;
-        co_await flow(index);
+        // One order's surprise (an unreadable answer) ends that order, not
+        // the worker: the others still run.
+        std::string error;
+        try {
+            co_await flow(index);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        if (!error.empty()) {
+            ++stats_.abandoned;
+            if (samples_.size() < max_samples)
+                samples_.push_back("order " + std::to_string(index + 1) + ": " + error);
+        }
         ++stats_.orders_done;
     }
 }

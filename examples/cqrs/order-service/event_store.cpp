@@ -183,13 +183,13 @@ asio::awaitable<append_result> event_store::append(order_state before, std::vect
     // struck. If that was during COMMIT the transaction may have committed,
     // and appending again would answer 409 for a command that was applied.
     if (ec.category() != keel::pg::sqlstate_category() && job->body_finished && job->txid != 0) {
-        const outcome known = co_await outcome_of(job->txid);
+        const outcome known = co_await outcome_of(job->txid, job->events.front());
         if (log_)
             log_("append to " + before.order_id + " at version " + std::to_string(before.version) +
-                 ": " + ec.message() + "; txid_status says " +
+                 ": " + ec.message() + "; the event store says " +
                  (known == outcome::committed ? "committed"
                   : known == outcome::aborted ? "aborted"
-                                              : "still in progress"));
+                                              : "still unknown"));
         if (known == outcome::committed)
             co_return append_result::appended;
         if (known == outcome::aborted)
@@ -200,10 +200,14 @@ asio::awaitable<append_result> event_store::append(order_state before, std::vect
     throw dependency_failure("event-store", describe_failure(ec, report, job->server_error));
 }
 
-asio::awaitable<event_store::outcome> event_store::outcome_of(long long txid) {
-    // txid_status() is PostgreSQL's answer to a lost COMMIT: 'committed',
-    // 'aborted' (also after a crash), or 'in progress' while the backend
-    // has not yet seen that its client is gone.
+asio::awaitable<event_store::outcome> event_store::outcome_of(long long txid, const event& first) {
+    // txid_status() says whether the transaction is still running ('in
+    // progress' while the backend has not yet seen that its client is
+    // gone). Its 'committed' is not trusted on its own: after a crash
+    // (PostgreSQL restarted with the COMMIT in flight), an id whose WAL was
+    // never flushed is handed out again, and txid_status() then reports on
+    // the new transaction. So once nothing is in progress, the rows decide:
+    // the first event is there, as we wrote it, or it is not.
     for (int round = 0; round < 20; ++round) {
         keel::call_report report;
         reporting_pipeline pipeline{db_.pipeline(), report};
@@ -214,17 +218,28 @@ asio::awaitable<event_store::outcome> event_store::outcome_of(long long txid) {
             throw dependency_failure(
                 "event-store", "the outcome of an append is unknown and could not be checked: " +
                                    describe_failure(ec, report, std::string(rows.error_message())));
-        if (rows.rows() == 1 && !rows.is_null(0, 0)) {
-            const auto status = rows.text(0, 0);
-            if (status == "committed")
-                co_return outcome::committed;
-            if (status != "in progress")
-                co_return outcome::aborted;
-        } else {
-            co_return outcome::unknown; // too old to know: cannot happen within seconds
+        if (rows.rows() == 1 && !rows.is_null(0, 0) && rows.text(0, 0) == "in progress") {
+            asio::steady_timer pause(co_await asio::this_coro::executor,
+                                     std::chrono::milliseconds(50));
+            co_await pause.async_wait(asio::use_awaitable);
+            continue;
         }
-        asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
-        co_await pause.async_wait(asio::use_awaitable);
+        keel::pg::statement written = keel::pg::idempotent(
+            "SELECT type, data::text FROM events WHERE order_id = $1 AND version = $2",
+            first.order_id, first.version);
+        auto [read_error, found] =
+            co_await db_.connections().async_call(pipeline, std::move(written), tuple_awaitable);
+        if (read_error)
+            throw dependency_failure(
+                "event-store",
+                "the outcome of an append is unknown and could not be checked: " +
+                    describe_failure(read_error, report, std::string(found.error_message())));
+        if (found.rows() == 0)
+            co_return outcome::aborted;
+        // Another writer's event at this version is a lost race, not ours.
+        const bool ours =
+            found.text(0, 0) == first.type && nlohmann::json::parse(found.text(0, 1)) == first.data;
+        co_return ours ? outcome::committed : outcome::aborted;
     }
     co_return outcome::unknown;
 }

@@ -67,7 +67,7 @@ public:
 
 private:
     enum class outcome { committed, aborted, unknown };
-    asio::awaitable<outcome> outcome_of(long long txid);
+    asio::awaitable<outcome> outcome_of(long long txid, const event& first);
 
     keel::pg::service& db_;
     int snapshot_every_;

@@ -394,8 +394,13 @@ asio::awaitable<std::error_code> outbox_relay::produce_all(const batch& b) {
     auto state = std::make_shared<progress>(progress{b.rows.size(), {}});
     if (b.rows.empty())
         co_return std::error_code();
+    // The initiation captures only references (see scan_tail: g++ 12
+    // destroys a by-value capture of an initiation inside co_await twice;
+    // ASan caught a shared_ptr captured here freed under its last handler).
+    const std::shared_ptr<progress>& shared_state = state;
     auto [ec] = co_await asio::async_initiate<decltype(as_tuple_awaitable), void(std::error_code)>(
-        [this, &b, state](auto handler) {
+        [this, &b, &shared_state](auto handler) {
+            const std::shared_ptr<progress> state = shared_state;
             auto done = std::make_shared<decltype(handler)>(std::move(handler));
             const std::string batch_id = std::to_string(b.id);
             for (const outbox_row& row : b.rows) {

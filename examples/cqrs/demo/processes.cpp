@@ -83,6 +83,7 @@ child::child(spawn_options options) : options_(std::move(options)) {
         ::_exit(127);
     }
     pid_ = pid;
+    terminated_ = false;
     status_ = "running";
     if (options_.pipe_stdin) {
         ::close(in[0]);
@@ -111,6 +112,7 @@ child& child::operator=(child&& other) noexcept {
         close_fds();
         options_ = std::move(other.options_);
         pid_ = std::exchange(other.pid_, -1);
+        terminated_ = std::exchange(other.terminated_, false);
         in_ = std::exchange(other.in_, -1);
         out_ = std::exchange(other.out_, -1);
         buffer_ = std::move(other.buffer_);
@@ -150,14 +152,16 @@ bool child::running() {
 }
 
 void child::terminate() {
-    if (pid_ > 0)
+    if (pid_ > 0 && !terminated_) {
         ::kill(pid_, SIGTERM);
+        terminated_ = true;
+    }
 }
 
 std::string child::stop(std::chrono::milliseconds grace) {
     if (pid_ <= 0)
         return status_;
-    ::kill(pid_, SIGTERM);
+    terminate();
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (running()) {
         if (std::chrono::steady_clock::now() >= deadline) {

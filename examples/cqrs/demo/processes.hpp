@@ -64,6 +64,9 @@ private:
 
     spawn_options options_;
     pid_t pid_ = -1;
+    /// SIGTERM sent once: a second one could land after the child removed
+    /// its handler on the way out, and kill a clean shutdown.
+    bool terminated_ = false;
     int in_ = -1;  ///< our end of its stdin
     int out_ = -1; ///< our end of its stdout
     std::string buffer_;

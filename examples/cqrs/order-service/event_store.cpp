@@ -4,6 +4,7 @@
 #include <keel/pg/service.hpp>
 
 #include "commands.hpp"
+#include "reporting_pipeline.hpp"
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -23,22 +24,6 @@ namespace cqrs::orders {
 namespace {
 
 constexpr auto tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
-
-/// keel::pg's service calls take no call_report; this stands in for the
-/// dependency's pipeline and hands one to every async_run, so a failure can
-/// name the last error the database gave, not only the timeout that ended it.
-struct reporting_pipeline {
-    using attempt_type = keel::attempt;
-
-    keel::config::configured_pipeline& pipeline;
-    keel::call_report& report;
-
-    template <class Signature, class Op, class Token>
-    auto async_run(Op&& op, Token&& token) {
-        return pipeline.template async_run<Signature>(std::forward<Op>(op), report,
-                                                      std::forward<Token>(token));
-    }
-};
 
 // Snapshot first (the row whose type is NULL), then the events after it, in
 // one statement: one round trip, and one MVCC snapshot, so the pair agrees.

@@ -2,6 +2,7 @@
 
 #include <keel/http/service.hpp>
 
+#include "reporting_pipeline.hpp"
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -34,20 +35,6 @@ std::optional<reply> version_mismatch(const order_state& s, std::optional<int> e
                                                    std::to_string(s.version)},
                    s.version);
 }
-
-/// keel::http's service takes no call_report: see event_store.cpp.
-struct reporting_pipeline {
-    using attempt_type = keel::attempt;
-
-    keel::config::configured_pipeline& pipeline;
-    keel::call_report& report;
-
-    template <class Signature, class Op, class Token>
-    auto async_run(Op&& op, Token&& token) {
-        return pipeline.template async_run<Signature>(std::forward<Op>(op), report,
-                                                      std::forward<Token>(token));
-    }
-};
 
 } // namespace
 

@@ -164,12 +164,15 @@ void runtime::log(std::string_view message) const {
 
 asio::awaitable<void> apply_schema(keel::pg::service& db,
                                    std::span<const std::string_view> statements) {
-    co_await db.async_transaction(
+    // Named, not a temporary in the co_await expression: g++ 12 destroys
+    // such temporaries twice (the relay and the order service met it).
+    keel::pg::transaction_function body =
         [statements](keel::pg::transaction& tx) -> asio::awaitable<void> {
-            for (std::string_view sql : statements)
-                co_await tx.async_query(keel::pg::statement(std::string(sql)), asio::use_awaitable);
-        },
-        keel::pg::isolation::read_committed, asio::use_awaitable);
+        for (std::string_view sql : statements)
+            co_await tx.async_query(keel::pg::statement(std::string(sql)), asio::use_awaitable);
+    };
+    co_await db.async_transaction(std::move(body), keel::pg::isolation::read_committed,
+                                  asio::use_awaitable);
 }
 
 } // namespace cqrs

@@ -434,14 +434,15 @@ asio::awaitable<void> outbox_relay::mark_published(std::int64_t batch_id) {
 asio::awaitable<std::optional<std::int64_t>> outbox_relay::scan_tail() {
     // librdkafka's blocking calls on a thread of their own; the loop goes on
     // (a work guard keeps it alive until the answer is posted back). The
-    // initiation captures only pointers: g++ 12 destroyed a by-value capture
-    // of the options twice in use_awaitable's initiation frame.
-    auto options = std::make_shared<const tail_scan_options>(scan_options_);
+    // initiation captures only pointers and references: g++ 12 destroys a
+    // by-value capture of an initiation inside co_await twice (a shared_ptr
+    // of the options captured here was freed twice; TSan and ASan saw it).
+    const auto shared_options = std::make_shared<const tail_scan_options>(scan_options_);
     asio::io_context* io = &rt_.io();
     co_return co_await asio::async_initiate<decltype(use_awaitable),
                                             void(std::exception_ptr, std::optional<std::int64_t>)>(
-        [options, io](auto handler) {
-            std::thread([options, handler = std::move(handler),
+        [&shared_options, io](auto handler) {
+            std::thread([options = shared_options, handler = std::move(handler),
                          work = asio::make_work_guard(*io)]() mutable {
                 std::exception_ptr error;
                 std::optional<std::int64_t> greatest;

@@ -14,6 +14,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -78,7 +79,11 @@ private:
     asio::awaitable<std::error_code> attempt(const batch& b, int number);
     asio::awaitable<std::error_code> produce_all(const batch& b);
     asio::awaitable<void> mark_published(std::int64_t batch_id);
-    asio::awaitable<std::optional<std::int64_t>> scan_tail();
+    /// What the topic holds of batch `batch_id` (tail_scan.hpp), read on a
+    /// thread of its own.
+    asio::awaitable<batch_in_topic> scan_tail(std::int64_t batch_id);
+    /// The batch's rows the scan did not see (none: it is published).
+    static batch missing_from(const batch& b, const batch_in_topic& seen);
     asio::awaitable<void> sleep(std::chrono::milliseconds d);
     asio::awaitable<void> report_progress();
     void rebuild_producer();
@@ -96,9 +101,10 @@ private:
     asio::cancellation_signal publish_cancel_;
     bool stopping_ = false;
     bool publishing_ = false;
-    /// A commit failed: whether it went through is unknown until the tail of
-    /// the topic says so (checked before the batch is produced again).
-    bool commit_uncertain_ = false;
+    /// An attempt failed: what it got out (a commit that went through, or on
+    /// the mock cluster an aborted attempt's messages) may be in the topic;
+    /// the next attempt reads the tail first and publishes only the rest.
+    bool look_before_publishing_ = false;
     std::string last_error_; ///< what the last failed attempt said, for the log
 
     // Progress, for the periodic line and the shutdown line.

@@ -58,6 +58,9 @@ client make_client(const tail_scan_options& o) {
     set("enable.auto.offset.store", "false");
     set("isolation.level", "read_committed"); // aborted attempts are not publications
     set("enable.partition.eof", "true");      // how we know a partition's end was reached
+    // A fetch at a partition's end waits this long for data before the end
+    // is reported; the scan wants the end, not new data.
+    set("fetch.wait.max.ms", "20");
     set("log_level", "3");
     for (const auto& [name, value] : o.properties)
         if (consumer_property(name))
@@ -106,14 +109,14 @@ int partition_count(rd_kafka_t* rk, const std::string& topic, clock::time_point 
     fail("metadata of " + topic + ": " + last);
 }
 
-std::optional<std::int64_t> relay_batch_of(const rd_kafka_message_t* m) {
+/// The decimal value of header `name`, nullopt when absent or not a number.
+std::optional<std::int64_t> decimal_header(const rd_kafka_message_t* m, const char* name) {
     rd_kafka_headers_t* headers = nullptr;
     if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return std::nullopt;
     const void* value = nullptr;
     std::size_t size = 0;
-    if (rd_kafka_header_get_last(headers, "relay_batch", &value, &size) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
+    if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         !value)
         return std::nullopt;
     const char* text = static_cast<const char*>(value);
@@ -130,12 +133,14 @@ struct partition_scan {
     std::int64_t window = 0;
     std::int64_t start = 0;
     bool done = false;
-    std::optional<std::int64_t> greatest;
+    /// A message of an earlier batch was in the window: everything of the
+    /// batch asked for lies after it, so the window reached far enough.
+    bool passed_earlier_batch = false;
 };
 
 } // namespace
 
-std::optional<std::int64_t> greatest_relay_batch(const tail_scan_options& o) {
+batch_in_topic find_batch(const tail_scan_options& o, std::int64_t batch_id) {
     const auto deadline = clock::now() + o.timeout;
     client rk = make_client(o);
     const int partitions = partition_count(rk.get(), o.topic, deadline);
@@ -154,7 +159,7 @@ std::optional<std::int64_t> greatest_relay_batch(const tail_scan_options& o) {
         scans.emplace(p, s);
     }
 
-    std::optional<std::int64_t> greatest;
+    batch_in_topic found;
     while (!scans.empty()) {
         // (Re)assign the partitions still to read from their window's start.
         std::unique_ptr<rd_kafka_topic_partition_list_t,
@@ -203,18 +208,28 @@ std::optional<std::int64_t> greatest_relay_batch(const tail_scan_options& o) {
             auto it = scans.find(m->partition);
             if (it == scans.end())
                 continue;
-            if (const auto batch = relay_batch_of(m))
-                it->second.greatest = std::max(it->second.greatest.value_or(*batch), *batch);
+            const auto batch = decimal_header(m, "relay_batch");
+            if (!batch)
+                continue; // not a relay message
+            found.greatest_batch = std::max(found.greatest_batch.value_or(*batch), *batch);
+            if (*batch < batch_id) {
+                it->second.passed_earlier_batch = true;
+            } else if (*batch == batch_id) {
+                const auto outbox_id = decimal_header(m, "outbox_id");
+                if (!outbox_id)
+                    fail("a message of batch " + std::to_string(batch_id) + " at " + o.topic + "/" +
+                         std::to_string(m->partition) + " offset " + std::to_string(m->offset) +
+                         " has no outbox_id header");
+                found.outbox_ids.insert(*outbox_id);
+            }
         }
         rd_kafka_assign(rk.get(), nullptr);
 
-        // A partition whose window held no committed relay message is read
-        // again further back, unless the window already began at its start.
+        // A partition whose window did not reach back past the batch is read
+        // again further back (re-reading adds nothing twice: ids are a set).
         for (auto it = scans.begin(); it != scans.end();) {
             partition_scan& s = it->second;
-            if (s.greatest)
-                greatest = std::max(greatest.value_or(*s.greatest), *s.greatest);
-            if (s.greatest || s.start <= s.low) {
+            if (s.passed_earlier_batch || s.start <= s.low) {
                 it = scans.erase(it);
             } else {
                 s.window *= 4;
@@ -222,7 +237,7 @@ std::optional<std::int64_t> greatest_relay_batch(const tail_scan_options& o) {
             }
         }
     }
-    return greatest;
+    return found;
 }
 
 } // namespace cqrs::relay

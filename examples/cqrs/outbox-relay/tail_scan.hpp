@@ -1,5 +1,6 @@
-// The relay's look at what Kafka already holds: the greatest `relay_batch`
-// header among the committed messages at the end of a topic's partitions.
+// The relay's look at what Kafka already holds of one batch: the `outbox_id`
+// headers of the messages whose `relay_batch` header names it, read from the
+// end of every partition of the topic.
 #pragma once
 
 #include <keel/kafka/message.hpp>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace cqrs::relay {
@@ -17,25 +19,42 @@ struct tail_scan_options {
     /// (security, sockets, reconnects, client.id) are applied.
     keel::kafka::property_list properties;
     std::string topic;
-    /// How far back a partition is read first (doubled while the window
-    /// holds no committed message with the header: aborted retries of a
-    /// batch leave aborted messages behind, which read_committed skips).
+    /// How far back a partition is read first; the window grows (4x) until
+    /// it reaches a message of an earlier batch or the partition's start:
+    /// retried attempts of one batch can fill a partition's tail.
     std::int64_t window = 1000;
     /// For the whole scan: metadata, watermarks and reading.
     std::chrono::milliseconds timeout{20000};
 };
 
-/// Blocking: run it off the loop. Reads the last committed messages of every
-/// partition of the topic with isolation.level=read_committed and returns the
-/// greatest `relay_batch` header seen, nullopt when no partition has one (an
-/// empty or new topic). Throws std::runtime_error saying what failed
-/// (librdkafka's reason, the partition) when the cluster does not answer in
-/// time: the caller must not guess.
+struct batch_in_topic {
+    /// The `outbox_id` of every message of the batch that a read_committed
+    /// reader sees (each once, however often it was published).
+    std::set<std::int64_t> outbox_ids;
+    /// The greatest `relay_batch` header seen in the tails read, for the log;
+    /// nullopt when no partition had one.
+    std::optional<std::int64_t> greatest_batch;
+};
+
+/// Blocking: run it off the loop. Reads every partition of the topic with
+/// isolation.level=read_committed from far enough back to have passed every
+/// message of `batch_id` and returns what it found of that batch. Throws
+/// std::runtime_error saying what failed (librdkafka's reason, the
+/// partition) when the cluster does not answer in time: the caller must not
+/// guess.
 ///
 /// Why the tail is enough: the relay has at most one batch in flight and
-/// claims the next only after it marked the previous one published, so the
-/// messages of the in-flight batch, if committed, are the last committed
-/// ones of every partition they went to.
-std::optional<std::int64_t> greatest_relay_batch(const tail_scan_options& options);
+/// claims the next only after it marked the previous one published, so in
+/// every partition the messages of the in-flight batch (and of its failed
+/// attempts) follow those of every earlier batch.
+///
+/// Why outbox ids and not just "is the batch there": a caller must count a
+/// batch published only when every one of its rows is seen. On Kafka a
+/// transaction is all or nothing to a read_committed reader, so seeing one
+/// message is seeing all. librdkafka's mock cluster (2.0.2) writes no
+/// transaction markers: its readers also see the messages of aborted
+/// attempts, including the part of a batch a killed relay got out before
+/// it died.
+batch_in_topic find_batch(const tail_scan_options& options, std::int64_t batch_id);
 
 } // namespace cqrs::relay

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -457,23 +458,38 @@ TEST(KafkaProducer, TransactionalProducerWithDelayedAcksDeliversExactlyOnce) {
         ASSERT_FALSE(*committed) << committed->message();
         ASSERT_TRUE(run_until(context, [&] { return delivered == per_batch; }));
     }
-    // An aborted transaction's events are never visible to read_committed.
-    std::optional<std::error_code> began, aborted;
+    // An abort ends the transaction and leaves the producer usable.
+    std::optional<std::error_code> began, aborted, committed;
     producer.async_begin_transaction([&](std::error_code ec) { began = ec; });
     ASSERT_TRUE(run_until(context, [&] { return began.has_value(); }));
-    ASSERT_FALSE(*began);
+    ASSERT_FALSE(*began) << began->message();
     producer.async_produce("ledger", "k", "aborted-event", [](std::error_code, kk::delivery) {});
     producer.async_abort_transaction([&](std::error_code ec) { aborted = ec; });
     ASSERT_TRUE(run_until(context, [&] { return aborted.has_value(); }));
     ASSERT_FALSE(*aborted) << aborted->message();
+    began.reset();
+    producer.async_begin_transaction([&](std::error_code ec) { began = ec; });
+    ASSERT_TRUE(run_until(context, [&] { return began.has_value(); }));
+    ASSERT_FALSE(*began) << began->message();
+    producer.async_produce("ledger", "k", "after-abort", [](std::error_code, kk::delivery) {});
+    producer.async_commit_transaction([&](std::error_code ec) { committed = ec; });
+    ASSERT_TRUE(run_until(
+        context, [&] { return committed.has_value(); }, std::chrono::seconds(30)));
+    ASSERT_FALSE(*committed) << committed->message();
 
-    const auto read = read_topic(cluster.bootstrap(), "ledger", true);
-    std::set<std::string> unique;
-    for (const auto& m : read)
-        unique.insert(m.value);
-    EXPECT_EQ(read.size(), static_cast<std::size_t>(batches * per_batch));
-    EXPECT_EQ(unique.size(), static_cast<std::size_t>(batches * per_batch));
-    EXPECT_EQ(unique.count("aborted-event"), 0u);
+    // Not checked: that read_committed readers never see the aborted event.
+    // librdkafka's mock cluster (2.0.2) writes no transaction markers, so its
+    // readers see every message that reached a broker, aborted or not
+    // (examples/cqrs/outbox-relay/tail_scan_test.cpp shows it); whether this
+    // one did depends on timing. Isolation is Kafka's to prove.
+    std::vector<std::string> committed_values;
+    for (const auto& m : read_topic(cluster.bootstrap(), "ledger", true))
+        if (m.value != "aborted-event")
+            committed_values.push_back(m.value);
+    const std::set<std::string> unique(committed_values.begin(), committed_values.end());
+    EXPECT_EQ(committed_values.size(), static_cast<std::size_t>(batches * per_batch + 1));
+    EXPECT_EQ(unique.size(), committed_values.size());
+    EXPECT_EQ(unique.count("after-abort"), 1u);
 }
 
 } // namespace

@@ -276,8 +276,12 @@ struct dependency_handles {
         counters(timeouts, cell_layout::timeouts);
         const auto histogram = [&](::prometheus::Histogram* h, std::size_t first,
                                    std::size_t buckets, std::size_t sum) {
+            // A sum moved without any bucket is published too: a scrape
+            // that ran between a thread's bucket add and its sum add took
+            // the count then, and its sum comes now (skipping it lost that
+            // observation's duration for good).
             std::vector<double> increments(buckets);
-            bool any = false;
+            bool any = delta(sum) > 0;
             for (std::size_t i = 0; i < buckets; ++i) {
                 increments[i] = static_cast<double>(delta(first + i));
                 any = any || increments[i] > 0;

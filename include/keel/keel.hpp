@@ -10,6 +10,7 @@
 #include <keel/observer.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/random.hpp>
+#include <keel/reporting_pipeline.hpp>
 #include <keel/retry.hpp>
 #include <keel/timeout.hpp>
 #include <keel/with_deadline.hpp>

@@ -701,6 +701,36 @@ TEST(http_service, a_configured_dependency_against_nginx) {
     EXPECT_EQ(missing.ec, kh::make_status_error(404));
 }
 
+// A call that keel's deadline ended still says what the server answered
+// before: the report keeps the 503 of the first attempt while the call
+// completes with the second attempt's exchange timeout.
+TEST(http_service, a_report_keeps_the_last_answer_behind_a_timeout) {
+    keel::test::http::test_server server;
+    server.script("/busy",
+                  {{behaviour::reply, 503, {}, "busy"}, {behaviour::stall_before_headers}});
+    const auto doc =
+        config::load_string("version: 1\ndependencies:\n  busy-http:\n    kind: http\n"
+                            "    retry: {max_attempts: 2, backoff: {kind: constant, initial: 1ms}, "
+                            "retry_on: [throttled, timeout]}\n"
+                            "    timeout: {connect: 1s, exchange: 300ms, total: 10s}\n"
+                            "    connection: {base_url: \"" +
+                            server.url("") + "\"}\n");
+    asio::io_context io;
+    config::registry policies(io.get_executor(), doc);
+    kh::service busy(io.get_executor(), policies, "busy-http");
+    kh::request r;
+    r.url = "/busy";
+    keel::call_report report;
+    outcome o;
+    busy.async_send(std::move(r), report, record(o));
+    run_until(io, o);
+    EXPECT_EQ(o.ec, keel::errc::exchange_timeout);
+    EXPECT_EQ(report.attempts, 2);
+    EXPECT_EQ(report.error, o.ec);
+    EXPECT_EQ(report.last_operation_error, kh::make_status_error(503));
+    EXPECT_EQ(server.count("/busy"), 2);
+}
+
 } // namespace
 } // namespace keel::test
 

@@ -106,6 +106,32 @@ TEST(pg_service, a_configured_dependency_against_the_cluster) {
     }
     ASSERT_TRUE(tx.has_value());
     EXPECT_FALSE(*tx) << tx->message();
+
+    // With a report: the server's own error, one attempt (permanent).
+    keel::call_report report;
+    std::optional<std::error_code> bad;
+    orders->async_query(kp::idempotent("SELECT no_such_column"), report,
+                        [&](std::error_code e, kp::result) { bad = e; });
+    while (!bad && io.run_one_for(std::chrono::seconds(20))) {
+    }
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_EQ(*bad, kp::sqlstate("42703"));
+    EXPECT_EQ(report.attempts, 1);
+    EXPECT_EQ(report.last_operation_error, *bad);
+
+    keel::call_report tx_report;
+    std::optional<std::error_code> failed_tx;
+    orders->async_transaction(
+        [](kp::transaction& t) -> asio::awaitable<void> {
+            co_await t.async_query(kp::statement("SELECT 1 / 0"), asio::use_awaitable);
+        },
+        kp::isolation::read_committed, tx_report, [&](std::error_code e) { failed_tx = e; });
+    while (!failed_tx && io.run_one_for(std::chrono::seconds(20))) {
+    }
+    ASSERT_TRUE(failed_tx.has_value());
+    EXPECT_EQ(*failed_tx, kp::sqlstate("22012"));
+    EXPECT_EQ(tx_report.attempts, 1);
+    EXPECT_EQ(tx_report.last_operation_error, *failed_tx);
     orders.reset();
     io.run();
 }

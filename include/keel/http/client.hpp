@@ -155,10 +155,11 @@ public:
     /// an Idempotency-Key header). Completes like async_send, with the last
     /// attempt's error and response.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
-    auto async_call(Pipeline& pipeline, request r,
+    auto async_call(Pipeline&& pipeline, request r,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
-                      "keel::http runs on the steady clock: use a pipeline with a steady_timer");
+        static_assert(
+            std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
+            "keel::http runs on the steady clock: use a pipeline with a steady_timer");
         // The pipeline keeps this factory (and the request in it) until the
         // call completes, after its last attempt: attempts send it uncopied.
         return pipeline.template async_run<void(std::error_code, response)>(

@@ -4,9 +4,11 @@
 
 #include <keel/config/registry.hpp>
 #include <keel/http/client.hpp>
+#include <keel/reporting_pipeline.hpp>
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace keel::http {
 
@@ -39,9 +41,22 @@ public:
     client& http_client() noexcept { return client_; }
     config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
 
+    /// client::async_call through the dependency's pipeline.
     template <class Token = asio::default_completion_token_t<executor_type>>
-    auto async_send(request r, Token&& token = asio::default_completion_token_t<executor_type>()) {
+    requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_send(
+        request r, Token&& token = asio::default_completion_token_t<executor_type>()) {
         return client_.async_call(*pipeline_, std::move(r), std::forward<Token>(token));
+    }
+
+    /// As above, and `report` (which must outlive the call) says how it
+    /// went: the attempts, and in last_operation_error the last error the
+    /// server or the connection gave ("connection refused, then 503, then
+    /// the total deadline"), which the completion's own error would hide.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_send(request r, call_report& report,
+                    Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return client_.async_call(with_report(*pipeline_, report), std::move(r),
+                                  std::forward<Token>(token));
     }
 
     template <class Token = asio::default_completion_token_t<executor_type>>

@@ -106,10 +106,11 @@ public:
     /// their fault class, but a statement not marked idempotent is not run
     /// again once it may have reached the server without a definite answer.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
-    auto async_call(Pipeline& pipeline, statement s,
+    auto async_call(Pipeline&& pipeline, statement s,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
-                      "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
+        static_assert(
+            std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
+            "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
         return pipeline.template async_run<void(std::error_code, result)>(
             [this, s = std::move(s)](const keel::attempt& a, auto&& attempt_token) {
                 query_options o;

@@ -5,8 +5,10 @@
 #include <keel/config/registry.hpp>
 #include <keel/pg/pool.hpp>
 #include <keel/pg/transaction.hpp>
+#include <keel/reporting_pipeline.hpp>
 
 #include <string_view>
+#include <type_traits>
 
 namespace keel::pg {
 
@@ -39,16 +41,36 @@ public:
 
     /// pool::async_call through the dependency's pipeline.
     template <class Token = asio::default_completion_token_t<executor_type>>
-    auto async_query(statement s,
-                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+    requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_query(
+        statement s, Token&& token = asio::default_completion_token_t<executor_type>()) {
         return pool_.async_call(*pipeline_, std::move(s), std::forward<Token>(token));
+    }
+
+    /// As above, and `report` (which must outlive the call) says how it
+    /// went: the attempts, and in last_operation_error the last error the
+    /// server or the connection gave, which a deadline that ended the call
+    /// would otherwise hide.
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_query(statement s, call_report& report,
+                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return pool_.async_call(with_report(*pipeline_, report), std::move(s),
+                                std::forward<Token>(token));
     }
 
     /// async_transaction through the dependency's pipeline.
     template <class Token = asio::default_completion_token_t<executor_type>>
-    auto async_transaction(transaction_function body, isolation level = isolation::read_committed,
-                           Token&& token = asio::default_completion_token_t<executor_type>()) {
+    requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_transaction(
+        transaction_function body, isolation level = isolation::read_committed,
+        Token&& token = asio::default_completion_token_t<executor_type>()) {
         return pg::async_transaction(pool_, *pipeline_, std::move(body), level,
+                                     std::forward<Token>(token));
+    }
+
+    /// As above, with a report (see async_query).
+    template <class Token = asio::default_completion_token_t<executor_type>>
+    auto async_transaction(transaction_function body, isolation level, call_report& report,
+                           Token&& token = asio::default_completion_token_t<executor_type>()) {
+        return pg::async_transaction(pool_, with_report(*pipeline_, report), std::move(body), level,
                                      std::forward<Token>(token));
     }
 

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 namespace keel::pg {
 
@@ -85,11 +86,12 @@ private:
 /// connection, which makes the server roll the transaction back; the body's
 /// pending statement completes with operation_aborted.
 template <class Pipeline, class Token = asio::default_completion_token_t<pool::executor_type>>
-auto async_transaction(pool& p, Pipeline& pipeline, transaction_function body,
+auto async_transaction(pool& p, Pipeline&& pipeline, transaction_function body,
                        isolation level = isolation::read_committed,
                        Token&& token = asio::default_completion_token_t<pool::executor_type>()) {
-    static_assert(std::is_same_v<typename Pipeline::attempt_type, keel::attempt>,
-                  "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
+    static_assert(
+        std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
+        "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
     return pipeline.template async_run<void(std::error_code)>(
         [&p, body = std::move(body), level](const keel::attempt& a, auto&& attempt_token) {
             return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(

@@ -4,7 +4,6 @@
 #include <keel/pg/service.hpp>
 
 #include "commands.hpp"
-#include "reporting_pipeline.hpp"
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -123,10 +122,8 @@ std::string describe_failure(const std::error_code& ec, const keel::call_report&
 
 asio::awaitable<order_state> event_store::load(std::string order_id) {
     keel::call_report report;
-    reporting_pipeline pipeline{db_.pipeline(), report};
     keel::pg::statement read = keel::pg::idempotent(load_sql, order_id);
-    auto [ec, rows] =
-        co_await db_.connections().async_call(pipeline, std::move(read), tuple_awaitable);
+    auto [ec, rows] = co_await db_.async_query(std::move(read), report, tuple_awaitable);
     if (ec)
         throw dependency_failure("event-store",
                                  describe_failure(ec, report, std::string(rows.error_message())));
@@ -153,13 +150,11 @@ asio::awaitable<append_result> event_store::append(order_state before, std::vect
     job->events = std::move(events);
 
     keel::call_report report;
-    reporting_pipeline pipeline{db_.pipeline(), report};
     keel::pg::transaction_function body = [job](keel::pg::transaction& tx) {
         return append_body(tx, job);
     };
-    auto [ec] =
-        co_await keel::pg::async_transaction(db_.connections(), pipeline, std::move(body),
-                                             keel::pg::isolation::read_committed, tuple_awaitable);
+    auto [ec] = co_await db_.async_transaction(std::move(body), keel::pg::isolation::read_committed,
+                                               report, tuple_awaitable);
     if (!ec)
         co_return append_result::appended;
     if (ec == keel::pg::sqlstate("23505"))
@@ -195,10 +190,8 @@ asio::awaitable<event_store::outcome> event_store::outcome_of(long long txid, co
     // the first event is there, as we wrote it, or it is not.
     for (int round = 0; round < 20; ++round) {
         keel::call_report report;
-        reporting_pipeline pipeline{db_.pipeline(), report};
         keel::pg::statement status_of = keel::pg::idempotent("SELECT txid_status($1)", txid);
-        auto [ec, rows] =
-            co_await db_.connections().async_call(pipeline, std::move(status_of), tuple_awaitable);
+        auto [ec, rows] = co_await db_.async_query(std::move(status_of), report, tuple_awaitable);
         if (ec)
             throw dependency_failure(
                 "event-store", "the outcome of an append is unknown and could not be checked: " +
@@ -213,7 +206,7 @@ asio::awaitable<event_store::outcome> event_store::outcome_of(long long txid, co
             "SELECT type, data::text FROM events WHERE order_id = $1 AND version = $2",
             first.order_id, first.version);
         auto [read_error, found] =
-            co_await db_.connections().async_call(pipeline, std::move(written), tuple_awaitable);
+            co_await db_.async_query(std::move(written), report, tuple_awaitable);
         if (read_error)
             throw dependency_failure(
                 "event-store",

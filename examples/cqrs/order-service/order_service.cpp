@@ -2,7 +2,6 @@
 
 #include <keel/http/service.hpp>
 
-#include "reporting_pipeline.hpp"
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -120,9 +119,8 @@ asio::awaitable<std::string> order_service::charge(const std::string& order_id,
     r.headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", "pay-" + order_id}};
 
     keel::call_report report;
-    reporting_pipeline pipeline{payments_.pipeline(), report};
-    auto [ec, response] = co_await payments_.http_client().async_call(
-        pipeline, std::move(r), asio::experimental::as_tuple(asio::use_awaitable));
+    auto [ec, response] = co_await payments_.async_send(
+        std::move(r), report, asio::experimental::as_tuple(asio::use_awaitable));
     if (ec) {
         // A status error names the status itself; add what the server said.
         std::string detail = response.body.substr(0, 200);

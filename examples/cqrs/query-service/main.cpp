@@ -67,14 +67,8 @@ std::string one_line(std::string_view text) {
 asio::awaitable<answer> read(pg::service& db, pg::statement s) {
     answer out;
     keel::call_report report;
-    auto& pool = db.connections();
-    auto [ec, rows] = co_await db.pipeline().async_run<void(std::error_code, pg::result)>(
-        [&pool, &s](const keel::attempt& a, auto&& token) {
-            pg::query_options o;
-            o.attempt = &a;
-            return pool.async_query(s, o, std::forward<decltype(token)>(token));
-        },
-        report, asio::experimental::as_tuple(asio::use_awaitable));
+    auto [ec, rows] = co_await db.async_query(std::move(s), report,
+                                              asio::experimental::as_tuple(asio::use_awaitable));
     out.error = ec;
     out.rows = rows;
     out.attempts = report.attempts;

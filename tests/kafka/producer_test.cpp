@@ -1,6 +1,7 @@
 // keel::kafka::producer against librdkafka's mock cluster.
 #include <keel/kafka/producer.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/reporting_pipeline.hpp>
 
 #include "support/mock_cluster.hpp"
 #include "support/run.hpp"
@@ -248,12 +249,10 @@ TEST(KafkaProducer, AllBrokersDownPastTheDeliveryDeadlineTimesOut) {
     EXPECT_EQ(*result, kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT));
     EXPECT_EQ(keel::classify(*result), keel::fault_class::timeout);
 
-    pipeline.async_run<void(std::error_code, kk::delivery)>(
-        [&](const keel::attempt&, auto&& token) {
-            return producer.async_produce("t", "k", "v", std::move(token));
-        },
-        report, [&](std::error_code ec, kk::delivery) { result = ec; });
+    // Through a report: the attempts and why the call gave up.
     result.reset();
+    producer.async_call(keel::with_report(pipeline, report), "t", "k", "v", {},
+                        [&](std::error_code ec, kk::delivery) { result = ec; });
     ASSERT_TRUE(run_until(context, [&] { return result.has_value(); }));
     EXPECT_EQ(report.attempts, 2);
     EXPECT_EQ(report.reason, keel::give_up_reason::attempts_exhausted);

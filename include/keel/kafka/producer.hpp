@@ -150,7 +150,7 @@ public:
     /// timeout cancels its wait, not the message. Completes like
     /// async_produce, with the last attempt's outcome.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
-    auto async_call(Pipeline& pipeline, std::string topic, std::string key, std::string value,
+    auto async_call(Pipeline&& pipeline, std::string topic, std::string key, std::string value,
                     header_list headers = {},
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         // The pipeline keeps this factory, and the message in it, until the

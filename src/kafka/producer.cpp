@@ -324,7 +324,7 @@ private:
             in->signal->reset();
             const bool fatal = collect(*in, 0, reports_);
             in_flight_.fetch_sub(reports_.size(), std::memory_order_relaxed);
-            if (fatal && !in->retiring)
+            if (fatal && !in->retiring && !fenced(*in))
                 rebuild(in);
             if (in->retiring && rd_kafka_outq_len(in->rk) == 0)
                 retire(in); // ends the wait just started
@@ -342,6 +342,17 @@ private:
             finish(r, upcall::dispatch);
         for (const report& r : failed)
             finish(r, upcall::post);
+    }
+
+    /// A transactional client fenced by a newer instance with the same
+    /// transactional.id. It is not rebuilt: the new client's
+    /// init_transactions would fence that newer instance in turn (a zombie
+    /// winning). Every later step fails with _FENCED instead.
+    bool fenced(instance& in) const {
+        if (options_.transactional_id.empty())
+            return false;
+        char why[256];
+        return rd_kafka_fatal_error(in.rk, why, sizeof why) == RD_KAFKA_RESP_ERR__FENCED;
     }
 
     /// Under mutex_, on the loop: `old` hit a fatal error; a new client takes
@@ -410,7 +421,8 @@ private:
             if (error) {
                 ec = make_error_code(rd_kafka_error_code(error));
                 if (rd_kafka_error_is_fatal(error))
-                    ec = make_error_code(RD_KAFKA_RESP_ERR__FATAL);
+                    ec = make_error_code(fenced(*in) ? RD_KAFKA_RESP_ERR__FENCED
+                                                     : RD_KAFKA_RESP_ERR__FATAL);
                 rd_kafka_error_destroy(error);
             }
         }

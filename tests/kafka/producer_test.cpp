@@ -28,6 +28,7 @@ using kk::testing::read_topic;
 using kk::testing::run_until;
 
 constexpr std::int16_t produce_api = 0;
+constexpr std::int16_t add_partitions_to_txn_api = 24;
 
 kk::producer_options options_for(const mock_cluster& cluster, kk::property_list extra = {}) {
     kk::producer_options o;
@@ -489,6 +490,42 @@ TEST(KafkaProducer, TransactionalProducerWithDelayedAcksDeliversExactlyOnce) {
     EXPECT_EQ(committed_values.size(), static_cast<std::size_t>(batches * per_batch + 1));
     EXPECT_EQ(unique.size(), committed_values.size());
     EXPECT_EQ(unique.count("after-abort"), 1u);
+}
+
+// A transactional producer that Kafka fenced (a newer instance with the same
+// transactional.id initialised) stays fenced: a new client of its own would
+// run init_transactions with that id and fence the newer instance in turn.
+// Every later step fails with _FENCED (permanent: keel does not retry it).
+// librdkafka's mock does not fence by itself, so the broker's answer is
+// injected.
+TEST(KafkaProducer, AFencedTransactionalProducerStaysFenced) {
+    mock_cluster cluster;
+    cluster.create_topic("ledger", 1);
+    asio::io_context context;
+    auto o = options_for(cluster);
+    o.transactional_id = "keel-fenced-writer";
+    kk::producer producer(context.get_executor(), o);
+    auto step = [&](auto&& start) {
+        std::optional<std::error_code> ec;
+        start([&](std::error_code e) { ec = e; });
+        EXPECT_TRUE(run_until(
+            context, [&] { return ec.has_value(); }, std::chrono::seconds(30)));
+        return ec.value_or(std::make_error_code(std::errc::timed_out));
+    };
+    ASSERT_FALSE(step([&](auto h) { producer.async_begin_transaction(h); }));
+    cluster.push_request_errors(add_partitions_to_txn_api, {RD_KAFKA_RESP_ERR_PRODUCER_FENCED});
+    std::optional<std::error_code> delivered;
+    producer.async_produce("ledger", "k", "v",
+                           [&](std::error_code ec, kk::delivery) { delivered = ec; });
+    const std::error_code committed = step([&](auto h) { producer.async_commit_transaction(h); });
+    EXPECT_TRUE(committed);
+    ASSERT_TRUE(run_until(context, [&] { return delivered.has_value(); }));
+    EXPECT_TRUE(*delivered);
+
+    const std::error_code began = step([&](auto h) { producer.async_begin_transaction(h); });
+    EXPECT_EQ(began, kk::make_error_code(RD_KAFKA_RESP_ERR__FENCED)) << began.message();
+    EXPECT_EQ(keel::classify(began), keel::fault_class::permanent);
+    EXPECT_EQ(producer.rebuilds(), 0u);
 }
 
 } // namespace

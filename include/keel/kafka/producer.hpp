@@ -169,8 +169,10 @@ public:
     /// completes with `void(std::error_code)`. begin initialises the
     /// transactional producer first when needed. commit flushes the
     /// transaction's messages first. An error on commit means abort (then
-    /// begin again); a fatal one (e.g. fenced by a newer instance with the
-    /// same transactional_id) rebuilds the producer.
+    /// begin again); a fatal one rebuilds the producer, except _FENCED (a
+    /// newer instance with the same transactional_id initialised): a fenced
+    /// producer stays fenced, every later step failing with _FENCED, since
+    /// a new client would fence that newer instance in turn.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto
     async_begin_transaction(Token&& token = asio::default_completion_token_t<executor_type>()) {

@@ -13,6 +13,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
+#include <librdkafka/rdkafka.h>
 
 #include <algorithm>
 #include <exception>
@@ -57,6 +58,12 @@ std::string message_value(std::string_view payload) {
     } catch (const std::invalid_argument&) {
         return j.dump();
     }
+}
+
+/// Kafka fenced this relay: a newer one with the same transactional.id
+/// initialised since. keel's producer then stays fenced; so must we.
+bool is_fenced(const std::error_code& ec) {
+    return ec == keel::kafka::make_error_code(RD_KAFKA_RESP_ERR__FENCED);
 }
 
 } // namespace
@@ -120,6 +127,8 @@ asio::awaitable<void> outbox_relay::run() {
             if (!fenced) {
                 co_await fence();
                 fenced = true;
+                if (stopping_)
+                    continue; // fenced by a newer relay meanwhile
             }
             if (need_recovery) {
                 co_await recover();
@@ -168,6 +177,10 @@ asio::awaitable<void> outbox_relay::run() {
     // (destroyed with the loop's queue instead, they crashed at exit).
     rebuilt_ += producer_->rebuilds();
     producer_.reset();
+    if (fenced_)
+        throw std::runtime_error("fenced: a newer relay with transactional.id " +
+                                 options_.transactional_id +
+                                 " took over (it resolves the batch left in flight)");
 }
 
 asio::awaitable<void> outbox_relay::fence() {
@@ -179,6 +192,12 @@ asio::awaitable<void> outbox_relay::fence() {
     auto [ec] = co_await producer_->async_begin_transaction(as_tuple_awaitable);
     if (!ec)
         std::tie(ec) = co_await producer_->async_abort_transaction(as_tuple_awaitable);
+    if (is_fenced(ec)) {
+        // Another relay started after us: it is the one to run.
+        fenced_ = true;
+        stop();
+        co_return;
+    }
     if (ec) {
         // A producer that cannot begin is replaced rather than trusted.
         rebuild_producer();
@@ -289,6 +308,15 @@ asio::awaitable<void> outbox_relay::deliver(const batch& b) {
             rt_.log("shutdown: batch " + std::to_string(b.id) +
                     " abandoned (its transaction was aborted; it stays in_flight and the "
                     "next start resolves it)");
+            co_return;
+        }
+        if (is_fenced(ec)) {
+            // A new client would fence the newer relay in turn: stop instead.
+            rt_.log("batch " + std::to_string(b.id) +
+                    ": fenced by a newer relay with the same transactional.id; stopping (the "
+                    "batch stays in_flight for it)");
+            fenced_ = true;
+            stop();
             co_return;
         }
         rt_.log("batch " + std::to_string(b.id) + ": Kafka failed past the outbox-kafka policy (" +

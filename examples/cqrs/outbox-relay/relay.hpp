@@ -105,6 +105,9 @@ private:
     /// the mock cluster an aborted attempt's messages) may be in the topic;
     /// the next attempt reads the tail first and publishes only the rest.
     bool look_before_publishing_ = false;
+    /// Kafka fenced us (a newer relay with our transactional.id): run()
+    /// stops, and ends with an error saying so.
+    bool fenced_ = false;
     std::string last_error_; ///< what the last failed attempt said, for the log
 
     // Progress, for the periodic line and the shutdown line.

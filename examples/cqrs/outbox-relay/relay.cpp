@@ -215,7 +215,7 @@ asio::awaitable<void> outbox_relay::recover() {
     // marked), but nothing here depends on it.
     for (int i = 0; i < in_flight.rows() && !stopping_; ++i) {
         const batch b = co_await load(in_flight.get<std::int64_t>(i, 0));
-        const batch_in_topic seen = co_await scan_tail(b.id);
+        const std::set<std::int64_t> seen = co_await scan_tail(b.id);
         const batch missing = missing_from(b, seen);
         const std::string counted = std::to_string(b.rows.size() - missing.rows.size()) + " of " +
                                     std::to_string(b.rows.size()) + " events in the topic";
@@ -233,7 +233,7 @@ asio::awaitable<void> outbox_relay::recover() {
     }
 }
 
-batch outbox_relay::missing_from(const batch& b, const batch_in_topic& seen) {
+batch outbox_relay::missing_from(const batch& b, const std::set<std::int64_t>& seen) {
     // Some but not all of a batch is seen only where aborted messages are
     // (librdkafka's mock cluster; on Kafka a read_committed reader sees a
     // transaction whole or not at all). What is seen there is what every
@@ -243,7 +243,7 @@ batch outbox_relay::missing_from(const batch& b, const batch_in_topic& seen) {
     batch missing;
     missing.id = b.id;
     for (const outbox_row& row : b.rows)
-        if (!seen.outbox_ids.count(row.id))
+        if (!seen.count(row.id))
             missing.rows.push_back(row);
     return missing;
 }
@@ -404,7 +404,7 @@ asio::awaitable<std::error_code> outbox_relay::attempt(const batch& b, int numbe
     batch rest;
     const batch* to_publish = &b;
     if (look_before_publishing_) {
-        std::optional<batch_in_topic> seen;
+        std::optional<std::set<std::int64_t>> seen;
         std::string scan_failure;
         try {
             seen = co_await scan_tail(b.id);
@@ -495,7 +495,7 @@ asio::awaitable<void> outbox_relay::mark_published(std::int64_t batch_id) {
         use_awaitable);
 }
 
-asio::awaitable<batch_in_topic> outbox_relay::scan_tail(std::int64_t batch_id) {
+asio::awaitable<std::set<std::int64_t>> outbox_relay::scan_tail(std::int64_t batch_id) {
     // librdkafka's blocking calls on a thread of their own; the loop goes on
     // (a work guard keeps it alive until the answer is posted back). The
     // initiation captures only pointers, references and an integer: g++ 12
@@ -504,14 +504,14 @@ asio::awaitable<batch_in_topic> outbox_relay::scan_tail(std::int64_t batch_id) {
     const auto shared_options = std::make_shared<const tail_scan_options>(scan_options_);
     asio::io_context* io = &rt_.io();
     co_return co_await asio::async_initiate<decltype(use_awaitable),
-                                            void(std::exception_ptr, batch_in_topic)>(
+                                            void(std::exception_ptr, std::set<std::int64_t>)>(
         [&shared_options, io, batch_id](auto handler) {
             std::thread([options = shared_options, batch_id, handler = std::move(handler),
                          work = asio::make_work_guard(*io)]() mutable {
                 std::exception_ptr error;
-                batch_in_topic found;
+                std::set<std::int64_t> found;
                 try {
-                    found = find_batch(*options, batch_id);
+                    found = outbox_ids_of_batch(*options, batch_id);
                 } catch (...) {
                     error = std::current_exception();
                 }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -79,11 +80,11 @@ private:
     asio::awaitable<std::error_code> attempt(const batch& b, int number);
     asio::awaitable<std::error_code> produce_all(const batch& b);
     asio::awaitable<void> mark_published(std::int64_t batch_id);
-    /// What the topic holds of batch `batch_id` (tail_scan.hpp), read on a
-    /// thread of its own.
-    asio::awaitable<batch_in_topic> scan_tail(std::int64_t batch_id);
+    /// The outbox ids of batch `batch_id` the topic holds (tail_scan.hpp),
+    /// read on a thread of its own.
+    asio::awaitable<std::set<std::int64_t>> scan_tail(std::int64_t batch_id);
     /// The batch's rows the scan did not see (none: it is published).
-    static batch missing_from(const batch& b, const batch_in_topic& seen);
+    static batch missing_from(const batch& b, const std::set<std::int64_t>& seen);
     asio::awaitable<void> sleep(std::chrono::milliseconds d);
     asio::awaitable<void> report_progress();
     void rebuild_producer();

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -140,7 +142,7 @@ struct partition_scan {
 
 } // namespace
 
-batch_in_topic find_batch(const tail_scan_options& o, std::int64_t batch_id) {
+std::set<std::int64_t> outbox_ids_of_batch(const tail_scan_options& o, std::int64_t batch_id) {
     const auto deadline = clock::now() + o.timeout;
     client rk = make_client(o);
     const int partitions = partition_count(rk.get(), o.topic, deadline);
@@ -159,7 +161,7 @@ batch_in_topic find_batch(const tail_scan_options& o, std::int64_t batch_id) {
         scans.emplace(p, s);
     }
 
-    batch_in_topic found;
+    std::set<std::int64_t> found;
     while (!scans.empty()) {
         // (Re)assign the partitions still to read from their window's start.
         std::unique_ptr<rd_kafka_topic_partition_list_t,
@@ -211,7 +213,6 @@ batch_in_topic find_batch(const tail_scan_options& o, std::int64_t batch_id) {
             const auto batch = decimal_header(m, "relay_batch");
             if (!batch)
                 continue; // not a relay message
-            found.greatest_batch = std::max(found.greatest_batch.value_or(*batch), *batch);
             if (*batch < batch_id) {
                 it->second.passed_earlier_batch = true;
             } else if (*batch == batch_id) {
@@ -220,7 +221,7 @@ batch_in_topic find_batch(const tail_scan_options& o, std::int64_t batch_id) {
                     fail("a message of batch " + std::to_string(batch_id) + " at " + o.topic + "/" +
                          std::to_string(m->partition) + " offset " + std::to_string(m->offset) +
                          " has no outbox_id header");
-                found.outbox_ids.insert(*outbox_id);
+                found.insert(*outbox_id);
             }
         }
         rd_kafka_assign(rk.get(), nullptr);

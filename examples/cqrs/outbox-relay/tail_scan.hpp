@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <set>
 #include <string>
 
@@ -27,18 +26,10 @@ struct tail_scan_options {
     std::chrono::milliseconds timeout{20000};
 };
 
-struct batch_in_topic {
-    /// The `outbox_id` of every message of the batch that a read_committed
-    /// reader sees (each once, however often it was published).
-    std::set<std::int64_t> outbox_ids;
-    /// The greatest `relay_batch` header seen in the tails read, for the log;
-    /// nullopt when no partition had one.
-    std::optional<std::int64_t> greatest_batch;
-};
-
 /// Blocking: run it off the loop. Reads every partition of the topic with
 /// isolation.level=read_committed from far enough back to have passed every
-/// message of `batch_id` and returns what it found of that batch. Throws
+/// message of `batch_id` and returns the `outbox_id` header of each message
+/// of that batch (each once, however often it was published). Throws
 /// std::runtime_error saying what failed (librdkafka's reason, the
 /// partition) when the cluster does not answer in time: the caller must not
 /// guess.
@@ -55,6 +46,6 @@ struct batch_in_topic {
 /// transaction markers: its readers also see the messages of aborted
 /// attempts, including the part of a batch a killed relay got out before
 /// it died.
-batch_in_topic find_batch(const tail_scan_options& options, std::int64_t batch_id);
+std::set<std::int64_t> outbox_ids_of_batch(const tail_scan_options& options, std::int64_t batch_id);
 
 } // namespace cqrs::relay

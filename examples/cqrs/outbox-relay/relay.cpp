@@ -12,13 +12,13 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
 #include <exception>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 
 namespace cqrs::relay {
@@ -496,18 +496,19 @@ asio::awaitable<void> outbox_relay::mark_published(std::int64_t batch_id) {
 }
 
 asio::awaitable<std::set<std::int64_t>> outbox_relay::scan_tail(std::int64_t batch_id) {
-    // librdkafka's blocking calls on a thread of their own; the loop goes on
-    // (a work guard keeps it alive until the answer is posted back). The
-    // initiation captures only pointers, references and an integer: g++ 12
-    // destroys a by-value capture of an initiation inside co_await twice (a shared_ptr
-    // of the options captured here was freed twice; TSan and ASan saw it).
-    const auto shared_options = std::make_shared<const tail_scan_options>(scan_options_);
+    // librdkafka's blocking calls on the relay's worker thread; the loop
+    // goes on (a work guard keeps it alive until the answer is posted back).
+    // The initiation captures only pointers and an integer: g++ 12 destroys
+    // a by-value capture of an initiation inside co_await twice (a
+    // shared_ptr captured here was freed twice; TSan and ASan saw it).
+    const tail_scan_options* options = &scan_options_; // the worker is joined before it goes
     asio::io_context* io = &rt_.io();
+    asio::thread_pool* worker = &scan_worker_;
     co_return co_await asio::async_initiate<decltype(use_awaitable),
                                             void(std::exception_ptr, std::set<std::int64_t>)>(
-        [&shared_options, io, batch_id](auto handler) {
-            std::thread([options = shared_options, batch_id, handler = std::move(handler),
-                         work = asio::make_work_guard(*io)]() mutable {
+        [options, io, worker, batch_id](auto handler) {
+            asio::post(*worker, [options, batch_id, handler = std::move(handler),
+                                 work = asio::make_work_guard(*io)]() mutable {
                 std::exception_ptr error;
                 std::set<std::int64_t> found;
                 try {
@@ -519,7 +520,7 @@ asio::awaitable<std::set<std::int64_t>> outbox_relay::scan_tail(std::int64_t bat
                                                  found = std::move(found)]() mutable {
                     std::move(handler)(error, std::move(found));
                 });
-            }).detach();
+            });
         },
         use_awaitable);
 }

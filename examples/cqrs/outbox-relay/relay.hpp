@@ -12,6 +12,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -96,6 +97,9 @@ private:
     keel::kafka::producer_options producer_options_;
     std::unique_ptr<keel::kafka::producer> producer_;
     tail_scan_options scan_options_;
+    /// Where the blocking tail scans run. Declared after what they read, so
+    /// it is joined before that goes.
+    asio::thread_pool scan_worker_{1};
 
     asio::steady_timer wait_timer_;
     asio::steady_timer stats_timer_;

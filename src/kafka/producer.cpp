@@ -13,6 +13,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <vector>
@@ -66,7 +67,12 @@ public:
         : strand_(asio::make_strand(executor)), options_(std::move(options)) {
         register_classifiers();
         current_ = make_instance();
+        pool_ = operation_pool::make(reusable_operations(current_->rk));
     }
+
+    ~producer_impl() { pool_->release_owner(); }
+
+    operation_pool* pool() const noexcept { return pool_; }
 
     void start() { watch(current_); }
 
@@ -190,6 +196,17 @@ private:
         in->queue = rd_kafka_queue_get_main(in->rk);
         in->signal->attach(in->queue);
         return in;
+    }
+
+    /// At most as many produces as librdkafka may queue are in flight
+    /// (plus those waiting for room, which are rare): keep that many blocks.
+    static std::size_t reusable_operations(rd_kafka_t* rk) {
+        char value[32];
+        std::size_t size = sizeof value;
+        if (rd_kafka_conf_get(rd_kafka_conf(rk), "queue.buffering.max.messages", value, &size) !=
+            RD_KAFKA_CONF_OK)
+            return 0;
+        return std::strtoull(value, nullptr, 10);
     }
 
     static rd_kafka_resp_err_t hand_over(instance& in, const produce_args& args,
@@ -431,6 +448,7 @@ private:
 
     asio::strand<asio::any_io_executor> strand_;
     producer_options options_;
+    operation_pool* pool_ = nullptr;
     blocking_worker worker_;
 
     std::mutex mutex_; ///< guards what follows
@@ -445,6 +463,10 @@ private:
     std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::size_t> rebuilds_{0};
 };
+
+operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl) {
+    return impl->pool();
+}
 
 void start_produce(const std::shared_ptr<producer_impl>& impl, const produce_args& args,
                    produce_operation* op) {
@@ -464,7 +486,8 @@ void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transact
 
 producer::producer(executor_type executor, producer_options options)
     : executor_(std::move(executor)),
-      impl_(std::make_shared<detail::producer_impl>(executor_, std::move(options))) {
+      impl_(std::make_shared<detail::producer_impl>(executor_, std::move(options))),
+      pool_(detail::produce_pool(impl_)) {
     impl_->start();
 }
 

@@ -51,6 +51,9 @@ struct produce_args {
     const header_list* headers = nullptr;
 };
 
+/// Where the producer's produce operations are allocated.
+operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl);
+
 /// Hands `op` (and its reference) to the producer: to librdkafka, to the
 /// queue of produces waiting for room, or straight to a failure.
 void start_produce(const std::shared_ptr<producer_impl>& impl, const produce_args& args,
@@ -203,8 +206,8 @@ private:
         template <class Handler>
         void operator()(Handler&& handler, const detail::produce_args& args) const {
             auto slot = asio::get_associated_cancellation_slot(handler);
-            auto* op =
-                detail::make_operation<delivery>(std::forward<Handler>(handler), self->executor_);
+            auto* op = detail::make_operation<delivery>(std::forward<Handler>(handler),
+                                                        self->executor_, self->pool_);
             if (slot.is_connected())
                 slot.template emplace<detail::produce_cancellation>(self->impl_, op);
             detail::start_produce(self->impl_, args, op);
@@ -224,6 +227,9 @@ private:
 
     executor_type executor_;
     std::shared_ptr<detail::producer_impl> impl_;
+    /// The produces' memory (owned by impl_): reused, not one heap
+    /// allocation per message.
+    detail::operation_pool* pool_;
 };
 
 } // namespace keel::kafka

@@ -2,6 +2,8 @@
 // compiled once and not per handler type.
 #pragma once
 
+#include <keel/kafka/detail/operation_pool.hpp>
+
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -83,16 +85,35 @@ class operation_for final : public operation<Values...> {
         !std::is_same_v<asio::associated_executor_t<Handler, asio::system_executor>,
                         asio::system_executor>;
 
+    // A handler naming no allocator of its own gets Asio's default.
+    static constexpr bool has_default_allocator =
+        std::is_same_v<handler_allocator, asio::recycling_allocator<void>>;
+
 public:
     /// Allocated with the handler's associated allocator (Asio's recycling
-    /// allocator when it has none). `fallback`: where the handler runs when
-    /// it names no executor of its own.
-    static operation_for* make(Handler handler, const asio::any_io_executor& fallback) {
+    /// allocator when it has none), or from `pool` when given, the handler
+    /// names no allocator and the operation fits in a block. `fallback`:
+    /// where the handler runs when it names no executor of its own.
+    static operation_for* make(Handler handler, const asio::any_io_executor& fallback,
+                               operation_pool* pool) {
         allocator_type allocator(
             asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
+        if constexpr (has_default_allocator &&
+                      sizeof(operation_for) <= operation_pool::block_size &&
+                      alignof(operation_for) <= operation_pool::block_align) {
+            if (pool) {
+                void* p = pool->allocate();
+                try {
+                    return new (p) operation_for(std::move(handler), fallback, allocator, pool);
+                } catch (...) {
+                    pool->deallocate(p);
+                    throw;
+                }
+            }
+        }
         operation_for* p = std::allocator_traits<allocator_type>::allocate(allocator, 1);
         try {
-            return new (p) operation_for(std::move(handler), fallback, allocator);
+            return new (p) operation_for(std::move(handler), fallback, allocator, nullptr);
         } catch (...) {
             std::allocator_traits<allocator_type>::deallocate(allocator, p, 1);
             throw;
@@ -101,9 +122,9 @@ public:
 
 private:
     operation_for(Handler handler, const asio::any_io_executor& fallback,
-                  const allocator_type& allocator)
-        : handler_(std::move(handler)), work_(work_for(handler_, fallback)), allocator_(allocator) {
-    }
+                  const allocator_type& allocator, operation_pool* pool)
+        : handler_(std::move(handler)), work_(work_for(handler_, fallback)), allocator_(allocator),
+          pool_(pool) {}
 
     // Like Asio's I/O objects, work is tracked only on an executor of the
     // handler's own: the client's is kept busy by its pending wait anyway.
@@ -125,6 +146,17 @@ private:
     }
 
     void complete(std::error_code ec, upcall how, Values... values) override {
+        if constexpr (!has_own_executor) {
+            // A handler without an executor of its own runs on the client's,
+            // whose loop is running this very completion: dispatch would run
+            // it inline after a type-erased round trip, so call it.
+            if (how == upcall::dispatch) {
+                Handler handler(std::move(handler_));
+                this->release();
+                call_handler(handler, ec, std::move(values)...);
+                return;
+            }
+        }
         auto executor = this->executor();
         // The function object the executor may have to wrap is allocated
         // with the handler's allocator too (not plain new per completion).
@@ -132,32 +164,33 @@ private:
             asio::get_associated_allocator(handler_, asio::recycling_allocator<void>());
         auto upcall_fn = [handler = std::move(handler_), work = std::move(work_), ec,
                           values = std::make_tuple(std::move(values)...)]() mutable {
-            // The slot is the caller's: free it on the caller's executor
-            // before the handler may reuse it.
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            if (slot.is_connected())
-                slot.clear();
             std::apply(
-                [&](auto&&... v) { std::move(handler)(ec, std::forward<decltype(v)>(v)...); },
+                [&](auto&&... v) { call_handler(handler, ec, std::forward<decltype(v)>(v)...); },
                 std::move(values));
         };
         this->release();
-        if constexpr (!has_own_executor) {
-            // A handler without an executor of its own runs on the client's,
-            // whose loop is running this very completion: dispatch would run
-            // it inline after a type-erased round trip, so call it.
-            if (how == upcall::dispatch) {
-                upcall_fn();
-                return;
-            }
-        }
         if (how == upcall::dispatch)
             asio::dispatch(executor, asio::bind_allocator(allocator, std::move(upcall_fn)));
         else
             asio::post(executor, asio::bind_allocator(allocator, std::move(upcall_fn)));
     }
 
+    template <class... Args>
+    static void call_handler(Handler& handler, std::error_code ec, Args&&... values) {
+        // The slot is the caller's: free it on the caller's executor before
+        // the handler may reuse it.
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected())
+            slot.clear();
+        std::move(handler)(ec, std::forward<Args>(values)...);
+    }
+
     void destroy() noexcept override {
+        if (operation_pool* pool = pool_) {
+            this->~operation_for();
+            pool->deallocate(this);
+            return;
+        }
         allocator_type allocator(allocator_);
         this->~operation_for();
         std::allocator_traits<allocator_type>::deallocate(allocator, this, 1);
@@ -166,13 +199,16 @@ private:
     Handler handler_;
     work_type work_;
     allocator_type allocator_;
+    operation_pool* pool_; ///< where the memory came from, or null: allocator_
 };
 
-/// Makes the operation for `handler`, with one reference (the caller's).
+/// Makes the operation for `handler`, with one reference (the caller's);
+/// from `pool` when one is given and the handler allows (see make()).
 template <class... Values, class Handler>
-operation<Values...>* make_operation(Handler&& handler, const asio::any_io_executor& fallback) {
+operation<Values...>* make_operation(Handler&& handler, const asio::any_io_executor& fallback,
+                                     operation_pool* pool = nullptr) {
     return operation_for<std::decay_t<Handler>, Values...>::make(std::forward<Handler>(handler),
-                                                                 fallback);
+                                                                 fallback, pool);
 }
 
 } // namespace keel::kafka::detail

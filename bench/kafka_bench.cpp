@@ -8,6 +8,14 @@
 //                            async_produce: delivery reports through the
 //                            event queue, the eventfd and the Asio loop, one
 //                            completion handler per message
+//   BM_kafka_paired          the two above in alternating batches (the order
+//                            swapped every pair), each with its own producer:
+//                            `ratio` is the median over the pairs of keel's
+//                            rate / raw librdkafka's rate. This is the target:
+//                            on a shared 2-core VM the separate medians drift
+//                            apart by +-20% between repetitions (glibc's heap
+//                            trimming alone moves the raw loop's page faults),
+//                            a pair's two halves see the same machine.
 //
 // Both: one producer per benchmark run (made before timing), idempotence on
 // (keel's default), librdkafka's default batching, RD_KAFKA_MSG_F_COPY, no
@@ -26,6 +34,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <system_error>
@@ -52,71 +62,154 @@ void report(benchmark::State& state, std::uint64_t allocations) {
     state.counters["allocs_per_message"] = static_cast<double>(allocations) / messages;
 }
 
-void BM_kafka_raw_librdkafka(benchmark::State& state) {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    set(conf, "bootstrap.servers", g_bootstrap.c_str());
-    set(conf, "enable.idempotence", "true");
+/// Plain librdkafka: delivery reports through a dr_msg_cb served by
+/// rd_kafka_poll.
+class raw_producer {
+public:
+    raw_producer() {
+        rd_kafka_conf_t* conf = rd_kafka_conf_new();
+        set(conf, "bootstrap.servers", g_bootstrap.c_str());
+        set(conf, "enable.idempotence", "true");
+        rd_kafka_conf_set_opaque(conf, this);
+        rd_kafka_conf_set_dr_msg_cb(conf,
+                                    [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+                                        auto* self = static_cast<raw_producer*>(opaque);
+                                        ++(m->err ? self->failed : self->delivered);
+                                    });
+        char why[512];
+        rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+        if (!rk_) {
+            std::fprintf(stderr, "rd_kafka_new: %s\n", why);
+            std::abort();
+        }
+        produce(1); // connected, producer id assigned: not timed
+    }
+    ~raw_producer() { rd_kafka_destroy(rk_); }
+    raw_producer(const raw_producer&) = delete;
+    raw_producer& operator=(const raw_producer&) = delete;
+
+    void produce_batch() { produce(batch); }
+
     long delivered = 0, failed = 0;
-    struct counts {
-        long* delivered;
-        long* failed;
-    } c{&delivered, &failed};
-    rd_kafka_conf_set_opaque(conf, &c);
-    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-        auto* k = static_cast<counts*>(opaque);
-        ++*(m->err ? k->failed : k->delivered);
-    });
-    char why[512];
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    long sent = 0;
-    std::uint64_t allocations = 0;
-    for (auto _ : state) {
-        const std::uint64_t before = allocation_count();
-        for (int i = 0; i < batch; ++i) {
+
+private:
+    /// Produces `count` messages and waits until all are reported.
+    void produce(int count) {
+        for (int i = 0; i < count; ++i) {
             while (rd_kafka_producev(
-                       rk, RD_KAFKA_V_TOPIC("bench"),
+                       rk_, RD_KAFKA_V_TOPIC("bench"),
                        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                        RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(rk, 1);
-            ++sent;
+                rd_kafka_poll(rk_, 1);
+            ++sent_;
         }
-        while (delivered + failed < sent)
-            rd_kafka_poll(rk, 10);
-        allocations += allocation_count() - before;
+        while (delivered + failed < sent_)
+            rd_kafka_poll(rk_, 10);
     }
-    if (failed)
-        state.SkipWithError("deliveries failed");
-    report(state, allocations);
-    rd_kafka_destroy(rk);
-}
 
-void BM_kafka_keel_producer(benchmark::State& state) {
-    asio::io_context context(1);
-    keel::kafka::producer_options options;
-    options.bootstrap_servers = g_bootstrap;
-    keel::kafka::producer producer(context.get_executor(), options);
-    long delivered = 0, failed = 0, sent = 0;
+    rd_kafka_t* rk_ = nullptr;
+    long sent_ = 0;
+};
+
+/// keel::kafka::producer::async_produce on an io_context run by this thread.
+class keel_producer {
+public:
+    keel_producer() : producer_(context_.get_executor(), options()) {
+        produce(1); // connected, producer id assigned: not timed
+    }
+
+    void produce_batch() { produce(batch); }
+
+    long delivered = 0, failed = 0;
+
+private:
+    void produce(int count) {
+        for (int i = 0; i < count; ++i) {
+            producer_.async_produce(
+                "bench", {}, payload,
+                [this](std::error_code ec, keel::kafka::delivery) { ++(ec ? failed : delivered); });
+            ++sent_;
+        }
+        while (delivered + failed < sent_)
+            context_.run_one();
+    }
+
+    static keel::kafka::producer_options options() {
+        keel::kafka::producer_options options;
+        options.bootstrap_servers = g_bootstrap;
+        return options;
+    }
+
+    asio::io_context context_{1};
+    keel::kafka::producer producer_;
+    long sent_ = 0;
+};
+
+void BM_kafka_raw_librdkafka(benchmark::State& state) {
+    raw_producer raw;
     std::uint64_t allocations = 0;
     for (auto _ : state) {
         const std::uint64_t before = allocation_count();
-        for (int i = 0; i < batch; ++i) {
-            producer.async_produce(
-                "bench", {}, payload,
-                [&](std::error_code ec, keel::kafka::delivery) { ++(ec ? failed : delivered); });
-            ++sent;
-        }
-        while (delivered + failed < sent)
-            context.run_one();
+        raw.produce_batch();
         allocations += allocation_count() - before;
     }
-    if (failed)
+    if (raw.failed)
         state.SkipWithError("deliveries failed");
     report(state, allocations);
+}
+
+void BM_kafka_keel_producer(benchmark::State& state) {
+    keel_producer keel;
+    std::uint64_t allocations = 0;
+    for (auto _ : state) {
+        const std::uint64_t before = allocation_count();
+        keel.produce_batch();
+        allocations += allocation_count() - before;
+    }
+    if (keel.failed)
+        state.SkipWithError("deliveries failed");
+    report(state, allocations);
+}
+
+void BM_kafka_paired(benchmark::State& state) {
+    raw_producer raw;
+    keel_producer keel;
+    std::vector<double> ratios; // keel's rate / raw's rate, one per pair
+    double raw_seconds = 0, keel_seconds = 0;
+    bool keel_first = false;
+    const auto timed = [](auto& producer) {
+        const auto start = std::chrono::steady_clock::now();
+        producer.produce_batch();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    for (auto _ : state) {
+        double raw_time, keel_time;
+        if (keel_first) {
+            keel_time = timed(keel);
+            raw_time = timed(raw);
+        } else {
+            raw_time = timed(raw);
+            keel_time = timed(keel);
+        }
+        keel_first = !keel_first;
+        ratios.push_back(raw_time / keel_time);
+        raw_seconds += raw_time;
+        keel_seconds += keel_time;
+    }
+    if (raw.failed || keel.failed)
+        state.SkipWithError("deliveries failed");
+    std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
+    const double messages = static_cast<double>(state.iterations()) * batch;
+    state.counters["ratio"] = ratios[ratios.size() / 2];
+    state.counters["raw_messages_per_second"] = messages / raw_seconds;
+    state.counters["keel_messages_per_second"] = messages / keel_seconds;
 }
 
 BENCHMARK(BM_kafka_raw_librdkafka)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_kafka_keel_producer)->UseRealTime()->Unit(benchmark::kMillisecond);
+// Each iteration is two batches; at least 15 pairs for a median.
+BENCHMARK(BM_kafka_paired)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
 } // namespace
 

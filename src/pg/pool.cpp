@@ -141,10 +141,14 @@ bool pool_impl::withdraw(acquirer& a) {
     if (!a.waiting)
         return false;
     a.waiting = false;
-    auto it = std::find_if(waiters_.begin(), waiters_.end(),
-                           [&](const std::shared_ptr<acquirer>& w) { return w.get() == &a; });
-    if (it != waiters_.end())
-        waiters_.erase(it);
+    if (!waiters_.empty() && waiters_.front().get() == &a) {
+        waiters_.pop_front(); // the usual case: a connection came free for the oldest
+    } else {
+        auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                               [&](const std::shared_ptr<acquirer>& w) { return w.get() == &a; });
+        if (it != waiters_.end())
+            waiters_.erase(it);
+    }
     stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
     return true;
 }
@@ -491,8 +495,12 @@ void pool_impl::release(const std::shared_ptr<connection>& c) {
         return;
     }
     if (!waiters_.empty()) {
-        std::shared_ptr<acquirer> a = waiters_.front();
-        withdraw(*a);
+        // The oldest waiter takes it (as withdraw() would, without copying
+        // the reference first).
+        std::shared_ptr<acquirer> a = std::move(waiters_.front());
+        waiters_.pop_front();
+        a->waiting = false;
+        stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
         c->st = connection::state::busy;
         a->on_acquired(c);
         return;

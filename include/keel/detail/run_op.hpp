@@ -113,15 +113,18 @@ public:
     using executor_type = CallExecutor;
     using allocator_type = typename recycled<asio::associated_allocator_t<Handler>>::type;
 
-    static void start(Handler handler, Op op, const params_type& params, service_type& service,
+    /// Forwarding references: the handler and the operation are moved (or
+    /// copied) once, into the state, not first into parameters.
+    template <class H, class O>
+    static void start(H&& handler, O&& op, const params_type& params, service_type& service,
                       const Observer& observer, const IoExecutor& io_executor) {
         using state_allocator =
             typename std::allocator_traits<allocator_type>::template rebind_alloc<run_op>;
         state_allocator alloc(recycled_allocator(handler));
         run_op* self = std::allocator_traits<state_allocator>::allocate(alloc, 1);
         try {
-            ::new (static_cast<void*>(self))
-                run_op(std::move(handler), std::move(op), params, service, observer, io_executor);
+            ::new (static_cast<void*>(self)) run_op(std::forward<H>(handler), std::forward<O>(op),
+                                                    params, service, observer, io_executor);
         } catch (...) {
             std::allocator_traits<state_allocator>::deallocate(alloc, self, 1);
             throw;
@@ -151,9 +154,10 @@ private:
         return recycled<associated>::from(asio::get_associated_allocator(handler));
     }
 
-    run_op(Handler&& handler, Op&& op, const params_type& params, service_type& service,
+    template <class H, class O>
+    run_op(H&& handler, O&& op, const params_type& params, service_type& service,
            const Observer& observer, const IoExecutor& io_executor)
-        : handler_(std::move(handler)), op_(std::move(op)),
+        : handler_(std::forward<H>(handler)), op_(std::forward<O>(op)),
           executor_(call_executor(handler_, io_executor)), io_executor_(io_executor),
           allocator_(recycled_allocator(handler_)), service_(&service), observer_(&observer),
           params_(params) {

@@ -18,14 +18,13 @@ file is MISSING only when --http was given.
 
 With --pg (default: build/release/bench/pg.json when it exists), also
 summarises a keel_bench_pg run: each benchmark's queries/s and allocations per
-query, and the targets keel::pg (through its pipeline) >= 0.9 x raw
+query, and the targets keel::pg (through its pipeline) >= PG_MIN_RATIO x raw
 non-blocking libpq on the same loop, for one connection and for a pool of 4
-at concurrency 16, checked on the paired benchmarks' `ratio` (alternating
-batches of the two; the separate medians are shown for context).
+at concurrency 16.
 With --kafka (default: build/release/bench/kafka.json when it exists), also
 summarises a keel_bench_kafka run: messages/s and allocations per message,
 and the target keel::kafka's producer >= 0.9 x plain librdkafka producing to
-the same mock cluster in the same run, checked on BM_kafka_paired's `ratio`.
+the same mock cluster in the same run.
 
 Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
 a run without repetitions is summarised by the median of its iterations.
@@ -91,38 +90,22 @@ HTTP_INFO_RATIOS = [
 ]
 HTTP_ORDER = ["BM_http_raw_curl_multi", "BM_http_keel_pipeline", "BM_http_keel_client",
               "BM_http_raw_curl_multi_keel_setup", "BM_http_raw_curl_multi_socket"]
-# keel_bench_pg: the targets are paired benchmarks' ratios (keel's queries/s
-# / raw libpq's, median over alternating batches on the same loop, then over
-# repetitions), as for kafka below. (benchmark, counter, what, minimum).
-PG_PAIRED_TARGETS = [
-    ("BM_pg_paired_one_connection", "ratio",
-     "keel / raw libpq queries/s, one connection, alternating batches", 0.9),
-    ("BM_pg_paired_pool4_c16", "ratio",
-     "keel / raw libpq queries/s, pool of 4 at concurrency 16, alternating batches", 0.9),
-]
-PG_INFO_RATIOS = [
-    ("BM_pg_keel_one_connection", "BM_pg_raw_one_connection"),
-    ("BM_pg_keel_pool4_c16", "BM_pg_raw_pool4_c16"),
+# keel_bench_pg: (keel, baseline, minimum ratio of queries per second).
+PG_RATIO_TARGETS = [
+    ("BM_pg_keel_one_connection", "BM_pg_raw_one_connection", 0.9),
+    ("BM_pg_keel_pool4_c16", "BM_pg_raw_pool4_c16", 0.9),
 ]
 PG_ORDER = ["BM_pg_raw_one_connection", "BM_pg_keel_one_connection", "BM_pg_raw_pool4_c16",
-            "BM_pg_keel_pool4_c16", "BM_pg_paired_one_connection", "BM_pg_paired_pool4_c16"]
-# keel_bench_kafka: the target is a paired benchmark's ratio (median over
-# alternating batches of keel and raw librdkafka, then over repetitions):
-# the separate medians of the two drift apart by +-20% between repetitions
-# on a shared 2-core VM. (benchmark, counter, what it is, minimum).
-KAFKA_PAIRED_TARGETS = [
-    ("BM_kafka_paired", "ratio", "keel / raw librdkafka messages/s, alternating batches", 0.9),
+            "BM_pg_keel_pool4_c16"]
+# keel_bench_kafka: (keel, baseline, minimum ratio of messages per second).
+KAFKA_RATIO_TARGETS = [
+    ("BM_kafka_keel_producer", "BM_kafka_raw_librdkafka", 0.9),
 ]
-KAFKA_INFO_RATIOS = [
-    ("BM_kafka_keel_producer", "BM_kafka_raw_librdkafka"),
-]
-KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer", "BM_kafka_paired"]
+KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer"]
 # The per-benchmark counters load() keeps (median over the repetitions).
 COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request",
             "user_us_per_request", "kernel_us_per_request", "queries_per_second",
-            "allocs_per_query", "messages_per_second", "allocs_per_message", "ratio",
-            "raw_messages_per_second", "keel_messages_per_second", "raw_queries_per_second",
-            "keel_queries_per_second"]
+            "allocs_per_query", "messages_per_second", "allocs_per_message"]
 
 
 def load(path, metric):
@@ -134,7 +117,6 @@ def load(path, metric):
     for b in data.get("benchmarks", []):
         name = b.get("run_name") or b["name"]
         name = name.removesuffix("/real_time")  # UseRealTime() benchmarks
-        name = name.split("/min_time:")[0]  # MinTime() benchmarks
         if b.get("error_occurred"):
             print(f"warning: {name}: {b.get('error_message', 'error')}", file=sys.stderr)
             continue
@@ -184,18 +166,15 @@ RUNS = {
     },
     "pg": {
         "rate": "queries_per_second", "unit": "queries/s", "order": PG_ORDER,
-        "targets": [], "paired": PG_PAIRED_TARGETS, "info": PG_INFO_RATIOS,
-        "columns": [("queries/s", 10, lambda m: fmt_rate(
-                        m["queries_per_second"] or m["keel_queries_per_second"])),
+        "targets": PG_RATIO_TARGETS, "info": [],
+        "columns": [("queries/s", 10, lambda m: fmt_rate(m["queries_per_second"])),
                     ("allocs/query", 12, lambda m: fmt_allocs(m["allocs_per_query"])),
-                    ("cpu/query", 10,
-                     lambda m: "-" if m["ratio"] is not None else fmt_us(m["cpu_ns"] / 1e3))],
+                    ("cpu/query", 10, lambda m: fmt_us(m["cpu_ns"] / 1e3))],
     },
     "kafka": {
         "rate": "messages_per_second", "unit": "messages/s", "order": KAFKA_ORDER,
-        "targets": [], "paired": KAFKA_PAIRED_TARGETS, "info": KAFKA_INFO_RATIOS,
-        "columns": [("messages/s", 10, lambda m: fmt_rate(
-                        m["messages_per_second"] or m["keel_messages_per_second"])),
+        "targets": KAFKA_RATIO_TARGETS, "info": [],
+        "columns": [("messages/s", 10, lambda m: fmt_rate(m["messages_per_second"])),
                     ("allocs/message", 14, lambda m: fmt_allocs(m["allocs_per_message"]))],
     },
 }
@@ -241,16 +220,6 @@ def check_run(kind, path, metric):
         failed |= not ok
         print(f"  {'PASS' if ok else 'FAIL'}     {num} / {den} {unit} = {ratio:.3f}"
               f"  (target >= {limit})")
-    for name, counter, what, limit in spec.get("paired", []):
-        value = medians.get(name, {}).get(counter)
-        if value is None:
-            print(f"  MISSING  {name} {counter} ({what}) >= {limit}")
-            missing = True
-            continue
-        ok = value >= limit
-        failed |= not ok
-        print(f"  {'PASS' if ok else 'FAIL'}     {name} {counter} = {value:.3f}  ({what};"
-              f" target >= {limit})")
     info = [(a, b) for a, b in spec["info"]
             if medians.get(a, {}).get(rate) and medians.get(b, {}).get(rate)]
     if info:

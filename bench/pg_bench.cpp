@@ -11,11 +11,6 @@
 //                              queries in flight (a query waits for a free
 //                              connection, FIFO)
 //   BM_pg_keel_pool4_c16       the same through a keel pool of 4 and a pipeline
-//   BM_pg_paired_one_connection, BM_pg_paired_pool4_c16
-//                              raw and keel in alternating batches of 256
-//                              queries on the same loop: `ratio` (keel's
-//                              rate / raw's, median over the pairs) is what
-//                              the targets check
 //
 // The pipeline is a realistic one (3 attempts, exponential backoff, connect
 // 1 s, exchange 2 s, total 10 s). One benchmark iteration = one completed
@@ -40,11 +35,9 @@
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,23 +66,13 @@ keel::pipeline_policy realistic_policy() {
     return p;
 }
 
-/// What a query loop tells about its completions.
-class meter {
-public:
-    /// A query completed: true if another should start in its place.
-    virtual bool completed() = 0;
-    virtual void fail(const std::string& message) = 0;
-
-protected:
-    ~meter() = default;
-};
-
 /// Turns completions into benchmark iterations (as http_bench.cpp does).
-class query_meter final : public meter {
+class query_meter {
 public:
     explicit query_meter(benchmark::State& state) : state_(state) {}
 
-    bool completed() override {
+    /// A query completed: true if another should start in its place.
+    bool completed() {
         if (done_)
             return false;
         if (warmup_left_ > 0) {
@@ -107,7 +90,7 @@ public:
         return false;
     }
 
-    void fail(const std::string& message) override {
+    void fail(const std::string& message) {
         if (failed_)
             return;
         failed_ = true;
@@ -155,7 +138,7 @@ private:
 
 class raw_pool {
 public:
-    raw_pool(asio::io_context& io, int size, meter& meter) : meter_(meter) {
+    raw_pool(asio::io_context& io, int size, query_meter& meter) : meter_(meter) {
         for (int i = 0; i < size; ++i) {
             auto c = std::make_unique<conn>();
             c->pg = PQconnectdb(g_dsn.c_str()); // set-up, untimed: blocking is fine
@@ -241,7 +224,7 @@ private:
             start();
     }
 
-    meter& meter_;
+    query_meter& meter_;
     std::vector<std::unique_ptr<conn>> conns_;
     std::vector<conn*> free_;
     int queued_ = 0;
@@ -269,10 +252,10 @@ void run_raw(benchmark::State& state, int connections, int concurrency) {
 struct keel_loop {
     keel::pg::pool& pool;
     keel::pipeline& pipeline;
-    ::meter& meter;
+    query_meter& meter;
     /// Stopped once nothing is in flight and nothing more will start: the
     /// pool's idle connections keep their waits (and the loop) alive.
-    asio::io_context* stop_when_idle = nullptr;
+    asio::io_context& io;
     int in_flight = 0;
 
     void start() {
@@ -280,14 +263,15 @@ struct keel_loop {
         pool.async_call(pipeline, keel::pg::idempotent("SELECT 1"),
                         [this](std::error_code ec, keel::pg::result r) {
                             --in_flight;
-                            if (ec || r.rows() != 1)
-                                meter.fail("keel: " + ec.message());
-                            else
+                            const bool ok = !ec && r.rows() == 1;
+                            if (ok)
                                 benchmark::DoNotOptimize(r.text(0, 0).data());
-                            if (!ec && r.rows() == 1 && meter.completed())
+                            else
+                                meter.fail("keel: " + ec.message());
+                            if (ok && meter.completed())
                                 start();
-                            else if (in_flight == 0 && stop_when_idle)
-                                stop_when_idle->stop();
+                            else if (in_flight == 0)
+                                io.stop();
                         });
     }
 };
@@ -301,7 +285,7 @@ void run_keel(benchmark::State& state, std::size_t connections, int concurrency)
         o.size = connections;
         keel::pg::pool pool(io.get_executor(), o);
         keel::pipeline pipeline(io, "bench-db", realistic_policy());
-        keel_loop loop{pool, pipeline, meter, &io};
+        keel_loop loop{pool, pipeline, meter, io};
         for (int i = 0; i < concurrency; ++i)
             loop.start();
         // One run() for the whole window, as the raw loop has (a run_one()
@@ -311,151 +295,6 @@ void run_keel(benchmark::State& state, std::size_t connections, int concurrency)
     }
     io.run(); // the pool's shutdown
     meter.report();
-}
-
-// ============================================================================
-// Both in alternating batches: the target
-// ============================================================================
-
-/// Runs `pair_batch` queries on one side, then as many on the other (the
-/// first side swapped every pair), all inside one io_context::run(); one
-/// benchmark iteration = one pair. `ratio` is the median over the pairs of
-/// keel's rate / raw libpq's rate: on a shared 2-core VM (the server on the
-/// same cores) separate medians drift by +-10% between repetitions, a
-/// pair's two halves see the same machine.
-class paired_driver {
-public:
-    static constexpr int pair_batch = 256;
-    static constexpr int warmup_pairs = 2;
-    enum side_index { raw_side = 0, keel_side = 1 };
-
-    paired_driver(benchmark::State& state, asio::io_context& io, int concurrency)
-        : state_(state), io_(io), concurrency_(concurrency), sides_{side(*this), side(*this)} {}
-
-    meter& side_meter(side_index s) { return sides_[s]; }
-    void set_start(side_index s, std::function<void()> start) { start_[s] = std::move(start); }
-
-    /// Starts the first batch; io_context::run() returns after the last pair.
-    void begin() {
-        asio::post(io_, [this] { start_batch(); });
-    }
-
-    void report() {
-        if (failed_ || ratios_.empty())
-            return;
-        auto middle = ratios_.begin() + static_cast<std::ptrdiff_t>(ratios_.size() / 2);
-        std::nth_element(ratios_.begin(), middle, ratios_.end());
-        const double queries = static_cast<double>(ratios_.size()) * pair_batch;
-        state_.counters["ratio"] = *middle;
-        state_.counters["raw_queries_per_second"] = queries / seconds_[raw_side];
-        state_.counters["keel_queries_per_second"] = queries / seconds_[keel_side];
-    }
-
-private:
-    class side final : public meter {
-    public:
-        explicit side(paired_driver& owner) : owner_(owner) {}
-        bool completed() override { return owner_.completed(); }
-        void fail(const std::string& message) override { owner_.fail(message); }
-
-    private:
-        paired_driver& owner_;
-    };
-
-    bool completed() {
-        if (failed_)
-            return false;
-        ++done_;
-        if (started_ < pair_batch) {
-            ++started_;
-            return true;
-        }
-        if (done_ == pair_batch) // the last of the batch: none in flight
-            asio::post(io_, [this] { batch_finished(); });
-        return false;
-    }
-
-    void fail(const std::string& message) {
-        if (failed_)
-            return;
-        failed_ = true;
-        state_.SkipWithError(message.c_str());
-        io_.stop();
-    }
-
-    side_index current() const { return static_cast<side_index>((pairs_ + halves_done_) % 2); }
-
-    void start_batch() {
-        started_ = concurrency_;
-        done_ = 0;
-        batch_start_ = std::chrono::steady_clock::now();
-        for (int i = 0; i < concurrency_; ++i)
-            start_[current()]();
-    }
-
-    void batch_finished() {
-        elapsed_[current()] =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - batch_start_).count();
-        if (++halves_done_ < 2) {
-            start_batch();
-            return;
-        }
-        halves_done_ = 0;
-        ++pairs_;
-        if (pairs_ <= warmup_pairs) {
-            if (pairs_ == warmup_pairs) {
-                it_.emplace(state_.begin());
-                end_.emplace(state_.end());
-            }
-            start_batch();
-            return;
-        }
-        ratios_.push_back(elapsed_[raw_side] / elapsed_[keel_side]);
-        seconds_[raw_side] += elapsed_[raw_side];
-        seconds_[keel_side] += elapsed_[keel_side];
-        ++*it_;
-        if (*it_ != *end_)
-            start_batch();
-        else
-            io_.stop();
-    }
-
-    benchmark::State& state_;
-    asio::io_context& io_;
-    const int concurrency_;
-    side sides_[2];
-    std::function<void()> start_[2];
-    int started_ = 0, done_ = 0, pairs_ = 0, halves_done_ = 0;
-    bool failed_ = false;
-    std::chrono::steady_clock::time_point batch_start_;
-    double elapsed_[2] = {0, 0};
-    double seconds_[2] = {0, 0};
-    std::vector<double> ratios_;
-    std::optional<benchmark::State::StateIterator> it_;
-    std::optional<benchmark::State::StateIterator> end_;
-};
-
-void run_paired(benchmark::State& state, int connections, int concurrency) {
-    asio::io_context io(1);
-    paired_driver driver(state, io, concurrency);
-    try {
-        raw_pool raw(io, connections, driver.side_meter(paired_driver::raw_side));
-        keel::pg::pool_options o;
-        o.dsn = g_dsn;
-        o.size = static_cast<std::size_t>(connections);
-        keel::pg::pool pool(io.get_executor(), o);
-        keel::pipeline pipeline(io, "bench-db", realistic_policy());
-        keel_loop loop{pool, pipeline, driver.side_meter(paired_driver::keel_side)};
-        driver.set_start(paired_driver::raw_side, [&] { raw.start(); });
-        driver.set_start(paired_driver::keel_side, [&] { loop.start(); });
-        driver.begin();
-        io.run();
-        io.restart();
-    } catch (const std::exception& e) {
-        state.SkipWithError(e.what());
-    }
-    io.run(); // the pool's shutdown
-    driver.report();
 }
 
 void BM_pg_raw_one_connection(benchmark::State& state) {
@@ -470,12 +309,6 @@ void BM_pg_raw_pool4_c16(benchmark::State& state) {
 void BM_pg_keel_pool4_c16(benchmark::State& state) {
     run_keel(state, 4, 16);
 }
-void BM_pg_paired_one_connection(benchmark::State& state) {
-    run_paired(state, 1, 1);
-}
-void BM_pg_paired_pool4_c16(benchmark::State& state) {
-    run_paired(state, 4, 16);
-}
 
 } // namespace
 
@@ -483,9 +316,6 @@ BENCHMARK(BM_pg_raw_one_connection)->UseRealTime();
 BENCHMARK(BM_pg_keel_one_connection)->UseRealTime();
 BENCHMARK(BM_pg_raw_pool4_c16)->UseRealTime();
 BENCHMARK(BM_pg_keel_pool4_c16)->UseRealTime();
-// Each iteration is two batches of 256 queries: at least ~40 pairs for a median.
-BENCHMARK(BM_pg_paired_one_connection)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_pg_paired_pool4_c16)->UseRealTime()->MinTime(1.0);
 
 int main(int argc, char** argv) {
     std::vector<char*> args;

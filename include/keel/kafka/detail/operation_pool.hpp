@@ -2,29 +2,37 @@
 // produces in flight would otherwise take one operation from the heap per
 // message and give it back when the report comes: measured on librdkafka's
 // mock cluster, glibc's allocator then cost ~200 instructions per message,
-// more than the rest of keel's bridge (bench/kafka_bench.cpp).
+// more than the rest of keel's bridge (bench/kafka_bench.cpp). The blocks
+// come in slabs, not one by one: a batch of produces gets neighbouring
+// blocks, and the pool's memory is a few large allocations rather than
+// thousands of small ones among librdkafka's own messages.
 #pragma once
 
-#include <atomic>
+#include <keel/detail/spinlock.hpp>
+
+#include <algorithm>
 #include <cstddef>
+#include <mutex>
 #include <new>
-#include <thread>
 #include <utility>
+#include <vector>
 
 namespace keel::kafka::detail {
 
 /// Fixed-size blocks on a free list behind a spin lock (held for a pointer
-/// swap; produces and reports may come from any thread). Blocks come back
-/// to the list up to `max_free`, the rest to the heap, so the memory kept
-/// is at most the peak of operations alive at once, and at most
-/// `max_free` blocks. The owner (the producer) releases the pool; it is
-/// freed then, or by the last block to come back after that.
+/// swap; produces and reports may come from any thread). The pool grows by
+/// slabs (64 blocks, then each as large as all before it) up to
+/// `max_blocks`; beyond that a block comes from the heap and goes back to
+/// it. So the memory kept is about the peak of operations alive at once
+/// (rounded up to a slab), and at most `max_blocks` blocks. The owner (the producer) releases the
+/// pool; it is freed then, or by the last block to come back after that.
 class operation_pool {
 public:
     static constexpr std::size_t block_size = 256;
     static constexpr std::size_t block_align = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    static constexpr std::size_t first_slab_blocks = 64;
 
-    static operation_pool* make(std::size_t max_free) { return new operation_pool(max_free); }
+    static operation_pool* make(std::size_t max_blocks) { return new operation_pool(max_blocks); }
 
     operation_pool(const operation_pool&) = delete;
     operation_pool& operator=(const operation_pool&) = delete;
@@ -32,8 +40,10 @@ public:
     /// A block of block_size bytes.
     void* allocate() {
         {
-            const lock_guard lock(*this);
+            const std::lock_guard lock(lock_);
             ++outstanding_;
+            if (!free_ && capacity_ < max_blocks_)
+                grow();
             if (free_) {
                 --free_count_;
                 return std::exchange(free_, free_->next);
@@ -42,35 +52,38 @@ public:
         try {
             return ::operator new(block_size);
         } catch (...) {
-            deallocate_bookkeeping();
+            const std::lock_guard lock(lock_);
+            --outstanding_;
             throw;
         }
     }
 
     void deallocate(void* block) noexcept {
-        bool delete_pool = false;
+        bool from_slab;
+        bool delete_pool;
         {
-            const lock_guard lock(*this);
+            const std::lock_guard lock(lock_);
             --outstanding_;
-            if (free_count_ < max_free_ && owned_) {
+            from_slab = in_slab(block);
+            if (from_slab) {
                 free_ = new (block) free_block{free_};
                 ++free_count_;
-                return;
             }
             delete_pool = !owned_ && outstanding_ == 0;
         }
-        ::operator delete(block);
+        if (!from_slab)
+            ::operator delete(block);
         if (delete_pool)
             delete this;
     }
 
     /// Blocks on the free list, and blocks handed out and not back yet.
     std::size_t kept() const noexcept {
-        const lock_guard lock(*this);
+        const std::lock_guard lock(lock_);
         return free_count_;
     }
     std::size_t outstanding() const noexcept {
-        const lock_guard lock(*this);
+        const std::lock_guard lock(lock_);
         return outstanding_;
     }
 
@@ -79,7 +92,7 @@ public:
     void release_owner() noexcept {
         bool delete_pool;
         {
-            const lock_guard lock(*this);
+            const std::lock_guard lock(lock_);
             owned_ = false;
             delete_pool = outstanding_ == 0;
         }
@@ -91,38 +104,50 @@ private:
     struct free_block {
         free_block* next;
     };
-
-    class lock_guard {
-    public:
-        explicit lock_guard(const operation_pool& pool) noexcept : pool_(pool) {
-            while (pool_.busy_.exchange(true, std::memory_order_acquire))
-                while (pool_.busy_.load(std::memory_order_relaxed))
-                    std::this_thread::yield();
-        }
-        ~lock_guard() { pool_.busy_.store(false, std::memory_order_release); }
-        lock_guard(const lock_guard&) = delete;
-        lock_guard& operator=(const lock_guard&) = delete;
-
-    private:
-        const operation_pool& pool_;
+    struct slab {
+        char* begin;
+        char* end;
     };
 
-    explicit operation_pool(std::size_t max_free) : max_free_(max_free) {}
+    explicit operation_pool(std::size_t max_blocks) : max_blocks_(max_blocks) {}
     ~operation_pool() {
-        while (free_)
-            ::operator delete(std::exchange(free_, free_->next));
+        for (const slab& s : slabs_)
+            ::operator delete(s.begin);
     }
 
-    void deallocate_bookkeeping() noexcept {
-        const lock_guard lock(*this);
-        --outstanding_;
+    /// Under lock_: adds a slab's blocks to the free list.
+    void grow() {
+        const std::size_t blocks =
+            std::min(slabs_.empty() ? first_slab_blocks : capacity_, max_blocks_ - capacity_);
+        char* memory = static_cast<char*>(::operator new(blocks* block_size, std::nothrow));
+        if (!memory)
+            return; // the caller falls back to a block of its own
+        try {
+            slabs_.push_back({memory, memory + blocks * block_size});
+        } catch (...) {
+            ::operator delete(memory);
+            return;
+        }
+        capacity_ += blocks;
+        // Last block first on the list: the first taken is at the slab's start.
+        for (std::size_t i = blocks; i-- > 0;)
+            free_ = new (memory + i * block_size) free_block{free_};
+        free_count_ += blocks;
     }
 
-    mutable std::atomic<bool> busy_{false};
-    free_block* free_ = nullptr; ///< what follows: under busy_
+    /// Under lock_. The slabs double in size: a handful to look through.
+    bool in_slab(const void* block) const noexcept {
+        const char* p = static_cast<const char*>(block);
+        return std::any_of(slabs_.begin(), slabs_.end(),
+                           [p](const slab& s) { return p >= s.begin && p < s.end; });
+    }
+    mutable keel::detail::spinlock lock_;
+    free_block* free_ = nullptr; ///< what follows: under lock_
     std::size_t free_count_ = 0;
     std::size_t outstanding_ = 0;
-    const std::size_t max_free_;
+    std::size_t capacity_ = 0; ///< blocks in slabs
+    std::vector<slab> slabs_;
+    const std::size_t max_blocks_;
     bool owned_ = true;
 };
 

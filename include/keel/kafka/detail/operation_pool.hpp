@@ -24,8 +24,9 @@ namespace keel::kafka::detail {
 /// slabs (64 blocks, then each as large as all before it) up to
 /// `max_blocks`; beyond that a block comes from the heap and goes back to
 /// it. So the memory kept is about the peak of operations alive at once
-/// (rounded up to a slab), and at most `max_blocks` blocks. The owner (the producer) releases the
-/// pool; it is freed then, or by the last block to come back after that.
+/// (rounded up to a slab), and at most `max_blocks` blocks. The owner (the
+/// producer) releases the pool; it is freed then, or by the last block to
+/// come back after that.
 class operation_pool {
 public:
     static constexpr std::size_t block_size = 256;

@@ -120,11 +120,12 @@ private:
     void grow() {
         const std::size_t blocks =
             std::min(slabs_.empty() ? first_slab_blocks : capacity_, max_blocks_ - capacity_);
-        char* memory = static_cast<char*>(::operator new(blocks* block_size, std::nothrow));
+        const std::size_t bytes = blocks * block_size;
+        char* memory = static_cast<char*>(::operator new(bytes, std::nothrow));
         if (!memory)
             return; // the caller falls back to a block of its own
         try {
-            slabs_.push_back({memory, memory + blocks * block_size});
+            slabs_.push_back({memory, memory + bytes});
         } catch (...) {
             ::operator delete(memory);
             return;
@@ -142,6 +143,7 @@ private:
         return std::any_of(slabs_.begin(), slabs_.end(),
                            [p](const slab& s) { return p >= s.begin && p < s.end; });
     }
+
     mutable keel::detail::spinlock lock_;
     free_block* free_ = nullptr; ///< what follows: under lock_
     std::size_t free_count_ = 0;

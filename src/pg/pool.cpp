@@ -141,16 +141,20 @@ bool pool_impl::withdraw(acquirer& a) {
     if (!a.waiting)
         return false;
     a.waiting = false;
-    if (!waiters_.empty() && waiters_.front().get() == &a) {
-        waiters_.pop_front(); // the usual case: a connection came free for the oldest
-    } else {
-        auto it = std::find_if(waiters_.begin(), waiters_.end(),
-                               [&](const std::shared_ptr<acquirer>& w) { return w.get() == &a; });
-        if (it != waiters_.end())
-            waiters_.erase(it);
-    }
+    auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                           [&](const std::shared_ptr<acquirer>& w) { return w.get() == &a; });
+    if (it != waiters_.end())
+        waiters_.erase(it);
     stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
     return true;
+}
+
+std::shared_ptr<acquirer> pool_impl::pop_oldest_waiter() {
+    std::shared_ptr<acquirer> a = std::move(waiters_.front());
+    waiters_.pop_front();
+    a->waiting = false;
+    stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
+    return a;
 }
 
 void pool_impl::arm_waiter_timer(clock::time_point deadline) {
@@ -495,12 +499,7 @@ void pool_impl::release(const std::shared_ptr<connection>& c) {
         return;
     }
     if (!waiters_.empty()) {
-        // The oldest waiter takes it (as withdraw() would, without copying
-        // the reference first).
-        std::shared_ptr<acquirer> a = std::move(waiters_.front());
-        waiters_.pop_front();
-        a->waiting = false;
-        stat_waiting_.store(waiters_.size(), std::memory_order_relaxed);
+        std::shared_ptr<acquirer> a = pop_oldest_waiter();
         c->st = connection::state::busy;
         a->on_acquired(c);
         return;
@@ -567,8 +566,7 @@ void pool_impl::shutdown() {
     closed_ = true;
     waiter_timer_.cancel();
     while (!waiters_.empty()) {
-        std::shared_ptr<acquirer> a = waiters_.front();
-        withdraw(*a);
+        std::shared_ptr<acquirer> a = pop_oldest_waiter();
         a->on_acquire_failed(make_error_code(errc::pool_closed), {});
     }
     std::vector<std::shared_ptr<connection>> all = all_;

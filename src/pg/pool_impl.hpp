@@ -107,6 +107,8 @@ public:
     void shutdown();
 
 private:
+    /// Takes the oldest waiter off the queue (it is waiting no more).
+    std::shared_ptr<acquirer> pop_oldest_waiter();
     void open_for(const std::shared_ptr<acquirer>& a);
     void poll_connect(const std::shared_ptr<connection>& c);
     void connect_failed(const std::shared_ptr<connection>& c, std::error_code ec, std::string why);

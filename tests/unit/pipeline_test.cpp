@@ -392,6 +392,21 @@ TEST_F(PipelineTest, ReportKeepsTheLastErrorTheOperationItselfGave) {
     EXPECT_EQ(report.attempts, 3);
 }
 
+// A wrapper that enforces the attempt's deadline itself (keel::http hands it
+// to libcurl) reports keel's code: that is keel's timeout, not an answer.
+TEST_F(PipelineTest, ReportDoesNotTakeKeelsOwnCodesFromTheOperation) {
+    pipeline_policy policy = constant_backoff(2, 10ms);
+    manual_pipeline p(context, "dep", policy);
+    scripted_op op(context, {fail(asio::error::connection_refused), fail(errc::exchange_timeout)});
+    completion c;
+    call_report report;
+    p.async_run(std::ref(op), report, record(c));
+    run_for(context, 10s, [&] { return c.done(); });
+    EXPECT_EQ(c.ec, errc::exchange_timeout);
+    EXPECT_EQ(report.attempts, 2);
+    EXPECT_EQ(report.last_operation_error, std::error_code(asio::error::connection_refused));
+}
+
 TEST_F(PipelineTest, AnIdleDeadlineQueueDoesNotKeepTheContextRunning) {
     // A finished call leaves the queue's timer armed at its (now void)
     // deadline; that timer must not count as work, or run() would only

@@ -523,7 +523,11 @@ private:
             ec = params_.total_error;
         else if (expired_ == expiry::exchange)
             ec = params_.exchange_error;
-        else
+        else if (ec.category() != keel::error_category())
+            // keel's own codes from the operation are keel's deadlines that a
+            // wrapper enforced (libcurl's timeout set from the attempt's, a
+            // connect deadline): they are not what the dependency answered,
+            // and whether the wrapper or the queue notices first is a race.
             last_operation_error_ = ec;
         last_fault_ = classify(ec);
         bool timed_out = false;

@@ -104,7 +104,8 @@ KAFKA_RATIO_TARGETS = [
 KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer"]
 # The per-benchmark counters load() keeps (median over the repetitions).
 COUNTERS = ["allocs_per_op", "added_ns", "requests_per_second", "allocs_per_request",
-            "user_us_per_request", "kernel_us_per_request", "queries_per_second",
+            "user_us_per_request", "kernel_us_per_request", "server_sleeps_per_request",
+            "queries_per_second",
             "allocs_per_query", "messages_per_second", "allocs_per_message"]
 
 
@@ -162,7 +163,8 @@ RUNS = {
                     ("allocs/request", 14, lambda m: fmt_allocs(m["allocs_per_request"])),
                     ("cpu/request", 11, lambda m: fmt_us(m["cpu_ns"] / 1e3)),
                     ("user", 7, lambda m: fmt_us(m["user_us_per_request"])),
-                    ("kernel", 7, lambda m: fmt_us(m["kernel_us_per_request"]))],
+                    ("kernel", 7, lambda m: fmt_us(m["kernel_us_per_request"])),
+                    ("server sleeps", 13, lambda m: fmt_allocs(m["server_sleeps_per_request"]))],
     },
     "pg": {
         "rate": "queries_per_second", "unit": "queries/s", "order": PG_ORDER,

@@ -42,6 +42,14 @@
 // window. With nginx on the other core the client is CPU-bound, so these say
 // where a throughput difference comes from.
 //
+// `server_sleeps_per_request`: nginx's voluntary context switches (from
+// /proc/PID/status) in the timed window, per request: how often the server
+// ran out of requests and slept until the client's next one woke it. A
+// client that sends the requests started by a batch of responses together
+// keeps this near 0; one that answers each response with one request at once
+// makes the server sleep, and be woken, about once per request (a wake-up
+// across CPUs is the dearest part of a send on a VM).
+//
 // `allocs_per_request`: heap allocations (operator new in all its forms, and
 // malloc/calloc/realloc/memalign/valloc; libcurl's included) in the timed
 // window, per completed request (bench/alloc_counter.hpp).
@@ -135,6 +143,24 @@ struct thread_usage {
     }
 };
 
+/// nginx's PID (set in main): its sleeps are counted in the timed window.
+pid_t g_server_pid = -1;
+
+/// How often `pid` has blocked so far (voluntary context switches), or -1.
+long long voluntary_switches(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f)
+        return -1;
+    long long n = -1;
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "voluntary_ctxt_switches: %lld", &n) == 1)
+            break;
+    std::fclose(f);
+    return n;
+}
+
 /// Turns completions into benchmark iterations (see the top of the file).
 class request_meter {
 public:
@@ -157,6 +183,7 @@ public:
         const auto now = std::chrono::steady_clock::now();
         allocs_after_ = allocation_count();
         usage_after_ = thread_usage::now();
+        server_sleeps_after_ = voluntary_switches(g_server_pid);
         seconds_ = std::chrono::duration<double>(now - start_).count();
         done_ = true;
         return false;
@@ -185,6 +212,9 @@ public:
         // keeps up): user-space and kernel microseconds per request.
         state_.counters["sleeps_per_request"] =
             static_cast<double>(usage_after_.sleeps - usage_before_.sleeps) / requests;
+        if (server_sleeps_before_ >= 0 && server_sleeps_after_ >= 0)
+            state_.counters["server_sleeps_per_request"] =
+                static_cast<double>(server_sleeps_after_ - server_sleeps_before_) / requests;
         state_.counters["user_us_per_request"] =
             (usage_after_.user_seconds - usage_before_.user_seconds) * 1e6 / requests;
         state_.counters["kernel_us_per_request"] =
@@ -199,6 +229,7 @@ private:
         end_.emplace(state_.end());
         allocs_before_ = allocation_count();
         usage_before_ = thread_usage::now();
+        server_sleeps_before_ = voluntary_switches(g_server_pid);
         start_ = std::chrono::steady_clock::now();
     }
 
@@ -215,6 +246,8 @@ private:
     std::uint64_t allocs_after_ = 0;
     thread_usage usage_before_;
     thread_usage usage_after_;
+    long long server_sleeps_before_ = -1;
+    long long server_sleeps_after_ = -1;
 };
 
 // ============================================================================
@@ -618,6 +651,7 @@ int main(int argc, char** argv) {
     }
     g_url = server->url("/small.txt");
     g_body_size = keel::test::http::nginx::small_body().size();
+    g_server_pid = server->pid();
 
     benchmark::AddCustomContext("asio_version", std::to_string(ASIO_VERSION / 100000) + "." +
                                                     std::to_string(ASIO_VERSION / 100 % 1000) +

@@ -117,7 +117,8 @@ public:
     /// state may be touched directly).
     bool on_loop() const noexcept { return keel::detail::running_in(loop_); }
 
-    /// On loop(): starts `t` (or completes it at once if it cannot start).
+    /// On loop(): prepares `t` and queues it for the next start_queued()
+    /// (or completes it at once if it cannot start).
     void add(const std::shared_ptr<transfer>& t);
     /// On loop(): ends `t` early with `ec` (cancellation, shutdown).
     void abort(transfer& t, std::error_code ec);
@@ -235,6 +236,8 @@ private:
     void set_timer(long timeout_ms) {
         if (timeout_ms < 0)
             return;
+        if (timeout_ms == 0 && starting_queued_)
+            return; // start_queued() calls socket_action as soon as it has added them
         auto self = shared_from_this();
         auto fire = [self] {
             int running = 0;
@@ -270,6 +273,9 @@ private:
     void finish_done();
     /// Forgets `t` if it is running (it may not have been added).
     void stop_running(transfer& t);
+    /// Posted by add(): hands every queued transfer to curl, then lets curl
+    /// start them all in one socket_action.
+    void start_queued();
 
     /// The caller's executor when it runs one handler at a time, else a
     /// strand on it (keel::detail::serial_executor).
@@ -284,6 +290,12 @@ private:
     /// Transfers added to the multi handle (each knows its index: removal
     /// swaps the last one into its place, no allocation per request).
     std::vector<std::shared_ptr<transfer>> running_;
+    /// Prepared transfers (also in running_) waiting for start_queued(); the
+    /// second vector is its swap partner, so that neither allocates per call.
+    std::vector<std::shared_ptr<transfer>> queued_;
+    std::vector<std::shared_ptr<transfer>> starting_;
+    bool start_posted_ = false;
+    bool starting_queued_ = false; ///< inside start_queued(), adding handles
     std::vector<easy_handle> idle_easy_;
     curl_slist* default_headers_ = nullptr;
     bool shut_down_ = false;
@@ -494,6 +506,9 @@ public:
         return handle_;
     }
     bool finished() const noexcept { return finished_; }
+    /// Whether the easy handle is in the multi handle (start_queued() put it
+    /// there; abort() and finish_done() take it out).
+    bool in_multi = false;
 
 private:
     std::error_code map_error(CURLcode rc, bool may_have_reached) const {
@@ -603,25 +618,56 @@ void client_impl::add(const std::shared_ptr<transfer>& t) {
         t->complete(CURLE_OK, why);
         return;
     }
-    if (CURLMcode rc = curl_multi_add_handle(multi_, easy.curl); rc != CURLM_OK) {
-        give_back(t->release_easy());
-        t->complete(CURLE_OK, std::error_code(CURLE_FAILED_INIT, curl_category()));
-        return;
-    }
     t->running_index = running_.size();
     running_.push_back(t);
-    // add_handle asked (through set_timer(0)) for one socket_action soon:
-    // posted, it starts every transfer added until then in one call, after
-    // the readiness handlers already queued have run. So requests started
-    // by completions of one batch of responses leave together.
+    // Not added to curl yet: curl_multi_socket_action on any socket also
+    // runs every transfer due, a new one included, so a transfer added now
+    // would be sent in the middle of the batch of responses being read, one
+    // request out per response in. Queued, the requests started by one batch
+    // of completions leave together after it, as a curl_multi_perform loop
+    // sends them; the server then finds several waiting instead of sleeping
+    // (and being woken) between every two.
+    queued_.push_back(t);
+    if (!start_posted_) {
+        start_posted_ = true;
+        asio::post(loop_, [self = shared_from_this()] { self->start_queued(); });
+    }
+}
+
+void client_impl::start_queued() {
+    start_posted_ = false;
+    starting_.swap(queued_);
+    starting_queued_ = true;
+    bool added = false;
+    for (const std::shared_ptr<transfer>& t : starting_) {
+        if (t->finished())
+            continue; // aborted while queued (or by shutdown): already let go
+        if (CURLMcode rc = curl_multi_add_handle(multi_, t->easy()); rc != CURLM_OK) {
+            stop_running(*t);
+            give_back(t->release_easy());
+            t->complete(CURLE_OK, std::error_code(CURLE_FAILED_INIT, curl_category()));
+            continue;
+        }
+        t->in_multi = true;
+        added = true;
+    }
+    starting_queued_ = false;
+    starting_.clear();
+    if (!added)
+        return;
+    int running = 0;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    finish_done();
 }
 
 void client_impl::abort(transfer& t, std::error_code ec) {
-    CURL* easy = t.easy(); // null when it has not started yet
+    CURL* easy = t.easy(); // null when it has not been prepared yet
     // Not inside a curl callback (we run from the strand): removing the
     // handle here is allowed, and closes or caches its connection.
-    if (easy)
+    if (t.in_multi) {
         curl_multi_remove_handle(multi_, easy);
+        t.in_multi = false;
+    }
     auto keep = t.shared_from_this(); // running_ may hold the last reference
     stop_running(t);
     t.complete(CURLE_OK, ec);
@@ -652,6 +698,7 @@ void client_impl::finish_done() {
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, &pointer);
         auto* t = static_cast<transfer*>(pointer);
         curl_multi_remove_handle(multi_, easy);
+        t->in_multi = false;
         auto keep = t->shared_from_this();
         stop_running(*t);
         const std::error_code ec = t->outcome(rc);

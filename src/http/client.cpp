@@ -66,6 +66,9 @@ struct easy_handle {
     bool callbacks_set = false;   ///< the write and header callbacks
     bool plain_get = false;       ///< the method options are a plain GET's
     bool default_headers = false; ///< HTTPHEADER is the client's own list
+    /// The URL curl has (CURLOPT_URL copies it; its capacity is kept, so a
+    /// handle sent to a new URL rarely allocates here).
+    std::string url;
 };
 
 class client_impl : public std::enable_shared_from_this<client_impl> {
@@ -131,7 +134,7 @@ public:
     /// handle does not have yet). curl is null if none could be made.
     easy_handle take_easy() {
         if (!idle_easy_.empty()) {
-            easy_handle easy = idle_easy_.back();
+            easy_handle easy = std::move(idle_easy_.back());
             idle_easy_.pop_back();
             return easy;
         }
@@ -150,11 +153,13 @@ public:
             curl_easy_setopt(easy, CURLOPT_SSLCERT, tls.client_cert.c_str());
         if (!tls.client_key.empty())
             curl_easy_setopt(easy, CURLOPT_SSLKEY, tls.client_key.c_str());
-        return easy_handle{easy};
+        easy_handle handle;
+        handle.curl = easy;
+        return handle;
     }
-    void give_back(const easy_handle& easy) {
+    void give_back(easy_handle&& easy) {
         if (idle_easy_.size() < 256)
-            idle_easy_.push_back(easy);
+            idle_easy_.push_back(std::move(easy));
         else
             curl_easy_cleanup(easy.curl);
     }
@@ -311,7 +316,7 @@ public:
              const send_options& options, std::unique_ptr<completion> done)
         : owner_(std::move(owner)), owned_(std::move(owned)),
           request_(borrowed ? *borrowed : owned_), options_(options), done_(std::move(done)) {
-        response_.headers.reserve(16);
+        response_.headers.reserve(512); // nginx's usual fields take ~250 bytes
     }
 
     ~transfer() override {
@@ -329,16 +334,31 @@ public:
     /// Sets up the easy handle; false (and `why`) if curl refused an option.
     /// Handles are reused without a reset: every option a request may change
     /// is set here, each time.
-    bool prepare(const easy_handle& handle, std::error_code& why) {
-        handle_ = handle;
-        easy_ = handle.curl;
+    bool prepare(easy_handle&& handle, std::error_code& why) {
+        handle_ = std::move(handle);
+        easy_ = handle_.curl;
         CURL* easy = easy_;
         const client_options& o = owner_->options();
+        // The URL only when it differs from the handle's last one: curl
+        // copies it (an allocation and a free) and parses it per transfer
+        // anyway.
         const std::string& url = request_.url;
-        if (!url.empty() && url.front() == '/' && !o.base_url.empty())
-            curl_easy_setopt(easy, CURLOPT_URL, (o.base_url + url).c_str()); // curl copies it
-        else
-            curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+        const bool relative = !url.empty() && url.front() == '/' && !o.base_url.empty();
+        const bool same_url = relative ? handle_.url.size() == o.base_url.size() + url.size() &&
+                                             handle_.url.starts_with(o.base_url) &&
+                                             handle_.url.ends_with(url)
+                                       : handle_.url == url;
+        if (!same_url) {
+            if (relative)
+                handle_.url.assign(o.base_url).append(url);
+            else
+                handle_.url.assign(url);
+            if (curl_easy_setopt(easy, CURLOPT_URL, handle_.url.c_str()) != CURLE_OK) {
+                handle_.url.clear(); // curl may have kept none
+                why = make_error_code(std::errc::not_enough_memory);
+                return false;
+            }
+        }
         curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
@@ -503,7 +523,7 @@ public:
     /// The handle, back to the client (with what it is now set up for).
     easy_handle release_easy() noexcept {
         easy_ = nullptr;
-        return handle_;
+        return std::move(handle_);
     }
     bool finished() const noexcept { return finished_; }
     /// Whether the easy handle is in the multi handle (start_queued() put it
@@ -564,23 +584,11 @@ private:
 
     static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self) {
         auto& t = *static_cast<transfer*>(self);
-        std::string_view line(data, size * count);
-        if (line.starts_with("HTTP/")) {
+        const std::string_view line(data, size * count);
+        if (line.starts_with("HTTP/"))
             t.response_.headers.clear(); // a new response (after 100 Continue)
-            return size * count;
-        }
-        const std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos)
-            return size * count;
-        const auto trim = [](std::string_view v) {
-            while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-                v.remove_prefix(1);
-            while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
-                v.remove_suffix(1);
-            return v;
-        };
-        t.response_.headers.emplace_back(std::string(line.substr(0, colon)),
-                                         std::string(trim(line.substr(colon + 1))));
+        else
+            t.response_.headers.add_line(line);
         return size * count;
     }
 
@@ -607,13 +615,13 @@ void client_impl::add(const std::shared_ptr<transfer>& t) {
         t->complete(CURLE_OK, asio::error::operation_aborted);
         return;
     }
-    const easy_handle easy = take_easy();
+    easy_handle easy = take_easy();
     if (!easy.curl) {
         t->complete(CURLE_OK, make_error_code(std::errc::not_enough_memory));
         return;
     }
     std::error_code why;
-    if (!t->prepare(easy, why)) {
+    if (!t->prepare(std::move(easy), why)) {
         give_back(t->release_easy());
         t->complete(CURLE_OK, why);
         return;
@@ -749,6 +757,53 @@ std::string_view find_header(const header_list& headers, std::string_view name) 
         if (detail::iequals(n, name))
             return v;
     return {};
+}
+
+std::string_view response_headers::find(std::string_view name) const noexcept {
+    std::string_view rest = block_;
+    while (!rest.empty()) {
+        const std::size_t end = rest.find('\n');
+        const std::string_view field = rest.substr(0, end);
+        const std::size_t colon = field.find(':');
+        if (detail::iequals(field.substr(0, colon), name))
+            return field.substr(colon + 1);
+        rest.remove_prefix(end + 1);
+    }
+    return {};
+}
+
+header_list response_headers::list() const {
+    header_list fields;
+    fields.reserve(size());
+    std::string_view rest = block_;
+    while (!rest.empty()) {
+        const std::size_t end = rest.find('\n');
+        const std::string_view field = rest.substr(0, end);
+        const std::size_t colon = field.find(':');
+        fields.emplace_back(field.substr(0, colon), field.substr(colon + 1));
+        rest.remove_prefix(end + 1);
+    }
+    return fields;
+}
+
+std::size_t response_headers::size() const noexcept {
+    return static_cast<std::size_t>(std::count(block_.begin(), block_.end(), '\n'));
+}
+
+void response_headers::add_line(std::string_view line) {
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0)
+        return; // the blank line that ends the fields, or not a field
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ' ||
+                              value.back() == '\t'))
+        value.remove_suffix(1);
+    // A field name has no ':' and neither part has a '\n' (curl hands one
+    // line at a time), so the block splits back into the same fields.
+    block_.append(name).append(1, ':').append(value).append(1, '\n');
 }
 
 bool is_idempotent(const request& r) noexcept {

@@ -207,6 +207,35 @@ TEST_F(http_client, a_reused_handle_sends_each_request_as_itself) {
     EXPECT_EQ(server.connections(), 1);
 }
 
+// A reused handle is told its URL only when it changes: each request must
+// still reach its own target, absolute or relative to base_url, including a
+// relative one whose full URL equals the handle's last absolute one.
+TEST_F(http_client, a_reused_handle_goes_to_each_requests_url) {
+    kh::client_options options;
+    options.base_url = server.url("");
+    kh::client based(io.get_executor(), options);
+    const auto send_with = [&](kh::client& c, std::string url) {
+        kh::request r;
+        r.url = std::move(url);
+        outcome out;
+        c.async_send(std::move(r), {}, record(out));
+        run_until(io, out);
+        return out;
+    };
+    const std::vector<std::string> targets = {"/u/1", "/u/1", "/u/2",   "/u/1?q=2",
+                                              "/u/1", "/u/3", "/u/3/4", "/u/3"};
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        SCOPED_TRACE(i);
+        // Alternately absolute and relative, so the same handle switches.
+        const std::string url = i % 2 ? targets[i] : server.url(targets[i]);
+        ASSERT_FALSE(send_with(based, url).ec);
+    }
+    const auto received = server.requests();
+    ASSERT_EQ(received.size(), targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i)
+        EXPECT_EQ(received[i].target, targets[i]) << i;
+}
+
 TEST_F(http_client, connections_are_reused) {
     ASSERT_FALSE(send(get("/a")).ec);
     ASSERT_FALSE(send(get("/b")).ec);

@@ -1,6 +1,7 @@
 // keel::http requests and responses: plain values.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,13 +28,37 @@ struct request {
     bool idempotent = false;
 };
 
+/// A response's header fields as they arrived, kept in one buffer and looked
+/// up on demand: a caller reads one or two fields, or none, so splitting
+/// every field into strings of its own would cost allocations for nothing.
+class response_headers {
+public:
+    /// The value of the first field named `name` (case-insensitive), or
+    /// empty. Valid while this object is neither changed nor destroyed.
+    std::string_view find(std::string_view name) const noexcept;
+    /// Every field, in the order received.
+    header_list list() const;
+    /// How many fields there are.
+    std::size_t size() const noexcept;
+    bool empty() const noexcept { return block_.empty(); }
+
+    /// Adds one field line as received ("Name: value\r\n"); a line that is
+    /// not a field (a status line, the blank line) is ignored.
+    void add_line(std::string_view line);
+    void clear() noexcept { block_.clear(); }
+    /// Room for `bytes` of fields, so the usual response takes one allocation.
+    void reserve(std::size_t bytes) { block_.reserve(bytes); }
+
+private:
+    /// "name:value\n" per field, the value trimmed.
+    std::string block_;
+};
+
 struct response {
     int status = 0; ///< 0 when no response arrived
-    header_list headers;
+    response_headers headers;
     std::string body;
-    std::string_view header(std::string_view name) const noexcept {
-        return find_header(headers, name);
-    }
+    std::string_view header(std::string_view name) const noexcept { return headers.find(name); }
 };
 
 /// Whether keel may send `r` again after it may have reached the server:

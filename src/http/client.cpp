@@ -63,9 +63,12 @@ struct watched_socket {
 /// without curl_easy_reset, and a request sets again only what differs.
 struct easy_handle {
     CURL* curl = nullptr;
-    bool callbacks_set = false;   ///< the write and header callbacks
-    bool plain_get = false;       ///< the method options are a plain GET's
-    bool default_headers = false; ///< HTTPHEADER is the client's own list
+    bool callbacks_set = false; ///< the write and header callbacks
+    bool plain_get = false;     ///< the method options are a plain GET's
+    /// What HTTPHEADER points at: one of the client's lists (null: none, as
+    /// on a fresh handle), or the last transfer's own list, which no shared
+    /// list can equal, so the next request sets its list again.
+    const curl_slist* shared_headers = nullptr;
     /// The URL curl has (CURLOPT_URL copies it; its capacity is kept, so a
     /// handle sent to a new URL rarely allocates here).
     std::string url;
@@ -88,10 +91,15 @@ public:
         if (options_.max_connections_per_host > 0)
             curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
                               options_.max_connections_per_host);
-        for (const auto& [name, value] : options_.default_headers)
+        for (const auto& [name, value] : options_.default_headers) {
             append_header(default_headers_, name + ": " + value);
-        // No "Expect: 100-continue" round trip (up to 1 s) for larger bodies.
-        append_header(default_headers_, "Expect:");
+            append_header(body_headers_, name + ": " + value);
+        }
+        // No "Expect: 100-continue" round trip (up to 1 s) for larger
+        // bodies. Only requests with a body carry the line: curl checks
+        // every line of a custom list against each header it writes (~900
+        // instructions per request), and a GET has nothing to expect.
+        append_header(body_headers_, "Expect:");
     }
 
     static void append_header(curl_slist*& list, const std::string& line) {
@@ -107,6 +115,7 @@ public:
         for (const easy_handle& easy : idle_easy_)
             curl_easy_cleanup(easy.curl);
         curl_slist_free_all(default_headers_);
+        curl_slist_free_all(body_headers_);
         for (auto& [fd, s] : sockets_) {
             s->fd->release();
             ::close(fd);
@@ -164,9 +173,12 @@ public:
             curl_easy_cleanup(easy.curl);
     }
 
-    /// The default headers and "Expect:", made once: a request without
-    /// headers of its own sends this list.
-    curl_slist* default_headers() const noexcept { return default_headers_; }
+    /// The client's default headers, made once (a request without headers
+    /// of its own sends this list; null when there are none), and with
+    /// "Expect:" for a request that sends a body.
+    curl_slist* default_headers(bool sends_body) const noexcept {
+        return sends_body ? body_headers_ : default_headers_;
+    }
 
     static int close_socket(void* self, curl_socket_t fd) {
         auto& impl = *static_cast<client_impl*>(self);
@@ -303,6 +315,7 @@ private:
     bool starting_queued_ = false; ///< inside start_queued(), adding handles
     std::vector<easy_handle> idle_easy_;
     curl_slist* default_headers_ = nullptr;
+    curl_slist* body_headers_ = nullptr;
     bool shut_down_ = false;
 };
 
@@ -410,12 +423,12 @@ public:
 
         // Headers: the client's list as it is, unless this request adds some.
         const bool deadline_headers = o.deadline_headers && options_.attempt;
+        const curl_slist* defaults = owner_->default_headers(has_body && method != "HEAD");
         if (request_.headers.empty() && !deadline_headers) {
-            if (!handle_.default_headers)
-                curl_easy_setopt(easy, CURLOPT_HTTPHEADER, owner_->default_headers());
-            handle_.default_headers = true;
+            if (handle_.shared_headers != defaults)
+                curl_easy_setopt(easy, CURLOPT_HTTPHEADER, defaults);
+            handle_.shared_headers = defaults;
         } else {
-            handle_.default_headers = false;
             const auto add_header = [this](const std::string& line) {
                 curl_slist* next = curl_slist_append(headers_, line.c_str());
                 if (next)
@@ -423,7 +436,7 @@ public:
                 return next != nullptr;
             };
             bool ok = true;
-            for (const curl_slist* h = owner_->default_headers(); h; h = h->next)
+            for (const curl_slist* h = defaults; h; h = h->next)
                 ok = ok && add_header(h->data);
             for (const auto& [name, value] : request_.headers)
                 ok = ok && add_header(name + ": " + value);
@@ -442,6 +455,9 @@ public:
                 return false;
             }
             curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
+            // Not null, and no shared list (alive as long as the client) has
+            // this address: the next request on the handle sets its own.
+            handle_.shared_headers = headers_;
         }
 
         // Deadlines: the attempt's (through a pipeline) or the send's own;

@@ -236,6 +236,36 @@ TEST_F(http_client, a_reused_handle_goes_to_each_requests_url) {
         EXPECT_EQ(received[i].target, targets[i]) << i;
 }
 
+// curl asks a large upload's server for "100 Continue" first (a round trip,
+// up to 1 s without an answer) unless told not to. Only requests with a body
+// carry the "Expect:" that tells it; the client's default headers go with
+// every request, whichever list the reused handle had before.
+TEST_F(http_client, no_request_waits_for_100_continue_and_defaults_go_with_all) {
+    kh::client_options options;
+    options.default_headers = {{"X-Team", "core"}};
+    kh::client with_defaults(io.get_executor(), options);
+    const std::string large(1536 * 1024, 'b'); // curl expects above 1 MiB
+    kh::request own_headers = post("/e", large);
+    own_headers.headers.emplace_back("X-Trace", "t1");
+    const std::vector<kh::request> sequence = {get("/e"), post("/e", large), get("/e"), own_headers,
+                                               get("/e")};
+    for (const kh::request& r : sequence) {
+        outcome out;
+        with_defaults.async_send(r, {}, record(out));
+        run_until(io, out);
+        ASSERT_FALSE(out.ec) << out.ec.message();
+    }
+    const auto received = server.requests("/e");
+    ASSERT_EQ(received.size(), sequence.size());
+    for (std::size_t i = 0; i < sequence.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(received[i].header("expect"), "");
+        EXPECT_EQ(received[i].header("x-team"), "core");
+        EXPECT_EQ(received[i].header("x-trace"), i == 3 ? "t1" : "");
+        EXPECT_EQ(received[i].body.size(), sequence[i].body.size());
+    }
+}
+
 TEST_F(http_client, connections_are_reused) {
     ASSERT_FALSE(send(get("/a")).ec);
     ASSERT_FALSE(send(get("/b")).ec);

@@ -12,6 +12,7 @@
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
+#include <asio/recycling_allocator.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <curl/curl.h>
@@ -326,7 +327,7 @@ public:
     /// `borrowed`: a request that outlives the transfer (async_call's, held
     /// by the pipeline's operation), sent without a copy; otherwise `owned`.
     transfer(std::shared_ptr<client_impl> owner, request owned, const request* borrowed,
-             const send_options& options, std::unique_ptr<completion> done)
+             const send_options& options, completion_ptr done)
         : owner_(std::move(owner)), owned_(std::move(owned)),
           request_(borrowed ? *borrowed : owned_), options_(options), done_(std::move(done)) {
         response_.headers.reserve(512); // nginx's usual fields take ~250 bytes
@@ -528,8 +529,8 @@ public:
     /// initiating function, so the handler may run at once when its
     /// executor is the one running us (as an Asio operation's would).
     void deliver(std::error_code ec, bool may_run_inline) {
-        std::unique_ptr<completion> done = std::move(done_);
-        done->complete(ec, std::move(response_), may_run_inline);
+        // complete() frees the completion itself, before the handler runs.
+        done_.release()->complete(ec, std::move(response_), may_run_inline);
     }
 
     /// Its place in the client's running_ list (client_impl's to manage).
@@ -612,7 +613,7 @@ private:
     request owned_;
     const request& request_;
     send_options options_;
-    std::unique_ptr<completion> done_;
+    completion_ptr done_;
     response response_;
     CURL* easy_ = nullptr;
     easy_handle handle_;
@@ -752,9 +753,12 @@ void client_impl::shutdown() {
 
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
                                                 request r, const request* borrowed,
-                                                const send_options& options,
-                                                std::unique_ptr<completion> done) {
-    auto t = std::make_shared<transfer>(client, std::move(r), borrowed, options, std::move(done));
+                                                const send_options& options, completion_ptr done) {
+    // From the thread's recycling cache, as Asio's own operations: with
+    // one call in flight per completion, the last transfer's memory is
+    // usually there.
+    auto t = std::allocate_shared<transfer>(asio::recycling_allocator<transfer>(), client,
+                                            std::move(r), borrowed, options, std::move(done));
     // Started at once when the caller already runs on the loop (add() never
     // runs a handler inline: a completion is always posted), else posted.
     if (client->on_loop())

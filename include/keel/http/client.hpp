@@ -7,12 +7,14 @@
 #include <keel/http/message.hpp>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
 
 #include <chrono>
 #include <memory>
@@ -64,20 +66,53 @@ class client_impl;
 /// compiled once, not per handler type.
 class completion {
 public:
-    virtual ~completion() = default;
-    /// Called on the client's loop once. `may_run_inline`: the caller is
-    /// outside curl and outside the initiating function, so the handler may
-    /// run at once if its executor is the one running the caller (dispatch);
-    /// else it is posted.
+    /// Called on the client's loop once; frees the completion before the
+    /// handler runs (as Asio frees an operation before its upcall, so the
+    /// handler's next call can reuse the memory). `may_run_inline`: the
+    /// caller is outside curl and outside the initiating function, so the
+    /// handler may run at once if its executor is the one running the
+    /// caller (dispatch); else it is posted.
     virtual void complete(std::error_code ec, response r, bool may_run_inline) = 0;
+    /// Frees a completion that never completed (its transfer never ran).
+    virtual void destroy() noexcept = 0;
+
+protected:
+    ~completion() = default;
 };
+
+struct completion_deleter {
+    void operator()(completion* c) const noexcept { c->destroy(); }
+};
+using completion_ptr = std::unique_ptr<completion, completion_deleter>;
 
 template <class Handler>
 class completion_for final : public completion {
+    // Asio's default allocator means "the thread's recycling cache", as for
+    // Asio's own operations; a handler's allocator of its own is used as is.
+    using allocator_type = typename std::allocator_traits<asio::associated_allocator_t<
+        Handler, asio::recycling_allocator<void>>>::template rebind_alloc<completion_for>;
+
 public:
-    /// `fallback`: where the handler runs when it names no executor of its own.
-    completion_for(Handler handler, const asio::any_io_executor& fallback)
-        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+    /// Allocated with the handler's associated allocator. `fallback`: where
+    /// the handler runs when it names no executor of its own.
+    static completion_ptr make(Handler handler, const asio::any_io_executor& fallback) {
+        allocator_type allocator(
+            asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
+        completion_for* p = std::allocator_traits<allocator_type>::allocate(allocator, 1);
+        try {
+            new (p) completion_for(std::move(handler), fallback, allocator);
+        } catch (...) {
+            std::allocator_traits<allocator_type>::deallocate(allocator, p, 1);
+            throw;
+        }
+        return completion_ptr(p);
+    }
+
+    void destroy() noexcept override {
+        allocator_type allocator(allocator_);
+        this->~completion_for();
+        std::allocator_traits<allocator_type>::deallocate(allocator, this, 1);
+    }
 
     void complete(std::error_code ec, response r, bool may_run_inline) override {
         auto executor = work_.get_executor();
@@ -90,6 +125,7 @@ public:
                 slot.clear();
             std::move(handler)(ec, std::move(r));
         };
+        destroy(); // nothing of this object is used below
         if (may_run_inline)
             asio::dispatch(executor, std::move(invoke));
         else
@@ -97,8 +133,15 @@ public:
     }
 
 private:
+    completion_for(Handler handler, const asio::any_io_executor& fallback,
+                   const allocator_type& allocator)
+        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)),
+          allocator_(allocator) {}
+    ~completion_for() = default;
+
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+    allocator_type allocator_;
 };
 
 /// What a cancellation slot holds: it may fire after the transfer ended
@@ -113,8 +156,7 @@ public:
 /// is null, `r`.
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
                                                 request r, const request* borrowed,
-                                                const send_options& options,
-                                                std::unique_ptr<completion> done);
+                                                const send_options& options, completion_ptr done);
 
 } // namespace detail
 
@@ -184,8 +226,8 @@ private:
                         const request* borrowed) const {
             using handler_type = std::decay_t<Handler>;
             auto slot = asio::get_associated_cancellation_slot(handler);
-            auto done = std::make_unique<detail::completion_for<handler_type>>(
-                std::forward<Handler>(handler), self->executor_);
+            auto done = detail::completion_for<handler_type>::make(std::forward<Handler>(handler),
+                                                                   self->executor_);
             auto transfer = detail::start_transfer(self->impl_, std::move(r), borrowed, options,
                                                    std::move(done));
             if (slot.is_connected())

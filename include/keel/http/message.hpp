@@ -43,14 +43,14 @@ public:
     bool empty() const noexcept { return block_.empty(); }
 
     /// Adds one field line as received ("Name: value\r\n"); a line that is
-    /// not a field (a status line, the blank line) is ignored.
+    /// not a field (the blank line that ends them) is ignored.
     void add_line(std::string_view line);
     void clear() noexcept { block_.clear(); }
     /// Room for `bytes` of fields, so the usual response takes one allocation.
     void reserve(std::size_t bytes) { block_.reserve(bytes); }
 
 private:
-    /// "name:value\n" per field, the value trimmed.
+    /// The field lines as received, each ending in '\n'.
     std::string block_;
 };
 

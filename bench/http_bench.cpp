@@ -10,8 +10,10 @@
 //   BM_http_keel_client     keel::http::client::async_send, no pipeline (the
 //                           same connect/exchange timeouts, set on the send)
 //   BM_http_raw_curl_multi_keel_setup  the baseline loop doing, per request,
-//                           the libcurl work keel's transfer does (easy reset,
-//                           options again, headers kept, "Expect:", timeouts)
+//                           the libcurl work keel's transfer does for this
+//                           GET (its options set again, connect and total
+//                           timeouts, the header lines kept as keel keeps
+//                           them): the baseline for keel's own machinery
 //   BM_http_raw_curl_multi_socket  libcurl's multi-socket interface (the one
 //                           keel drives) on a plain level-triggered epoll
 //                           loop: what that style costs without Asio and keel
@@ -264,47 +266,40 @@ struct raw_transfer {
         return size * count;
     }
 
-    // Diagnostic only (BM_http_raw_curl_multi_keel_setup): what keel's
-    // transfer does per request besides driving the multi handle.
-    std::vector<std::pair<std::string, std::string>> headers;
-    curl_slist* extra = nullptr;
+    // Diagnostic only (BM_http_raw_curl_multi_keel_setup): the header
+    // lines, kept as keel::http::response_headers keeps them (one copy per
+    // field line; cleared, capacity kept, per request).
+    std::string header_block;
 
     static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
         auto& t = *static_cast<raw_transfer*>(user);
-        std::string_view line(data, size * count);
-        const std::size_t colon = line.find(':');
-        if (line.starts_with("HTTP/") || colon == std::string_view::npos)
-            return size * count;
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() &&
-               (value.front() == ' ' || value.back() == '\n' || value.back() == '\r'))
-            value = value.front() == ' ' ? value.substr(1) : value.substr(0, value.size() - 1);
-        t.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+        const std::string_view line(data, size * count);
+        if (!line.starts_with("HTTP/") && line.find(':') != std::string_view::npos)
+            t.header_block.append(line);
         return size * count;
     }
 };
 
-/// Sets `t` up for one request. `keel_setup`: as keel's transfer does, every
-/// request: curl_easy_reset, then the options again, a header callback that
-/// keeps the headers, an "Expect:" header list, connect and total timeouts.
-void setup_raw(raw_transfer& t, bool keel_setup) {
-    if (keel_setup) {
-        curl_easy_reset(t.easy);
-        t.headers = {};
-        if (t.extra)
-            curl_slist_free_all(t.extra);
-        t.extra = curl_slist_append(nullptr, "Expect:");
-        curl_easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, &raw_transfer::on_header);
-        curl_easy_setopt(t.easy, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.extra);
-        curl_easy_setopt(t.easy, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-        curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, 2000L);
-    }
+/// Sets `t` up for its first request.
+void setup_raw(raw_transfer& t) {
     curl_easy_setopt(t.easy, CURLOPT_URL, g_url.c_str());
     curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &raw_transfer::on_body);
     curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
+}
+
+/// What keel's transfer does before each GET of this load, on a reused
+/// handle whose URL is already set: its own pointers again, the header
+/// callback, the attempt's connect and total timeouts.
+void setup_like_keel(raw_transfer& t) {
+    t.header_block.clear();
+    curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(t.easy, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(t.easy, CURLOPT_HEADERFUNCTION, &raw_transfer::on_header);
+    curl_easy_setopt(t.easy, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+    curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, 2000L);
 }
 
 /// What an application without keel writes: 16 easy handles created once,
@@ -322,7 +317,9 @@ void run_raw(benchmark::State& state, bool keel_setup) {
     for (raw_transfer& t : transfers) {
         t.easy = curl_easy_init();
         t.body.reserve(2 * g_body_size);
-        setup_raw(t, keel_setup);
+        setup_raw(t);
+        if (keel_setup)
+            setup_like_keel(t);
         curl_multi_add_handle(multi, t.easy);
     }
 
@@ -356,7 +353,7 @@ void run_raw(benchmark::State& state, bool keel_setup) {
             }
             if (ok && meter.completed()) {
                 if (keel_setup)
-                    setup_raw(*t, true);
+                    setup_like_keel(*t);
                 curl_multi_add_handle(multi, easy);
                 restarted = true;
             } else {
@@ -376,8 +373,6 @@ void run_raw(benchmark::State& state, bool keel_setup) {
     for (raw_transfer& t : transfers) {
         curl_multi_remove_handle(multi, t.easy); // a no-op for a removed handle
         curl_easy_cleanup(t.easy);
-        if (t.extra)
-            curl_slist_free_all(t.extra);
     }
     curl_multi_cleanup(multi);
     meter.report();
@@ -388,7 +383,7 @@ void BM_http_raw_curl_multi(benchmark::State& state) {
 }
 
 /// Diagnostic: the baseline loop doing keel's per-request libcurl work
-/// (setup_raw with keel_setup): what keel costs apart from Asio.
+/// (setup_like_keel): what keel's machinery costs beyond that work.
 void BM_http_raw_curl_multi_keel_setup(benchmark::State& state) {
     run_raw(state, true);
 }
@@ -415,7 +410,7 @@ public:
         for (raw_transfer& t : transfers) {
             t.easy = curl_easy_init();
             t.body.reserve(2 * g_body_size);
-            setup_raw(t, false);
+            setup_raw(t);
             curl_multi_add_handle(multi_, t.easy);
         }
         in_flight_ = concurrency;

@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <memory>
@@ -264,6 +265,31 @@ TEST_F(http_client, no_request_waits_for_100_continue_and_defaults_go_with_all) 
         EXPECT_EQ(received[i].header("x-trace"), i == 3 ? "t1" : "");
         EXPECT_EQ(received[i].body.size(), sequence[i].body.size());
     }
+}
+
+// A client made while no proxy variable is set tells curl "no proxy" once,
+// rather than have it read the environment on every transfer; one made with
+// http_proxy set still goes through that proxy (here the test server, which
+// then sees the absolute-form target a proxy receives).
+TEST_F(http_client, a_proxy_in_the_environment_is_still_used) {
+    const std::string target = "http://keel-proxy-test.invalid/through-proxy";
+    ASSERT_EQ(::setenv("http_proxy", server.url("").c_str(), 1), 0);
+    {
+        kh::client proxied(io.get_executor());
+        kh::request r;
+        r.url = target;
+        outcome out;
+        proxied.async_send(std::move(r), {}, record(out));
+        run_until(io, out);
+        ::unsetenv("http_proxy");
+        EXPECT_FALSE(out.ec) << out.ec.message();
+    }
+    const auto received = server.requests();
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0].target, target);
+    // Without the variable, the same client code goes straight to the server.
+    ASSERT_FALSE(send(get("/direct")).ec);
+    EXPECT_EQ(server.requests().back().target, "/direct");
 }
 
 TEST_F(http_client, connections_are_reused) {

@@ -13,7 +13,8 @@
 //                           the libcurl work keel's transfer does for this
 //                           GET (its options set again, connect and total
 //                           timeouts, the header lines kept as keel keeps
-//                           them): the baseline for keel's own machinery
+//                           them, no proxy lookup): the baseline for keel's
+//                           own machinery
 //   BM_http_raw_curl_multi_socket  libcurl's multi-socket interface (the one
 //                           keel drives) on a plain level-triggered epoll
 //                           loop: what that style costs without Asio and keel
@@ -318,8 +319,13 @@ void run_raw(benchmark::State& state, bool keel_setup) {
         t.easy = curl_easy_init();
         t.body.reserve(2 * g_body_size);
         setup_raw(t);
-        if (keel_setup)
+        if (keel_setup) {
+            // Once per handle, as keel's client does when no proxy
+            // variable is set (it spares libcurl's getenv per transfer).
+            curl_easy_setopt(t.easy, CURLOPT_PROXY, "");
+            curl_easy_setopt(t.easy, CURLOPT_NOPROXY, "");
             setup_like_keel(t);
+        }
         curl_multi_add_handle(multi, t.easy);
     }
 

@@ -22,6 +22,7 @@
 #include <asio/strand.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -290,6 +291,27 @@ TEST_F(http_client, a_proxy_in_the_environment_is_still_used) {
     // Without the variable, the same client code goes straight to the server.
     ASSERT_FALSE(send(get("/direct")).ec);
     EXPECT_EQ(server.requests().back().target, "/direct");
+}
+
+// The client parses a URL once per handle and hands curl the parts: a
+// malformed one fails as curl would have failed it (CURLE_URL_MALFORMAT, no
+// request sent), and the handle goes on to the next URL as if never used.
+TEST_F(http_client, a_malformed_url_fails_alone) {
+    ASSERT_FALSE(send(get("/before")).ec);
+    kh::request bad;
+    bad.url = "http://[::1";
+    const outcome o = send(bad);
+    EXPECT_EQ(o.ec, std::error_code(CURLE_URL_MALFORMAT, kh::curl_category())) << o.ec.message();
+    EXPECT_EQ(o.r.status, 0);
+    kh::request no_scheme;
+    no_scheme.url = server.url("/guessed").substr(std::string_view("http://").size());
+    ASSERT_FALSE(send(no_scheme).ec) << "curl guesses http:// for a URL without a scheme";
+    ASSERT_FALSE(send(get("/after")).ec);
+    const auto received = server.requests();
+    ASSERT_EQ(received.size(), 3u);
+    EXPECT_EQ(received[0].target, "/before");
+    EXPECT_EQ(received[1].target, "/guessed");
+    EXPECT_EQ(received[2].target, "/after");
 }
 
 TEST_F(http_client, connections_are_reused) {

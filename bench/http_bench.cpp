@@ -13,8 +13,8 @@
 //                           the libcurl work keel's transfer does for this
 //                           GET (its options set again, connect and total
 //                           timeouts, the header lines kept as keel keeps
-//                           them, no proxy lookup): the baseline for keel's
-//                           own machinery
+//                           them, no proxy lookup, the URL given parsed):
+//                           the baseline for keel's own machinery
 //   BM_http_raw_curl_multi_socket  libcurl's multi-socket interface (the one
 //                           keel drives) on a plain level-triggered epoll
 //                           loop: what that style costs without Asio and keel
@@ -271,6 +271,7 @@ struct raw_transfer {
     // lines, kept as keel::http::response_headers keeps them (one copy per
     // field line; cleared, capacity kept, per request).
     std::string header_block;
+    CURLU* parsed_url = nullptr;
 
     static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
         auto& t = *static_cast<raw_transfer*>(user);
@@ -324,6 +325,11 @@ void run_raw(benchmark::State& state, bool keel_setup) {
             // variable is set (it spares libcurl's getenv per transfer).
             curl_easy_setopt(t.easy, CURLOPT_PROXY, "");
             curl_easy_setopt(t.easy, CURLOPT_NOPROXY, "");
+            // The URL parsed once, as keel's handles keep it.
+            t.parsed_url = curl_url();
+            curl_url_set(t.parsed_url, CURLUPART_URL, g_url.c_str(),
+                         CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
+            curl_easy_setopt(t.easy, CURLOPT_CURLU, t.parsed_url);
             setup_like_keel(t);
         }
         curl_multi_add_handle(multi, t.easy);
@@ -379,6 +385,7 @@ void run_raw(benchmark::State& state, bool keel_setup) {
     for (raw_transfer& t : transfers) {
         curl_multi_remove_handle(multi, t.easy); // a no-op for a removed handle
         curl_easy_cleanup(t.easy);
+        curl_url_cleanup(t.parsed_url);
     }
     curl_multi_cleanup(multi);
     meter.report();

@@ -4,6 +4,7 @@
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
 
 #include <algorithm>
 #include <array>
@@ -584,8 +585,7 @@ class query_call final : public acquirer,
                          public std::enable_shared_from_this<query_call> {
 public:
     query_call(std::shared_ptr<pool_impl> pool, statement owned, const statement* borrowed,
-               const query_options& options,
-               std::unique_ptr<completion<std::error_code, result>> done)
+               const query_options& options, completion_ptr<std::error_code, result> done)
         : pool_(std::move(pool)), owned_(std::move(owned)), stmt_(borrowed ? *borrowed : owned_),
           options_(options), done_(std::move(done)) {
         if (options_.attempt && options_.attempt->connect_deadline() != clock::time_point::max())
@@ -655,8 +655,8 @@ private:
     }
 
     void complete(std::error_code ec, result r) {
-        if (auto done = std::move(done_))
-            done->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
+        if (auto done = std::move(done_)) // complete() frees it, before the upcall
+            done.release()->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
     }
 
     std::atomic<bool> initiating_{true};
@@ -664,17 +664,18 @@ private:
     statement owned_;
     const statement& stmt_;
     query_options options_;
-    std::unique_ptr<completion<std::error_code, result>> done_;
+    completion_ptr<std::error_code, result> done_;
     std::shared_ptr<connection> conn_;
 };
 
 } // namespace
 
-std::shared_ptr<cancel_handle>
-make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
-           const query_options& options,
-           std::unique_ptr<completion<std::error_code, result>> done) {
-    return std::make_shared<query_call>(pool, std::move(owned), borrowed, options, std::move(done));
+std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool, statement owned,
+                                          const statement* borrowed, const query_options& options,
+                                          completion_ptr<std::error_code, result> done) {
+    // From the thread's recycling cache, as Asio's own operations.
+    return std::allocate_shared<query_call>(asio::recycling_allocator<query_call>(), pool,
+                                            std::move(owned), borrowed, options, std::move(done));
 }
 
 } // namespace detail

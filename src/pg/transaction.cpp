@@ -17,8 +17,7 @@ class transaction_state final : public acquirer,
                                 public std::enable_shared_from_this<transaction_state> {
 public:
     transaction_state(std::shared_ptr<pool_impl> pool, transaction_function body, isolation level,
-                      const keel::attempt* attempt,
-                      std::unique_ptr<completion<std::error_code>> done)
+                      const keel::attempt* attempt, completion_ptr<std::error_code> done)
         : pool_(std::move(pool)), body_(std::move(body)), level_(level), attempt_(attempt),
           done_(std::move(done)) {
         if (attempt_ && attempt_->connect_deadline() != clock::time_point::max())
@@ -199,14 +198,14 @@ private:
         // the statement in flight (if any) ends with operation_aborted.
         if (std::shared_ptr<connection> c = std::move(conn_))
             pool_->close(c, false, asio::error::operation_aborted);
-        if (done)
-            done->complete(initiating_.load(std::memory_order_acquire),
-                           asio::error::operation_aborted);
+        if (done) // complete() frees it, before the upcall
+            done.release()->complete(initiating_.load(std::memory_order_acquire),
+                                     asio::error::operation_aborted);
     }
 
     void complete(std::error_code ec) {
-        if (auto done = std::move(done_))
-            done->complete(initiating_.load(std::memory_order_acquire), ec);
+        if (auto done = std::move(done_)) // complete() frees it, before the upcall
+            done.release()->complete(initiating_.load(std::memory_order_acquire), ec);
     }
 
     std::atomic<bool> initiating_{true};
@@ -214,7 +213,7 @@ private:
     transaction_function body_;
     isolation level_;
     const keel::attempt* attempt_;
-    std::unique_ptr<completion<std::error_code>> done_;
+    completion_ptr<std::error_code> done_;
     std::shared_ptr<connection> conn_;
     step_kind phase_ = step_kind::begin;
     std::error_code first_failure_;
@@ -228,7 +227,7 @@ class transaction_query final : public exchange,
                                 public std::enable_shared_from_this<transaction_query> {
 public:
     transaction_query(std::shared_ptr<transaction_state> tx, statement s,
-                      std::unique_ptr<completion<std::error_code, result>> done)
+                      completion_ptr<std::error_code, result> done)
         : tx_(std::move(tx)), stmt_(std::move(s)), done_(std::move(done)) {}
 
     const statement& stmt() const noexcept override { return stmt_; }
@@ -236,8 +235,8 @@ public:
     void on_done(std::error_code ec, result r, bool) override {
         if (ec && ec.category() == sqlstate_category())
             tx_->note_failure(ec);
-        if (auto done = std::move(done_))
-            done->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
+        if (auto done = std::move(done_)) // complete() frees it, before the upcall
+            done.release()->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
     }
 
     // One statement cannot be stopped alone without leaving the transaction
@@ -254,21 +253,21 @@ private:
     std::atomic<bool> initiating_{true};
     std::shared_ptr<transaction_state> tx_;
     statement stmt_;
-    std::unique_ptr<completion<std::error_code, result>> done_;
+    completion_ptr<std::error_code, result> done_;
 };
 
 } // namespace
 
 std::shared_ptr<cancel_handle>
 make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
-                       std::unique_ptr<completion<std::error_code, result>> done) {
+                       completion_ptr<std::error_code, result> done) {
     return std::make_shared<transaction_query>(tx, std::move(s), std::move(done));
 }
 
 std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
                                                 const transaction_function* body, isolation level,
                                                 const keel::attempt* attempt,
-                                                std::unique_ptr<completion<std::error_code>> done) {
+                                                completion_ptr<std::error_code> done) {
     return std::make_shared<transaction_state>(pool, *body, level, attempt, std::move(done));
 }
 

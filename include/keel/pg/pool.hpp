@@ -59,9 +59,9 @@ struct pool_stats {
 namespace detail {
 class pool_impl;
 
-std::shared_ptr<cancel_handle>
-make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
-           const query_options& options, std::unique_ptr<completion<std::error_code, result>> done);
+std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool, statement owned,
+                                          const statement* borrowed, const query_options& options,
+                                          completion_ptr<std::error_code, result> done);
 } // namespace detail
 
 /// Up to `size` connections to one database. Each call takes a free
@@ -135,9 +135,8 @@ private:
                         const query_options& options) const {
             using handler_type = std::decay_t<Handler>;
             auto slot = asio::get_associated_cancellation_slot(handler);
-            auto done =
-                std::make_unique<detail::completion_for<handler_type, std::error_code, result>>(
-                    std::forward<Handler>(handler), self->executor_);
+            auto done = detail::completion_for<handler_type, std::error_code, result>::make(
+                std::forward<Handler>(handler), self->executor_);
             auto call = detail::make_query(self->impl_, std::move(owned), borrowed, options,
                                            std::move(done));
             if (slot.is_connected())

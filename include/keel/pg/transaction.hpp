@@ -25,14 +25,14 @@ using transaction_function = std::function<asio::awaitable<void>(transaction&)>;
 namespace detail {
 class transaction_state;
 
-std::shared_ptr<cancel_handle>
-make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
-                       std::unique_ptr<completion<std::error_code, result>> done);
+std::shared_ptr<cancel_handle> make_transaction_query(const std::shared_ptr<transaction_state>& tx,
+                                                      statement s,
+                                                      completion_ptr<std::error_code, result> done);
 
 std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
                                                 const transaction_function* body, isolation level,
                                                 const keel::attempt* attempt,
-                                                std::unique_ptr<completion<std::error_code>> done);
+                                                completion_ptr<std::error_code> done);
 } // namespace detail
 
 /// One attempt's transaction: its statements run on the one connection the
@@ -56,9 +56,8 @@ public:
             [this](auto handler, statement s) {
                 using handler_type = std::decay_t<decltype(handler)>;
                 auto slot = asio::get_associated_cancellation_slot(handler);
-                auto done =
-                    std::make_unique<detail::completion_for<handler_type, std::error_code, result>>(
-                        std::move(handler), executor_);
+                auto done = detail::completion_for<handler_type, std::error_code, result>::make(
+                    std::move(handler), executor_);
                 auto call = detail::make_transaction_query(state_, std::move(s), std::move(done));
                 if (slot.is_connected())
                     slot.assign([call](asio::cancellation_type) { call->cancel(); });
@@ -98,9 +97,8 @@ auto async_transaction(pool& p, Pipeline&& pipeline, transaction_function body,
                 [&p, &body, level, &a](auto handler) {
                     using handler_type = std::decay_t<decltype(handler)>;
                     auto slot = asio::get_associated_cancellation_slot(handler);
-                    auto done =
-                        std::make_unique<detail::completion_for<handler_type, std::error_code>>(
-                            std::move(handler), p.get_executor());
+                    auto done = detail::completion_for<handler_type, std::error_code>::make(
+                        std::move(handler), p.get_executor());
                     auto call =
                         detail::make_transaction(p.impl(), &body, level, &a, std::move(done));
                     if (slot.is_connected())

@@ -3,12 +3,15 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
 
+#include <memory>
 #include <tuple>
 #include <utility>
 
@@ -17,21 +20,58 @@ namespace keel::pg::detail {
 template <class... Args>
 class completion {
 public:
-    virtual ~completion() = default;
-    /// Called once, on the pool's strand, never inside a libpq callback.
-    /// `in_initiation`: the initiating function has not returned yet, so the
-    /// handler is posted; otherwise it is dispatched (run at once when this
-    /// thread already runs the handler's executor: no extra trip through the
-    /// scheduler per call).
+    /// Called once, on the pool's strand, never inside a libpq callback;
+    /// frees the completion before the handler runs (as Asio frees an
+    /// operation before its upcall, so the handler's next call can reuse the
+    /// memory). `in_initiation`: the initiating function has not returned
+    /// yet, so the handler is posted; otherwise it is dispatched (run at once
+    /// when this thread already runs the handler's executor: no extra trip
+    /// through the scheduler per call).
     virtual void complete(bool in_initiation, Args... args) = 0;
+    /// Frees a completion that never completed.
+    virtual void destroy() noexcept = 0;
+
+protected:
+    ~completion() = default;
 };
+
+struct completion_deleter {
+    template <class... Args>
+    void operator()(completion<Args...>* c) const noexcept {
+        c->destroy();
+    }
+};
+template <class... Args>
+using completion_ptr = std::unique_ptr<completion<Args...>, completion_deleter>;
 
 template <class Handler, class... Args>
 class completion_for final : public completion<Args...> {
+    // Asio's default allocator means "the thread's recycling cache", as for
+    // Asio's own operations; a handler's allocator of its own is used as is.
+    using allocator_type = typename std::allocator_traits<asio::associated_allocator_t<
+        Handler, asio::recycling_allocator<void>>>::template rebind_alloc<completion_for>;
+
 public:
-    /// `fallback`: where the handler runs when it names no executor of its own.
-    completion_for(Handler handler, const asio::any_io_executor& fallback)
-        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)) {}
+    /// Allocated with the handler's associated allocator. `fallback`: where
+    /// the handler runs when it names no executor of its own.
+    static completion_ptr<Args...> make(Handler handler, const asio::any_io_executor& fallback) {
+        allocator_type allocator(
+            asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
+        completion_for* p = std::allocator_traits<allocator_type>::allocate(allocator, 1);
+        try {
+            new (p) completion_for(std::move(handler), fallback, allocator);
+        } catch (...) {
+            std::allocator_traits<allocator_type>::deallocate(allocator, p, 1);
+            throw;
+        }
+        return completion_ptr<Args...>(p);
+    }
+
+    void destroy() noexcept override {
+        allocator_type allocator(allocator_);
+        this->~completion_for();
+        std::allocator_traits<allocator_type>::deallocate(allocator, this, 1);
+    }
 
     void complete(bool in_initiation, Args... args) override {
         auto executor = work_.get_executor();
@@ -44,6 +84,7 @@ public:
                 slot.clear();
             std::apply(std::move(handler), std::move(values));
         };
+        destroy(); // nothing of this object is used below
         if (in_initiation)
             asio::post(executor, std::move(upcall));
         else
@@ -51,8 +92,15 @@ public:
     }
 
 private:
+    completion_for(Handler handler, const asio::any_io_executor& fallback,
+                   const allocator_type& allocator)
+        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)),
+          allocator_(allocator) {}
+    ~completion_for() = default;
+
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+    allocator_type allocator_;
 };
 
 /// What a cancellation slot holds; it may fire after the call ended (then it

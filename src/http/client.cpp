@@ -12,7 +12,6 @@
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
-#include <asio/recycling_allocator.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <curl/curl.h>
@@ -815,10 +814,9 @@ void client_impl::shutdown() {
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
                                                 request r, const request* borrowed,
                                                 const send_options& options, completion_ptr done) {
-    // From the thread's recycling cache, as Asio's own operations: with
-    // one call in flight per completion, the last transfer's memory is
-    // usually there.
-    auto t = std::allocate_shared<transfer>(asio::recycling_allocator<transfer>(), client,
+    // From the thread's block cache: with one call started per completion,
+    // the last transfer's memory is usually there.
+    auto t = std::allocate_shared<transfer>(keel::detail::cached_allocator<transfer>(), client,
                                             std::move(r), borrowed, options, std::move(done));
     // Started at once when the caller already runs on the loop (add() never
     // runs a handler inline: a completion is always posted), else posted.

@@ -4,7 +4,6 @@
 #include <asio/bind_executor.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <asio/recycling_allocator.hpp>
 
 #include <algorithm>
 #include <array>
@@ -673,8 +672,8 @@ private:
 std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool, statement owned,
                                           const statement* borrowed, const query_options& options,
                                           completion_ptr<std::error_code, result> done) {
-    // From the thread's recycling cache, as Asio's own operations.
-    return std::allocate_shared<query_call>(asio::recycling_allocator<query_call>(), pool,
+    // From the thread's block cache: the last query's memory is usually there.
+    return std::allocate_shared<query_call>(keel::detail::cached_allocator<query_call>(), pool,
                                             std::move(owned), borrowed, options, std::move(done));
 }
 

@@ -3,6 +3,7 @@
 // out of the public headers.
 #pragma once
 
+#include <keel/detail/block_cache.hpp>
 #include <keel/pg/result.hpp>
 
 #include <libpq-fe.h>
@@ -26,7 +27,8 @@ struct result_data {
 
 /// Takes ownership of `res` (may be null, with a `message`).
 inline result make_result(PGresult* res, std::string message = {}) {
-    auto data = std::make_shared<result_data>();
+    // From the thread's block cache, as the query that produced it.
+    auto data = std::allocate_shared<result_data>(keel::detail::cached_allocator<result_data>());
     data->res = res;
     data->message = std::move(message);
     return result(std::move(data));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <keel/attempt.hpp>
+#include <keel/detail/block_cache.hpp>
 #include <keel/http/error.hpp>
 #include <keel/http/message.hpp>
 
@@ -14,7 +15,6 @@
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
-#include <asio/recycling_allocator.hpp>
 
 #include <chrono>
 #include <memory>
@@ -87,17 +87,18 @@ using completion_ptr = std::unique_ptr<completion, completion_deleter>;
 
 template <class Handler>
 class completion_for final : public completion {
-    // Asio's default allocator means "the thread's recycling cache", as for
-    // Asio's own operations; a handler's allocator of its own is used as is.
+    // Without an allocator of its own, a handler's completion comes from
+    // keel's per-thread block cache (keel/detail/block_cache.hpp); a
+    // handler's own allocator is used as is.
     using allocator_type = typename std::allocator_traits<asio::associated_allocator_t<
-        Handler, asio::recycling_allocator<void>>>::template rebind_alloc<completion_for>;
+        Handler, keel::detail::cached_allocator<void>>>::template rebind_alloc<completion_for>;
 
 public:
     /// Allocated with the handler's associated allocator. `fallback`: where
     /// the handler runs when it names no executor of its own.
     static completion_ptr make(Handler handler, const asio::any_io_executor& fallback) {
         allocator_type allocator(
-            asio::get_associated_allocator(handler, asio::recycling_allocator<void>()));
+            asio::get_associated_allocator(handler, keel::detail::cached_allocator<void>()));
         completion_for* p = std::allocator_traits<allocator_type>::allocate(allocator, 1);
         try {
             new (p) completion_for(std::move(handler), fallback, allocator);

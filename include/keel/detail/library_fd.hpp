@@ -8,7 +8,11 @@
 // holds a shared owner and reports operation_aborted once released().
 #pragma once
 
+#include <keel/detail/block_cache.hpp>
+
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/error.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 
@@ -73,14 +77,19 @@ private:
         if (released_ || waiting_[slot])
             return false;
         waiting_[slot] = true;
-        descriptor_.async_wait(type,
-                               [self = shared_from_this(), slot,
-                                h = std::forward<Handler>(handler)](std::error_code ec) mutable {
-                                   self->waiting_[slot] = false;
-                                   if (self->released_)
-                                       ec = asio::error::operation_aborted;
-                                   std::move(h)(ec);
-                               });
+        // The wait's operation comes from the handler's allocator or else
+        // keel's per-thread block cache: Asio's default cache keeps two
+        // blocks per thread, and a client with 16 requests in flight has
+        // up to 16 waits pending, so most of them would go to the heap.
+        auto allocator = asio::get_associated_allocator(handler, cached_allocator<void>());
+        auto on_ready = [self = shared_from_this(), slot,
+                         h = std::forward<Handler>(handler)](std::error_code ec) mutable {
+            self->waiting_[slot] = false;
+            if (self->released_)
+                ec = asio::error::operation_aborted;
+            std::move(h)(ec);
+        };
+        descriptor_.async_wait(type, asio::bind_allocator(allocator, std::move(on_ready)));
         return true;
     }
 

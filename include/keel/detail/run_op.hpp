@@ -355,7 +355,7 @@ private:
         return false;
     }
 
-    void on_attempt_complete(std::error_code ec, Ts... args) {
+    void on_attempt_complete(std::error_code ec, Ts&&... args) {
         op_pending_ = false;
         if (initiating_.load(std::memory_order_acquire)) {
             // async_run may not have returned yet. Park first, then claim the

@@ -25,7 +25,6 @@ extern char** environ; // POSIX: declared by no header
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
-#include <unordered_map>
 #include <vector>
 
 namespace keel::http {
@@ -41,6 +40,20 @@ void init_curl_once() {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             throw std::runtime_error("keel::http: curl_global_init failed");
     });
+}
+
+/// Whether `text` begins with the literal `prefix`: a fixed-size memcmp the
+/// compiler inlines (string_view's compare is called out of line here, per
+/// header line and per method check).
+template <std::size_t N>
+bool starts_with(std::string_view text, const char (&prefix)[N]) noexcept {
+    return text.size() >= N - 1 && std::memcmp(text.data(), prefix, N - 1) == 0;
+}
+
+/// Whether `text` is the literal `word`.
+template <std::size_t N>
+bool is(std::string_view text, const char (&word)[N]) noexcept {
+    return text.size() == N - 1 && std::memcmp(text.data(), word, N - 1) == 0;
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -141,10 +154,11 @@ public:
             destroy(easy);
         curl_slist_free_all(default_headers_);
         curl_slist_free_all(body_headers_);
-        for (auto& [fd, s] : sockets_) {
-            s->fd->release();
-            ::close(fd);
-        }
+        for (std::size_t fd = 0; fd < sockets_.size(); ++fd)
+            if (const auto& s = sockets_[fd]) {
+                s->fd->release();
+                ::close(static_cast<int>(fd));
+            }
     }
 
     const client_options& options() const noexcept { return options_; }
@@ -216,16 +230,17 @@ public:
 
     static int close_socket(void* self, curl_socket_t fd) {
         auto& impl = *static_cast<client_impl*>(self);
-        if (auto it = impl.sockets_.find(fd); it != impl.sockets_.end()) {
-            it->second->fd->release(); // ends our waits; curl owns the fd
-            impl.sockets_.erase(it);
+        if (std::shared_ptr<watched_socket>* s = impl.find_socket(fd); s && *s) {
+            (*s)->fd->release(); // ends our waits; curl owns the fd
+            s->reset();
         }
         return ::close(fd);
     }
 
 private:
     static int on_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {
-        static_cast<client_impl*>(self)->watch(fd, what);
+        if (fd >= 0)
+            static_cast<client_impl*>(self)->watch(fd, what);
         return 0;
     }
 
@@ -235,24 +250,26 @@ private:
     }
 
     void watch(curl_socket_t fd, int what) {
-        auto it = sockets_.find(fd);
+        std::shared_ptr<watched_socket>* s = find_socket(fd);
         if (what == CURL_POLL_REMOVE) {
             // Curl stops watching a connection it keeps for reuse between
             // requests. A wait already pending is left alone (its readiness
             // is ignored while unwanted): the next request on the connection
             // finds it still armed, which spares cancelling it now and
             // re-registering the descriptor with epoll (a syscall) then.
-            if (it != sockets_.end())
-                it->second->wanted = 0;
+            if (s && *s)
+                (*s)->wanted = 0;
             return;
         }
-        if (it == sockets_.end())
-            it = sockets_
-                     .emplace(fd, std::make_shared<watched_socket>(
-                                      watched_socket{keel::detail::library_fd::make(loop_, fd)}))
-                     .first;
-        it->second->wanted = what;
-        arm(it->second);
+        if (!s) {
+            sockets_.resize(static_cast<std::size_t>(fd) + 1);
+            s = &sockets_[static_cast<std::size_t>(fd)];
+        }
+        if (!*s)
+            *s = std::make_shared<watched_socket>(
+                watched_socket{keel::detail::library_fd::make(loop_, fd)});
+        (*s)->wanted = what;
+        arm(*s);
     }
 
     auto on_readiness(const std::shared_ptr<watched_socket>& s, int wanted, int event) {
@@ -340,7 +357,15 @@ private:
     /// curl reads the environment per transfer, as it does by default).
     bool proxy_environment_;
     CURLM* multi_ = nullptr;
-    std::unordered_map<curl_socket_t, std::shared_ptr<watched_socket>> sockets_;
+    /// The sockets curl uses, indexed by descriptor (descriptors are small
+    /// and reused: a lookup per curl callback costs an index, not a hash).
+    std::vector<std::shared_ptr<watched_socket>> sockets_;
+
+    /// Its slot (empty if not watched), or null beyond the table.
+    std::shared_ptr<watched_socket>* find_socket(curl_socket_t fd) noexcept {
+        const auto i = static_cast<std::size_t>(fd);
+        return fd >= 0 && i < sockets_.size() ? &sockets_[i] : nullptr;
+    }
     /// Transfers added to the multi handle (each knows its index: removal
     /// swaps the last one into its place, no allocation per request).
     std::vector<std::shared_ptr<transfer>> running_;
@@ -362,10 +387,10 @@ class transfer final : public transfer_handle, public std::enable_shared_from_th
 public:
     /// `borrowed`: a request that outlives the transfer (async_call's, held
     /// by the pipeline's operation), sent without a copy; otherwise `owned`.
-    transfer(std::shared_ptr<client_impl> owner, request owned, const request* borrowed,
+    transfer(std::shared_ptr<client_impl> owner, request* owned, const request* borrowed,
              const send_options& options, completion_ptr done)
-        : owner_(std::move(owner)), owned_(std::move(owned)),
-          request_(borrowed ? *borrowed : owned_), options_(options), done_(std::move(done)) {
+        : owner_(std::move(owner)), owned_(take(owned, borrowed)),
+          request_(borrowed ? *borrowed : *owned_), options_(options), done_(std::move(done)) {
         response_.headers.reserve(512); // nginx's usual fields take ~250 bytes
     }
 
@@ -411,12 +436,12 @@ public:
 
         // The method: back to a plain GET first (HTTPGET also clears NOBODY
         // and UPLOAD), then what this request needs.
-        const std::string& method = request_.method;
-        const bool has_body =
-            !request_.body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
+        const std::string_view method = request_.method;
+        const bool has_body = !request_.body.empty() || is(method, "POST") || is(method, "PUT") ||
+                              is(method, "PATCH");
         // A plain GET on a handle whose last request was one too: nothing
         // to change.
-        const bool plain_get = method == "GET" && !has_body;
+        const bool plain_get = is(method, "GET") && !has_body;
         if (!(plain_get && handle_.plain_get)) {
             // (POSTFIELDS, even null, makes the method POST: HTTPGET goes last.)
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
@@ -425,13 +450,13 @@ public:
             curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
         }
         handle_.plain_get = plain_get;
-        if (method == "HEAD")
+        if (is(method, "HEAD"))
             curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-        else if (method != "GET" && method != "POST")
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method.c_str());
-        else if (method == "GET" && has_body)
+        else if (!is(method, "GET") && !is(method, "POST"))
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request_.method.c_str());
+        else if (is(method, "GET") && has_body)
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "GET"); // a body would make it a POST
-        if (has_body && method != "HEAD") {
+        if (has_body && !is(method, "HEAD")) {
             curl_easy_setopt(easy, CURLOPT_POST, 1L);
             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                              static_cast<curl_off_t>(request_.body.size()));
@@ -451,7 +476,7 @@ public:
 
         // Headers: the client's list as it is, unless this request adds some.
         const bool deadline_headers = o.deadline_headers && options_.attempt;
-        const curl_slist* defaults = owner_->default_headers(has_body && method != "HEAD");
+        const curl_slist* defaults = owner_->default_headers(has_body && !is(method, "HEAD"));
         if (request_.headers.empty() && !deadline_headers) {
             if (handle_.shared_headers != defaults)
                 curl_easy_setopt(easy, CURLOPT_HTTPHEADER, defaults);
@@ -662,15 +687,22 @@ private:
     static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self) {
         auto& t = *static_cast<transfer*>(self);
         const std::string_view line(data, size * count);
-        if (line.starts_with("HTTP/"))
+        if (starts_with(line, "HTTP/"))
             t.response_.headers.clear(); // a new response (after 100 Continue)
         else
             t.response_.headers.add_line(line);
         return size * count;
     }
 
+    /// The request moved in, unless it is borrowed.
+    static std::optional<request> take(request* owned, const request* borrowed) {
+        if (borrowed)
+            return std::nullopt;
+        return std::move(*owned);
+    }
+
     std::shared_ptr<client_impl> owner_;
-    request owned_;
+    std::optional<request> owned_;
     const request& request_;
     send_options options_;
     completion_ptr done_;
@@ -805,19 +837,20 @@ void client_impl::shutdown() {
     // when the last of their handlers has run.
     timer_armed_ = false;
     timer_.cancel();
-    for (auto& [fd, s] : sockets_) {
-        s->wanted = 0;
-        s->fd->cancel();
-    }
+    for (const auto& s : sockets_)
+        if (s) {
+            s->wanted = 0;
+            s->fd->cancel();
+        }
 }
 
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
-                                                request r, const request* borrowed,
+                                                request* owned, const request* borrowed,
                                                 const send_options& options, completion_ptr done) {
     // From the thread's block cache: with one call started per completion,
     // the last transfer's memory is usually there.
     auto t = std::allocate_shared<transfer>(keel::detail::cached_allocator<transfer>(), client,
-                                            std::move(r), borrowed, options, std::move(done));
+                                            owned, borrowed, options, std::move(done));
     // Started at once when the caller already runs on the loop (add() never
     // runs a handler inline: a completion is always posted), else posted.
     if (client->on_loop())
@@ -905,7 +938,7 @@ void response_headers::add_line(std::string_view line) {
 bool is_idempotent(const request& r) noexcept {
     if (r.idempotent)
         return true;
-    if (r.method == "POST" || r.method == "PATCH")
+    if (detail::is(r.method, "POST") || detail::is(r.method, "PATCH"))
         return !find_header(r.headers, "Idempotency-Key").empty();
     return true;
 }

@@ -72,7 +72,7 @@ public:
     /// caller is outside curl and outside the initiating function, so the
     /// handler may run at once if its executor is the one running the
     /// caller (dispatch); else it is posted.
-    virtual void complete(std::error_code ec, response r, bool may_run_inline) = 0;
+    virtual void complete(std::error_code ec, response&& r, bool may_run_inline) = 0;
     /// Frees a completion that never completed (its transfer never ran).
     virtual void destroy() noexcept = 0;
 
@@ -115,7 +115,7 @@ public:
         std::allocator_traits<allocator_type>::deallocate(allocator, this, 1);
     }
 
-    void complete(std::error_code ec, response r, bool may_run_inline) override {
+    void complete(std::error_code ec, response&& r, bool may_run_inline) override {
         auto executor = work_.get_executor();
         auto invoke = [handler = std::move(handler_), work = std::move(work_), ec,
                        r = std::move(r)]() mutable {
@@ -153,10 +153,10 @@ public:
     virtual void cancel() = 0;
 };
 
-/// Starts sending `borrowed` (which must outlive the transfer) or, when it
-/// is null, `r`.
+/// Starts sending `*borrowed` (which must outlive the transfer) or, when it
+/// is null, `*owned` (moved from).
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
-                                                request r, const request* borrowed,
+                                                request* owned, const request* borrowed,
                                                 const send_options& options, completion_ptr done);
 
 } // namespace detail
@@ -188,7 +188,7 @@ public:
     auto async_send(request r, send_options options = {},
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, response)>(
-            initiate_send{this}, token, std::move(r), options, nullptr);
+            initiate_send{this}, token, std::move(r), options);
     }
 
     /// Sends `r` through `pipeline`: each attempt is one send with the
@@ -211,30 +211,52 @@ public:
                 o.attempt = &a;
                 return asio::async_initiate<decltype(attempt_token),
                                             void(std::error_code, response)>(
-                    initiate_send{this}, attempt_token, request(), o, &r);
+                    initiate_borrowed_send{this}, attempt_token, o, &r);
             },
             std::forward<Token>(token));
     }
 
 private:
+    /// Sends a request of its own (async_send).
     struct initiate_send {
         client* self;
         using executor_type = client::executor_type;
         executor_type get_executor() const noexcept { return self->executor_; }
 
         template <class Handler>
-        void operator()(Handler&& handler, request r, const send_options& options,
-                        const request* borrowed) const {
-            using handler_type = std::decay_t<Handler>;
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            auto done = detail::completion_for<handler_type>::make(std::forward<Handler>(handler),
-                                                                   self->executor_);
-            auto transfer = detail::start_transfer(self->impl_, std::move(r), borrowed, options,
-                                                   std::move(done));
-            if (slot.is_connected())
-                slot.assign([transfer](asio::cancellation_type) { transfer->cancel(); });
+        void operator()(Handler&& handler, request r, const send_options& options) const {
+            self->start(std::forward<Handler>(handler), &r, nullptr, options);
         }
     };
+
+    /// Sends a request that outlives the send (an async_call attempt's):
+    /// no request is passed by value, so an attempt moves none.
+    struct initiate_borrowed_send {
+        client* self;
+        using executor_type = client::executor_type;
+        executor_type get_executor() const noexcept { return self->executor_; }
+
+        template <class Handler>
+        void operator()(Handler&& handler, const send_options& options,
+                        const request* borrowed) const {
+            self->start(std::forward<Handler>(handler), nullptr, borrowed, options);
+        }
+    };
+
+    /// Makes the handler's completion, starts the transfer, and ties the
+    /// handler's cancellation slot (if any) to it.
+    template <class Handler>
+    void start(Handler&& handler, request* owned, const request* borrowed,
+               const send_options& options) {
+        using handler_type = std::decay_t<Handler>;
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto done =
+            detail::completion_for<handler_type>::make(std::forward<Handler>(handler), executor_);
+        auto transfer = detail::start_transfer(impl_, owned, borrowed, options, std::move(done));
+        if (slot.is_connected())
+            slot.assign(
+                [transfer = std::move(transfer)](asio::cancellation_type) { transfer->cancel(); });
+    }
 
     executor_type executor_;
     std::shared_ptr<detail::client_impl> impl_;

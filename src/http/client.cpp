@@ -306,20 +306,14 @@ private:
             return;
         if (timeout_ms == 0 && starting_queued_)
             return; // start_queued() calls socket_action as soon as it has added them
-        auto self = shared_from_this();
-        auto fire = [self] {
-            int running = 0;
-            curl_multi_socket_action(self->multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-            self->finish_done();
-        };
         if (timeout_ms == 0) {
             // "As soon as possible": a zero-delay kernel timer costs far more
             // than a post. Never call curl back from inside its callback.
             if (!immediate_posted_) {
                 immediate_posted_ = true;
-                asio::post(loop_, [self, fire] {
+                asio::post(loop_, [self = shared_from_this()] {
                     self->immediate_posted_ = false;
-                    fire();
+                    self->on_curl_timeout();
                 });
             }
             return;
@@ -330,12 +324,19 @@ private:
         timer_armed_ = true;
         armed_until_ = when;
         timer_.expires_at(when); // a wait it replaces ends with operation_aborted
-        timer_.async_wait([self, fire](std::error_code ec) {
+        timer_.async_wait([self = shared_from_this()](std::error_code ec) {
             if (ec)
                 return;
             self->timer_armed_ = false;
-            fire();
+            self->on_curl_timeout();
         });
+    }
+
+    /// What curl's timer asked for: its timeouts and due transfers run.
+    void on_curl_timeout() {
+        int running = 0;
+        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+        finish_done();
     }
 
     void finish_done();
@@ -523,9 +524,10 @@ public:
                             std::chrono::ceil<std::chrono::milliseconds>(d));
         };
         if (options_.attempt) {
-            if (auto left = keel::attempt::time_left(options_.attempt->connect_deadline()))
+            const auto now = std::chrono::steady_clock::now();
+            if (auto left = keel::attempt::time_left(options_.attempt->connect_deadline(), now))
                 connect = ms(*left);
-            if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline()))
+            if (auto left = keel::attempt::time_left(options_.attempt->exchange_deadline(), now))
                 total = ms(*left);
         }
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,

@@ -194,9 +194,7 @@ void stack::start_infrastructure() {
     set_env("CQRS_EVENT_STORE_DSN", event_store_dsn_);
     set_env("CQRS_READ_MODEL_DSN", read_model_dsn_);
     set_env("CQRS_KAFKA_BOOTSTRAP", bootstrap_);
-    set_env("CQRS_PAYMENTS_URL", url("payment-stub"));
-    set_env("CQRS_ORDERS_URL", url("order-service"));
-    set_env("CQRS_QUERIES_URL", url("query-service"));
+    export_service_urls();
     set_env("CQRS_CONFIG", opts_.config);
 }
 
@@ -266,11 +264,38 @@ void stack::wait_ready(service& s, http_probe& probe) {
     }
 }
 
+void stack::export_service_urls() {
+    set_env("CQRS_PAYMENTS_URL", url("payment-stub"));
+    set_env("CQRS_ORDERS_URL", url("order-service"));
+    set_env("CQRS_QUERIES_URL", url("query-service"));
+}
+
 void stack::start_services(http_probe& probe) {
     for (auto& s : services_) {
         const auto started = std::chrono::steady_clock::now();
-        spawn(*s);
-        wait_ready(*s, probe);
+        for (int attempt = 1;; ++attempt) {
+            spawn(*s);
+            try {
+                wait_ready(*s, probe);
+                break;
+            } catch (const std::runtime_error&) {
+                // free_port() finds a port free, and the service binds it
+                // later: with tests running in parallel, another process
+                // may take it in between. Then fresh ports, and again.
+                const bool port_taken =
+                    !s->process.running() &&
+                    tail(s->process.log(), 5).find("cannot listen") != std::string::npos;
+                if (!port_taken || attempt == 3)
+                    throw;
+                std::fprintf(stderr, "cqrs-demo:   %s could not listen; new ports\n",
+                             s->name.c_str());
+                if (s->has_http)
+                    s->http_port = free_port();
+                if (s->has_metrics)
+                    s->metrics_port = free_port();
+                export_service_urls(); // the services started after it read them
+            }
+        }
         std::fprintf(
             stderr, "cqrs-demo:   %-14s ready in %.1f s\n", s->name.c_str(),
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

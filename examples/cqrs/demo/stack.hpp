@@ -81,6 +81,8 @@ public:
     std::string pg_log() const;
 
 private:
+    /// The services' URLs, in the environment every service reads them from.
+    void export_service_urls();
     void spawn(service& s);
     void wait_ready(service& s, http_probe& probe);
     std::string executable(const std::string& part, const std::string& name) const;

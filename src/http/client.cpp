@@ -1,6 +1,7 @@
 // libcurl's multi-socket interface driven by Asio: curl says which sockets
-// it wants to read or write and when it wants a timeout; Asio waits for
-// those and hands the events back. Everything touching the multi handle runs
+// it wants to read or write and when it wants a timeout; the client keeps
+// them in an epoll set of its own, which Asio waits on as one descriptor,
+// and hands curl the ready ones. Everything touching the multi handle runs
 // serially (on the caller's executor when that already runs one handler at a
 // time, else on a strand), and no user handler ever runs inside a curl
 // callback.
@@ -15,16 +16,20 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <curl/curl.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 extern char** environ; // POSIX: declared by no header
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <vector>
 
 namespace keel::http {
@@ -80,11 +85,11 @@ bool proxy_environment_set() noexcept {
 
 class transfer;
 
-/// One socket curl uses and what curl wants of it. The descriptor is curl's:
-/// close_socket below releases it before curl closes it.
+/// One socket curl uses: what curl wants of it, and what the client's own
+/// epoll set is told to report for it. The descriptor is curl's.
 struct watched_socket {
-    std::shared_ptr<keel::detail::library_fd> fd;
-    int wanted = 0; ///< CURL_POLL_IN / _OUT / _INOUT
+    int wanted = 0;               ///< CURL_POLL_IN / _OUT / _INOUT; 0 when unwatched
+    std::uint32_t registered = 0; ///< EPOLLIN / EPOLLOUT in the set; 0: not in it
 };
 
 /// An easy handle and what it was last set up for: handles are reused
@@ -138,6 +143,10 @@ public:
         // every line of a custom list against each header it writes (~900
         // instructions per request), and a GET has nothing to expect.
         append_header(body_headers_, "Expect:");
+        const int set = ::epoll_create1(EPOLL_CLOEXEC);
+        if (set < 0)
+            throw std::system_error(errno, std::generic_category(), "keel::http: epoll_create1");
+        sockets_epoll_ = keel::detail::library_fd::make(loop_, set);
     }
 
     static void append_header(curl_slist*& list, const std::string& line) {
@@ -154,11 +163,8 @@ public:
             destroy(easy);
         curl_slist_free_all(default_headers_);
         curl_slist_free_all(body_headers_);
-        for (std::size_t fd = 0; fd < sockets_.size(); ++fd)
-            if (const auto& s = sockets_[fd]) {
-                s->fd->release();
-                ::close(static_cast<int>(fd));
-            }
+        sockets_epoll_->release();
+        ::close(sockets_epoll_->native());
     }
 
     const client_options& options() const noexcept { return options_; }
@@ -230,9 +236,11 @@ public:
 
     static int close_socket(void* self, curl_socket_t fd) {
         auto& impl = *static_cast<client_impl*>(self);
-        if (std::shared_ptr<watched_socket>* s = impl.find_socket(fd); s && *s) {
-            (*s)->fd->release(); // ends our waits; curl owns the fd
-            s->reset();
+        if (watched_socket* s = impl.find_socket(fd)) {
+            if (s->registered)
+                ::epoll_ctl(impl.sockets_epoll_->native(), EPOLL_CTL_DEL, fd, nullptr);
+            impl.set_wanted(*s, 0);
+            s->registered = 0;
         }
         return ::close(fd);
     }
@@ -249,51 +257,117 @@ private:
         return 0;
     }
 
+    /// curl's sockets are watched through an epoll set of the client's own,
+    /// level-triggered, which is itself one descriptor on the Asio loop.
+    /// Asio's waits are one-shot: each re-registers its descriptor with
+    /// epoll_ctl (a system call), so a wait per socket per response costs
+    /// one per request, where one wait on the set serves a whole batch of
+    /// responses and a socket stays in the set across requests.
     void watch(curl_socket_t fd, int what) {
-        std::shared_ptr<watched_socket>* s = find_socket(fd);
         if (what == CURL_POLL_REMOVE) {
             // Curl stops watching a connection it keeps for reuse between
-            // requests. A wait already pending is left alone (its readiness
-            // is ignored while unwanted): the next request on the connection
-            // finds it still armed, which spares cancelling it now and
-            // re-registering the descriptor with epoll (a syscall) then.
-            if (s && *s)
-                (*s)->wanted = 0;
+            // requests. Its EPOLLIN stays in the set (an idle connection is
+            // rarely readable; when it is, on_sockets_ready() takes it out):
+            // the next request on it needs no epoll_ctl.
+            if (watched_socket* s = find_socket(fd))
+                set_wanted(*s, 0);
             return;
         }
-        if (!s) {
+        if (static_cast<std::size_t>(fd) >= sockets_.size())
             sockets_.resize(static_cast<std::size_t>(fd) + 1);
-            s = &sockets_[static_cast<std::size_t>(fd)];
+        watched_socket& s = sockets_[static_cast<std::size_t>(fd)];
+        set_wanted(s, what);
+        // EPOLLOUT only while wanted: a connected socket is nearly always
+        // writable, and a level-triggered set would report it every time.
+        const std::uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+                                     ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u) |
+                                     (s.registered & EPOLLIN);
+        if (events != s.registered && !update_registration(fd, s, events))
+            set_wanted(s, 0); // (the set is out of memory) curl's timeouts end the transfer
+        arm_sockets_wait();
+    }
+
+    /// What curl wants of `s` now. The set is waited for only while curl
+    /// wants something of some socket: a wait pending on an idle client
+    /// would keep its execution context from running out of work.
+    void set_wanted(watched_socket& s, int what) {
+        wanted_sockets_ += (what != 0) - (s.wanted != 0);
+        s.wanted = what;
+        if (wanted_sockets_ == 0 && !in_sockets_ready_)
+            sockets_epoll_->cancel();
+    }
+
+    /// Puts `fd` in the set with `events` (0: out of it). False if epoll
+    /// refused (out of memory, or the descriptor is not a socket any more).
+    bool update_registration(curl_socket_t fd, watched_socket& s, std::uint32_t events) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.fd = fd;
+        const int set = sockets_epoll_->native();
+        if (events == 0) {
+            ::epoll_ctl(set, EPOLL_CTL_DEL, fd, nullptr);
+            s.registered = 0;
+            return true;
         }
-        if (!*s)
-            *s = std::make_shared<watched_socket>(
-                watched_socket{keel::detail::library_fd::make(loop_, fd)});
-        (*s)->wanted = what;
-        arm(*s);
+        // What the set holds may differ from `registered` if a descriptor
+        // was closed without close_socket() (the kernel drops it from the
+        // set) and its number reused: the other operation then succeeds.
+        int rc = ::epoll_ctl(set, s.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+        if (rc != 0 && (errno == ENOENT || errno == EEXIST))
+            rc = ::epoll_ctl(set, errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+        if (rc != 0)
+            return false;
+        s.registered = events;
+        return true;
     }
 
-    auto on_readiness(const std::shared_ptr<watched_socket>& s, int wanted, int event) {
-        return [self = shared_from_this(), s, wanted, event](std::error_code ec) {
-            // curl may have stopped wanting this direction meanwhile.
-            if (!ec && (s->wanted & wanted))
-                self->on_ready(s, event);
-        };
+    /// Waits (once) for any socket in the set to be ready. Not while the
+    /// last readiness is being handled: sockets not handled yet would
+    /// report the set ready again at once.
+    void arm_sockets_wait() {
+        if (shut_down_ || in_sockets_ready_ || wanted_sockets_ == 0 ||
+            sockets_epoll_->waiting_read())
+            return;
+        sockets_epoll_->wait_readable([self = shared_from_this()](std::error_code ec) {
+            if (!ec)
+                self->on_sockets_ready();
+            else
+                self->arm_sockets_wait(); // cancelled while idle; wanted again since?
+        });
     }
 
-    /// Waits for what curl wants of `s` and is not waited for yet.
-    void arm(const std::shared_ptr<watched_socket>& s) {
-        if ((s->wanted & CURL_POLL_IN) && !s->fd->waiting_read())
-            s->fd->wait_readable(on_readiness(s, CURL_POLL_IN, CURL_CSELECT_IN));
-        if ((s->wanted & CURL_POLL_OUT) && !s->fd->waiting_write())
-            s->fd->wait_writable(on_readiness(s, CURL_POLL_OUT, CURL_CSELECT_OUT));
-    }
-
-    void on_ready(const std::shared_ptr<watched_socket>& s, int event) {
-        int running = 0;
-        curl_multi_socket_action(multi_, s->fd->native(), event, &running);
-        finish_done();
-        if (!s->fd->released())
-            arm(s);
+    /// The set is readable: every ready socket is handed to curl, then the
+    /// set is waited for again (sockets with data left report again).
+    void on_sockets_ready() {
+        std::array<epoll_event, 64> events;
+        const int n = ::epoll_wait(sockets_epoll_->native(), events.data(),
+                                   static_cast<int>(events.size()), 0);
+        in_sockets_ready_ = true;
+        for (int i = 0; i < n && !shut_down_; ++i) {
+            const curl_socket_t fd = events[i].data.fd;
+            watched_socket* s = find_socket(fd);
+            if (!s || !s->registered)
+                continue; // closed by curl earlier in this batch
+            const std::uint32_t ready = events[i].events;
+            int action = 0;
+            if ((s->wanted & CURL_POLL_IN) && (ready & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                action |= CURL_CSELECT_IN;
+            if ((s->wanted & CURL_POLL_OUT) && (ready & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+                action |= CURL_CSELECT_OUT;
+            if (action == 0) {
+                // Ready for nothing curl wants now (an idle connection the
+                // server closed): out of the set until curl wants it.
+                update_registration(fd, *s, 0);
+                continue;
+            }
+            if (ready & EPOLLERR)
+                action |= CURL_CSELECT_ERR;
+            int running = 0;
+            curl_multi_socket_action(multi_, fd, action, &running);
+            finish_done();
+        }
+        in_sockets_ready_ = false;
+        arm_sockets_wait();
     }
 
     /// curl's timeout: when it wants socket_action(CURL_SOCKET_TIMEOUT).
@@ -360,10 +434,14 @@ private:
     CURLM* multi_ = nullptr;
     /// The sockets curl uses, indexed by descriptor (descriptors are small
     /// and reused: a lookup per curl callback costs an index, not a hash).
-    std::vector<std::shared_ptr<watched_socket>> sockets_;
+    std::vector<watched_socket> sockets_;
+    /// The client's epoll set of curl's sockets (see watch()).
+    std::shared_ptr<keel::detail::library_fd> sockets_epoll_;
+    bool in_sockets_ready_ = false; ///< inside on_sockets_ready()
+    int wanted_sockets_ = 0;        ///< sockets curl wants something of
 
-    /// Its slot (empty if not watched), or null beyond the table.
-    std::shared_ptr<watched_socket>* find_socket(curl_socket_t fd) noexcept {
+    /// Its entry, or null beyond the table.
+    watched_socket* find_socket(curl_socket_t fd) noexcept {
         const auto i = static_cast<std::size_t>(fd);
         return fd >= 0 && i < sockets_.size() ? &sockets_[i] : nullptr;
     }
@@ -839,11 +917,10 @@ void client_impl::shutdown() {
     // when the last of their handlers has run.
     timer_armed_ = false;
     timer_.cancel();
-    for (const auto& s : sockets_)
-        if (s) {
-            s->wanted = 0;
-            s->fd->cancel();
-        }
+    for (watched_socket& s : sockets_)
+        s.wanted = 0;
+    wanted_sockets_ = 0;
+    sockets_epoll_->cancel();
 }
 
 std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,

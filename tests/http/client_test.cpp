@@ -321,6 +321,29 @@ TEST_F(http_client, connections_are_reused) {
     EXPECT_EQ(server.connections(), 1);
 }
 
+TEST_F(http_client, an_idle_connection_its_server_closed_is_dropped_without_spinning) {
+    // A connection curl keeps idle stays in the client's epoll set. When its
+    // server closes it, the set reports it while curl wants nothing of it:
+    // the client must take it out, or every wait would find it ready again.
+    auto other = std::make_unique<keel::test::http::test_server>();
+    kh::request first;
+    first.url = other->url("/idle");
+    ASSERT_FALSE(send(first).ec);
+    other.reset(); // closes the idle connection
+    server.script("/slow", {{behaviour::reply, 200, {}, "ok", 300ms}});
+    outcome o;
+    client.async_send(get("/slow"), {}, record(o));
+    std::size_t handlers = 0;
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (!o.done && std::chrono::steady_clock::now() < end)
+        handlers += io.run_one_for(100ms);
+    ASSERT_TRUE(o.done);
+    EXPECT_FALSE(o.ec) << o.ec.message();
+    // A handful of handlers for the request; a closed connection reported
+    // over and over would run thousands in the 300 ms the server waits.
+    EXPECT_LT(handlers, 100u);
+}
+
 TEST_F(http_client, error_statuses_are_errors_with_the_response) {
     server.script("/missing", {{behaviour::reply, 404, {}, "no such thing"}});
     const outcome o = send(get("/missing"));

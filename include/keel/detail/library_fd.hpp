@@ -34,7 +34,6 @@ public:
     ~library_fd() { release(); }
 
     int native() const noexcept { return fd_; }
-    bool released() const noexcept { return released_; }
     bool waiting_read() const noexcept { return waiting_[0]; }
     bool waiting_write() const noexcept { return waiting_[1]; }
 

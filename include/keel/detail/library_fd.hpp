@@ -1,11 +1,13 @@
 // The one way keel puts a C library's file descriptor on the Asio loop
-// (libcurl's sockets, libpq's PQsocket(), librdkafka's queue eventfd).
+// (libpq's PQsocket(), librdkafka's queue eventfd, and keel::http's epoll set
+// of libcurl's sockets).
 //
 // The library owns the descriptor: it opens, replaces and closes it. Asio only
 // waits for readiness, so the descriptor is non-owning (released, never
-// closed, by us). A readiness completion that was already queued when the
-// library closed or replaced the descriptor cannot be recalled: every wait
-// holds a shared owner and reports operation_aborted once released().
+// closed, by this object). A readiness completion that was already queued
+// when the library closed or replaced the descriptor cannot be recalled:
+// every wait holds a shared owner and reports operation_aborted once
+// release() was called.
 #pragma once
 
 #include <keel/detail/block_cache.hpp>

@@ -17,6 +17,23 @@ enum class errc {
     exchange_timeout,
     /// The call's total deadline expired while an attempt was running.
     deadline_exceeded,
+
+    // Local refusals: keel refused to start an attempt. Each matches
+    // condition::rejected and has fault class `rejected`; call_report
+    // carries a retry-after where the refusing strategy knows one.
+
+    /// The dependency's circuit breaker is open (or half-open and full).
+    circuit_open,
+    /// The bulkhead has no free permit and no room to wait.
+    bulkhead_full,
+    /// The bulkhead's wait for a permit ran out.
+    bulkhead_timeout,
+    /// The rate limiter has no permit for now.
+    rate_limited,
+    /// The retry budget does not allow another retry or hedge.
+    retry_budget_exhausted,
+    /// Client-side adaptive throttling refused the call locally.
+    throttled_locally,
 };
 
 /// Conditions for `ec == keel::condition::timeout`-style checks.
@@ -25,6 +42,8 @@ enum class condition {
     timeout = 1,
     /// The operation was cancelled (operation_aborted / ECANCELED).
     cancelled,
+    /// keel refused the call locally (every local refusal in keel::errc).
+    rejected,
 };
 
 const std::error_category& error_category() noexcept;

@@ -15,9 +15,11 @@ enum class fault_class : std::uint8_t {
     throttled, ///< the peer asked us to slow down (429, 503 + Retry-After)
     permanent, ///< trying again gives the same answer (bad request, constraint violation)
     cancelled, ///< the caller cancelled; never retried
+    rejected,  ///< refused locally before any attempt started (circuit open, bulkhead
+               ///< full, rate limited, budget exhausted); not in the default retry_on
 };
 
-inline constexpr int fault_class_count = 5;
+inline constexpr int fault_class_count = 6;
 
 std::string_view to_string(fault_class f) noexcept;
 

@@ -21,6 +21,18 @@ public:
             return "exchange timeout";
         case errc::deadline_exceeded:
             return "total deadline exceeded";
+        case errc::circuit_open:
+            return "circuit open";
+        case errc::bulkhead_full:
+            return "bulkhead full";
+        case errc::bulkhead_timeout:
+            return "bulkhead wait timed out";
+        case errc::rate_limited:
+            return "rate limited";
+        case errc::retry_budget_exhausted:
+            return "retry budget exhausted";
+        case errc::throttled_locally:
+            return "throttled locally";
         }
         return "unknown keel error " + std::to_string(value);
     }
@@ -32,6 +44,13 @@ public:
         case errc::exchange_timeout:
         case errc::deadline_exceeded:
             return condition::timeout;
+        case errc::circuit_open:
+        case errc::bulkhead_full:
+        case errc::bulkhead_timeout:
+        case errc::rate_limited:
+        case errc::retry_budget_exhausted:
+        case errc::throttled_locally:
+            return condition::rejected;
         }
         return {value, *this};
     }
@@ -47,6 +66,8 @@ public:
             return "timeout";
         case condition::cancelled:
             return "cancelled";
+        case condition::rejected:
+            return "rejected locally";
         }
         return "unknown keel condition " + std::to_string(value);
     }
@@ -62,6 +83,10 @@ public:
                    code == std::errc::timed_out;
         case condition::cancelled:
             return code == std::errc::operation_canceled;
+        case condition::rejected:
+            return code.category() == keel::error_category() &&
+                   keel::error_category().default_error_condition(code.value()) ==
+                       condition::rejected;
         }
         return false;
     }

@@ -21,6 +21,8 @@ std::string_view to_string(fault_class f) noexcept {
         return "permanent";
     case fault_class::cancelled:
         return "cancelled";
+    case fault_class::rejected:
+        return "rejected";
     }
     return "unknown";
 }
@@ -78,6 +80,8 @@ fault_class classify_builtin(const std::error_code& original) noexcept {
     const std::error_code ec = detail::portable(original);
     if (ec == condition::cancelled)
         return fault_class::cancelled;
+    if (ec == condition::rejected)
+        return fault_class::rejected;
     if (ec == condition::timeout)
         return fault_class::timeout;
     if (ec == asio::error::eof || ec == asio::error::host_not_found_try_again)

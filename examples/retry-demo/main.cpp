@@ -122,7 +122,7 @@ public:
                     return;
                 }
                 if (s.retry_after > 0ns)
-                    attempt.advise_retry_after(s.retry_after);
+                    attempt.feedback().retry_after(s.retry_after);
                 self.complete(s.error, s.value);
             },
             token, executor_);

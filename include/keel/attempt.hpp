@@ -1,6 +1,7 @@
 // keel::attempt: what the user's operation learns about the attempt it runs.
 #pragma once
 
+#include <keel/attempt_feedback.hpp>
 #include <keel/timeout.hpp>
 
 #include <chrono>
@@ -21,8 +22,10 @@ public:
 
     constexpr basic_attempt() noexcept = default;
     constexpr basic_attempt(int number, int max_attempts,
-                            const attempt_deadlines<time_point>& deadlines) noexcept
-        : number_(number), max_attempts_(max_attempts), deadlines_(deadlines) {}
+                            const attempt_deadlines<time_point>& deadlines,
+                            attempt_feedback* feedback = nullptr) noexcept
+        : number_(number), max_attempts_(max_attempts), deadlines_(deadlines), feedback_(feedback) {
+    }
 
     /// 1 for the first call, 2 for the first retry, ...
     constexpr int number() const noexcept { return number_; }
@@ -45,27 +48,20 @@ public:
                               : std::chrono::nanoseconds(0);
     }
 
-    /// Reports a server-advised delay (Retry-After, a throttle time) that
-    /// replaces the computed backoff before the next attempt, capped by the
-    /// policy's retry_after.max. Call it before completing the attempt.
-    void advise_retry_after(std::chrono::nanoseconds delay) const noexcept { retry_after_ = delay; }
-    std::optional<std::chrono::nanoseconds> retry_after() const noexcept { return retry_after_; }
-
-    /// Says that this attempt must not be retried whatever its error, e.g. a
-    /// POST that may have reached the server. The call then ends with this
-    /// attempt's error (give_up_reason::not_retryable). Call it before
-    /// completing the attempt.
-    void forbid_retry() const noexcept { retry_forbidden_ = true; }
-    bool retry_forbidden() const noexcept { return retry_forbidden_; }
+    /// Where the operation answers keel: a server-advised delay, "do not
+    /// retry", "outcome unknown". Fill it in before completing the attempt.
+    /// An attempt made outside a call (default constructed) has none: check
+    /// has_feedback() first there.
+    attempt_feedback& feedback() const noexcept { return *feedback_; }
+    bool has_feedback() const noexcept { return feedback_ != nullptr; }
 
 private:
     int number_ = 1;
     int max_attempts_ = 1;
     attempt_deadlines<time_point> deadlines_{};
-    // Written by the operation through a const reference: the hint is the
-    // operation's answer to keel, not part of the attempt's identity.
-    mutable std::optional<std::chrono::nanoseconds> retry_after_;
-    mutable bool retry_forbidden_ = false;
+    // The call's record of this attempt's answer: the attempt is a view of
+    // the call, so the operation writes to the call's state, not to itself.
+    attempt_feedback* feedback_ = nullptr;
 };
 
 using attempt = basic_attempt<std::chrono::steady_clock>;

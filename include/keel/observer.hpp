@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <system_error>
 
@@ -47,6 +48,15 @@ struct call_report {
     /// timeouts or the caller's cancellation: "refused twice, then timed
     /// out" keeps the refusal here while `error` says exchange_timeout.
     std::error_code last_operation_error;
+    /// An attempt reported that its request may have been applied although
+    /// it failed (attempt_feedback::outcome_unknown): the caller must not
+    /// assume it had no effect.
+    bool outcome_unknown = false;
+    /// The local refusal that ended the call or stopped its retries
+    /// (keel::errc::circuit_open, ...), if any; with `retry_after`, when the
+    /// refusing strategy expects to admit again.
+    std::error_code refusal;
+    std::optional<std::chrono::nanoseconds> retry_after;
 };
 
 namespace events {

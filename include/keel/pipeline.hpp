@@ -9,6 +9,7 @@
 #include <keel/detail/signature.hpp>
 #include <keel/observer.hpp>
 #include <keel/retry.hpp>
+#include <keel/strategy.hpp>
 #include <keel/timeout.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -32,6 +33,11 @@ namespace keel {
 struct pipeline_policy {
     retry_policy retry;
     timeout_policy timeout;
+    /// The stability patterns' state for this dependency (breaker, bulkhead,
+    /// ...), shared with every pipeline of it (keel::strategy_registry).
+    /// Used by pipelines whose Strategies parameter is strategy_chain;
+    /// null or empty: none configured.
+    std::shared_ptr<const strategy_chain> strategies;
 };
 
 /// Throws std::invalid_argument naming the first impossible value
@@ -41,7 +47,9 @@ void validate(const pipeline_policy& policy);
 
 /// A named composition of policies, applied in this order (outermost first):
 ///
-///   total deadline -> retry (with backoff) -> per-attempt timeout -> operation
+///   total deadline -> retry (with backoff) or parallel attempts, gated by the
+///   retry gate -> circuit breaker -> rate limiter -> bulkhead -> per-attempt
+///   timeout -> operation
 ///
 /// The operation is a factory `op(const attempt_type&, token)` that starts one
 /// attempt and completes with `void(std::error_code, T...)`. Like an Asio I/O
@@ -49,9 +57,11 @@ void validate(const pipeline_policy& policy);
 /// several threads at once.
 ///
 /// Timer decides the clock (keel::testing::manual_timer in tests); Observer
-/// receives the events (null_observer compiles them away).
+/// receives the events (null_observer compiles them away); Strategies is
+/// keel::strategy_chain to apply the policy's `strategies` (no_strategies
+/// compiles the seams away).
 template <class Timer = asio::steady_timer, class Observer = null_observer,
-          class Executor = asio::any_io_executor>
+          class Executor = asio::any_io_executor, class Strategies = no_strategies>
 class basic_pipeline {
 public:
     using executor_type = Executor;
@@ -156,8 +166,12 @@ private:
         template <class Handler, class Op>
         void operator()(Handler&& handler, Op&& op, call_report* report) const {
             using clock_point = typename clock_type::time_point;
-            detail::call_params<clock_point> params;
+            detail::call_params<clock_point, Strategies> params;
             const pipeline_policy& policy = self->policy();
+            if constexpr (Strategies::enabled) {
+                if (policy.strategies && !policy.strategies->empty())
+                    params.strategies = policy.strategies.get();
+            }
             params.retry = &policy.retry;
             params.connect = policy.timeout.connect;
             params.exchange = policy.timeout.exchange;
@@ -179,17 +193,18 @@ private:
                     asio::get_associated_executor(handler, self->executor_);
                 if (detail::target_if<io_executor>(call)) {
                     detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer,
-                                   Executor, io_executor>::start(std::forward<Handler>(handler),
-                                                                 std::forward<Op>(op), params,
-                                                                 *self->service_, self->observer_,
-                                                                 self->executor_);
+                                   Executor, Strategies,
+                                   io_executor>::start(std::forward<Handler>(handler),
+                                                       std::forward<Op>(op), params,
+                                                       *self->service_, self->observer_,
+                                                       self->executor_);
                     return;
                 }
             }
-            detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer,
-                           Executor>::start(std::forward<Handler>(handler), std::forward<Op>(op),
-                                            params, *self->service_, self->observer_,
-                                            self->executor_);
+            detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer, Executor,
+                           Strategies>::start(std::forward<Handler>(handler), std::forward<Op>(op),
+                                              params, *self->service_, self->observer_,
+                                              self->executor_);
         }
     };
 

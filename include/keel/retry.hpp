@@ -24,9 +24,11 @@ struct retry_after_policy {
 enum class give_up_reason : std::uint8_t {
     none,               ///< the call did not give up (it succeeded, or was retried)
     not_retryable,      ///< the fault class is not in retry_on, the predicate or the
-                        ///< operation (attempt::forbid_retry) said no
+                        ///< operation (attempt_feedback) said no
     attempts_exhausted, ///< max_attempts attempts ran
     deadline,           ///< the next sleep would end past the total deadline
+    rejected, ///< a strategy refused the next attempt (a circuit, a bulkhead, a rate
+              ///< limit, the retry budget); call_report::refusal says which
 };
 
 std::string_view to_string(give_up_reason r) noexcept;

@@ -14,6 +14,8 @@ std::string_view to_string(give_up_reason r) noexcept {
         return "attempts_exhausted";
     case give_up_reason::deadline:
         return "deadline";
+    case give_up_reason::rejected:
+        return "rejected";
     }
     return "unknown";
 }

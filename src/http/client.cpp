@@ -681,11 +681,11 @@ public:
                 curl_off_t retry_after = 0;
                 if (curl_easy_getinfo(easy_, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
                     retry_after > 0)
-                    options_.attempt->advise_retry_after(std::chrono::seconds(retry_after));
+                    options_.attempt->feedback().retry_after(std::chrono::seconds(retry_after));
             }
         }
         if (ec && options_.attempt && may_have_reached && !is_idempotent(request_))
-            options_.attempt->forbid_retry();
+            options_.attempt->feedback().outcome_unknown();
         return ec;
     }
 

@@ -628,7 +628,7 @@ public:
         // When the server's verdict is unknown, a statement that may have
         // run must not run again unless it is idempotent.
         if (sent && !stmt_.idempotent && outcome_unknown(ec) && options_.attempt)
-            options_.attempt->forbid_retry();
+            options_.attempt->feedback().outcome_unknown();
         complete(ec, std::move(r));
     }
 
@@ -648,7 +648,7 @@ private:
             const bool sent = c->sent;
             pool_->abandon(c);
             if (sent && !stmt_.idempotent && options_.attempt)
-                options_.attempt->forbid_retry();
+                options_.attempt->feedback().outcome_unknown();
             complete(asio::error::operation_aborted, result());
         }
     }

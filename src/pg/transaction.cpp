@@ -96,7 +96,7 @@ public:
             }
             // Lost on the way: committed or not, nobody can say.
             if (sent && attempt_)
-                attempt_->forbid_retry();
+                attempt_->feedback().outcome_unknown();
             release_connection();
             complete(make_error_code(errc::commit_outcome_unknown));
             return;
@@ -192,7 +192,7 @@ private:
             return;
         }
         if (phase_ == step_kind::commit && attempt_)
-            attempt_->forbid_retry(); // COMMIT may have been applied
+            attempt_->feedback().outcome_unknown(); // COMMIT may have been applied
         auto done = std::move(done_);
         // Closing the connection makes the server roll the transaction back;
         // the statement in flight (if any) ends with operation_aborted.

@@ -53,7 +53,7 @@ struct send_options {
     std::optional<std::chrono::milliseconds> connect_timeout; ///< CURLOPT_CONNECTTIMEOUT_MS
     std::optional<std::chrono::milliseconds> timeout;         ///< the whole exchange
     /// The keel attempt this send is (set by async_call): receives the
-    /// server's Retry-After, and forbid_retry() for a non-idempotent request
+    /// server's Retry-After, and feedback().outcome_unknown() for a non-idempotent request
     /// that may have reached the server. Must outlive the send.
     const keel::attempt* attempt = nullptr;
 };

@@ -42,7 +42,7 @@ struct query_options {
     /// Bounds acquiring a connection (as pool_options::connect_timeout).
     std::optional<std::chrono::milliseconds> connect_timeout;
     /// The keel attempt this call is (set by async_call): its connect
-    /// deadline bounds acquisition, and forbid_retry() is called for a
+    /// deadline bounds acquisition, and feedback().outcome_unknown() is called for a
     /// non-idempotent statement whose outcome is unknown. Must outlive the call.
     const keel::attempt* attempt = nullptr;
 };

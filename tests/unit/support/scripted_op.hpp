@@ -29,7 +29,7 @@ struct step {
     std::error_code result{};
     int value = 0;
     std::optional<std::chrono::nanoseconds> retry_after{};
-    bool forbid_retry = false; ///< the attempt calls attempt.forbid_retry()
+    bool forbid_retry = false; ///< the attempt calls attempt.feedback().do_not_retry()
 };
 
 inline step ok(int value, std::chrono::nanoseconds delay = 0ns) {
@@ -82,9 +82,9 @@ public:
                     return;
                 }
                 if (s.retry_after)
-                    attempt.advise_retry_after(*s.retry_after);
+                    attempt.feedback().retry_after(*s.retry_after);
                 if (s.forbid_retry)
-                    attempt.forbid_retry();
+                    attempt.feedback().do_not_retry();
                 self.complete(s.result, s.value);
             },
             token, *context_);

@@ -1,0 +1,128 @@
+// The seams through which the stability patterns plug into a call: admission
+// before an attempt, observation of its end, gating of retries and hedges,
+// and parallel attempts. docs/architecture.md shows the order and why.
+#pragma once
+
+#include <keel/error.hpp>
+#include <keel/fault.hpp>
+#include <keel/observer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <system_error>
+
+namespace keel {
+
+/// A moment on the calling pipeline's clock, as time since that clock's
+/// epoch. Strategy state is shared by every pipeline of a dependency, so it
+/// carries no clock type of its own: the call hands it the time.
+using clock_ticks = std::chrono::nanoseconds;
+
+/// An attempt that reached the operation, as the strategies see it when the
+/// operation has completed.
+struct attempt_record {
+    int attempt = 1;
+    attempt_result result = attempt_result::success;
+    fault_class fault = fault_class::transient; ///< meaningless on success
+    std::error_code error;
+    std::chrono::nanoseconds duration{0};
+    bool outcome_unknown = false; ///< the operation said the request may have been applied
+};
+
+/// A strategy's answer to "may this attempt start now?".
+struct admission {
+    bool admitted = true;
+    std::error_code refusal; ///< one of keel's local refusals (errc::circuit_open, ...)
+    std::optional<std::chrono::nanoseconds> retry_after; ///< when to come back, if known
+
+    static admission admit() noexcept { return {}; }
+    static admission reject(errc why,
+                            std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept {
+        return {false, make_error_code(why), retry_after};
+    }
+};
+
+/// Admission before each attempt (circuit breaker, rate limiter, bulkhead).
+/// Shared by the callers of a dependency: implementations are thread-safe.
+class admission_strategy {
+public:
+    virtual ~admission_strategy() = default;
+    /// Asked before each attempt, the first and every retry or hedge. An
+    /// admitted attempt is handed back through release() exactly once.
+    virtual admission admit(clock_ticks now) = 0;
+    /// The admitted attempt is over: its operation completed (`attempt`
+    /// says how), or it never started (`attempt` is null: a strategy
+    /// further in refused it, or its deadline was already due). Called only
+    /// once the operation has really completed, so a permit is never free
+    /// while the work it guards still runs.
+    virtual void release(clock_ticks now, const attempt_record* attempt) noexcept = 0;
+};
+
+/// Observation of every attempt that reached the operation (breaker
+/// windows, adaptive concurrency, retry-budget credits).
+class attempt_listener {
+public:
+    virtual ~attempt_listener() = default;
+    virtual void on_attempt_end(clock_ticks now, const attempt_record& attempt) noexcept = 0;
+};
+
+/// Gating of every attempt after the first: a retry or a hedge (retry
+/// budget, adaptive throttling).
+class retry_gate {
+public:
+    virtual ~retry_gate() = default;
+    /// Once per call, before its first attempt (budgets deposit here).
+    virtual void on_call_start(clock_ticks /*now*/) noexcept {}
+    /// May attempt `next_attempt` (2, 3, ...) start? A refusal ends the
+    /// retries: the call completes with the last attempt's own error and
+    /// give_up_reason::rejected.
+    virtual admission may_retry(clock_ticks now, int next_attempt) noexcept = 0;
+};
+
+/// More than one attempt of a call in flight (hedging). The first
+/// successful attempt wins; the others get terminal cancellation, and the
+/// caller's handler runs only after every one of them has completed.
+class parallel_attempts {
+public:
+    virtual ~parallel_attempts() = default;
+    /// How many attempts of one call may run at once (capped by the engine's
+    /// slots, basic_strategy_chain::max_in_flight).
+    virtual int max_in_flight() const noexcept = 0;
+    /// How long after attempt `next_attempt - 1` started attempt
+    /// `next_attempt` starts beside it; nullopt: no further parallel attempt.
+    virtual std::optional<std::chrono::nanoseconds>
+    delay_before(int next_attempt) const noexcept = 0;
+};
+
+/// The strategies of one dependency's calls. A null member is not
+/// configured and costs one predictable branch. The engine applies them in
+/// the canonical order, outermost first: retry or hedging gated by `gate`,
+/// then `breaker`, `rate_limiter`, `bulkhead` (admission of each attempt),
+/// then the per-attempt deadlines and the operation; `listeners` hear every
+/// attempt's end.
+struct strategy_chain {
+    /// The engine's attempt slots per call: the most attempts one call can
+    /// have in flight together.
+    static constexpr int max_in_flight = 4;
+    static constexpr bool enabled = true;
+
+    std::shared_ptr<retry_gate> gate;
+    std::shared_ptr<parallel_attempts> parallel;
+    std::shared_ptr<admission_strategy> breaker;
+    std::shared_ptr<admission_strategy> rate_limiter;
+    std::shared_ptr<admission_strategy> bulkhead;
+    std::shared_ptr<attempt_listener> listener;
+
+    bool empty() const noexcept {
+        return !gate && !parallel && !breaker && !rate_limiter && !bulkhead && !listener;
+    }
+};
+
+/// A pipeline without strategy seams: every hook compiles away.
+struct no_strategies {
+    static constexpr int max_in_flight = 1;
+    static constexpr bool enabled = false;
+};
+
+} // namespace keel

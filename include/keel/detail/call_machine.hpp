@@ -360,7 +360,8 @@ private:
         time_point started{};
         time_point exchange_deadline = time_point::max();
         expiry expired = expiry::none;
-        asio::cancellation_type_t cancel = asio::cancellation_type::none;
+        asio::cancellation_type_t cancel = asio::cancellation_type::none; ///< to emit
+        asio::cancellation_type_t cancel_requested = asio::cancellation_type::none;
         std::uint8_t admitted = 0; ///< which admission strategies hold a permit for it
         bool running = false;      ///< started and not yet ended
         bool start = false;        ///< a start action is pending
@@ -396,8 +397,12 @@ private:
         return timeout_phase::exchange;
     }
 
+    /// Queues `type` for the slot's attempt, unless it was asked for already.
     void queue_cancel(int slot, asio::cancellation_type_t type) noexcept {
-        slots_[slot].cancel = slots_[slot].cancel | type;
+        slot_state& s = slots_[slot];
+        const auto fresh = type & ~s.cancel_requested;
+        s.cancel_requested = s.cancel_requested | fresh;
+        s.cancel = s.cancel | fresh;
     }
 
     /// The end is known: cancel what still runs, complete once it has.

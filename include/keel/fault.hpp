@@ -45,26 +45,31 @@ private:
     std::uint8_t bits_ = 0;
 };
 
-/// Classifies errors of one category. Returns false to pass the error on to
-/// the built-in rules.
+/// Classifies errors of one category. Returns false to pass the error on (to
+/// the category's own answer, then the built-in rules).
 using category_classifier = bool (*)(const std::error_code& ec, fault_class& out);
 
-/// Registers a classifier for every error of `category`; the client wrappers
-/// register theirs (SQLSTATE, HTTP status, Kafka error codes), users may add
-/// their own or override a built-in one. The last registration for a category
-/// wins. Thread-safe; meant for start-up.
+/// Registers a classifier for every error of `category`: for a category that
+/// states no fault classes of its own (a foreign library's, the system's), or
+/// to override the answer of one that does (keel's, HTTP statuses, SQLSTATEs,
+/// Kafka codes: see classified_category.hpp). The last registration for a
+/// category wins. Thread-safe; meant for start-up.
 void register_classifier(const std::error_category& category, category_classifier classifier);
 
-/// Removes what `register_classifier` installed for `category`.
+/// Removes what `register_classifier` installed for `category`; the
+/// category's own answer (or the built-in rules) apply again.
 void unregister_classifier(const std::error_category& category);
 
-/// The fault class of a failed operation's error. Registered classifiers are
-/// asked first, then the built-in rules for keel's own, system, generic and
-/// Asio errors. An error nobody recognises is `permanent`: retrying what we do
-/// not understand hides bugs. Must not be called with a success code.
+/// The fault class of a failed operation's error, asked in this order:
+/// 1. a classifier registered for the error's category (`register_classifier`);
+/// 2. the category itself, when it is a `keel::classified_category`;
+/// 3. the built-in rules for system, generic and Asio errors (`classify_builtin`).
+/// An error nobody recognises is `permanent`: retrying what we do not
+/// understand hides bugs. Must not be called with a success code.
 fault_class classify(const std::error_code& ec) noexcept;
 
-/// The built-in rules alone (what `classify` falls back to).
+/// The built-in rules alone (what `classify` falls back to): conditions
+/// (cancelled, rejected, timeout) and the system's and Asio's network errors.
 fault_class classify_builtin(const std::error_code& ec) noexcept;
 
 } // namespace keel

@@ -4,6 +4,7 @@
 #include <keel/as_result.hpp>
 #include <keel/attempt.hpp>
 #include <keel/backoff.hpp>
+#include <keel/classified_category.hpp>
 #include <keel/duration.hpp>
 #include <keel/error.hpp>
 #include <keel/fault.hpp>

@@ -1,3 +1,4 @@
+#include <keel/classified_category.hpp>
 #include <keel/error.hpp>
 
 #include <asio/error.hpp>
@@ -7,9 +8,27 @@
 namespace keel {
 namespace {
 
-class keel_error_category final : public std::error_category {
+class keel_error_category final : public classified_category {
 public:
     const char* name() const noexcept override { return "keel"; }
+
+    fault_class fault_of(int value) const noexcept override {
+        switch (static_cast<errc>(value)) {
+        case errc::timeout:
+        case errc::connect_timeout:
+        case errc::exchange_timeout:
+        case errc::deadline_exceeded:
+            return fault_class::timeout;
+        case errc::circuit_open:
+        case errc::bulkhead_full:
+        case errc::bulkhead_timeout:
+        case errc::rate_limited:
+        case errc::retry_budget_exhausted:
+        case errc::throttled_locally:
+            return fault_class::rejected;
+        }
+        return fault_class::permanent; // a code this version does not know
+    }
 
     std::string message(int value) const override {
         switch (static_cast<errc>(value)) {

@@ -1,9 +1,11 @@
+#include <keel/classified_category.hpp>
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
 
 #include <asio/error.hpp>
 
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 
@@ -34,13 +36,15 @@ struct registered_classifier {
     category_classifier classify = nullptr;
 };
 
-// Few categories ever register (one per client library plus the user's), and
-// classification only runs when an attempt failed: a small locked table is
-// plenty.
+// Only overrides and foreign categories register (keel's own categories
+// answer for themselves), and classification only runs when an attempt
+// failed: a small locked table is plenty. `registered` lets the common
+// program, which registers nothing, skip the lock.
 struct classifier_table {
     std::mutex mutex;
     std::array<registered_classifier, 32> entries{};
     std::size_t size = 0;
+    std::atomic<std::size_t> registered{0}; ///< `size`, readable without the lock
 };
 
 classifier_table& table() {
@@ -62,6 +66,7 @@ void register_classifier(const std::error_category& category, category_classifie
     if (t.size == t.entries.size())
         throw std::length_error("keel::register_classifier: too many error categories");
     t.entries[t.size++] = {&category, classifier};
+    t.registered.store(t.size, std::memory_order_release);
 }
 
 void unregister_classifier(const std::error_category& category) {
@@ -71,6 +76,7 @@ void unregister_classifier(const std::error_category& category) {
         if (*t.entries[i].category == category) {
             t.entries[i] = t.entries[--t.size];
             t.entries[t.size] = {};
+            t.registered.store(t.size, std::memory_order_release);
             return;
         }
     }
@@ -110,20 +116,25 @@ fault_class classify_builtin(const std::error_code& original) noexcept {
 }
 
 fault_class classify(const std::error_code& ec) noexcept {
+    const std::error_category& category = ec.category();
     auto& t = table();
-    category_classifier custom = nullptr;
-    {
-        std::lock_guard lock(t.mutex);
-        for (std::size_t i = 0; i < t.size; ++i) {
-            if (*t.entries[i].category == ec.category()) {
-                custom = t.entries[i].classify;
-                break;
+    if (t.registered.load(std::memory_order_acquire) != 0) {
+        category_classifier custom = nullptr;
+        {
+            std::lock_guard lock(t.mutex);
+            for (std::size_t i = 0; i < t.size; ++i) {
+                if (*t.entries[i].category == category) {
+                    custom = t.entries[i].classify;
+                    break;
+                }
             }
         }
+        fault_class result{};
+        if (custom && custom(ec, result))
+            return result;
     }
-    fault_class result{};
-    if (custom && custom(ec, result))
-        return result;
+    if (const auto* own = dynamic_cast<const classified_category*>(&category))
+        return own->fault_of(ec.value());
     return classify_builtin(ec);
 }
 

@@ -123,7 +123,6 @@ public:
         : loop_(keel::detail::serial_executor(std::move(executor))), timer_(loop_),
           options_(std::move(options)), proxy_environment_(proxy_environment_set()) {
         init_curl_once();
-        register_classifiers();
         multi_ = curl_multi_init();
         if (!multi_)
             throw std::runtime_error("keel::http: curl_multi_init failed");

@@ -1,18 +1,30 @@
-#include <keel/fault.hpp>
+#include <keel/classified_category.hpp>
 #include <keel/http/error.hpp>
 
 #include <curl/curl.h>
 
-#include <mutex>
 #include <string>
 
 namespace keel::http {
 
 namespace {
 
-class status_category_impl final : public std::error_category {
+class status_category_impl final : public classified_category {
 public:
     const char* name() const noexcept override { return "keel.http.status"; }
+    fault_class fault_of(int status) const noexcept override {
+        switch (status) {
+        case 429:
+        case 503:
+            return fault_class::throttled;
+        case 500:
+        case 502:
+        case 504:
+            return fault_class::transient;
+        default:
+            return fault_class::permanent;
+        }
+    }
     std::string message(int status) const override {
         const char* reason = "";
         switch (status) {
@@ -62,55 +74,33 @@ public:
     }
 };
 
-class curl_category_impl final : public std::error_category {
+class curl_category_impl final : public classified_category {
 public:
     const char* name() const noexcept override { return "keel.http.curl"; }
     std::string message(int code) const override {
         return curl_easy_strerror(static_cast<CURLcode>(code));
     }
+    fault_class fault_of(int code) const noexcept override {
+        switch (static_cast<CURLcode>(code)) {
+        case CURLE_GOT_NOTHING:  // the server closed without a reply
+        case CURLE_PARTIAL_FILE: // the body stopped short
+        case CURLE_RECV_ERROR:   // without an errno
+        case CURLE_SEND_ERROR:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST: // DNS hiccups are common in clusters
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+            return fault_class::transient;
+        case CURLE_OPERATION_TIMEDOUT:
+            return fault_class::timeout;
+        case CURLE_ABORTED_BY_CALLBACK:
+            return fault_class::cancelled;
+        default:
+            return fault_class::permanent; // TLS, protocol, bad URL: the same again
+        }
+    }
 };
-
-bool classify_status(const std::error_code& ec, fault_class& out) {
-    switch (ec.value()) {
-    case 429:
-    case 503:
-        out = fault_class::throttled;
-        return true;
-    case 500:
-    case 502:
-    case 504:
-        out = fault_class::transient;
-        return true;
-    default:
-        out = fault_class::permanent;
-        return true;
-    }
-}
-
-bool classify_curl(const std::error_code& ec, fault_class& out) {
-    switch (static_cast<CURLcode>(ec.value())) {
-    case CURLE_GOT_NOTHING:  // the server closed without a reply
-    case CURLE_PARTIAL_FILE: // the body stopped short
-    case CURLE_RECV_ERROR:   // without an errno
-    case CURLE_SEND_ERROR:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST: // DNS hiccups are common in clusters
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        out = fault_class::transient;
-        return true;
-    case CURLE_OPERATION_TIMEDOUT:
-        out = fault_class::timeout;
-        return true;
-    case CURLE_ABORTED_BY_CALLBACK:
-        out = fault_class::cancelled;
-        return true;
-    default:
-        out = fault_class::permanent; // TLS, protocol, bad URL: the same again
-        return true;
-    }
-}
 
 } // namespace
 
@@ -126,14 +116,6 @@ std::error_code make_status_error(int status) noexcept {
 const std::error_category& curl_category() noexcept {
     static const curl_category_impl instance;
     return instance;
-}
-
-void register_classifiers() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        keel::register_classifier(status_category(), &classify_status);
-        keel::register_classifier(curl_category(), &classify_curl);
-    });
 }
 
 } // namespace keel::http

@@ -62,7 +62,6 @@ class consumer_impl : public std::enable_shared_from_this<consumer_impl> {
 public:
     consumer_impl(const asio::any_io_executor& executor, consumer_options options)
         : strand_(asio::make_strand(executor)), options_(std::move(options)) {
-        register_classifiers();
         property_list defaults{{"enable.auto.commit", "false"},
                                {"auto.offset.reset", "earliest"},
                                {"enable.partition.eof", "false"}};

@@ -1,74 +1,68 @@
-#include <keel/fault.hpp>
+#include <keel/classified_category.hpp>
 #include <keel/kafka/error.hpp>
 
 #include <librdkafka/rdkafka.h>
 
-#include <mutex>
 #include <string>
 
 namespace keel::kafka {
 
 namespace {
 
-class kafka_category_impl final : public std::error_category {
+class kafka_category_impl final : public classified_category {
 public:
     const char* name() const noexcept override { return "keel.kafka"; }
     std::string message(int code) const override {
         return std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code))) + ": " +
                rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
     }
-};
-
-bool classify_kafka(const std::error_code& ec, fault_class& out) {
-    switch (static_cast<rd_kafka_resp_err_t>(ec.value())) {
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-        out = fault_class::timeout;
-        return true;
-    case RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
-        out = fault_class::throttled;
-        return true;
-    // Local: the connection or the cluster, not the message.
-    case RD_KAFKA_RESP_ERR__TRANSPORT:
-    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__RESOLVE:
-    case RD_KAFKA_RESP_ERR__WAIT_COORD:
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-    // The consumer left the group for polling too slowly; its next poll rejoins.
-    case RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED:
-    // A rebuild purged the message; the new producer can send it.
-    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-    case RD_KAFKA_RESP_ERR__FATAL:
-    // Broker errors the Kafka protocol marks retriable.
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
-    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
-    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
-    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
-    case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
-    case RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS:
-    case RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE:
-        out = fault_class::transient;
-        return true;
-    default:
-        // MSG_SIZE_TOO_LARGE, *_AUTHORIZATION_FAILED, _AUTHENTICATION,
-        // INVALID_*, _UNKNOWN_TOPIC, _INVALID_ARG ...: the same again.
-        out = fault_class::permanent;
-        return true;
+    fault_class fault_of(int code) const noexcept override {
+        switch (static_cast<rd_kafka_resp_err_t>(code)) {
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+            return fault_class::timeout;
+        case RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
+            return fault_class::throttled;
+        // Local: the connection or the cluster, not the message.
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        case RD_KAFKA_RESP_ERR__RESOLVE:
+        case RD_KAFKA_RESP_ERR__WAIT_COORD:
+        case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+        case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+        // The consumer left the group for polling too slowly; its next poll rejoins.
+        case RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED:
+        // A rebuild purged the message; the new producer can send it.
+        case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+        case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+        case RD_KAFKA_RESP_ERR__FATAL:
+        // Broker errors the Kafka protocol marks retriable.
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+        case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+        case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+        case RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR:
+        case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+        case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+        case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+        case RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS:
+        case RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE:
+            return fault_class::transient;
+        default:
+            // MSG_SIZE_TOO_LARGE, *_AUTHORIZATION_FAILED, _AUTHENTICATION,
+            // INVALID_*, _UNKNOWN_TOPIC, _INVALID_ARG ...: the same again.
+            return fault_class::permanent;
+        }
     }
-}
+};
 
 } // namespace
 
@@ -83,11 +77,6 @@ std::error_code make_error_code(int code) noexcept {
 
 bool is_fatal(const std::error_code& ec) noexcept {
     return ec.category() == kafka_category() && ec.value() == RD_KAFKA_RESP_ERR__FATAL;
-}
-
-void register_classifiers() {
-    static std::once_flag once;
-    std::call_once(once, [] { keel::register_classifier(kafka_category(), &classify_kafka); });
 }
 
 } // namespace keel::kafka

@@ -65,7 +65,6 @@ class producer_impl : public std::enable_shared_from_this<producer_impl> {
 public:
     producer_impl(const asio::any_io_executor& executor, producer_options options)
         : strand_(asio::make_strand(executor)), options_(std::move(options)) {
-        register_classifiers();
         current_ = make_instance();
         pool_ = operation_pool::make(reusable_operations(current_->rk));
     }

@@ -1,9 +1,9 @@
+#include <keel/classified_category.hpp>
 #include <keel/error.hpp>
-#include <keel/fault.hpp>
 #include <keel/pg/error.hpp>
 
-#include <mutex>
 #include <string>
+#include <string_view>
 
 namespace keel::pg {
 
@@ -18,6 +18,17 @@ int digit(char c) noexcept {
         return c - 'A' + 10;
     return -1;
 }
+
+/// The packed value of a valid five-character SQLSTATE, or of a two-character
+/// class (then compare it with `value / class_divisor`).
+constexpr int pack(std::string_view code) noexcept {
+    int value = 0;
+    for (char c : code)
+        value = value * base + (c >= '0' && c <= '9' ? c - '0' : c - 'A' + 10);
+    return value;
+}
+
+constexpr int class_divisor = base * base * base;
 
 std::string unpack(int value) {
     std::string out(5, '0');
@@ -60,9 +71,22 @@ const char* condition_name(const std::string& code) {
     return nullptr;
 }
 
-class sqlstate_category_impl final : public std::error_category {
+class sqlstate_category_impl final : public classified_category {
 public:
     const char* name() const noexcept override { return "keel.pg.sqlstate"; }
+    fault_class fault_of(int value) const noexcept override {
+        static constexpr int transient[] = {pack("40001"), pack("40P01"), pack("57P01"),
+                                            pack("57P02"), pack("57P03"), pack("53300"),
+                                            pack("55P03")};
+        for (int t : transient)
+            if (value == t)
+                return fault_class::transient;
+        if (value / class_divisor == pack("08")) // connection exceptions
+            return fault_class::transient;
+        if (value == pack("57014"))
+            return fault_class::timeout;
+        return fault_class::permanent; // 23xxx, 42xxx, other 4xxxx, and what we do not know
+    }
     std::string message(int value) const override {
         const std::string code = unpack(value);
         const char* condition = condition_name(code);
@@ -76,9 +100,24 @@ public:
     }
 };
 
-class error_category_impl final : public std::error_category {
+class error_category_impl final : public classified_category {
 public:
     const char* name() const noexcept override { return "keel.pg"; }
+    fault_class fault_of(int value) const noexcept override {
+        switch (static_cast<errc>(value)) {
+        case errc::connection_lost:
+        case errc::connect_failed:
+            return fault_class::transient;
+        case errc::pool_exhausted:
+            return fault_class::timeout;
+        case errc::pool_closed:
+            return fault_class::cancelled;
+        case errc::commit_outcome_unknown:
+        case errc::transaction_function_threw:
+            return fault_class::permanent;
+        }
+        return fault_class::permanent;
+    }
     std::string message(int value) const override {
         switch (static_cast<errc>(value)) {
         case errc::connection_lost:
@@ -104,48 +143,6 @@ public:
         return std::error_category::equivalent(value, c);
     }
 };
-
-bool classify_sqlstate(const std::error_code& ec, fault_class& out) {
-    const std::string code = unpack(ec.value());
-    static constexpr const char* transient[] = {"40001", "40P01", "57P01", "57P02",
-                                                "57P03", "53300", "55P03"};
-    for (const char* t : transient)
-        if (code == t) {
-            out = fault_class::transient;
-            return true;
-        }
-    if (code.starts_with("08")) { // connection exceptions
-        out = fault_class::transient;
-        return true;
-    }
-    if (code == "57014") {
-        out = fault_class::timeout;
-        return true;
-    }
-    out = fault_class::permanent; // 23xxx, 42xxx, other 4xxxx, and what we do not know
-    return true;
-}
-
-bool classify_pg(const std::error_code& ec, fault_class& out) {
-    switch (static_cast<errc>(ec.value())) {
-    case errc::connection_lost:
-    case errc::connect_failed:
-        out = fault_class::transient;
-        return true;
-    case errc::pool_exhausted:
-        out = fault_class::timeout;
-        return true;
-    case errc::pool_closed:
-        out = fault_class::cancelled;
-        return true;
-    case errc::commit_outcome_unknown:
-    case errc::transaction_function_threw:
-        out = fault_class::permanent;
-        return true;
-    }
-    out = fault_class::permanent;
-    return true;
-}
 
 } // namespace
 
@@ -176,14 +173,6 @@ std::string sqlstate_text(const std::error_code& ec) {
     if (ec.category() != sqlstate_category())
         return {};
     return unpack(ec.value());
-}
-
-void register_classifiers() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        keel::register_classifier(sqlstate_category(), &classify_sqlstate);
-        keel::register_classifier(error_category(), &classify_pg);
-    });
 }
 
 } // namespace keel::pg

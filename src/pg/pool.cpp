@@ -75,7 +75,6 @@ bool outcome_unknown(const std::error_code& ec) noexcept {
 pool_impl::pool_impl(asio::any_io_executor executor, pool_options options)
     : executor_(executor), strand_(keel::detail::serial_executor(executor)),
       options_(std::move(options)), waiter_timer_(strand_) {
-    register_classifiers();
     if (options_.size == 0)
         throw std::invalid_argument("keel::pg::pool: size must be at least 1");
 }

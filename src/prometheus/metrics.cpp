@@ -110,7 +110,7 @@ inline int this_thread_slot() noexcept {
 struct cell_layout {
     static constexpr std::size_t calls = 0;                              // 7 outcomes
     static constexpr std::size_t attempts = calls + 7;                   // 3 results
-    static constexpr std::size_t retries = attempts + 3;                 // 5 fault classes
+    static constexpr std::size_t retries = attempts + 3;                 // the fault classes
     static constexpr std::size_t timeouts = retries + fault_class_count; // 3 phases
     static constexpr std::size_t started = timeouts + 3;
     static constexpr std::size_t finished = started + 1;
@@ -181,7 +181,8 @@ struct dependency_handles {
     std::array<::prometheus::Counter*, 7> calls{};
     std::array<::prometheus::Counter*, 3> attempts{};
     /// Cancelled calls are never retried, so that one stays null rather
-    /// than show a series that can only be zero.
+    /// than show a series that can only be zero. Rejected has one: a policy
+    /// may list it in retry_on, like permanent.
     std::array<::prometheus::Counter*, fault_class_count> retries{};
     std::array<::prometheus::Counter*, 3> timeouts{};
     ::prometheus::Histogram* call_duration = nullptr;
@@ -350,7 +351,8 @@ constexpr call_outcome all_outcomes[] = {call_outcome::success, call_outcome::su
 constexpr attempt_result all_results[] = {attempt_result::success, attempt_result::failure,
                                           attempt_result::timeout};
 constexpr fault_class retry_reasons[] = {fault_class::transient, fault_class::timeout,
-                                         fault_class::throttled, fault_class::permanent};
+                                         fault_class::throttled, fault_class::permanent,
+                                         fault_class::rejected};
 constexpr timeout_phase all_phases[] = {timeout_phase::connect, timeout_phase::exchange,
                                         timeout_phase::total};
 

@@ -34,6 +34,8 @@ dependencies:
     timeout: {total: unlimited, exchange: unlimited, connect: 1ns}
   cancels:
     retry: {retry_on: [], backoff: {jitter: decorrelated, initial: 0s}}
+  waits-out-refusals:
+    retry: {retry_on: [rejected, cancelled, permanent, throttled, timeout, transient]}
 )";
 
 void expect_same(const pipeline_policy& a, const pipeline_policy& b) {
@@ -102,6 +104,15 @@ TEST(config_explain, only_one_dependency) {
     EXPECT_EQ(one.dependencies[0].policy.timeout.total, unlimited);
     EXPECT_EQ(one.dependencies[0].policy.timeout.connect, 1ns);
     EXPECT_THROW((void)explain(doc, "missing"), std::invalid_argument);
+}
+
+TEST(config_explain, lists_every_fault_class_in_order) {
+    const document doc = load_string(source);
+    const std::string text = explain(doc, "waits-out-refusals");
+    EXPECT_NE(
+        text.find("retry_on: [transient, timeout, throttled, permanent, cancelled, rejected]"),
+        std::string::npos)
+        << text;
 }
 
 TEST(config_explain, empty_document) {

@@ -155,6 +155,16 @@ TEST(config_load, retry_on_may_be_empty) {
     EXPECT_TRUE(doc.defaults.retry.retry_on.empty());
 }
 
+TEST(config_load, retry_on_may_name_rejected) {
+    // Local refusals are not retried by default; a policy may opt in.
+    const document doc =
+        load_string("version: 1\ndefaults: {retry: {retry_on: [transient, rejected]}}\n");
+    EXPECT_EQ(doc.defaults.retry.retry_on,
+              (fault_set{fault_class::transient, fault_class::rejected}));
+    EXPECT_FALSE(
+        load_string("version: 1\n").defaults.retry.retry_on.contains(fault_class::rejected));
+}
+
 TEST(config_load, metrics_section) {
     const document doc = load_string(R"(version: 1
 metrics:

@@ -354,7 +354,6 @@ TEST_F(http_client, error_statuses_are_errors_with_the_response) {
 }
 
 TEST(http_classification, statuses_and_curl_errors) {
-    kh::register_classifiers();
     EXPECT_EQ(classify(kh::make_status_error(429)), fault_class::throttled);
     EXPECT_EQ(classify(kh::make_status_error(503)), fault_class::throttled);
     EXPECT_EQ(classify(kh::make_status_error(500)), fault_class::transient);

@@ -94,7 +94,6 @@ keel::pipeline_policy quick_retries(int attempts) {
 }
 
 TEST(KafkaErrors, ClassifiesLibrdkafkaCodes) {
-    kk::register_classifiers();
     using keel::fault_class;
     EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)),
               fault_class::timeout);

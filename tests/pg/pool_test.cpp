@@ -167,7 +167,6 @@ TEST_F(pg_pool, null_parameter_and_affected_rows) {
 // ---- classification -----------------------------------------------------------------------
 
 TEST(pg_errors, sqlstates_are_classified_as_the_issue_says) {
-    pg::register_classifiers();
     for (const char* transient :
          {"40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03", "08006"})
         EXPECT_EQ(keel::classify(pg::sqlstate(transient)), keel::fault_class::transient)

@@ -25,7 +25,7 @@ done
 for result in success failure timeout; do
     expect "keel_attempts_total{dependency=\"payments-http\",result=\"${result}\"}"
 done
-for reason in transient timeout throttled permanent; do
+for reason in transient timeout throttled permanent rejected; do
     expect "keel_retries_total{dependency=\"events-kafka\",reason=\"${reason}\"}"
 done
 for phase in connect exchange total; do

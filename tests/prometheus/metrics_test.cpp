@@ -33,7 +33,8 @@ const std::vector<std::string> outcomes = {
     "success", "success_after_retry", "failure", "failure_after_retry",
     "timeout", "cancelled",           "rejected"};
 const std::vector<std::string> results = {"success", "failure", "timeout"};
-const std::vector<std::string> reasons = {"transient", "timeout", "throttled", "permanent"};
+const std::vector<std::string> reasons = {"transient", "timeout", "throttled", "permanent",
+                                          "rejected"};
 const std::vector<std::string> phases = {"connect", "exchange", "total"};
 
 /// Every label value at zero except those given.
@@ -153,6 +154,22 @@ TEST_F(metrics_test, permanent_error_is_one_failure) {
     expect_calls({{"failure", 1}});
     expect_attempts({{"failure", 1}});
     expect_retries({});
+}
+
+TEST_F(metrics_test, a_local_refusal_is_not_retried_by_default) {
+    const call_report r = run_call({fail(keel::errc::circuit_open, 1ms)});
+    EXPECT_EQ(r.fault, fault_class::rejected);
+    expect_attempts({{"failure", 1}});
+    expect_retries({});
+}
+
+TEST_F(metrics_test, retries_on_a_local_refusal_count_as_rejected) {
+    // A policy may list rejected in retry_on (e.g. to wait out a bulkhead).
+    pipeline_policy policy = test_policy();
+    policy.retry.retry_on.insert(fault_class::rejected);
+    const call_report r = run_call({fail(keel::errc::bulkhead_full, 1ms), ok(1, 1ms)}, policy);
+    EXPECT_EQ(r.outcome, call_outcome::success_after_retry);
+    expect_retries({{"rejected", 1}});
 }
 
 TEST_F(metrics_test, connect_timeouts) {

@@ -1,5 +1,7 @@
+#include <keel/classified_category.hpp>
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
+#include <keel/retry.hpp>
 
 #include <asio/error.hpp>
 #include <gtest/gtest.h>
@@ -16,6 +18,32 @@ TEST(Errors, KeelTimeoutsMatchTheTimeoutCondition) {
         EXPECT_EQ(ec.category().name(), std::string("keel"));
         EXPECT_FALSE(ec.message().empty());
     }
+}
+
+constexpr errc local_refusals[] = {errc::circuit_open,           errc::bulkhead_full,
+                                   errc::bulkhead_timeout,       errc::rate_limited,
+                                   errc::retry_budget_exhausted, errc::throttled_locally};
+
+TEST(Errors, LocalRefusalsMatchTheRejectedConditionOnly) {
+    for (errc e : local_refusals) {
+        std::error_code ec = e;
+        EXPECT_EQ(ec, condition::rejected) << ec.message();
+        EXPECT_NE(ec, condition::timeout) << ec.message();
+        EXPECT_NE(ec, condition::cancelled) << ec.message();
+        EXPECT_EQ(ec.category().name(), std::string("keel"));
+        EXPECT_FALSE(ec.message().empty());
+        EXPECT_EQ(ec.message().find("unknown"), std::string::npos) << ec.message();
+    }
+}
+
+TEST(Errors, TheRejectedConditionMatchesNothingElse) {
+    for (errc e :
+         {errc::timeout, errc::connect_timeout, errc::exchange_timeout, errc::deadline_exceeded})
+        EXPECT_NE(std::error_code(e), condition::rejected);
+    EXPECT_NE(std::error_code(asio::error::operation_aborted), condition::rejected);
+    EXPECT_NE(std::error_code(asio::error::connection_refused), condition::rejected);
+    EXPECT_NE(std::make_error_code(std::errc::timed_out), condition::rejected);
+    EXPECT_FALSE(std::error_condition(condition::rejected).message().empty());
 }
 
 TEST(Errors, SystemTimeoutsMatchTooButOtherErrorsDoNot) {
@@ -47,6 +75,34 @@ TEST(FaultClasses, BuiltInRules) {
     EXPECT_EQ(classify(errc::deadline_exceeded), fault_class::timeout);
     EXPECT_EQ(classify(std::make_error_code(std::errc::permission_denied)), fault_class::permanent);
     EXPECT_EQ(classify(asio::error::host_not_found), fault_class::permanent);
+}
+
+TEST(FaultClasses, LocalRefusalsAreRejectedAndTimeoutsStayTimeouts) {
+    for (errc e : local_refusals) {
+        EXPECT_EQ(classify(e), fault_class::rejected) << std::error_code(e).message();
+        EXPECT_EQ(classify_builtin(e), fault_class::rejected) << std::error_code(e).message();
+    }
+    for (errc e :
+         {errc::timeout, errc::connect_timeout, errc::exchange_timeout, errc::deadline_exceeded}) {
+        EXPECT_EQ(classify(e), fault_class::timeout) << std::error_code(e).message();
+        EXPECT_EQ(classify_builtin(e), fault_class::timeout) << std::error_code(e).message();
+    }
+}
+
+TEST(FaultClasses, KeelsCategoryStatesItsOwnClasses) {
+    const auto* own = dynamic_cast<const classified_category*>(&error_category());
+    ASSERT_NE(own, nullptr);
+    EXPECT_EQ(own->fault_of(static_cast<int>(errc::exchange_timeout)), fault_class::timeout);
+    EXPECT_EQ(own->fault_of(static_cast<int>(errc::circuit_open)), fault_class::rejected);
+    EXPECT_EQ(own->fault_of(9999), fault_class::permanent);
+}
+
+TEST(FaultClasses, RejectedIsNamedAndNotRetriedByDefault) {
+    EXPECT_EQ(to_string(fault_class::rejected), "rejected");
+    EXPECT_EQ(fault_class_count, static_cast<int>(fault_class::rejected) + 1);
+    for (int i = 0; i < fault_class_count; ++i)
+        EXPECT_NE(to_string(static_cast<fault_class>(i)), "unknown") << i;
+    EXPECT_FALSE(retry_policy{}.retry_on.contains(fault_class::rejected));
 }
 
 class http_like_category final : public std::error_category {
@@ -94,6 +150,54 @@ TEST(FaultClasses, UsersCanOverrideABuiltInCategory) {
     EXPECT_EQ(classify(std::error_code(EACCES, std::system_category())), fault_class::permanent);
 }
 
+/// A category that states its own classes, as a library built on keel would.
+class self_classified_category final : public classified_category {
+public:
+    const char* name() const noexcept override { return "test.self_classified"; }
+    std::string message(int v) const override { return "code " + std::to_string(v); }
+    fault_class fault_of(int v) const noexcept override {
+        return v == 1 ? fault_class::throttled : fault_class::permanent;
+    }
+};
+
+const self_classified_category& self_classified() {
+    static self_classified_category c;
+    return c;
+}
+
+TEST(FaultClasses, AClassifiedCategoryAnswersWithoutRegistration) {
+    EXPECT_EQ(classify(std::error_code(1, self_classified())), fault_class::throttled);
+    EXPECT_EQ(classify(std::error_code(2, self_classified())), fault_class::permanent);
+}
+
+TEST(FaultClasses, ARegisteredClassifierOverridesTheCategorysOwnAnswer) {
+    register_classifier(self_classified(), [](const std::error_code& ec, fault_class& out) {
+        if (ec.value() == 2) {
+            out = fault_class::transient;
+            return true;
+        }
+        return false; // the category's own answer
+    });
+    EXPECT_EQ(classify(std::error_code(2, self_classified())), fault_class::transient);
+    EXPECT_EQ(classify(std::error_code(1, self_classified())), fault_class::throttled);
+    unregister_classifier(self_classified());
+    EXPECT_EQ(classify(std::error_code(2, self_classified())), fault_class::permanent);
+}
+
+TEST(FaultClasses, UsersCanOverrideKeelsOwnCodes) {
+    register_classifier(error_category(), [](const std::error_code& ec, fault_class& out) {
+        if (ec == errc::rate_limited) {
+            out = fault_class::throttled;
+            return true;
+        }
+        return false;
+    });
+    EXPECT_EQ(classify(errc::rate_limited), fault_class::throttled);
+    EXPECT_EQ(classify(errc::circuit_open), fault_class::rejected);
+    unregister_classifier(error_category());
+    EXPECT_EQ(classify(errc::rate_limited), fault_class::rejected);
+}
+
 TEST(FaultClasses, FaultSetMembership) {
     fault_set s{fault_class::transient, fault_class::timeout};
     EXPECT_TRUE(s.contains(fault_class::transient));
@@ -104,6 +208,14 @@ TEST(FaultClasses, FaultSetMembership) {
     EXPECT_TRUE(s.contains(fault_class::throttled));
     EXPECT_FALSE(s.contains(fault_class::transient));
     EXPECT_TRUE(fault_set{}.empty());
+    fault_set all;
+    for (int i = 0; i < fault_class_count; ++i)
+        all.insert(static_cast<fault_class>(i));
+    for (int i = 0; i < fault_class_count; ++i)
+        EXPECT_TRUE(all.contains(static_cast<fault_class>(i))) << i;
+    all.erase(fault_class::rejected);
+    EXPECT_FALSE(all.contains(fault_class::rejected));
+    EXPECT_TRUE(all.contains(fault_class::cancelled));
 }
 
 } // namespace

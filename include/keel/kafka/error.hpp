@@ -1,5 +1,5 @@
 // keel::kafka errors: librdkafka's rd_kafka_resp_err_t as std::error_codes,
-// classified into keel's fault classes.
+// whose category states the fault class of each code (keel::classify).
 #pragma once
 
 #include <system_error>
@@ -10,7 +10,7 @@ namespace keel::kafka {
 /// librdkafka's own, e.g. -192 _MSG_TIMED_OUT; positive ones are the broker's,
 /// e.g. 10 MSG_SIZE_TOO_LARGE). The message is rd_kafka_err2str's.
 ///
-/// Classified:
+/// A keel::classified_category:
 /// - timeout: _MSG_TIMED_OUT (librdkafka gave up within message.timeout.ms),
 ///   _TIMED_OUT, REQUEST_TIMED_OUT;
 /// - throttled: THROTTLING_QUOTA_EXCEEDED;
@@ -28,9 +28,5 @@ std::error_code make_error_code(int code) noexcept;
 /// Whether `ec` is librdkafka's _FATAL: the client instance that reported it
 /// can do nothing more. keel's producer rebuilds itself when it sees one.
 bool is_fatal(const std::error_code& ec) noexcept;
-
-/// Registers the classifier of kafka_category() with keel (idempotent; the
-/// producer and the consumer do it when they are made).
-void register_classifiers();
 
 } // namespace keel::kafka

@@ -1,5 +1,6 @@
 // keel::pg errors: SQLSTATEs and keel's own PostgreSQL failures as
-// std::error_codes, classified into keel's fault classes.
+// std::error_codes, each category stating the fault class of its codes
+// (keel::classify).
 #pragma once
 
 #include <string>
@@ -29,10 +30,13 @@ enum class errc {
     /// A transaction's function threw something other than a system_error.
     /// The transaction was rolled back. Permanent.
     transaction_function_threw,
-    /// The pool was destroyed with the call still waiting or running.
+    /// The pool was destroyed with the call still waiting or running. Class
+    /// cancelled; compares equal to keel::condition::cancelled.
     pool_closed,
 };
 
+/// The category of keel::pg::errc, a keel::classified_category with the
+/// class each code's comment names.
 const std::error_category& error_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept {
@@ -43,10 +47,10 @@ inline std::error_code make_error_code(errc e) noexcept {
 /// base 36): `ec == keel::pg::sqlstate("40001")`. The message names the code
 /// and, for the common ones, its condition (`serialization_failure`).
 ///
-/// Classified: 40001, 40P01, 57P01, 57P02, 57P03, 53300, 55P03 and class 08
-/// (connection exceptions) transient; 57014 (query_canceled: a
-/// statement_timeout or someone else's cancel) timeout; 23xxx, 42xxx, every
-/// other 4xxxx and anything not listed permanent. A query that keel itself
+/// A keel::classified_category: 40001, 40P01, 57P01, 57P02, 57P03, 53300,
+/// 55P03 and class 08 (connection exceptions) transient; 57014
+/// (query_canceled: a statement_timeout or someone else's cancel) timeout;
+/// 23xxx, 42xxx, every other 4xxxx and anything not listed permanent. A query that keel itself
 /// cancelled (the attempt's deadline, the caller's cancellation) reports
 /// keel's code, not 57014.
 const std::error_category& sqlstate_category() noexcept;
@@ -57,10 +61,6 @@ std::error_code sqlstate(std::string_view code) noexcept;
 
 /// The five characters of a sqlstate_category() error; empty for any other.
 std::string sqlstate_text(const std::error_code& ec);
-
-/// Registers the classifiers of both categories with keel (idempotent; a pool
-/// does it when it is made).
-void register_classifiers();
 
 } // namespace keel::pg
 

@@ -376,39 +376,22 @@ void BM_keel_pipeline(benchmark::State& state) {
     run_keel_callback(state, full_policy());
 }
 
-#if KEEL_BENCH_WITH_PROMETHEUS
-/// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
-/// dependency's metrics observer (each event a few atomics on handles
-/// resolved when the observer was made; the clock read at start and end).
-void BM_keel_pipeline_metrics(benchmark::State& state) {
-    bench_context bench;
-    asio::io_context& context = bench.context;
-    keel::prometheus::metrics metrics;
-    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics> pipeline(
-        context, "bench", full_policy(), metrics.dependency("bench"));
-    auto op = post_value_factory(context);
-    drive(state, context, [&pipeline, &op](auto& driver) {
-        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
-    });
-}
-
-/// The metrics observer's added cost, measured in pairs: batches of calls
-/// through a plain pipeline and through a metered one, alternating (the
-/// order flips each pair) inside one run(). Both batches of a pair see the
-/// same machine, so the per-pair difference is robust to what moves the
-/// separate medians of BM_keel_pipeline and BM_keel_pipeline_metrics on a
-/// shared VM (their spread there is +-20%, more than the effect measured).
-/// Reports `added_ns` (median per-call difference over the pairs), and the
-/// medians of each side, `base_ns` and `metrics_ns`.
+/// An added cost measured in pairs: batches of calls through a plain
+/// pipeline and through another one, alternating (the order flips each
+/// pair) inside one run(). Both batches of a pair see the same machine, so
+/// the per-pair difference is robust to what moves the separate medians of
+/// two benchmarks on a shared VM (their spread there is +-20%, more than the
+/// effects measured). Reports `added_ns` (median per-call difference over
+/// the pairs), and the medians of each side, `base_ns` and `<other>_ns`.
+template <class Other>
 class paired_driver {
 public:
     static constexpr int batch = 256;
 
-    paired_driver(
-        benchmark::State& state, asio::io_context& context, keel::pipeline& base,
-        keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>& metered)
-        : state_(state), context_(context), base_(base), metered_(metered),
-          op_(post_value_factory(context)) {
+    paired_driver(benchmark::State& state, asio::io_context& context, keel::pipeline& base,
+                  Other& other, std::string other_counter)
+        : state_(state), context_(context), base_(base), metered_(other),
+          other_counter_(std::move(other_counter)), op_(post_value_factory(context)) {
         samples_.reserve(max_samples);
     }
 
@@ -474,9 +457,9 @@ private:
     }
     void call() {
         if (side_ == 0)
-            base_.async_run(op_, on_value<paired_driver>{this});
+            base_.async_run(op_, on_value<paired_driver<Other>>{this});
         else
-            metered_.async_run(op_, on_value<paired_driver>{this});
+            metered_.async_run(op_, on_value<paired_driver<Other>>{this});
     }
 
     static double median(std::vector<double> v) {
@@ -495,14 +478,15 @@ private:
         }
         state_.counters["added_ns"] = median(added);
         state_.counters["base_ns"] = median(base);
-        state_.counters["metrics_ns"] = median(metrics);
+        state_.counters[other_counter_] = median(metrics);
         state_.counters["pairs"] = static_cast<double>(samples_.size());
     }
 
     benchmark::State& state_;
     asio::io_context& context_;
     keel::pipeline& base_;
-    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>& metered_;
+    Other& metered_;
+    std::string other_counter_;
     decltype(post_value_factory(std::declval<asio::io_context&>())) op_;
     std::vector<sample> samples_;
     int warmup_pairs_ = 4;
@@ -517,6 +501,53 @@ private:
     std::optional<benchmark::State::StateIterator> end_;
 };
 
+/// BM_keel_pipeline on a pipeline with every strategy seam (a
+/// keel::strategy_chain with nothing configured): what the seams cost a
+/// dependency that uses none of them.
+keel::pipeline_policy chain_policy() {
+    keel::pipeline_policy p = full_policy();
+    p.strategies = std::make_shared<keel::strategy_chain>();
+    return p;
+}
+using chain_pipeline = keel::basic_pipeline<asio::steady_timer, keel::null_observer,
+                                            asio::any_io_executor, keel::strategy_chain>;
+
+void BM_keel_pipeline_chain(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    chain_pipeline pipeline(context, "bench", chain_policy());
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// The seams' added cost, paired (see paired_driver): target +20 ns.
+void BM_keel_pipeline_chain_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    chain_pipeline chained(context, "bench", chain_policy());
+    paired_driver<chain_pipeline> driver(state, context, base, chained, "chain_ns");
+    driver.run();
+}
+
+#if KEEL_BENCH_WITH_PROMETHEUS
+/// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
+/// dependency's metrics observer (each event a few atomics on handles
+/// resolved when the observer was made; the clock read at start and end).
+void BM_keel_pipeline_metrics(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::prometheus::metrics metrics;
+    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics> pipeline(
+        context, "bench", full_policy(), metrics.dependency("bench"));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
 void BM_keel_pipeline_metrics_paired(benchmark::State& state) {
     bench_context bench;
     asio::io_context& context = bench.context;
@@ -524,7 +555,8 @@ void BM_keel_pipeline_metrics_paired(benchmark::State& state) {
     keel::pipeline base(context, "bench", full_policy());
     keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics> metered(
         context, "bench", full_policy(), metrics.dependency("bench"));
-    paired_driver driver(state, context, base, metered);
+    paired_driver<keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>>
+        driver(state, context, base, metered, "metrics_ns");
     driver.run();
 }
 
@@ -608,6 +640,8 @@ BENCHMARK(BM_keel_retry);
 BENCHMARK(BM_keel_pipeline);
 BENCHMARK(BM_bare_op_coro);
 BENCHMARK(BM_keel_pipeline_coro);
+BENCHMARK(BM_keel_pipeline_chain);
+BENCHMARK(BM_keel_pipeline_chain_paired);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics);
 BENCHMARK(BM_keel_pipeline_metrics_paired);

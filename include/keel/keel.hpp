@@ -3,6 +3,7 @@
 
 #include <keel/as_result.hpp>
 #include <keel/attempt.hpp>
+#include <keel/attempt_feedback.hpp>
 #include <keel/backoff.hpp>
 #include <keel/classified_category.hpp>
 #include <keel/duration.hpp>
@@ -13,5 +14,7 @@
 #include <keel/random.hpp>
 #include <keel/reporting_pipeline.hpp>
 #include <keel/retry.hpp>
+#include <keel/strategy.hpp>
+#include <keel/strategy_registry.hpp>
 #include <keel/timeout.hpp>
 #include <keel/with_deadline.hpp>

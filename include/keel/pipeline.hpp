@@ -119,16 +119,32 @@ public:
 
     /// Runs `op` under the pipeline's policies.
     ///
-    /// Completion: the signature of `op`, `void(std::error_code, T...)`. On
-    /// failure the error is the last real error of the operation, except:
-    /// errc::exchange_timeout when keel cut an attempt short, errc::deadline_exceeded
-    /// when the total deadline did, asio::error::operation_aborted when the
-    /// caller cancelled. `T...` are the last attempt's values (default
-    /// constructed if none ran to completion).
+    /// Completion signature: that of `op`, `void(std::error_code, T...)`.
+    /// The handler runs on its associated executor (else the pipeline's),
+    /// never inside async_run; per-call state uses its associated allocator.
     ///
-    /// Cancellation: terminal, partial and total cancellation of the call are
-    /// forwarded to the running attempt (or end a sleep at once); a cancelled
-    /// call is never retried.
+    /// Errors: on failure, the last real error of the operation, except
+    /// - errc::exchange_timeout when keel's per-attempt deadline cut the last
+    ///   attempt short, errc::deadline_exceeded when the total deadline did;
+    /// - asio::error::operation_aborted when the caller cancelled;
+    /// - a local refusal (errc::circuit_open, errc::bulkhead_full, ...;
+    ///   `ec == condition::rejected`) when a strategy refused the first
+    ///   attempt. A refused *retry* ends with the previous attempt's error.
+    /// `T...` are the winning or last attempt's values (default constructed
+    /// if none ran to completion). The call_report overload says more: the
+    /// attempts, the outcome, why it gave up, the last error the operation
+    /// itself reported, whether an outcome is unknown, the refusal.
+    ///
+    /// Cancellation: terminal, partial and total cancellation of the call
+    /// are forwarded, with their type, to every attempt in flight; during a
+    /// backoff sleep any of them ends the call at once. A cancelled call is
+    /// never retried. What a cancellation leaves behind is the operation's:
+    /// an attempt it interrupted may have reached its peer (a wrapper that
+    /// cannot tell reports attempt_feedback::outcome_unknown).
+    ///
+    /// Lifetimes: the pipeline must outlive the call; `op` is moved into the
+    /// call and called once per attempt; the `attempt` it receives stays
+    /// valid until that attempt completes.
     ///
     /// The signature is deduced when `op` returns the result of the Asio
     /// initiating function it calls; otherwise name it:
@@ -143,8 +159,9 @@ public:
                                                 nullptr);
     }
 
-    /// As above; `report` (which must outlive the call) receives the attempt
-    /// count, the outcome and why the call gave up.
+    /// As above; `report` (which must outlive the call) is filled in just
+    /// before the handler runs: the attempt count, the outcome, why the call
+    /// gave up, the last operation error, outcome_unknown, the refusal.
     template <class Signature = detail::deduce_signature, class Op,
               class Token = asio::default_completion_token_t<executor_type>>
     auto async_run(Op&& op, call_report& report,

@@ -59,7 +59,15 @@ struct initiate_with_deadline {
 /// The operation's own result wins a race with the deadline.
 ///
 /// The deadline lives in the context's shared deadline queue: no kernel timer
-/// is touched per call. Completion signature: that of `op`.
+/// is touched per call.
+///
+/// Completion signature: that of `op`; the handler runs on its associated
+/// executor (else `executor`), never inside this function. Errors: `op`'s
+/// own, or `on_expiry` when the deadline cut it short.
+/// Cancellation: terminal, partial and total cancellation are forwarded to
+/// `op` with their type; the call then completes with operation_aborted once
+/// `op` has. What a cancelled or expired `op` leaves behind is its own.
+/// Lifetimes: `op` is moved into the call; `executor`'s context must outlive it.
 template <class Timer = asio::steady_timer, class Executor, class Op,
           class Token = asio::default_completion_token_t<Executor>>
 auto async_with_deadline(const Executor& executor, typename Timer::clock_type::time_point deadline,

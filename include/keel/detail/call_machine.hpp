@@ -97,6 +97,14 @@ public:
                params_.fixed_deadline != time_point::max() || has_strategies();
     }
 
+    /// Whether attempt_ended needs the time: after a failure (a retry's
+    /// sleep, the deadlines' arithmetic) or for an observer or strategy; a
+    /// success that nobody times reads no clock.
+    bool needs_clock_at_end(bool failed) const noexcept {
+        return (failed && needs_clock()) || (failed && params_.retry) ||
+               observer_enabled_v<Observer> || has_strategies();
+    }
+
     // ---- events ----------------------------------------------------------------
 
     void start(time_point now) {

@@ -124,9 +124,8 @@ private:
         return recycled<associated>::from(asio::get_associated_allocator(handler));
     }
 
-    /// The time for an event. A call with no deadline, observer or strategy
-    /// reads no clock (~20 ns) when all goes well; a failure or a timer event
-    /// always does (a retry's sleep needs it).
+    /// The time for an event: read only when the machine needs it (a clock
+    /// read is ~20 ns); a timer event always does.
     time_point now(bool always = false) const noexcept {
         return always || machine_.needs_clock() ? clock_type::now() : time_point();
     }
@@ -200,7 +199,7 @@ private:
             outer_slot_.template emplace<outer_cancel_handler>(outer_cancel_handler{this});
         }
         lock_.lock();
-        refs_ = 1; // the initiator's, until drive() drops it
+        ++refs_; // the initiator's, until drive() drops it (a cancel may have come first)
         machine_.start(now());
         drive(entry::initiation);
     }
@@ -263,7 +262,10 @@ private:
     /// Feeds an attempt's result to the machine; keeps its values when the
     /// machine says they are the call's.
     void attempt_ended(int slot, std::error_code ec, std::tuple<Ts...>&& values) {
-        if (machine_.attempt_ended(slot, now(static_cast<bool>(ec)), ec))
+        const time_point ended = machine_.needs_clock_at_end(static_cast<bool>(ec))
+                                     ? clock_type::now()
+                                     : time_point();
+        if (machine_.attempt_ended(slot, ended, ec))
             values_ = std::move(values);
     }
 

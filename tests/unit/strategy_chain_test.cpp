@@ -1,0 +1,197 @@
+// The strategy seams through the real driver, on the manual clock: a refusal
+// before any attempt, permits held until the operation has completed, the
+// retry gate, and the example of docs/architecture.md.
+#include <keel/pipeline.hpp>
+#include <keel/strategy.hpp>
+#include <keel/strategy_registry.hpp>
+
+#include "support/scripted_op.hpp"
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/compose.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+
+namespace keel::test {
+namespace {
+
+using chain_pipeline =
+    basic_pipeline<manual_timer, null_observer, asio::any_io_executor, strategy_chain>;
+
+// The example of docs/architecture.md, as written there.
+struct at_most_n final : keel::admission_strategy {
+    explicit at_most_n(int n) : free(n) {}
+    std::atomic<int> free;
+    keel::admission admit(keel::clock_ticks) override {
+        if (free.fetch_sub(1) > 0)
+            return keel::admission::admit();
+        free.fetch_add(1);
+        return keel::admission::reject(keel::errc::bulkhead_full);
+    }
+    void release(keel::clock_ticks, const keel::attempt_record*) noexcept override {
+        free.fetch_add(1);
+    }
+};
+
+class StrategyChain : public ::testing::Test {
+protected:
+    void SetUp() override { manual_clock::reset(); }
+    asio::io_context context;
+};
+
+TEST_F(StrategyChain, TheDocumentedBulkheadRefusesTheSecondCallWithNoAttempt) {
+    strategy_registry registry;
+    auto chain = std::make_shared<strategy_chain>();
+    auto bulkhead = registry.obtain<at_most_n>("payments", "", 1);
+    chain->bulkhead = bulkhead;
+    pipeline_policy policy;
+    policy.strategies = chain;
+    chain_pipeline p(context, "payments", policy);
+    scripted_op op(context, {ok(1, 10ms)});
+    completion first, second;
+    call_report second_report;
+    p.async_run(std::ref(op), record(first));
+    p.async_run(std::ref(op), second_report, record(second));
+    EXPECT_EQ(second.calls, 0) << "never completed inside async_run";
+    context.poll();
+    ASSERT_EQ(second.calls, 1);
+    EXPECT_EQ(second.ec, make_error_code(errc::bulkhead_full));
+    EXPECT_TRUE(second.ec == condition::rejected);
+    EXPECT_EQ(second_report.outcome, call_outcome::rejected);
+    EXPECT_EQ(second_report.attempts, 0);
+    EXPECT_EQ(op.calls(), 1);
+    run_for(context, 1s, [&] { return first.done(); });
+    EXPECT_FALSE(first.ec);
+    EXPECT_EQ(bulkhead->free.load(), 1);
+    EXPECT_EQ(registry.obtain<at_most_n>("payments", "", 1), bulkhead);
+}
+
+/// Holds its permit count in `held`; remembers the most held at once.
+struct recording_bulkhead final : admission_strategy {
+    int held = 0;
+    int released = 0;
+    admission admit(clock_ticks) override {
+        ++held;
+        return admission::admit();
+    }
+    void release(clock_ticks, const attempt_record*) noexcept override {
+        --held;
+        ++released;
+    }
+};
+
+/// An operation that, when cancelled, takes `linger` more to complete (as a
+/// client that must tell its server first), then completes.
+struct slow_to_cancel {
+    asio::io_context* context;
+    std::chrono::nanoseconds linger;
+    bool* completed;
+
+    template <class Token>
+    auto operator()(const manual_attempt&, Token&& token) {
+        auto timer = std::make_shared<manual_timer>(*context, std::chrono::hours(1));
+        return asio::async_compose<Token, void(std::error_code, int)>(
+            [timer, linger = linger, completed = completed,
+             state = 0](auto& self, std::error_code ec = {}) mutable {
+                if (state == 0) {
+                    state = 1;
+                    timer->async_wait(std::move(self));
+                    return;
+                }
+                if (state == 1 && ec == asio::error::operation_aborted) {
+                    state = 2; // cancelled: linger, out of reach of a second cancel
+                    timer->expires_after(linger);
+                    timer->async_wait(
+                        asio::bind_cancellation_slot(asio::cancellation_slot(), std::move(self)));
+                    return;
+                }
+                *completed = true;
+                self.complete(asio::error::operation_aborted, 0);
+            },
+            token, *context);
+    }
+};
+
+TEST_F(StrategyChain, APermitIsHeldUntilTheCancelledOperationHasCompleted) {
+    auto chain = std::make_shared<strategy_chain>();
+    auto bulkhead = std::make_shared<recording_bulkhead>();
+    chain->bulkhead = bulkhead;
+    pipeline_policy policy;
+    policy.retry.max_attempts = 1;
+    policy.timeout.exchange = 100ms;
+    policy.strategies = chain;
+    chain_pipeline p(context, "dep", policy);
+    bool completed = false;
+    completion c;
+    p.async_run(slow_to_cancel{&context, 30ms, &completed}, record(c));
+    run_for(context, 110ms, [&] { return c.done(); });
+    EXPECT_FALSE(completed) << "still lingering after keel's deadline";
+    EXPECT_EQ(bulkhead->held, 1) << "the permit stays while the operation runs";
+    run_for(context, 1s, [&] { return c.done(); });
+    ASSERT_EQ(c.calls, 1);
+    EXPECT_TRUE(completed);
+    EXPECT_EQ(c.ec, make_error_code(errc::exchange_timeout));
+    EXPECT_EQ(bulkhead->held, 0);
+    EXPECT_EQ(bulkhead->released, 1);
+}
+
+struct counting_gate final : retry_gate {
+    int allowed = 1; ///< retries it lets through
+    int calls = 0;
+    void on_call_start(clock_ticks) noexcept override { ++calls; }
+    admission may_retry(clock_ticks, int) noexcept override {
+        if (allowed > 0) {
+            --allowed;
+            return admission::admit();
+        }
+        return admission::reject(errc::retry_budget_exhausted, 2s);
+    }
+};
+
+TEST_F(StrategyChain, TheRetryGateStopsRetriesAndTheCallKeepsItsRealError) {
+    auto chain = std::make_shared<strategy_chain>();
+    auto gate = std::make_shared<counting_gate>();
+    chain->gate = gate;
+    pipeline_policy policy;
+    policy.retry.max_attempts = 5;
+    policy.retry.backoff.kind = backoff_kind::constant;
+    policy.retry.backoff.initial = 10ms;
+    policy.retry.backoff.jitter = jitter_kind::none;
+    policy.strategies = chain;
+    chain_pipeline p(context, "dep", policy);
+    scripted_op op(context, {fail(asio::error::connection_refused)});
+    completion c;
+    call_report report;
+    p.async_run(std::ref(op), report, record(c));
+    run_for(context, 1s, [&] { return c.done(); });
+    ASSERT_EQ(c.calls, 1);
+    EXPECT_EQ(c.ec, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(op.calls(), 2) << "one retry allowed, the second refused";
+    EXPECT_EQ(gate->calls, 1);
+    EXPECT_EQ(report.reason, give_up_reason::rejected);
+    EXPECT_EQ(report.refusal, make_error_code(errc::retry_budget_exhausted));
+    ASSERT_TRUE(report.retry_after);
+    EXPECT_EQ(*report.retry_after, 2s);
+}
+
+TEST_F(StrategyChain, AnEmptyChainBehavesAsNoChain) {
+    pipeline_policy policy = {};
+    policy.retry.backoff.kind = backoff_kind::constant;
+    policy.retry.backoff.initial = 10ms;
+    policy.retry.backoff.jitter = jitter_kind::none;
+    policy.strategies = std::make_shared<strategy_chain>();
+    chain_pipeline p(context, "dep", policy);
+    scripted_op op(context, {fail(asio::error::connection_refused), ok(3)});
+    completion c;
+    call_report report;
+    p.async_run(std::ref(op), report, record(c));
+    run_for(context, 1s, [&] { return c.done(); });
+    EXPECT_FALSE(c.ec);
+    EXPECT_EQ(c.value, 3);
+    EXPECT_EQ(report.attempts, 2);
+    EXPECT_EQ(op.seen()[1].started - op.seen()[0].started, 10ms);
+}
+
+} // namespace
+} // namespace keel::test

@@ -633,14 +633,26 @@ void BM_keel_pipeline_coro(benchmark::State& state) {
 
 } // namespace
 
-BENCHMARK(BM_bare_op);
-BENCHMARK(BM_naive_timeout);
-BENCHMARK(BM_keel_timeout);
-BENCHMARK(BM_keel_retry);
-BENCHMARK(BM_keel_pipeline);
-BENCHMARK(BM_bare_op_coro);
-BENCHMARK(BM_keel_pipeline_coro);
-BENCHMARK(BM_keel_pipeline_chain);
+namespace {
+/// KEEL_BENCH_ITERATIONS=N fixes the timed calls per run, so that two
+/// callgrind profiles (instructions per call) compare the same work:
+/// KEEL_BENCH_ITERATIONS=20000 valgrind --tool=callgrind keel_bench_core
+///     --benchmark_filter='^BM_keel_pipeline$', and again with 40000: the
+/// difference of the two totals over 20000 is the cost of one call.
+void configure(benchmark::internal::Benchmark* b) {
+    if (const char* n = std::getenv("KEEL_BENCH_ITERATIONS"))
+        b->Iterations(std::atoll(n));
+}
+} // namespace
+
+BENCHMARK(BM_bare_op)->Apply(configure);
+BENCHMARK(BM_naive_timeout)->Apply(configure);
+BENCHMARK(BM_keel_timeout)->Apply(configure);
+BENCHMARK(BM_keel_retry)->Apply(configure);
+BENCHMARK(BM_keel_pipeline)->Apply(configure);
+BENCHMARK(BM_bare_op_coro)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_coro)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_chain)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_chain_paired);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics);

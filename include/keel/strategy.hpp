@@ -104,7 +104,7 @@ public:
 struct strategy_chain {
     /// The engine's attempt slots per call: the most attempts one call can
     /// have in flight together.
-    static constexpr int max_in_flight = 4;
+    static constexpr int max_in_flight = 2;
     static constexpr bool enabled = true;
 
     std::shared_ptr<retry_gate> gate;

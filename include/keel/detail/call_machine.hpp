@@ -87,7 +87,12 @@ public:
     using params_type = call_params<time_point, Chain>;
 
     call_machine(const params_type& params, const Observer& observer) noexcept
-        : params_(params), observer_(&observer) {}
+        : params_(params), observer_(&observer) {
+        if constexpr (Chain::enabled) {
+            if (params_.strategies && params_.strategies->parallel)
+                slots_used_ = slots;
+        }
+    }
 
     /// Whether events need the time: with no deadline, no observer and no
     /// strategy, the driver may pass time_point() and skip the clock read.
@@ -146,7 +151,7 @@ public:
             outcome_unknown_ = true;
         const fault_class fault = ec ? classify(ec) : fault_class::transient;
         bool timed_out = false;
-        const timeout_phase phase = phase_of(ec, timed_out);
+        const timeout_phase phase = ec ? phase_of(ec, timed_out) : timeout_phase::exchange;
         const attempt_result result =
             !ec ? attempt_result::success
                 : (timed_out ? attempt_result::timeout : attempt_result::failure);
@@ -218,7 +223,7 @@ public:
             launch(now);
             return;
         }
-        for (int i = 0; i < slots; ++i) {
+        for (int i = 0; i < used(); ++i) {
             slot_state& s = slots_[i];
             if (s.running && s.expired == expiry::none && s.exchange_deadline <= now) {
                 s.expired =
@@ -248,7 +253,7 @@ public:
             decide_end(give_up_reason::none, now);
             return;
         }
-        for (int i = 0; i < slots; ++i)
+        for (int i = 0; i < used(); ++i)
             if (slots_[i].running)
                 queue_cancel(i, type);
     }
@@ -270,7 +275,7 @@ public:
     /// The next action, or none. Cancellations come first, then the
     /// completion (once every attempt has completed), then starts.
     call_action next() noexcept {
-        for (int i = 0; i < slots; ++i) {
+        for (int i = 0; i < used(); ++i) {
             slot_state& s = slots_[i];
             // A cancel waits for its attempt's start: emitted before the
             // operation connected its slot, it would be lost.
@@ -285,7 +290,7 @@ public:
         }
         if (complete_pending_ && in_flight_ == 0)
             return {call_action_kind::complete, 0, asio::cancellation_type::none};
-        for (int i = 0; i < slots; ++i) {
+        for (int i = 0; i < used(); ++i) {
             slot_state& s = slots_[i];
             if (s.start && !s.busy) {
                 s.start = false;
@@ -301,8 +306,9 @@ public:
     bool has_action() const noexcept {
         if (complete_pending_ && in_flight_ == 0)
             return true;
-        for (const slot_state& s : slots_)
-            if (!s.busy && (s.start || (s.cancel != asio::cancellation_type::none && s.running)))
+        for (int i = 0; i < used(); ++i)
+            if (const slot_state& s = slots_[i];
+                !s.busy && (s.start || (s.cancel != asio::cancellation_type::none && s.running)))
                 return true;
         return false;
     }
@@ -314,13 +320,16 @@ public:
         if (sleeping_)
             return sleep_until_;
         time_point earliest = hedge_at_;
-        for (const slot_state& s : slots_)
-            if (s.running && s.expired == expiry::none)
+        for (int i = 0; i < used(); ++i)
+            if (const slot_state& s = slots_[i]; s.running && s.expired == expiry::none)
                 earliest = std::min(earliest, s.exchange_deadline);
         return earliest;
     }
 
     bool busy(int slot) const noexcept { return slots_[slot].busy; }
+    /// How many slots this call uses: all of them with parallel attempts,
+    /// else one.
+    int slots_used() const noexcept { return used(); }
     /// The call completes with default-constructed values: its last attempt
     /// was cut before it started.
     bool default_values() const noexcept { return default_values_; }
@@ -378,6 +387,14 @@ private:
         bool unstarted = false;    ///< cut before it started: already due
     };
 
+    /// The slots in use; a constant where there is one (no parallel seam).
+    int used() const noexcept {
+        if constexpr (slots == 1)
+            return 1;
+        else
+            return slots_used_;
+    }
+
     static clock_ticks ticks(time_point t) noexcept {
         return std::chrono::duration_cast<clock_ticks>(t.time_since_epoch());
     }
@@ -420,7 +437,7 @@ private:
         reason_ = reason;
         complete_pending_ = true;
         hedge_at_ = time_point::max();
-        for (int i = 0; i < slots; ++i) {
+        for (int i = 0; i < used(); ++i) {
             if (slots_[i].running) {
                 slots_[i].lost = true;
                 queue_cancel(i, asio::cancellation_type::terminal);
@@ -432,9 +449,9 @@ private:
     void launch(time_point now) {
         const int number = attempts_started_ + 1;
         int slot = 0;
-        while (slot < slots && (slots_[slot].running || slots_[slot].start))
+        while (slot < used() && (slots_[slot].running || slots_[slot].start))
             ++slot;
-        if (slot == slots)
+        if (slot == used())
             return; // every slot busy: no parallel attempt this time
         slot_state& s = slots_[slot];
         s = slot_state{};
@@ -616,6 +633,7 @@ private:
     std::optional<std::chrono::nanoseconds> refusal_retry_after_;
     give_up_reason reason_ = give_up_reason::none;
     asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
+    int slots_used_ = 1;
     int attempts_started_ = 0;
     int in_flight_ = 0;
     bool sleeping_ = false;

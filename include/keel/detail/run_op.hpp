@@ -262,16 +262,15 @@ private:
     /// Feeds an attempt's result to the machine; keeps its values when the
     /// machine says they are the call's.
     void attempt_ended(int slot, std::error_code ec, std::tuple<Ts...>&& values) {
-        const time_point ended = machine_.needs_clock_at_end(static_cast<bool>(ec))
-                                     ? clock_type::now()
-                                     : time_point();
+        const time_point ended =
+            machine_.needs_clock_at_end(static_cast<bool>(ec)) ? clock_type::now() : time_point();
         if (machine_.attempt_ended(slot, ended, ec))
             values_ = std::move(values);
     }
 
     bool parked_any() const noexcept {
-        for (const auto& p : parked_)
-            if (p)
+        for (int i = 0; i < machine_.slots_used(); ++i)
+            if (parked_[i])
                 return true;
         return false;
     }
@@ -290,7 +289,7 @@ private:
                     post_resume();
                 break;
             }
-            for (int i = 0; i < slots; ++i) {
+            for (int i = 0; i < machine_.slots_used(); ++i) {
                 if (parked_[i] && !machine_.busy(i)) {
                     auto [ec, values] = std::move(*parked_[i]);
                     parked_[i].reset();

@@ -1,5 +1,6 @@
-// A tiny lock for the deadline queue: its critical sections are a heap push
-// or erase, far shorter than a futex round trip.
+// A tiny lock for the deadline queue and a call's state: their critical
+// sections are a heap push or erase, or one decision of a call, far shorter
+// than a futex round trip.
 #pragma once
 
 #include <atomic>
@@ -10,6 +11,15 @@ namespace keel::detail {
 class spinlock {
 public:
     void lock() noexcept {
+        if (!locked_.exchange(true, std::memory_order_acquire)) [[likely]]
+            return;
+        lock_contended();
+    }
+
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+    [[gnu::noinline]] void lock_contended() noexcept {
         for (;;) {
             if (!locked_.exchange(true, std::memory_order_acquire))
                 return;
@@ -26,11 +36,6 @@ public:
         }
     }
 
-    void unlock() noexcept {
-        locked_.store(false, std::memory_order_release);
-    }
-
-private:
     std::atomic<bool> locked_{false};
 };
 

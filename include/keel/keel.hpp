@@ -8,6 +8,7 @@
 #include <keel/classified_category.hpp>
 #include <keel/duration.hpp>
 #include <keel/error.hpp>
+#include <keel/fallback.hpp>
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
 #include <keel/pipeline.hpp>

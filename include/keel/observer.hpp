@@ -21,7 +21,8 @@ enum class call_outcome : std::uint8_t {
     failure_after_retry,
     timeout,   ///< the final error is a timeout (any phase)
     cancelled, ///< the caller cancelled
-    rejected,  ///< refused before any attempt (reserved for admission policies)
+    rejected,  ///< refused before any attempt (a circuit, a bulkhead, a rate limit)
+    fallback,  ///< the call failed and its fallback answered instead
 };
 
 /// How an attempt ended (the `result` label of keel_attempts_total).
@@ -57,6 +58,12 @@ struct call_report {
     /// refusing strategy expects to admit again.
     std::error_code refusal;
     std::optional<std::chrono::nanoseconds> retry_after;
+    /// When a fallback ran: the error the call had ended with before it.
+    /// The call's `error` is then the fallback's success (outcome
+    /// `fallback`), or this same error when the fallback failed too.
+    std::error_code original_error;
+    /// The fallback's own error, when it ran and failed.
+    std::error_code fallback_error;
 };
 
 namespace events {

@@ -18,6 +18,8 @@ std::string_view to_string(call_outcome o) noexcept {
         return "cancelled";
     case call_outcome::rejected:
         return "rejected";
+    case call_outcome::fallback:
+        return "fallback";
     }
     return "unknown";
 }

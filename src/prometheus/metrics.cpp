@@ -108,8 +108,8 @@ inline int this_thread_slot() noexcept {
 /// and finished calls (their difference is the in-flight gauge), then each
 /// histogram's buckets (non-cumulative, +Inf last) and its sum in nanoseconds.
 struct cell_layout {
-    static constexpr std::size_t calls = 0;                              // 7 outcomes
-    static constexpr std::size_t attempts = calls + 7;                   // 3 results
+    static constexpr std::size_t calls = 0;                              // 8 outcomes
+    static constexpr std::size_t attempts = calls + 8;                   // 3 results
     static constexpr std::size_t retries = attempts + 3;                 // the fault classes
     static constexpr std::size_t timeouts = retries + fault_class_count; // 3 phases
     static constexpr std::size_t started = timeouts + 3;
@@ -178,7 +178,7 @@ struct dependency_handles {
     /// (atomic adds).
     std::unique_ptr<shard> shared_shard;
 
-    std::array<::prometheus::Counter*, 7> calls{};
+    std::array<::prometheus::Counter*, 8> calls{};
     std::array<::prometheus::Counter*, 3> attempts{};
     /// Cancelled calls are never retried, so that one stays null rather
     /// than show a series that can only be zero. Rejected has one: a policy
@@ -347,7 +347,7 @@ namespace {
 constexpr call_outcome all_outcomes[] = {call_outcome::success, call_outcome::success_after_retry,
                                          call_outcome::failure, call_outcome::failure_after_retry,
                                          call_outcome::timeout, call_outcome::cancelled,
-                                         call_outcome::rejected};
+                                         call_outcome::rejected, call_outcome::fallback};
 constexpr attempt_result all_results[] = {attempt_result::success, attempt_result::failure,
                                           attempt_result::timeout};
 constexpr fault_class retry_reasons[] = {fault_class::transient, fault_class::timeout,

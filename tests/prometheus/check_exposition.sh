@@ -19,7 +19,7 @@ expect() {
         missing=1
     fi
 }
-for outcome in success success_after_retry failure failure_after_retry timeout cancelled rejected; do
+for outcome in success success_after_retry failure failure_after_retry timeout cancelled rejected fallback; do
     expect "keel_calls_total{dependency=\"orders-db\",outcome=\"${outcome}\"}"
 done
 for result in success failure timeout; do

@@ -31,7 +31,7 @@ using metered_pipeline = keel::basic_pipeline<manual_timer, keel::prometheus::de
 
 const std::vector<std::string> outcomes = {
     "success", "success_after_retry", "failure", "failure_after_retry",
-    "timeout", "cancelled",           "rejected"};
+    "timeout", "cancelled",           "rejected", "fallback"};
 const std::vector<std::string> results = {"success", "failure", "timeout"};
 const std::vector<std::string> reasons = {"transient", "timeout", "throttled", "permanent",
                                           "rejected"};

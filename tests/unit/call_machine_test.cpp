@@ -75,7 +75,10 @@ public:
                 out << "complete ";
                 break;
             }
-            if (a.kind == detail::call_action_kind::start_attempt) {
+            if (a.kind == detail::call_action_kind::run_fallback) {
+                out << "fallback " << int(a.slot) << ' ';
+                fallback_inputs.push_back(machine_.fallback_input());
+            } else if (a.kind == detail::call_action_kind::start_attempt) {
                 out << "start " << int(a.slot) << " #" << machine_.attempt(a.slot).number() << ' ';
                 started.push_back(machine_.attempt(a.slot));
             } else {
@@ -98,6 +101,7 @@ public:
 
     std::vector<std::string> events;
     std::vector<basic_attempt<clock_type>> started;
+    std::vector<fallback_context> fallback_inputs;
 
 private:
     recording_observer observer_;
@@ -634,6 +638,127 @@ TEST(CallMachineStrategies, AnAbandonedAttemptGivesItsPermitBack) {
     EXPECT_EQ(bulkhead->released, 1);
     m.attempt_abandoned(0); // twice is harmless
     EXPECT_EQ(bulkhead->released, 1);
+}
+
+// ---- the fallback, around the whole call ----------------------------------------------
+
+detail::call_params<time_point, no_strategies> with_fallback_on(fault_set on,
+                                                                const retry_policy* retry) {
+    auto params = one_attempt(1000ms, 100ms);
+    params.retry = retry;
+    params.fallback_on = on;
+    return params;
+}
+
+TEST(CallMachineFallback, AnswersATimeoutAndKeepsTheOriginalError) {
+    harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.timer(at(100ms));
+    h.drain();
+    EXPECT_TRUE(m.attempt_ended(0, at(100ms), aborted));
+    EXPECT_EQ(h.drain(), "fallback 0 | wake never") << "not complete before the fallback";
+    ASSERT_EQ(h.fallback_inputs.size(), 1u);
+    const fallback_context& in = h.fallback_inputs[0];
+    EXPECT_EQ(in.error, make_error_code(errc::exchange_timeout));
+    EXPECT_EQ(in.report.outcome, call_outcome::timeout);
+    EXPECT_EQ(in.report.attempts, 1);
+    EXPECT_EQ(in.time_left, 900ms);
+    EXPECT_TRUE(m.attempt_ended(0, at(101ms), {})) << "the fallback's values are the call's";
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    const call_report r = m.report();
+    EXPECT_EQ(r.outcome, call_outcome::fallback);
+    EXPECT_FALSE(r.error);
+    EXPECT_EQ(r.original_error, make_error_code(errc::exchange_timeout));
+    EXPECT_FALSE(r.fallback_error);
+    EXPECT_EQ(h.events.back(), "call_end fallback 101ms") << "its duration includes the fallback";
+}
+
+TEST(CallMachineFallback, AFailedFallbackLeavesTheCallsOwnError) {
+    harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.attempt_ended(0, at(5ms), refused);
+    EXPECT_EQ(h.drain(), "fallback 0 | wake never");
+    EXPECT_FALSE(m.attempt_ended(0, at(6ms), reset)) << "the call keeps its own values";
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    const call_report r = m.report();
+    EXPECT_EQ(r.error, refused);
+    EXPECT_EQ(r.outcome, call_outcome::failure);
+    EXPECT_EQ(r.original_error, refused);
+    EXPECT_EQ(r.fallback_error, reset);
+}
+
+TEST(CallMachineFallback, NotForAClassItDoesNotAnswer) {
+    harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.attempt_ended(0, at(5ms), denied); // permanent
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_FALSE(m.report().original_error);
+}
+
+TEST(CallMachineFallback, NotWhenTheCallerCancelled) {
+    harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.cancel(asio::cancellation_type::terminal, at(1ms));
+    h.drain();
+    m.attempt_ended(0, at(2ms), aborted);
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(m.report().outcome, call_outcome::cancelled);
+}
+
+TEST(CallMachineFallback, NotWithNoTimeLeft) {
+    auto params = with_fallback_on(default_fallback_on, nullptr);
+    params.exchange = unlimited;
+    harness<no_strategies> h(params);
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.timer(at(1000ms));
+    h.drain();
+    m.attempt_ended(0, at(1000ms), aborted);
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(m.report().error, make_error_code(errc::deadline_exceeded));
+}
+
+TEST(CallMachineFallback, ACancelWhileItRunsReachesIt) {
+    harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.attempt_ended(0, at(5ms), refused);
+    h.drain();
+    m.cancel(asio::cancellation_type::terminal, at(6ms));
+    EXPECT_EQ(h.drain(), "cancel 0 terminal | wake never");
+    m.attempt_ended(0, at(7ms), aborted);
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(m.report().fallback_error, aborted);
+    EXPECT_EQ(m.report().error, refused);
+}
+
+TEST(CallMachineFallback, AnswersARefusedCall) {
+    strategy_chain chain;
+    auto breaker = std::make_shared<test_admission>();
+    breaker->answers = {false};
+    chain.breaker = breaker;
+    auto params = with_chain(chain, nullptr);
+    params.fallback_on = default_fallback_on;
+    harness<strategy_chain> h(params);
+    auto& m = h.machine();
+    m.start(at(0ms));
+    EXPECT_EQ(h.drain(), "fallback 0 | wake never");
+    EXPECT_EQ(h.fallback_inputs.at(0).error, make_error_code(errc::circuit_open));
+    EXPECT_EQ(h.fallback_inputs.at(0).report.outcome, call_outcome::rejected);
+    m.attempt_ended(0, at(1ms), {});
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(m.report().outcome, call_outcome::fallback);
+    EXPECT_EQ(breaker->released, 0) << "no strategy hears of the fallback";
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // The strategy seams through the real driver, on the manual clock: a refusal
 // before any attempt, permits held until the operation has completed, the
 // retry gate, and the example of docs/architecture.md.
+#include <keel/fallback.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/strategy.hpp>
 #include <keel/strategy_registry.hpp>
@@ -191,6 +192,96 @@ TEST_F(StrategyChain, AnEmptyChainBehavesAsNoChain) {
     EXPECT_EQ(c.value, 3);
     EXPECT_EQ(report.attempts, 2);
     EXPECT_EQ(op.seen()[1].started - op.seen()[0].started, 10ms);
+}
+
+/// A fallback that answers `value` (or fails with `error`) after 1 ms on the
+/// manual clock, and remembers what it was told.
+struct test_fallback {
+    asio::io_context* context;
+    std::error_code error;
+    int value;
+    std::vector<fallback_context>* seen;
+
+    template <class Token>
+    auto operator()(fallback_context c, Token&& token) {
+        seen->push_back(std::move(c));
+        auto timer = std::make_shared<manual_timer>(*context, 1ms);
+        return asio::async_compose<Token, void(std::error_code, int)>(
+            [timer, error = error, value = value, started = false](auto& self,
+                                                                   std::error_code = {}) mutable {
+                if (!started) {
+                    started = true;
+                    timer->async_wait(std::move(self));
+                    return;
+                }
+                self.complete(error, error ? 0 : value);
+            },
+            token, *context);
+    }
+};
+
+TEST_F(StrategyChain, AFallbackAnswersWhenTheRetriesRanOut) {
+    pipeline_policy policy;
+    policy.retry.max_attempts = 2;
+    policy.retry.backoff.jitter = jitter_kind::none;
+    policy.timeout.total = 10s;
+    basic_pipeline<manual_timer> p(context, "dep", policy);
+    scripted_op op(context, {fail(asio::error::connection_refused)});
+    std::vector<fallback_context> seen;
+    completion c;
+    call_report report;
+    p.async_run(with_fallback(std::ref(op), test_fallback{&context, {}, 99, &seen}), report,
+                record(c));
+    run_for(context, 5s, [&] { return c.done(); });
+    ASSERT_EQ(c.calls, 1);
+    EXPECT_FALSE(c.ec);
+    EXPECT_EQ(c.value, 99);
+    EXPECT_EQ(op.calls(), 2);
+    EXPECT_EQ(report.outcome, call_outcome::fallback);
+    EXPECT_EQ(report.original_error, std::error_code(asio::error::connection_refused));
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].error, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(seen[0].report.attempts, 2);
+    EXPECT_GT(seen[0].time_left, 9s);
+}
+
+TEST_F(StrategyChain, AFailedFallbackLeavesTheCallsErrorAndValues) {
+    basic_pipeline<manual_timer> p(context, "dep", {});
+    scripted_op op(context, {fail(asio::error::connection_refused)});
+    std::vector<fallback_context> seen;
+    completion c;
+    call_report report;
+    p.async_run(with_fallback(std::ref(op),
+                              test_fallback{&context, asio::error::host_unreachable, 99, &seen}),
+                report, record(c));
+    run_for(context, 5s, [&] { return c.done(); });
+    ASSERT_EQ(c.calls, 1);
+    EXPECT_EQ(c.ec, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(c.value, 0);
+    EXPECT_EQ(report.fallback_error, std::error_code(asio::error::host_unreachable));
+    EXPECT_EQ(report.outcome, call_outcome::failure_after_retry);
+}
+
+TEST_F(StrategyChain, AFallbackAnswersARefusalWithNoAttempt) {
+    auto chain = std::make_shared<strategy_chain>();
+    chain->bulkhead = std::make_shared<at_most_n>(0);
+    pipeline_policy policy;
+    policy.strategies = chain;
+    chain_pipeline p(context, "dep", policy);
+    scripted_op op(context, {ok(1)});
+    std::vector<fallback_context> seen;
+    completion c;
+    call_report report;
+    p.async_run(with_fallback(std::ref(op), test_fallback{&context, {}, 5, &seen}), report,
+                record(c));
+    EXPECT_EQ(c.calls, 0);
+    run_for(context, 1s, [&] { return c.done(); });
+    EXPECT_FALSE(c.ec);
+    EXPECT_EQ(c.value, 5);
+    EXPECT_EQ(op.calls(), 0);
+    EXPECT_EQ(report.attempts, 0);
+    EXPECT_EQ(report.outcome, call_outcome::fallback);
+    EXPECT_EQ(report.original_error, make_error_code(errc::bulkhead_full));
 }
 
 } // namespace

@@ -16,6 +16,7 @@
 
 #include <keel/attempt.hpp>
 #include <keel/error.hpp>
+#include <keel/fallback.hpp>
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
 #include <keel/random.hpp>
@@ -62,6 +63,7 @@ struct call_params {
     jitter_seed* jitter = nullptr;
     call_report* report = nullptr;
     const Chain* strategies = nullptr; ///< null: none configured
+    fault_set fallback_on{};           ///< empty: the call has no fallback
 };
 
 enum class call_action_kind : std::uint8_t {
@@ -69,6 +71,8 @@ enum class call_action_kind : std::uint8_t {
     start_attempt,  ///< start attempt(slot) on `slot`; then report action_done(slot)
     cancel_attempt, ///< emit `cancel` into the attempt on `slot`; then action_done(slot)
     complete,       ///< the call is over: deliver error() and, when kept, the values
+    run_fallback,   ///< start the call's fallback on `slot` with fallback_input(); its
+                    ///< completion is fed as that slot's attempt_ended
 };
 
 struct call_action {
@@ -130,6 +134,8 @@ public:
     /// last attempt's on failure): the driver keeps them.
     bool attempt_ended(int slot, time_point now, std::error_code ec) {
         slot_state& s = slots_[slot];
+        if (fallback_ == fallback_state::running)
+            return fallback_ended(s, ec, now);
         s.running = false;
         --in_flight_;
         const attempt_feedback& feedback = feedback_[slot];
@@ -244,6 +250,10 @@ public:
         if (finished_ || outer_cancel_ != asio::cancellation_type::none)
             return;
         outer_cancel_ = type;
+        if (fallback_ == fallback_state::running) {
+            queue_cancel(0, type); // the fallback runs on slot 0
+            return;
+        }
         if (decided_)
             return;
         if (in_flight_ == 0) { // asleep between attempts, or not yet started
@@ -288,8 +298,13 @@ public:
                 return {call_action_kind::cancel_attempt, static_cast<std::uint8_t>(i), type};
             }
         }
-        if (complete_pending_ && in_flight_ == 0)
+        if (complete_pending_ && in_flight_ == 0) {
+            if (fallback_ == fallback_state::none && fallback_applies()) {
+                start_fallback();
+                return {call_action_kind::run_fallback, 0, asio::cancellation_type::none};
+            }
             return {call_action_kind::complete, 0, asio::cancellation_type::none};
+        }
         for (int i = 0; i < used(); ++i) {
             slot_state& s = slots_[i];
             if (s.start && !s.busy) {
@@ -353,10 +368,26 @@ public:
         r.outcome_unknown = outcome_unknown_;
         r.refusal = refusal_;
         r.retry_after = refusal_retry_after_;
+        r.original_error = original_error_;
+        r.fallback_error = fallback_error_;
         return r;
     }
 
+    /// What the fallback receives (when next() asked for run_fallback).
+    fallback_context fallback_input() const {
+        fallback_context c;
+        c.error = original_error_;
+        c.report = report();
+        c.report.outcome = outcome_before_fallback_;
+        c.time_left = total_deadline_ == time_point::max()
+                          ? std::chrono::nanoseconds::max()
+                          : std::chrono::nanoseconds(total_deadline_ - ended_at_);
+        return c;
+    }
+
     call_outcome outcome() const noexcept {
+        if (fallback_ == fallback_state::answered)
+            return call_outcome::fallback;
         if (!error_)
             return attempts_started_ > 1 ? call_outcome::success_after_retry
                                          : call_outcome::success;
@@ -549,6 +580,44 @@ private:
         return true;
     }
 
+    // ---- the fallback, around the whole call ----------------------------------------
+
+    /// The call failed with a class the fallback answers, the caller did not
+    /// cancel, and there is time left.
+    bool fallback_applies() const noexcept {
+        return !params_.fallback_on.empty() && error_ && params_.fallback_on.contains(fault_) &&
+               outer_cancel_ == asio::cancellation_type::none && ended_at_ < total_deadline_;
+    }
+
+    void start_fallback() noexcept {
+        fallback_ = fallback_state::running;
+        original_error_ = error_;
+        outcome_before_fallback_ = outcome();
+        complete_pending_ = false;
+        slot_state& s = slots_[0];
+        s = slot_state{};
+        s.running = true;
+        s.busy = true;
+        ++in_flight_;
+    }
+
+    /// The fallback completed: its values are the call's when it answered.
+    bool fallback_ended(slot_state& s, std::error_code ec, time_point now) noexcept {
+        s.running = false;
+        ended_at_ = now; // the call's duration includes its fallback
+        --in_flight_;
+        complete_pending_ = true;
+        if (ec) {
+            fallback_ = fallback_state::failed;
+            fallback_error_ = ec;
+            return false;
+        }
+        fallback_ = fallback_state::answered;
+        error_ = {};
+        default_values_ = false;
+        return true;
+    }
+
     // ---- strategies (compiled only with a chain) ----------------------------------
 
     admission_strategy* admission_at(int i) const noexcept {
@@ -642,6 +711,11 @@ private:
     bool finished_ = false;
     bool outcome_unknown_ = false;
     bool default_values_ = false;
+    enum class fallback_state : std::uint8_t { none, running, answered, failed };
+    fallback_state fallback_ = fallback_state::none;
+    call_outcome outcome_before_fallback_ = call_outcome::failure;
+    std::error_code original_error_;
+    std::error_code fallback_error_;
 };
 
 } // namespace keel::detail

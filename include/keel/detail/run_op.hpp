@@ -106,9 +106,16 @@ private:
         : handler_(std::forward<H>(handler)), op_(std::forward<O>(op)),
           executor_(call_executor(handler_, io_executor)), io_executor_(io_executor),
           allocator_(recycled_allocator(handler_)), service_(&service), report_(params.report),
-          machine_(params, observer) {
+          machine_(with_op_settings(params, op_), observer) {
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
+    }
+
+    /// The call's parameters, with what the operation itself adds (a fallback).
+    static params_type with_op_settings(params_type params, const Op& op) noexcept {
+        if constexpr (is_with_fallback<Op>::value)
+            params.fallback_on = op.on;
+        return params;
     }
 
     static executor_type call_executor(const Handler& handler, const IoExecutor& io_executor) {
@@ -309,6 +316,17 @@ private:
                 return;
             }
             const int slot = action.slot;
+            if constexpr (is_with_fallback<Op>::value) {
+                if (action.kind == call_action_kind::run_fallback) {
+                    ++refs_; // the fallback's handler: slot 0's attempt handler
+                    fallback_context input = machine_.fallback_input();
+                    lock_.unlock();
+                    op_.fallback(std::move(input), attempt_handler(this, 0));
+                    lock_.lock();
+                    machine_.action_done(0);
+                    continue;
+                }
+            }
             if (action.kind == call_action_kind::start_attempt) {
                 ++refs_; // the attempt handler's
                 lock_.unlock();

@@ -1,0 +1,63 @@
+// keel::with_fallback: an answer for a call whose policies could not get one
+// from the dependency -- a cached value, a default, a degraded response.
+#pragma once
+
+#include <keel/fault.hpp>
+#include <keel/observer.hpp>
+
+#include <chrono>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace keel {
+
+/// What a fallback learns about the call it answers for.
+struct fallback_context {
+    std::error_code error;              ///< the call's final error
+    call_report report;                 ///< the call as it ended, before the fallback
+    std::chrono::nanoseconds time_left; ///< until the total deadline; max() when none
+};
+
+/// The fault classes a fallback answers by default: refusals, timeouts,
+/// transient and throttled failures -- never a cancellation by the caller,
+/// never a permanent error unless asked for.
+inline constexpr fault_set default_fallback_on{fault_class::rejected, fault_class::timeout,
+                                               fault_class::transient, fault_class::throttled};
+
+/// An operation factory with a fallback: the outermost strategy of a call.
+/// When the call ends with an error of a class in `on`, with time left
+/// before its total deadline and not cancelled by the caller, keel runs
+/// `fallback(context, token)` -- an asynchronous operation with the call's
+/// completion signature -- and the call completes with its result instead
+/// (call_outcome::fallback; call_report::original_error keeps the call's
+/// error). If the fallback fails, the call completes with its own error and
+/// call_report::fallback_error says why the fallback failed. No strategy
+/// (breaker, budget, adaptive limit) ever records a fallback's result.
+template <class Op, class Fallback>
+struct with_fallback_t {
+    Op op;
+    Fallback fallback;
+    fault_set on = default_fallback_on;
+
+    /// Starts one attempt of the call: the wrapped operation.
+    template <class Attempt, class Token>
+    auto operator()(const Attempt& attempt, Token&& token) {
+        return op(attempt, std::forward<Token>(token));
+    }
+};
+
+template <class Op, class Fallback>
+with_fallback_t<std::decay_t<Op>, std::decay_t<Fallback>>
+with_fallback(Op&& op, Fallback&& fallback, fault_set on = default_fallback_on) {
+    return {std::forward<Op>(op), std::forward<Fallback>(fallback), on};
+}
+
+namespace detail {
+template <class Op>
+struct is_with_fallback : std::false_type {};
+template <class Op, class Fallback>
+struct is_with_fallback<with_fallback_t<Op, Fallback>> : std::true_type {};
+} // namespace detail
+
+} // namespace keel

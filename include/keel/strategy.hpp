@@ -33,14 +33,37 @@ struct attempt_record {
 /// A strategy's answer to "may this attempt start now?".
 struct admission {
     bool admitted = true;
-    std::error_code refusal; ///< one of keel's local refusals (errc::circuit_open, ...)
+    /// One of keel's local refusals (errc::circuit_open, ...); with `wait`,
+    /// the refusal if the wait runs out (errc::bulkhead_timeout).
+    std::error_code refusal;
     std::optional<std::chrono::nanoseconds> retry_after; ///< when to come back, if known
+    /// Not admitted yet, not refused: the strategy has queued the attempt's
+    /// admission_waiter and calls its admitted() when a permit frees, within
+    /// this bound (the call's total deadline may cut it shorter).
+    std::optional<std::chrono::nanoseconds> wait;
 
     static admission admit() noexcept { return {}; }
     static admission reject(errc why,
                             std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept {
-        return {false, make_error_code(why), retry_after};
+        return {false, make_error_code(why), retry_after, std::nullopt};
     }
+    static admission wait_at_most(std::chrono::nanoseconds bound, errc on_timeout) noexcept {
+        return {false, make_error_code(on_timeout), std::nullopt, bound};
+    }
+};
+
+/// An attempt waiting for admission, as its strategy holds it.
+class admission_waiter {
+public:
+    /// The strategy admits the waiting attempt: it now holds a permit, given
+    /// back through release() as any other. Called once, from any thread,
+    /// and never while the strategy holds a lock of its own that admit(),
+    /// release() or withdraw() take (keel posts the rest to the call's
+    /// executor).
+    virtual void admitted() noexcept = 0;
+
+protected:
+    ~admission_waiter() = default;
 };
 
 /// Admission before each attempt (circuit breaker, rate limiter, bulkhead).
@@ -49,8 +72,15 @@ class admission_strategy {
 public:
     virtual ~admission_strategy() = default;
     /// Asked before each attempt, the first and every retry or hedge. An
-    /// admitted attempt is handed back through release() exactly once.
-    virtual admission admit(clock_ticks now) = 0;
+    /// admitted attempt is handed back through release() exactly once. A
+    /// strategy that makes attempts wait queues `waiter` and answers
+    /// admission::wait_at_most(...); one that never waits ignores it.
+    virtual admission admit(clock_ticks now, admission_waiter& waiter) = 0;
+    /// The wait of `waiter` ran out, or its call ended: take it out of the
+    /// queue. True: it was still queued (it holds no permit). False: it was
+    /// admitted already (its admitted() runs or ran); keel then hands the
+    /// permit back through release() once it learns of it.
+    virtual bool withdraw(admission_waiter& /*waiter*/) noexcept { return true; }
     /// The admitted attempt is over: its operation completed (`attempt`
     /// says how), or it never started (`attempt` is null: a strategy
     /// further in refused it, or its deadline was already due). Called only
@@ -76,7 +106,7 @@ public:
     virtual void on_call_start(clock_ticks /*now*/) noexcept {}
     /// May attempt `next_attempt` (2, 3, ...) start? A refusal ends the
     /// retries: the call completes with the last attempt's own error and
-    /// give_up_reason::rejected.
+    /// give_up_reason::rejected. A gate does not make attempts wait.
     virtual admission may_retry(clock_ticks now, int next_attempt) noexcept = 0;
 };
 

@@ -54,13 +54,27 @@ struct recording_observer {
     }
 };
 
+/// Stands for the driver's waiter: counts how often a strategy admitted it.
+struct counting_waiter final : admission_waiter {
+    int admitted_calls = 0;
+    void admitted() noexcept override { ++admitted_calls; }
+};
+
 template <class Chain>
 class harness {
 public:
     using machine_type = detail::call_machine<clock_type, recording_observer, Chain>;
 
     harness(const detail::call_params<time_point, Chain>& params)
-        : observer_{&events}, machine_(params, observer_) {}
+        : observer_{&events}, machine_(params, observer_) {
+        std::array<admission_waiter*, Chain::max_in_flight> w;
+        for (std::size_t i = 0; i < w.size(); ++i)
+            w[i] = &waiters[i];
+        if constexpr (Chain::enabled)
+            machine_.attach_waiters(w.data());
+    }
+
+    std::array<counting_waiter, Chain::max_in_flight> waiters;
 
     /// Runs the actions the machine asks for (each executed at once) and
     /// writes them, then the wake-up time: "start 0 #1 | wake 200ms".
@@ -403,7 +417,7 @@ struct test_admission final : admission_strategy {
     int released_unstarted = 0;
     std::vector<attempt_result> results;
 
-    admission admit(clock_ticks) override {
+    admission admit(clock_ticks, admission_waiter&) override {
         const bool yes = asked < static_cast<int>(answers.size()) ? answers[asked] : true;
         ++asked;
         return yes ? admission::admit() : admission::reject(errc::circuit_open, retry_after);
@@ -759,6 +773,137 @@ TEST(CallMachineFallback, AnswersARefusedCall) {
     EXPECT_EQ(h.drain(), "complete | wake never");
     EXPECT_EQ(m.report().outcome, call_outcome::fallback);
     EXPECT_EQ(breaker->released, 0) << "no strategy hears of the fallback";
+}
+
+// ---- waiting for admission ---------------------------------------------------------
+
+/// Makes attempts wait while `full`; remembers the waiter it holds.
+struct waiting_admission final : admission_strategy {
+    bool full = true;
+    std::chrono::nanoseconds max_wait = 50ms;
+    bool still_queued = true; ///< what withdraw() answers
+    admission_waiter* queued = nullptr;
+    int released = 0;
+    int withdrawn = 0;
+    admission admit(clock_ticks, admission_waiter& w) override {
+        if (!full)
+            return admission::admit();
+        queued = &w;
+        return admission::wait_at_most(max_wait, errc::bulkhead_timeout);
+    }
+    void release(clock_ticks, const attempt_record*) noexcept override { ++released; }
+    bool withdraw(admission_waiter& w) noexcept override {
+        EXPECT_EQ(&w, queued);
+        ++withdrawn;
+        return still_queued;
+    }
+};
+
+struct waiting_setup {
+    strategy_chain chain;
+    std::shared_ptr<test_admission> breaker = std::make_shared<test_admission>();
+    std::shared_ptr<waiting_admission> bulkhead = std::make_shared<waiting_admission>();
+    retry_policy retry;
+    waiting_setup() {
+        chain.breaker = breaker;
+        chain.bulkhead = bulkhead;
+    }
+    detail::call_params<time_point, strategy_chain> params(std::chrono::nanoseconds total) {
+        auto p = with_chain(chain, &retry);
+        p.total = total;
+        return p;
+    }
+};
+
+TEST(CallMachineWaiting, AnAttemptWaitsForItsPermitThenStarts) {
+    waiting_setup w;
+    harness<strategy_chain> h(w.params(unlimited));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    EXPECT_EQ(h.drain(), "| wake 50ms") << "no start while it waits";
+    EXPECT_EQ(m.waiting(), 1);
+    EXPECT_EQ(w.bulkhead->queued, &h.waiters[0]);
+    m.admission_granted(0, at(20ms));
+    EXPECT_EQ(m.waiting(), 0);
+    EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
+    m.attempt_ended(0, at(30ms), {});
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(w.bulkhead->released, 1) << "the granted permit goes back when the attempt ends";
+    EXPECT_EQ(w.breaker->released, 1);
+}
+
+TEST(CallMachineWaiting, AWaitThatRunsOutIsARefusal) {
+    waiting_setup w;
+    harness<strategy_chain> h(w.params(unlimited));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.timer(at(50ms));
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(w.bulkhead->withdrawn, 1);
+    EXPECT_EQ(m.waiting(), 0);
+    const call_report r = m.report();
+    EXPECT_EQ(r.outcome, call_outcome::rejected);
+    EXPECT_EQ(r.attempts, 0);
+    EXPECT_EQ(r.error, make_error_code(errc::bulkhead_timeout));
+    EXPECT_EQ(w.breaker->released_unstarted, 1) << "the breaker's permit goes back";
+    EXPECT_EQ(w.bulkhead->released, 0) << "no bulkhead permit was ever held";
+}
+
+TEST(CallMachineWaiting, AGrantAlreadyOnItsWayIsTaken) {
+    waiting_setup w;
+    w.bulkhead->still_queued = false;
+    harness<strategy_chain> h(w.params(unlimited));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.timer(at(50ms));
+    EXPECT_EQ(h.drain(), "| wake never") << "withdraw() said the grant is coming";
+    EXPECT_EQ(m.waiting(), 1);
+    m.admission_granted(0, at(51ms));
+    EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
+}
+
+TEST(CallMachineWaiting, TheTotalDeadlineCutsTheWait) {
+    waiting_setup w;
+    harness<strategy_chain> h(w.params(30ms));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    EXPECT_EQ(h.drain(), "| wake 30ms");
+    m.timer(at(30ms));
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    const call_report r = m.report();
+    EXPECT_EQ(r.error, make_error_code(errc::deadline_exceeded));
+    EXPECT_EQ(r.reason, give_up_reason::deadline);
+    EXPECT_EQ(r.outcome, call_outcome::timeout);
+}
+
+TEST(CallMachineWaiting, TheCallersCancelWithdrawsTheWaiter) {
+    waiting_setup w;
+    harness<strategy_chain> h(w.params(unlimited));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.cancel(asio::cancellation_type::terminal, at(10ms));
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(w.bulkhead->withdrawn, 1);
+    EXPECT_EQ(m.report().outcome, call_outcome::cancelled);
+    EXPECT_EQ(w.breaker->released_unstarted, 1);
+}
+
+TEST(CallMachineWaiting, ACancelledCallGivesBackAGrantThatCameLate) {
+    waiting_setup w;
+    w.bulkhead->still_queued = false;
+    harness<strategy_chain> h(w.params(unlimited));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.cancel(asio::cancellation_type::terminal, at(10ms));
+    EXPECT_EQ(h.drain(), "| wake never") << "not complete while its strategy may still call it";
+    m.admission_granted(0, at(11ms));
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(w.bulkhead->released, 1) << "the late permit went straight back";
+    EXPECT_EQ(m.report().outcome, call_outcome::cancelled);
 }
 
 } // namespace

@@ -39,7 +39,7 @@ struct counting_bulkhead final : admission_strategy {
     std::atomic<int> held{0};
     std::atomic<int> most{0};
     std::atomic<int> admitted{0};
-    admission admit(clock_ticks) override {
+    admission admit(clock_ticks, admission_waiter&) override {
         const int now_held = ++held;
         ++admitted;
         int seen = most.load();

@@ -9,10 +9,17 @@
 #include "support/scripted_op.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/compose.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/steady_timer.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <deque>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 namespace keel::test {
 namespace {
@@ -24,7 +31,7 @@ using chain_pipeline =
 struct at_most_n final : keel::admission_strategy {
     explicit at_most_n(int n) : free(n) {}
     std::atomic<int> free;
-    keel::admission admit(keel::clock_ticks) override {
+    keel::admission admit(keel::clock_ticks, keel::admission_waiter&) override {
         if (free.fetch_sub(1) > 0)
             return keel::admission::admit();
         free.fetch_add(1);
@@ -72,7 +79,7 @@ TEST_F(StrategyChain, TheDocumentedBulkheadRefusesTheSecondCallWithNoAttempt) {
 struct recording_bulkhead final : admission_strategy {
     int held = 0;
     int released = 0;
-    admission admit(clock_ticks) override {
+    admission admit(clock_ticks, admission_waiter&) override {
         ++held;
         return admission::admit();
     }
@@ -282,6 +289,147 @@ TEST_F(StrategyChain, AFallbackAnswersARefusalWithNoAttempt) {
     EXPECT_EQ(report.attempts, 0);
     EXPECT_EQ(report.outcome, call_outcome::fallback);
     EXPECT_EQ(report.original_error, make_error_code(errc::bulkhead_full));
+}
+
+/// A bulkhead whose attempts queue for a permit: a freed permit passes
+/// straight to the first waiter.
+struct queueing_bulkhead final : admission_strategy {
+    explicit queueing_bulkhead(int permits, std::chrono::nanoseconds max_wait)
+        : free(permits), max_wait(max_wait) {}
+    std::mutex mutex;
+    int free;
+    int in_use = 0;
+    int most_in_use = 0;
+    std::chrono::nanoseconds max_wait;
+    std::deque<admission_waiter*> queue;
+
+    admission admit(clock_ticks, admission_waiter& w) override {
+        std::lock_guard lock(mutex);
+        if (free > 0) {
+            --free;
+            most_in_use = std::max(most_in_use, ++in_use);
+            return admission::admit();
+        }
+        queue.push_back(&w);
+        return admission::wait_at_most(max_wait, errc::bulkhead_timeout);
+    }
+    void release(clock_ticks, const attempt_record*) noexcept override {
+        admission_waiter* next = nullptr;
+        {
+            std::lock_guard lock(mutex);
+            if (queue.empty()) {
+                ++free;
+                --in_use;
+            } else {
+                next = queue.front(); // the permit passes on: in_use unchanged
+                queue.pop_front();
+            }
+        }
+        if (next)
+            next->admitted(); // outside the lock, as admission_waiter asks
+    }
+    bool withdraw(admission_waiter& w) noexcept override {
+        std::lock_guard lock(mutex);
+        auto it = std::find(queue.begin(), queue.end(), &w);
+        if (it == queue.end())
+            return false;
+        queue.erase(it);
+        return true;
+    }
+};
+
+TEST_F(StrategyChain, ASecondCallWaitsForTheFirstOnesPermit) {
+    auto chain = std::make_shared<strategy_chain>();
+    auto bulkhead = std::make_shared<queueing_bulkhead>(1, 1s);
+    chain->bulkhead = bulkhead;
+    pipeline_policy policy;
+    policy.strategies = chain;
+    chain_pipeline p(context, "dep", policy);
+    scripted_op op(context, {ok(1, 30ms)}); // each call's first attempt
+    completion first, second;
+    p.async_run(std::ref(op), record(first));
+    p.async_run(std::ref(op), record(second));
+    run_for(context, 20ms);
+    EXPECT_EQ(op.calls(), 1) << "the second call waits";
+    run_for(context, 1s, [&] { return second.done(); });
+    EXPECT_EQ(first.value, 1);
+    EXPECT_EQ(second.value, 1);
+    ASSERT_EQ(op.calls(), 2);
+    EXPECT_EQ(op.seen()[1].started - op.seen()[0].started, 30ms)
+        << "it started when the first one's permit came free";
+    EXPECT_EQ(bulkhead->most_in_use, 1);
+    EXPECT_EQ(bulkhead->free, 1);
+}
+
+TEST_F(StrategyChain, AWaitThatRunsOutRefusesTheCall) {
+    auto chain = std::make_shared<strategy_chain>();
+    auto bulkhead = std::make_shared<queueing_bulkhead>(1, 10ms);
+    chain->bulkhead = bulkhead;
+    pipeline_policy policy;
+    policy.strategies = chain;
+    chain_pipeline p(context, "dep", policy);
+    scripted_op op(context, {ok(1, 50ms)});
+    completion first, second;
+    call_report report;
+    p.async_run(std::ref(op), record(first));
+    p.async_run(std::ref(op), report, record(second));
+    run_for(context, 1s, [&] { return first.done() && second.done(); });
+    EXPECT_EQ(second.ec, make_error_code(errc::bulkhead_timeout));
+    EXPECT_EQ(report.outcome, call_outcome::rejected);
+    EXPECT_EQ(op.calls(), 1);
+    EXPECT_TRUE(bulkhead->queue.empty());
+    EXPECT_EQ(bulkhead->free, 1);
+}
+
+TEST(StrategyChainThreads, CallsQueueForOnePermitAcrossTwoThreads) {
+    asio::io_context context;
+    auto chain = std::make_shared<strategy_chain>();
+    auto bulkhead = std::make_shared<queueing_bulkhead>(1, 10s);
+    chain->bulkhead = bulkhead;
+    pipeline_policy policy;
+    policy.strategies = chain;
+    basic_pipeline<asio::steady_timer, null_observer, asio::any_io_executor, strategy_chain> p(
+        context, "dep", policy);
+    auto work = asio::make_work_guard(context);
+    std::thread a([&] { context.run(); });
+    std::thread b([&] { context.run(); });
+    constexpr int calls = 64;
+    std::atomic<int> done{0};
+    std::atomic<int> running{0};
+    std::atomic<int> overlapped{0};
+    auto op = [&](const attempt&, auto&& token) {
+        return asio::async_compose<decltype(token), void(std::error_code, int)>(
+            [&, timer = std::make_shared<asio::steady_timer>(context, 100us),
+             started = false](auto& self, std::error_code = {}) mutable {
+                if (!started) {
+                    started = true;
+                    if (++running > 1)
+                        ++overlapped;
+                    timer->async_wait(std::move(self));
+                    return;
+                }
+                --running;
+                self.complete({}, 1);
+            },
+            token, context);
+    };
+    std::promise<void> all_done;
+    for (int i = 0; i < calls; ++i)
+        asio::post(context, [&] {
+            p.async_run(op, [&](std::error_code ec, int) {
+                EXPECT_FALSE(ec);
+                if (++done == calls)
+                    all_done.set_value();
+            });
+        });
+    EXPECT_EQ(all_done.get_future().wait_for(10s), std::future_status::ready);
+    work.reset();
+    a.join();
+    b.join();
+    EXPECT_EQ(done.load(), calls);
+    EXPECT_EQ(overlapped.load(), 0) << "one permit: never two operations at once";
+    EXPECT_EQ(bulkhead->free, 1);
+    EXPECT_TRUE(bulkhead->queue.empty());
 }
 
 } // namespace

@@ -238,11 +238,29 @@ public:
             }
         }
         if constexpr (Chain::enabled) {
-            if (hedge_at_ <= now) {
+            for (int i = 0; i < used(); ++i)
+                if (slots_[i].waiting && slots_[i].wait_until <= now)
+                    stop_waiting(i, now, false);
+            if (hedge_at_ <= now && !decided_) {
                 hedge_at_ = time_point::max();
                 launch(now);
             }
         }
+    }
+
+    /// The admission strategy the slot waited for admitted it (its waiter's
+    /// admitted() ran): take the remaining admissions, then start.
+    void admission_granted(int slot, time_point now) {
+        slot_state& s = slots_[slot];
+        s.waiting = false;
+        --waiting_;
+        s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << s.waiting_on));
+        if (decided_) { // the call ended while it waited
+            hand_back_unstarted(s, now);
+            return;
+        }
+        if (admit(slot, s.waiting_on + 1, now) == admitted::yes)
+            begin_attempt(slot, now);
     }
 
     /// The caller cancelled (from the handler's executor).
@@ -298,7 +316,7 @@ public:
                 return {call_action_kind::cancel_attempt, static_cast<std::uint8_t>(i), type};
             }
         }
-        if (complete_pending_ && in_flight_ == 0) {
+        if (complete_pending_ && in_flight_ == 0 && waiting_ == 0) {
             if (fallback_ == fallback_state::none && fallback_applies()) {
                 start_fallback();
                 return {call_action_kind::run_fallback, 0, asio::cancellation_type::none};
@@ -319,7 +337,7 @@ public:
 
     /// Whether next() would return an action.
     bool has_action() const noexcept {
-        if (complete_pending_ && in_flight_ == 0)
+        if (complete_pending_ && in_flight_ == 0 && waiting_ == 0)
             return true;
         for (int i = 0; i < used(); ++i)
             if (const slot_state& s = slots_[i];
@@ -335,13 +353,25 @@ public:
         if (sleeping_)
             return sleep_until_;
         time_point earliest = hedge_at_;
-        for (int i = 0; i < used(); ++i)
-            if (const slot_state& s = slots_[i]; s.running && s.expired == expiry::none)
+        for (int i = 0; i < used(); ++i) {
+            const slot_state& s = slots_[i];
+            if (s.running && s.expired == expiry::none)
                 earliest = std::min(earliest, s.exchange_deadline);
+            if (s.waiting)
+                earliest = std::min(earliest, s.wait_until);
+        }
         return earliest;
     }
 
     bool busy(int slot) const noexcept { return slots_[slot].busy; }
+    /// How many slots wait for admission: each holds a reference of the
+    /// driver's while its strategy may call its waiter.
+    int waiting() const noexcept { return waiting_; }
+    /// The waiter object of each slot, given to admission strategies.
+    void attach_waiters(admission_waiter* const* waiters) noexcept {
+        for (int i = 0; i < slots; ++i)
+            waiters_[i] = waiters[i];
+    }
     /// How many slots this call uses: all of them with parallel attempts,
     /// else one.
     int slots_used() const noexcept { return used(); }
@@ -410,12 +440,16 @@ private:
         expiry expired = expiry::none;
         asio::cancellation_type_t cancel = asio::cancellation_type::none; ///< to emit
         asio::cancellation_type_t cancel_requested = asio::cancellation_type::none;
-        std::uint8_t admitted = 0; ///< which admission strategies hold a permit for it
-        bool running = false;      ///< started and not yet ended
-        bool start = false;        ///< a start action is pending
-        bool busy = false;         ///< the driver executes an action for it outside its lock
-        bool lost = false;         ///< cancelled by us because another attempt won
-        bool unstarted = false;    ///< cut before it started: already due
+        std::uint8_t admitted = 0;   ///< which admission strategies hold a permit for it
+        bool running = false;        ///< started and not yet ended
+        bool start = false;          ///< a start action is pending
+        bool busy = false;           ///< the driver executes an action for it outside its lock
+        bool lost = false;           ///< cancelled by us because another attempt won
+        bool unstarted = false;      ///< cut before it started: already due
+        bool waiting = false;        ///< queued by an admission strategy, not admitted yet
+        std::uint8_t waiting_on = 0; ///< which admission strategy it waits for
+        time_point wait_until = time_point::max(); ///< when the wait runs out
+        std::error_code wait_refusal;              ///< the refusal then
     };
 
     /// The slots in use; a constant where there is one (no parallel seam).
@@ -474,30 +508,34 @@ private:
                 queue_cancel(i, asio::cancellation_type::terminal);
             }
         }
+        if constexpr (Chain::enabled) {
+            for (int i = 0; i < used(); ++i)
+                if (slots_[i].waiting && slots_[i].wait_until != time_point::max())
+                    stop_waiting(i, now, true);
+        }
     }
 
     /// Starts the next attempt now, if its admission allows.
     void launch(time_point now) {
-        const int number = attempts_started_ + 1;
         int slot = 0;
-        while (slot < used() && (slots_[slot].running || slots_[slot].start))
+        while (slot < used() &&
+               (slots_[slot].running || slots_[slot].start || slots_[slot].waiting))
             ++slot;
         if (slot == used())
             return; // every slot busy: no parallel attempt this time
         slot_state& s = slots_[slot];
         s = slot_state{};
         if constexpr (Chain::enabled) {
-            if (!admit(s, now)) {
-                if (attempts_started_ == 0) {
-                    error_ = refusal_;
-                    fault_ = fault_class::rejected;
-                    decide_end(give_up_reason::rejected, now);
-                } else if (in_flight_ == 0) { // a retry refused: end with the last error
-                    decide_end(give_up_reason::rejected, now);
-                }
+            if (admit(slot, 0, now) != admitted::yes)
                 return;
-            }
         }
+        begin_attempt(slot, now);
+    }
+
+    /// The slot's attempt has every permit: it starts now.
+    void begin_attempt(int slot, time_point now) {
+        slot_state& s = slots_[slot];
+        const int number = attempts_started_ + 1;
         attempts_started_ = number;
         s.number = number;
         s.started = now;
@@ -625,25 +663,81 @@ private:
         return i == 0 ? c.breaker.get() : i == 1 ? c.rate_limiter.get() : c.bulkhead.get();
     }
 
-    /// Breaker, then rate limiter, then bulkhead; a refusal hands back the
-    /// permits already taken.
-    bool admit(slot_state& s, time_point now) {
+    enum class admitted : std::uint8_t { yes, no, waiting };
+
+    /// Breaker, then rate limiter, then bulkhead, from strategy `from` on. A
+    /// refusal hands back the permits already taken and ends the call or its
+    /// retries; a wait leaves the slot waiting for admission_granted().
+    admitted admit(int slot, int from, time_point now) {
+        slot_state& s = slots_[slot];
         if (!params_.strategies)
-            return true;
-        for (int i = 0; i < 3; ++i) {
+            return admitted::yes;
+        for (int i = from; i < 3; ++i) {
             admission_strategy* strategy = admission_at(i);
             if (!strategy)
                 continue;
-            const admission a = strategy->admit(ticks(now));
-            if (!a.admitted) {
-                refusal_ = a.refusal;
-                refusal_retry_after_ = a.retry_after;
-                hand_back_unstarted(s, now);
-                return false;
+            const admission a = strategy->admit(ticks(now), *waiters_[slot]);
+            if (a.admitted) {
+                s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
+                continue;
             }
-            s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
+            if (a.wait) {
+                s.waiting = true;
+                s.waiting_on = static_cast<std::uint8_t>(i);
+                s.wait_refusal = a.refusal;
+                s.wait_until = std::min(deadline_after(now, *a.wait), total_deadline_);
+                ++waiting_;
+                return admitted::waiting;
+            }
+            refuse(s, a.refusal, a.retry_after, now);
+            return admitted::no;
         }
-        return true;
+        return admitted::yes;
+    }
+
+    /// The slot's attempt will not start: hand back its permits; a refused
+    /// first attempt ends the call as rejected, a refused retry ends it with
+    /// the last attempt's error (a refused hedge just does not run).
+    void refuse(slot_state& s, std::error_code why, std::optional<std::chrono::nanoseconds> after,
+                time_point now) {
+        refusal_ = why;
+        refusal_retry_after_ = after;
+        hand_back_unstarted(s, now);
+        if (decided_)
+            return;
+        if (attempts_started_ == 0) {
+            error_ = refusal_;
+            fault_ = fault_class::rejected;
+            decide_end(give_up_reason::rejected, now);
+        } else if (in_flight_ == 0 && waiting_ == 0) {
+            decide_end(give_up_reason::rejected, now);
+        }
+    }
+
+    /// A waiting slot whose wait ran out, or whose call ended: withdraw it.
+    void stop_waiting(int slot, time_point now, bool call_over) {
+        slot_state& s = slots_[slot];
+        if (!admission_at(s.waiting_on)->withdraw(*waiters_[slot])) {
+            s.wait_until = time_point::max(); // admitted meanwhile: the grant is on its way
+            return;
+        }
+        s.waiting = false;
+        --waiting_;
+        if (call_over) {
+            hand_back_unstarted(s, now);
+            return;
+        }
+        if (s.wait_until >= total_deadline_) { // the total deadline cut the wait
+            hand_back_unstarted(s, now);
+            if (attempts_started_ == 0) {
+                error_ = params_.total_error;
+                fault_ = fault_class::timeout;
+            }
+            if (!decided_ && in_flight_ == 0 && waiting_ == 0)
+                decide_end(give_up_reason::deadline, now);
+            return;
+        }
+        refuse(s, s.wait_refusal, std::nullopt, now);
     }
 
     void hand_back_unstarted(slot_state& s, time_point now) noexcept {
@@ -703,6 +797,8 @@ private:
     give_up_reason reason_ = give_up_reason::none;
     asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
     int slots_used_ = 1;
+    int waiting_ = 0;
+    std::array<admission_waiter*, slots> waiters_{};
     int attempts_started_ = 0;
     int in_flight_ = 0;
     bool sleeping_ = false;

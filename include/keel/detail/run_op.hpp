@@ -109,6 +109,15 @@ private:
           machine_(with_op_settings(params, op_), observer) {
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
+        if constexpr (Chain::enabled) {
+            std::array<admission_waiter*, slots> waiters;
+            for (int i = 0; i < slots; ++i) {
+                waiters_[i].self = this;
+                waiters_[i].slot = i;
+                waiters[i] = &waiters_[i];
+            }
+            machine_.attach_waiters(waiters.data());
+        }
     }
 
     /// The call's parameters, with what the operation itself adds (a fallback).
@@ -192,6 +201,41 @@ private:
         run_op* self_;
     };
 
+    /// What an admission strategy holds while a slot waits for a permit. Its
+    /// admitted() may run on any thread, inside another call's release():
+    /// it only posts, with the reference the waiting slot holds.
+    struct slot_waiter final : admission_waiter {
+        run_op* self = nullptr;
+        int slot = 0;
+        void admitted() noexcept override {
+            asio::post(self->executor_, asio::bind_allocator(self->allocator_, grant{self, slot}));
+        }
+    };
+
+    /// The posted admission of a waiting slot; owns the slot's reference.
+    class grant {
+    public:
+        grant(run_op* self, int slot) noexcept : self_(self), slot_(slot) {}
+        grant(grant&& other) noexcept
+            : self_(std::exchange(other.self_, nullptr)), slot_(other.slot_) {}
+        grant& operator=(grant&&) = delete;
+        ~grant() {
+            if (self_) { // its context shut down: the call never goes on
+                self_->lock_.lock();
+                --self_->waiter_refs_;
+                self_->drop_ref_and_unlock();
+            }
+        }
+        void operator()() { std::exchange(self_, nullptr)->on_admitted(slot_); }
+
+        using allocator_type = typename run_op::allocator_type;
+        allocator_type get_allocator() const noexcept { return self_->allocator_; }
+
+    private:
+        run_op* self_;
+        int slot_;
+    };
+
     struct outer_cancel_handler {
         run_op* self;
         void operator()(asio::cancellation_type_t type) const { self->on_outer_cancel(type); }
@@ -230,6 +274,13 @@ private:
 
     void resume() {
         lock_.lock();
+        drive(entry::handler);
+    }
+
+    void on_admitted(int slot) {
+        lock_.lock();
+        --waiter_refs_; // the waiting slot's reference is now this entry's
+        machine_.admission_granted(slot, now(true));
         drive(entry::handler);
     }
 
@@ -341,7 +392,17 @@ private:
         }
         rearm();
         track_sleep();
+        sync_waiter_refs();
         drop_ref_and_unlock();
+    }
+
+    /// A slot waiting for admission holds a reference: its strategy may call
+    /// its waiter until it is withdrawn or admitted.
+    void sync_waiter_refs() noexcept {
+        if constexpr (Chain::enabled) {
+            refs_ += machine_.waiting() - waiter_refs_;
+            waiter_refs_ = machine_.waiting();
+        }
     }
 
     /// Posts resume() with a reference of its own.
@@ -391,6 +452,7 @@ private:
     /// Delivers the result: takes the handler out, frees the state when this
     /// was the last reference, then invokes the handler.
     void complete() {
+        sync_waiter_refs();
         machine_.completed();
         const std::error_code ec = machine_.error();
         if (report_)
@@ -445,7 +507,12 @@ private:
     std::optional<std::pair<tracked_t<executor_type>, tracked_t<IoExecutor>>> sleep_work_;
     time_point armed_ = time_point::max();
     spinlock lock_;
-    int refs_ = 0; ///< guarded by lock_
+    int refs_ = 0;        ///< guarded by lock_
+    int waiter_refs_ = 0; ///< of refs_, those of slots waiting for admission
+    struct no_waiters {};
+    [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<slot_waiter, slots>,
+                                             no_waiters>
+        waiters_{};
     entry_state entry_ = entry_state::idle;
 };
 

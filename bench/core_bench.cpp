@@ -522,6 +522,26 @@ void BM_keel_pipeline_chain(benchmark::State& state) {
     });
 }
 
+/// Diagnostic: the engine with seams, one of them configured (a listener
+/// that does nothing): what a dependency with a strategy pays for the seams
+/// before its strategy does any work.
+void BM_keel_pipeline_chain_listener(benchmark::State& state) {
+    struct quiet_listener final : keel::attempt_listener {
+        void on_attempt_end(keel::clock_ticks, const keel::attempt_record&) noexcept override {}
+    };
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline_policy policy = full_policy();
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->listener = std::make_shared<quiet_listener>();
+    policy.strategies = chain;
+    chain_pipeline pipeline(context, "bench", policy);
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
 /// The seams' added cost, paired (see paired_driver): target +20 ns.
 void BM_keel_pipeline_chain_paired(benchmark::State& state) {
     bench_context bench;
@@ -661,6 +681,7 @@ BENCHMARK(BM_keel_pipeline_metrics_paired);
 // Diagnostics (not part of the targets): where keel's cost comes from.
 BENCHMARK(BM_bare_op_any_executor);
 BENCHMARK(BM_keel_pipeline_io_executor);
+BENCHMARK(BM_keel_pipeline_chain_listener)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics_runtime);
 #endif

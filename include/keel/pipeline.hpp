@@ -183,12 +183,8 @@ private:
         template <class Handler, class Op>
         void operator()(Handler&& handler, Op&& op, call_report* report) const {
             using clock_point = typename clock_type::time_point;
-            detail::call_params<clock_point, Strategies> params;
+            detail::call_params<clock_point> params;
             const pipeline_policy& policy = self->policy();
-            if constexpr (Strategies::enabled) {
-                if (policy.strategies && !policy.strategies->empty())
-                    params.strategies = policy.strategies.get();
-            }
             params.retry = &policy.retry;
             params.connect = policy.timeout.connect;
             params.exchange = policy.timeout.exchange;
@@ -196,6 +192,27 @@ private:
             params.name = self->name_;
             params.jitter = &self->jitter_;
             params.report = report;
+            if constexpr (Strategies::enabled) {
+                // The one branch a strategy chain costs when nothing in it is
+                // configured: such a call runs on the engine without seams.
+                const strategy_chain* chain = policy.strategies.get();
+                if (chain && !chain->empty()) {
+                    params.strategies = chain;
+                    if (chain->parallel)
+                        start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),
+                                              params);
+                    else
+                        start<detail::serial_strategies>(std::forward<Handler>(handler),
+                                                         std::forward<Op>(op), params);
+                    return;
+                }
+            }
+            start<no_strategies>(std::forward<Handler>(handler), std::forward<Op>(op), params);
+        }
+
+        template <class Chain, class Handler, class Op>
+        void start(Handler&& handler, Op&& op,
+                   const detail::call_params<typename clock_type::time_point>& params) const {
             using handler_type = std::decay_t<Handler>;
             if constexpr (std::is_same_v<Executor, asio::any_io_executor> &&
                           std::is_same_v<asio::associated_executor_t<handler_type, Executor>,
@@ -210,7 +227,7 @@ private:
                     asio::get_associated_executor(handler, self->executor_);
                 if (detail::target_if<io_executor>(call)) {
                     detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer,
-                                   Executor, Strategies,
+                                   Executor, Chain,
                                    io_executor>::start(std::forward<Handler>(handler),
                                                        std::forward<Op>(op), params,
                                                        *self->service_, self->observer_,
@@ -219,9 +236,8 @@ private:
                 }
             }
             detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer, Executor,
-                           Strategies>::start(std::forward<Handler>(handler), std::forward<Op>(op),
-                                              params, *self->service_, self->observer_,
-                                              self->executor_);
+                           Chain>::start(std::forward<Handler>(handler), std::forward<Op>(op),
+                                         params, *self->service_, self->observer_, self->executor_);
         }
     };
 

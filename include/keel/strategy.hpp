@@ -155,4 +155,15 @@ struct no_strategies {
     static constexpr bool enabled = false;
 };
 
+namespace detail {
+/// The engine a strategy_chain without parallel attempts runs on: every seam
+/// but one attempt slot. A pipeline typed with strategy_chain picks, per
+/// call, no_strategies (nothing configured), this, or strategy_chain (with
+/// parallel attempts): one branch, and a strategy left out costs nothing.
+struct serial_strategies {
+    static constexpr int max_in_flight = 1;
+    static constexpr bool enabled = true;
+};
+} // namespace detail
+
 } // namespace keel

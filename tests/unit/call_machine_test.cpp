@@ -65,7 +65,7 @@ class harness {
 public:
     using machine_type = detail::call_machine<clock_type, recording_observer, Chain>;
 
-    harness(const detail::call_params<time_point, Chain>& params)
+    harness(const detail::call_params<time_point>& params)
         : observer_{&events}, machine_(params, observer_) {
         std::array<admission_waiter*, Chain::max_in_flight> w;
         for (std::size_t i = 0; i < w.size(); ++i)
@@ -239,7 +239,7 @@ TEST_P(CallMachineTable, EventsGiveTheseActionsAndThisReport) {
     retry.backoff.initial = c.backoff;
     retry.backoff.max = std::max<std::chrono::nanoseconds>(c.backoff, retry.backoff.max);
     retry.backoff.jitter = jitter_kind::none;
-    detail::call_params<time_point, no_strategies> params;
+    detail::call_params<time_point> params;
     params.retry = &retry;
     params.exchange = c.exchange;
     params.total = c.total;
@@ -280,9 +280,9 @@ INSTANTIATE_TEST_SUITE_P(Calls, CallMachineTable, ::testing::ValuesIn(cases));
 
 // ---- details the table does not show ------------------------------------------------
 
-detail::call_params<time_point, no_strategies> one_attempt(std::chrono::nanoseconds total,
-                                                           std::chrono::nanoseconds exchange) {
-    detail::call_params<time_point, no_strategies> params;
+detail::call_params<time_point> one_attempt(std::chrono::nanoseconds total,
+                                            std::chrono::nanoseconds exchange) {
+    detail::call_params<time_point> params;
     params.total = total;
     params.exchange = exchange;
     params.name = "dep";
@@ -458,9 +458,8 @@ struct hedge_after final : parallel_attempts {
     }
 };
 
-detail::call_params<time_point, strategy_chain> with_chain(const strategy_chain& chain,
-                                                           const retry_policy* retry) {
-    detail::call_params<time_point, strategy_chain> params;
+detail::call_params<time_point> with_chain(const strategy_chain& chain, const retry_policy* retry) {
+    detail::call_params<time_point> params;
     params.strategies = &chain;
     params.retry = retry;
     params.name = "dep";
@@ -656,8 +655,7 @@ TEST(CallMachineStrategies, AnAbandonedAttemptGivesItsPermitBack) {
 
 // ---- the fallback, around the whole call ----------------------------------------------
 
-detail::call_params<time_point, no_strategies> with_fallback_on(fault_set on,
-                                                                const retry_policy* retry) {
+detail::call_params<time_point> with_fallback_on(fault_set on, const retry_policy* retry) {
     auto params = one_attempt(1000ms, 100ms);
     params.retry = retry;
     params.fallback_on = on;
@@ -808,7 +806,7 @@ struct waiting_setup {
         chain.breaker = breaker;
         chain.bulkhead = bulkhead;
     }
-    detail::call_params<time_point, strategy_chain> params(std::chrono::nanoseconds total) {
+    detail::call_params<time_point> params(std::chrono::nanoseconds total) {
         auto p = with_chain(chain, &retry);
         p.total = total;
         return p;

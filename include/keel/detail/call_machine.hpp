@@ -50,7 +50,7 @@ struct jitter_seed {
 };
 
 /// What the initiator decided for one call.
-template <class TimePoint, class Chain = no_strategies>
+template <class TimePoint>
 struct call_params {
     const retry_policy* retry = nullptr; ///< null: exactly one attempt
     std::chrono::nanoseconds connect = unlimited;
@@ -62,8 +62,9 @@ struct call_params {
     std::string_view name;
     jitter_seed* jitter = nullptr;
     call_report* report = nullptr;
-    const Chain* strategies = nullptr; ///< null: none configured
-    fault_set fallback_on{};           ///< empty: the call has no fallback
+    /// Null: none configured. Read only by an engine whose Chain is enabled.
+    const strategy_chain* strategies = nullptr;
+    fault_set fallback_on{}; ///< empty: the call has no fallback
 };
 
 enum class call_action_kind : std::uint8_t {
@@ -88,7 +89,7 @@ public:
     using clock_type = Clock;
     using time_point = typename Clock::time_point;
     using attempt_type = basic_attempt<Clock>;
-    using params_type = call_params<time_point, Chain>;
+    using params_type = call_params<time_point>;
 
     call_machine(const params_type& params, const Observer& observer) noexcept
         : params_(params), observer_(&observer) {
@@ -659,7 +660,7 @@ private:
     // ---- strategies (compiled only with a chain) ----------------------------------
 
     admission_strategy* admission_at(int i) const noexcept {
-        const Chain& c = *params_.strategies;
+        const strategy_chain& c = *params_.strategies;
         return i == 0 ? c.breaker.get() : i == 1 ? c.rate_limiter.get() : c.bulkhead.get();
     }
 

@@ -56,22 +56,16 @@ public:
         return "unknown keel error " + std::to_string(value);
     }
 
+    // A code's condition follows from its fault class: one list to keep.
     std::error_condition default_error_condition(int value) const noexcept override {
-        switch (static_cast<errc>(value)) {
-        case errc::timeout:
-        case errc::connect_timeout:
-        case errc::exchange_timeout:
-        case errc::deadline_exceeded:
+        switch (fault_of(value)) {
+        case fault_class::timeout:
             return condition::timeout;
-        case errc::circuit_open:
-        case errc::bulkhead_full:
-        case errc::bulkhead_timeout:
-        case errc::rate_limited:
-        case errc::retry_budget_exhausted:
-        case errc::throttled_locally:
+        case fault_class::rejected:
             return condition::rejected;
+        default:
+            return {value, *this};
         }
-        return {value, *this};
     }
 };
 

@@ -19,6 +19,8 @@ namespace keel::kafka {
 
 namespace detail {
 
+using keel::detail::upcall;
+
 namespace {
 
 message copy_out(const rd_kafka_message_t& m) {
@@ -140,7 +142,7 @@ public:
         }
         if (!found)
             return; // completed already
-        op->finish(asio::error::operation_aborted, upcall::post, message{});
+        op->finish(upcall::post, asio::error::operation_aborted, message{});
     }
 
     void commit(const std::string& topic, std::int32_t partition, std::int64_t offset,
@@ -165,17 +167,17 @@ public:
         const std::error_code ec = err == RD_KAFKA_RESP_ERR__DESTROY
                                        ? std::error_code(asio::error::operation_aborted)
                                        : make_error_code(err);
-        op->finish(ec, upcall::post);
+        op->finish(upcall::post, ec);
     }
 
     void close_async(void_operation* op) {
         if (!begin_close()) {
-            op->finish({}, upcall::post);
+            op->finish(upcall::post, std::error_code());
             return;
         }
         worker_.post([self = shared_from_this(), op] {
             self->leave_group();
-            op->finish({}, upcall::post);
+            op->finish(upcall::post, std::error_code());
         });
     }
 
@@ -199,7 +201,7 @@ private:
             receivers.swap(receivers_);
         }
         for (receive_operation* op : receivers) {
-            op->finish(asio::error::operation_aborted, upcall::post, message{});
+            op->finish(upcall::post, asio::error::operation_aborted, message{});
         }
         asio::post(strand_, [self = shared_from_this()] { self->signal_->fd().release(); });
         return true;
@@ -284,10 +286,10 @@ private:
 
     static void finish(std::vector<received>& done, std::vector<committed>& commits, upcall how) {
         for (auto& r : done) {
-            r.op->finish(r.ec, how, std::move(r.m));
+            r.op->finish(how, r.ec, std::move(r.m));
         }
         for (auto& c : commits) {
-            c.op->finish(c.ec, how);
+            c.op->finish(how, c.ec);
         }
     }
 

@@ -3,7 +3,7 @@
 // each wake-up drains the queue, then completes the produces it reported
 // (never inside a librdkafka call). A mutex guards the client instance, the
 // produces waiting for room and the closed flag; completions race through
-// operation::finish().
+// shared_completion::finish().
 #include <keel/kafka/producer.hpp>
 
 #include "client_base.hpp"
@@ -21,6 +21,9 @@
 namespace keel::kafka {
 
 namespace detail {
+
+using keel::detail::operation_pool;
+using keel::detail::upcall;
 
 namespace {
 
@@ -107,7 +110,7 @@ public:
         const std::error_code ec = err == RD_KAFKA_RESP_ERR__DESTROY
                                        ? std::error_code(asio::error::operation_aborted)
                                        : make_error_code(err);
-        op->finish(ec, upcall::post, delivery{});
+        op->finish(upcall::post, ec, delivery{});
     }
 
     void cancel(produce_operation* op) {
@@ -129,7 +132,7 @@ public:
             // the operation finished): finish with a reference of our own.
             op->add_ref();
         }
-        op->finish(asio::error::operation_aborted, upcall::post, delivery{});
+        op->finish(upcall::post, asio::error::operation_aborted, delivery{});
     }
 
     void transaction(transaction_step step, void_operation* op) {
@@ -172,9 +175,10 @@ public:
         for (auto& r : aborted) {
             // A delivery already reported stays a delivery; anything else
             // ends here, its outcome unknown.
-            r.op->finish(r.err ? std::error_code(asio::error::operation_aborted)
+            r.op->finish(upcall::post,
+                         r.err ? std::error_code(asio::error::operation_aborted)
                                : std::error_code(),
-                         upcall::post, r.err ? delivery{} : r.where);
+                         r.err ? delivery{} : r.where);
         }
     }
 
@@ -353,7 +357,7 @@ private:
             std::error_code ec;
             if (r.err)
                 ec = make_error_code(r.err);
-            r.op->finish(ec, how, r.err ? delivery{} : r.where);
+            r.op->finish(how, ec, r.err ? delivery{} : r.where);
         };
         for (const report& r : reports_)
             finish(r, upcall::dispatch);
@@ -443,7 +447,7 @@ private:
                 rd_kafka_error_destroy(error);
             }
         }
-        op->finish(ec, upcall::post);
+        op->finish(upcall::post, ec);
     }
 
     asio::strand<asio::any_io_executor> strand_;

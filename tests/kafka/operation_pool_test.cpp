@@ -1,8 +1,8 @@
-// keel::kafka::detail::operation_pool: the reusable memory of a producer's
-// operations, and make_operation's choice between it and the handler's own
+// keel::detail::operation_pool: the reusable memory of a producer's
+// operations, and make_completion's choice between it and the handler's own
 // allocator.
-#include <keel/kafka/detail/operation.hpp>
-#include <keel/kafka/detail/operation_pool.hpp>
+#include <keel/detail/operation_pool.hpp>
+#include <keel/detail/shared_completion.hpp>
 #include <keel/kafka/message.hpp>
 
 #include <asio/bind_allocator.hpp>
@@ -15,7 +15,7 @@
 
 namespace {
 
-namespace kd = keel::kafka::detail;
+namespace kd = keel::detail;
 
 /// Deletes the pool the way its owner does.
 struct owner_release {
@@ -111,16 +111,17 @@ TEST(KafkaOperationPool, AnOperationWithoutAnAllocatorOfItsOwnComesFromThePool) 
     asio::io_context context;
     owned_pool pool(kd::operation_pool::make(4));
     int calls = 0;
-    auto* op = kd::make_operation<keel::kafka::delivery>(
-        [&](std::error_code ec, keel::kafka::delivery where) {
-            EXPECT_FALSE(ec);
-            EXPECT_EQ(where.offset, 7);
-            ++calls;
-        },
-        context.get_executor(), pool.get());
+    auto* op = kd::make_completion<kd::shared_completion, std::error_code, keel::kafka::delivery>(
+                   [&](std::error_code ec, keel::kafka::delivery where) {
+                       EXPECT_FALSE(ec);
+                       EXPECT_EQ(where.offset, 7);
+                       ++calls;
+                   },
+                   context.get_executor(), pool.get())
+                   .release();
     EXPECT_EQ(pool->outstanding(), 1u);
     const std::size_t kept_while_out = pool->kept();
-    op->finish({}, kd::upcall::post, keel::kafka::delivery{0, 7});
+    op->finish(kd::upcall::post, std::error_code(), keel::kafka::delivery{0, 7});
     context.run();
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(pool->outstanding(), 0u);
@@ -131,13 +132,14 @@ TEST(KafkaOperationPool, AHandlersOwnAllocatorIsUsedInstead) {
     asio::io_context context;
     owned_pool pool(kd::operation_pool::make(4));
     int allocations = 0, calls = 0;
-    auto* op = kd::make_operation<keel::kafka::delivery>(
-        asio::bind_allocator(counting_allocator<void>(&allocations),
-                             [&](std::error_code, keel::kafka::delivery) { ++calls; }),
-        context.get_executor(), pool.get());
+    auto* op = kd::make_completion<kd::shared_completion, std::error_code, keel::kafka::delivery>(
+                   asio::bind_allocator(counting_allocator<void>(&allocations),
+                                        [&](std::error_code, keel::kafka::delivery) { ++calls; }),
+                   context.get_executor(), pool.get())
+                   .release();
     EXPECT_EQ(pool->outstanding(), 0u);
     EXPECT_EQ(allocations, 1);
-    op->finish({}, kd::upcall::post, keel::kafka::delivery{});
+    op->finish(kd::upcall::post, std::error_code(), keel::kafka::delivery{});
     context.run();
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(pool->kept(), 0u);

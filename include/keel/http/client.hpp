@@ -3,18 +3,12 @@
 #pragma once
 
 #include <keel/attempt.hpp>
-#include <keel/detail/block_cache.hpp>
+#include <keel/detail/initiate_call.hpp>
 #include <keel/http/error.hpp>
 #include <keel/http/message.hpp>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_allocator.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
 
 #include <chrono>
 #include <memory>
@@ -62,102 +56,13 @@ namespace detail {
 
 class client_impl;
 
-/// The user's handler behind a virtual call: the transfer machinery is
-/// compiled once, not per handler type.
-class completion {
-public:
-    /// Called on the client's loop once; frees the completion before the
-    /// handler runs (as Asio frees an operation before its upcall, so the
-    /// handler's next call can reuse the memory). `may_run_inline`: the
-    /// caller is outside curl and outside the initiating function, so the
-    /// handler may run at once if its executor is the one running the
-    /// caller (dispatch); else it is posted.
-    virtual void complete(std::error_code ec, response&& r, bool may_run_inline) = 0;
-    /// Frees a completion that never completed (its transfer never ran).
-    virtual void destroy() noexcept = 0;
+using send_completion = keel::detail::completion<std::error_code, response>;
 
-protected:
-    ~completion() = default;
-};
-
-struct completion_deleter {
-    void operator()(completion* c) const noexcept { c->destroy(); }
-};
-using completion_ptr = std::unique_ptr<completion, completion_deleter>;
-
-template <class Handler>
-class completion_for final : public completion {
-    // Without an allocator of its own, a handler's completion comes from
-    // keel's per-thread block cache (keel/detail/block_cache.hpp); a
-    // handler's own allocator is used as is.
-    using allocator_type = typename std::allocator_traits<asio::associated_allocator_t<
-        Handler, keel::detail::cached_allocator<void>>>::template rebind_alloc<completion_for>;
-
-public:
-    /// Allocated with the handler's associated allocator. `fallback`: where
-    /// the handler runs when it names no executor of its own.
-    static completion_ptr make(Handler handler, const asio::any_io_executor& fallback) {
-        allocator_type allocator(
-            asio::get_associated_allocator(handler, keel::detail::cached_allocator<void>()));
-        completion_for* p = std::allocator_traits<allocator_type>::allocate(allocator, 1);
-        try {
-            new (p) completion_for(std::move(handler), fallback, allocator);
-        } catch (...) {
-            std::allocator_traits<allocator_type>::deallocate(allocator, p, 1);
-            throw;
-        }
-        return completion_ptr(p);
-    }
-
-    void destroy() noexcept override {
-        allocator_type allocator(allocator_);
-        this->~completion_for();
-        std::allocator_traits<allocator_type>::deallocate(allocator, this, 1);
-    }
-
-    void complete(std::error_code ec, response&& r, bool may_run_inline) override {
-        auto executor = work_.get_executor();
-        auto invoke = [handler = std::move(handler_), work = std::move(work_), ec,
-                       r = std::move(r)]() mutable {
-            // The slot is the caller's: free it on the caller's executor,
-            // where it may be emitted, before the handler reuses it.
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            if (slot.is_connected())
-                slot.clear();
-            std::move(handler)(ec, std::move(r));
-        };
-        destroy(); // nothing of this object is used below
-        if (may_run_inline)
-            asio::dispatch(executor, std::move(invoke));
-        else
-            asio::post(executor, std::move(invoke));
-    }
-
-private:
-    completion_for(Handler handler, const asio::any_io_executor& fallback,
-                   const allocator_type& allocator)
-        : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, fallback)),
-          allocator_(allocator) {}
-    ~completion_for() = default;
-
-    Handler handler_;
-    asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
-    allocator_type allocator_;
-};
-
-/// What a cancellation slot holds: it may fire after the transfer ended
-/// (then it does nothing).
-class transfer_handle {
-public:
-    virtual ~transfer_handle() = default;
-    virtual void cancel() = 0;
-};
-
-/// Starts sending `*borrowed` (which must outlive the transfer) or, when it
-/// is null, `*owned` (moved from).
-std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
-                                                request* owned, const request* borrowed,
-                                                const send_options& options, completion_ptr done);
+/// Makes the transfer sending `*borrowed` (which must outlive the transfer)
+/// or, when it is null, `*owned` (moved from); start() sends it.
+std::shared_ptr<keel::detail::call_handle>
+make_transfer(const std::shared_ptr<client_impl>& client, request* owned, const request* borrowed,
+              const send_options& options, keel::detail::completion_ptr<send_completion> done);
 
 } // namespace detail
 
@@ -243,19 +148,13 @@ private:
         }
     };
 
-    /// Makes the handler's completion, starts the transfer, and ties the
-    /// handler's cancellation slot (if any) to it.
     template <class Handler>
     void start(Handler&& handler, request* owned, const request* borrowed,
                const send_options& options) {
-        using handler_type = std::decay_t<Handler>;
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        auto done =
-            detail::completion_for<handler_type>::make(std::forward<Handler>(handler), executor_);
-        auto transfer = detail::start_transfer(impl_, owned, borrowed, options, std::move(done));
-        if (slot.is_connected())
-            slot.assign(
-                [transfer = std::move(transfer)](asio::cancellation_type) { transfer->cancel(); });
+        keel::detail::initiate_call<keel::detail::completion, std::error_code, response>(
+            std::forward<Handler>(handler), executor_, [&](auto done) {
+                return detail::make_transfer(impl_, owned, borrowed, options, std::move(done));
+            });
     }
 
     executor_type executor_;

@@ -2,12 +2,12 @@
 // commits reach the Asio loop through an eventfd (no poll thread).
 #pragma once
 
-#include <keel/kafka/detail/operation.hpp>
+#include <keel/detail/initiate_call.hpp>
+#include <keel/detail/shared_completion.hpp>
 #include <keel/kafka/error.hpp>
 #include <keel/kafka/message.hpp>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
 
 #include <memory>
@@ -31,34 +31,16 @@ struct consumer_options {
 namespace detail {
 
 class consumer_impl;
-using receive_operation = operation<message>;
-using void_operation = operation<>;
+// A message (the loop) and a cancellation can race to finish a receive: its
+// completion is shared.
+using receive_operation = keel::detail::shared_completion<std::error_code, message>;
+using void_operation = keel::detail::shared_completion<std::error_code>;
 
 void start_receive(const std::shared_ptr<consumer_impl>& impl, receive_operation* op);
 void cancel_receive(const std::shared_ptr<consumer_impl>& impl, receive_operation* op);
 void start_commit(const std::shared_ptr<consumer_impl>& impl, const std::string& topic,
                   std::int32_t partition, std::int64_t offset, void_operation* op);
 void start_close(const std::shared_ptr<consumer_impl>& impl, void_operation* op);
-
-class receive_cancellation {
-public:
-    receive_cancellation(std::shared_ptr<consumer_impl> impl, receive_operation* op) noexcept
-        : impl_(std::move(impl)), op_(op) {
-        op_->add_ref();
-    }
-    receive_cancellation(receive_cancellation&& other) noexcept
-        : impl_(std::move(other.impl_)), op_(std::exchange(other.op_, nullptr)) {}
-    receive_cancellation& operator=(receive_cancellation&&) = delete;
-    ~receive_cancellation() {
-        if (op_)
-            op_->release();
-    }
-    void operator()(asio::cancellation_type) { cancel_receive(impl_, op_); }
-
-private:
-    std::shared_ptr<consumer_impl> impl_;
-    receive_operation* op_;
-};
 
 } // namespace detail
 
@@ -96,12 +78,14 @@ public:
     auto async_receive(Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, message)>(
             [this](auto&& handler) {
-                auto slot = asio::get_associated_cancellation_slot(handler);
-                auto* op = detail::make_operation<message>(std::forward<decltype(handler)>(handler),
-                                                           executor_);
-                if (slot.is_connected())
-                    slot.template emplace<detail::receive_cancellation>(impl_, op);
-                detail::start_receive(impl_, op);
+                keel::detail::initiate_call<keel::detail::shared_completion, std::error_code,
+                                            message>(
+                    std::forward<decltype(handler)>(handler), executor_, [&](auto op) {
+                        return keel::detail::make_shared_call<&detail::cancel_receive>(
+                            impl_, std::move(op), [&](detail::receive_operation* started) {
+                                detail::start_receive(impl_, started);
+                            });
+                    });
             },
             token);
     }
@@ -116,7 +100,9 @@ public:
             [this, topic = m.topic, partition = m.partition, offset = m.offset](auto&& handler) {
                 detail::start_commit(
                     impl_, topic, partition, offset,
-                    detail::make_operation<>(std::forward<decltype(handler)>(handler), executor_));
+                    keel::detail::make_completion<keel::detail::shared_completion, std::error_code>(
+                        std::forward<decltype(handler)>(handler), executor_)
+                        .release());
             },
             token);
     }
@@ -130,7 +116,9 @@ public:
             [this](auto&& handler) {
                 detail::start_close(
                     impl_,
-                    detail::make_operation<>(std::forward<decltype(handler)>(handler), executor_));
+                    keel::detail::make_completion<keel::detail::shared_completion, std::error_code>(
+                        std::forward<decltype(handler)>(handler), executor_)
+                        .release());
             },
             token);
     }

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <keel/attempt.hpp>
-#include <keel/kafka/detail/operation.hpp>
+#include <keel/detail/initiate_call.hpp>
+#include <keel/detail/shared_completion.hpp>
 #include <keel/kafka/error.hpp>
 #include <keel/kafka/message.hpp>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
 
 #include <chrono>
@@ -41,8 +41,10 @@ struct producer_options {
 namespace detail {
 
 class producer_impl;
-using produce_operation = operation<delivery>;
-using void_operation = operation<>;
+// A report (librdkafka's thread, or the loop) and a cancellation can race
+// to finish a produce: its completion is shared.
+using produce_operation = keel::detail::shared_completion<std::error_code, delivery>;
+using void_operation = keel::detail::shared_completion<std::error_code>;
 
 struct produce_args {
     std::string_view topic;
@@ -52,7 +54,7 @@ struct produce_args {
 };
 
 /// Where the producer's produce operations are allocated.
-operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl);
+keel::detail::operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl);
 
 /// Hands `op` (and its reference) to the producer: to librdkafka, to the
 /// queue of produces waiting for room, or straight to a failure.
@@ -64,28 +66,6 @@ void cancel_produce(const std::shared_ptr<producer_impl>& impl, produce_operatio
 enum class transaction_step { begin, commit, abort };
 void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transaction_step step,
                             void_operation* op);
-
-/// What a cancellation slot holds during a produce: a reference to the
-/// operation and to the producer, released when the slot is cleared.
-class produce_cancellation {
-public:
-    produce_cancellation(std::shared_ptr<producer_impl> impl, produce_operation* op) noexcept
-        : impl_(std::move(impl)), op_(op) {
-        op_->add_ref();
-    }
-    produce_cancellation(produce_cancellation&& other) noexcept
-        : impl_(std::move(other.impl_)), op_(std::exchange(other.op_, nullptr)) {}
-    produce_cancellation& operator=(produce_cancellation&&) = delete;
-    ~produce_cancellation() {
-        if (op_)
-            op_->release();
-    }
-    void operator()(asio::cancellation_type) { cancel_produce(impl_, op_); }
-
-private:
-    std::shared_ptr<producer_impl> impl_;
-    produce_operation* op_;
-};
 
 } // namespace detail
 
@@ -205,12 +185,15 @@ private:
 
         template <class Handler>
         void operator()(Handler&& handler, const detail::produce_args& args) const {
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            auto* op = detail::make_operation<delivery>(std::forward<Handler>(handler),
-                                                        self->executor_, self->pool_);
-            if (slot.is_connected())
-                slot.template emplace<detail::produce_cancellation>(self->impl_, op);
-            detail::start_produce(self->impl_, args, op);
+            keel::detail::initiate_call<keel::detail::shared_completion, std::error_code, delivery>(
+                std::forward<Handler>(handler), self->executor_,
+                [&](auto op) {
+                    return keel::detail::make_shared_call<&detail::cancel_produce>(
+                        self->impl_, std::move(op), [&](detail::produce_operation* started) {
+                            detail::start_produce(self->impl_, args, started);
+                        });
+                },
+                self->pool_);
         }
     };
 
@@ -220,7 +203,9 @@ private:
             [this, step](auto&& handler) {
                 detail::start_transaction_step(
                     impl_, step,
-                    detail::make_operation<>(std::forward<decltype(handler)>(handler), executor_));
+                    keel::detail::make_completion<keel::detail::shared_completion, std::error_code>(
+                        std::forward<decltype(handler)>(handler), executor_)
+                        .release());
             },
             token);
     }
@@ -229,7 +214,7 @@ private:
     std::shared_ptr<detail::producer_impl> impl_;
     /// The produces' memory (owned by impl_): reused, not one heap
     /// allocation per message.
-    detail::operation_pool* pool_;
+    keel::detail::operation_pool* pool_;
 };
 
 } // namespace keel::kafka

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <keel/attempt.hpp>
-#include <keel/pg/detail/completion.hpp>
+#include <keel/detail/initiate_call.hpp>
 #include <keel/pg/error.hpp>
 #include <keel/pg/result.hpp>
 #include <keel/pg/statement.hpp>
@@ -59,9 +59,12 @@ struct pool_stats {
 namespace detail {
 class pool_impl;
 
-std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool, statement owned,
-                                          const statement* borrowed, const query_options& options,
-                                          completion_ptr<std::error_code, result> done);
+using query_completion = keel::detail::completion<std::error_code, result>;
+
+/// The call running one statement; start() starts it.
+std::shared_ptr<keel::detail::call_handle>
+make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
+           const query_options& options, keel::detail::completion_ptr<query_completion> done);
 } // namespace detail
 
 /// Up to `size` connections to one database. Each call takes a free
@@ -133,15 +136,11 @@ private:
         template <class Handler>
         void operator()(Handler&& handler, statement owned, const statement* borrowed,
                         const query_options& options) const {
-            using handler_type = std::decay_t<Handler>;
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            auto done = detail::completion_for<handler_type, std::error_code, result>::make(
-                std::forward<Handler>(handler), self->executor_);
-            auto call = detail::make_query(self->impl_, std::move(owned), borrowed, options,
-                                           std::move(done));
-            if (slot.is_connected())
-                slot.assign([call](asio::cancellation_type) { call->cancel(); });
-            call->start();
+            keel::detail::initiate_call<keel::detail::completion, std::error_code, result>(
+                std::forward<Handler>(handler), self->executor_, [&](auto done) {
+                    return detail::make_query(self->impl_, std::move(owned), borrowed, options,
+                                              std::move(done));
+                });
         }
     };
 

@@ -25,14 +25,16 @@ using transaction_function = std::function<asio::awaitable<void>(transaction&)>;
 namespace detail {
 class transaction_state;
 
-std::shared_ptr<cancel_handle> make_transaction_query(const std::shared_ptr<transaction_state>& tx,
-                                                      statement s,
-                                                      completion_ptr<std::error_code, result> done);
+using transaction_completion = keel::detail::completion<std::error_code>;
 
-std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
-                                                const transaction_function* body, isolation level,
-                                                const keel::attempt* attempt,
-                                                completion_ptr<std::error_code> done);
+std::shared_ptr<keel::detail::call_handle>
+make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
+                       keel::detail::completion_ptr<query_completion> done);
+
+std::shared_ptr<keel::detail::call_handle>
+make_transaction(const std::shared_ptr<pool_impl>& pool, const transaction_function* body,
+                 isolation level, const keel::attempt* attempt,
+                 keel::detail::completion_ptr<transaction_completion> done);
 } // namespace detail
 
 /// One attempt's transaction: its statements run on the one connection the
@@ -54,14 +56,11 @@ public:
                      Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, result)>(
             [this](auto handler, statement s) {
-                using handler_type = std::decay_t<decltype(handler)>;
-                auto slot = asio::get_associated_cancellation_slot(handler);
-                auto done = detail::completion_for<handler_type, std::error_code, result>::make(
-                    std::move(handler), executor_);
-                auto call = detail::make_transaction_query(state_, std::move(s), std::move(done));
-                if (slot.is_connected())
-                    slot.assign([call](asio::cancellation_type) { call->cancel(); });
-                call->start();
+                keel::detail::initiate_call<keel::detail::completion, std::error_code, result>(
+                    std::move(handler), executor_, [&](auto done) {
+                        return detail::make_transaction_query(state_, std::move(s),
+                                                              std::move(done));
+                    });
             },
             token, std::move(s));
     }
@@ -95,15 +94,11 @@ auto async_transaction(pool& p, Pipeline&& pipeline, transaction_function body,
         [&p, body = std::move(body), level](const keel::attempt& a, auto&& attempt_token) {
             return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
                 [&p, &body, level, &a](auto handler) {
-                    using handler_type = std::decay_t<decltype(handler)>;
-                    auto slot = asio::get_associated_cancellation_slot(handler);
-                    auto done = detail::completion_for<handler_type, std::error_code>::make(
-                        std::move(handler), p.get_executor());
-                    auto call =
-                        detail::make_transaction(p.impl(), &body, level, &a, std::move(done));
-                    if (slot.is_connected())
-                        slot.assign([call](asio::cancellation_type) { call->cancel(); });
-                    call->start();
+                    keel::detail::initiate_call<keel::detail::completion, std::error_code>(
+                        std::move(handler), p.get_executor(), [&](auto done) {
+                            return detail::make_transaction(p.impl(), &body, level, &a,
+                                                            std::move(done));
+                        });
                 },
                 attempt_token);
         },

@@ -83,12 +83,26 @@ public:
     executor_type get_executor() const noexcept { return executor_; }
     const client_options& options() const noexcept;
 
-    /// Sends one request, with no retries. Completes with
-    /// `void(std::error_code, response)`: the error is a status error
-    /// (make_status_error) for a response >= 400, which is still delivered;
-    /// a system error (refused, reset), keel::errc::connect_timeout or
-    /// exchange_timeout, a curl_category error, or operation_aborted when
-    /// cancelled. Cancellation (any type) removes the transfer at once.
+    /// Sends one request, with no retries.
+    ///
+    /// Completion signature: `void(std::error_code, response)`.
+    ///
+    /// Errors: a status error (make_status_error) for a response >= 400,
+    /// which is still delivered; a system error (connection refused, reset);
+    /// keel::errc::connect_timeout or exchange_timeout (the deadlines in
+    /// `options`); a curl_category() error; operation_aborted when cancelled
+    /// or when the client is destroyed first.
+    ///
+    /// Per-operation cancellation: terminal, partial and total alike remove
+    /// the transfer from libcurl at once (curl_multi_remove_handle, on the
+    /// client's loop), and the call completes with operation_aborted; the
+    /// response then holds whatever had arrived (ignore it). What it leaves
+    /// behind: the request may have reached the server, in part or whole,
+    /// and been acted on; the connection of an unfinished exchange is closed
+    /// by libcurl, a finished one's kept for reuse.
+    ///
+    /// Lifetimes: the client must outlive the call; the request is moved in;
+    /// `options.attempt`, when set, must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_send(request r, send_options options = {},
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -100,8 +114,27 @@ public:
     /// attempt's connect and exchange deadlines; a 429/503's Retry-After
     /// becomes the next delay; a POST or PATCH that may have reached the
     /// server is not retried unless it is idempotent (request::idempotent or
-    /// an Idempotency-Key header). Completes like async_send, with the last
-    /// attempt's error and response.
+    /// an Idempotency-Key header).
+    ///
+    /// Completion signature: `void(std::error_code, response)`, with the
+    /// last attempt's error and response.
+    ///
+    /// Errors: those of async_send; keel::errc::connect_timeout,
+    /// exchange_timeout or deadline_exceeded when the pipeline's deadline
+    /// expired; a local refusal (keel::condition::rejected: circuit_open,
+    /// bulkhead_full, rate_limited, retry_budget_exhausted, ...) with no
+    /// request sent; operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total; the pipeline
+    /// emits the same type into the attempt in flight (whose transfer is
+    /// removed, as async_send says) or ends its wait between attempts, and
+    /// the call completes with operation_aborted. What it leaves behind: the
+    /// attempt in flight may have reached the server, as may earlier ones of
+    /// an idempotent request. An expired deadline is a terminal cancellation
+    /// of the attempt, reported as the timeout.
+    ///
+    /// Lifetimes: the client and the pipeline must outlive the call; the
+    /// request is moved in and kept, unchanged, until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, request r,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {

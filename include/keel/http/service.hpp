@@ -41,7 +41,11 @@ public:
     client& http_client() noexcept { return client_; }
     config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
 
-    /// client::async_call through the dependency's pipeline.
+    /// client::async_call through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code, response)`), errors,
+    /// cancellation (terminal, partial and total, into the attempt in
+    /// flight) and leftovers (a request that may have reached the server).
+    /// The service must outlive the call; the request is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_send(
         request r, Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -59,6 +63,7 @@ public:
                                   std::forward<Token>(token));
     }
 
+    /// A GET of `url`, as async_send.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_get(std::string url,
                    Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -67,9 +72,10 @@ public:
         return async_send(std::move(r), std::forward<Token>(token));
     }
 
-    /// A POST of `body` (Content-Type `content_type`). Not retried once it
-    /// may have reached the server: send a request with an Idempotency-Key
-    /// (or request::idempotent) through async_send for that.
+    /// A POST of `body` (Content-Type `content_type`), as async_send. Not
+    /// retried once it may have reached the server: send a request with an
+    /// Idempotency-Key (or request::idempotent) through async_send for that.
+    /// A cancelled POST may have been applied by the server.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_post(std::string url, std::string body,
                     std::string content_type = "application/json",

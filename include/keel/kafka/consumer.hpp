@@ -67,13 +67,21 @@ public:
     /// (kafka_category()) if librdkafka refuses.
     void subscribe(const std::vector<std::string>& topics);
 
-    /// Receives the next message. Completes with `void(std::error_code,
-    /// message)`; errors: operation_aborted (cancelled or closed), or a
+    /// Receives the next message. Several receives may wait; they are
+    /// served in order.
+    ///
+    /// Completion signature: `void(std::error_code, message)`.
+    ///
+    /// Errors: operation_aborted (cancelled, or the consumer closed); a
     /// kafka_category() error librdkafka cannot recover from (e.g.
     /// TOPIC_AUTHORIZATION_FAILED, _FATAL). Transport errors are not
-    /// reported: librdkafka reconnects by itself. Several receives may wait;
-    /// they are served in order. Cancellation (any type) ends the wait at
-    /// once; no message is lost by it (it is given to the next receive).
+    /// reported: librdkafka reconnects by itself.
+    ///
+    /// Per-operation cancellation: terminal, partial and total alike end the
+    /// wait at once with operation_aborted. What it leaves behind: nothing;
+    /// no message is lost (it goes to the next receive).
+    ///
+    /// Lifetimes: the consumer must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_receive(Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, message)>(
@@ -91,8 +99,19 @@ public:
     }
 
     /// Commits `m`'s offset (the next to read in its partition is m.offset+1)
-    /// for the group. Completes with `void(std::error_code)` when the group
-    /// coordinator answered. Not cancellable.
+    /// for the group, when the group coordinator answered.
+    ///
+    /// Completion signature: `void(std::error_code)`.
+    ///
+    /// Errors: a kafka_category() error from librdkafka or the group
+    /// coordinator (e.g. after the partition was lost to a rebalance);
+    /// operation_aborted once the consumer is closing.
+    ///
+    /// Per-operation cancellation: none (the cancellation slot is not used):
+    /// a commit handed to librdkafka cannot be recalled.
+    ///
+    /// Lifetimes: the consumer must outlive the call; `m` is copied (its
+    /// topic, partition and offset) before the initiation returns.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_commit(const message& m,
                       Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -109,7 +128,14 @@ public:
 
     /// Leaves the group (its partitions go to the other members at once),
     /// on a worker thread: rd_kafka_consumer_close blocks. Waiting receives
-    /// end with operation_aborted. Completes with `void(std::error_code)`.
+    /// end with operation_aborted.
+    ///
+    /// Completion signature: `void(std::error_code)`; no error (closing an
+    /// already closed consumer succeeds at once).
+    ///
+    /// Per-operation cancellation: none (the cancellation slot is not used).
+    ///
+    /// Lifetimes: the consumer must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_close(Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code)>(

@@ -98,20 +98,29 @@ public:
     const producer_options& options() const noexcept;
 
     /// Produces one message (librdkafka copies the data before the
-    /// initiation returns: with a deferred token, keep it valid until then).
+    /// initiation returns).
     ///
-    /// Completes with `void(std::error_code, delivery)` once librdkafka
-    /// reports the final outcome: the partition and offset, or a
-    /// kafka_category() error (e.g. _MSG_TIMED_OUT after
-    /// message.timeout.ms, MSG_SIZE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED,
-    /// _FATAL after which the producer has been rebuilt).
+    /// Completion signature: `void(std::error_code, delivery)`, once
+    /// librdkafka reports the final outcome.
+    ///
+    /// Errors: none with the partition and offset; a kafka_category() error
+    /// (e.g. _MSG_TIMED_OUT after message.timeout.ms, MSG_SIZE_TOO_LARGE,
+    /// TOPIC_AUTHORIZATION_FAILED, _FATAL after which the producer has been
+    /// rebuilt); operation_aborted when cancelled or when the producer is
+    /// destroyed first (the message may still have been delivered).
     ///
     /// Backpressure: when librdkafka's queue is full (queue.buffering.max.*)
     /// the produce waits for room, in order; it does not fail.
     ///
-    /// Cancellation (any type): the wait ends with operation_aborted at once.
-    /// A message still waiting for room is never sent; one already handed to
-    /// librdkafka cannot be recalled and may still be delivered.
+    /// Per-operation cancellation: terminal, partial and total alike end the
+    /// wait at once with operation_aborted. What it leaves behind: a message
+    /// still waiting for room is never sent; one already handed to
+    /// librdkafka cannot be recalled and may still be delivered (its report
+    /// is then ignored): consumers dedupe by an event id.
+    ///
+    /// Lifetimes: the producer must outlive the call; topic, key, value and
+    /// headers are copied before the initiation returns (with a deferred
+    /// token, keep them valid until it is initiated).
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_produce(std::string_view topic, std::string_view key, std::string_view value,
                        const header_list& headers,
@@ -129,9 +138,26 @@ public:
 
     /// Produces through `pipeline`: after a final failure the policy decides
     /// whether to produce again (a retry may duplicate a message whose
-    /// outcome was unknown, e.g. _MSG_TIMED_OUT). An attempt's exchange
-    /// timeout cancels its wait, not the message. Completes like
-    /// async_produce, with the last attempt's outcome.
+    /// outcome was unknown, e.g. _MSG_TIMED_OUT).
+    ///
+    /// Completion signature: `void(std::error_code, delivery)`, the last
+    /// attempt's.
+    ///
+    /// Errors: those of async_produce; keel::errc::exchange_timeout or
+    /// deadline_exceeded when the pipeline's deadline expired; a local
+    /// refusal (keel::condition::rejected) with nothing produced;
+    /// operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total; the pipeline
+    /// emits the same type into the attempt in flight (whose wait ends, as
+    /// async_produce says) or ends its wait between attempts, and the call
+    /// completes with operation_aborted. An attempt's exchange timeout is a
+    /// terminal cancellation of its wait, not of the message. What it
+    /// leaves behind: every attempt handed to librdkafka may still be
+    /// delivered.
+    ///
+    /// Lifetimes: the producer and the pipeline must outlive the call; the
+    /// message is moved in and kept until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, std::string topic, std::string key, std::string value,
                     header_list headers = {},
@@ -148,14 +174,25 @@ public:
     }
 
     /// Transactions (transactional_id set). Each step is a blocking librdkafka
-    /// call run on the producer's worker thread, never on the loop; each
-    /// completes with `void(std::error_code)`. begin initialises the
-    /// transactional producer first when needed. commit flushes the
-    /// transaction's messages first. An error on commit means abort (then
-    /// begin again); a fatal one rebuilds the producer, except _FENCED (a
-    /// newer instance with the same transactional_id initialised): a fenced
-    /// producer stays fenced, every later step failing with _FENCED, since
-    /// a new client would fence that newer instance in turn.
+    /// call run on the producer's worker thread, never on the loop. begin
+    /// initialises the transactional producer first when needed. commit
+    /// flushes the transaction's messages first.
+    ///
+    /// Completion signature: `void(std::error_code)`.
+    ///
+    /// Errors: a kafka_category() error; on commit it means abort (then
+    /// begin again); a fatal one rebuilds the producer (_FATAL), except
+    /// _FENCED (a newer instance with the same transactional_id
+    /// initialised): a fenced producer stays fenced, every later step
+    /// failing with _FENCED, since a new client would fence that newer
+    /// instance in turn. operation_aborted when the producer is destroyed
+    /// first.
+    ///
+    /// Per-operation cancellation: none (the cancellation slot is not
+    /// used): a blocking librdkafka call cannot be interrupted; bound it
+    /// with producer_options::transaction_timeout.
+    ///
+    /// Lifetimes: the producer must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto
     async_begin_transaction(Token&& token = asio::default_completion_token_t<executor_type>()) {

@@ -51,7 +51,11 @@ public:
     /// A consumer of the same cluster in group `group_id`.
     consumer_options consumer_options_for(std::string group_id) const;
 
-    /// producer::async_call through the dependency's pipeline.
+    /// producer::async_call through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code, delivery)`), errors,
+    /// cancellation (terminal, partial and total, into the attempt's wait)
+    /// and leftovers (a message that may still be delivered). The service
+    /// must outlive the call; the message is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_publish(std::string topic, std::string key, std::string value,
                        header_list headers = {},

@@ -85,17 +85,28 @@ public:
     const pool_options& options() const noexcept;
     pool_stats stats() const;
 
-    /// Runs one statement, with no retries. Completes with
-    /// `void(std::error_code, result)`: a sqlstate() error for a statement the
-    /// server refused (the result carries its message), errc::connection_lost,
-    /// errc::connect_failed, keel::errc::connect_timeout (opening a connection
-    /// took too long), errc::pool_exhausted (no connection came free in time),
-    /// or operation_aborted when cancelled.
+    /// Runs one statement, with no retries.
     ///
-    /// Cancellation (any type): a call still waiting leaves the queue; a
-    /// running statement is cancelled on the server (PQcancel, on a worker
-    /// thread) and the call completes at once; its connection is reused once
-    /// the server has stopped the statement, or closed after cancel_grace.
+    /// Completion signature: `void(std::error_code, result)`.
+    ///
+    /// Errors: a sqlstate() error for a statement the server refused (the
+    /// result carries its message); errc::connection_lost;
+    /// errc::connect_failed; keel::errc::connect_timeout (opening a
+    /// connection took too long); errc::pool_exhausted (no connection came
+    /// free in time); errc::pool_closed when the pool is destroyed first;
+    /// operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total alike. A call
+    /// still waiting for a connection leaves the queue; a running statement
+    /// is cancelled on the server (PQcancel, on the pool's worker thread)
+    /// and the call completes at once with operation_aborted and an empty
+    /// result. What it leaves behind: the server may have run the statement
+    /// (and, outside a transaction, committed it) before the cancel reached
+    /// it; its connection is reused once the server has stopped the
+    /// statement, or closed after pool_options::cancel_grace.
+    ///
+    /// Lifetimes: the pool must outlive the call; the statement is moved in;
+    /// `options.attempt`, when set, must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_query(statement s, query_options options = {},
                      Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -108,6 +119,23 @@ public:
     /// cancels it on the server when it expires). Errors are retried by
     /// their fault class, but a statement not marked idempotent is not run
     /// again once it may have reached the server without a definite answer.
+    ///
+    /// Completion signature: `void(std::error_code, result)`, the last
+    /// attempt's.
+    ///
+    /// Errors: those of async_query; keel::errc::connect_timeout,
+    /// exchange_timeout or deadline_exceeded when the pipeline's deadline
+    /// expired; a local refusal (keel::condition::rejected) with no
+    /// statement sent; operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total; the pipeline
+    /// emits the same type into the attempt in flight (cancelled as
+    /// async_query says) or ends its wait between attempts, and the call
+    /// completes with operation_aborted. What it leaves behind: the
+    /// statement of the attempt in flight may have run on the server.
+    ///
+    /// Lifetimes: the pool and the pipeline must outlive the call; the
+    /// statement is moved in and kept until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, statement s,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {

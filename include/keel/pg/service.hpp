@@ -39,7 +39,11 @@ public:
     pool& connections() noexcept { return pool_; }
     config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
 
-    /// pool::async_call through the dependency's pipeline.
+    /// pool::async_call through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code, result)`), errors,
+    /// cancellation (terminal, partial and total, into the attempt in
+    /// flight) and leftovers (a statement the server may have run). The
+    /// service must outlive the call; the statement is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_query(
         statement s, Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -57,7 +61,10 @@ public:
                                 std::forward<Token>(token));
     }
 
-    /// async_transaction through the dependency's pipeline.
+    /// pg::async_transaction through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code)`), errors, cancellation
+    /// (terminal, partial and total: the attempt's connection is closed and
+    /// the server rolls back) and lifetimes (the service outlives the call).
     template <class Token = asio::default_completion_token_t<executor_type>>
     requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_transaction(
         transaction_function body, isolation level = isolation::read_committed,

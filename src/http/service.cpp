@@ -65,8 +65,4 @@ client_options options_from(const config::dependency& dep) {
     return out;
 }
 
-service::service(executor_type executor, config::registry& policies, std::string_view dependency)
-    : pipeline_(&policies.pipeline(dependency)),
-      client_(executor, policies.read_dependency(dependency, options_from)) {}
-
 } // namespace keel::http

@@ -75,21 +75,9 @@ consumer_options consumer_options_from(const config::dependency& dep, std::strin
     return o;
 }
 
-namespace {
-
-producer_options producer_options_of(const connection_settings& c) {
-    producer_options o;
-    o.bootstrap_servers = c.bootstrap_servers;
-    o.properties = c.properties;
-    return o;
-}
-
-} // namespace
-
 service::service(executor_type executor, config::registry& policies, std::string_view dependency)
-    : pipeline_(&policies.pipeline(dependency)),
-      connection_(policies.read_dependency(dependency, connection_from)),
-      producer_(executor, producer_options_of(connection_)) {}
+    : dependency_service(std::move(executor), policies, dependency, producer_options_from),
+      connection_(policies.read_dependency(dependency, connection_from)) {}
 
 consumer_options service::consumer_options_for(std::string group_id) const {
     consumer_options o;

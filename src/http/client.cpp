@@ -935,6 +935,10 @@ void client_impl::shutdown() {
     sockets_epoll_->cancel();
 }
 
+void shut_down(const std::shared_ptr<client_impl>& impl) {
+    asio::dispatch(impl->loop(), [impl] { impl->shutdown(); });
+}
+
 std::shared_ptr<keel::detail::call_handle>
 make_transfer(const std::shared_ptr<client_impl>& client, request* owned, const request* borrowed,
               const send_options& options, keel::detail::completion_ptr<send_completion> done) {
@@ -1030,13 +1034,7 @@ bool is_idempotent(const request& r) noexcept {
 // ---- client ------------------------------------------------------------------------------
 
 client::client(executor_type executor, client_options options)
-    : executor_(executor),
-      impl_(std::make_shared<detail::client_impl>(std::move(executor), std::move(options))) {}
-
-client::~client() {
-    // Transfers still running end with operation_aborted, on the loop.
-    asio::dispatch(impl_->loop(), [impl = impl_] { impl->shutdown(); });
-}
+    : io_object(executor, std::make_shared<detail::client_impl>(executor, std::move(options))) {}
 
 const client_options& client::options() const noexcept {
     return impl_->options();

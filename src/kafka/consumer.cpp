@@ -306,6 +306,10 @@ private:
     bool closing_ = false;
 };
 
+void shut_down(const std::shared_ptr<consumer_impl>& impl) {
+    impl->close_blocking();
+}
+
 void start_receive(const std::shared_ptr<consumer_impl>& impl, receive_operation* op) {
     impl->receive(op);
 }
@@ -323,13 +327,8 @@ void start_close(const std::shared_ptr<consumer_impl>& impl, void_operation* op)
 } // namespace detail
 
 consumer::consumer(executor_type executor, consumer_options options)
-    : executor_(std::move(executor)),
-      impl_(std::make_shared<detail::consumer_impl>(executor_, std::move(options))) {
+    : io_object(executor, std::make_shared<detail::consumer_impl>(executor, std::move(options))) {
     impl_->start();
-}
-
-consumer::~consumer() {
-    impl_->close_blocking();
 }
 
 void consumer::subscribe(const std::vector<std::string>& topics) {

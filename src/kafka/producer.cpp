@@ -472,6 +472,10 @@ operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl) {
     return impl->pool();
 }
 
+void shut_down(const std::shared_ptr<producer_impl>& impl) {
+    impl->close();
+}
+
 void start_produce(const std::shared_ptr<producer_impl>& impl, const produce_args& args,
                    produce_operation* op) {
     impl->produce(args, op);
@@ -489,14 +493,9 @@ void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transact
 } // namespace detail
 
 producer::producer(executor_type executor, producer_options options)
-    : executor_(std::move(executor)),
-      impl_(std::make_shared<detail::producer_impl>(executor_, std::move(options))),
+    : io_object(executor, std::make_shared<detail::producer_impl>(executor, std::move(options))),
       pool_(detail::produce_pool(impl_)) {
     impl_->start();
-}
-
-producer::~producer() {
-    impl_->close();
 }
 
 const producer_options& producer::options() const noexcept {

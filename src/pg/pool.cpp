@@ -670,6 +670,10 @@ private:
 
 } // namespace
 
+void shut_down(const std::shared_ptr<pool_impl>& impl) {
+    asio::dispatch(impl->strand(), [impl] { impl->shutdown(); });
+}
+
 std::shared_ptr<keel::detail::call_handle>
 make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
            const query_options& options, keel::detail::completion_ptr<query_completion> done) {
@@ -683,12 +687,7 @@ make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statem
 // ---- pool ---------------------------------------------------------------------------------
 
 pool::pool(executor_type executor, pool_options options)
-    : executor_(executor),
-      impl_(std::make_shared<detail::pool_impl>(std::move(executor), std::move(options))) {}
-
-pool::~pool() {
-    asio::dispatch(impl_->strand(), [impl = impl_] { impl->shutdown(); });
-}
+    : io_object(executor, std::make_shared<detail::pool_impl>(executor, std::move(options))) {}
 
 const pool_options& pool::options() const noexcept {
     return impl_->options();

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <keel/attempt.hpp>
+#include <keel/detail/call_with_attempts.hpp>
 #include <keel/detail/initiate_call.hpp>
+#include <keel/detail/io_object.hpp>
 #include <keel/http/error.hpp>
 #include <keel/http/message.hpp>
 
@@ -56,6 +58,9 @@ namespace detail {
 
 class client_impl;
 
+/// Ends the transfers still running (operation_aborted), on the client's loop.
+void shut_down(const std::shared_ptr<client_impl>& impl);
+
 using send_completion = keel::detail::completion<std::error_code, response>;
 
 /// Makes the transfer sending `*borrowed` (which must outlive the transfer)
@@ -71,16 +76,10 @@ make_transfer(const std::shared_ptr<client_impl>& client, request* owned, const 
 /// (callbacks, use_future, use_awaitable, deferred). Thread-safe; like an
 /// Asio I/O object it must outlive its calls, and destroying it cancels the
 /// transfers still running (their handlers get operation_aborted).
-class client {
+class client : public keel::detail::io_object<detail::client_impl> {
 public:
-    using executor_type = asio::any_io_executor;
-
     explicit client(executor_type executor, client_options options = {});
-    ~client();
-    client(const client&) = delete;
-    client& operator=(const client&) = delete;
 
-    executor_type get_executor() const noexcept { return executor_; }
     const client_options& options() const noexcept;
 
     /// Sends one request, with no retries.
@@ -107,7 +106,7 @@ public:
     auto async_send(request r, send_options options = {},
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, response)>(
-            initiate_send{this}, token, std::move(r), options);
+            initiate_send{{this}}, token, std::move(r), options);
     }
 
     /// Sends `r` through `pipeline`: each attempt is one send with the
@@ -138,29 +137,13 @@ public:
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, request r,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        static_assert(
-            std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
-            "keel::http runs on the steady clock: use a pipeline with a steady_timer");
-        // The pipeline keeps this factory (and the request in it) until the
-        // call completes, after its last attempt: attempts send it uncopied.
-        return pipeline.template async_run<void(std::error_code, response)>(
-            [this, r = std::move(r)](const keel::attempt& a, auto&& attempt_token) {
-                send_options o;
-                o.attempt = &a;
-                return asio::async_initiate<decltype(attempt_token),
-                                            void(std::error_code, response)>(
-                    initiate_borrowed_send{this}, attempt_token, o, &r);
-            },
-            std::forward<Token>(token));
+        return keel::detail::call_with_attempts<void(std::error_code, response), send_options>(
+            pipeline, initiate_borrowed_send{{this}}, std::move(r), std::forward<Token>(token));
     }
 
 private:
     /// Sends a request of its own (async_send).
-    struct initiate_send {
-        client* self;
-        using executor_type = client::executor_type;
-        executor_type get_executor() const noexcept { return self->executor_; }
-
+    struct initiate_send : initiation<client> {
         template <class Handler>
         void operator()(Handler&& handler, request r, const send_options& options) const {
             self->start(std::forward<Handler>(handler), &r, nullptr, options);
@@ -169,11 +152,7 @@ private:
 
     /// Sends a request that outlives the send (an async_call attempt's):
     /// no request is passed by value, so an attempt moves none.
-    struct initiate_borrowed_send {
-        client* self;
-        using executor_type = client::executor_type;
-        executor_type get_executor() const noexcept { return self->executor_; }
-
+    struct initiate_borrowed_send : initiation<client> {
         template <class Handler>
         void operator()(Handler&& handler, const send_options& options,
                         const request* borrowed) const {
@@ -189,9 +168,6 @@ private:
                 return detail::make_transfer(impl_, owned, borrowed, options, std::move(done));
             });
     }
-
-    executor_type executor_;
-    std::shared_ptr<detail::client_impl> impl_;
 };
 
 } // namespace keel::http

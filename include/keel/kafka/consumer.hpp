@@ -3,6 +3,7 @@
 #pragma once
 
 #include <keel/detail/initiate_call.hpp>
+#include <keel/detail/io_object.hpp>
 #include <keel/detail/shared_completion.hpp>
 #include <keel/kafka/error.hpp>
 #include <keel/kafka/message.hpp>
@@ -31,6 +32,9 @@ struct consumer_options {
 namespace detail {
 
 class consumer_impl;
+
+/// Leaves the group now unless async_close did (blocking).
+void shut_down(const std::shared_ptr<consumer_impl>& impl);
 // A message (the loop) and a cancellation can race to finish a receive: its
 // completion is shared.
 using receive_operation = keel::detail::shared_completion<std::error_code, message>;
@@ -50,17 +54,10 @@ void start_close(const std::shared_ptr<consumer_impl>& impl, void_operation* op)
 /// (by this member or another) after a rebalance or a restart --
 /// at-least-once. The destructor leaves the group if async_close did not
 /// (blocking: prefer async_close).
-class consumer {
+class consumer : public keel::detail::io_object<detail::consumer_impl> {
 public:
-    using executor_type = asio::any_io_executor;
-
     /// Throws std::invalid_argument naming a property librdkafka refused.
     consumer(executor_type executor, consumer_options options);
-    ~consumer();
-    consumer(const consumer&) = delete;
-    consumer& operator=(const consumer&) = delete;
-
-    executor_type get_executor() const noexcept { return executor_; }
 
     /// Joins the group for `topics` (replacing an earlier subscription).
     /// Partitions are assigned as async_receive runs. Throws std::system_error
@@ -148,10 +145,6 @@ public:
             },
             token);
     }
-
-private:
-    executor_type executor_;
-    std::shared_ptr<detail::consumer_impl> impl_;
 };
 
 } // namespace keel::kafka

@@ -4,6 +4,7 @@
 
 #include <keel/attempt.hpp>
 #include <keel/detail/initiate_call.hpp>
+#include <keel/detail/io_object.hpp>
 #include <keel/detail/shared_completion.hpp>
 #include <keel/kafka/error.hpp>
 #include <keel/kafka/message.hpp>
@@ -41,6 +42,9 @@ struct producer_options {
 namespace detail {
 
 class producer_impl;
+
+/// Aborts what is still waiting and destroys the client (blocking).
+void shut_down(const std::shared_ptr<producer_impl>& impl);
 // A report (librdkafka's thread, or the loop) and a cancellation can race
 // to finish a produce: its completion is shared.
 using produce_operation = keel::detail::shared_completion<std::error_code, delivery>;
@@ -83,18 +87,12 @@ void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transact
 /// whose wait was cancelled (or timed out by a pipeline) may still be
 /// delivered: consumers must dedupe by an event id they carry in the
 /// message, or use a transactional producer.
-class producer {
+class producer : public keel::detail::io_object<detail::producer_impl> {
 public:
-    using executor_type = asio::any_io_executor;
-
     /// Throws std::invalid_argument naming a property librdkafka refused
     /// (and why), std::runtime_error if librdkafka cannot make the client.
     producer(executor_type executor, producer_options options);
-    ~producer();
-    producer(const producer&) = delete;
-    producer& operator=(const producer&) = delete;
 
-    executor_type get_executor() const noexcept { return executor_; }
     const producer_options& options() const noexcept;
 
     /// Produces one message (librdkafka copies the data before the
@@ -126,14 +124,14 @@ public:
                        const header_list& headers,
                        Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, delivery)>(
-            initiate_produce{this}, token, detail::produce_args{topic, key, value, &headers});
+            initiate_produce{{this}}, token, detail::produce_args{topic, key, value, &headers});
     }
 
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_produce(std::string_view topic, std::string_view key, std::string_view value,
                        Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, delivery)>(
-            initiate_produce{this}, token, detail::produce_args{topic, key, value, nullptr});
+            initiate_produce{{this}}, token, detail::produce_args{topic, key, value, nullptr});
     }
 
     /// Produces through `pipeline`: after a final failure the policy decides
@@ -215,11 +213,7 @@ public:
     std::size_t rebuilds() const noexcept;
 
 private:
-    struct initiate_produce {
-        producer* self;
-        using executor_type = producer::executor_type;
-        executor_type get_executor() const noexcept { return self->executor_; }
-
+    struct initiate_produce : initiation<producer> {
         template <class Handler>
         void operator()(Handler&& handler, const detail::produce_args& args) const {
             keel::detail::initiate_call<keel::detail::shared_completion, std::error_code, delivery>(
@@ -247,8 +241,6 @@ private:
             token);
     }
 
-    executor_type executor_;
-    std::shared_ptr<detail::producer_impl> impl_;
     /// The produces' memory (owned by impl_): reused, not one heap
     /// allocation per message.
     keel::detail::operation_pool* pool_;

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <keel/attempt.hpp>
+#include <keel/detail/call_with_attempts.hpp>
 #include <keel/detail/initiate_call.hpp>
+#include <keel/detail/io_object.hpp>
 #include <keel/pg/error.hpp>
 #include <keel/pg/result.hpp>
 #include <keel/pg/statement.hpp>
@@ -59,6 +61,10 @@ struct pool_stats {
 namespace detail {
 class pool_impl;
 
+/// Ends the calls waiting or running (errc::pool_closed) and closes the
+/// connections, on the pool's strand.
+void shut_down(const std::shared_ptr<pool_impl>& impl);
+
 using query_completion = keel::detail::completion<std::error_code, result>;
 
 /// The call running one statement; start() starts it.
@@ -72,16 +78,10 @@ make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statem
 /// the connection back. Thread-safe; like an Asio I/O object it must outlive
 /// its calls, and destroying it ends the calls still waiting or running
 /// (their handlers get errc::pool_closed) and closes the connections.
-class pool {
+class pool : public keel::detail::io_object<detail::pool_impl> {
 public:
-    using executor_type = asio::any_io_executor;
-
     explicit pool(executor_type executor, pool_options options);
-    ~pool();
-    pool(const pool&) = delete;
-    pool& operator=(const pool&) = delete;
 
-    executor_type get_executor() const noexcept { return executor_; }
     const pool_options& options() const noexcept;
     pool_stats stats() const;
 
@@ -111,7 +111,7 @@ public:
     auto async_query(statement s, query_options options = {},
                      Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, result)>(
-            initiate_query{this}, token, std::move(s), nullptr, options);
+            initiate_query{{this}}, token, std::move(s), options);
     }
 
     /// Runs `s` through `pipeline`: each attempt acquires a connection within
@@ -139,41 +139,37 @@ public:
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, statement s,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        static_assert(
-            std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
-            "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
-        return pipeline.template async_run<void(std::error_code, result)>(
-            [this, s = std::move(s)](const keel::attempt& a, auto&& attempt_token) {
-                query_options o;
-                o.attempt = &a;
-                return asio::async_initiate<decltype(attempt_token), void(std::error_code, result)>(
-                    initiate_query{this}, attempt_token, statement(), &s, o);
-            },
-            std::forward<Token>(token));
+        return keel::detail::call_with_attempts<void(std::error_code, result), query_options>(
+            pipeline, initiate_query{{this}}, std::move(s), std::forward<Token>(token));
     }
 
     /// For keel::pg's own helpers (transactions).
     const std::shared_ptr<detail::pool_impl>& impl() const noexcept { return impl_; }
 
 private:
-    struct initiate_query {
-        pool* self;
-        using executor_type = pool::executor_type;
-        executor_type get_executor() const noexcept { return self->executor_; }
-
+    struct initiate_query : initiation<pool> {
+        /// async_query's: a statement of its own.
         template <class Handler>
-        void operator()(Handler&& handler, statement owned, const statement* borrowed,
-                        const query_options& options) const {
-            keel::detail::initiate_call<keel::detail::completion, std::error_code, result>(
-                std::forward<Handler>(handler), self->executor_, [&](auto done) {
-                    return detail::make_query(self->impl_, std::move(owned), borrowed, options,
-                                              std::move(done));
-                });
+        void operator()(Handler&& handler, statement s, const query_options& options) const {
+            self->query(std::forward<Handler>(handler), std::move(s), nullptr, options);
+        }
+        /// An async_call attempt's: the call's statement, uncopied.
+        template <class Handler>
+        void operator()(Handler&& handler, const query_options& options,
+                        const statement* borrowed) const {
+            self->query(std::forward<Handler>(handler), statement(), borrowed, options);
         }
     };
 
-    executor_type executor_;
-    std::shared_ptr<detail::pool_impl> impl_;
+    template <class Handler>
+    void query(Handler&& handler, statement owned, const statement* borrowed,
+               const query_options& options) {
+        keel::detail::initiate_call<keel::detail::completion, std::error_code, result>(
+            std::forward<Handler>(handler), executor_, [&](auto done) {
+                return detail::make_query(impl_, std::move(owned), borrowed, options,
+                                          std::move(done));
+            });
+    }
 };
 
 } // namespace keel::pg

@@ -38,11 +38,15 @@ configured_pipeline& registry::pipeline(std::string_view name) {
         if (it != pipelines_.end())
             return *it->second;
     }
+    throw_unknown(*doc_, name);
+}
+
+void registry::throw_unknown(const document& doc, std::string_view name) {
     std::string known;
-    for (const dependency& dep : doc_->dependencies)
+    for (const dependency& dep : doc.dependencies)
         known += (known.empty() ? "" : ", ") + dep.name;
     throw std::out_of_range("keel: unknown dependency '" + std::string(name) + "' in " +
-                            doc_->source + " (it declares: " + (known.empty() ? "none" : known) +
+                            doc.source + " (it declares: " + (known.empty() ? "none" : known) +
                             ")");
 }
 

@@ -461,12 +461,13 @@ private:
 
 // ---- one transfer ----------------------------------------------------------------------
 
-class transfer final : public transfer_handle, public std::enable_shared_from_this<transfer> {
+class transfer final : public keel::detail::call_handle,
+                       public std::enable_shared_from_this<transfer> {
 public:
     /// `borrowed`: a request that outlives the transfer (async_call's, held
     /// by the pipeline's operation), sent without a copy; otherwise `owned`.
     transfer(std::shared_ptr<client_impl> owner, request* owned, const request* borrowed,
-             const send_options& options, completion_ptr done)
+             const send_options& options, keel::detail::completion_ptr<send_completion> done)
         : owner_(std::move(owner)), owned_(take(owned, borrowed)),
           request_(borrowed ? *borrowed : *owned_), options_(options), done_(std::move(done)) {
         response_.headers.reserve(512); // nginx's usual fields take ~250 bytes
@@ -477,7 +478,17 @@ public:
             curl_slist_free_all(headers_);
     }
 
-    void cancel() override {
+    void start() override {
+        // At once when the caller already runs on the loop (add() never runs
+        // a handler inline: a completion is always posted), else posted.
+        if (owner_->on_loop())
+            owner_->add(shared_from_this());
+        else
+            asio::post(owner_->loop(), [self = shared_from_this()] { self->owner_->add(self); });
+    }
+
+    // Any cancellation type: the transfer is removed at once.
+    void cancel(asio::cancellation_type) override {
         asio::dispatch(owner_->loop(), [self = shared_from_this()] {
             if (!self->finished_)
                 self->owner_->abort(*self, asio::error::operation_aborted);
@@ -650,7 +661,9 @@ public:
 
     /// On loop(), after curl finished the transfer (or it was aborted): its
     /// outcome, then the user's handler, always posted.
-    void complete(CURLcode rc, std::error_code forced = {}) { deliver(outcome(rc, forced), false); }
+    void complete(CURLcode rc, std::error_code forced = {}) {
+        deliver(outcome(rc, forced), keel::detail::upcall::post);
+    }
 
     /// The outcome (status, error, Retry-After, whether a retry is allowed),
     /// read while the easy handle is still this transfer's.
@@ -688,13 +701,12 @@ public:
         return ec;
     }
 
-    /// Hands `ec` and the response to the user's handler. `may_run_inline`:
-    /// we run on the loop, outside any curl callback and outside the
-    /// initiating function, so the handler may run at once when its
-    /// executor is the one running us (as an Asio operation's would).
-    void deliver(std::error_code ec, bool may_run_inline) {
+    /// Hands `ec` and the response to the user's handler: upcall::dispatch
+    /// only on the loop, outside any curl callback and outside the
+    /// initiating function.
+    void deliver(std::error_code ec, keel::detail::upcall how) {
         // complete() frees the completion itself, before the handler runs.
-        done_.release()->complete(ec, std::move(response_), may_run_inline);
+        done_.release()->complete(how, ec, std::move(response_));
     }
 
     /// Its place in the client's running_ list (client_impl's to manage).
@@ -784,7 +796,7 @@ private:
     std::optional<request> owned_;
     const request& request_;
     send_options options_;
-    completion_ptr done_;
+    keel::detail::completion_ptr<send_completion> done_;
     response response_;
     CURL* easy_ = nullptr;
     easy_handle handle_;
@@ -901,7 +913,7 @@ void client_impl::finish_done() {
         // The handle is free before the handler runs: a request it starts
         // reuses it rather than making another.
         give_back(t->release_easy());
-        t->deliver(ec, true);
+        t->deliver(ec, keel::detail::upcall::dispatch);
     }
 }
 
@@ -922,20 +934,17 @@ void client_impl::shutdown() {
     sockets_epoll_->cancel();
 }
 
-std::shared_ptr<transfer_handle> start_transfer(const std::shared_ptr<client_impl>& client,
-                                                request* owned, const request* borrowed,
-                                                const send_options& options, completion_ptr done) {
+void shut_down(const std::shared_ptr<client_impl>& impl) {
+    asio::dispatch(impl->loop(), [impl] { impl->shutdown(); });
+}
+
+std::shared_ptr<keel::detail::call_handle>
+make_transfer(const std::shared_ptr<client_impl>& client, request* owned, const request* borrowed,
+              const send_options& options, keel::detail::completion_ptr<send_completion> done) {
     // From the thread's block cache: with one call started per completion,
     // the last transfer's memory is usually there.
-    auto t = std::allocate_shared<transfer>(keel::detail::cached_allocator<transfer>(), client,
-                                            owned, borrowed, options, std::move(done));
-    // Started at once when the caller already runs on the loop (add() never
-    // runs a handler inline: a completion is always posted), else posted.
-    if (client->on_loop())
-        client->add(t);
-    else
-        asio::post(client->loop(), [client, t] { client->add(t); });
-    return t;
+    return std::allocate_shared<transfer>(keel::detail::cached_allocator<transfer>(), client, owned,
+                                          borrowed, options, std::move(done));
 }
 
 } // namespace detail
@@ -1024,13 +1033,7 @@ bool is_idempotent(const request& r) noexcept {
 // ---- client ------------------------------------------------------------------------------
 
 client::client(executor_type executor, client_options options)
-    : executor_(executor),
-      impl_(std::make_shared<detail::client_impl>(std::move(executor), std::move(options))) {}
-
-client::~client() {
-    // Transfers still running end with operation_aborted, on the loop.
-    asio::dispatch(impl_->loop(), [impl = impl_] { impl->shutdown(); });
-}
+    : io_object(executor, std::make_shared<detail::client_impl>(executor, std::move(options))) {}
 
 const client_options& client::options() const noexcept {
     return impl_->options();

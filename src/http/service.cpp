@@ -1,3 +1,4 @@
+#include <keel/config/section_reader.hpp>
 #include <keel/http/service.hpp>
 
 #include <charconv>
@@ -5,87 +6,9 @@
 
 namespace keel::http {
 
-namespace {
-
-/// Collects positioned errors about one connection section.
-class reader {
-public:
-    explicit reader(const config::dependency& dep)
-        : dep_(dep), base_("dependencies." + dep.name + ".connection") {}
-
-    void error(const config::value& at, const std::string& key, const std::string& message) {
-        config::diagnostic d;
-        d.where = at.where();
-        d.key_path = key;
-        d.message = key + ": " + message;
-        errors_.push_back(std::move(d));
-    }
-
-    const std::string& base() const { return base_; }
-    std::vector<config::diagnostic>& errors() { return errors_; }
-
-    std::optional<std::string> scalar(const config::value& v, const std::string& key,
-                                      const char* expected) {
-        if (v.kind() != config::value::type::scalar) {
-            error(v, key, std::string("expected ") + expected);
-            return std::nullopt;
-        }
-        return v.scalar();
-    }
-
-    std::optional<bool> boolean(const config::value& v, const std::string& key) {
-        auto text = scalar(v, key, "a boolean (true or false)");
-        if (!text)
-            return std::nullopt;
-        if (*text == "true")
-            return true;
-        if (*text == "false")
-            return false;
-        error(v, key, "expected a boolean (true or false), got \"" + *text + "\"");
-        return std::nullopt;
-    }
-
-    bool known(const config::value& map, const std::string& key,
-               std::initializer_list<std::string_view> keys) {
-        if (map.kind() == config::value::type::null)
-            return false;
-        if (map.kind() != config::value::type::map) {
-            error(map, key, "expected a map");
-            return false;
-        }
-        for (const auto& [name, v] : map.entries()) {
-            bool found = false;
-            for (std::string_view k : keys)
-                found = found || k == name;
-            if (!found) {
-                std::string list;
-                for (std::string_view k : keys)
-                    list += (list.empty() ? "" : ", ") + std::string(k);
-                error(v, key + "." + name, "unknown key '" + name + "'; expected one of: " + list);
-            }
-        }
-        return true;
-    }
-
-private:
-    const config::dependency& dep_;
-    std::string base_;
-    std::vector<config::diagnostic> errors_;
-};
-
-} // namespace
-
 client_options options_from(const config::dependency& dep) {
     client_options out;
-    reader r(dep);
-    if (dep.kind != config::dependency_kind::http) {
-        config::diagnostic d;
-        d.where = dep.where;
-        d.key_path = "dependencies." + dep.name;
-        d.message = d.key_path + ": is kind " + std::string(config::to_string(dep.kind)) +
-                    ", not http (keel::http::service needs kind: http)";
-        throw config::config_error({d});
-    }
+    config::section_reader r(dep, config::dependency_kind::http, "keel::http::service");
     const config::value& c = dep.connection;
     if (r.known(c, r.base(),
                 {"base_url", "headers", "tls", "deadline_headers", "max_connections_per_host"})) {
@@ -138,26 +61,8 @@ client_options options_from(const config::dependency& dep) {
             }
         }
     }
-    if (!r.errors().empty())
-        throw config::config_error(std::move(r.errors()));
+    r.throw_if_errors();
     return out;
 }
-
-namespace {
-
-client_options options_of(config::registry& policies, std::string_view name) {
-    policies.pipeline(name); // throws std::out_of_range naming the declared ones
-    const std::shared_ptr<const config::document> doc = policies.current();
-    const config::dependency* dep = doc->find(name);
-    if (!dep)
-        throw std::out_of_range("keel::http: unknown dependency '" + std::string(name) + "'");
-    return options_from(*dep);
-}
-
-} // namespace
-
-service::service(executor_type executor, config::registry& policies, std::string_view dependency)
-    : pipeline_(&policies.pipeline(dependency)),
-      client_(executor, options_of(policies, dependency)) {}
 
 } // namespace keel::http

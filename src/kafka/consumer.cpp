@@ -19,6 +19,8 @@ namespace keel::kafka {
 
 namespace detail {
 
+using keel::detail::upcall;
+
 namespace {
 
 message copy_out(const rd_kafka_message_t& m) {
@@ -139,7 +141,7 @@ public:
         }
         if (!found)
             return; // completed already
-        op->finish(asio::error::operation_aborted, upcall::post, message{});
+        op->finish(upcall::post, asio::error::operation_aborted, message{});
     }
 
     void commit(const std::string& topic, std::int32_t partition, std::int64_t offset,
@@ -164,17 +166,17 @@ public:
         const std::error_code ec = err == RD_KAFKA_RESP_ERR__DESTROY
                                        ? std::error_code(asio::error::operation_aborted)
                                        : make_error_code(err);
-        op->finish(ec, upcall::post);
+        op->finish(upcall::post, ec);
     }
 
     void close_async(void_operation* op) {
         if (!begin_close()) {
-            op->finish({}, upcall::post);
+            op->finish(upcall::post, std::error_code());
             return;
         }
         worker_.post([self = shared_from_this(), op] {
             self->leave_group();
-            op->finish({}, upcall::post);
+            op->finish(upcall::post, std::error_code());
         });
     }
 
@@ -198,7 +200,7 @@ private:
             receivers.swap(receivers_);
         }
         for (receive_operation* op : receivers) {
-            op->finish(asio::error::operation_aborted, upcall::post, message{});
+            op->finish(upcall::post, asio::error::operation_aborted, message{});
         }
         asio::post(strand_, [self = shared_from_this()] { self->signal_->fd().release(); });
         return true;
@@ -283,10 +285,10 @@ private:
 
     static void finish(std::vector<received>& done, std::vector<committed>& commits, upcall how) {
         for (auto& r : done) {
-            r.op->finish(r.ec, how, std::move(r.m));
+            r.op->finish(how, r.ec, std::move(r.m));
         }
         for (auto& c : commits) {
-            c.op->finish(c.ec, how);
+            c.op->finish(how, c.ec);
         }
     }
 
@@ -302,6 +304,10 @@ private:
     std::deque<receive_operation*> receivers_;
     bool closing_ = false;
 };
+
+void shut_down(const std::shared_ptr<consumer_impl>& impl) {
+    impl->close_blocking();
+}
 
 void start_receive(const std::shared_ptr<consumer_impl>& impl, receive_operation* op) {
     impl->receive(op);
@@ -320,13 +326,8 @@ void start_close(const std::shared_ptr<consumer_impl>& impl, void_operation* op)
 } // namespace detail
 
 consumer::consumer(executor_type executor, consumer_options options)
-    : executor_(std::move(executor)),
-      impl_(std::make_shared<detail::consumer_impl>(executor_, std::move(options))) {
+    : io_object(executor, std::make_shared<detail::consumer_impl>(executor, std::move(options))) {
     impl_->start();
-}
-
-consumer::~consumer() {
-    impl_->close_blocking();
 }
 
 void consumer::subscribe(const std::vector<std::string>& topics) {

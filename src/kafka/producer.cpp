@@ -3,7 +3,7 @@
 // each wake-up drains the queue, then completes the produces it reported
 // (never inside a librdkafka call). A mutex guards the client instance, the
 // produces waiting for room and the closed flag; completions race through
-// operation::finish().
+// shared_completion::finish().
 #include <keel/kafka/producer.hpp>
 
 #include "client_base.hpp"
@@ -21,6 +21,9 @@
 namespace keel::kafka {
 
 namespace detail {
+
+using keel::detail::operation_pool;
+using keel::detail::upcall;
 
 namespace {
 
@@ -106,7 +109,7 @@ public:
         const std::error_code ec = err == RD_KAFKA_RESP_ERR__DESTROY
                                        ? std::error_code(asio::error::operation_aborted)
                                        : make_error_code(err);
-        op->finish(ec, upcall::post, delivery{});
+        op->finish(upcall::post, ec, delivery{});
     }
 
     void cancel(produce_operation* op) {
@@ -128,7 +131,7 @@ public:
             // the operation finished): finish with a reference of our own.
             op->add_ref();
         }
-        op->finish(asio::error::operation_aborted, upcall::post, delivery{});
+        op->finish(upcall::post, asio::error::operation_aborted, delivery{});
     }
 
     void transaction(transaction_step step, void_operation* op) {
@@ -171,9 +174,10 @@ public:
         for (auto& r : aborted) {
             // A delivery already reported stays a delivery; anything else
             // ends here, its outcome unknown.
-            r.op->finish(r.err ? std::error_code(asio::error::operation_aborted)
+            r.op->finish(upcall::post,
+                         r.err ? std::error_code(asio::error::operation_aborted)
                                : std::error_code(),
-                         upcall::post, r.err ? delivery{} : r.where);
+                         r.err ? delivery{} : r.where);
         }
     }
 
@@ -352,7 +356,7 @@ private:
             std::error_code ec;
             if (r.err)
                 ec = make_error_code(r.err);
-            r.op->finish(ec, how, r.err ? delivery{} : r.where);
+            r.op->finish(how, ec, r.err ? delivery{} : r.where);
         };
         for (const report& r : reports_)
             finish(r, upcall::dispatch);
@@ -442,7 +446,7 @@ private:
                 rd_kafka_error_destroy(error);
             }
         }
-        op->finish(ec, upcall::post);
+        op->finish(upcall::post, ec);
     }
 
     asio::strand<asio::any_io_executor> strand_;
@@ -467,6 +471,10 @@ operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl) {
     return impl->pool();
 }
 
+void shut_down(const std::shared_ptr<producer_impl>& impl) {
+    impl->close();
+}
+
 void start_produce(const std::shared_ptr<producer_impl>& impl, const produce_args& args,
                    produce_operation* op) {
     impl->produce(args, op);
@@ -484,14 +492,9 @@ void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transact
 } // namespace detail
 
 producer::producer(executor_type executor, producer_options options)
-    : executor_(std::move(executor)),
-      impl_(std::make_shared<detail::producer_impl>(executor_, std::move(options))),
+    : io_object(executor, std::make_shared<detail::producer_impl>(executor, std::move(options))),
       pool_(detail::produce_pool(impl_)) {
     impl_->start();
-}
-
-producer::~producer() {
-    impl_->close();
 }
 
 const producer_options& producer::options() const noexcept {

@@ -579,11 +579,11 @@ namespace {
 
 class query_call final : public acquirer,
                          public exchange,
-                         public cancel_handle,
+                         public keel::detail::call_handle,
                          public std::enable_shared_from_this<query_call> {
 public:
     query_call(std::shared_ptr<pool_impl> pool, statement owned, const statement* borrowed,
-               const query_options& options, completion_ptr<std::error_code, result> done)
+               const query_options& options, keel::detail::completion_ptr<query_completion> done)
         : pool_(std::move(pool)), owned_(std::move(owned)), stmt_(borrowed ? *borrowed : owned_),
           options_(options), done_(std::move(done)) {
         if (options_.attempt && options_.attempt->connect_deadline() != clock::time_point::max())
@@ -598,13 +598,13 @@ public:
         // Dispatched: when this thread may enter the strand, the call starts
         // (and its statement goes out) before the initiating function
         // returns. Its completion cannot run in here: complete() posts
-        // while `initiating_` is set.
+        // until initiation_.end().
         if (keel::detail::running_in(pool_->strand()))
             pool_->acquire(shared_from_this());
         else
             asio::dispatch(pool_->strand(),
                            [self = shared_from_this()] { self->pool_->acquire(self); });
-        initiating_.store(false, std::memory_order_release);
+        initiation_.end();
     }
 
     const statement& stmt() const noexcept override { return stmt_; }
@@ -631,7 +631,8 @@ public:
         complete(ec, std::move(r));
     }
 
-    void cancel() override {
+    // Any cancellation type.
+    void cancel(asio::cancellation_type) override {
         asio::dispatch(pool_->strand(), [self = shared_from_this()] { self->on_cancel(); });
     }
 
@@ -654,23 +655,27 @@ private:
 
     void complete(std::error_code ec, result r) {
         if (auto done = std::move(done_)) // complete() frees it, before the upcall
-            done.release()->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
+            done.release()->complete(initiation_.upcall(), ec, std::move(r));
     }
 
-    std::atomic<bool> initiating_{true};
+    initiation initiation_;
     std::shared_ptr<pool_impl> pool_;
     statement owned_;
     const statement& stmt_;
     query_options options_;
-    completion_ptr<std::error_code, result> done_;
+    keel::detail::completion_ptr<query_completion> done_;
     std::shared_ptr<connection> conn_;
 };
 
 } // namespace
 
-std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool, statement owned,
-                                          const statement* borrowed, const query_options& options,
-                                          completion_ptr<std::error_code, result> done) {
+void shut_down(const std::shared_ptr<pool_impl>& impl) {
+    asio::dispatch(impl->strand(), [impl] { impl->shutdown(); });
+}
+
+std::shared_ptr<keel::detail::call_handle>
+make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
+           const query_options& options, keel::detail::completion_ptr<query_completion> done) {
     // From the thread's block cache: the last query's memory is usually there.
     return std::allocate_shared<query_call>(keel::detail::cached_allocator<query_call>(), pool,
                                             std::move(owned), borrowed, options, std::move(done));
@@ -681,12 +686,7 @@ std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool
 // ---- pool ---------------------------------------------------------------------------------
 
 pool::pool(executor_type executor, pool_options options)
-    : executor_(executor),
-      impl_(std::make_shared<detail::pool_impl>(std::move(executor), std::move(options))) {}
-
-pool::~pool() {
-    asio::dispatch(impl_->strand(), [impl = impl_] { impl->shutdown(); });
-}
+    : io_object(executor, std::make_shared<detail::pool_impl>(executor, std::move(options))) {}
 
 const pool_options& pool::options() const noexcept {
     return impl_->options();

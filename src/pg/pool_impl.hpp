@@ -29,6 +29,22 @@ namespace keel::pg::detail {
 
 using clock = std::chrono::steady_clock;
 
+/// How a call's completion reaches its handler: posted while the initiating
+/// function runs (start() may complete the call before it returns), then
+/// dispatched, since every completion after that comes from the strand.
+class initiation {
+public:
+    keel::detail::upcall upcall() const noexcept {
+        return initiating_.load(std::memory_order_acquire) ? keel::detail::upcall::post
+                                                           : keel::detail::upcall::dispatch;
+    }
+    /// The initiating function is returning.
+    void end() noexcept { initiating_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> initiating_{true};
+};
+
 /// One statement a connection runs for someone (a query call, a step of a
 /// transaction). Its callbacks run on the strand.
 class exchange {

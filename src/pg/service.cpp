@@ -1,3 +1,4 @@
+#include <keel/config/section_reader.hpp>
 #include <keel/pg/service.hpp>
 
 #include <charconv>
@@ -7,52 +8,13 @@ namespace keel::pg {
 
 namespace {
 
-/// Collects positioned errors about one connection section.
-class reader {
-public:
-    explicit reader(const config::dependency& dep)
-        : base_("dependencies." + dep.name + ".connection") {}
-
-    void error(const config::position& where, const std::string& key, const std::string& message) {
-        config::diagnostic d;
-        d.where = where;
-        d.key_path = key;
-        d.message = key + ": " + message;
-        errors_.push_back(std::move(d));
-    }
-
-    const std::string& base() const { return base_; }
-    std::vector<config::diagnostic>& errors() { return errors_; }
-
-    std::optional<std::string> scalar(const config::value& v, const std::string& key,
-                                      const char* expected) {
-        if (v.kind() != config::value::type::scalar) {
-            error(v.where(), key, std::string("expected ") + expected);
-            return std::nullopt;
-        }
-        return v.scalar();
-    }
-
-private:
-    std::string base_;
-    std::vector<config::diagnostic> errors_;
-};
-
 constexpr std::string_view known_keys[] = {"dsn", "pool_size", "cancel_grace"};
 
 } // namespace
 
 pool_options options_from(const config::dependency& dep) {
-    if (dep.kind != config::dependency_kind::postgres) {
-        config::diagnostic d;
-        d.where = dep.where;
-        d.key_path = "dependencies." + dep.name;
-        d.message = d.key_path + ": is kind " + std::string(config::to_string(dep.kind)) +
-                    ", not postgres (keel::pg::service needs kind: postgres)";
-        throw config::config_error({d});
-    }
+    config::section_reader r(dep, config::dependency_kind::postgres, "keel::pg::service");
     pool_options out;
-    reader r(dep);
     const config::value& c = dep.connection;
     bool has_dsn = false;
     if (c.kind() == config::value::type::map) {
@@ -97,26 +59,8 @@ pool_options options_from(const config::dependency& dep) {
         c.kind() != config::value::type::sequence)
         r.error(c.kind() == config::value::type::null ? dep.where : c.where(), r.base() + ".dsn",
                 "is required (a libpq connection string or URI)");
-    if (!r.errors().empty())
-        throw config::config_error(std::move(r.errors()));
+    r.throw_if_errors();
     return out;
-}
-
-namespace {
-
-pool_options options_of(config::registry& policies, std::string_view name) {
-    policies.pipeline(name); // throws std::out_of_range naming the declared ones
-    const std::shared_ptr<const config::document> doc = policies.current();
-    const config::dependency* dep = doc->find(name);
-    if (!dep)
-        throw std::out_of_range("keel::pg: unknown dependency '" + std::string(name) + "'");
-    return options_from(*dep);
-}
-
-} // namespace
-
-service::service(executor_type executor, config::registry& policies, std::string_view dependency)
-    : pipeline_(&policies.pipeline(dependency)), pool_(executor, options_of(policies, dependency)) {
 }
 
 } // namespace keel::pg

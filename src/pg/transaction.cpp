@@ -13,11 +13,12 @@
 namespace keel::pg::detail {
 
 class transaction_state final : public acquirer,
-                                public cancel_handle,
+                                public keel::detail::call_handle,
                                 public std::enable_shared_from_this<transaction_state> {
 public:
     transaction_state(std::shared_ptr<pool_impl> pool, transaction_function body, isolation level,
-                      const keel::attempt* attempt, completion_ptr<std::error_code> done)
+                      const keel::attempt* attempt,
+                      keel::detail::completion_ptr<transaction_completion> done)
         : pool_(std::move(pool)), body_(std::move(body)), level_(level), attempt_(attempt),
           done_(std::move(done)) {
         if (attempt_ && attempt_->connect_deadline() != clock::time_point::max())
@@ -30,10 +31,10 @@ public:
 
     void start() override {
         // As a query call starts (pool.cpp): dispatched, completions posted
-        // while `initiating_` is set.
+        // until initiation_.end().
         asio::dispatch(pool_->strand(),
                        [self = shared_from_this()] { self->pool_->acquire(self); });
-        initiating_.store(false, std::memory_order_release);
+        initiation_.end();
     }
 
     void on_acquired(std::shared_ptr<connection> c) override {
@@ -52,7 +53,8 @@ public:
 
     void on_acquire_failed(std::error_code ec, std::string) override { complete(ec); }
 
-    void cancel() override {
+    // Any cancellation type.
+    void cancel(asio::cancellation_type) override {
         asio::dispatch(pool_->strand(), [self = shared_from_this()] { self->on_cancel(); });
     }
 
@@ -199,21 +201,20 @@ private:
         if (std::shared_ptr<connection> c = std::move(conn_))
             pool_->close(c, false, asio::error::operation_aborted);
         if (done) // complete() frees it, before the upcall
-            done.release()->complete(initiating_.load(std::memory_order_acquire),
-                                     asio::error::operation_aborted);
+            done.release()->complete(initiation_.upcall(), asio::error::operation_aborted);
     }
 
     void complete(std::error_code ec) {
         if (auto done = std::move(done_)) // complete() frees it, before the upcall
-            done.release()->complete(initiating_.load(std::memory_order_acquire), ec);
+            done.release()->complete(initiation_.upcall(), ec);
     }
 
-    std::atomic<bool> initiating_{true};
+    initiation initiation_;
     std::shared_ptr<pool_impl> pool_;
     transaction_function body_;
     isolation level_;
     const keel::attempt* attempt_;
-    completion_ptr<std::error_code> done_;
+    keel::detail::completion_ptr<transaction_completion> done_;
     std::shared_ptr<connection> conn_;
     step_kind phase_ = step_kind::begin;
     std::error_code first_failure_;
@@ -223,11 +224,11 @@ private:
 namespace {
 
 class transaction_query final : public exchange,
-                                public cancel_handle,
+                                public keel::detail::call_handle,
                                 public std::enable_shared_from_this<transaction_query> {
 public:
     transaction_query(std::shared_ptr<transaction_state> tx, statement s,
-                      completion_ptr<std::error_code, result> done)
+                      keel::detail::completion_ptr<query_completion> done)
         : tx_(std::move(tx)), stmt_(std::move(s)), done_(std::move(done)) {}
 
     const statement& stmt() const noexcept override { return stmt_; }
@@ -236,38 +237,38 @@ public:
         if (ec && ec.category() == sqlstate_category())
             tx_->note_failure(ec);
         if (auto done = std::move(done_)) // complete() frees it, before the upcall
-            done.release()->complete(initiating_.load(std::memory_order_acquire), ec, std::move(r));
+            done.release()->complete(initiation_.upcall(), ec, std::move(r));
     }
 
     // One statement cannot be stopped alone without leaving the transaction
     // in an unknown state: cancelling it cancels the attempt.
-    void cancel() override { tx_->cancel(); }
+    void cancel(asio::cancellation_type type) override { tx_->cancel(type); }
 
     void start() override {
         asio::dispatch(tx_->pool()->strand(),
                        [tx = tx_, self = shared_from_this()] { tx->query(self); });
-        initiating_.store(false, std::memory_order_release);
+        initiation_.end();
     }
 
 private:
-    std::atomic<bool> initiating_{true};
+    initiation initiation_;
     std::shared_ptr<transaction_state> tx_;
     statement stmt_;
-    completion_ptr<std::error_code, result> done_;
+    keel::detail::completion_ptr<query_completion> done_;
 };
 
 } // namespace
 
-std::shared_ptr<cancel_handle>
+std::shared_ptr<keel::detail::call_handle>
 make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
-                       completion_ptr<std::error_code, result> done) {
+                       keel::detail::completion_ptr<query_completion> done) {
     return std::make_shared<transaction_query>(tx, std::move(s), std::move(done));
 }
 
-std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
-                                                const transaction_function* body, isolation level,
-                                                const keel::attempt* attempt,
-                                                completion_ptr<std::error_code> done) {
+std::shared_ptr<keel::detail::call_handle>
+make_transaction(const std::shared_ptr<pool_impl>& pool, const transaction_function* body,
+                 isolation level, const keel::attempt* attempt,
+                 keel::detail::completion_ptr<transaction_completion> done) {
     return std::make_shared<transaction_state>(pool, *body, level, attempt, std::move(done));
 }
 

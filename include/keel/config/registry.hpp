@@ -62,6 +62,18 @@ public:
     /// The document in force.
     std::shared_ptr<const document> current() const;
 
+    /// `read(dependency)` of dependency `name` in the document in force: how
+    /// a wrapper reads its `connection:` section. Throws std::out_of_range
+    /// as pipeline() does.
+    template <class Read>
+    auto read_dependency(std::string_view name, Read&& read) const {
+        const std::shared_ptr<const document> doc = current();
+        const dependency* dep = doc->find(name);
+        if (!dep)
+            throw_unknown(*doc, name);
+        return std::forward<Read>(read)(*dep);
+    }
+
     /// Makes `doc` the document in force: each dependency's pipeline switches
     /// to its new policy atomically (calls in flight keep theirs), new
     /// dependencies get pipelines, and dependencies no longer declared keep
@@ -76,6 +88,7 @@ public:
     void on_reload(std::function<void(const reload_event&)> listener);
 
 private:
+    [[noreturn]] static void throw_unknown(const document& doc, std::string_view name);
     configured_pipeline& make_pipeline(const std::string& name, const pipeline_policy& policy);
 
     mutable std::mutex mutex_;

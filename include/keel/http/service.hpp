@@ -2,7 +2,7 @@
 // pipeline and a client made from its `connection:` section.
 #pragma once
 
-#include <keel/config/registry.hpp>
+#include <keel/config/dependency_service.hpp>
 #include <keel/http/client.hpp>
 #include <keel/reporting_pipeline.hpp>
 
@@ -30,22 +30,24 @@ client_options options_from(const config::dependency& dependency);
 /// Retry-After and metrics from the dependency's entry in the file. Policy
 /// reloads apply to the calls that start afterwards; the connection section
 /// is read once, here.
-class service {
+class service : public config::dependency_service<client> {
 public:
-    using executor_type = client::executor_type;
-
     /// Throws std::out_of_range for an unknown dependency, config::config_error
     /// for a bad connection section.
-    service(executor_type executor, config::registry& policies, std::string_view dependency);
+    service(executor_type executor, config::registry& policies, std::string_view dependency)
+        : dependency_service(std::move(executor), policies, dependency, options_from) {}
 
     client& http_client() noexcept { return client_; }
-    config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
 
-    /// client::async_call through the dependency's pipeline.
+    /// client::async_call through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code, response)`), errors,
+    /// cancellation (terminal, partial and total, into the attempt in
+    /// flight) and leftovers (a request that may have reached the server).
+    /// The service must outlive the call; the request is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_send(
         request r, Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return client_.async_call(*pipeline_, std::move(r), std::forward<Token>(token));
+        return call(std::move(r), std::forward<Token>(token));
     }
 
     /// As above, and `report` (which must outlive the call) says how it
@@ -55,10 +57,10 @@ public:
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_send(request r, call_report& report,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return client_.async_call(with_report(*pipeline_, report), std::move(r),
-                                  std::forward<Token>(token));
+        return call_reported(report, std::move(r), std::forward<Token>(token));
     }
 
+    /// A GET of `url`, as async_send.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_get(std::string url,
                    Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -67,9 +69,10 @@ public:
         return async_send(std::move(r), std::forward<Token>(token));
     }
 
-    /// A POST of `body` (Content-Type `content_type`). Not retried once it
-    /// may have reached the server: send a request with an Idempotency-Key
-    /// (or request::idempotent) through async_send for that.
+    /// A POST of `body` (Content-Type `content_type`), as async_send. Not
+    /// retried once it may have reached the server: send a request with an
+    /// Idempotency-Key (or request::idempotent) through async_send for that.
+    /// A cancelled POST may have been applied by the server.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_post(std::string url, std::string body,
                     std::string content_type = "application/json",
@@ -81,10 +84,6 @@ public:
         r.headers.emplace_back("Content-Type", std::move(content_type));
         return async_send(std::move(r), std::forward<Token>(token));
     }
-
-private:
-    config::configured_pipeline* pipeline_;
-    client client_;
 };
 
 } // namespace keel::http

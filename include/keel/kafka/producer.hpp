@@ -3,12 +3,13 @@
 #pragma once
 
 #include <keel/attempt.hpp>
-#include <keel/kafka/detail/operation.hpp>
+#include <keel/detail/initiate_call.hpp>
+#include <keel/detail/io_object.hpp>
+#include <keel/detail/shared_completion.hpp>
 #include <keel/kafka/error.hpp>
 #include <keel/kafka/message.hpp>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
 #include <asio/async_result.hpp>
 
 #include <chrono>
@@ -41,8 +42,13 @@ struct producer_options {
 namespace detail {
 
 class producer_impl;
-using produce_operation = operation<delivery>;
-using void_operation = operation<>;
+
+/// Aborts what is still waiting and destroys the client (blocking).
+void shut_down(const std::shared_ptr<producer_impl>& impl);
+// A report (librdkafka's thread, or the loop) and a cancellation can race
+// to finish a produce: its completion is shared.
+using produce_operation = keel::detail::shared_completion<std::error_code, delivery>;
+using void_operation = keel::detail::shared_completion<std::error_code>;
 
 struct produce_args {
     std::string_view topic;
@@ -52,7 +58,7 @@ struct produce_args {
 };
 
 /// Where the producer's produce operations are allocated.
-operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl);
+keel::detail::operation_pool* produce_pool(const std::shared_ptr<producer_impl>& impl);
 
 /// Hands `op` (and its reference) to the producer: to librdkafka, to the
 /// queue of produces waiting for room, or straight to a failure.
@@ -64,28 +70,6 @@ void cancel_produce(const std::shared_ptr<producer_impl>& impl, produce_operatio
 enum class transaction_step { begin, commit, abort };
 void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transaction_step step,
                             void_operation* op);
-
-/// What a cancellation slot holds during a produce: a reference to the
-/// operation and to the producer, released when the slot is cleared.
-class produce_cancellation {
-public:
-    produce_cancellation(std::shared_ptr<producer_impl> impl, produce_operation* op) noexcept
-        : impl_(std::move(impl)), op_(op) {
-        op_->add_ref();
-    }
-    produce_cancellation(produce_cancellation&& other) noexcept
-        : impl_(std::move(other.impl_)), op_(std::exchange(other.op_, nullptr)) {}
-    produce_cancellation& operator=(produce_cancellation&&) = delete;
-    ~produce_cancellation() {
-        if (op_)
-            op_->release();
-    }
-    void operator()(asio::cancellation_type) { cancel_produce(impl_, op_); }
-
-private:
-    std::shared_ptr<producer_impl> impl_;
-    produce_operation* op_;
-};
 
 } // namespace detail
 
@@ -103,55 +87,75 @@ private:
 /// whose wait was cancelled (or timed out by a pipeline) may still be
 /// delivered: consumers must dedupe by an event id they carry in the
 /// message, or use a transactional producer.
-class producer {
+class producer : public keel::detail::io_object<detail::producer_impl> {
 public:
-    using executor_type = asio::any_io_executor;
-
     /// Throws std::invalid_argument naming a property librdkafka refused
     /// (and why), std::runtime_error if librdkafka cannot make the client.
     producer(executor_type executor, producer_options options);
-    ~producer();
-    producer(const producer&) = delete;
-    producer& operator=(const producer&) = delete;
 
-    executor_type get_executor() const noexcept { return executor_; }
     const producer_options& options() const noexcept;
 
     /// Produces one message (librdkafka copies the data before the
-    /// initiation returns: with a deferred token, keep it valid until then).
+    /// initiation returns).
     ///
-    /// Completes with `void(std::error_code, delivery)` once librdkafka
-    /// reports the final outcome: the partition and offset, or a
-    /// kafka_category() error (e.g. _MSG_TIMED_OUT after
-    /// message.timeout.ms, MSG_SIZE_TOO_LARGE, TOPIC_AUTHORIZATION_FAILED,
-    /// _FATAL after which the producer has been rebuilt).
+    /// Completion signature: `void(std::error_code, delivery)`, once
+    /// librdkafka reports the final outcome.
+    ///
+    /// Errors: none with the partition and offset; a kafka_category() error
+    /// (e.g. _MSG_TIMED_OUT after message.timeout.ms, MSG_SIZE_TOO_LARGE,
+    /// TOPIC_AUTHORIZATION_FAILED, _FATAL after which the producer has been
+    /// rebuilt); operation_aborted when cancelled or when the producer is
+    /// destroyed first (the message may still have been delivered).
     ///
     /// Backpressure: when librdkafka's queue is full (queue.buffering.max.*)
     /// the produce waits for room, in order; it does not fail.
     ///
-    /// Cancellation (any type): the wait ends with operation_aborted at once.
-    /// A message still waiting for room is never sent; one already handed to
-    /// librdkafka cannot be recalled and may still be delivered.
+    /// Per-operation cancellation: terminal, partial and total alike end the
+    /// wait at once with operation_aborted. What it leaves behind: a message
+    /// still waiting for room is never sent; one already handed to
+    /// librdkafka cannot be recalled and may still be delivered (its report
+    /// is then ignored): consumers dedupe by an event id.
+    ///
+    /// Lifetimes: the producer must outlive the call; topic, key, value and
+    /// headers are copied before the initiation returns (with a deferred
+    /// token, keep them valid until it is initiated).
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_produce(std::string_view topic, std::string_view key, std::string_view value,
                        const header_list& headers,
                        Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, delivery)>(
-            initiate_produce{this}, token, detail::produce_args{topic, key, value, &headers});
+            initiate_produce{{this}}, token, detail::produce_args{topic, key, value, &headers});
     }
 
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_produce(std::string_view topic, std::string_view key, std::string_view value,
                        Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, delivery)>(
-            initiate_produce{this}, token, detail::produce_args{topic, key, value, nullptr});
+            initiate_produce{{this}}, token, detail::produce_args{topic, key, value, nullptr});
     }
 
     /// Produces through `pipeline`: after a final failure the policy decides
     /// whether to produce again (a retry may duplicate a message whose
-    /// outcome was unknown, e.g. _MSG_TIMED_OUT). An attempt's exchange
-    /// timeout cancels its wait, not the message. Completes like
-    /// async_produce, with the last attempt's outcome.
+    /// outcome was unknown, e.g. _MSG_TIMED_OUT).
+    ///
+    /// Completion signature: `void(std::error_code, delivery)`, the last
+    /// attempt's.
+    ///
+    /// Errors: those of async_produce; keel::errc::exchange_timeout or
+    /// deadline_exceeded when the pipeline's deadline expired; a local
+    /// refusal (keel::condition::rejected) with nothing produced;
+    /// operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total; the pipeline
+    /// emits the same type into the attempt in flight (whose wait ends, as
+    /// async_produce says) or ends its wait between attempts, and the call
+    /// completes with operation_aborted. An attempt's exchange timeout is a
+    /// terminal cancellation of its wait, not of the message. What it
+    /// leaves behind: every attempt handed to librdkafka may still be
+    /// delivered.
+    ///
+    /// Lifetimes: the producer and the pipeline must outlive the call; the
+    /// message is moved in and kept until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, std::string topic, std::string key, std::string value,
                     header_list headers = {},
@@ -168,14 +172,25 @@ public:
     }
 
     /// Transactions (transactional_id set). Each step is a blocking librdkafka
-    /// call run on the producer's worker thread, never on the loop; each
-    /// completes with `void(std::error_code)`. begin initialises the
-    /// transactional producer first when needed. commit flushes the
-    /// transaction's messages first. An error on commit means abort (then
-    /// begin again); a fatal one rebuilds the producer, except _FENCED (a
-    /// newer instance with the same transactional_id initialised): a fenced
-    /// producer stays fenced, every later step failing with _FENCED, since
-    /// a new client would fence that newer instance in turn.
+    /// call run on the producer's worker thread, never on the loop. begin
+    /// initialises the transactional producer first when needed. commit
+    /// flushes the transaction's messages first.
+    ///
+    /// Completion signature: `void(std::error_code)`.
+    ///
+    /// Errors: a kafka_category() error; on commit it means abort (then
+    /// begin again); a fatal one rebuilds the producer (_FATAL), except
+    /// _FENCED (a newer instance with the same transactional_id
+    /// initialised): a fenced producer stays fenced, every later step
+    /// failing with _FENCED, since a new client would fence that newer
+    /// instance in turn. operation_aborted when the producer is destroyed
+    /// first.
+    ///
+    /// Per-operation cancellation: none (the cancellation slot is not
+    /// used): a blocking librdkafka call cannot be interrupted; bound it
+    /// with producer_options::transaction_timeout.
+    ///
+    /// Lifetimes: the producer must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto
     async_begin_transaction(Token&& token = asio::default_completion_token_t<executor_type>()) {
@@ -198,19 +213,18 @@ public:
     std::size_t rebuilds() const noexcept;
 
 private:
-    struct initiate_produce {
-        producer* self;
-        using executor_type = producer::executor_type;
-        executor_type get_executor() const noexcept { return self->executor_; }
-
+    struct initiate_produce : initiation<producer> {
         template <class Handler>
         void operator()(Handler&& handler, const detail::produce_args& args) const {
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            auto* op = detail::make_operation<delivery>(std::forward<Handler>(handler),
-                                                        self->executor_, self->pool_);
-            if (slot.is_connected())
-                slot.template emplace<detail::produce_cancellation>(self->impl_, op);
-            detail::start_produce(self->impl_, args, op);
+            keel::detail::initiate_call<keel::detail::shared_completion, std::error_code, delivery>(
+                std::forward<Handler>(handler), self->executor_,
+                [&](auto op) {
+                    return keel::detail::make_shared_call<&detail::cancel_produce>(
+                        self->impl_, std::move(op), [&](detail::produce_operation* started) {
+                            detail::start_produce(self->impl_, args, started);
+                        });
+                },
+                self->pool_);
         }
     };
 
@@ -220,16 +234,16 @@ private:
             [this, step](auto&& handler) {
                 detail::start_transaction_step(
                     impl_, step,
-                    detail::make_operation<>(std::forward<decltype(handler)>(handler), executor_));
+                    keel::detail::make_completion<keel::detail::shared_completion, std::error_code>(
+                        std::forward<decltype(handler)>(handler), executor_)
+                        .release());
             },
             token);
     }
 
-    executor_type executor_;
-    std::shared_ptr<detail::producer_impl> impl_;
     /// The produces' memory (owned by impl_): reused, not one heap
     /// allocation per message.
-    detail::operation_pool* pool_;
+    keel::detail::operation_pool* pool_;
 };
 
 } // namespace keel::kafka

@@ -3,7 +3,7 @@
 // for the same cluster.
 #pragma once
 
-#include <keel/config/registry.hpp>
+#include <keel/config/dependency_service.hpp>
 #include <keel/kafka/consumer.hpp>
 #include <keel/kafka/producer.hpp>
 
@@ -36,34 +36,33 @@ consumer_options consumer_options_from(const config::dependency& dependency, std
 /// `events.async_publish("orders", key, value, token)`: retries, timeouts and
 /// metrics from the dependency's entry in the file. Policy reloads apply to
 /// the calls that start afterwards; the connection section is read once.
-class service {
+class service : public config::dependency_service<producer> {
 public:
-    using executor_type = producer::executor_type;
-
     /// Throws std::out_of_range for an unknown dependency, config::config_error
     /// for a bad connection section.
     service(executor_type executor, config::registry& policies, std::string_view dependency);
 
-    producer& kafka_producer() noexcept { return producer_; }
-    config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
+    producer& kafka_producer() noexcept { return client_; }
     const connection_settings& connection() const noexcept { return connection_; }
 
     /// A consumer of the same cluster in group `group_id`.
     consumer_options consumer_options_for(std::string group_id) const;
 
-    /// producer::async_call through the dependency's pipeline.
+    /// producer::async_call through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code, delivery)`), errors,
+    /// cancellation (terminal, partial and total, into the attempt's wait)
+    /// and leftovers (a message that may still be delivered). The service
+    /// must outlive the call; the message is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_publish(std::string topic, std::string key, std::string value,
                        header_list headers = {},
                        Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return producer_.async_call(*pipeline_, std::move(topic), std::move(key), std::move(value),
-                                    std::move(headers), std::forward<Token>(token));
+        return call(std::move(topic), std::move(key), std::move(value), std::move(headers),
+                    std::forward<Token>(token));
     }
 
 private:
-    config::configured_pipeline* pipeline_;
     connection_settings connection_;
-    producer producer_;
 };
 
 } // namespace keel::kafka

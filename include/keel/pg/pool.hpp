@@ -3,7 +3,9 @@
 #pragma once
 
 #include <keel/attempt.hpp>
-#include <keel/pg/detail/completion.hpp>
+#include <keel/detail/call_with_attempts.hpp>
+#include <keel/detail/initiate_call.hpp>
+#include <keel/detail/io_object.hpp>
 #include <keel/pg/error.hpp>
 #include <keel/pg/result.hpp>
 #include <keel/pg/statement.hpp>
@@ -59,9 +61,16 @@ struct pool_stats {
 namespace detail {
 class pool_impl;
 
-std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool, statement owned,
-                                          const statement* borrowed, const query_options& options,
-                                          completion_ptr<std::error_code, result> done);
+/// Ends the calls waiting or running (errc::pool_closed) and closes the
+/// connections, on the pool's strand.
+void shut_down(const std::shared_ptr<pool_impl>& impl);
+
+using query_completion = keel::detail::completion<std::error_code, result>;
+
+/// The call running one statement; start() starts it.
+std::shared_ptr<keel::detail::call_handle>
+make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
+           const query_options& options, keel::detail::completion_ptr<query_completion> done);
 } // namespace detail
 
 /// Up to `size` connections to one database. Each call takes a free
@@ -69,35 +78,40 @@ std::shared_ptr<cancel_handle> make_query(const std::shared_ptr<pool_impl>& pool
 /// the connection back. Thread-safe; like an Asio I/O object it must outlive
 /// its calls, and destroying it ends the calls still waiting or running
 /// (their handlers get errc::pool_closed) and closes the connections.
-class pool {
+class pool : public keel::detail::io_object<detail::pool_impl> {
 public:
-    using executor_type = asio::any_io_executor;
-
     explicit pool(executor_type executor, pool_options options);
-    ~pool();
-    pool(const pool&) = delete;
-    pool& operator=(const pool&) = delete;
 
-    executor_type get_executor() const noexcept { return executor_; }
     const pool_options& options() const noexcept;
     pool_stats stats() const;
 
-    /// Runs one statement, with no retries. Completes with
-    /// `void(std::error_code, result)`: a sqlstate() error for a statement the
-    /// server refused (the result carries its message), errc::connection_lost,
-    /// errc::connect_failed, keel::errc::connect_timeout (opening a connection
-    /// took too long), errc::pool_exhausted (no connection came free in time),
-    /// or operation_aborted when cancelled.
+    /// Runs one statement, with no retries.
     ///
-    /// Cancellation (any type): a call still waiting leaves the queue; a
-    /// running statement is cancelled on the server (PQcancel, on a worker
-    /// thread) and the call completes at once; its connection is reused once
-    /// the server has stopped the statement, or closed after cancel_grace.
+    /// Completion signature: `void(std::error_code, result)`.
+    ///
+    /// Errors: a sqlstate() error for a statement the server refused (the
+    /// result carries its message); errc::connection_lost;
+    /// errc::connect_failed; keel::errc::connect_timeout (opening a
+    /// connection took too long); errc::pool_exhausted (no connection came
+    /// free in time); errc::pool_closed when the pool is destroyed first;
+    /// operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total alike. A call
+    /// still waiting for a connection leaves the queue; a running statement
+    /// is cancelled on the server (PQcancel, on the pool's worker thread)
+    /// and the call completes at once with operation_aborted and an empty
+    /// result. What it leaves behind: the server may have run the statement
+    /// (and, outside a transaction, committed it) before the cancel reached
+    /// it; its connection is reused once the server has stopped the
+    /// statement, or closed after pool_options::cancel_grace.
+    ///
+    /// Lifetimes: the pool must outlive the call; the statement is moved in;
+    /// `options.attempt`, when set, must outlive the call.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_query(statement s, query_options options = {},
                      Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, result)>(
-            initiate_query{this}, token, std::move(s), nullptr, options);
+            initiate_query{{this}}, token, std::move(s), options);
     }
 
     /// Runs `s` through `pipeline`: each attempt acquires a connection within
@@ -105,48 +119,57 @@ public:
     /// cancels it on the server when it expires). Errors are retried by
     /// their fault class, but a statement not marked idempotent is not run
     /// again once it may have reached the server without a definite answer.
+    ///
+    /// Completion signature: `void(std::error_code, result)`, the last
+    /// attempt's.
+    ///
+    /// Errors: those of async_query; keel::errc::connect_timeout,
+    /// exchange_timeout or deadline_exceeded when the pipeline's deadline
+    /// expired; a local refusal (keel::condition::rejected) with no
+    /// statement sent; operation_aborted when cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total; the pipeline
+    /// emits the same type into the attempt in flight (cancelled as
+    /// async_query says) or ends its wait between attempts, and the call
+    /// completes with operation_aborted. What it leaves behind: the
+    /// statement of the attempt in flight may have run on the server.
+    ///
+    /// Lifetimes: the pool and the pipeline must outlive the call; the
+    /// statement is moved in and kept until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, statement s,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        static_assert(
-            std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
-            "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
-        return pipeline.template async_run<void(std::error_code, result)>(
-            [this, s = std::move(s)](const keel::attempt& a, auto&& attempt_token) {
-                query_options o;
-                o.attempt = &a;
-                return asio::async_initiate<decltype(attempt_token), void(std::error_code, result)>(
-                    initiate_query{this}, attempt_token, statement(), &s, o);
-            },
-            std::forward<Token>(token));
+        return keel::detail::call_with_attempts<void(std::error_code, result), query_options>(
+            pipeline, initiate_query{{this}}, std::move(s), std::forward<Token>(token));
     }
 
     /// For keel::pg's own helpers (transactions).
     const std::shared_ptr<detail::pool_impl>& impl() const noexcept { return impl_; }
 
 private:
-    struct initiate_query {
-        pool* self;
-        using executor_type = pool::executor_type;
-        executor_type get_executor() const noexcept { return self->executor_; }
-
+    struct initiate_query : initiation<pool> {
+        /// async_query's: a statement of its own.
         template <class Handler>
-        void operator()(Handler&& handler, statement owned, const statement* borrowed,
-                        const query_options& options) const {
-            using handler_type = std::decay_t<Handler>;
-            auto slot = asio::get_associated_cancellation_slot(handler);
-            auto done = detail::completion_for<handler_type, std::error_code, result>::make(
-                std::forward<Handler>(handler), self->executor_);
-            auto call = detail::make_query(self->impl_, std::move(owned), borrowed, options,
-                                           std::move(done));
-            if (slot.is_connected())
-                slot.assign([call](asio::cancellation_type) { call->cancel(); });
-            call->start();
+        void operator()(Handler&& handler, statement s, const query_options& options) const {
+            self->query(std::forward<Handler>(handler), std::move(s), nullptr, options);
+        }
+        /// An async_call attempt's: the call's statement, uncopied.
+        template <class Handler>
+        void operator()(Handler&& handler, const query_options& options,
+                        const statement* borrowed) const {
+            self->query(std::forward<Handler>(handler), statement(), borrowed, options);
         }
     };
 
-    executor_type executor_;
-    std::shared_ptr<detail::pool_impl> impl_;
+    template <class Handler>
+    void query(Handler&& handler, statement owned, const statement* borrowed,
+               const query_options& options) {
+        keel::detail::initiate_call<keel::detail::completion, std::error_code, result>(
+            std::forward<Handler>(handler), executor_, [&](auto done) {
+                return detail::make_query(impl_, std::move(owned), borrowed, options,
+                                          std::move(done));
+            });
+    }
 };
 
 } // namespace keel::pg

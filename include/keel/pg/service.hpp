@@ -2,7 +2,7 @@
 // its pipeline and a pool made from its `connection:` section.
 #pragma once
 
-#include <keel/config/registry.hpp>
+#include <keel/config/dependency_service.hpp>
 #include <keel/pg/pool.hpp>
 #include <keel/pg/transaction.hpp>
 #include <keel/reporting_pipeline.hpp>
@@ -28,22 +28,24 @@ pool_options options_from(const config::dependency& dependency);
 /// timeouts and metrics from the dependency's entry in the file. Policy
 /// reloads apply to the calls that start afterwards; the connection section
 /// is read once, here.
-class service {
+class service : public config::dependency_service<pool> {
 public:
-    using executor_type = pool::executor_type;
-
     /// Throws std::out_of_range for an unknown dependency, config::config_error
     /// for a bad connection section.
-    service(executor_type executor, config::registry& policies, std::string_view dependency);
+    service(executor_type executor, config::registry& policies, std::string_view dependency)
+        : dependency_service(std::move(executor), policies, dependency, options_from) {}
 
-    pool& connections() noexcept { return pool_; }
-    config::configured_pipeline& pipeline() noexcept { return *pipeline_; }
+    pool& connections() noexcept { return client_; }
 
-    /// pool::async_call through the dependency's pipeline.
+    /// pool::async_call through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code, result)`), errors,
+    /// cancellation (terminal, partial and total, into the attempt in
+    /// flight) and leftovers (a statement the server may have run). The
+    /// service must outlive the call; the statement is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_query(
         statement s, Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return pool_.async_call(*pipeline_, std::move(s), std::forward<Token>(token));
+        return call(std::move(s), std::forward<Token>(token));
     }
 
     /// As above, and `report` (which must outlive the call) says how it
@@ -53,16 +55,18 @@ public:
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_query(statement s, call_report& report,
                      Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return pool_.async_call(with_report(*pipeline_, report), std::move(s),
-                                std::forward<Token>(token));
+        return call_reported(report, std::move(s), std::forward<Token>(token));
     }
 
-    /// async_transaction through the dependency's pipeline.
+    /// pg::async_transaction through the dependency's pipeline: the same
+    /// completion signature (`void(std::error_code)`), errors, cancellation
+    /// (terminal, partial and total: the attempt's connection is closed and
+    /// the server rolls back) and lifetimes (the service outlives the call).
     template <class Token = asio::default_completion_token_t<executor_type>>
     requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_transaction(
         transaction_function body, isolation level = isolation::read_committed,
         Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return pg::async_transaction(pool_, *pipeline_, std::move(body), level,
+        return pg::async_transaction(client_, *pipeline_, std::move(body), level,
                                      std::forward<Token>(token));
     }
 
@@ -70,13 +74,9 @@ public:
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_transaction(transaction_function body, isolation level, call_report& report,
                            Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return pg::async_transaction(pool_, with_report(*pipeline_, report), std::move(body), level,
-                                     std::forward<Token>(token));
+        return pg::async_transaction(client_, with_report(*pipeline_, report), std::move(body),
+                                     level, std::forward<Token>(token));
     }
-
-private:
-    config::configured_pipeline* pipeline_;
-    pool pool_;
 };
 
 } // namespace keel::pg

@@ -25,14 +25,16 @@ using transaction_function = std::function<asio::awaitable<void>(transaction&)>;
 namespace detail {
 class transaction_state;
 
-std::shared_ptr<cancel_handle> make_transaction_query(const std::shared_ptr<transaction_state>& tx,
-                                                      statement s,
-                                                      completion_ptr<std::error_code, result> done);
+using transaction_completion = keel::detail::completion<std::error_code>;
 
-std::shared_ptr<cancel_handle> make_transaction(const std::shared_ptr<pool_impl>& pool,
-                                                const transaction_function* body, isolation level,
-                                                const keel::attempt* attempt,
-                                                completion_ptr<std::error_code> done);
+std::shared_ptr<keel::detail::call_handle>
+make_transaction_query(const std::shared_ptr<transaction_state>& tx, statement s,
+                       keel::detail::completion_ptr<query_completion> done);
+
+std::shared_ptr<keel::detail::call_handle>
+make_transaction(const std::shared_ptr<pool_impl>& pool, const transaction_function* body,
+                 isolation level, const keel::attempt* attempt,
+                 keel::detail::completion_ptr<transaction_completion> done);
 } // namespace detail
 
 /// One attempt's transaction: its statements run on the one connection the
@@ -46,22 +48,34 @@ public:
 
     executor_type get_executor() const noexcept { return executor_; }
 
-    /// Runs one statement of the transaction. Completes with
-    /// `void(std::error_code, result)` as pool::async_query does; once the
-    /// attempt is cut short (deadline, cancellation) with operation_aborted.
+    /// Runs one statement of the transaction, on the attempt's connection.
+    ///
+    /// Completion signature: `void(std::error_code, result)`.
+    ///
+    /// Errors: those of pool::async_query; a statement the server refused
+    /// aborts the transaction (the attempt rolls back, even if the body
+    /// catches the error); operation_aborted once the attempt was cut short
+    /// (deadline, cancellation).
+    ///
+    /// Per-operation cancellation: terminal, partial and total alike cancel
+    /// the whole attempt: one statement cannot be stopped alone without
+    /// leaving the transaction in an unknown state. Its connection is
+    /// closed (the server rolls the transaction back), this statement and
+    /// the attempt complete with operation_aborted. Nothing of the attempt
+    /// stays committed.
+    ///
+    /// Lifetimes: only within the body, while this transaction object lives;
+    /// the statement is moved in.
     template <class Token = asio::default_completion_token_t<executor_type>>
     auto async_query(statement s,
                      Token&& token = asio::default_completion_token_t<executor_type>()) {
         return asio::async_initiate<Token, void(std::error_code, result)>(
             [this](auto handler, statement s) {
-                using handler_type = std::decay_t<decltype(handler)>;
-                auto slot = asio::get_associated_cancellation_slot(handler);
-                auto done = detail::completion_for<handler_type, std::error_code, result>::make(
-                    std::move(handler), executor_);
-                auto call = detail::make_transaction_query(state_, std::move(s), std::move(done));
-                if (slot.is_connected())
-                    slot.assign([call](asio::cancellation_type) { call->cancel(); });
-                call->start();
+                keel::detail::initiate_call<keel::detail::completion, std::error_code, result>(
+                    std::move(handler), executor_, [&](auto done) {
+                        return detail::make_transaction_query(state_, std::move(s),
+                                                              std::move(done));
+                    });
             },
             token, std::move(s));
     }
@@ -75,15 +89,30 @@ private:
 /// connection, through `pipeline`: an attempt whose body or COMMIT fails
 /// with a transient error -- above all 40001 serialization_failure and
 /// 40P01 deadlock_detected -- is rolled back and the whole transaction runs
-/// again under the pipeline's retry policy. Completes with
-/// `void(std::error_code)`: success once COMMIT succeeded; the body's error
-/// (a system_error's code, errc::transaction_function_threw for anything
-/// else); or errc::commit_outcome_unknown when the connection broke while
-/// COMMIT was on its way -- that one is never retried.
+/// again under the pipeline's retry policy.
 ///
-/// Cancellation (and the attempt's deadline) closes the attempt's
-/// connection, which makes the server roll the transaction back; the body's
-/// pending statement completes with operation_aborted.
+/// Completion signature: `void(std::error_code)`.
+///
+/// Errors: none once COMMIT succeeded; the body's error (a system_error's
+/// code, errc::transaction_function_threw for anything else); a statement's
+/// SQLSTATE; the errors of acquiring a connection (as pool::async_query);
+/// errc::commit_outcome_unknown when the connection broke while COMMIT was
+/// on its way -- that one is never retried; the pipeline's deadlines and
+/// local refusals; operation_aborted when cancelled.
+///
+/// Per-operation cancellation: terminal, partial and total alike (an
+/// expired deadline is a terminal one). A call waiting for a connection
+/// leaves the queue; a running attempt's connection is closed, which makes
+/// the server roll the transaction back, and the body's pending statement
+/// completes with operation_aborted. What it leaves behind: nothing
+/// committed, unless COMMIT was already on its way -- then the outcome is
+/// unknown and the pipeline does not retry. The body's coroutine may still
+/// be running when the call completes: its later statements fail with
+/// operation_aborted.
+///
+/// Lifetimes: the pool and the pipeline must outlive the call; the body is
+/// copied for each attempt's coroutine, so what it captures by reference
+/// must outlive the coroutine, not only the call.
 template <class Pipeline, class Token = asio::default_completion_token_t<pool::executor_type>>
 auto async_transaction(pool& p, Pipeline&& pipeline, transaction_function body,
                        isolation level = isolation::read_committed,
@@ -95,15 +124,11 @@ auto async_transaction(pool& p, Pipeline&& pipeline, transaction_function body,
         [&p, body = std::move(body), level](const keel::attempt& a, auto&& attempt_token) {
             return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
                 [&p, &body, level, &a](auto handler) {
-                    using handler_type = std::decay_t<decltype(handler)>;
-                    auto slot = asio::get_associated_cancellation_slot(handler);
-                    auto done = detail::completion_for<handler_type, std::error_code>::make(
-                        std::move(handler), p.get_executor());
-                    auto call =
-                        detail::make_transaction(p.impl(), &body, level, &a, std::move(done));
-                    if (slot.is_connected())
-                        slot.assign([call](asio::cancellation_type) { call->cancel(); });
-                    call->start();
+                    keel::detail::initiate_call<keel::detail::completion, std::error_code>(
+                        std::move(handler), p.get_executor(), [&](auto done) {
+                            return detail::make_transaction(p.impl(), &body, level, &a,
+                                                            std::move(done));
+                        });
                 },
                 attempt_token);
         },

@@ -1,9 +1,8 @@
-// keel::kafka::detail::operation_pool: the reusable memory of a producer's
-// operations, and make_operation's choice between it and the handler's own
+// keel::detail::operation_pool: the reusable memory of a producer's
+// operations, and make_completion's choice between it and the handler's own
 // allocator.
-#include <keel/kafka/detail/operation.hpp>
-#include <keel/kafka/detail/operation_pool.hpp>
-#include <keel/kafka/message.hpp>
+#include <keel/detail/operation_pool.hpp>
+#include <keel/detail/shared_completion.hpp>
 
 #include <asio/bind_allocator.hpp>
 #include <asio/io_context.hpp>
@@ -15,7 +14,7 @@
 
 namespace {
 
-namespace kd = keel::kafka::detail;
+namespace kd = keel::detail;
 
 /// Deletes the pool the way its owner does.
 struct owner_release {
@@ -23,7 +22,7 @@ struct owner_release {
 };
 using owned_pool = std::unique_ptr<kd::operation_pool, owner_release>;
 
-TEST(KafkaOperationPool, ReusesABlockThatCameBack) {
+TEST(OperationPool, ReusesABlockThatCameBack) {
     owned_pool pool(kd::operation_pool::make(4));
     void* first = pool->allocate();
     EXPECT_EQ(pool->outstanding(), 1u);
@@ -36,7 +35,7 @@ TEST(KafkaOperationPool, ReusesABlockThatCameBack) {
     pool->deallocate(second);
 }
 
-TEST(KafkaOperationPool, BlocksOfASlabAreContiguous) {
+TEST(OperationPool, BlocksOfASlabAreContiguous) {
     owned_pool pool(kd::operation_pool::make(1000));
     char* first = static_cast<char*>(pool->allocate());
     char* second = static_cast<char*>(pool->allocate());
@@ -46,7 +45,7 @@ TEST(KafkaOperationPool, BlocksOfASlabAreContiguous) {
     pool->deallocate(second);
 }
 
-TEST(KafkaOperationPool, GrowsBySlabsUpToItsLimitThenUsesTheHeap) {
+TEST(OperationPool, GrowsBySlabsUpToItsLimitThenUsesTheHeap) {
     owned_pool pool(kd::operation_pool::make(100)); // slabs of 64, then 36
     std::vector<void*> blocks;
     for (int i = 0; i < 130; ++i)
@@ -62,7 +61,7 @@ TEST(KafkaOperationPool, GrowsBySlabsUpToItsLimitThenUsesTheHeap) {
 // The producer releases the pool when it is destroyed; an operation whose
 // handler has not run yet may still hold a block. (ASan: no leak, no use
 // after free.)
-TEST(KafkaOperationPool, OutlivesItsOwnerUntilTheLastBlockComesBack) {
+TEST(OperationPool, OutlivesItsOwnerUntilTheLastBlockComesBack) {
     auto* pool = kd::operation_pool::make(4);
     void* kept_block = pool->allocate();
     void* late_block = pool->allocate();
@@ -73,7 +72,7 @@ TEST(KafkaOperationPool, OutlivesItsOwnerUntilTheLastBlockComesBack) {
     pool->deallocate(late_block); // the last one: the pool goes
 }
 
-TEST(KafkaOperationPool, TwoThreadsShareItSafely) {
+TEST(OperationPool, TwoThreadsShareItSafely) {
     owned_pool pool(kd::operation_pool::make(20));
     const auto churn = [&] {
         std::vector<void*> held;
@@ -107,37 +106,39 @@ struct counting_allocator {
     bool operator==(const counting_allocator& other) const { return count == other.count; }
 };
 
-TEST(KafkaOperationPool, AnOperationWithoutAnAllocatorOfItsOwnComesFromThePool) {
+TEST(OperationPool, AnOperationWithoutAnAllocatorOfItsOwnComesFromThePool) {
     asio::io_context context;
     owned_pool pool(kd::operation_pool::make(4));
     int calls = 0;
-    auto* op = kd::make_operation<keel::kafka::delivery>(
-        [&](std::error_code ec, keel::kafka::delivery where) {
-            EXPECT_FALSE(ec);
-            EXPECT_EQ(where.offset, 7);
-            ++calls;
-        },
-        context.get_executor(), pool.get());
+    auto* op = kd::make_completion<kd::shared_completion, std::error_code, int>(
+                   [&](std::error_code ec, int where) {
+                       EXPECT_FALSE(ec);
+                       EXPECT_EQ(where, 7);
+                       ++calls;
+                   },
+                   context.get_executor(), pool.get())
+                   .release();
     EXPECT_EQ(pool->outstanding(), 1u);
     const std::size_t kept_while_out = pool->kept();
-    op->finish({}, kd::upcall::post, keel::kafka::delivery{0, 7});
+    op->finish(kd::upcall::post, std::error_code(), 7);
     context.run();
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(pool->outstanding(), 0u);
     EXPECT_EQ(pool->kept(), kept_while_out + 1);
 }
 
-TEST(KafkaOperationPool, AHandlersOwnAllocatorIsUsedInstead) {
+TEST(OperationPool, AHandlersOwnAllocatorIsUsedInstead) {
     asio::io_context context;
     owned_pool pool(kd::operation_pool::make(4));
     int allocations = 0, calls = 0;
-    auto* op = kd::make_operation<keel::kafka::delivery>(
-        asio::bind_allocator(counting_allocator<void>(&allocations),
-                             [&](std::error_code, keel::kafka::delivery) { ++calls; }),
-        context.get_executor(), pool.get());
+    auto* op = kd::make_completion<kd::shared_completion, std::error_code, int>(
+                   asio::bind_allocator(counting_allocator<void>(&allocations),
+                                        [&](std::error_code, int) { ++calls; }),
+                   context.get_executor(), pool.get())
+                   .release();
     EXPECT_EQ(pool->outstanding(), 0u);
     EXPECT_EQ(allocations, 1);
-    op->finish({}, kd::upcall::post, keel::kafka::delivery{});
+    op->finish(kd::upcall::post, std::error_code(), 0);
     context.run();
     EXPECT_EQ(calls, 1);
     EXPECT_EQ(pool->kept(), 0u);

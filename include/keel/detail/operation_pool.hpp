@@ -1,11 +1,15 @@
-// Reusable memory for a producer's operations. A producer with thousands of
-// produces in flight would otherwise take one operation from the heap per
-// message and give it back when the report comes: measured on librdkafka's
-// mock cluster, glibc's allocator then cost ~200 instructions per message,
-// more than the rest of keel's bridge (bench/kafka_bench.cpp). The blocks
-// come in slabs, not one by one: a batch of produces gets neighbouring
-// blocks, and the pool's memory is a few large allocations rather than
-// thousands of small ones among librdkafka's own messages.
+// Reusable memory for completions when thousands are in flight at once: the
+// pooled mode of keel's completions (completion.hpp), which kafka's producer
+// uses for its produces. Without it a produce took its completion from the
+// heap and gave it back when the report came: measured on librdkafka's mock
+// cluster, glibc's allocator then cost ~200 instructions per message, more
+// than the rest of keel's bridge (bench/kafka_bench.cpp). The per-thread
+// block cache (block_cache.hpp) does not fit that pattern: it keeps 16 blocks
+// per thread, and a produce is made on the caller's thread but freed on the
+// loop's, so the caller's cache would always be empty. The blocks come in
+// slabs, not one by one: a batch of produces gets neighbouring blocks, and
+// the pool's memory is a few large allocations rather than thousands of
+// small ones among librdkafka's own messages.
 #pragma once
 
 #include <keel/detail/spinlock.hpp>
@@ -17,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace keel::kafka::detail {
+namespace keel::detail {
 
 /// Fixed-size blocks on a free list behind a spin lock (held for a pointer
 /// swap; produces and reports may come from any thread). The pool grows by
@@ -144,7 +148,7 @@ private:
                            [p](const slab& s) { return p >= s.begin && p < s.end; });
     }
 
-    mutable keel::detail::spinlock lock_;
+    mutable spinlock lock_;
     free_block* free_ = nullptr; ///< what follows: under lock_
     std::size_t free_count_ = 0;
     std::size_t outstanding_ = 0;
@@ -154,4 +158,4 @@ private:
     bool owned_ = true;
 };
 
-} // namespace keel::kafka::detail
+} // namespace keel::detail

@@ -26,4 +26,12 @@ protected:
     constexpr classified_category() noexcept = default;
 };
 
+/// The one object of the category type `Category`: categories compare by
+/// address, so each is made once, on first use (thread-safe).
+template <class Category>
+const Category& category_instance() noexcept {
+    static const Category instance;
+    return instance;
+}
+
 } // namespace keel

@@ -120,13 +120,11 @@ std::error_code portable(const std::error_code& ec) noexcept {
 } // namespace detail
 
 const std::error_category& error_category() noexcept {
-    static const keel_error_category instance;
-    return instance;
+    return category_instance<keel_error_category>();
 }
 
 const std::error_category& condition_category() noexcept {
-    static const keel_condition_category instance;
-    return instance;
+    return category_instance<keel_condition_category>();
 }
 
 } // namespace keel

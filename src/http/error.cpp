@@ -105,8 +105,7 @@ public:
 } // namespace
 
 const std::error_category& status_category() noexcept {
-    static const status_category_impl instance;
-    return instance;
+    return category_instance<status_category_impl>();
 }
 
 std::error_code make_status_error(int status) noexcept {
@@ -114,8 +113,7 @@ std::error_code make_status_error(int status) noexcept {
 }
 
 const std::error_category& curl_category() noexcept {
-    static const curl_category_impl instance;
-    return instance;
+    return category_instance<curl_category_impl>();
 }
 
 } // namespace keel::http

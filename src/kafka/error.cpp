@@ -67,8 +67,7 @@ public:
 } // namespace
 
 const std::error_category& kafka_category() noexcept {
-    static const kafka_category_impl instance;
-    return instance;
+    return category_instance<kafka_category_impl>();
 }
 
 std::error_code make_error_code(int code) noexcept {

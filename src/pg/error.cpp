@@ -147,13 +147,11 @@ public:
 } // namespace
 
 const std::error_category& error_category() noexcept {
-    static const error_category_impl instance;
-    return instance;
+    return category_instance<error_category_impl>();
 }
 
 const std::error_category& sqlstate_category() noexcept {
-    static const sqlstate_category_impl instance;
-    return instance;
+    return category_instance<sqlstate_category_impl>();
 }
 
 std::error_code sqlstate(std::string_view code) noexcept {

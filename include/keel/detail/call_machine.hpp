@@ -195,7 +195,7 @@ public:
             decide_end(give_up_reason::deadline, now);
             return true;
         }
-        if (in_flight_ > 0) // a parallel attempt may still succeed
+        if (in_flight_ > 0 || waiting_ > 0) // a parallel attempt may still succeed
             return true;
         after_failure(ec, fault, feedback, now);
         return true;

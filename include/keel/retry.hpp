@@ -27,8 +27,8 @@ enum class give_up_reason : std::uint8_t {
                         ///< operation (attempt_feedback) said no
     attempts_exhausted, ///< max_attempts attempts ran
     deadline,           ///< the next sleep would end past the total deadline
-    rejected, ///< a strategy refused the next attempt (a circuit, a bulkhead, a rate
-              ///< limit, the retry budget); call_report::refusal says which
+    rejected,           ///< a strategy refused the next attempt (a circuit, a bulkhead, a rate
+                        ///< limit, the retry budget); call_report::refusal says which
 };
 
 std::string_view to_string(give_up_reason r) noexcept;

@@ -42,8 +42,8 @@ constexpr std::string_view retry_after_keys[] = {"honor", "max"};
 constexpr std::string_view timeout_keys[] = {"connect", "exchange", "total"};
 constexpr std::string_view backoff_kinds[] = {"constant", "linear", "exponential"};
 constexpr std::string_view jitter_kinds[] = {"none", "full", "equal", "decorrelated"};
-constexpr std::string_view fault_classes[] = {"transient", "timeout", "throttled", "permanent",
-                                              "cancelled", "rejected"};
+constexpr std::string_view fault_classes[] = {"transient", "timeout",   "throttled",
+                                              "permanent", "cancelled", "rejected"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
 constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
 constexpr std::string_view bucket_keys[] = {"call", "attempt"};

@@ -344,9 +344,9 @@ private:
 
 namespace {
 
-constexpr call_outcome all_outcomes[] = {call_outcome::success, call_outcome::success_after_retry,
-                                         call_outcome::failure, call_outcome::failure_after_retry,
-                                         call_outcome::timeout, call_outcome::cancelled,
+constexpr call_outcome all_outcomes[] = {call_outcome::success,  call_outcome::success_after_retry,
+                                         call_outcome::failure,  call_outcome::failure_after_retry,
+                                         call_outcome::timeout,  call_outcome::cancelled,
                                          call_outcome::rejected, call_outcome::fallback};
 constexpr attempt_result all_results[] = {attempt_result::success, attempt_result::failure,
                                           attempt_result::timeout};

@@ -30,7 +30,7 @@ using counts = std::map<std::string, double>;
 using metered_pipeline = keel::basic_pipeline<manual_timer, keel::prometheus::dependency_metrics>;
 
 const std::vector<std::string> outcomes = {
-    "success", "success_after_retry", "failure", "failure_after_retry",
+    "success", "success_after_retry", "failure",  "failure_after_retry",
     "timeout", "cancelled",           "rejected", "fallback"};
 const std::vector<std::string> results = {"success", "failure", "timeout"};
 const std::vector<std::string> reasons = {"transient", "timeout", "throttled", "permanent",

@@ -9,9 +9,15 @@
 // operation_aborted when the caller cancelled, the operation's own error
 // otherwise); fault classes; retry or give up (retry_policy::decide, then
 // the retry gate); admission of each attempt (breaker, rate limiter,
-// bulkhead), and permits handed back when the attempt's operation completed;
-// parallel attempts (the first success wins, the others are cancelled and
-// awaited); the outcome and the call_report; the observer's events.
+// bulkhead), waiting for admission, and permits handed back when the
+// attempt's operation completed; parallel attempts (the first success wins,
+// the others are cancelled and awaited); the fallback; the outcome and the
+// call_report; the observer's events.
+//
+// One file of some 800 lines, on purpose: it is one state machine, and every
+// event and every seam reads and writes the same per-slot state; split, its
+// transitions would have to be read across files. docs/architecture.md is
+// its map.
 #pragma once
 
 #include <keel/attempt.hpp>

@@ -117,7 +117,7 @@ class parallel_attempts {
 public:
     virtual ~parallel_attempts() = default;
     /// How many attempts of one call may run at once (capped by the engine's
-    /// slots, basic_strategy_chain::max_in_flight).
+    /// slots, strategy_chain::max_in_flight).
     virtual int max_in_flight() const noexcept = 0;
     /// How long after attempt `next_attempt - 1` started attempt
     /// `next_attempt` starts beside it; nullopt: no further parallel attempt.

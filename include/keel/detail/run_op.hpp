@@ -17,8 +17,11 @@
 // cancellation: those entry points post the completion instead.
 //
 // Ownership: `refs_` counts the attempt handlers, a queued deadline entry
-// (and the expiry it turns into) and posted resumptions; the last one frees
-// the state, in the common case before the user's handler is invoked.
+// (and the expiry it turns into), posted resumptions and the slots waiting
+// for admission (their strategy may still call them); the last one frees the
+// state, in the common case before the user's handler is invoked. A waiter
+// still queued when its context is destroyed keeps the state alive: a
+// strategy withdraws its waiters when it shuts down.
 #pragma once
 
 #include <keel/detail/call_machine.hpp>

@@ -1,3 +1,5 @@
+// Over 600 lines: edit distance, ${VAR} substitution, the scalar readers, the
+// schema and the merge checks share one file until issue 20 splits it by concern.
 // Validation and merging: from the positioned tree to a document, collecting
 // every problem rather than stopping at the first.
 #include <keel/config/document.hpp>

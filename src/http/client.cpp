@@ -1,3 +1,5 @@
+// Over 600 lines: the curl multi/epoll driver, easy-handle setup, error
+// mapping and response headers share one file until issue 20 splits it by concern.
 // libcurl's multi-socket interface driven by Asio: curl says which sockets
 // it wants to read or write and when it wants a timeout; the client keeps
 // them in an epoll set of its own, which Asio waits on as one descriptor,

@@ -1,3 +1,5 @@
+// Over 600 lines: acquiring, connecting, running and draining connections
+// share one file until issue 20 splits it by concern.
 #include <keel/error.hpp>
 
 #include "pool_impl.hpp"

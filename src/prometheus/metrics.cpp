@@ -1,3 +1,5 @@
+// Over 600 lines: one concern (record per thread, publish on scrape) whose
+// cell layout, recording and publishing read the same structures.
 // Per-thread recording, published into prometheus-cpp's metrics on demand.
 //
 // Why not increment prometheus-cpp's metrics directly: each Counter and Gauge

@@ -9,8 +9,8 @@
 #include <keel/http/service.hpp>
 #include <keel/pipeline.hpp>
 
-#include "support/nginx.hpp"
-#include "support/test_server.hpp"
+#include "harness/http/nginx.hpp"
+#include "harness/http/test_server.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>

@@ -4,7 +4,7 @@
 #include <keel/http/client.hpp>
 #include <keel/http/error.hpp>
 
-#include "support/test_server.hpp"
+#include "harness/http/test_server.hpp"
 #include <asio/io_context.hpp>
 #include <gtest/gtest.h>
 

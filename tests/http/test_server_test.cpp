@@ -1,7 +1,7 @@
 // Self-tests of the HTTP test support (test_server, full_listener, nginx),
 // with raw Asio sockets as the client.
-#include "support/nginx.hpp"
-#include "support/test_server.hpp"
+#include "harness/http/nginx.hpp"
+#include "harness/http/test_server.hpp"
 #include <arpa/inet.h>
 #include <asio/buffer.hpp>
 #include <asio/connect.hpp>

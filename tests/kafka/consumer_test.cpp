@@ -4,7 +4,7 @@
 #include <keel/kafka/producer.hpp>
 #include <keel/pipeline.hpp>
 
-#include "support/mock_cluster.hpp"
+#include "harness/kafka/mock_cluster.hpp"
 #include "support/run.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>

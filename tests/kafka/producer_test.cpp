@@ -3,7 +3,7 @@
 #include <keel/pipeline.hpp>
 #include <keel/reporting_pipeline.hpp>
 
-#include "support/mock_cluster.hpp"
+#include "harness/kafka/mock_cluster.hpp"
 #include "support/run.hpp"
 #include <asio/bind_allocator.hpp>
 #include <asio/bind_cancellation_slot.hpp>

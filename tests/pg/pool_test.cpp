@@ -1,4 +1,4 @@
-// keel::pg against a real PostgreSQL 15 (support/cluster.hpp): results,
+// keel::pg against a real PostgreSQL 15 (tools/harness/pg/cluster.hpp): results,
 // SQLSTATE classification, server-side cancellation, pool bounds and
 // deadlines, connect timeouts, transactions retried on 40001 and 40P01, and
 // commits whose outcome is unknown.
@@ -8,8 +8,8 @@
 #include <keel/pg/transaction.hpp>
 #include <keel/pipeline.hpp>
 
-#include "support/cluster.hpp"
-#include "support/test_server.hpp"
+#include "harness/http/test_server.hpp"
+#include "harness/pg/cluster.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>

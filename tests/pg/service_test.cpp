@@ -4,7 +4,7 @@
 #include <keel/config/registry.hpp>
 #include <keel/pg/service.hpp>
 
-#include "support/cluster.hpp"
+#include "harness/pg/cluster.hpp"
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // relay's recovery decides from (tail_scan.hpp).
 #include "tail_scan.hpp"
 #include <gtest/gtest.h>
-#include <kafka/support/mock_cluster.hpp>
+#include <harness/kafka/mock_cluster.hpp>
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "support/mock_cluster.hpp"
+#include "harness/kafka/mock_cluster.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>

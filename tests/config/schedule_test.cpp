@@ -2,7 +2,7 @@
 // a check that the real pipeline keeps to it on the manual clock.
 #include <keel/config/schedule.hpp>
 
-#include "../unit/support/scripted_op.hpp"
+#include "../core/support/scripted_op.hpp"
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -4,10 +4,10 @@
 # Run from the repository root (ctest does): the paths in the diagnostics are
 # the relative paths passed on the command line.
 #
-#   tests/config/check_broken.sh build/release/tools/keel-check/keel-check
+#   tests/tools/keel_check_broken.sh build/release/tools/keel-check/keel-check
 set -uo pipefail
 
-keel_check="${1:?usage: check_broken.sh KEEL_CHECK}"
+keel_check="${1:?usage: keel_check_broken.sh KEEL_CHECK}"
 dir="tests/config/broken"
 
 # Some files rely on variables being unset; make sure the caller's

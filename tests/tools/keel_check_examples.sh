@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# keel-check on the shipped examples, in one of three modes:
+# keel-check on the shipped examples, in one of four modes:
+#   valid     each file exits 0 and says "<file>: ok (N dependencies)"
 #   explain   --explain output loads back (exit 0) and explains to the same text
 #   schedule  --schedule runs on each file's first dependency, twice the same
 #   usage     usage errors exit 2, --help exits 0, an unknown dependency exits 1
 #
-#   tests/config/check_examples.sh MODE KEEL_CHECK FILE...
+#   tests/tools/keel_check_examples.sh MODE KEEL_CHECK FILE...
 set -uo pipefail
 
-mode="${1:?usage: check_examples.sh explain|schedule|usage KEEL_CHECK FILE...}"
-keel_check="${2:?usage: check_examples.sh MODE KEEL_CHECK FILE...}"
+mode="${1:?usage: keel_check_examples.sh valid|explain|schedule|usage KEEL_CHECK FILE...}"
+keel_check="${2:?usage: keel_check_examples.sh MODE KEEL_CHECK FILE...}"
 shift 2
 [[ $# -gt 0 ]] || { echo "check_examples: no files" >&2; exit 1; }
 
@@ -42,6 +43,12 @@ expect_status() { # want, description, command...
 
 for file in "$@"; do
     case "${mode}" in
+    valid)
+        expect_status 0 "${file}" "${keel_check}" "${file}" || continue
+        grep -Eqx "${file//./[.]}: ok \([1-9][0-9]* dependenc(y|ies)\)" "${tmp}/out" ||
+            { fail "${file}: no ok line"; cat "${tmp}/out" >&2; continue; }
+        echo "ok   ${file}: valid"
+        ;;
     explain)
         expect_status 0 "--explain ${file}" "${keel_check}" --explain "${file}" || continue
         cp "${tmp}/out" "${tmp}/explained.yaml"

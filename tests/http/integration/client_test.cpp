@@ -353,19 +353,6 @@ TEST_F(http_client, error_statuses_are_errors_with_the_response) {
     EXPECT_EQ(o.ec.message(), "HTTP 404 Not Found");
 }
 
-TEST(http_classification, statuses_and_curl_errors) {
-    EXPECT_EQ(classify(kh::make_status_error(429)), fault_class::throttled);
-    EXPECT_EQ(classify(kh::make_status_error(503)), fault_class::throttled);
-    EXPECT_EQ(classify(kh::make_status_error(500)), fault_class::transient);
-    EXPECT_EQ(classify(kh::make_status_error(502)), fault_class::transient);
-    EXPECT_EQ(classify(kh::make_status_error(504)), fault_class::transient);
-    EXPECT_EQ(classify(kh::make_status_error(501)), fault_class::permanent);
-    EXPECT_EQ(classify(kh::make_status_error(400)), fault_class::permanent);
-    EXPECT_EQ(classify(kh::make_status_error(404)), fault_class::permanent);
-    EXPECT_EQ(classify(std::error_code(52, kh::curl_category())), fault_class::transient);
-    EXPECT_EQ(classify(std::error_code(60, kh::curl_category())), fault_class::permanent);
-}
-
 // ---- faults, one by one -----------------------------------------------------------------
 
 TEST_F(http_client, refused_is_transient) {
@@ -760,55 +747,6 @@ TEST(http_client_lifetime, destroying_the_client_aborts_its_transfers) {
 }
 
 // ---- from the configuration ------------------------------------------------------------
-
-TEST(http_config, connection_section) {
-    const auto doc = config::load_string(R"(version: 1
-dependencies:
-  payments-http:
-    kind: http
-    connection:
-      base_url: http://127.0.0.1:8080/
-      headers: {Authorization: Bearer abc, X-Team: core}
-      tls: {verify: false, ca_file: /etc/ca.pem}
-      deadline_headers: true
-      max_connections_per_host: 8
-)");
-    const kh::client_options o = kh::options_from(doc.dependencies[0]);
-    EXPECT_EQ(o.base_url, "http://127.0.0.1:8080");
-    ASSERT_EQ(o.default_headers.size(), 2u);
-    EXPECT_EQ(o.default_headers[0],
-              (std::pair<std::string, std::string>{"Authorization", "Bearer abc"}));
-    EXPECT_FALSE(o.tls.verify);
-    EXPECT_EQ(o.tls.ca_file, "/etc/ca.pem");
-    EXPECT_TRUE(o.deadline_headers);
-    EXPECT_EQ(o.max_connections_per_host, 8);
-}
-
-TEST(http_config, bad_connection_sections_say_where) {
-    const auto doc = config::load_string(R"(version: 1
-dependencies:
-  a: {kind: http, connection: {base_url: ftp://x, tls: {verify: yes}, retries: 3}}
-  b: {kind: postgres}
-)",
-                                         "svc.yaml");
-    try {
-        kh::options_from(doc.dependencies[0]);
-        FAIL() << "accepted";
-    } catch (const config::config_error& e) {
-        const std::string what = e.what();
-        EXPECT_NE(what.find("svc.yaml:3:42: error: dependencies.a.connection.base_url: expected a "
-                            "URL starting with http:// or https://"),
-                  std::string::npos)
-            << what;
-        EXPECT_NE(what.find("dependencies.a.connection.tls.verify: expected a boolean"),
-                  std::string::npos)
-            << what;
-        EXPECT_NE(what.find("dependencies.a.connection.retries: unknown key 'retries'"),
-                  std::string::npos)
-            << what;
-    }
-    EXPECT_THROW(kh::options_from(doc.dependencies[1]), config::config_error);
-}
 
 TEST(http_service, a_configured_dependency_against_nginx) {
     keel::test::http::nginx web;

@@ -1,7 +1,7 @@
-// keel::pg against a real PostgreSQL 15 (tools/harness/pg/cluster.hpp): results,
-// SQLSTATE classification, server-side cancellation, pool bounds and
-// deadlines, connect timeouts, transactions retried on 40001 and 40P01, and
-// commits whose outcome is unknown.
+// keel::pg's pool against a real PostgreSQL 15 (tools/harness/pg/cluster.hpp):
+// results, errors as the pipeline sees them, server-side cancellation, pool
+// bounds and deadlines, connect timeouts, statements whose outcome is unknown,
+// and a server stopped under load. Transactions: transaction_test.cpp.
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
 #include <keel/pg/pool.hpp>
@@ -10,6 +10,7 @@
 
 #include "harness/http/test_server.hpp"
 #include "harness/pg/cluster.hpp"
+#include "pool_fixture.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -39,66 +40,7 @@ cluster& shared_cluster() {
 
 namespace {
 
-using namespace std::chrono_literals;
-namespace pg = keel::pg;
-using keel::test::pg::cluster;
-using keel::test::pg::session;
-using keel::test::pg::shared_cluster;
-
-struct query_outcome {
-    bool done = false;
-    std::error_code ec;
-    pg::result r;
-};
-
-class pg_pool : public ::testing::Test {
-protected:
-    void TearDown() override {
-        pools_.clear();
-        context_.restart();
-        context_.run(); // the pools' shutdown and the waits it ends
-    }
-
-    pg::pool& make_pool(std::size_t size = 2, const std::string& dsn = {},
-                        std::chrono::milliseconds connect_timeout = 0ms) {
-        pg::pool_options o;
-        o.dsn = dsn.empty() ? shared_cluster().dsn() : dsn;
-        o.size = size;
-        o.connect_timeout = connect_timeout;
-        pools_.push_back(std::make_unique<pg::pool>(context_.get_executor(), o));
-        return *pools_.back();
-    }
-
-    /// Runs the loop until `done()`; fails after 20 s without progress.
-    void run_until(const std::function<bool()>& done) {
-        context_.restart();
-        while (!done())
-            ASSERT_NE(context_.run_one_for(20s), 0u) << "the loop ran dry or stalled";
-    }
-
-    query_outcome query(pg::pool& p, pg::statement s, pg::query_options o = {}) {
-        query_outcome out;
-        p.async_query(std::move(s), o, [&](std::error_code ec, pg::result r) {
-            out.done = true;
-            out.ec = ec;
-            out.r = std::move(r);
-        });
-        run_until([&] { return out.done; });
-        return out;
-    }
-
-    keel::pipeline_policy fast_retries(int attempts) {
-        keel::pipeline_policy p;
-        p.retry.max_attempts = attempts;
-        p.retry.backoff.kind = keel::backoff_kind::constant;
-        p.retry.backoff.initial = 10ms;
-        p.retry.backoff.jitter = keel::jitter_kind::none;
-        return p;
-    }
-
-    asio::io_context context_{1};
-    std::vector<std::unique_ptr<pg::pool>> pools_;
-};
+using namespace keel::test::pg_integration;
 
 // ---- results ------------------------------------------------------------------------------
 
@@ -165,23 +107,6 @@ TEST_F(pg_pool, null_parameter_and_affected_rows) {
 }
 
 // ---- classification -----------------------------------------------------------------------
-
-TEST(pg_errors, sqlstates_are_classified_as_the_issue_says) {
-    for (const char* transient :
-         {"40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03", "08006"})
-        EXPECT_EQ(keel::classify(pg::sqlstate(transient)), keel::fault_class::transient)
-            << transient;
-    EXPECT_EQ(keel::classify(pg::sqlstate("57014")), keel::fault_class::timeout);
-    for (const char* permanent : {"23505", "23503", "42601", "42P01", "22012", "40002"})
-        EXPECT_EQ(keel::classify(pg::sqlstate(permanent)), keel::fault_class::permanent)
-            << permanent;
-    EXPECT_EQ(keel::classify(pg::errc::connection_lost), keel::fault_class::transient);
-    EXPECT_EQ(keel::classify(pg::errc::commit_outcome_unknown), keel::fault_class::permanent);
-    EXPECT_EQ(keel::classify(pg::errc::pool_exhausted), keel::fault_class::timeout);
-    EXPECT_TRUE(make_error_code(pg::errc::pool_exhausted) == keel::condition::timeout);
-    EXPECT_EQ(pg::sqlstate_text(pg::sqlstate("40P01")), "40P01");
-    EXPECT_EQ(pg::sqlstate("40001").message(), "SQLSTATE 40001 serialization_failure");
-}
 
 TEST_F(pg_pool, constraint_violation_is_permanent_and_not_retried) {
     auto& p = make_pool();
@@ -391,27 +316,7 @@ TEST_F(pg_pool, too_many_clients_is_53300_and_transient) {
     EXPECT_FALSE(out.ec) << out.ec.message();
 }
 
-// ---- non-idempotent statements and lost commits -------------------------------------------
-
-/// Terminates the backend of application `marker` once it runs a query
-/// LIKE `query_like` (as pg_stat_activity shows), then calls `after`.
-std::thread terminate_when_running(const std::string& marker, const std::string& query_like,
-                                   std::function<void()> after = {}) {
-    return std::thread([marker, query_like, after] {
-        session s(shared_cluster().dsn());
-        const std::string find = "SELECT pid FROM pg_stat_activity WHERE query LIKE '" +
-                                 query_like +
-                                 "' AND state = 'active' AND pid <> "
-                                 "pg_backend_pid() AND application_name = '" +
-                                 marker + "'";
-        std::string pid;
-        while ((pid = s.exec(find)).empty())
-            std::this_thread::sleep_for(5ms);
-        s.exec("SELECT pg_terminate_backend(" + pid + ")");
-        if (after)
-            after();
-    });
-}
+// ---- non-idempotent statements ----------------------------------------------------------
 
 TEST_F(pg_pool, non_idempotent_statement_is_not_retried_when_its_outcome_is_unknown) {
     auto& p = make_pool(1, shared_cluster().dsn("application_name=noretry"));
@@ -466,166 +371,6 @@ TEST_F(pg_pool, idempotent_statement_is_retried_after_its_backend_died) {
     EXPECT_FALSE(out.ec) << out.ec.message();
     EXPECT_EQ(report.attempts, 2);
     EXPECT_EQ(p.stats().closed_broken, 1u);
-}
-
-TEST_F(pg_pool, connection_lost_during_commit_is_outcome_unknown_and_not_retried) {
-    shared_cluster().exec(R"sql(
-        CREATE TABLE IF NOT EXISTS slow_commit (id int);
-        CREATE OR REPLACE FUNCTION slow_commit_check() RETURNS trigger LANGUAGE plpgsql AS
-          $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;
-        DROP TRIGGER IF EXISTS slow_commit_trigger ON slow_commit;
-        CREATE CONSTRAINT TRIGGER slow_commit_trigger AFTER INSERT ON slow_commit
-          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit_check();
-    )sql");
-    auto& p = make_pool(1, shared_cluster().dsn("application_name=lostcommit"));
-    keel::pipeline pipeline(context_, "db", fast_retries(3));
-    std::optional<std::error_code> result;
-    auto killer = terminate_when_running("lostcommit", "COMMIT%");
-    int bodies = 0;
-    pg::async_transaction(
-        p, pipeline,
-        [&](pg::transaction& tx) -> asio::awaitable<void> {
-            ++bodies;
-            co_await tx.async_query(pg::statement("INSERT INTO slow_commit VALUES (1)"),
-                                    asio::use_awaitable);
-        },
-        pg::isolation::read_committed, [&](std::error_code ec) { result = ec; });
-    // Not retried: the body ran once.
-    run_until([&] { return result.has_value(); });
-    killer.join();
-    EXPECT_EQ(*result, pg::errc::commit_outcome_unknown) << result->message();
-    EXPECT_EQ(bodies, 1);
-}
-
-// ---- transactions retried -----------------------------------------------------------------
-
-/// Runs two transactions whose first attempts meet at a barrier after
-/// their first statement, so that they conflict; later attempts run alone.
-struct two_transactions {
-    int attempts[2] = {0, 0};
-    int at_barrier = 0;
-    std::optional<std::error_code> results[2];
-};
-
-asio::awaitable<void> barrier(two_transactions& t, asio::steady_timer& wake) {
-    if (++t.at_barrier == 2) {
-        wake.cancel();
-        co_return;
-    }
-    std::error_code ignored;
-    wake.expires_after(30s);
-    co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-}
-
-TEST_F(pg_pool, serialization_failures_are_retried_to_success) {
-    shared_cluster().exec("DROP TABLE IF EXISTS ledger; CREATE TABLE ledger (k int, v int)");
-    auto& p = make_pool(2);
-    keel::pipeline pipeline(context_, "db", fast_retries(5));
-    two_transactions t;
-    asio::steady_timer wake(context_);
-    for (int i = 0; i < 2; ++i) {
-        pg::async_transaction(
-            p, pipeline,
-            [&, i](pg::transaction& tx) -> asio::awaitable<void> {
-                const bool first = ++t.attempts[i] == 1;
-                // Each reads what the other writes: a cycle SERIALIZABLE refuses.
-                co_await tx.async_query(
-                    pg::statement("SELECT count(*) FROM ledger WHERE k = $1", 1 - i),
-                    asio::use_awaitable);
-                if (first)
-                    co_await barrier(t, wake);
-                co_await tx.async_query(pg::statement("INSERT INTO ledger VALUES ($1, 1)", i),
-                                        asio::use_awaitable);
-            },
-            pg::isolation::serializable, [&, i](std::error_code ec) { t.results[i] = ec; });
-    }
-    run_until([&] { return t.results[0] && t.results[1]; });
-    EXPECT_FALSE(*t.results[0]) << t.results[0]->message();
-    EXPECT_FALSE(*t.results[1]) << t.results[1]->message();
-    EXPECT_EQ(t.attempts[0] + t.attempts[1], 3); // one of them ran twice
-    EXPECT_EQ(shared_cluster().exec("SELECT count(*) FROM ledger"), "2");
-}
-
-TEST_F(pg_pool, deadlocks_are_retried_to_success) {
-    shared_cluster().exec("DROP TABLE IF EXISTS accounts; CREATE TABLE accounts (id int PRIMARY "
-                          "KEY, balance int); INSERT INTO accounts VALUES (0, 100), (1, 100)");
-    auto& p = make_pool(2);
-    keel::pipeline pipeline(context_, "db", fast_retries(5));
-    two_transactions t;
-    asio::steady_timer wake(context_);
-    for (int i = 0; i < 2; ++i) {
-        pg::async_transaction(
-            p, pipeline,
-            [&, i](pg::transaction& tx) -> asio::awaitable<void> {
-                const bool first = ++t.attempts[i] == 1;
-                // Opposite order: each holds the row the other wants next.
-                co_await tx.async_query(
-                    pg::statement("UPDATE accounts SET balance = balance - 1 WHERE id = $1", i),
-                    asio::use_awaitable);
-                if (first)
-                    co_await barrier(t, wake);
-                co_await tx.async_query(
-                    pg::statement("UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1 - i),
-                    asio::use_awaitable);
-            },
-            pg::isolation::read_committed, [&, i](std::error_code ec) { t.results[i] = ec; });
-    }
-    run_until([&] { return t.results[0] && t.results[1]; });
-    EXPECT_FALSE(*t.results[0]) << t.results[0]->message();
-    EXPECT_FALSE(*t.results[1]) << t.results[1]->message();
-    EXPECT_EQ(t.attempts[0] + t.attempts[1], 3);
-    EXPECT_EQ(shared_cluster().exec("SELECT sum(balance) FROM accounts"), "200");
-}
-
-TEST_F(pg_pool, transaction_body_error_rolls_back_and_is_not_retried_when_permanent) {
-    shared_cluster().exec("DROP TABLE IF EXISTS rolled; CREATE TABLE rolled (id int PRIMARY KEY)");
-    auto& p = make_pool(1);
-    keel::pipeline pipeline(context_, "db", fast_retries(3));
-    int bodies = 0;
-    std::optional<std::error_code> result;
-    pg::async_transaction(
-        p, pipeline,
-        [&](pg::transaction& tx) -> asio::awaitable<void> {
-            ++bodies;
-            co_await tx.async_query(pg::statement("INSERT INTO rolled VALUES (1)"),
-                                    asio::use_awaitable);
-            co_await tx.async_query(pg::statement("INSERT INTO rolled VALUES (1)"),
-                                    asio::use_awaitable);
-        },
-        pg::isolation::read_committed, [&](std::error_code ec) { result = ec; });
-    run_until([&] { return result.has_value(); });
-    EXPECT_EQ(*result, pg::sqlstate("23505"));
-    EXPECT_EQ(bodies, 1);
-    EXPECT_EQ(shared_cluster().exec("SELECT count(*) FROM rolled"), "0");
-    // The connection went back clean and is reused.
-    EXPECT_FALSE(query(p, pg::statement("SELECT 1")).ec);
-    EXPECT_EQ(p.stats().opened, 1u);
-}
-
-TEST_F(pg_pool, a_transaction_cut_short_by_its_deadline_is_rolled_back_and_run_again) {
-    shared_cluster().exec("DROP TABLE IF EXISTS cut; CREATE TABLE cut (attempt int)");
-    auto& p = make_pool(1);
-    keel::pipeline_policy policy = fast_retries(2);
-    policy.timeout.exchange = 300ms;
-    keel::pipeline pipeline(context_, "db", policy);
-    int bodies = 0;
-    std::optional<std::error_code> result;
-    pg::async_transaction(
-        p, pipeline,
-        [&](pg::transaction& tx) -> asio::awaitable<void> {
-            const int attempt = ++bodies;
-            co_await tx.async_query(pg::statement("INSERT INTO cut VALUES ($1)", attempt),
-                                    asio::use_awaitable);
-            if (attempt == 1) // runs past the exchange deadline
-                co_await tx.async_query(pg::statement("SELECT pg_sleep(30)"), asio::use_awaitable);
-        },
-        pg::isolation::read_committed, [&](std::error_code ec) { result = ec; });
-    run_until([&] { return result.has_value(); });
-    EXPECT_FALSE(*result) << result->message();
-    EXPECT_EQ(bodies, 2);
-    // The first attempt's insert went with its connection.
-    EXPECT_EQ(shared_cluster().exec("SELECT string_agg(attempt::text, ',') FROM cut"), "2");
-    EXPECT_EQ(p.stats().opened, 2u);
 }
 
 // ---- a server stopped under load ----------------------------------------------------------

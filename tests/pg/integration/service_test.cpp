@@ -1,5 +1,6 @@
-// keel::pg::service: a pool and a pipeline from a `kind: postgres`
-// dependency; bad connection sections name the file, line, column and key.
+// keel::pg::service against the cluster: a pool and a pipeline from a
+// `kind: postgres` dependency (its connection section alone:
+// unit/options_from_test.cpp).
 #include <keel/config/document.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/pg/service.hpp>
@@ -20,58 +21,6 @@ namespace {
 
 namespace config = keel::config;
 namespace kp = keel::pg;
-
-TEST(pg_config, connection_section) {
-    const auto doc = config::load_string(R"(version: 1
-dependencies:
-  orders-db:
-    kind: postgres
-    connection: {dsn: "host=db port=5432 dbname=orders", pool_size: 8, cancel_grace: 1s500ms}
-)");
-    const kp::pool_options o = kp::options_from(doc.dependencies[0]);
-    EXPECT_EQ(o.dsn, "host=db port=5432 dbname=orders");
-    EXPECT_EQ(o.size, 8u);
-    EXPECT_EQ(o.cancel_grace, std::chrono::milliseconds(1500));
-}
-
-TEST(pg_config, bad_connection_sections_say_where) {
-    const auto doc = config::load_string(R"(version: 1
-dependencies:
-  a: {kind: postgres, connection: {dsn: "host=x", pool_size: 0, grace: 1s}}
-  b: {kind: postgres, connection: {pool_size: 2, cancel_grace: 5}}
-  c: {kind: http}
-  d: {kind: postgres}
-)",
-                                         "svc.yaml");
-    const auto message_of = [&](int i) {
-        try {
-            kp::options_from(doc.dependencies[static_cast<std::size_t>(i)]);
-        } catch (const config::config_error& e) {
-            return std::string(e.what());
-        }
-        return std::string("accepted");
-    };
-    const std::string a = message_of(0);
-    EXPECT_NE(a.find("svc.yaml:3:62: error: dependencies.a.connection.pool_size: expected a whole "
-                     "number >= 1, got \"0\""),
-              std::string::npos)
-        << a;
-    EXPECT_NE(a.find("dependencies.a.connection.grace: unknown key 'grace'; expected one of: dsn, "
-                     "pool_size, cancel_grace"),
-              std::string::npos)
-        << a;
-    const std::string b = message_of(1);
-    EXPECT_NE(b.find("dependencies.b.connection.dsn: is required"), std::string::npos) << b;
-    EXPECT_NE(b.find("dependencies.b.connection.cancel_grace:"), std::string::npos) << b;
-    const std::string c = message_of(2);
-    EXPECT_NE(c.find("svc.yaml:5:3: error: dependencies.c: is kind http, not postgres"),
-              std::string::npos)
-        << c;
-    const std::string d = message_of(3);
-    EXPECT_NE(d.find("svc.yaml:6:3: error: dependencies.d.connection.dsn: is required"),
-              std::string::npos)
-        << d;
-}
 
 TEST(pg_service, a_configured_dependency_against_the_cluster) {
     const std::string yaml = "version: 1\ndependencies:\n  orders-db:\n    kind: postgres\n"

@@ -93,32 +93,6 @@ keel::pipeline_policy quick_retries(int attempts) {
     return policy;
 }
 
-TEST(KafkaErrors, ClassifiesLibrdkafkaCodes) {
-    using keel::fault_class;
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)),
-              fault_class::timeout);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR__TRANSPORT)),
-              fault_class::transient);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION)),
-              fault_class::transient);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS)),
-              fault_class::transient);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)),
-              fault_class::permanent);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)),
-              fault_class::permanent);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED)),
-              fault_class::throttled);
-    EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR__FATAL)),
-              fault_class::transient);
-    EXPECT_TRUE(kk::is_fatal(kk::make_error_code(RD_KAFKA_RESP_ERR__FATAL)));
-    EXPECT_FALSE(kk::is_fatal(kk::make_error_code(RD_KAFKA_RESP_ERR__TRANSPORT)));
-    EXPECT_NE(kk::make_error_code(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
-                  .message()
-                  .find("MSG_SIZE_TOO_LARGE"),
-              std::string::npos);
-}
-
 TEST(KafkaProducer, RefusesAnUnknownPropertyByName) {
     asio::io_context context;
     kk::producer_options o;

@@ -1,6 +1,6 @@
 // keel::http::client against a real server on loopback that misbehaves on
 // demand: each fault class, each deadline, Retry-After, idempotency rules,
-// cancellation, and a real nginx.
+// cancellation, and a real nginx. The service: service_test.cpp.
 #include <keel/config/document.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
@@ -11,6 +11,7 @@
 
 #include "harness/http/nginx.hpp"
 #include "harness/http/test_server.hpp"
+#include "support/call.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -45,32 +46,9 @@ using namespace std::chrono_literals;
 namespace kh = keel::http;
 using server_response = keel::test::http::response;
 using keel::test::http::behaviour;
-
-/// What a call completed with.
-struct outcome {
-    bool done = false;
-    std::error_code ec;
-    kh::response r;
-};
-
-/// Runs the context until `o` is done (bounded: a hung test fails, it does
-/// not hang CI).
-void run_until(asio::io_context& io, const outcome& o, std::chrono::seconds limit = 20s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    io.restart();
-    while (!o.done && std::chrono::steady_clock::now() < end)
-        io.run_one_for(100ms);
-    EXPECT_TRUE(o.done) << "the call did not complete";
-}
-
-auto record(outcome& o) {
-    return [&o](std::error_code ec, kh::response r) {
-        EXPECT_FALSE(o.done) << "handler called twice";
-        o.done = true;
-        o.ec = ec;
-        o.r = std::move(r);
-    };
-}
+using keel::test::http::outcome;
+using keel::test::http::record;
+using keel::test::http::run_until;
 
 /// Records the events a pipeline reports that these tests look at.
 struct recorder {
@@ -744,58 +722,6 @@ TEST(http_client_lifetime, destroying_the_client_aborts_its_transfers) {
     run_until(io, o, 5s);
     EXPECT_EQ(o.ec, asio::error::operation_aborted);
     io.run_for(100ms); // the client's last handlers drain; ASan checks nothing leaks
-}
-
-// ---- from the configuration ------------------------------------------------------------
-
-TEST(http_service, a_configured_dependency_against_nginx) {
-    keel::test::http::nginx web;
-    const auto doc = config::load_string("version: 1\ndependencies:\n  static-http:\n"
-                                         "    kind: http\n    connection: {base_url: \"" +
-                                         web.url("") + "\"}\n");
-    asio::io_context io;
-    config::registry policies(io.get_executor(), doc);
-    kh::service site(io.get_executor(), policies, "static-http");
-    outcome o;
-    site.async_get("/small.txt", record(o));
-    run_until(io, o);
-    ASSERT_FALSE(o.ec) << o.ec.message();
-    EXPECT_EQ(o.r.status, 200);
-    EXPECT_EQ(o.r.body, keel::test::http::nginx::small_body());
-    outcome missing;
-    site.async_get("/nothing-here", record(missing));
-    run_until(io, missing);
-    EXPECT_EQ(missing.ec, kh::make_status_error(404));
-}
-
-// A call that keel's deadline ended still says what the server answered
-// before: the report keeps the 503 of the first attempt while the call
-// completes with the second attempt's exchange timeout.
-TEST(http_service, a_report_keeps_the_last_answer_behind_a_timeout) {
-    keel::test::http::test_server server;
-    server.script("/busy",
-                  {{behaviour::reply, 503, {}, "busy"}, {behaviour::stall_before_headers}});
-    const auto doc =
-        config::load_string("version: 1\ndependencies:\n  busy-http:\n    kind: http\n"
-                            "    retry: {max_attempts: 2, backoff: {kind: constant, initial: 1ms}, "
-                            "retry_on: [throttled, timeout]}\n"
-                            "    timeout: {connect: 1s, exchange: 300ms, total: 10s}\n"
-                            "    connection: {base_url: \"" +
-                            server.url("") + "\"}\n");
-    asio::io_context io;
-    config::registry policies(io.get_executor(), doc);
-    kh::service busy(io.get_executor(), policies, "busy-http");
-    kh::request r;
-    r.url = "/busy";
-    keel::call_report report;
-    outcome o;
-    busy.async_send(std::move(r), report, record(o));
-    run_until(io, o);
-    EXPECT_EQ(o.ec, keel::errc::exchange_timeout);
-    EXPECT_EQ(report.attempts, 2);
-    EXPECT_EQ(report.error, o.ec);
-    EXPECT_EQ(report.last_operation_error, kh::make_status_error(503));
-    EXPECT_EQ(server.count("/busy"), 2);
 }
 
 } // namespace

@@ -37,13 +37,13 @@ pipeline_policy quick_policy() {
     return p;
 }
 
-class AsioContract : public ::testing::Test {
+class asio_contract : public ::testing::Test {
 protected:
     void SetUp() override { manual_clock::reset(); }
     asio::io_context context;
 };
 
-TEST_F(AsioContract, CallbackToken) {
+TEST_F(asio_contract, callback_token) {
     manual_pipeline p(context, "dep", quick_policy());
     scripted_op op(context, {fail(asio::error::connection_refused), ok(5)});
     completion c;
@@ -53,7 +53,7 @@ TEST_F(AsioContract, CallbackToken) {
     EXPECT_EQ(c.value, 5);
 }
 
-TEST_F(AsioContract, UseFutureToken) {
+TEST_F(asio_contract, use_future_token) {
     manual_pipeline p(context, "dep", quick_policy());
     scripted_op op(context, {fail(asio::error::connection_refused), ok(6)});
     std::future<int> f = p.async_run(std::ref(op), asio::use_future);
@@ -66,7 +66,7 @@ TEST_F(AsioContract, UseFutureToken) {
     EXPECT_THROW(g.get(), std::system_error);
 }
 
-TEST_F(AsioContract, UseAwaitableTokenAndAsResult) {
+TEST_F(asio_contract, use_awaitable_token_and_as_result) {
     manual_pipeline p(context, "dep", quick_policy());
     scripted_op op(context, {fail(asio::error::connection_refused), ok(7)});
     scripted_op failing(context, {fail(std::make_error_code(std::errc::permission_denied))});
@@ -96,7 +96,7 @@ TEST_F(AsioContract, UseAwaitableTokenAndAsResult) {
     EXPECT_TRUE(threw);
 }
 
-TEST_F(AsioContract, DeferredTokenStartsOnlyWhenInvoked) {
+TEST_F(asio_contract, deferred_token_starts_only_when_invoked) {
     manual_pipeline p(context, "dep", quick_policy());
     scripted_op op(context, {ok(8)});
     auto deferred_call = p.async_run(std::ref(op), asio::experimental::deferred);
@@ -109,7 +109,7 @@ TEST_F(AsioContract, DeferredTokenStartsOnlyWhenInvoked) {
     EXPECT_EQ(op.calls(), 1);
 }
 
-TEST_F(AsioContract, AsResultWithCallbacksAndVoidSignatures) {
+TEST_F(asio_contract, as_result_with_callbacks_and_void_signatures) {
     manual_pipeline p(context, "dep", quick_policy());
     scripted_op op(context, {ok(9)});
     std::optional<keel::result<int>> got;
@@ -160,7 +160,7 @@ struct counting_allocator {
     }
 };
 
-TEST_F(AsioContract, ExecutorAllocatorAndSlotReachTheInnerOperation) {
+TEST_F(asio_contract, executor_allocator_and_slot_reach_the_inner_operation) {
     manual_pipeline p(context, "dep", quick_policy());
     auto strand = asio::make_strand(context);
     auto live = std::make_shared<std::atomic<int>>(0);
@@ -212,7 +212,7 @@ TEST_F(AsioContract, ExecutorAllocatorAndSlotReachTheInnerOperation) {
 // (a coroutine spawned on one, say): the call must run on that strand, not on
 // the io_context it wraps. (Asio 1.22's any_executor::target<T>() does not
 // check the type: a strand once passed for a plain io_context executor.)
-TEST_F(AsioContract, StrandInsideAnyIoExecutorIsHonoured) {
+TEST_F(asio_contract, strand_inside_any_io_executor_is_honoured) {
     manual_pipeline p(context, "dep", quick_policy());
     const asio::any_io_executor strand = asio::make_strand(context);
     const auto* typed = strand.target<asio::strand<asio::io_context::executor_type>>();
@@ -241,7 +241,7 @@ TEST_F(AsioContract, StrandInsideAnyIoExecutorIsHonoured) {
     EXPECT_TRUE(handler_on_strand);
 }
 
-TEST_F(AsioContract, InnerSlotIsConnectedEvenWithoutAnOuterOne) {
+TEST_F(asio_contract, inner_slot_is_connected_even_without_an_outer_one) {
     // The timeout needs the slot, whether or not the caller can cancel.
     manual_pipeline p(context, "dep", quick_policy());
     bool connected = false;
@@ -256,7 +256,7 @@ TEST_F(AsioContract, InnerSlotIsConnectedEvenWithoutAnOuterOne) {
     EXPECT_TRUE(connected);
 }
 
-TEST_F(AsioContract, HandlerRunsExactlyOnceWhateverHappens) {
+TEST_F(asio_contract, handler_runs_exactly_once_whatever_happens) {
     // A mix of outcomes, including timeouts racing completions on a coarse tick.
     manual_pipeline p(context, "dep", quick_policy());
     std::vector<std::unique_ptr<scripted_op>> ops;
@@ -293,7 +293,7 @@ TEST_F(AsioContract, HandlerRunsExactlyOnceWhateverHappens) {
         EXPECT_EQ(calls[static_cast<std::size_t>(i)], 1) << "call " << i;
 }
 
-TEST_F(AsioContract, AsyncWithDeadlineWrapsAnyOperation) {
+TEST_F(asio_contract, async_with_deadline_wraps_any_operation) {
     manual_timer slow(context, 10s);
     std::error_code got;
     bool done = false;
@@ -331,7 +331,7 @@ TEST_F(AsioContract, AsyncWithDeadlineWrapsAnyOperation) {
     EXPECT_EQ(got, condition::timeout);
 }
 
-TEST_F(AsioContract, ADeadlineAlreadyPastNeverStartsTheOperation) {
+TEST_F(asio_contract, a_deadline_already_past_never_starts_the_operation) {
     bool started = false;
     std::error_code got;
     bool done = false;

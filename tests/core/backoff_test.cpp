@@ -23,7 +23,7 @@ backoff_policy make(backoff_kind kind, jitter_kind jitter) {
     return p;
 }
 
-TEST(Backoff, ConstantLinearExponentialWithoutJitter) {
+TEST(backoff, constant_linear_exponential_without_jitter) {
     EXPECT_EQ(backoff_schedule(make(backoff_kind::constant, jitter_kind::none), 4, 1),
               (std::vector<ns>{100ms, 100ms, 100ms, 100ms}));
     EXPECT_EQ(backoff_schedule(make(backoff_kind::linear, jitter_kind::none), 4, 1),
@@ -32,14 +32,14 @@ TEST(Backoff, ConstantLinearExponentialWithoutJitter) {
               (std::vector<ns>{100ms, 200ms, 400ms, 800ms, 1s, 1s}));
 }
 
-TEST(Backoff, CapHoldsForHugeRetryNumbers) {
+TEST(backoff, cap_holds_for_huge_retry_numbers) {
     auto p = make(backoff_kind::exponential, jitter_kind::none);
     EXPECT_EQ(p.base_delay(10'000), 1s);
     p.kind = backoff_kind::linear;
     EXPECT_EQ(p.base_delay(1'000'000'000), 1s);
 }
 
-TEST(Backoff, FullJitterStaysBelowTheBaseDelay) {
+TEST(backoff, full_jitter_stays_below_the_base_delay) {
     auto p = make(backoff_kind::exponential, jitter_kind::full);
     auto s = backoff_schedule(p, 200, 42);
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -48,7 +48,7 @@ TEST(Backoff, FullJitterStaysBelowTheBaseDelay) {
     }
 }
 
-TEST(Backoff, EqualJitterKeepsHalf) {
+TEST(backoff, equal_jitter_keeps_half) {
     auto p = make(backoff_kind::exponential, jitter_kind::equal);
     auto s = backoff_schedule(p, 200, 42);
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -58,7 +58,7 @@ TEST(Backoff, EqualJitterKeepsHalf) {
     }
 }
 
-TEST(Backoff, DecorrelatedJitterFollowsItsFormula) {
+TEST(backoff, decorrelated_jitter_follows_its_formula) {
     auto p = make(backoff_kind::exponential, jitter_kind::decorrelated);
     auto s = backoff_schedule(p, 200, 7);
     ns previous = p.initial;
@@ -70,7 +70,7 @@ TEST(Backoff, DecorrelatedJitterFollowsItsFormula) {
     }
 }
 
-TEST(Backoff, SameSeedSameScheduleOtherSeedOtherSchedule) {
+TEST(backoff, same_seed_same_schedule_other_seed_other_schedule) {
     for (jitter_kind j : {jitter_kind::full, jitter_kind::equal, jitter_kind::decorrelated}) {
         auto p = make(backoff_kind::exponential, j);
         EXPECT_EQ(backoff_schedule(p, 20, 99), backoff_schedule(p, 20, 99));
@@ -78,7 +78,7 @@ TEST(Backoff, SameSeedSameScheduleOtherSeedOtherSchedule) {
     }
 }
 
-TEST(Backoff, ExactScheduleForAKnownSeed) {
+TEST(backoff, exact_schedule_for_a_known_seed) {
     // Pinned values: a change here changes every user's retry timing.
     auto p = make(backoff_kind::exponential, jitter_kind::full);
     random_source r(2024);
@@ -90,7 +90,7 @@ TEST(Backoff, ExactScheduleForAKnownSeed) {
     EXPECT_EQ(backoff_schedule(p, 5, 2024), expected);
 }
 
-TEST(RandomSource, UniformBoundsAndEmptyRange) {
+TEST(random_source, uniform_bounds_and_empty_range) {
     random_source r(1);
     for (int i = 0; i < 1000; ++i) {
         auto v = r.uniform(10ns, 20ns);
@@ -111,7 +111,7 @@ failed_attempt failure(int number, fault_class f) {
     return a;
 }
 
-TEST(RetryDecision, RetriesListedFaultsUntilAttemptsRunOut) {
+TEST(retry_decision, retries_listed_faults_until_attempts_run_out) {
     retry_policy p;
     p.max_attempts = 3;
     p.backoff = make(backoff_kind::constant, jitter_kind::none);
@@ -125,7 +125,7 @@ TEST(RetryDecision, RetriesListedFaultsUntilAttemptsRunOut) {
     EXPECT_EQ(d3.reason, give_up_reason::attempts_exhausted);
 }
 
-TEST(RetryDecision, UnlistedAndCancelledFaultsAreNotRetried) {
+TEST(retry_decision, unlisted_and_cancelled_faults_are_not_retried) {
     retry_policy p;
     p.retry_on = {fault_class::transient, fault_class::cancelled};
     random_source r;
@@ -137,7 +137,7 @@ TEST(RetryDecision, UnlistedAndCancelledFaultsAreNotRetried) {
         << "cancellation is never retried, even when listed";
 }
 
-TEST(RetryDecision, OperationCanForbidARetry) {
+TEST(retry_decision, operation_can_forbid_a_retry) {
     retry_policy p;
     random_source r;
     auto a = failure(1, fault_class::transient);
@@ -148,7 +148,7 @@ TEST(RetryDecision, OperationCanForbidARetry) {
     EXPECT_EQ(d.reason, give_up_reason::not_retryable);
 }
 
-TEST(RetryDecision, ServerAdvisedDelayIsCapped) {
+TEST(retry_decision, server_advised_delay_is_capped) {
     retry_policy p;
     p.retry_on.insert(fault_class::throttled);
     p.retry_after.max = 5s;
@@ -165,7 +165,7 @@ TEST(RetryDecision, ServerAdvisedDelayIsCapped) {
     EXPECT_FALSE(p.decide(a, r).server_advised);
 }
 
-TEST(RetryDecision, GivesUpWhenTheSleepWouldPassTheDeadline) {
+TEST(retry_decision, gives_up_when_the_sleep_would_pass_the_deadline) {
     retry_policy p;
     p.backoff = make(backoff_kind::constant, jitter_kind::none);
     random_source r;
@@ -178,7 +178,7 @@ TEST(RetryDecision, GivesUpWhenTheSleepWouldPassTheDeadline) {
     EXPECT_TRUE(p.decide(a, r).retry);
 }
 
-TEST(RetryDecision, PredicateVetoes) {
+TEST(retry_decision, predicate_vetoes) {
     retry_policy p;
     p.predicate = [](const std::error_code&, fault_class f) { return f != fault_class::timeout; };
     random_source r;

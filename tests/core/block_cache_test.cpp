@@ -25,7 +25,7 @@ void drain() {
         ::operator delete(block); // behind the cache's back: it stays empty
 }
 
-TEST(BlockCache, AFreedBlockIsTheNextOneOfItsClass) {
+TEST(block_cache, a_freed_block_is_the_next_one_of_its_class) {
     drain();
     void* first = cache::allocate(100);
     cache::deallocate(first, 100);
@@ -37,7 +37,7 @@ TEST(BlockCache, AFreedBlockIsTheNextOneOfItsClass) {
     cache::deallocate(second, 128);
 }
 
-TEST(BlockCache, ClassesDoNotShareBlocks) {
+TEST(block_cache, classes_do_not_share_blocks) {
     drain();
     void* small = cache::allocate(64);
     cache::deallocate(small, 64);
@@ -50,7 +50,7 @@ TEST(BlockCache, ClassesDoNotShareBlocks) {
     cache::deallocate(again, 1);
 }
 
-TEST(BlockCache, KeepsABoundedNumberPerClassAndBypassesLargeBlocks) {
+TEST(block_cache, keeps_a_bounded_number_per_class_and_bypasses_large_blocks) {
     drain();
     std::vector<void*> blocks;
     for (std::size_t i = 0; i < cache::blocks_per_class + 5; ++i)
@@ -64,7 +64,7 @@ TEST(BlockCache, KeepsABoundedNumberPerClassAndBypassesLargeBlocks) {
     EXPECT_EQ(cache::cached_blocks(), cache::blocks_per_class);
 }
 
-TEST(BlockCache, ABlockFreedOnAnotherThreadJoinsThatThreadsCache) {
+TEST(block_cache, a_block_freed_on_another_thread_joins_that_threads_cache) {
     drain();
     void* from_worker = nullptr;
     std::thread([&] { from_worker = cache::allocate(300); }).join();
@@ -75,7 +75,7 @@ TEST(BlockCache, ABlockFreedOnAnotherThreadJoinsThatThreadsCache) {
     cache::deallocate(reused, 300);
 }
 
-TEST(BlockCache, AThreadsCacheIsEmptiedWhenItExits) {
+TEST(block_cache, a_threads_cache_is_emptied_when_it_exits) {
     // Under ASan, LeakSanitizer fails the test binary if the worker's cached
     // blocks outlive it; here the worker also frees a block from a
     // thread_local destructor that runs after the cache was emptied.
@@ -97,7 +97,7 @@ TEST(BlockCache, AThreadsCacheIsEmptiedWhenItExits) {
     EXPECT_EQ(cached_in_worker, 4u);
 }
 
-TEST(BlockCache, ServesAllocateShared) {
+TEST(block_cache, serves_allocate_shared) {
     drain();
     struct payload {
         std::string text;

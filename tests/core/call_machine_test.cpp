@@ -229,9 +229,9 @@ const call_case cases[] = {
 };
 // clang-format on
 
-class CallMachineTable : public ::testing::TestWithParam<call_case> {};
+class call_machine_table : public ::testing::TestWithParam<call_case> {};
 
-TEST_P(CallMachineTable, EventsGiveTheseActionsAndThisReport) {
+TEST_P(call_machine_table, events_give_these_actions_and_this_report) {
     const call_case& c = GetParam();
     retry_policy retry;
     retry.max_attempts = c.max_attempts;
@@ -276,7 +276,7 @@ TEST_P(CallMachineTable, EventsGiveTheseActionsAndThisReport) {
         << h.events.back();
 }
 
-INSTANTIATE_TEST_SUITE_P(Calls, CallMachineTable, ::testing::ValuesIn(cases));
+INSTANTIATE_TEST_SUITE_P(calls, call_machine_table, ::testing::ValuesIn(cases));
 
 // ---- details the table does not show ------------------------------------------------
 
@@ -289,7 +289,7 @@ detail::call_params<time_point> one_attempt(std::chrono::nanoseconds total,
     return params;
 }
 
-TEST(CallMachine, AnAttemptsDeadlinesComeFromItsStartAndTheTotal) {
+TEST(call_machine, an_attempts_deadlines_come_from_its_start_and_the_total) {
     retry_policy retry;
     retry.backoff.jitter = jitter_kind::none;
     auto params = one_attempt(1000ms, 300ms);
@@ -306,7 +306,7 @@ TEST(CallMachine, AnAttemptsDeadlinesComeFromItsStartAndTheTotal) {
     EXPECT_TRUE(a.has_feedback());
 }
 
-TEST(CallMachine, AnAttemptAlreadyDueIsCutBeforeItStarts) {
+TEST(call_machine, an_attempt_already_due_is_cut_before_it_starts) {
     // The sleep ends 1 ms before the total deadline, but its wake-up comes
     // late, at the deadline itself: the next attempt would start with no
     // time at all.
@@ -330,7 +330,7 @@ TEST(CallMachine, AnAttemptAlreadyDueIsCutBeforeItStarts) {
     EXPECT_TRUE(m.default_values()) << "the cut attempt has no values of its own";
 }
 
-TEST(CallMachine, FeedbackForbidsARetryAndMarksAnUnknownOutcome) {
+TEST(call_machine, feedback_forbids_a_retry_and_marks_an_unknown_outcome) {
     retry_policy retry;
     auto params = one_attempt(unlimited, unlimited);
     params.retry = &retry;
@@ -347,7 +347,7 @@ TEST(CallMachine, FeedbackForbidsARetryAndMarksAnUnknownOutcome) {
     EXPECT_EQ(r.error, reset);
 }
 
-TEST(CallMachine, AServerAdvisedDelayReplacesTheBackoff) {
+TEST(call_machine, a_server_advised_delay_replaces_the_backoff) {
     retry_policy retry;
     retry.backoff.jitter = jitter_kind::none;
     auto params = one_attempt(unlimited, unlimited);
@@ -362,7 +362,7 @@ TEST(CallMachine, AServerAdvisedDelayReplacesTheBackoff) {
     EXPECT_EQ(h.events.back(), "retry 2 after 2000ms");
 }
 
-TEST(CallMachine, ACancelDuringTheStartWaitsUntilTheStartIsDone) {
+TEST(call_machine, a_cancel_during_the_start_waits_until_the_start_is_done) {
     auto params = one_attempt(unlimited, unlimited);
     harness<no_strategies> h(params);
     auto& m = h.machine();
@@ -376,7 +376,7 @@ TEST(CallMachine, ACancelDuringTheStartWaitsUntilTheStartIsDone) {
     EXPECT_EQ(h.drain(), "cancel 0 terminal | wake never");
 }
 
-TEST(CallMachine, TheObserverHearsEveryStepInOrder) {
+TEST(call_machine, the_observer_hears_every_step_in_order) {
     retry_policy retry;
     retry.max_attempts = 2;
     retry.backoff.kind = backoff_kind::constant;
@@ -466,7 +466,7 @@ detail::call_params<time_point> with_chain(const strategy_chain& chain, const re
     return params;
 }
 
-TEST(CallMachineStrategies, ARefusedFirstAttemptIsARejectedCallWithNoAttempt) {
+TEST(call_machine_strategies, a_refused_first_attempt_is_a_rejected_call_with_no_attempt) {
     strategy_chain chain;
     auto breaker = std::make_shared<test_admission>();
     breaker->answers = {false};
@@ -489,7 +489,7 @@ TEST(CallMachineStrategies, ARefusedFirstAttemptIsARejectedCallWithNoAttempt) {
     EXPECT_EQ(breaker->released, 0) << "a refusing strategy holds no permit";
 }
 
-TEST(CallMachineStrategies, InnerRefusalHandsBackTheOuterPermits) {
+TEST(call_machine_strategies, inner_refusal_hands_back_the_outer_permits) {
     strategy_chain chain;
     auto breaker = std::make_shared<test_admission>();
     auto bulkhead = std::make_shared<test_admission>();
@@ -504,7 +504,7 @@ TEST(CallMachineStrategies, InnerRefusalHandsBackTheOuterPermits) {
     EXPECT_EQ(bulkhead->released, 0);
 }
 
-TEST(CallMachineStrategies, PermitsAreHeldPerAttemptAndReturnedWhenItEnds) {
+TEST(call_machine_strategies, permits_are_held_per_attempt_and_returned_when_it_ends) {
     strategy_chain chain;
     auto bulkhead = std::make_shared<test_admission>();
     auto listener = std::make_shared<test_listener>();
@@ -533,7 +533,7 @@ TEST(CallMachineStrategies, PermitsAreHeldPerAttemptAndReturnedWhenItEnds) {
     EXPECT_EQ(listener->ended, (std::vector<int>{1, 2}));
 }
 
-TEST(CallMachineStrategies, ARefusedRetryEndsWithTheLastRealError) {
+TEST(call_machine_strategies, a_refused_retry_ends_with_the_last_real_error) {
     strategy_chain chain;
     auto gate = std::make_shared<test_gate>();
     gate->allow = false;
@@ -554,7 +554,7 @@ TEST(CallMachineStrategies, ARefusedRetryEndsWithTheLastRealError) {
     EXPECT_EQ(r.refusal, make_error_code(errc::retry_budget_exhausted));
 }
 
-TEST(CallMachineStrategies, AnAdmissionRefusingARetryEndsWithTheLastRealError) {
+TEST(call_machine_strategies, an_admission_refusing_a_retry_ends_with_the_last_real_error) {
     strategy_chain chain;
     auto breaker = std::make_shared<test_admission>();
     breaker->answers = {true, false};
@@ -577,7 +577,7 @@ TEST(CallMachineStrategies, AnAdmissionRefusingARetryEndsWithTheLastRealError) {
     EXPECT_EQ(r.refusal, make_error_code(errc::circuit_open));
 }
 
-TEST(CallMachineStrategies, ASecondAttemptStartsBesideASlowOneAndTheWinnerCancelsIt) {
+TEST(call_machine_strategies, a_second_attempt_starts_beside_a_slow_one_and_the_winner_cancels_it) {
     strategy_chain chain;
     chain.parallel = std::make_shared<hedge_after>(100ms);
     auto bulkhead = std::make_shared<test_admission>();
@@ -602,7 +602,7 @@ TEST(CallMachineStrategies, ASecondAttemptStartsBesideASlowOneAndTheWinnerCancel
     EXPECT_EQ(bulkhead->released, 2) << "each attempt gave back its permit when it ended";
 }
 
-TEST(CallMachineStrategies, AFailedParallelAttemptWaitsForTheOtherOne) {
+TEST(call_machine_strategies, a_failed_parallel_attempt_waits_for_the_other_one) {
     strategy_chain chain;
     chain.parallel = std::make_shared<hedge_after>(100ms);
     retry_policy retry;
@@ -620,7 +620,7 @@ TEST(CallMachineStrategies, AFailedParallelAttemptWaitsForTheOtherOne) {
     EXPECT_FALSE(m.report().error);
 }
 
-TEST(CallMachineStrategies, TheCallersCancelReachesEveryAttemptInFlight) {
+TEST(call_machine_strategies, the_callers_cancel_reaches_every_attempt_in_flight) {
     strategy_chain chain;
     chain.parallel = std::make_shared<hedge_after>(10ms);
     retry_policy retry;
@@ -639,7 +639,7 @@ TEST(CallMachineStrategies, TheCallersCancelReachesEveryAttemptInFlight) {
     EXPECT_EQ(m.report().outcome, call_outcome::cancelled);
 }
 
-TEST(CallMachineStrategies, AnAbandonedAttemptGivesItsPermitBack) {
+TEST(call_machine_strategies, an_abandoned_attempt_gives_its_permit_back) {
     strategy_chain chain;
     auto bulkhead = std::make_shared<test_admission>();
     chain.bulkhead = bulkhead;
@@ -662,7 +662,7 @@ detail::call_params<time_point> with_fallback_on(fault_set on, const retry_polic
     return params;
 }
 
-TEST(CallMachineFallback, AnswersATimeoutAndKeepsTheOriginalError) {
+TEST(call_machine_fallback, answers_a_timeout_and_keeps_the_original_error) {
     harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
     auto& m = h.machine();
     m.start(at(0ms));
@@ -687,7 +687,7 @@ TEST(CallMachineFallback, AnswersATimeoutAndKeepsTheOriginalError) {
     EXPECT_EQ(h.events.back(), "call_end fallback 101ms") << "its duration includes the fallback";
 }
 
-TEST(CallMachineFallback, AFailedFallbackLeavesTheCallsOwnError) {
+TEST(call_machine_fallback, a_failed_fallback_leaves_the_calls_own_error) {
     harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
     auto& m = h.machine();
     m.start(at(0ms));
@@ -703,7 +703,7 @@ TEST(CallMachineFallback, AFailedFallbackLeavesTheCallsOwnError) {
     EXPECT_EQ(r.fallback_error, reset);
 }
 
-TEST(CallMachineFallback, NotForAClassItDoesNotAnswer) {
+TEST(call_machine_fallback, not_for_a_class_it_does_not_answer) {
     harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
     auto& m = h.machine();
     m.start(at(0ms));
@@ -713,7 +713,7 @@ TEST(CallMachineFallback, NotForAClassItDoesNotAnswer) {
     EXPECT_FALSE(m.report().original_error);
 }
 
-TEST(CallMachineFallback, NotWhenTheCallerCancelled) {
+TEST(call_machine_fallback, not_when_the_caller_cancelled) {
     harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
     auto& m = h.machine();
     m.start(at(0ms));
@@ -725,7 +725,7 @@ TEST(CallMachineFallback, NotWhenTheCallerCancelled) {
     EXPECT_EQ(m.report().outcome, call_outcome::cancelled);
 }
 
-TEST(CallMachineFallback, NotWithNoTimeLeft) {
+TEST(call_machine_fallback, not_with_no_time_left) {
     auto params = with_fallback_on(default_fallback_on, nullptr);
     params.exchange = unlimited;
     harness<no_strategies> h(params);
@@ -739,7 +739,7 @@ TEST(CallMachineFallback, NotWithNoTimeLeft) {
     EXPECT_EQ(m.report().error, make_error_code(errc::deadline_exceeded));
 }
 
-TEST(CallMachineFallback, ACancelWhileItRunsReachesIt) {
+TEST(call_machine_fallback, a_cancel_while_it_runs_reaches_it) {
     harness<no_strategies> h(with_fallback_on(default_fallback_on, nullptr));
     auto& m = h.machine();
     m.start(at(0ms));
@@ -754,7 +754,7 @@ TEST(CallMachineFallback, ACancelWhileItRunsReachesIt) {
     EXPECT_EQ(m.report().error, refused);
 }
 
-TEST(CallMachineFallback, AnswersARefusedCall) {
+TEST(call_machine_fallback, answers_a_refused_call) {
     strategy_chain chain;
     auto breaker = std::make_shared<test_admission>();
     breaker->answers = {false};
@@ -813,7 +813,7 @@ struct waiting_setup {
     }
 };
 
-TEST(CallMachineWaiting, AnAttemptWaitsForItsPermitThenStarts) {
+TEST(call_machine_waiting, an_attempt_waits_for_its_permit_then_starts) {
     waiting_setup w;
     harness<strategy_chain> h(w.params(unlimited));
     auto& m = h.machine();
@@ -830,7 +830,7 @@ TEST(CallMachineWaiting, AnAttemptWaitsForItsPermitThenStarts) {
     EXPECT_EQ(w.breaker->released, 1);
 }
 
-TEST(CallMachineWaiting, AWaitThatRunsOutIsARefusal) {
+TEST(call_machine_waiting, a_wait_that_runs_out_is_a_refusal) {
     waiting_setup w;
     harness<strategy_chain> h(w.params(unlimited));
     auto& m = h.machine();
@@ -848,7 +848,7 @@ TEST(CallMachineWaiting, AWaitThatRunsOutIsARefusal) {
     EXPECT_EQ(w.bulkhead->released, 0) << "no bulkhead permit was ever held";
 }
 
-TEST(CallMachineWaiting, AGrantAlreadyOnItsWayIsTaken) {
+TEST(call_machine_waiting, a_grant_already_on_its_way_is_taken) {
     waiting_setup w;
     w.bulkhead->still_queued = false;
     harness<strategy_chain> h(w.params(unlimited));
@@ -862,7 +862,7 @@ TEST(CallMachineWaiting, AGrantAlreadyOnItsWayIsTaken) {
     EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
 }
 
-TEST(CallMachineWaiting, TheTotalDeadlineCutsTheWait) {
+TEST(call_machine_waiting, the_total_deadline_cuts_the_wait) {
     waiting_setup w;
     harness<strategy_chain> h(w.params(30ms));
     auto& m = h.machine();
@@ -876,7 +876,7 @@ TEST(CallMachineWaiting, TheTotalDeadlineCutsTheWait) {
     EXPECT_EQ(r.outcome, call_outcome::timeout);
 }
 
-TEST(CallMachineWaiting, TheCallersCancelWithdrawsTheWaiter) {
+TEST(call_machine_waiting, the_callers_cancel_withdraws_the_waiter) {
     waiting_setup w;
     harness<strategy_chain> h(w.params(unlimited));
     auto& m = h.machine();
@@ -889,7 +889,7 @@ TEST(CallMachineWaiting, TheCallersCancelWithdrawsTheWaiter) {
     EXPECT_EQ(w.breaker->released_unstarted, 1);
 }
 
-TEST(CallMachineWaiting, ACancelledCallGivesBackAGrantThatCameLate) {
+TEST(call_machine_waiting, a_cancelled_call_gives_back_a_grant_that_came_late) {
     waiting_setup w;
     w.bulkhead->still_queued = false;
     harness<strategy_chain> h(w.params(unlimited));

@@ -47,7 +47,7 @@ struct counting_allocator {
     }
 };
 
-TEST(Completion, PostedNeverInlineAndFreedBeforeTheUpcall) {
+TEST(completion, posted_never_inline_and_freed_before_the_upcall) {
     asio::io_context context;
     counts memory;
     int calls = 0;
@@ -70,7 +70,7 @@ TEST(Completion, PostedNeverInlineAndFreedBeforeTheUpcall) {
     EXPECT_EQ(memory.allocations, memory.deallocations);
 }
 
-TEST(Completion, DispatchedRunsAtOnceOnTheHandlersLoop) {
+TEST(completion, dispatched_runs_at_once_on_the_handlers_loop) {
     asio::io_context context;
     int calls = 0;
     asio::post(context, [&] {
@@ -83,7 +83,7 @@ TEST(Completion, DispatchedRunsAtOnceOnTheHandlersLoop) {
     EXPECT_EQ(calls, 1);
 }
 
-TEST(Completion, RunsOnTheHandlersOwnExecutorWhichKeepsWork) {
+TEST(completion, runs_on_the_handlers_own_executor_which_keeps_work) {
     asio::io_context context, elsewhere;
     bool on_elsewhere = false;
     auto done = kd::make_completion<kd::completion, std::error_code>(
@@ -101,7 +101,7 @@ TEST(Completion, RunsOnTheHandlersOwnExecutorWhichKeepsWork) {
     EXPECT_TRUE(on_elsewhere);
 }
 
-TEST(Completion, TheSlotIsClearedBeforeTheHandlerRuns) {
+TEST(completion, the_slot_is_cleared_before_the_handler_runs) {
     asio::io_context context;
     asio::cancellation_signal signal;
     bool had_handler = true;
@@ -136,7 +136,7 @@ struct owner {
     }
 };
 
-TEST(SharedCompletion, FinishedOnceWhoeverComesFirst) {
+TEST(shared_completion, finished_once_whoever_comes_first) {
     asio::io_context context;
     asio::cancellation_signal signal;
     auto keeper = std::make_shared<owner>();

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 using clock = keel::testing::manual_clock;
 using tp = clock::time_point;
 
-TEST(Deadlines, SaturateInsteadOfOverflowing) {
+TEST(deadlines, saturate_instead_of_overflowing) {
     const tp start(1000s);
     EXPECT_EQ(deadline_after(start, 1s), tp(1001s));
     EXPECT_EQ(deadline_after(start, unlimited), tp::max());
@@ -25,7 +25,7 @@ TEST(Deadlines, SaturateInsteadOfOverflowing) {
     EXPECT_EQ(deadline_after(tp::max(), 1s), tp::max());
 }
 
-TEST(Deadlines, ExchangeAndConnectNeverOutliveTheTotal) {
+TEST(deadlines, exchange_and_connect_never_outlive_the_total) {
     timeout_policy p;
     p.connect = 1s;
     p.exchange = 5s;
@@ -42,7 +42,7 @@ TEST(Deadlines, ExchangeAndConnectNeverOutliveTheTotal) {
     EXPECT_EQ(d.exchange, tp::max());
 }
 
-TEST(Durations, FormatExactlyAndCompactly) {
+TEST(durations, format_exactly_and_compactly) {
     EXPECT_EQ(format_duration(0ns), "0s");
     EXPECT_EQ(format_duration(250ms), "250ms");
     EXPECT_EQ(format_duration(90s), "1m30s");
@@ -52,7 +52,7 @@ TEST(Durations, FormatExactlyAndCompactly) {
     EXPECT_EQ(format_duration(unlimited), "unlimited");
 }
 
-TEST(DeadlineHeap, PopsInDeadlineOrderAndErasesAnywhere) {
+TEST(deadline_heap, pops_in_deadline_order_and_erases_anywhere) {
     std::mt19937 rng(5);
     std::vector<detail::deadline_entry> entries(500);
     detail::deadline_heap heap;
@@ -88,7 +88,7 @@ TEST(DeadlineHeap, PopsInDeadlineOrderAndErasesAnywhere) {
     EXPECT_TRUE(heap.empty());
 }
 
-TEST(DeadlineHeap, TakeAllUnqueuesEverything) {
+TEST(deadline_heap, take_all_unqueues_everything) {
     std::vector<detail::deadline_entry> entries(10);
     detail::deadline_heap heap;
     for (std::size_t i = 0; i < entries.size(); ++i) {

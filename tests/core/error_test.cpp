@@ -9,7 +9,7 @@
 namespace keel {
 namespace {
 
-TEST(Errors, KeelTimeoutsMatchTheTimeoutCondition) {
+TEST(errors, keel_timeouts_match_the_timeout_condition) {
     for (errc e :
          {errc::timeout, errc::connect_timeout, errc::exchange_timeout, errc::deadline_exceeded}) {
         std::error_code ec = e;
@@ -24,7 +24,7 @@ constexpr errc local_refusals[] = {errc::circuit_open,           errc::bulkhead_
                                    errc::bulkhead_timeout,       errc::rate_limited,
                                    errc::retry_budget_exhausted, errc::throttled_locally};
 
-TEST(Errors, LocalRefusalsMatchTheRejectedConditionOnly) {
+TEST(errors, local_refusals_match_the_rejected_condition_only) {
     for (errc e : local_refusals) {
         std::error_code ec = e;
         EXPECT_EQ(ec, condition::rejected) << ec.message();
@@ -36,7 +36,7 @@ TEST(Errors, LocalRefusalsMatchTheRejectedConditionOnly) {
     }
 }
 
-TEST(Errors, TheRejectedConditionMatchesNothingElse) {
+TEST(errors, the_rejected_condition_matches_nothing_else) {
     for (errc e :
          {errc::timeout, errc::connect_timeout, errc::exchange_timeout, errc::deadline_exceeded})
         EXPECT_NE(std::error_code(e), condition::rejected);
@@ -46,25 +46,25 @@ TEST(Errors, TheRejectedConditionMatchesNothingElse) {
     EXPECT_FALSE(std::error_condition(condition::rejected).message().empty());
 }
 
-TEST(Errors, SystemTimeoutsMatchTooButOtherErrorsDoNot) {
+TEST(errors, system_timeouts_match_too_but_other_errors_do_not) {
     EXPECT_EQ(std::make_error_code(std::errc::timed_out), condition::timeout);
     EXPECT_EQ(std::error_code(asio::error::timed_out), condition::timeout);
     EXPECT_NE(std::error_code(asio::error::connection_refused), condition::timeout);
     EXPECT_NE(std::make_error_code(std::errc::permission_denied), condition::timeout);
 }
 
-TEST(Errors, CancellationConditionMatchesAsioAndStd) {
+TEST(errors, cancellation_condition_matches_asio_and_std) {
     EXPECT_EQ(std::error_code(asio::error::operation_aborted), condition::cancelled);
     EXPECT_EQ(std::make_error_code(std::errc::operation_canceled), condition::cancelled);
     EXPECT_NE(std::error_code(errc::exchange_timeout), condition::cancelled);
 }
 
-TEST(Errors, DistinctCodesStayDistinct) {
+TEST(errors, distinct_codes_stay_distinct) {
     EXPECT_NE(std::error_code(errc::connect_timeout), std::error_code(errc::exchange_timeout));
     EXPECT_EQ(std::error_code(errc::connect_timeout), errc::connect_timeout);
 }
 
-TEST(FaultClasses, BuiltInRules) {
+TEST(fault_classes, built_in_rules) {
     EXPECT_EQ(classify(asio::error::connection_refused), fault_class::transient);
     EXPECT_EQ(classify(asio::error::connection_reset), fault_class::transient);
     EXPECT_EQ(classify(asio::error::eof), fault_class::transient);
@@ -77,7 +77,7 @@ TEST(FaultClasses, BuiltInRules) {
     EXPECT_EQ(classify(asio::error::host_not_found), fault_class::permanent);
 }
 
-TEST(FaultClasses, LocalRefusalsAreRejectedAndTimeoutsStayTimeouts) {
+TEST(fault_classes, local_refusals_are_rejected_and_timeouts_stay_timeouts) {
     for (errc e : local_refusals) {
         EXPECT_EQ(classify(e), fault_class::rejected) << std::error_code(e).message();
         EXPECT_EQ(classify_builtin(e), fault_class::rejected) << std::error_code(e).message();
@@ -89,7 +89,7 @@ TEST(FaultClasses, LocalRefusalsAreRejectedAndTimeoutsStayTimeouts) {
     }
 }
 
-TEST(FaultClasses, KeelsCategoryStatesItsOwnClasses) {
+TEST(fault_classes, keels_category_states_its_own_classes) {
     const auto* own = dynamic_cast<const classified_category*>(&error_category());
     ASSERT_NE(own, nullptr);
     EXPECT_EQ(own->fault_of(static_cast<int>(errc::exchange_timeout)), fault_class::timeout);
@@ -97,7 +97,7 @@ TEST(FaultClasses, KeelsCategoryStatesItsOwnClasses) {
     EXPECT_EQ(own->fault_of(9999), fault_class::permanent);
 }
 
-TEST(FaultClasses, RejectedIsNamedAndNotRetriedByDefault) {
+TEST(fault_classes, rejected_is_named_and_not_retried_by_default) {
     EXPECT_EQ(to_string(fault_class::rejected), "rejected");
     EXPECT_EQ(fault_class_count, static_cast<int>(fault_class::rejected) + 1);
     for (int i = 0; i < fault_class_count; ++i)
@@ -116,7 +116,7 @@ const http_like_category& http_like() {
     return c;
 }
 
-TEST(FaultClasses, UsersExtendClassificationPerCategory) {
+TEST(fault_classes, users_extend_classification_per_category) {
     const std::error_code throttled(429, http_like());
     const std::error_code unavailable(503, http_like());
     const std::error_code bad_request(400, http_like());
@@ -135,7 +135,7 @@ TEST(FaultClasses, UsersExtendClassificationPerCategory) {
     EXPECT_EQ(classify(throttled), fault_class::permanent);
 }
 
-TEST(FaultClasses, UsersCanOverrideABuiltInCategory) {
+TEST(fault_classes, users_can_override_a_built_in_category) {
     register_classifier(std::system_category(), [](const std::error_code& ec, fault_class& out) {
         if (ec == std::errc::permission_denied) {
             out = fault_class::transient;
@@ -165,12 +165,12 @@ const self_classified_category& self_classified() {
     return c;
 }
 
-TEST(FaultClasses, AClassifiedCategoryAnswersWithoutRegistration) {
+TEST(fault_classes, a_classified_category_answers_without_registration) {
     EXPECT_EQ(classify(std::error_code(1, self_classified())), fault_class::throttled);
     EXPECT_EQ(classify(std::error_code(2, self_classified())), fault_class::permanent);
 }
 
-TEST(FaultClasses, ARegisteredClassifierOverridesTheCategorysOwnAnswer) {
+TEST(fault_classes, a_registered_classifier_overrides_the_categorys_own_answer) {
     register_classifier(self_classified(), [](const std::error_code& ec, fault_class& out) {
         if (ec.value() == 2) {
             out = fault_class::transient;
@@ -184,7 +184,7 @@ TEST(FaultClasses, ARegisteredClassifierOverridesTheCategorysOwnAnswer) {
     EXPECT_EQ(classify(std::error_code(2, self_classified())), fault_class::permanent);
 }
 
-TEST(FaultClasses, UsersCanOverrideKeelsOwnCodes) {
+TEST(fault_classes, users_can_override_keels_own_codes) {
     register_classifier(error_category(), [](const std::error_code& ec, fault_class& out) {
         if (ec == errc::rate_limited) {
             out = fault_class::throttled;
@@ -198,7 +198,7 @@ TEST(FaultClasses, UsersCanOverrideKeelsOwnCodes) {
     EXPECT_EQ(classify(errc::rate_limited), fault_class::rejected);
 }
 
-TEST(FaultClasses, FaultSetMembership) {
+TEST(fault_classes, fault_set_membership) {
     fault_set s{fault_class::transient, fault_class::timeout};
     EXPECT_TRUE(s.contains(fault_class::transient));
     EXPECT_TRUE(s.contains(fault_class::timeout));

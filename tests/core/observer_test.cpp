@@ -44,7 +44,7 @@ struct trace_observer {
 static_assert(observer_enabled_v<trace_observer>);
 static_assert(!observer_enabled_v<null_observer>);
 
-TEST(Observer, ReportsEveryStepOfACall) {
+TEST(observer, reports_every_step_of_a_call) {
     manual_clock::reset();
     asio::io_context context;
     std::vector<std::string> lines;
@@ -76,7 +76,7 @@ TEST(Observer, ReportsEveryStepOfACall) {
     EXPECT_EQ(lines, expected);
 }
 
-TEST(Observer, ConnectTimeoutsReportedByTheOperationKeepTheirPhase) {
+TEST(observer, connect_timeouts_reported_by_the_operation_keep_their_phase) {
     manual_clock::reset();
     asio::io_context context;
     std::vector<std::string> lines;

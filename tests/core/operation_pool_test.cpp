@@ -22,7 +22,7 @@ struct owner_release {
 };
 using owned_pool = std::unique_ptr<kd::operation_pool, owner_release>;
 
-TEST(OperationPool, ReusesABlockThatCameBack) {
+TEST(operation_pool, reuses_a_block_that_came_back) {
     owned_pool pool(kd::operation_pool::make(4));
     void* first = pool->allocate();
     EXPECT_EQ(pool->outstanding(), 1u);
@@ -35,7 +35,7 @@ TEST(OperationPool, ReusesABlockThatCameBack) {
     pool->deallocate(second);
 }
 
-TEST(OperationPool, BlocksOfASlabAreContiguous) {
+TEST(operation_pool, blocks_of_a_slab_are_contiguous) {
     owned_pool pool(kd::operation_pool::make(1000));
     char* first = static_cast<char*>(pool->allocate());
     char* second = static_cast<char*>(pool->allocate());
@@ -45,7 +45,7 @@ TEST(OperationPool, BlocksOfASlabAreContiguous) {
     pool->deallocate(second);
 }
 
-TEST(OperationPool, GrowsBySlabsUpToItsLimitThenUsesTheHeap) {
+TEST(operation_pool, grows_by_slabs_up_to_its_limit_then_uses_the_heap) {
     owned_pool pool(kd::operation_pool::make(100)); // slabs of 64, then 36
     std::vector<void*> blocks;
     for (int i = 0; i < 130; ++i)
@@ -61,7 +61,7 @@ TEST(OperationPool, GrowsBySlabsUpToItsLimitThenUsesTheHeap) {
 // The producer releases the pool when it is destroyed; an operation whose
 // handler has not run yet may still hold a block. (ASan: no leak, no use
 // after free.)
-TEST(OperationPool, OutlivesItsOwnerUntilTheLastBlockComesBack) {
+TEST(operation_pool, outlives_its_owner_until_the_last_block_comes_back) {
     auto* pool = kd::operation_pool::make(4);
     void* kept_block = pool->allocate();
     void* late_block = pool->allocate();
@@ -72,7 +72,7 @@ TEST(OperationPool, OutlivesItsOwnerUntilTheLastBlockComesBack) {
     pool->deallocate(late_block); // the last one: the pool goes
 }
 
-TEST(OperationPool, TwoThreadsShareItSafely) {
+TEST(operation_pool, two_threads_share_it_safely) {
     owned_pool pool(kd::operation_pool::make(20));
     const auto churn = [&] {
         std::vector<void*> held;
@@ -106,7 +106,7 @@ struct counting_allocator {
     bool operator==(const counting_allocator& other) const { return count == other.count; }
 };
 
-TEST(OperationPool, AnOperationWithoutAnAllocatorOfItsOwnComesFromThePool) {
+TEST(operation_pool, an_operation_without_an_allocator_of_its_own_comes_from_the_pool) {
     asio::io_context context;
     owned_pool pool(kd::operation_pool::make(4));
     int calls = 0;
@@ -127,7 +127,7 @@ TEST(OperationPool, AnOperationWithoutAnAllocatorOfItsOwnComesFromThePool) {
     EXPECT_EQ(pool->kept(), kept_while_out + 1);
 }
 
-TEST(OperationPool, AHandlersOwnAllocatorIsUsedInstead) {
+TEST(operation_pool, a_handlers_own_allocator_is_used_instead) {
     asio::io_context context;
     owned_pool pool(kd::operation_pool::make(4));
     int allocations = 0, calls = 0;

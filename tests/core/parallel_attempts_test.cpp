@@ -89,7 +89,7 @@ struct slow_then_fast {
     }
 };
 
-TEST(ParallelAttempts, TheLoserIsCancelledAndCompletesBeforeTheCallersHandler) {
+TEST(parallel_attempts, the_loser_is_cancelled_and_completes_before_the_callers_handler) {
     manual_clock::reset();
     asio::io_context context;
     auto bulkhead = std::make_shared<counting_bulkhead>();
@@ -117,7 +117,7 @@ TEST(ParallelAttempts, TheLoserIsCancelledAndCompletesBeforeTheCallersHandler) {
     EXPECT_EQ(c.calls, 1);
 }
 
-TEST(ParallelAttempts, WithoutAParallelStrategyTheSameCallWaitsForTheSlowAttempt) {
+TEST(parallel_attempts, without_a_parallel_strategy_the_same_call_waits_for_the_slow_attempt) {
     manual_clock::reset();
     asio::io_context context;
     pipeline_policy policy;
@@ -165,7 +165,7 @@ struct threaded_op {
     }
 };
 
-TEST(ParallelAttempts, OnTwoThreadsEveryCallersHandlerRunsAfterItsLoser) {
+TEST(parallel_attempts, on_two_threads_every_callers_handler_runs_after_its_loser) {
     asio::io_context context;
     auto bulkhead = std::make_shared<counting_bulkhead>();
     basic_pipeline<asio::steady_timer, null_observer, asio::any_io_executor, strategy_chain> p(

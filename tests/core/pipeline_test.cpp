@@ -22,13 +22,13 @@ pipeline_policy constant_backoff(int attempts, std::chrono::nanoseconds delay) {
     return p;
 }
 
-class PipelineTest : public ::testing::Test {
+class pipeline_test : public ::testing::Test {
 protected:
     void SetUp() override { manual_clock::reset(); }
     asio::io_context context;
 };
 
-TEST_F(PipelineTest, FirstAttemptSuccessRunsOnce) {
+TEST_F(pipeline_test, first_attempt_success_runs_once) {
     manual_pipeline p(context, "dep", constant_backoff(3, 100ms));
     scripted_op op(context, {ok(42)});
     completion c;
@@ -43,7 +43,7 @@ TEST_F(PipelineTest, FirstAttemptSuccessRunsOnce) {
     EXPECT_EQ(report.outcome, call_outcome::success);
 }
 
-TEST_F(PipelineTest, TransientFailuresAreRetriedAfterTheBackoff) {
+TEST_F(pipeline_test, transient_failures_are_retried_after_the_backoff) {
     manual_pipeline p(context, "dep", constant_backoff(3, 250ms));
     scripted_op op(context, {fail(asio::error::connection_refused),
                              fail(asio::error::connection_reset), ok(7)});
@@ -63,7 +63,7 @@ TEST_F(PipelineTest, TransientFailuresAreRetriedAfterTheBackoff) {
     EXPECT_EQ(report.outcome, call_outcome::success_after_retry);
 }
 
-TEST_F(PipelineTest, ExhaustedRetriesReportTheLastRealError) {
+TEST_F(pipeline_test, exhausted_retries_report_the_last_real_error) {
     manual_pipeline p(context, "dep", constant_backoff(4, 10ms));
     scripted_op op(context,
                    {fail(asio::error::connection_refused), fail(asio::error::connection_refused),
@@ -81,7 +81,7 @@ TEST_F(PipelineTest, ExhaustedRetriesReportTheLastRealError) {
     EXPECT_EQ(report.fault, fault_class::transient);
 }
 
-TEST_F(PipelineTest, PermanentErrorsAreNotRetried) {
+TEST_F(pipeline_test, permanent_errors_are_not_retried) {
     manual_pipeline p(context, "dep", constant_backoff(5, 10ms));
     scripted_op op(context, {fail(std::make_error_code(std::errc::permission_denied)), ok(1)});
     completion c;
@@ -94,7 +94,7 @@ TEST_F(PipelineTest, PermanentErrorsAreNotRetried) {
     EXPECT_EQ(report.outcome, call_outcome::failure);
 }
 
-TEST_F(PipelineTest, PredicateCanVetoARetry) {
+TEST_F(pipeline_test, predicate_can_veto_a_retry) {
     pipeline_policy policy = constant_backoff(5, 10ms);
     policy.retry.predicate = [](const std::error_code& ec, fault_class) {
         return ec != asio::error::connection_reset;
@@ -109,7 +109,7 @@ TEST_F(PipelineTest, PredicateCanVetoARetry) {
     EXPECT_EQ(op.calls(), 2);
 }
 
-TEST_F(PipelineTest, OperationCanForbidARetry) {
+TEST_F(pipeline_test, operation_can_forbid_a_retry) {
     // As keel::http does for a POST that may have reached the server: the
     // error is retryable, but this attempt says no.
     manual_pipeline p(context, "dep", constant_backoff(5, 10ms));
@@ -125,7 +125,7 @@ TEST_F(PipelineTest, OperationCanForbidARetry) {
     EXPECT_EQ(report.reason, give_up_reason::not_retryable);
 }
 
-TEST_F(PipelineTest, ExchangeTimeoutCancelsTheAttemptAndIsReportedAsTimeout) {
+TEST_F(pipeline_test, exchange_timeout_cancels_the_attempt_and_is_reported_as_timeout) {
     pipeline_policy policy = constant_backoff(1, 0ms);
     policy.timeout.exchange = 2s;
     manual_pipeline p(context, "dep", policy);
@@ -145,7 +145,7 @@ TEST_F(PipelineTest, ExchangeTimeoutCancelsTheAttemptAndIsReportedAsTimeout) {
     EXPECT_EQ(report.fault, fault_class::timeout);
 }
 
-TEST_F(PipelineTest, TimedOutAttemptsAreRetriedWithFreshDeadlines) {
+TEST_F(pipeline_test, timed_out_attempts_are_retried_with_fresh_deadlines) {
     pipeline_policy policy = constant_backoff(3, 500ms);
     policy.timeout.exchange = 1s;
     policy.timeout.connect = 300ms;
@@ -172,7 +172,7 @@ TEST_F(PipelineTest, TimedOutAttemptsAreRetriedWithFreshDeadlines) {
     EXPECT_FALSE(op.seen()[2].cancelled);
 }
 
-TEST_F(PipelineTest, TotalDeadlineCutsTheRunningAttempt) {
+TEST_F(pipeline_test, total_deadline_cuts_the_running_attempt) {
     pipeline_policy policy = constant_backoff(10, 1s);
     policy.timeout.exchange = 1s;
     policy.timeout.total = 2500ms;
@@ -193,7 +193,7 @@ TEST_F(PipelineTest, TotalDeadlineCutsTheRunningAttempt) {
     EXPECT_EQ(report.reason, give_up_reason::deadline);
 }
 
-TEST_F(PipelineTest, NeverSleepsPastTheTotalDeadline) {
+TEST_F(pipeline_test, never_sleeps_past_the_total_deadline) {
     pipeline_policy policy = constant_backoff(5, 3s);
     policy.timeout.total = 2s;
     manual_pipeline p(context, "dep", policy);
@@ -211,7 +211,7 @@ TEST_F(PipelineTest, NeverSleepsPastTheTotalDeadline) {
     EXPECT_EQ(report.outcome, call_outcome::failure);
 }
 
-TEST_F(PipelineTest, RetryAfterReplacesTheBackoffAndIsCapped) {
+TEST_F(pipeline_test, retry_after_replaces_the_backoff_and_is_capped) {
     pipeline_policy policy = constant_backoff(3, 100ms);
     policy.retry.retry_after.max = 5s;
     manual_pipeline p(context, "dep", policy);
@@ -230,7 +230,7 @@ TEST_F(PipelineTest, RetryAfterReplacesTheBackoffAndIsCapped) {
     EXPECT_EQ(c.value, 9);
 }
 
-TEST_F(PipelineTest, RetryAfterIgnoredWhenNotHonored) {
+TEST_F(pipeline_test, retry_after_ignored_when_not_honored) {
     pipeline_policy policy = constant_backoff(2, 100ms);
     policy.retry.retry_after.honor = false;
     manual_pipeline p(context, "dep", policy);
@@ -245,7 +245,7 @@ TEST_F(PipelineTest, RetryAfterIgnoredWhenNotHonored) {
     EXPECT_EQ(op.seen()[1].started - start, 100ms);
 }
 
-TEST_F(PipelineTest, OuterCancellationDuringAnAttemptIsOperationAborted) {
+TEST_F(pipeline_test, outer_cancellation_during_an_attempt_is_operation_aborted) {
     pipeline_policy policy = constant_backoff(5, 10ms);
     policy.timeout.exchange = 10s;
     manual_pipeline p(context, "dep", policy);
@@ -267,7 +267,7 @@ TEST_F(PipelineTest, OuterCancellationDuringAnAttemptIsOperationAborted) {
     EXPECT_EQ(report.outcome, call_outcome::cancelled);
 }
 
-TEST_F(PipelineTest, OuterCancellationDuringTheSleepEndsItAtOnce) {
+TEST_F(pipeline_test, outer_cancellation_during_the_sleep_ends_it_at_once) {
     manual_pipeline p(context, "dep", constant_backoff(5, 30s));
     scripted_op op(context, {fail(asio::error::connection_refused)});
     completion c;
@@ -287,7 +287,7 @@ TEST_F(PipelineTest, OuterCancellationDuringTheSleepEndsItAtOnce) {
     EXPECT_EQ(c.calls, 1);
 }
 
-TEST_F(PipelineTest, ResultThatBeatsTheCancellationWins) {
+TEST_F(pipeline_test, result_that_beats_the_cancellation_wins) {
     // The operation completes in the same poll in which its deadline fires:
     // the deadline queue's timer was armed first, but the result is real and
     // must be delivered as such, not as a timeout.
@@ -311,7 +311,7 @@ TEST_F(PipelineTest, ResultThatBeatsTheCancellationWins) {
     }
 }
 
-TEST_F(PipelineTest, OperationCompletingInsideInitiationStillCompletesAsynchronously) {
+TEST_F(pipeline_test, operation_completing_inside_initiation_still_completes_asynchronously) {
     manual_pipeline p(context, "dep", constant_backoff(1, 0ms));
     completion c;
     p.async_run<void(std::error_code, int)>(
@@ -323,7 +323,7 @@ TEST_F(PipelineTest, OperationCompletingInsideInitiationStillCompletesAsynchrono
     EXPECT_EQ(c.value, 11);
 }
 
-TEST_F(PipelineTest, ZeroDelayRetryIsPosted) {
+TEST_F(pipeline_test, zero_delay_retry_is_posted) {
     manual_pipeline p(context, "dep", constant_backoff(3, 0ms));
     scripted_op op(context, {fail(asio::error::connection_refused), ok(2)});
     completion c;
@@ -334,7 +334,7 @@ TEST_F(PipelineTest, ZeroDelayRetryIsPosted) {
     EXPECT_EQ(op.calls(), 2);
 }
 
-TEST_F(PipelineTest, SameSeedGivesTheSameSleeps) {
+TEST_F(pipeline_test, same_seed_gives_the_same_sleeps) {
     pipeline_policy policy;
     policy.retry.max_attempts = 5;
     policy.retry.backoff.jitter = jitter_kind::full;
@@ -357,7 +357,7 @@ TEST_F(PipelineTest, SameSeedGivesTheSameSleeps) {
     EXPECT_EQ(runs[0], runs[1]);
 }
 
-TEST_F(PipelineTest, DestroyingTheContextMidCallLeaksNothing) {
+TEST_F(pipeline_test, destroying_the_context_mid_call_leaks_nothing) {
     // Run under ASan: a call sleeping in the deadline queue and one waiting in
     // an attempt are both freed when their context goes away.
     auto local = std::make_unique<asio::io_context>();
@@ -377,7 +377,7 @@ TEST_F(PipelineTest, DestroyingTheContextMidCallLeaksNothing) {
     EXPECT_EQ(b.calls, 0);
 }
 
-TEST_F(PipelineTest, ReportKeepsTheLastErrorTheOperationItselfGave) {
+TEST_F(pipeline_test, report_keeps_the_last_error_the_operation_itself_gave) {
     pipeline_policy policy = constant_backoff(3, 10ms);
     policy.timeout.exchange = 1s;
     manual_pipeline p(context, "dep", policy);
@@ -394,7 +394,7 @@ TEST_F(PipelineTest, ReportKeepsTheLastErrorTheOperationItselfGave) {
 
 // A wrapper that enforces the attempt's deadline itself (keel::http hands it
 // to libcurl) reports keel's code: that is keel's timeout, not an answer.
-TEST_F(PipelineTest, ReportDoesNotTakeKeelsOwnCodesFromTheOperation) {
+TEST_F(pipeline_test, report_does_not_take_keels_own_codes_from_the_operation) {
     pipeline_policy policy = constant_backoff(2, 10ms);
     manual_pipeline p(context, "dep", policy);
     scripted_op op(context, {fail(asio::error::connection_refused), fail(errc::exchange_timeout)});
@@ -407,7 +407,7 @@ TEST_F(PipelineTest, ReportDoesNotTakeKeelsOwnCodesFromTheOperation) {
     EXPECT_EQ(report.last_operation_error, std::error_code(asio::error::connection_refused));
 }
 
-TEST_F(PipelineTest, AnIdleDeadlineQueueDoesNotKeepTheContextRunning) {
+TEST_F(pipeline_test, an_idle_deadline_queue_does_not_keep_the_context_running) {
     // A finished call leaves the queue's timer armed at its (now void)
     // deadline; that timer must not count as work, or run() would only
     // return once it fires.
@@ -435,7 +435,7 @@ TEST_F(PipelineTest, AnIdleDeadlineQueueDoesNotKeepTheContextRunning) {
     EXPECT_TRUE(context.stopped());
 }
 
-TEST_F(PipelineTest, UpdatedPolicyAppliesToNewCallsOnly) {
+TEST_F(pipeline_test, updated_policy_applies_to_new_calls_only) {
     pipeline_policy slow = constant_backoff(3, 1s);
     manual_pipeline p(context, "dep", slow);
     scripted_op first(context, {fail(asio::error::connection_refused), ok(1)});
@@ -464,7 +464,7 @@ TEST_F(PipelineTest, UpdatedPolicyAppliesToNewCallsOnly) {
     EXPECT_EQ(p.policy().retry.max_attempts, 3) << "a refused update keeps the running policy";
 }
 
-TEST_F(PipelineTest, InvalidPoliciesAreRefused) {
+TEST_F(pipeline_test, invalid_policies_are_refused) {
     pipeline_policy bad;
     bad.retry.max_attempts = 0;
     EXPECT_THROW(manual_pipeline(context, "dep", bad), std::invalid_argument);

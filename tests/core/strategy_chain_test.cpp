@@ -42,13 +42,13 @@ struct at_most_n final : keel::admission_strategy {
     }
 };
 
-class StrategyChain : public ::testing::Test {
+class strategy_chain_test : public ::testing::Test {
 protected:
     void SetUp() override { manual_clock::reset(); }
     asio::io_context context;
 };
 
-TEST_F(StrategyChain, TheDocumentedBulkheadRefusesTheSecondCallWithNoAttempt) {
+TEST_F(strategy_chain_test, the_documented_bulkhead_refuses_the_second_call_with_no_attempt) {
     strategy_registry registry;
     auto chain = std::make_shared<strategy_chain>();
     auto bulkhead = registry.obtain<at_most_n>("payments", "", 1);
@@ -121,7 +121,7 @@ struct slow_to_cancel {
     }
 };
 
-TEST_F(StrategyChain, APermitIsHeldUntilTheCancelledOperationHasCompleted) {
+TEST_F(strategy_chain_test, a_permit_is_held_until_the_cancelled_operation_has_completed) {
     auto chain = std::make_shared<strategy_chain>();
     auto bulkhead = std::make_shared<recording_bulkhead>();
     chain->bulkhead = bulkhead;
@@ -157,7 +157,7 @@ struct counting_gate final : retry_gate {
     }
 };
 
-TEST_F(StrategyChain, TheRetryGateStopsRetriesAndTheCallKeepsItsRealError) {
+TEST_F(strategy_chain_test, the_retry_gate_stops_retries_and_the_call_keeps_its_real_error) {
     auto chain = std::make_shared<strategy_chain>();
     auto gate = std::make_shared<counting_gate>();
     chain->gate = gate;
@@ -183,7 +183,7 @@ TEST_F(StrategyChain, TheRetryGateStopsRetriesAndTheCallKeepsItsRealError) {
     EXPECT_EQ(*report.retry_after, 2s);
 }
 
-TEST_F(StrategyChain, AnEmptyChainBehavesAsNoChain) {
+TEST_F(strategy_chain_test, an_empty_chain_behaves_as_no_chain) {
     pipeline_policy policy = {};
     policy.retry.backoff.kind = backoff_kind::constant;
     policy.retry.backoff.initial = 10ms;
@@ -227,7 +227,7 @@ struct test_fallback {
     }
 };
 
-TEST_F(StrategyChain, AFallbackAnswersWhenTheRetriesRanOut) {
+TEST_F(strategy_chain_test, a_fallback_answers_when_the_retries_ran_out) {
     pipeline_policy policy;
     policy.retry.max_attempts = 2;
     policy.retry.backoff.jitter = jitter_kind::none;
@@ -252,7 +252,7 @@ TEST_F(StrategyChain, AFallbackAnswersWhenTheRetriesRanOut) {
     EXPECT_GT(seen[0].time_left, 9s);
 }
 
-TEST_F(StrategyChain, AFailedFallbackLeavesTheCallsErrorAndValues) {
+TEST_F(strategy_chain_test, a_failed_fallback_leaves_the_calls_error_and_values) {
     basic_pipeline<manual_timer> p(context, "dep", {});
     scripted_op op(context, {fail(asio::error::connection_refused)});
     std::vector<fallback_context> seen;
@@ -269,7 +269,7 @@ TEST_F(StrategyChain, AFailedFallbackLeavesTheCallsErrorAndValues) {
     EXPECT_EQ(report.outcome, call_outcome::failure_after_retry);
 }
 
-TEST_F(StrategyChain, AFallbackAnswersARefusalWithNoAttempt) {
+TEST_F(strategy_chain_test, a_fallback_answers_a_refusal_with_no_attempt) {
     auto chain = std::make_shared<strategy_chain>();
     chain->bulkhead = std::make_shared<at_most_n>(0);
     pipeline_policy policy;
@@ -338,7 +338,7 @@ struct queueing_bulkhead final : admission_strategy {
     }
 };
 
-TEST_F(StrategyChain, ASecondCallWaitsForTheFirstOnesPermit) {
+TEST_F(strategy_chain_test, a_second_call_waits_for_the_first_ones_permit) {
     auto chain = std::make_shared<strategy_chain>();
     auto bulkhead = std::make_shared<queueing_bulkhead>(1, 1s);
     chain->bulkhead = bulkhead;
@@ -361,7 +361,7 @@ TEST_F(StrategyChain, ASecondCallWaitsForTheFirstOnesPermit) {
     EXPECT_EQ(bulkhead->free, 1);
 }
 
-TEST_F(StrategyChain, AWaitThatRunsOutRefusesTheCall) {
+TEST_F(strategy_chain_test, a_wait_that_runs_out_refuses_the_call) {
     auto chain = std::make_shared<strategy_chain>();
     auto bulkhead = std::make_shared<queueing_bulkhead>(1, 10ms);
     chain->bulkhead = bulkhead;
@@ -381,7 +381,7 @@ TEST_F(StrategyChain, AWaitThatRunsOutRefusesTheCall) {
     EXPECT_EQ(bulkhead->free, 1);
 }
 
-TEST(StrategyChainThreads, CallsQueueForOnePermitAcrossTwoThreads) {
+TEST(strategy_chain_threads, calls_queue_for_one_permit_across_two_threads) {
     asio::io_context context;
     auto chain = std::make_shared<strategy_chain>();
     auto bulkhead = std::make_shared<queueing_bulkhead>(1, 10s);

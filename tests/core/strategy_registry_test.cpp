@@ -27,7 +27,7 @@ struct fake_bulkhead {
     explicit fake_bulkhead(int) {}
 };
 
-TEST(StrategyRegistry, EveryCallerOfADependencyGetsOneState) {
+TEST(strategy_registry, every_caller_of_a_dependency_gets_one_state) {
     strategy_registry r;
     auto a = r.obtain<fake_breaker>("payments", "", breaker_settings{});
     auto b = r.obtain<fake_breaker>("payments", "", breaker_settings{});
@@ -36,7 +36,7 @@ TEST(StrategyRegistry, EveryCallerOfADependencyGetsOneState) {
     EXPECT_EQ(r.size(), 2u);
 }
 
-TEST(StrategyRegistry, EndpointsAndStateTypesAreKeptApart) {
+TEST(strategy_registry, endpoints_and_state_types_are_kept_apart) {
     strategy_registry r;
     auto one = r.obtain<fake_breaker>("payments", "10.0.0.1:443", breaker_settings{});
     auto two = r.obtain<fake_breaker>("payments", "10.0.0.2:443", breaker_settings{});
@@ -51,7 +51,7 @@ TEST(StrategyRegistry, EndpointsAndStateTypesAreKeptApart) {
     EXPECT_EQ(r.states_of<fake_bulkhead>("payments").size(), 1u);
 }
 
-TEST(StrategyRegistry, AReloadWithTheSameSettingsKeepsTheState) {
+TEST(strategy_registry, a_reload_with_the_same_settings_keeps_the_state) {
     strategy_registry r;
     auto before = r.obtain<fake_breaker>("payments", "", breaker_settings{5});
     before->open = true;
@@ -60,7 +60,7 @@ TEST(StrategyRegistry, AReloadWithTheSameSettingsKeepsTheState) {
     EXPECT_TRUE(after->open) << "an open breaker stays open across an unchanged reload";
 }
 
-TEST(StrategyRegistry, NewSettingsMakeANewStateAndOldHoldersKeepTheirs) {
+TEST(strategy_registry, new_settings_make_a_new_state_and_old_holders_keep_theirs) {
     strategy_registry r;
     auto before = r.obtain<fake_breaker>("payments", "", breaker_settings{5});
     before->open = true;
@@ -73,7 +73,7 @@ TEST(StrategyRegistry, NewSettingsMakeANewStateAndOldHoldersKeepTheirs) {
     EXPECT_EQ(r.size(), 1u);
 }
 
-TEST(StrategyRegistry, ForgetDropsADependency) {
+TEST(strategy_registry, forget_drops_a_dependency) {
     strategy_registry r;
     auto kept = r.obtain<fake_breaker>("payments", "", breaker_settings{});
     r.obtain<fake_breaker>("orders", "", breaker_settings{});
@@ -82,7 +82,7 @@ TEST(StrategyRegistry, ForgetDropsADependency) {
     EXPECT_NE(r.obtain<fake_breaker>("payments", "", breaker_settings{}), kept);
 }
 
-TEST(StrategyRegistry, ThreadsRacingForANewStateGetTheSameOne) {
+TEST(strategy_registry, threads_racing_for_a_new_state_get_the_same_one) {
     strategy_registry r;
     std::atomic<int> made{0};
     std::vector<std::shared_ptr<fake_breaker>> got(8);

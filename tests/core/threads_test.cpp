@@ -91,7 +91,7 @@ struct chain {
     }
 };
 
-TEST(Threads, StrandsShareOnePipelineAndDeadlineQueue) {
+TEST(threads, strands_share_one_pipeline_and_deadline_queue) {
     manual_clock::reset();
     asio::io_context context(2);
     auto observer = std::make_shared<counting_observer>();
@@ -173,7 +173,7 @@ TEST(Threads, StrandsShareOnePipelineAndDeadlineQueue) {
     EXPECT_GE(observer->timeouts, timeouts) << "every timed-out call reported its timeout";
 }
 
-TEST(Threads, CallsStartedFromAThreadThatDoesNotRunTheContext) {
+TEST(threads, calls_started_from_a_thread_that_does_not_run_the_context) {
     // The usual use_future pattern: the caller blocks on the future while
     // another thread runs the context, so the first attempt may complete
     // before async_run has returned.

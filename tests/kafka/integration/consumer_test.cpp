@@ -31,7 +31,7 @@ using kk::testing::run_until;
 
 // Received in order; what was committed is not received again by the
 // group, what was not committed is (at-least-once).
-TEST(KafkaConsumer, ReceivesAndResumesAfterTheLastCommit) {
+TEST(kafka_consumer, receives_and_resumes_after_the_last_commit) {
     mock_cluster cluster;
     cluster.create_topic("orders", 1);
     asio::io_context context;
@@ -76,7 +76,7 @@ TEST(KafkaConsumer, ReceivesAndResumesAfterTheLastCommit) {
     EXPECT_EQ(first->value, "event-3");
 }
 
-TEST(KafkaConsumer, CancelledReceiveLosesNoMessage) {
+TEST(kafka_consumer, cancelled_receive_loses_no_message) {
     mock_cluster cluster;
     cluster.create_topic("orders", 1);
     asio::io_context context;

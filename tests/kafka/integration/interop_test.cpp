@@ -81,7 +81,7 @@ std::string write_config(const std::string& name, const std::string& text) {
     return path;
 }
 
-TEST(KafkaInterop, KcatReadsWhatKeelProducedThroughAConfiguredDependency) {
+TEST(kafka_interop, kcat_reads_what_keel_produced_through_a_configured_dependency) {
     mock_process mock("--topic events:1");
     ASSERT_FALSE(mock.bootstrap().empty());
     const std::string path = write_config("kafka-interop.yaml", R"(version: 1
@@ -115,7 +115,7 @@ dependencies:
                    "order-2|{\"n\":2}|event-id=e2\n");
 }
 
-TEST(KafkaConfig, BadConnectionSectionNamesFileLineColumnAndProperty) {
+TEST(kafka_config, bad_connection_section_names_file_line_column_and_property) {
     const std::string path = write_config("kafka-bad.yaml", R"(version: 1
 dependencies:
   events:

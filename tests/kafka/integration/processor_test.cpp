@@ -39,7 +39,7 @@ keel::pipeline_policy quick_retries(int attempts) {
 // A poison message: the handler fails every attempt (transient, so the
 // policy retries it); then it is dead-lettered with the error in its
 // headers, committed, and the messages after it are processed.
-TEST(KafkaProcessor, PoisonMessageLandsInTheDeadLetterTopic) {
+TEST(kafka_processor, poison_message_lands_in_the_dead_letter_topic) {
     mock_cluster cluster;
     cluster.create_topic("orders", 1);
     cluster.create_topic("orders.dlq", 1);
@@ -98,7 +98,7 @@ TEST(KafkaProcessor, PoisonMessageLandsInTheDeadLetterTopic) {
 // A group of two; one member stops mid-stream and leaves. After the
 // rebalance the other processes the rest: every message is processed at
 // least once, none is lost.
-TEST(KafkaProcessor, GroupOfTwoLosesNothingWhenOneMemberStops) {
+TEST(kafka_processor, group_of_two_loses_nothing_when_one_member_stops) {
     mock_cluster cluster;
     cluster.create_topic("orders", 4);
     asio::io_context context;

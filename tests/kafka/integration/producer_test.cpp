@@ -55,7 +55,7 @@ auto record(outcome& out) {
     };
 }
 
-TEST(KafkaProducer, DeliversWithPartitionAndOffsetAndKcatLikeReaderSeesIt) {
+TEST(kafka_producer, delivers_with_partition_and_offset_and_kcat_like_reader_sees_it) {
     mock_cluster cluster;
     cluster.create_topic("orders", 1);
     asio::io_context context;
@@ -93,7 +93,7 @@ keel::pipeline_policy quick_retries(int attempts) {
     return policy;
 }
 
-TEST(KafkaProducer, RefusesAnUnknownPropertyByName) {
+TEST(kafka_producer, refuses_an_unknown_property_by_name) {
     asio::io_context context;
     kk::producer_options o;
     o.bootstrap_servers = "127.0.0.1:1";
@@ -128,7 +128,7 @@ struct counting_allocator {
 // The handler's executor and allocator reach the operation: the completion
 // runs on the handler's executor (not the producer's), once, and the
 // operation is allocated with the handler's allocator.
-TEST(KafkaProducer, CompletesOnTheHandlersExecutorWithItsAllocator) {
+TEST(kafka_producer, completes_on_the_handlers_executor_with_its_allocator) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context, elsewhere;
@@ -153,7 +153,7 @@ TEST(KafkaProducer, CompletesOnTheHandlersExecutorWithItsAllocator) {
 
 // A retriable broker error is retried inside librdkafka: the caller sees
 // the delivery, once.
-TEST(KafkaProducer, TransientBrokerErrorIsRetriedInsideLibrdkafka) {
+TEST(kafka_producer, transient_broker_error_is_retried_inside_librdkafka) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context;
@@ -170,7 +170,7 @@ TEST(KafkaProducer, TransientBrokerErrorIsRetriedInsideLibrdkafka) {
 
 // A permanent broker error reaches the caller, classified; the pipeline
 // does not retry it.
-TEST(KafkaProducer, PermanentBrokerErrorIsNotRetriedByThePipeline) {
+TEST(kafka_producer, permanent_broker_error_is_not_retried_by_the_pipeline) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context;
@@ -192,7 +192,7 @@ TEST(KafkaProducer, PermanentBrokerErrorIsNotRetriedByThePipeline) {
 
 // A message over message.max.bytes is refused by librdkafka at once; the
 // caller still gets it through its handler, not inline.
-TEST(KafkaProducer, TooLargeMessageFailsPermanentlyWithoutCompletingInline) {
+TEST(kafka_producer, too_large_message_fails_permanently_without_completing_inline) {
     mock_cluster cluster;
     asio::io_context context;
     kk::producer producer(context.get_executor(),
@@ -207,7 +207,7 @@ TEST(KafkaProducer, TooLargeMessageFailsPermanentlyWithoutCompletingInline) {
 
 // All brokers down past message.timeout.ms: _MSG_TIMED_OUT, a timeout the
 // pipeline retries; when the broker is back, producing works again.
-TEST(KafkaProducer, AllBrokersDownPastTheDeliveryDeadlineTimesOut) {
+TEST(kafka_producer, all_brokers_down_past_the_delivery_deadline_times_out) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context;
@@ -248,7 +248,7 @@ TEST(KafkaProducer, AllBrokersDownPastTheDeliveryDeadlineTimesOut) {
 // queue turns non-empty, and a connection error queued before the eventfd
 // was attached meant no signal ever came -- the produce never completed
 // (for one producer in a few; eight make it near certain to show).
-TEST(KafkaProducer, NoBrokerListeningTimesOutAndIsReported) {
+TEST(kafka_producer, no_broker_listening_times_out_and_is_reported) {
     asio::io_context context;
     std::uint16_t port = 0;
     {
@@ -284,7 +284,7 @@ TEST(KafkaProducer, NoBrokerListeningTimesOutAndIsReported) {
 // the other brokers' partitions too while it drains; and the mock cluster
 // does not dedupe a non-transactional producer's resends, so "exactly once
 // in the topic" is the transactional test's claim, not this one's.)
-TEST(KafkaProducer, OneBrokerDownThenUpDeliversEverything) {
+TEST(kafka_producer, one_broker_down_then_up_delivers_everything) {
     mock_cluster cluster(3);
     cluster.create_topic("t", 3, 3);
     for (int p = 0; p < 3; ++p)
@@ -328,7 +328,7 @@ TEST(KafkaProducer, OneBrokerDownThenUpDeliversEverything) {
 }
 
 // librdkafka's queue full: produces wait for room, in order, and none fails.
-TEST(KafkaProducer, FullQueueMakesProducesWaitNotFail) {
+TEST(kafka_producer, full_queue_makes_produces_wait_not_fail) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context;
@@ -348,7 +348,7 @@ TEST(KafkaProducer, FullQueueMakesProducesWaitNotFail) {
 
 // A produce still waiting for room that is cancelled is never sent; one
 // handed to librdkafka is reported aborted but still delivered.
-TEST(KafkaProducer, CancelledProduceWaitingForRoomIsNeverSent) {
+TEST(kafka_producer, cancelled_produce_waiting_for_room_is_never_sent) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context;
@@ -376,7 +376,7 @@ TEST(KafkaProducer, CancelledProduceWaitingForRoomIsNeverSent) {
 
 // A fatal error (the idempotent producer's sequence broken by the broker)
 // rebuilds the producer; the next produce goes through the new one.
-TEST(KafkaProducer, FatalErrorRebuildsTheProducer) {
+TEST(kafka_producer, fatal_error_rebuilds_the_producer) {
     mock_cluster cluster;
     cluster.create_topic("t", 1);
     asio::io_context context;
@@ -401,7 +401,7 @@ TEST(KafkaProducer, FatalErrorRebuildsTheProducer) {
 // A transactional producer whose broker acknowledges late (past
 // request.timeout.ms, so librdkafka sends again) still writes each event
 // exactly once: counted and checked for duplicates by a read_committed reader.
-TEST(KafkaProducer, TransactionalProducerWithDelayedAcksDeliversExactlyOnce) {
+TEST(kafka_producer, transactional_producer_with_delayed_acks_delivers_exactly_once) {
     mock_cluster cluster;
     cluster.create_topic("ledger", 2);
     asio::io_context context;
@@ -471,7 +471,7 @@ TEST(KafkaProducer, TransactionalProducerWithDelayedAcksDeliversExactlyOnce) {
 // Every later step fails with _FENCED (permanent: keel does not retry it).
 // librdkafka's mock does not fence by itself, so the broker's answer is
 // injected.
-TEST(KafkaProducer, AFencedTransactionalProducerStaysFenced) {
+TEST(kafka_producer, a_fenced_transactional_producer_stays_fenced) {
     mock_cluster cluster;
     cluster.create_topic("ledger", 1);
     asio::io_context context;

@@ -13,7 +13,7 @@ namespace {
 
 namespace kk = keel::kafka;
 
-TEST(KafkaErrors, ClassifiesLibrdkafkaCodes) {
+TEST(kafka_errors, classifies_librdkafka_codes) {
     using keel::fault_class;
     EXPECT_EQ(keel::classify(kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)),
               fault_class::timeout);

@@ -13,14 +13,8 @@ keel_check="${2:?usage: keel_check_examples.sh MODE KEEL_CHECK FILE...}"
 shift 2
 [[ $# -gt 0 ]] || { echo "check_examples: no files" >&2; exit 1; }
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/keel-check-examples.XXXXXX")"
-trap 'rm -rf "${tmp}"' EXIT
-failed=0
-
-fail() {
-    echo "FAIL $*" >&2
-    failed=$((failed + 1))
-}
+# ${tmp}, fail() and ${failed}.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # The first key under the top-level `dependencies:` of a file.
 first_dependency() {

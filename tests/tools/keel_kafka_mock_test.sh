@@ -12,14 +12,8 @@ set -uo pipefail
 mode="${1:?usage: keel_kafka_mock_test.sh usage|commands KEEL_KAFKA_MOCK}"
 mock="${2:?usage: keel_kafka_mock_test.sh MODE KEEL_KAFKA_MOCK}"
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/keel-kafka-mock-test.XXXXXX")"
-trap 'rm -rf "${tmp}"' EXIT
-failed=0
-
-fail() {
-    echo "FAIL $*" >&2
-    failed=$((failed + 1))
-}
+# ${tmp}, fail() and ${failed}.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs the mock with stdin from the file $1 and the remaining arguments;
 # stdout in ${tmp}/out, stderr in ${tmp}/err, the exit status in ${status}.

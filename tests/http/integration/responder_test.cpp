@@ -5,6 +5,7 @@
 #include <keel/http/error.hpp>
 
 #include "harness/http/test_server.hpp"
+#include "support/call.hpp"
 #include <asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -19,15 +20,12 @@ namespace {
 using namespace std::chrono_literals;
 namespace kh = keel::http;
 using keel::test::http::behaviour;
+using keel::test::http::outcome;
 using keel::test::http::received_request;
+using keel::test::http::record;
 using keel::test::http::response;
+using keel::test::http::run_until;
 using keel::test::http::test_server;
-
-struct outcome {
-    bool done = false;
-    std::error_code ec;
-    kh::response r;
-};
 
 class http_responder : public ::testing::Test {
 protected:
@@ -39,16 +37,8 @@ protected:
         req.headers = std::move(headers);
         req.body = std::move(body);
         outcome out;
-        client.async_send(std::move(req), {}, [&out](std::error_code ec, kh::response r) {
-            out.done = true;
-            out.ec = ec;
-            out.r = std::move(r);
-        });
-        const auto end = std::chrono::steady_clock::now() + 20s;
-        io.restart();
-        while (!out.done && std::chrono::steady_clock::now() < end)
-            io.run_one_for(100ms);
-        EXPECT_TRUE(out.done) << "the call did not complete";
+        client.async_send(std::move(req), {}, record(out));
+        run_until(io, out);
         return out;
     }
 

@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
-#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -21,20 +20,7 @@
 namespace {
 
 namespace kk = keel::kafka;
-using kk::testing::consumer_for;
-using kk::testing::mock_cluster;
-using kk::testing::produce_all;
-using kk::testing::producer_for;
-using kk::testing::read_topic;
-using kk::testing::run_until;
-
-keel::pipeline_policy quick_retries(int attempts) {
-    keel::pipeline_policy policy;
-    policy.retry.max_attempts = attempts;
-    policy.retry.backoff.initial = std::chrono::milliseconds(1);
-    policy.retry.backoff.max = std::chrono::milliseconds(5);
-    return policy;
-}
+using namespace kk::testing; // the mock cluster, the clients, run_until
 
 // A poison message: the handler fails every attempt (transient, so the
 // policy retries it); then it is dead-lettered with the error in its

@@ -4,6 +4,7 @@
 #include <keel/reporting_pipeline.hpp>
 
 #include "harness/kafka/mock_cluster.hpp"
+#include "support/clients.hpp"
 #include "support/run.hpp"
 #include <asio/bind_allocator.hpp>
 #include <asio/bind_cancellation_slot.hpp>
@@ -24,6 +25,7 @@ namespace {
 
 namespace kk = keel::kafka;
 using kk::testing::mock_cluster;
+using kk::testing::quick_retries;
 using kk::testing::read_topic;
 using kk::testing::run_until;
 
@@ -83,14 +85,6 @@ TEST(kafka_producer, delivers_with_partition_and_offset_and_kcat_like_reader_see
         ASSERT_EQ(read[i].headers.size(), 1u);
         EXPECT_EQ(read[i].headers[0].second, std::to_string(i));
     }
-}
-
-keel::pipeline_policy quick_retries(int attempts) {
-    keel::pipeline_policy policy;
-    policy.retry.max_attempts = attempts;
-    policy.retry.backoff.initial = std::chrono::milliseconds(1);
-    policy.retry.backoff.max = std::chrono::milliseconds(5);
-    return policy;
 }
 
 TEST(kafka_producer, refuses_an_unknown_property_by_name) {

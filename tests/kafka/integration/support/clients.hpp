@@ -1,16 +1,19 @@
 // Clients of the kafka integration tests: a producer and group consumers
-// tuned to notice the mock cluster's changes quickly, and a helper that
-// produces a numbered batch and waits for every delivery.
+// tuned to notice the mock cluster's changes quickly, a pipeline policy that
+// retries quickly, and a helper that produces a numbered batch and waits for
+// every delivery.
 #pragma once
 
 #include <keel/kafka/consumer.hpp>
 #include <keel/kafka/producer.hpp>
+#include <keel/pipeline.hpp>
 
 #include "harness/kafka/mock_cluster.hpp"
 #include "support/run.hpp"
 #include <asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <system_error>
 
@@ -50,6 +53,14 @@ inline void produce_all(asio::io_context& context, keel::kafka::producer& produc
                                    ++done;
                                });
     ASSERT_TRUE(run_until(context, [&] { return done == count; }));
+}
+
+inline keel::pipeline_policy quick_retries(int attempts) {
+    keel::pipeline_policy policy;
+    policy.retry.max_attempts = attempts;
+    policy.retry.backoff.initial = std::chrono::milliseconds(1);
+    policy.retry.backoff.max = std::chrono::milliseconds(5);
+    return policy;
 }
 
 } // namespace keel::kafka::testing

@@ -26,8 +26,10 @@
 #include <system_error>
 #include <vector>
 
-namespace the_operation_factory {
-// [snippet:the-operation-factory]
+namespace getting_started_docs {
+
+namespace operation_factory {
+// [snippet:operation-factory]
 #include <keel/keel.hpp>
 
 #include <asio/ip/tcp.hpp>
@@ -41,10 +43,10 @@ auto connect_to(asio::ip::tcp::socket& socket, asio::ip::tcp::endpoint peer) {
     };
 }
 // [end]
-} // namespace the_operation_factory
+} // namespace operation_factory
 
-namespace a_first_pipeline_callbacks {
-// [snippet:a-first-pipeline-callbacks]
+namespace first_pipeline {
+// [snippet:first-pipeline]
 #include <keel/keel.hpp>
 
 #include <asio/io_context.hpp>
@@ -77,7 +79,7 @@ int main() {
     io.run();
 }
 // [end]
-} // namespace a_first_pipeline_callbacks
+} // namespace first_pipeline
 
 namespace use_future {
 // [snippet:use-future]
@@ -102,8 +104,8 @@ std::future<void> connect_later(keel::pipeline& orders, asio::ip::tcp::socket& s
 // [end]
 } // namespace use_future
 
-namespace coroutines_use_awaitable {
-// [snippet:coroutines-use-awaitable]
+namespace use_awaitable {
+// [snippet:use-awaitable]
 #include <keel/keel.hpp>
 
 #include <asio/awaitable.hpp>
@@ -133,10 +135,10 @@ asio::awaitable<std::string> fetch_quote(keel::pipeline& prices, asio::ip::tcp::
     co_return line;
 }
 // [end]
-} // namespace coroutines_use_awaitable
+} // namespace use_awaitable
 
-namespace coroutines_use_awaitable_2 {
-// [snippet:coroutines-use-awaitable-2]
+namespace awaitable_default_token {
+// [snippet:awaitable-default-token]
 #include <keel/keel.hpp>
 
 #include <asio/awaitable.hpp>
@@ -154,7 +156,7 @@ asio::awaitable<void> wait_ready(awaitable_pipeline& p, asio::steady_timer& time
     });
 }
 // [end]
-} // namespace coroutines_use_awaitable_2
+} // namespace awaitable_default_token
 
 namespace deferred {
 // [snippet:deferred]
@@ -179,8 +181,8 @@ void connect_deferred(keel::pipeline& orders, asio::ip::tcp::socket& socket,
 // [end]
 } // namespace deferred
 
-namespace errors_as_values_keel {
-// [snippet:errors-as-values-keel]
+namespace as_result {
+// [snippet:as-result]
 #include <keel/keel.hpp>
 
 #include <asio/awaitable.hpp>
@@ -203,10 +205,10 @@ asio::awaitable<void> try_connect(keel::pipeline& orders, asio::ip::tcp::socket&
         std::cout << "orders-db failed: " << r.error().message() << '\n';
 }
 // [end]
-} // namespace errors_as_values_keel
+} // namespace as_result
 
-namespace what_the_call_did {
-// [snippet:what-the-call-did]
+namespace call_report {
+// [snippet:call-report]
 #include <keel/keel.hpp>
 
 #include <asio/awaitable.hpp>
@@ -231,10 +233,10 @@ asio::awaitable<void> connect_and_report(keel::pipeline& orders, asio::ip::tcp::
         std::cout << "fault class: " << keel::to_string(report.fault) << '\n';
 }
 // [end]
-} // namespace what_the_call_did
+} // namespace call_report
 
-namespace retry_keel_retry_policy {
-// [snippet:retry-keel-retry-policy]
+namespace classified_category {
+// [snippet:classified-category]
 #include <keel/classified_category.hpp>
 
 #include <string>
@@ -255,10 +257,10 @@ public:
     }
 };
 // [end]
-} // namespace retry_keel_retry_policy
+} // namespace classified_category
 
-namespace retry_keel_retry_policy_2 {
-// [snippet:retry-keel-retry-policy-2]
+namespace register_classifier {
+// [snippet:register-classifier]
 #include <keel/fault.hpp>
 #include <keel/http/error.hpp>
 
@@ -278,10 +280,10 @@ void register_classifiers() {
     keel::register_classifier(keel::http::status_category(), &not_there_yet);
 }
 // [end]
-} // namespace retry_keel_retry_policy_2
+} // namespace register_classifier
 
-namespace timeouts_keel_timeout_policy {
-// [snippet:timeouts-keel-timeout-policy]
+namespace connect_deadline {
+// [snippet:connect-deadline]
 #include <keel/keel.hpp>
 
 #include <asio/ip/tcp.hpp>
@@ -301,10 +303,10 @@ auto connect_with_deadline(asio::ip::tcp::socket& socket, asio::ip::tcp::endpoin
     };
 }
 // [end]
-} // namespace timeouts_keel_timeout_policy
+} // namespace connect_deadline
 
-namespace observers {
-// [snippet:observers]
+namespace static_observer {
+// [snippet:static-observer]
 #include <keel/keel.hpp>
 
 #include <asio/io_context.hpp>
@@ -330,10 +332,10 @@ struct orders_client {
     counted_pipeline db;
 };
 // [end]
-} // namespace observers
+} // namespace static_observer
 
-namespace observers_2 {
-// [snippet:observers-2]
+namespace shared_observer {
+// [snippet:shared-observer]
 #include <keel/keel.hpp>
 
 #include <asio/io_context.hpp>
@@ -360,10 +362,10 @@ struct orders_client {
     traced_pipeline db;
 };
 // [end]
-} // namespace observers_2
+} // namespace shared_observer
 
-namespace testing_on_a_manual {
-// [snippet:testing-on-a-manual]
+namespace manual_clock {
+// [snippet:manual-clock]
 #include <keel/keel.hpp>
 #include <keel/testing/manual_clock.hpp>
 
@@ -416,4 +418,6 @@ int main() {
     assert(starts.size() == 3 && starts[2] - starts[0] == 60s);
 }
 // [end]
-} // namespace testing_on_a_manual
+} // namespace manual_clock
+
+} // namespace getting_started_docs

@@ -2,7 +2,7 @@
 # Shell blocks of the docs: checked with bash -n, never run.
 exit 0
 
-# [snippet:building-and-linking]
+# [snippet:build]
 cmake --preset release && cmake --build --preset release -j2
 cmake --install build/release --prefix /opt/keel
 # [end]

@@ -7,8 +7,8 @@
 #include <system_error>
 #include <utility>
 
-namespace errors_conditions_and_outcomes {
-// [snippet:errors-conditions-and-outcomes]
+namespace error_conditions {
+// [snippet:error-conditions]
 #include <keel/error.hpp>
 
 #include <system_error>
@@ -25,7 +25,7 @@ const char* describe(const std::error_code& ec) {
     return ec ? "failed" : "ok";
 }
 // [end]
-} // namespace errors_conditions_and_outcomes
+} // namespace error_conditions
 
 namespace retry_after {
 // [snippet:retry-after]

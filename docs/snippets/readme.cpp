@@ -1,15 +1,7 @@
-// The C++ blocks of README.md: each region is copied into the page by
-// scripts/docs-sync; the test build compiles this file.
+// The C++ block of README.md, copied into the page by scripts/docs-sync: a
+// whole program, built and linked alone (keel_docs_readme_quickstart), so a
+// header the page forgets to include fails the build.
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/use_awaitable.hpp>
-#include <iostream>
-#include <keel/keel.hpp>
-
-namespace quickstart {
 // [snippet:quickstart]
 #include <keel/keel.hpp>
 
@@ -44,4 +36,3 @@ int main() {
     io.run();
 }
 // [end]
-} // namespace quickstart

@@ -7,8 +7,8 @@
 // serially (on the caller's executor when that already runs one handler at a
 // time, else on a strand), and no user handler ever runs inside a curl
 // callback.
-#include <keel/detail/library_fd.hpp>
-#include <keel/detail/serial_executor.hpp>
+#include <keel/internal/library_fd.hpp>
+#include <keel/internal/serial_executor.hpp>
 #include <keel/error.hpp>
 #include <keel/http/client.hpp>
 

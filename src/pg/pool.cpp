@@ -93,7 +93,7 @@ pool_impl::~pool_impl() {
             PQfinish(c->pg);
         c->pg = nullptr;
     }
-    cancel_worker_.join(); // a PQcancel in progress finishes first
+    cancel_worker_.stop(); // a PQcancel in progress finishes first
 }
 
 pool_stats pool_impl::stats() const {
@@ -450,12 +450,12 @@ void pool_impl::abandon(const std::shared_ptr<connection>& c) {
     // request still on its way could otherwise stop the next statement.
     if (PGcancel* cancel = PQgetCancel(c->pg)) {
         c->cancel_pending = true;
-        asio::post(cancel_worker_, [cancel, self = shared_from_this(), c]() mutable {
+        cancel_worker_.post([cancel, self = shared_from_this(), c]() mutable {
             char why[256];
             PQcancel(cancel, why, sizeof why);
             PQfreeCancel(cancel);
-            // Moved, not copied: this thread must never drop the last
-            // reference to the pool (its destructor joins this thread).
+            // Moved, not copied: the pool's last reference is dropped on its
+            // strand, not on this thread (whose worker it would have to detach).
             const asio::any_io_executor strand = self->strand_;
             asio::post(strand, [self = std::move(self), c = std::move(c)] {
                 c->cancel_pending = false;

@@ -3,19 +3,20 @@
 //
 // Every libpq call on a connection happens on the pool's strand, except
 // PQcancel, which blocks (it opens its own connection to the server) and so
-// runs on the pool's worker thread. Socket readiness comes through
+// runs on the pool's worker thread (keel::detail::blocking_worker, as
+// keel::kafka's blocking calls). Socket readiness comes through
 // keel::detail::library_fd; the descriptor is libpq's, released before each
 // PQconnectPoll (which may replace the socket) and before PQfinish.
 #pragma once
 
-#include <keel/detail/library_fd.hpp>
-#include <keel/detail/serial_executor.hpp>
+#include <keel/internal/blocking_worker.hpp>
+#include <keel/internal/library_fd.hpp>
+#include <keel/internal/serial_executor.hpp>
 #include <keel/pg/pool.hpp>
 
 #include "result_data.hpp"
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <asio/thread_pool.hpp>
 #include <libpq-fe.h>
 
 #include <atomic>
@@ -144,7 +145,7 @@ private:
     asio::any_io_executor executor_;
     asio::any_io_executor strand_;
     pool_options options_;
-    asio::thread_pool cancel_worker_{1};
+    keel::detail::blocking_worker cancel_worker_;   ///< PQcancel, which blocks
     std::vector<std::shared_ptr<connection>> all_;  ///< open or opening
     std::vector<std::shared_ptr<connection>> idle_; ///< the last one freed is used first
     std::deque<std::shared_ptr<acquirer>> waiters_;

@@ -14,6 +14,7 @@
 #include <keel/internal/serial_executor.hpp>
 #include <keel/pg/pool.hpp>
 
+#include "outcome.hpp"
 #include "result_data.hpp"
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -161,13 +162,6 @@ private:
     std::atomic<std::size_t> stat_opened_{0};
     std::atomic<std::size_t> stat_broken_{0};
 };
-
-/// Whether a failure leaves the server's verdict unknown: no SQLSTATE (the
-/// connection broke, keel gave up waiting), or one of the classes raised
-/// around the commit itself (08 connection, 57 operator intervention such as
-/// 57P01 admin_shutdown, 58 system, XX internal). A statement that failed
-/// so may still have been applied.
-bool outcome_unknown(const std::error_code& ec) noexcept;
 
 /// The error of a finished statement: none, its SQLSTATE, or connection_lost.
 std::error_code error_of(const PGresult* res);

@@ -60,7 +60,7 @@ public:
         conn_.reset();
         // When the server's verdict is unknown, a statement that may have
         // run must not run again unless it is idempotent.
-        if (options_.attempt)
+        if (ec && options_.attempt)
             options_.attempt->feedback().outcome_unknown_if({.may_have_reached = sent,
                                                              .verdict_unknown = outcome_unknown(ec),
                                                              .idempotent = stmt_.idempotent});

@@ -115,6 +115,25 @@ dependencies:
                    "order-2|{\"n\":2}|event-id=e2\n");
 }
 
+TEST(KafkaConfig, ATypoInTheConnectionSectionGetsASuggestion) {
+    const auto doc = keel::config::load_string(R"(version: 1
+dependencies:
+  events: {kind: kafka, connection: {bootstrap_server: "127.0.0.1:9092"}}
+)",
+                                               "svc.yaml");
+    try {
+        kk::connection_from(doc.dependencies[0]);
+        FAIL() << "accepted";
+    } catch (const keel::config::config_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(
+            what.find("svc.yaml:3:38: error: dependencies.events.connection.bootstrap_server: "
+                      "unknown key 'bootstrap_server' (did you mean 'bootstrap_servers'?)"),
+            std::string::npos)
+            << what;
+    }
+}
+
 TEST(KafkaConfig, BadConnectionSectionNamesFileLineColumnAndProperty) {
     const std::string path = write_config("kafka-bad.yaml", R"(version: 1
 dependencies:

@@ -34,6 +34,28 @@ dependencies:
     EXPECT_EQ(o.cancel_grace, std::chrono::milliseconds(1500));
 }
 
+TEST(pg_config, a_typo_in_the_connection_section_gets_a_suggestion) {
+    const auto doc = config::load_string(R"(version: 1
+dependencies:
+  a: {kind: postgres, connection: {dsn: "host=x", pool_sise: 2, cancel_grace: unlimited}}
+)",
+                                         "svc.yaml");
+    try {
+        kp::options_from(doc.dependencies[0]);
+        FAIL() << "accepted";
+    } catch (const config::config_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(
+            what.find("svc.yaml:3:51: error: dependencies.a.connection.pool_sise: unknown key "
+                      "'pool_sise' (did you mean 'pool_size'?)"),
+            std::string::npos)
+            << what;
+        EXPECT_NE(what.find("dependencies.a.connection.cancel_grace: cannot be unlimited"),
+                  std::string::npos)
+            << what;
+    }
+}
+
 TEST(pg_config, bad_connection_sections_say_where) {
     const auto doc = config::load_string(R"(version: 1
 dependencies:

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 namespace keel::config::detail {
 
@@ -52,34 +54,32 @@ void read_max_attempts(reader& r, const value& v, const std::string& p, layer& o
 }
 
 void read_backoff(reader& r, const value& n, const std::string& path, layer& out) {
-    if (!r.map(n, path, backoff_keys))
-        return;
-    for (const auto& [k, v] : n.entries()) {
-        const std::string p = join(path, k);
-        if (k == "kind") {
-            if (auto i = r.choice(v, p, "backoff kind", backoff_kinds))
-                record(out.kind, std::optional(static_cast<backoff_kind>(*i)), v, p);
-        } else if (k == "initial") {
-            // An unlimited first delay would sleep forever: not a policy.
-            record(out.initial, r.duration(v, p, a_delay), v, p);
-        } else if (k == "step") {
-            record(out.step, r.duration(v, p, a_delay), v, p);
-        } else if (k == "max") {
-            record(out.backoff_max, r.duration(v, p, a_cap), v, p);
-        } else if (k == "multiplier") {
-            auto m = r.number(v, p);
-            if (m && *m < 1.0) {
-                std::ostringstream s;
-                s << *m;
-                r.error(v, p, "must be >= 1, got " + s.str());
-            } else {
-                record(out.multiplier, m, v, p);
-            }
-        } else if (k == "jitter") {
-            if (auto i = r.choice(v, p, "jitter", jitter_kinds))
-                record(out.jitter, std::optional(static_cast<jitter_kind>(*i)), v, p);
-        }
-    }
+    r.entries(n, path, backoff_keys,
+              [&](const std::string& k, const value& v, const std::string& p) {
+                  if (k == "kind") {
+                      if (auto i = r.choice(v, p, "backoff kind", backoff_kinds))
+                          record(out.kind, std::optional(static_cast<backoff_kind>(*i)), v, p);
+                  } else if (k == "initial") {
+                      // An unlimited first delay would sleep forever: not a policy.
+                      record(out.initial, r.duration(v, p, a_delay), v, p);
+                  } else if (k == "step") {
+                      record(out.step, r.duration(v, p, a_delay), v, p);
+                  } else if (k == "max") {
+                      record(out.backoff_max, r.duration(v, p, a_cap), v, p);
+                  } else if (k == "multiplier") {
+                      auto m = r.number(v, p);
+                      if (m && *m < 1.0) {
+                          std::ostringstream s;
+                          s << *m;
+                          r.error(v, p, "must be >= 1, got " + s.str());
+                      } else {
+                          record(out.multiplier, m, v, p);
+                      }
+                  } else if (k == "jitter") {
+                      if (auto i = r.choice(v, p, "jitter", jitter_kinds))
+                          record(out.jitter, std::optional(static_cast<jitter_kind>(*i)), v, p);
+                  }
+              });
 }
 
 void read_retry_on(reader& r, const value& n, const std::string& path, layer& out) {
@@ -104,41 +104,37 @@ void read_retry_on(reader& r, const value& n, const std::string& path, layer& ou
         record(out.retry_on, std::optional(set), n, path);
 }
 
+void read_retry_after(reader& r, const value& n, const std::string& path, layer& out) {
+    r.entries(n, path, retry_after_keys,
+              [&](const std::string& k, const value& v, const std::string& p) {
+                  if (k == "honor")
+                      record(out.honor, r.boolean(v, p), v, p);
+                  else
+                      record(out.retry_after_max, r.duration(v, p, a_cap), v, p);
+              });
+}
+
 void read_retry(reader& r, const value& n, const std::string& path, layer& out) {
-    if (!r.map(n, path, retry_keys))
-        return;
-    for (const auto& [k, v] : n.entries()) {
-        const std::string p = join(path, k);
-        if (k == "max_attempts") {
+    r.entries(n, path, retry_keys, [&](const std::string& k, const value& v, const std::string& p) {
+        if (k == "max_attempts")
             read_max_attempts(r, v, p, out);
-        } else if (k == "backoff") {
+        else if (k == "backoff")
             read_backoff(r, v, p, out);
-        } else if (k == "retry_on") {
+        else if (k == "retry_on")
             read_retry_on(r, v, p, out);
-        } else if (k == "retry_after" && r.map(v, p, retry_after_keys)) {
-            for (const auto& [rk, rv] : v.entries()) {
-                const std::string rp = join(p, rk);
-                if (rk == "honor")
-                    record(out.honor, r.boolean(rv, rp), rv, rp);
-                else if (rk == "max")
-                    record(out.retry_after_max, r.duration(rv, rp, a_cap), rv, rp);
-            }
-        }
-    }
+        else
+            read_retry_after(r, v, p, out);
+    });
 }
 
 void read_timeout(reader& r, const value& n, const std::string& path, layer& out) {
-    if (!r.map(n, path, timeout_keys))
-        return;
-    for (const auto& [k, v] : n.entries()) {
-        const std::string p = join(path, k);
-        if (k == "connect")
-            record(out.connect, r.duration(v, p, a_timeout), v, p);
-        else if (k == "exchange")
-            record(out.exchange, r.duration(v, p, a_timeout), v, p);
-        else if (k == "total")
-            record(out.total, r.duration(v, p, a_timeout), v, p);
-    }
+    r.entries(n, path, timeout_keys,
+              [&](const std::string& k, const value& v, const std::string& p) {
+                  setting<nanoseconds>& s = k == "connect"    ? out.connect
+                                            : k == "exchange" ? out.exchange
+                                                              : out.total;
+                  record(s, r.duration(v, p, a_timeout), v, p);
+              });
 }
 
 std::string line_column(const position& at) {
@@ -177,47 +173,36 @@ bool check_order(reader& r, const setting<nanoseconds>& a, std::string_view a_na
 
 } // namespace
 
+namespace {
+
+/// f(a_i, b_i) for the elements of two tuples of the same size.
+template <class A, class B, class F>
+void pairwise(A&& a, B&& b, F f) {
+    static_assert(std::tuple_size_v<std::remove_cvref_t<A>> ==
+                  std::tuple_size_v<std::remove_cvref_t<B>>);
+    [&]<std::size_t... i>(std::index_sequence<i...>) {
+        (f(std::get<i>(a), std::get<i>(b)), ...);
+    }
+    (std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<A>>>{});
+}
+
+} // namespace
+
 void layer::overlay(layer top, int rank) {
-    const auto take = [rank](auto& mine, auto& theirs) {
+    pairwise(settings(), top.settings(), [rank](auto& mine, auto& theirs) {
         if (theirs.value) {
             mine = std::move(theirs);
             mine.layer = rank;
         }
-    };
-    take(max_attempts, top.max_attempts);
-    take(kind, top.kind);
-    take(initial, top.initial);
-    take(multiplier, top.multiplier);
-    take(step, top.step);
-    take(backoff_max, top.backoff_max);
-    take(jitter, top.jitter);
-    take(retry_on, top.retry_on);
-    take(honor, top.honor);
-    take(retry_after_max, top.retry_after_max);
-    take(connect, top.connect);
-    take(exchange, top.exchange);
-    take(total, top.total);
+    });
 }
 
 pipeline_policy layer::apply() const {
     pipeline_policy p;
-    const auto set = [](auto& out, const auto& s) {
+    pairwise(pipeline_fields(p), settings(), [](auto& out, const auto& s) {
         if (s.value)
             out = *s.value;
-    };
-    set(p.retry.max_attempts, max_attempts);
-    set(p.retry.backoff.kind, kind);
-    set(p.retry.backoff.initial, initial);
-    set(p.retry.backoff.multiplier, multiplier);
-    set(p.retry.backoff.step, step);
-    set(p.retry.backoff.max, backoff_max);
-    set(p.retry.backoff.jitter, jitter);
-    set(p.retry.retry_on, retry_on);
-    set(p.retry.retry_after.honor, honor);
-    set(p.retry.retry_after.max, retry_after_max);
-    set(p.timeout.connect, connect);
-    set(p.timeout.exchange, exchange);
-    set(p.timeout.total, total);
+    });
     return p;
 }
 

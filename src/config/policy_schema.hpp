@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 namespace keel::config::detail {
 
@@ -41,12 +42,31 @@ struct layer {
     setting<std::chrono::nanoseconds> exchange;
     setting<std::chrono::nanoseconds> total;
 
+    /// Every setting, in the order of pipeline_fields.
+    auto settings() noexcept {
+        return std::tie(max_attempts, kind, initial, multiplier, step, backoff_max, jitter,
+                        retry_on, honor, retry_after_max, connect, exchange, total);
+    }
+    auto settings() const noexcept {
+        return std::tie(max_attempts, kind, initial, multiplier, step, backoff_max, jitter,
+                        retry_on, honor, retry_after_max, connect, exchange, total);
+    }
+
     /// Key by key: what `top` sets replaces what is here; `rank` is top's
     /// place in the merge order.
     void overlay(layer top, int rank);
     /// The built-in policy with every setting of this layer applied.
     pipeline_policy apply() const;
 };
+
+/// The fields of `p` that layer::settings() set, in the same order.
+inline auto pipeline_fields(pipeline_policy& p) noexcept {
+    retry_policy& r = p.retry;
+    return std::tie(r.max_attempts, r.backoff.kind, r.backoff.initial, r.backoff.multiplier,
+                    r.backoff.step, r.backoff.max, r.backoff.jitter, r.retry_on,
+                    r.retry_after.honor, r.retry_after.max, p.timeout.connect, p.timeout.exchange,
+                    p.timeout.total);
+}
 
 /// Reads `retry:` and `timeout:` of `map` (defaults, a profile or a
 /// dependency, already checked to be a map) into `out`.

@@ -89,6 +89,14 @@ bool reader::map(const value& v, const std::string& path, names valid) {
     return true;
 }
 
+bool reader::any_map(const value& v, const std::string& path, std::string_view expected) {
+    if (v.kind() == value::type::map)
+        return true;
+    if (v.kind() != value::type::null && !v.reported())
+        error(v, path, "expected " + std::string(expected) + ", got " + describe(v));
+    return false;
+}
+
 std::optional<std::string> reader::scalar(const value& v, const std::string& path,
                                           std::string_view expected) {
     if (v.reported())
@@ -112,22 +120,32 @@ std::optional<bool> reader::boolean(const value& v, const std::string& path) {
     return std::nullopt;
 }
 
+namespace {
+
+/// The whole of `text` as a decimal long long; nullopt otherwise, with
+/// `out_of_range` set when it is an integer too large for one.
+std::optional<long long> whole_integer(const std::string& text, bool& out_of_range) {
+    long long n = 0;
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(text.data(), last, n);
+    out_of_range = ec == std::errc::result_out_of_range;
+    if (ec != std::errc() || end != last)
+        return std::nullopt;
+    return n;
+}
+
+} // namespace
+
 std::optional<long long> reader::integer(const value& v, const std::string& path) {
     auto text = scalar(v, path, "an integer");
     if (!text)
         return std::nullopt;
-    long long n = 0;
-    const char* first = text->data();
-    const char* last = first + text->size();
-    auto [end, ec] = std::from_chars(first, last, n);
-    if (ec == std::errc::result_out_of_range) {
+    bool out_of_range = false;
+    auto n = whole_integer(*text, out_of_range);
+    if (out_of_range)
         error(v, path, "integer \"" + *text + "\" is out of range");
-        return std::nullopt;
-    }
-    if (ec != std::errc() || end != last) {
+    else if (!n)
         error(v, path, "expected an integer, got \"" + *text + "\"");
-        return std::nullopt;
-    }
     return n;
 }
 
@@ -137,15 +155,12 @@ std::optional<long long> reader::whole_number(const value& v, const std::string&
     auto text = scalar(v, path, expected);
     if (!text)
         return std::nullopt;
-    long long n = 0;
-    const char* first = text->data();
-    const char* last = first + text->size();
-    auto [end, ec] = std::from_chars(first, last, n);
-    if (ec != std::errc() || end != last || n < min) {
-        error(v, path, "expected " + expected + ", got \"" + *text + "\"");
-        return std::nullopt;
-    }
-    return n;
+    bool out_of_range = false;
+    auto n = whole_integer(*text, out_of_range);
+    if (n && *n >= min)
+        return n;
+    error(v, path, "expected " + expected + ", got \"" + *text + "\"");
+    return std::nullopt;
 }
 
 std::optional<double> reader::number(const value& v, const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include <keel/config/document.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <initializer_list>
@@ -67,6 +68,22 @@ public:
     bool map(const value& v, const std::string& path,
              std::initializer_list<std::string_view> valid) {
         return map(v, path, names(valid.begin(), valid.size()));
+    }
+
+    /// Whether `v` is a map of any keys (header names, library properties):
+    /// false for an empty value, false and "expected <expected>, got ..." for
+    /// a scalar or a sequence.
+    bool any_map(const value& v, const std::string& path, std::string_view expected);
+
+    /// map(v, path, valid), then read(key, item, path of the key) for each
+    /// entry with a valid key, in file order.
+    template <class Read>
+    void entries(const value& v, const std::string& path, names valid, Read read) {
+        if (!map(v, path, valid))
+            return;
+        for (const auto& [key, item] : v.entries())
+            if (std::find(valid.begin(), valid.end(), key) != valid.end())
+                read(key, item, join(path, key));
     }
 
     /// The text of a scalar, or "expected <expected>, got <what it was>".

@@ -111,12 +111,22 @@ private:
 };
 
 /// A reader for one dependency's `connection:` section, as keel::http,
-/// keel::pg and keel::kafka build their options from it.
+/// keel::pg and keel::kafka build their options from it:
+///
+///     section_reader r(dep, dependency_kind::http, "keel::http::service");
+///     r.entries(r.section(), r.base(), keys,
+///               [&](const std::string& key, const value& v, const std::string& path) {
+///                   if (key == "verify") { if (auto b = r.boolean(v, path)) out.verify = *b; }
+///               });
+///     r.throw_if_errors(); // every problem of the section, positioned
 class section_reader : public reader {
 public:
     /// Throws config_error unless `dep` is of `kind`; `who` names the caller
-    /// ("keel::http::service").
+    /// ("keel::http::service"). `dep` must outlive the reader.
     section_reader(const dependency& dep, dependency_kind kind, std::string_view who);
+    // The base reader points at this one's own list of errors.
+    section_reader(const section_reader&) = delete;
+    section_reader& operator=(const section_reader&) = delete;
 
     /// "dependencies.<name>.connection"
     const std::string& base() const noexcept { return base_; }

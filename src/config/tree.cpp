@@ -1,3 +1,5 @@
+// Over 400 lines: one libyaml event loop and the tree it builds (anchors, limits, positions) read
+// together.
 #include "tree.hpp"
 
 #include <yaml.h>

@@ -115,6 +115,23 @@ dependencies:
                    "order-2|{\"n\":2}|event-id=e2\n");
 }
 
+TEST(kafka_config, a_typo_in_the_connection_section_gets_a_suggestion) {
+    const auto doc = keel::config::load_string(R"(version: 1
+dependencies:
+  events: {kind: kafka, connection: {bootstrap_server: "127.0.0.1:9092"}}
+)",
+                                               "svc.yaml");
+    std::string what = "accepted";
+    try {
+        kk::connection_from(doc.dependencies[0]);
+    } catch (const keel::config::config_error& e) {
+        what = e.what();
+    }
+    EXPECT_EQ(what, "svc.yaml:3:38: error: dependencies.events.connection.bootstrap_server: "
+                    "unknown key 'bootstrap_server' (did you mean 'bootstrap_servers'?); "
+                    "expected one of: bootstrap_servers, properties");
+}
+
 TEST(kafka_config, bad_connection_section_names_file_line_column_and_property) {
     const std::string path = write_config("kafka-bad.yaml", R"(version: 1
 dependencies:

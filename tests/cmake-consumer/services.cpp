@@ -39,10 +39,8 @@ dependencies:
     keel::http::service payments(context.get_executor(), policies, "payments");
     keel::call_report http_report;
     std::error_code http_result;
-    keel::http::request health;
-    health.url = "/health";
-    payments.async_send(std::move(health), http_report,
-                        [&](std::error_code ec, keel::http::response) { http_result = ec; });
+    payments.async_get("/health", http_report,
+                       [&](std::error_code ec, keel::http::response) { http_result = ec; });
 
     std::error_code pg_result;
     keel::call_report pg_report;
@@ -55,7 +53,7 @@ dependencies:
     context.restart();
     context.run();
 
-    const auto events = policies.read_dependency("events", keel::kafka::producer_options_from);
+    const auto events = policies.read_dependency("events", keel::kafka::options_from);
 
     const bool ok = http_result == std::errc::connection_refused && http_report.attempts == 2 &&
                     pg_result == keel::pg::errc::connect_failed && pg_report.attempts == 2 &&

@@ -860,6 +860,50 @@ TEST(http_service, a_report_keeps_the_last_answer_behind_a_timeout) {
     EXPECT_EQ(server.count("/busy"), 2);
 }
 
+// async_get and async_post take a report before the token, as async_send
+// does: the report counts the GET's retry and the POST's one attempt.
+TEST(http_service, every_verb_takes_a_report) {
+    keel::test::http::test_server server;
+    server.script("/flaky",
+                  {{behaviour::reply, 503, {}, "busy"}, {behaviour::reply, 200, {}, "ok"}});
+    const auto doc =
+        config::load_string("version: 1\ndependencies:\n  flaky-http:\n    kind: http\n"
+                            "    retry: {max_attempts: 3, backoff: {kind: constant, initial: 1ms}, "
+                            "retry_on: [throttled]}\n"
+                            "    connection: {base_url: \"" +
+                            server.url("") + "\"}\n");
+    asio::io_context io;
+    config::registry policies(io.get_executor(), doc);
+    kh::service flaky(io.get_executor(), policies, "flaky-http");
+    keel::call_report get_report;
+    outcome got;
+    flaky.async_get("/flaky", get_report, record(got));
+    run_until(io, got);
+    EXPECT_FALSE(got.ec) << got.ec.message();
+    EXPECT_EQ(got.r.body, "ok");
+    EXPECT_EQ(get_report.attempts, 2);
+
+    keel::call_report post_report;
+    outcome posted;
+    flaky.async_post("/posted", "{}", "application/json", post_report, record(posted));
+    run_until(io, posted);
+    EXPECT_FALSE(posted.ec) << posted.ec.message();
+    EXPECT_EQ(post_report.attempts, 1);
+    EXPECT_EQ(server.count("/posted"), 1);
+}
+
+// The accessor's old name stays one release, deprecated.
+TEST(http_service, the_deprecated_accessor_is_the_client) {
+    const auto doc = config::load_string("version: 1\ndependencies:\n  h:\n    kind: http\n");
+    asio::io_context io;
+    config::registry policies(io.get_executor(), doc);
+    kh::service h(io.get_executor(), policies, "h");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    EXPECT_EQ(&h.http_client(), &h.client());
+#pragma GCC diagnostic pop
+}
+
 } // namespace
 } // namespace keel::test
 

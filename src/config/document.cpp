@@ -1,7 +1,7 @@
 // The plain data of keel::config: diagnostics, the `connection:` value tree,
 // dependency kinds.
 #include <keel/config/document.hpp>
-#include <keel/detail/listen_address.hpp>
+#include <keel/internal/listen_address.hpp>
 
 #include <stdexcept>
 
@@ -117,7 +117,7 @@ namespace keel::config {
 
 bool split_listen_address(std::string_view text, std::string& host, std::uint16_t& port,
                           std::string* why) {
-    return keel::detail::split_listen_address(text, host, port, why);
+    return keel::internal::split_listen_address(text, host, port, why);
 }
 
 } // namespace keel::config

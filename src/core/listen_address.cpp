@@ -1,8 +1,8 @@
-#include <keel/detail/listen_address.hpp>
+#include <keel/internal/listen_address.hpp>
 
 #include <string>
 
-namespace keel::detail {
+namespace keel::internal {
 
 bool split_listen_address(std::string_view text, std::string& host, std::uint16_t& port,
                           std::string* why) {
@@ -46,4 +46,4 @@ bool split_listen_address(std::string_view text, std::string& host, std::uint16_
     return true;
 }
 
-} // namespace keel::detail
+} // namespace keel::internal

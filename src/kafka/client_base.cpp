@@ -69,41 +69,4 @@ void queue_signal::reset() noexcept {
     }
 }
 
-void blocking_worker::post(std::function<void()> job) {
-    std::lock_guard lock(state_->mutex);
-    if (!thread_.joinable() && !state_->stopping)
-        thread_ = std::thread([s = state_] { run(s); });
-    state_->jobs.push_back(std::move(job));
-    state_->wake.notify_one();
-}
-
-void blocking_worker::stop() {
-    {
-        std::lock_guard lock(state_->mutex);
-        state_->stopping = true;
-        state_->wake.notify_one();
-    }
-    if (!thread_.joinable())
-        return;
-    if (thread_.get_id() == std::this_thread::get_id())
-        thread_.detach();
-    else
-        thread_.join();
-}
-
-void blocking_worker::run(const std::shared_ptr<state>& s) {
-    std::unique_lock lock(s->mutex);
-    for (;;) {
-        s->wake.wait(lock, [&] { return s->stopping || !s->jobs.empty(); });
-        if (s->jobs.empty())
-            return;
-        auto job = std::move(s->jobs.front());
-        s->jobs.pop_front();
-        lock.unlock();
-        job();
-        job = nullptr; // release what the job held before waiting again
-        lock.lock();
-    }
-}
-
 } // namespace keel::kafka::detail

@@ -1,22 +1,19 @@
 // What keel's producer and consumer share about a librdkafka client: its
-// configuration, the eventfd its queues signal, and a worker thread for
-// librdkafka's blocking calls.
+// configuration, the eventfd its queues signal, and the worker thread for
+// librdkafka's blocking calls (keel::detail::blocking_worker, which keel::pg
+// uses too).
 #pragma once
 
-#include <keel/detail/library_fd.hpp>
+#include <keel/internal/blocking_worker.hpp>
+#include <keel/internal/library_fd.hpp>
 #include <keel/kafka/message.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 #include <librdkafka/rdkafka.h>
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 namespace keel::kafka::detail {
 
@@ -54,32 +51,8 @@ private:
     std::shared_ptr<keel::detail::library_fd> fd_;
 };
 
-/// One thread that runs librdkafka's blocking calls (transactions, closing,
-/// destroying a client) in order, off the loop.
-class blocking_worker {
-public:
-    blocking_worker() = default;
-    ~blocking_worker() { stop(); }
-    blocking_worker(const blocking_worker&) = delete;
-    blocking_worker& operator=(const blocking_worker&) = delete;
-
-    void post(std::function<void()> job);
-    /// Runs the jobs already posted, then joins. From the worker thread
-    /// itself (the last owner released inside a job) it detaches instead.
-    void stop();
-
-private:
-    // Shared with the thread: a detached worker outlives this object.
-    struct state {
-        std::mutex mutex;
-        std::condition_variable wake;
-        std::deque<std::function<void()>> jobs;
-        bool stopping = false;
-    };
-    static void run(const std::shared_ptr<state>& s);
-
-    std::shared_ptr<state> state_ = std::make_shared<state>();
-    std::thread thread_;
-};
+/// librdkafka's blocking calls (transactions, closing, destroying a client)
+/// run in order, off the loop, on keel's shared worker.
+using keel::detail::blocking_worker;
 
 } // namespace keel::kafka::detail

@@ -3,19 +3,21 @@
 //
 // Every libpq call on a connection happens on the pool's strand, except
 // PQcancel, which blocks (it opens its own connection to the server) and so
-// runs on the pool's worker thread. Socket readiness comes through
+// runs on the pool's worker thread (keel::detail::blocking_worker, as
+// keel::kafka's blocking calls). Socket readiness comes through
 // keel::detail::library_fd; the descriptor is libpq's, released before each
 // PQconnectPoll (which may replace the socket) and before PQfinish.
 #pragma once
 
-#include <keel/detail/library_fd.hpp>
-#include <keel/detail/serial_executor.hpp>
+#include <keel/internal/blocking_worker.hpp>
+#include <keel/internal/library_fd.hpp>
+#include <keel/internal/serial_executor.hpp>
 #include <keel/pg/pool.hpp>
 
+#include "outcome.hpp"
 #include "result_data.hpp"
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <asio/thread_pool.hpp>
 #include <libpq-fe.h>
 
 #include <atomic>
@@ -144,7 +146,7 @@ private:
     asio::any_io_executor executor_;
     asio::any_io_executor strand_;
     pool_options options_;
-    asio::thread_pool cancel_worker_{1};
+    keel::detail::blocking_worker cancel_worker_;   ///< PQcancel, which blocks
     std::vector<std::shared_ptr<connection>> all_;  ///< open or opening
     std::vector<std::shared_ptr<connection>> idle_; ///< the last one freed is used first
     std::deque<std::shared_ptr<acquirer>> waiters_;
@@ -160,13 +162,6 @@ private:
     std::atomic<std::size_t> stat_opened_{0};
     std::atomic<std::size_t> stat_broken_{0};
 };
-
-/// Whether a failure leaves the server's verdict unknown: no SQLSTATE (the
-/// connection broke, keel gave up waiting), or one of the classes raised
-/// around the commit itself (08 connection, 57 operator intervention such as
-/// 57P01 admin_shutdown, 58 system, XX internal). A statement that failed
-/// so may still have been applied.
-bool outcome_unknown(const std::error_code& ec) noexcept;
 
 /// The error of a finished statement: none, its SQLSTATE, or connection_lost.
 std::error_code error_of(const PGresult* res);

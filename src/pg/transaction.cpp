@@ -96,9 +96,11 @@ public:
                 complete(ec);
                 return;
             }
-            // Lost on the way: committed or not, nobody can say.
-            if (sent && attempt_)
-                attempt_->feedback().outcome_unknown();
+            // Lost on the way: committed or not, nobody can say. A
+            // transaction is never known to be safe twice.
+            if (attempt_)
+                attempt_->feedback().outcome_unknown_if(
+                    {.may_have_reached = sent, .verdict_unknown = true, .idempotent = false});
             release_connection();
             complete(make_error_code(errc::commit_outcome_unknown));
             return;
@@ -193,8 +195,13 @@ private:
             complete(asio::error::operation_aborted);
             return;
         }
-        if (phase_ == step_kind::commit && attempt_)
-            attempt_->feedback().outcome_unknown(); // COMMIT may have been applied
+        // Cancelled during COMMIT: it may have been applied, and nobody will
+        // hear the verdict. Before COMMIT, closing rolls the work back.
+        if (attempt_)
+            attempt_->feedback().outcome_unknown_if(
+                {.may_have_reached = phase_ == step_kind::commit,
+                 .verdict_unknown = true,
+                 .idempotent = false});
         auto done = std::move(done_);
         // Closing the connection makes the server roll the transaction back;
         // the statement in flight (if any) ends with operation_aborted.

@@ -2,6 +2,9 @@
 // (libpq's PQsocket(), librdkafka's queue eventfd, and keel::http's epoll set
 // of libcurl's sockets).
 //
+// Internal: not installed, reached only by keel's own targets (their PRIVATE
+// include path src/internal). No public header needs it.
+//
 // The library owns the descriptor: it opens, replaces and closes it. Asio only
 // waits for readiness, so the descriptor is non-owning (released, never
 // closed, by this object). A readiness completion that was already queued

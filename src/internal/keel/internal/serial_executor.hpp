@@ -5,6 +5,9 @@
 // io_context / thread_pool built with concurrency hint 1 (the caller promised
 // Asio a single thread) -- a strand over it would only add a queue hop to
 // every step; otherwise the client makes a strand of its own.
+//
+// Internal: not installed, reached only by keel's own targets (their PRIVATE
+// include path src/internal).
 #pragma once
 
 #include <keel/detail/executor_target.hpp>

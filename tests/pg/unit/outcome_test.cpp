@@ -1,0 +1,83 @@
+// What a statement's end means (src/pg/outcome.hpp): its error and whether
+// the server's verdict is unknown. No connection, no server.
+#include <keel/attempt_feedback.hpp>
+#include <keel/error.hpp>
+#include <keel/pg/error.hpp>
+
+#include "outcome.hpp"
+#include <asio/error.hpp>
+#include <gtest/gtest.h>
+
+namespace keel::pg::detail {
+namespace {
+
+TEST(PgOutcome, ASucceededStatementIsNoError) {
+    EXPECT_FALSE(statement_error(true, nullptr));
+    EXPECT_FALSE(statement_error(true, "23505"));
+}
+
+TEST(PgOutcome, AFailedStatementCarriesItsSqlstate) {
+    const std::error_code ec = statement_error(false, "23505");
+    EXPECT_EQ(ec, sqlstate("23505"));
+    EXPECT_EQ(ec.category(), sqlstate_category());
+}
+
+TEST(PgOutcome, AFailureWithoutSqlstateIsALostConnection) {
+    EXPECT_EQ(statement_error(false, nullptr), errc::connection_lost);
+}
+
+TEST(PgOutcome, TheSqlstateOfAStartupFailureIsFoundInItsMessage) {
+    EXPECT_EQ(sqlstate_in_message("connection to server failed: FATAL:  53300: sorry, too many "
+                                  "clients already"),
+              sqlstate("53300"));
+    EXPECT_EQ(sqlstate_in_message("ERROR:  3D000: database \"nope\" does not exist"),
+              sqlstate("3D000"));
+    // The second FATAL carries it: the first is not followed by a code.
+    EXPECT_EQ(sqlstate_in_message("FATAL:  no code here\nFATAL:  28P01: password authentication"),
+              sqlstate("28P01"));
+}
+
+TEST(PgOutcome, AMessageWithoutSqlstateGivesNone) {
+    EXPECT_FALSE(sqlstate_in_message(""));
+    EXPECT_FALSE(sqlstate_in_message("could not connect to server: Connection refused"));
+    EXPECT_FALSE(sqlstate_in_message("FATAL:  53300"));        // no colon after the code
+    EXPECT_FALSE(sqlstate_in_message("FATAL:  5330a: lower")); // not a SQLSTATE's characters
+}
+
+TEST(PgOutcome, NoErrorIsAKnownVerdict) {
+    EXPECT_FALSE(outcome_unknown({}));
+}
+
+TEST(PgOutcome, ALostConnectionOrAnyFailureWithoutSqlstateLeavesTheVerdictUnknown) {
+    EXPECT_TRUE(outcome_unknown(make_error_code(errc::connection_lost)));
+    EXPECT_TRUE(outcome_unknown(make_error_code(keel::errc::exchange_timeout)));
+    EXPECT_TRUE(outcome_unknown(asio::error::operation_aborted));
+}
+
+TEST(PgOutcome, SqlstatesRaisedAroundTheCommitLeaveTheVerdictUnknown) {
+    for (const char* code : {"08006", "08003", "57P01", "57P02", "58030", "XX000", "XX001"})
+        EXPECT_TRUE(outcome_unknown(sqlstate(code))) << code;
+}
+
+TEST(PgOutcome, TheServersOwnRefusalsAndACancelAreVerdicts) {
+    for (const char* code : {"57014", "23505", "40001", "40P01", "42601", "53300"})
+        EXPECT_FALSE(outcome_unknown(sqlstate(code))) << code;
+}
+
+TEST(PgOutcome, AStatementSentWhenTheConnectionBrokeIsRepeatedOnlyWhenIdempotent) {
+    const std::error_code lost = statement_error(false, nullptr);
+    EXPECT_TRUE(must_not_repeat(
+        {.may_have_reached = true, .verdict_unknown = outcome_unknown(lost), .idempotent = false}));
+    EXPECT_FALSE(must_not_repeat(
+        {.may_have_reached = true, .verdict_unknown = outcome_unknown(lost), .idempotent = true}));
+    EXPECT_FALSE(must_not_repeat({.may_have_reached = false,
+                                  .verdict_unknown = outcome_unknown(lost),
+                                  .idempotent = false}));
+    // A serialization failure is the server's verdict: retried.
+    EXPECT_FALSE(must_not_repeat({.may_have_reached = true,
+                                  .verdict_unknown = outcome_unknown(sqlstate("40001")),
+                                  .idempotent = false}));
+}
+
+} // namespace
+} // namespace keel::pg::detail

@@ -810,11 +810,17 @@ dependencies:
     EXPECT_THROW(kh::options_from(doc.dependencies[1]), config::config_error);
 }
 
+/// A file with one `kind: http` dependency, `name`, at `base_url`, with the
+/// policy lines `policy` ("    retry: {...}\n" ...).
+config::document one_http_dependency(const std::string& name, const std::string& base_url,
+                                     const std::string& policy = "") {
+    return config::load_string("version: 1\ndependencies:\n  " + name + ":\n    kind: http\n" +
+                               policy + "    connection: {base_url: \"" + base_url + "\"}\n");
+}
+
 TEST(http_service, a_configured_dependency_against_nginx) {
     keel::test::http::nginx web;
-    const auto doc = config::load_string("version: 1\ndependencies:\n  static-http:\n"
-                                         "    kind: http\n    connection: {base_url: \"" +
-                                         web.url("") + "\"}\n");
+    const auto doc = one_http_dependency("static-http", web.url(""));
     asio::io_context io;
     config::registry policies(io.get_executor(), doc);
     kh::service site(io.get_executor(), policies, "static-http");
@@ -838,12 +844,10 @@ TEST(http_service, a_report_keeps_the_last_answer_behind_a_timeout) {
     server.script("/busy",
                   {{behaviour::reply, 503, {}, "busy"}, {behaviour::stall_before_headers}});
     const auto doc =
-        config::load_string("version: 1\ndependencies:\n  busy-http:\n    kind: http\n"
+        one_http_dependency("busy-http", server.url(""),
                             "    retry: {max_attempts: 2, backoff: {kind: constant, initial: 1ms}, "
                             "retry_on: [throttled, timeout]}\n"
-                            "    timeout: {connect: 1s, exchange: 300ms, total: 10s}\n"
-                            "    connection: {base_url: \"" +
-                            server.url("") + "\"}\n");
+                            "    timeout: {connect: 1s, exchange: 300ms, total: 10s}\n");
     asio::io_context io;
     config::registry policies(io.get_executor(), doc);
     kh::service busy(io.get_executor(), policies, "busy-http");
@@ -867,11 +871,9 @@ TEST(http_service, every_verb_takes_a_report) {
     server.script("/flaky",
                   {{behaviour::reply, 503, {}, "busy"}, {behaviour::reply, 200, {}, "ok"}});
     const auto doc =
-        config::load_string("version: 1\ndependencies:\n  flaky-http:\n    kind: http\n"
+        one_http_dependency("flaky-http", server.url(""),
                             "    retry: {max_attempts: 3, backoff: {kind: constant, initial: 1ms}, "
-                            "retry_on: [throttled]}\n"
-                            "    connection: {base_url: \"" +
-                            server.url("") + "\"}\n");
+                            "retry_on: [throttled]}\n");
     asio::io_context io;
     config::registry policies(io.get_executor(), doc);
     kh::service flaky(io.get_executor(), policies, "flaky-http");

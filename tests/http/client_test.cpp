@@ -810,20 +810,26 @@ dependencies:
     EXPECT_THROW(kh::options_from(doc.dependencies[1]), config::config_error);
 }
 
-/// A file with one `kind: http` dependency, `name`, at `base_url`, with the
-/// policy lines `policy` ("    retry: {...}\n" ...).
-config::document one_http_dependency(const std::string& name, const std::string& base_url,
-                                     const std::string& policy = "") {
-    return config::load_string("version: 1\ndependencies:\n  " + name + ":\n    kind: http\n" +
-                               policy + "    connection: {base_url: \"" + base_url + "\"}\n");
-}
+/// The service of a file's one `kind: http` dependency, `name`, at
+/// `base_url`, with the policy lines `policy` ("    retry: {...}\n" ...).
+struct one_http_dependency {
+    one_http_dependency(const std::string& name, const std::string& base_url,
+                        const std::string& policy = "")
+        : policies(io.get_executor(),
+                   config::load_string("version: 1\ndependencies:\n  " + name +
+                                       ":\n    kind: http\n" + policy +
+                                       "    connection: {base_url: \"" + base_url + "\"}\n")),
+          service(io.get_executor(), policies, name) {}
+
+    asio::io_context io;
+    config::registry policies;
+    kh::service service;
+};
 
 TEST(http_service, a_configured_dependency_against_nginx) {
     keel::test::http::nginx web;
-    const auto doc = one_http_dependency("static-http", web.url(""));
-    asio::io_context io;
-    config::registry policies(io.get_executor(), doc);
-    kh::service site(io.get_executor(), policies, "static-http");
+    one_http_dependency dependency("static-http", web.url(""));
+    auto& [io, policies, site] = dependency;
     outcome o;
     site.async_get("/small.txt", record(o));
     run_until(io, o);
@@ -843,14 +849,12 @@ TEST(http_service, a_report_keeps_the_last_answer_behind_a_timeout) {
     keel::test::http::test_server server;
     server.script("/busy",
                   {{behaviour::reply, 503, {}, "busy"}, {behaviour::stall_before_headers}});
-    const auto doc =
-        one_http_dependency("busy-http", server.url(""),
-                            "    retry: {max_attempts: 2, backoff: {kind: constant, initial: 1ms}, "
-                            "retry_on: [throttled, timeout]}\n"
-                            "    timeout: {connect: 1s, exchange: 300ms, total: 10s}\n");
-    asio::io_context io;
-    config::registry policies(io.get_executor(), doc);
-    kh::service busy(io.get_executor(), policies, "busy-http");
+    one_http_dependency dependency(
+        "busy-http", server.url(""),
+        "    retry: {max_attempts: 2, backoff: {kind: constant, initial: 1ms}, "
+        "retry_on: [throttled, timeout]}\n"
+        "    timeout: {connect: 1s, exchange: 300ms, total: 10s}\n");
+    auto& [io, policies, busy] = dependency;
     kh::request r;
     r.url = "/busy";
     keel::call_report report;
@@ -870,13 +874,11 @@ TEST(http_service, every_verb_takes_a_report) {
     keel::test::http::test_server server;
     server.script("/flaky",
                   {{behaviour::reply, 503, {}, "busy"}, {behaviour::reply, 200, {}, "ok"}});
-    const auto doc =
-        one_http_dependency("flaky-http", server.url(""),
-                            "    retry: {max_attempts: 3, backoff: {kind: constant, initial: 1ms}, "
-                            "retry_on: [throttled]}\n");
-    asio::io_context io;
-    config::registry policies(io.get_executor(), doc);
-    kh::service flaky(io.get_executor(), policies, "flaky-http");
+    one_http_dependency dependency(
+        "flaky-http", server.url(""),
+        "    retry: {max_attempts: 3, backoff: {kind: constant, initial: 1ms}, "
+        "retry_on: [throttled]}\n");
+    auto& [io, policies, flaky] = dependency;
     keel::call_report get_report;
     outcome got;
     flaky.async_get("/flaky", get_report, record(got));
@@ -896,10 +898,8 @@ TEST(http_service, every_verb_takes_a_report) {
 
 // The accessor's old name stays one release, deprecated.
 TEST(http_service, the_deprecated_accessor_is_the_client) {
-    const auto doc = config::load_string("version: 1\ndependencies:\n  h:\n    kind: http\n");
-    asio::io_context io;
-    config::registry policies(io.get_executor(), doc);
-    kh::service h(io.get_executor(), policies, "h");
+    one_http_dependency dependency("h", "http://127.0.0.1:1");
+    kh::service& h = dependency.service;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     EXPECT_EQ(&h.http_client(), &h.client());

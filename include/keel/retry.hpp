@@ -5,7 +5,9 @@
 #include <keel/fault.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <system_error>
@@ -51,6 +53,29 @@ struct retry_decision {
     give_up_reason reason = give_up_reason::none;
     bool server_advised = false; ///< the delay came from retry_after, not the backoff
 };
+
+/// Whether a sleep of `delay` leaves time for another attempt before a total
+/// deadline `time_left` away (nanoseconds::max(): none). The deadline rule of
+/// retry_policy::decide: a sleep that ends at or past the deadline leaves no
+/// time for the attempt, so the call gives up with the real error now rather
+/// than later with a timeout.
+constexpr bool sleep_fits(std::chrono::nanoseconds delay,
+                          std::chrono::nanoseconds time_left) noexcept {
+    return delay < time_left;
+}
+
+/// How many sleeps of `delay` (>= 0) one after another fit that way: the
+/// largest k with sleep_fits(k * delay, time_left), INT64_MAX when there is
+/// no bound (no deadline, or no sleep). What a planner uses to skip ahead over
+/// retries that all sleep the same.
+constexpr std::int64_t sleeps_that_fit(std::chrono::nanoseconds delay,
+                                       std::chrono::nanoseconds time_left) noexcept {
+    if (!sleep_fits(std::chrono::nanoseconds(0), time_left))
+        return 0;
+    if (time_left == std::chrono::nanoseconds::max() || delay <= std::chrono::nanoseconds(0))
+        return std::numeric_limits<std::int64_t>::max();
+    return (time_left.count() - 1) / delay.count();
+}
 
 struct retry_policy {
     /// Attempts in all, the first call included; 1 means "never retry".

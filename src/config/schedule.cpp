@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace keel::config {
 
@@ -20,12 +21,17 @@ nanoseconds add(nanoseconds a, nanoseconds b) noexcept {
     return a + b;
 }
 
-/// Whether any failure can be retried at all: decide() never retries a
-/// cancellation, whatever retry_on says.
-bool retries_something(const fault_set& retry_on) noexcept {
-    fault_set retryable = retry_on;
-    retryable.erase(fault_class::cancelled);
-    return !retryable.empty();
+/// A fault class that `rules` retries, if any: the plan's failures are all
+/// of it. Asked of decide() itself, which knows what is never retried.
+std::optional<fault_class> retried_fault(const retry_policy& rules) {
+    for (int i = 0; i < fault_class_count; ++i) {
+        failed_attempt probe;
+        probe.fault = static_cast<fault_class>(i);
+        random_source unused;
+        if (rules.decide(probe, unused).reason != give_up_reason::not_retryable)
+            return probe.fault;
+    }
+    return std::nullopt;
 }
 
 /// format_duration, rounded to three digits past the largest unit so jitter
@@ -86,12 +92,21 @@ constexpr std::size_t tail_rows_shown = 5;
 } // namespace
 
 schedule_report plan(const keel::pipeline_policy& policy, std::uint64_t seed) {
-    const backoff_policy& backoff = policy.retry.backoff;
+    // Whether each retry happens and what it sleeps is retry_policy::decide's
+    // answer to a failure of a class it retries. A veto on particular errors
+    // (the predicate) is not modelled: the plan is the worst case.
+    retry_policy rules = policy.retry;
+    rules.predicate = nullptr;
+    const backoff_policy backoff = rules.backoff;
     const nanoseconds total = policy.timeout.total;
     // An attempt's exchange deadline never outlives the total one.
     const nanoseconds exchange = std::min(policy.timeout.exchange, total);
-    const int max_attempts =
-        retries_something(policy.retry.retry_on) ? std::max(policy.retry.max_attempts, 1) : 1;
+    const std::optional<fault_class> fault = retried_fault(rules);
+    // decide() sees the earliest failure of the previous attempt: the last
+    // chance for a retry to fit before the total deadline.
+    const auto time_left = [total](const scheduled_attempt& a) {
+        return total == unlimited ? nanoseconds::max() : total - a.earliest_start;
+    };
 
     schedule_report out;
     out.attempts.push_back(scheduled_attempt{1, nanoseconds(0), nanoseconds(0), nanoseconds(0)});
@@ -103,19 +118,16 @@ schedule_report plan(const keel::pipeline_policy& policy, std::uint64_t seed) {
     scheduled_attempt last = out.attempts.back();
     std::vector<scheduled_attempt> tail; // ring of the last attempts, once the list is full
     std::size_t tail_next = 0;
-    const backoff_policy* active = &backoff;
-    backoff_policy capped;
-    while (last.number < max_attempts) {
+    bool capped = false;
+    while (fault) {
         const int retry = last.number; // 1-based number of the retry that follows
         if (out.attempts.size() == max_listed_attempts && tail.size() == tail_listed_attempts &&
             steady_without_jitter(backoff, retry)) {
             // Every delay from here on is the same: skip ahead in closed form
             // to the last few attempts, which the loop then lists.
             const nanoseconds d = backoff.base_delay(retry);
-            std::int64_t left = max_attempts - last.number;
-            if (total != unlimited && d.count() > 0)
-                left = std::min(left,
-                                (total - last.earliest_start - nanoseconds(1)).count() / d.count());
+            const std::int64_t left = std::min<std::int64_t>(rules.max_attempts - last.number,
+                                                             sleeps_that_fit(d, time_left(last)));
             const std::int64_t skip = left - static_cast<std::int64_t>(tail_listed_attempts);
             if (skip > 0) {
                 last.number += static_cast<int>(skip);
@@ -127,21 +139,24 @@ schedule_report plan(const keel::pipeline_policy& policy, std::uint64_t seed) {
                 continue;
             }
         }
-        if (active == &backoff && is_capped(backoff, retry)) {
+        if (!capped && is_capped(backoff, retry)) {
             // Capped for good: the same draws from a constant policy at the
             // cap, without a pow() per retry (max_attempts may be huge).
-            capped = backoff;
-            capped.kind = backoff_kind::constant;
-            capped.initial = backoff.max;
-            active = &capped;
+            rules.backoff.kind = backoff_kind::constant;
+            rules.backoff.initial = backoff.max;
+            capped = true;
         }
-        const nanoseconds delay = active->delay(retry, previous_delay, random);
-        previous_delay = delay;
-        // decide() retries only when the sleep ends before the total deadline,
-        // so the earliest failure of the previous attempt is the last chance.
-        const nanoseconds earliest = add(last.earliest_start, delay);
-        if (earliest >= total)
+        failed_attempt failed;
+        failed.number = last.number;
+        failed.fault = *fault;
+        failed.previous_delay = previous_delay;
+        failed.time_left = time_left(last);
+        const retry_decision decision = rules.decide(failed, random);
+        if (!decision.retry)
             break;
+        const nanoseconds delay = decision.delay;
+        previous_delay = delay;
+        const nanoseconds earliest = add(last.earliest_start, delay);
         const nanoseconds latest = std::min(add(add(last.latest_start, exchange), delay), total);
         last = scheduled_attempt{last.number + 1, delay, earliest, latest};
         if (out.attempts.size() < max_listed_attempts) {

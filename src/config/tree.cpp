@@ -1,3 +1,4 @@
+// Over 400 lines: one libyaml event loop and the positioned tree it builds, read together.
 #include "tree.hpp"
 
 #include <yaml.h>

@@ -38,10 +38,7 @@ retry_decision retry_policy::decide(const failed_attempt& attempt, random_source
     } else {
         out.delay = backoff.delay(attempt.number, attempt.previous_delay, random);
     }
-    // A sleep that ends at or past the total deadline leaves no time for the
-    // next attempt: give up now with the real error rather than later with a
-    // timeout.
-    if (out.delay >= attempt.time_left) {
+    if (!sleep_fits(out.delay, attempt.time_left)) {
         out.reason = give_up_reason::deadline;
         out.delay = std::chrono::nanoseconds(0);
         out.server_advised = false;

@@ -10,52 +10,47 @@ namespace keel::kafka {
 
 namespace {
 
+constexpr std::string_view connection_keys[] = {"bootstrap_servers", "properties"};
+
+/// Each property is tried on `scratch`, so that an unknown name or a bad
+/// value is reported with its position.
+void read_properties(config::section_reader& r, const config::value& v, const std::string& path,
+                     rd_kafka_conf_t& scratch, property_list& out) {
+    for (const auto& [name, item] : v.entries()) {
+        const std::string key = config::join(path, name);
+        auto text = r.scalar(item, key, "a value (librdkafka property)");
+        if (!text)
+            continue;
+        char why[512] = "";
+        if (rd_kafka_conf_set(&scratch, name.c_str(), text->c_str(), why, sizeof why) !=
+            RD_KAFKA_CONF_OK)
+            r.error(item, key, std::string("librdkafka: ") + why);
+        else
+            out.emplace_back(name, *text);
+    }
+}
+
 connection_settings read_connection(const config::dependency& dep) {
     config::section_reader r(dep, config::dependency_kind::kafka, "keel::kafka::service");
-    const std::string& base = r.base();
     connection_settings out;
-    const config::value& c = dep.connection;
-    if (c.kind() == config::value::type::map) {
-        // One scratch configuration checks every property as librdkafka will.
-        std::unique_ptr<rd_kafka_conf_t, decltype(&rd_kafka_conf_destroy)> scratch(
-            rd_kafka_conf_new(), &rd_kafka_conf_destroy);
-        for (const auto& [name, v] : c.entries()) {
-            const std::string key = base + "." + name;
-            if (name == "bootstrap_servers") {
-                if (v.kind() != config::value::type::scalar || v.scalar().empty())
-                    r.error(v, key, "expected host:port[,host:port...]");
-                else
-                    out.bootstrap_servers = v.scalar();
-            } else if (name == "properties") {
-                if (v.kind() == config::value::type::map) {
-                    for (const auto& [p, pv] : v.entries()) {
-                        const std::string pkey = key + "." + p;
-                        if (pv.kind() != config::value::type::scalar) {
-                            r.error(pv, pkey, "expected a value (librdkafka property)");
-                            continue;
-                        }
-                        char why[512] = "";
-                        if (rd_kafka_conf_set(scratch.get(), p.c_str(), pv.scalar().c_str(), why,
-                                              sizeof why) != RD_KAFKA_CONF_OK)
-                            r.error(pv, pkey, std::string("librdkafka: ") + why);
-                        else
-                            out.properties.emplace_back(p, pv.scalar());
-                    }
-                } else if (v.kind() != config::value::type::null) {
-                    r.error(v, key, "expected a map of librdkafka properties");
-                }
-            } else {
-                r.error(v, key,
-                        "unknown key '" + name +
-                            "'; expected one of: bootstrap_servers, properties");
-            }
-        }
-    } else if (c.kind() != config::value::type::null) {
-        r.error(c, base, "expected a map");
-    }
+    // One scratch configuration checks every property as librdkafka will.
+    std::unique_ptr<rd_kafka_conf_t, decltype(&rd_kafka_conf_destroy)> scratch(
+        rd_kafka_conf_new(), &rd_kafka_conf_destroy);
+    r.entries(r.section(), r.base(), connection_keys,
+              [&](const std::string& name, const config::value& v, const std::string& key) {
+                  if (name == "bootstrap_servers") {
+                      auto servers = r.scalar(v, key, "host:port[,host:port...]");
+                      if (servers && servers->empty())
+                          r.error(v, key, "expected host:port[,host:port...], got \"\"");
+                      else if (servers)
+                          out.bootstrap_servers = *servers;
+                  } else if (r.any_map(v, key, "a map of librdkafka properties")) {
+                      read_properties(r, v, key, *scratch, out.properties);
+                  }
+              });
     if (r.errors().empty() && out.bootstrap_servers.empty())
-        r.error(c.kind() == config::value::type::null ? dep.where : c.where(),
-                base + ".bootstrap_servers", "missing (the cluster to connect to, host:port)");
+        r.error(r.where(), config::join(r.base(), "bootstrap_servers"),
+                "missing (the cluster to connect to, host:port)");
     r.throw_if_errors();
     return out;
 }

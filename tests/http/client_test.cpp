@@ -784,6 +784,39 @@ dependencies:
     EXPECT_EQ(o.max_connections_per_host, 8);
 }
 
+TEST(http_config, connection_reads_as_the_loader_does) {
+    // The loader's reader: every YAML boolean the loader takes, the loader's
+    // message for what it does not, and "did you mean" for a typo.
+    const auto doc = config::load_string(R"(version: 1
+dependencies:
+  a: {kind: http, connection: {tls: {verify: FALSE}, deadline_headers: True}}
+  b: {kind: http, connection: {tls: {verify: yes}}}
+  c: {kind: http, connection: {tsl: {verify: true}, max_connections_per_host: -1}}
+)",
+                                         "svc.yaml");
+    const kh::client_options a = kh::options_from(doc.dependencies[0]);
+    EXPECT_FALSE(a.tls.verify);
+    EXPECT_TRUE(a.deadline_headers);
+    std::string b, c;
+    try {
+        kh::options_from(doc.dependencies[1]);
+    } catch (const config::config_error& e) {
+        b = e.what();
+    }
+    try {
+        kh::options_from(doc.dependencies[2]);
+    } catch (const config::config_error& e) {
+        c = e.what();
+    }
+    EXPECT_EQ(b, "svc.yaml:4:46: error: dependencies.b.connection.tls.verify: expected "
+                 "a boolean (true or false), got \"yes\"");
+    EXPECT_EQ(c, "svc.yaml:5:32: error: dependencies.c.connection.tsl: unknown key 'tsl' (did you "
+                 "mean 'tls'?); expected one of: base_url, headers, tls, deadline_headers, "
+                 "max_connections_per_host\n"
+                 "svc.yaml:5:79: error: dependencies.c.connection.max_connections_per_host: "
+                 "expected a whole number >= 0, got \"-1\"");
+}
+
 TEST(http_config, bad_connection_sections_say_where) {
     const auto doc = config::load_string(R"(version: 1
 dependencies:

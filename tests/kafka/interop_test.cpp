@@ -153,6 +153,23 @@ dependencies:
     EXPECT_FALSE(*published) << published->message();
 }
 
+TEST(KafkaConfig, ATypoInTheConnectionSectionGetsASuggestion) {
+    const auto doc = keel::config::load_string(R"(version: 1
+dependencies:
+  events: {kind: kafka, connection: {bootstrap_server: "127.0.0.1:9092"}}
+)",
+                                               "svc.yaml");
+    std::string what = "accepted";
+    try {
+        kk::options_from(doc.dependencies[0]);
+    } catch (const keel::config::config_error& e) {
+        what = e.what();
+    }
+    EXPECT_EQ(what, "svc.yaml:3:38: error: dependencies.events.connection.bootstrap_server: "
+                    "unknown key 'bootstrap_server' (did you mean 'bootstrap_servers'?); "
+                    "expected one of: bootstrap_servers, properties");
+}
+
 TEST(KafkaConfig, BadConnectionSectionNamesFileLineColumnAndProperty) {
     const std::string path = write_config("kafka-bad.yaml", R"(version: 1
 dependencies:

@@ -34,6 +34,25 @@ dependencies:
     EXPECT_EQ(o.cancel_grace, std::chrono::milliseconds(1500));
 }
 
+TEST(pg_config, a_typo_in_the_connection_section_gets_a_suggestion) {
+    const auto doc = config::load_string(R"(version: 1
+dependencies:
+  a: {kind: postgres, connection: {dsn: "host=x", pool_sise: 2, cancel_grace: unlimited}}
+)",
+                                         "svc.yaml");
+    std::string what = "accepted";
+    try {
+        kp::options_from(doc.dependencies[0]);
+    } catch (const config::config_error& e) {
+        what = e.what();
+    }
+    EXPECT_EQ(what, "svc.yaml:3:51: error: dependencies.a.connection.pool_sise: unknown key "
+                    "'pool_sise' (did you mean 'pool_size'?); expected one of: dsn, pool_size, "
+                    "cancel_grace\n"
+                    "svc.yaml:3:79: error: dependencies.a.connection.cancel_grace: cannot be "
+                    "unlimited");
+}
+
 TEST(pg_config, bad_connection_sections_say_where) {
     const auto doc = config::load_string(R"(version: 1
 dependencies:

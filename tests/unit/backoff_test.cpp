@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace keel {
 namespace {
@@ -176,6 +177,25 @@ TEST(RetryDecision, GivesUpWhenTheSleepWouldPassTheDeadline) {
     EXPECT_EQ(d.reason, give_up_reason::deadline);
     a.time_left = 101ms;
     EXPECT_TRUE(p.decide(a, r).retry);
+}
+
+TEST(RetryDecision, ASleepFitsOnlyIfItEndsBeforeTheDeadline) {
+    EXPECT_TRUE(sleep_fits(99ms, 100ms));
+    EXPECT_FALSE(sleep_fits(100ms, 100ms)); // no time left for the attempt itself
+    EXPECT_FALSE(sleep_fits(0ms, 0ms));
+    EXPECT_TRUE(sleep_fits(24h, std::chrono::nanoseconds::max())); // no deadline
+}
+
+TEST(RetryDecision, SleepsThatFitAgreeWithSleepFits) {
+    for (const ns left : {ns(1), ns(99), ns(100), ns(101), ns(1000), ns(1001)})
+        for (const ns delay : {ns(1), ns(7), ns(100), ns(1000)}) {
+            const std::int64_t k = sleeps_that_fit(delay, left);
+            EXPECT_TRUE(sleep_fits(k * delay, left)) << delay.count() << " " << left.count();
+            EXPECT_FALSE(sleep_fits((k + 1) * delay, left)) << delay.count() << " " << left.count();
+        }
+    EXPECT_EQ(sleeps_that_fit(100ms, 0ms), 0);
+    EXPECT_EQ(sleeps_that_fit(0ms, 1ms), std::numeric_limits<std::int64_t>::max());
+    EXPECT_EQ(sleeps_that_fit(1ms, ns::max()), std::numeric_limits<std::int64_t>::max());
 }
 
 TEST(RetryDecision, PredicateVetoes) {

@@ -15,6 +15,10 @@
 
 namespace keel::config {
 
+namespace detail {
+struct value_access; // the loader's way to set what only it knows
+} // namespace detail
+
 /// A position in a source file; line and column are 1-based.
 struct position {
     std::string file;
@@ -59,6 +63,12 @@ public:
     const std::vector<value>& items() const; ///< throws unless kind() == sequence
     /// The entry named `key` of a map, or nullptr (also when not a map).
     const value* find(std::string_view key) const noexcept;
+    /// Where this value's key was written, for a map entry read from a file
+    /// (an unknown key is reported there); otherwise where().
+    const position& key_where() const noexcept { return key_where_.line ? key_where_ : where_; }
+    /// An error about this value was already reported (an unset `${VAR}`):
+    /// readers skip it rather than report a second, confusing error.
+    bool reported() const noexcept { return reported_; }
 
     // Construction (used by the loader and by tests).
     static value make_null(position where);
@@ -67,8 +77,12 @@ public:
     static value make_sequence(std::vector<value> items, position where);
 
 private:
+    friend struct detail::value_access;
+
     type kind_ = type::null;
     position where_;
+    position key_where_; ///< line 0: not set
+    bool reported_ = false;
     std::string scalar_;
     std::vector<std::pair<std::string, value>> entries_;
     std::vector<value> items_;

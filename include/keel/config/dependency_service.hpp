@@ -55,12 +55,17 @@ protected:
             std::forward<Tail>(tail)...);
     }
 
+    static constexpr bool has_default_token =
+        !std::is_void_v<asio::default_completion_token_t<executor_type>>;
+    static auto default_token() { return asio::default_completion_token_t<executor_type>(); }
+
     /// Every verb takes, after its own arguments, an optional call_report&
-    /// and then an optional completion token (the executor's default one).
-    /// `start(pipeline, token)` starts the call on the dependency's pipeline,
-    /// seen through with_report when the caller passed a report.
+    /// and then a completion token (optional where the executor has a
+    /// default one; any_io_executor has none in Asio 1.22). `start(pipeline,
+    /// token)` starts the call on the dependency's pipeline, seen through
+    /// with_report when the caller passed a report.
     template <class Start>
-    auto route(Start&& start) {
+    requires has_default_token auto route(Start&& start) {
         return start(*pipeline_, default_token());
     }
     template <class Start, class Token>
@@ -69,7 +74,7 @@ protected:
         return start(*pipeline_, std::forward<Token>(token));
     }
     template <class Start>
-    auto route(Start&& start, call_report& report) {
+    requires has_default_token auto route(Start&& start, call_report& report) {
         return start(with_report(*pipeline_, report), default_token());
     }
     template <class Start, class Token>
@@ -79,9 +84,6 @@ protected:
 
     configured_pipeline* pipeline_;
     Client client_;
-
-private:
-    static auto default_token() { return asio::default_completion_token_t<executor_type>(); }
 };
 
 } // namespace keel::config

@@ -482,8 +482,8 @@ TEST_F(pg_pool, connection_lost_during_commit_is_outcome_unknown_and_not_retried
     std::optional<std::error_code> result;
     auto killer = terminate_when_running("lostcommit", "COMMIT%");
     int bodies = 0;
-    pg::async_transaction(
-        p, pipeline,
+    p.async_transaction(
+        pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             ++bodies;
             co_await tx.async_query(pg::statement("INSERT INTO slow_commit VALUES (1)"),
@@ -524,8 +524,8 @@ TEST_F(pg_pool, serialization_failures_are_retried_to_success) {
     two_transactions t;
     asio::steady_timer wake(context_);
     for (int i = 0; i < 2; ++i) {
-        pg::async_transaction(
-            p, pipeline,
+        p.async_transaction(
+            pipeline,
             [&, i](pg::transaction& tx) -> asio::awaitable<void> {
                 const bool first = ++t.attempts[i] == 1;
                 // Each reads what the other writes: a cycle SERIALIZABLE refuses.
@@ -554,8 +554,8 @@ TEST_F(pg_pool, deadlocks_are_retried_to_success) {
     two_transactions t;
     asio::steady_timer wake(context_);
     for (int i = 0; i < 2; ++i) {
-        pg::async_transaction(
-            p, pipeline,
+        p.async_transaction(
+            pipeline,
             [&, i](pg::transaction& tx) -> asio::awaitable<void> {
                 const bool first = ++t.attempts[i] == 1;
                 // Opposite order: each holds the row the other wants next.
@@ -583,8 +583,8 @@ TEST_F(pg_pool, transaction_body_error_rolls_back_and_is_not_retried_when_perman
     keel::pipeline pipeline(context_, "db", fast_retries(3));
     int bodies = 0;
     std::optional<std::error_code> result;
-    pg::async_transaction(
-        p, pipeline,
+    p.async_transaction(
+        pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             ++bodies;
             co_await tx.async_query(pg::statement("INSERT INTO rolled VALUES (1)"),
@@ -610,8 +610,8 @@ TEST_F(pg_pool, a_transaction_cut_short_by_its_deadline_is_rolled_back_and_run_a
     keel::pipeline pipeline(context_, "db", policy);
     int bodies = 0;
     std::optional<std::error_code> result;
-    pg::async_transaction(
-        p, pipeline,
+    p.async_transaction(
+        pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             const int attempt = ++bodies;
             co_await tx.async_query(pg::statement("INSERT INTO cut VALUES ($1)", attempt),

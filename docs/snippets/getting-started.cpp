@@ -16,6 +16,7 @@
 #include <cassert>
 #include <future>
 #include <iostream>
+#include <keel/as_result.hpp>
 #include <keel/classified_category.hpp>
 #include <keel/fault.hpp>
 #include <keel/http/error.hpp>
@@ -183,6 +184,7 @@ void connect_deferred(keel::pipeline& orders, asio::ip::tcp::socket& socket,
 
 namespace as_result {
 // [snippet:as-result]
+#include <keel/as_result.hpp>
 #include <keel/keel.hpp>
 
 #include <asio/awaitable.hpp>
@@ -209,6 +211,7 @@ asio::awaitable<void> try_connect(keel::pipeline& orders, asio::ip::tcp::socket&
 
 namespace call_report {
 // [snippet:call-report]
+#include <keel/as_result.hpp>
 #include <keel/keel.hpp>
 
 #include <asio/awaitable.hpp>

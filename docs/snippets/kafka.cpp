@@ -31,7 +31,7 @@ namespace kafka_docs {
     keel::config::registry policies(io.get_executor(), keel::config::load_file("service.yaml"));
     keel::kafka::service events(io.get_executor(), policies, "events");
 
-    events.async_publish("orders", order_id, payload, {{"event-id", event_id}},
+    events.async_produce("orders", order_id, payload, {{"event-id", event_id}},
                          [](std::error_code ec, keel::kafka::delivery d) {
                              if (ec) { /* after keel's retries: ec.message(), keel::classify(ec) */ }
                              else    { /* d.partition, d.offset */ }
@@ -54,7 +54,7 @@ namespace kafka_docs {
     auto [ec, where] = co_await producer.async_produce(
         "orders", key, value, headers, asio::experimental::as_tuple(asio::use_awaitable));
 
-    // Through a pipeline (what service::async_publish does):
+    // Through a pipeline (what service::async_produce does):
     producer.async_call(pipeline, "orders", key, value, headers, token);
     // [end]
 }

@@ -97,7 +97,7 @@ struct event_row {
     // [snippet:transaction]
     #include <keel/pg/transaction.hpp>
 
-    pg::async_transaction(db, pipeline,
+    db.async_transaction(pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             auto rows = co_await tx.async_query(
                 pg::statement("SELECT balance FROM accounts WHERE id = $1", from), asio::use_awaitable);

@@ -3,6 +3,7 @@
 // header the page forgets to include fails the build.
 
 // [snippet:quickstart]
+#include <keel/as_result.hpp>
 #include <keel/keel.hpp>
 
 #include <asio/co_spawn.hpp>

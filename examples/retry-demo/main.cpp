@@ -11,6 +11,7 @@
 //   (c) search-api     hangs too, but the 600 ms total deadline ends it
 //   (d) payments-api   a permanent error: not retried                [coroutine, throws]
 //   (e) rates-api      429 with Retry-After: the server's delay, capped
+#include <keel/as_result.hpp>
 #include <keel/keel.hpp>
 
 #include <asio/co_spawn.hpp>

@@ -1,7 +1,7 @@
-// Everything in keel::core.
+// Everything in keel::core. Not keel/as_result.hpp: it needs Boost, and so
+// the target keel::as_result.
 #pragma once
 
-#include <keel/as_result.hpp>
 #include <keel/attempt.hpp>
 #include <keel/attempt_feedback.hpp>
 #include <keel/backoff.hpp>

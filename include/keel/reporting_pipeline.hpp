@@ -1,5 +1,5 @@
 // keel::with_report: a pipeline seen through a call_report, for functions
-// that take any pipeline (pg::pool::async_call, pg::async_transaction,
+// that take any pipeline (pg::pool::async_call, pg::pool::async_transaction,
 // http::client::async_call) and so have no report parameter of their own.
 #pragma once
 
@@ -38,7 +38,7 @@ private:
     call_report& report_;
 };
 
-/// `pg::async_transaction(pool, keel::with_report(pipeline, report), ...)`.
+/// `pool.async_transaction(keel::with_report(pipeline, report), ...)`.
 template <class Pipeline>
 reporting_pipeline<Pipeline> with_report(Pipeline& pipeline, call_report& report) noexcept {
     return reporting_pipeline<Pipeline>(pipeline, report);

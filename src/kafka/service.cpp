@@ -30,9 +30,7 @@ void read_properties(config::section_reader& r, const config::value& v, const st
     }
 }
 
-} // namespace
-
-connection_settings connection_from(const config::dependency& dep) {
+connection_settings read_connection(const config::dependency& dep) {
     config::section_reader r(dep, config::dependency_kind::kafka, "keel::kafka::service");
     connection_settings out;
     // One scratch configuration checks every property as librdkafka will.
@@ -57,8 +55,10 @@ connection_settings connection_from(const config::dependency& dep) {
     return out;
 }
 
-producer_options producer_options_from(const config::dependency& dep) {
-    connection_settings c = connection_from(dep);
+} // namespace
+
+producer_options options_from(const config::dependency& dep) {
+    connection_settings c = read_connection(dep);
     producer_options o;
     o.bootstrap_servers = std::move(c.bootstrap_servers);
     o.properties = std::move(c.properties);
@@ -66,7 +66,7 @@ producer_options producer_options_from(const config::dependency& dep) {
 }
 
 consumer_options consumer_options_from(const config::dependency& dep, std::string group_id) {
-    connection_settings c = connection_from(dep);
+    connection_settings c = read_connection(dep);
     consumer_options o;
     o.bootstrap_servers = std::move(c.bootstrap_servers);
     o.properties = std::move(c.properties);
@@ -74,9 +74,17 @@ consumer_options consumer_options_from(const config::dependency& dep, std::strin
     return o;
 }
 
+producer_options producer_options_from(const config::dependency& dep) {
+    return options_from(dep);
+}
+
+connection_settings connection_from(const config::dependency& dep) {
+    return read_connection(dep);
+}
+
 service::service(executor_type executor, config::registry& policies, std::string_view dependency)
-    : dependency_service(std::move(executor), policies, dependency, producer_options_from),
-      connection_(policies.read_dependency(dependency, connection_from)) {}
+    : dependency_service(std::move(executor), policies, dependency, options_from),
+      connection_(policies.read_dependency(dependency, read_connection)) {}
 
 consumer_options service::consumer_options_for(std::string group_id) const {
     consumer_options o;

@@ -1,4 +1,4 @@
-#include <keel/config/document.hpp>
+#include <keel/internal/listen_address.hpp>
 #include <keel/prometheus/exposer.hpp>
 #include <keel/prometheus/metrics.hpp>
 
@@ -52,7 +52,7 @@ std::string why_not_listen(const std::string& host, std::uint16_t port) {
 exposer::exposer(std::string_view listen, std::string path) : path_(std::move(path)) {
     std::uint16_t port = 0;
     std::string why;
-    if (!config::split_listen_address(listen, host_, port, &why))
+    if (!keel::internal::split_listen_address(listen, host_, port, &why))
         throw std::invalid_argument("keel::prometheus: cannot listen on \"" + std::string(listen) +
                                     "\": " + why);
     if (path_.empty() || path_.front() != '/')

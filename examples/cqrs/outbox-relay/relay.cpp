@@ -34,7 +34,7 @@ keel::kafka::producer_options producer_options_for(runtime& rt, std::string_view
     const keel::config::dependency* dep = doc->find(name);
     if (!dep)
         throw std::out_of_range("unknown dependency '" + std::string(name) + "'");
-    return keel::kafka::producer_options_from(*dep); // config_error for a bad section
+    return keel::kafka::options_from(*dep); // config_error for a bad section
 }
 
 std::string what(std::exception_ptr e) {

@@ -116,7 +116,7 @@ private:
         positions_.clear();
         dead_lettered_seen_ = 0;
         loop_ = processor::start(
-            *consumer_, kafka_.pipeline(), kafka_.kafka_producer(), dead_letter_topic_,
+            *consumer_, kafka_.pipeline(), kafka_.client(), dead_letter_topic_,
             [this](const kk::message& m, const keel::attempt& a,
                    std::function<void(std::error_code)> done) { handle(m, a, std::move(done)); },
             [this](std::error_code ec) { stopped(ec); });

@@ -12,9 +12,11 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +60,17 @@ struct pool_stats {
     std::size_t closed_broken = 0; ///< connections dropped because they broke
 };
 
+enum class isolation { read_committed, repeatable_read, serializable };
+
+/// One attempt's transaction (keel/pg/transaction.hpp).
+class transaction;
+
+/// The body of a transaction: runs its statements through `tx` and throws
+/// (co_await with asio::use_awaitable does) to roll back. It may run several
+/// times, once per attempt, so it must not keep effects outside the database
+/// from a failed attempt.
+using transaction_function = std::function<asio::awaitable<void>(transaction&)>;
+
 namespace detail {
 class pool_impl;
 
@@ -71,6 +84,14 @@ using query_completion = keel::detail::completion<std::error_code, result>;
 std::shared_ptr<keel::detail::call_handle>
 make_query(const std::shared_ptr<pool_impl>& pool, statement owned, const statement* borrowed,
            const query_options& options, keel::detail::completion_ptr<query_completion> done);
+
+using transaction_completion = keel::detail::completion<std::error_code>;
+
+/// The call running one attempt of a transaction; start() starts it.
+std::shared_ptr<keel::detail::call_handle>
+make_transaction(const std::shared_ptr<pool_impl>& pool, const transaction_function* body,
+                 isolation level, const keel::attempt* attempt,
+                 keel::detail::completion_ptr<transaction_completion> done);
 } // namespace detail
 
 /// Up to `size` connections to one database. Each call takes a free
@@ -143,8 +164,57 @@ public:
             pipeline, initiate_query{{this}}, std::move(s), std::forward<Token>(token));
     }
 
-    /// For keel::pg's own helpers (transactions).
-    const std::shared_ptr<detail::pool_impl>& impl() const noexcept { return impl_; }
+    /// Runs `body` inside BEGIN [ISOLATION LEVEL ...] / COMMIT on one pooled
+    /// connection, through `pipeline`: an attempt whose body or COMMIT fails
+    /// with a transient error -- above all 40001 serialization_failure and
+    /// 40P01 deadlock_detected -- is rolled back and the whole transaction
+    /// runs again under the pipeline's retry policy. The body's statements
+    /// run through a pg::transaction (keel/pg/transaction.hpp).
+    ///
+    /// Completion signature: `void(std::error_code)`.
+    ///
+    /// Errors: none once COMMIT succeeded; the body's error (a
+    /// system_error's code, errc::transaction_function_threw for anything
+    /// else); a statement's SQLSTATE; the errors of acquiring a connection
+    /// (as async_query); errc::commit_outcome_unknown when the connection
+    /// broke while COMMIT was on its way -- that one is never retried; the
+    /// pipeline's deadlines and local refusals; operation_aborted when
+    /// cancelled.
+    ///
+    /// Per-operation cancellation: terminal, partial and total alike (an
+    /// expired deadline is a terminal one). A call waiting for a connection
+    /// leaves the queue; a running attempt's connection is closed, which
+    /// makes the server roll the transaction back, and the body's pending
+    /// statement completes with operation_aborted. What it leaves behind:
+    /// nothing committed, unless COMMIT was already on its way -- then the
+    /// outcome is unknown and the pipeline does not retry. The body's
+    /// coroutine may still be running when the call completes: its later
+    /// statements fail with operation_aborted.
+    ///
+    /// Lifetimes: the pool and the pipeline must outlive the call; the body
+    /// is copied for each attempt's coroutine, so what it captures by
+    /// reference must outlive the coroutine, not only the call.
+    template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
+    auto async_transaction(Pipeline&& pipeline, transaction_function body,
+                           isolation level = isolation::read_committed,
+                           Token&& token = asio::default_completion_token_t<executor_type>()) {
+        static_assert(
+            std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
+            "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
+        return pipeline.template async_run<void(std::error_code)>(
+            [this, body = std::move(body), level](const keel::attempt& a, auto&& attempt_token) {
+                return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
+                    [this, &body, level, &a](auto handler) {
+                        keel::detail::initiate_call<keel::detail::completion, std::error_code>(
+                            std::move(handler), executor_, [&](auto done) {
+                                return detail::make_transaction(impl_, &body, level, &a,
+                                                                std::move(done));
+                            });
+                    },
+                    attempt_token);
+            },
+            std::forward<Token>(token));
+    }
 
 private:
     struct initiate_query : initiation<pool> {

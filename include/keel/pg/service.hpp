@@ -8,7 +8,7 @@
 #include <keel/reporting_pipeline.hpp>
 
 #include <string_view>
-#include <type_traits>
+#include <tuple>
 
 namespace keel::pg {
 
@@ -35,47 +35,38 @@ public:
     service(executor_type executor, config::registry& policies, std::string_view dependency)
         : dependency_service(std::move(executor), policies, dependency, options_from) {}
 
-    pool& connections() noexcept { return client_; }
+    /// Deprecated (one release): client().
+    [[deprecated("use client()")]] pool& connections() noexcept { return client(); }
 
     /// pool::async_call through the dependency's pipeline: the same
     /// completion signature (`void(std::error_code, result)`), errors,
     /// cancellation (terminal, partial and total, into the attempt in
     /// flight) and leftovers (a statement the server may have run). The
     /// service must outlive the call; the statement is moved in.
-    template <class Token = asio::default_completion_token_t<executor_type>>
-    requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_query(
-        statement s, Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return call(std::move(s), std::forward<Token>(token));
+    ///
+    /// `tail`: `[call_report& report,] [token]`. A report (which must outlive
+    /// the call) says how it went: the attempts, and in last_operation_error
+    /// the last error the server or the connection gave, which a deadline
+    /// that ended the call would otherwise hide.
+    template <class... Tail>
+    auto async_query(statement s, Tail&&... tail) {
+        return call(std::forward_as_tuple(std::move(s)), std::forward<Tail>(tail)...);
     }
 
-    /// As above, and `report` (which must outlive the call) says how it
-    /// went: the attempts, and in last_operation_error the last error the
-    /// server or the connection gave, which a deadline that ended the call
-    /// would otherwise hide.
-    template <class Token = asio::default_completion_token_t<executor_type>>
-    auto async_query(statement s, call_report& report,
-                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return call_reported(report, std::move(s), std::forward<Token>(token));
-    }
-
-    /// pg::async_transaction through the dependency's pipeline: the same
+    /// pool::async_transaction through the dependency's pipeline: the same
     /// completion signature (`void(std::error_code)`), errors, cancellation
     /// (terminal, partial and total: the attempt's connection is closed and
     /// the server rolls back) and lifetimes (the service outlives the call).
-    template <class Token = asio::default_completion_token_t<executor_type>>
-    requires(!std::is_same_v<std::decay_t<Token>, call_report>) auto async_transaction(
-        transaction_function body, isolation level = isolation::read_committed,
-        Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return pg::async_transaction(client_, *pipeline_, std::move(body), level,
-                                     std::forward<Token>(token));
-    }
-
-    /// As above, with a report (see async_query).
-    template <class Token = asio::default_completion_token_t<executor_type>>
-    auto async_transaction(transaction_function body, isolation level, call_report& report,
-                           Token&& token = asio::default_completion_token_t<executor_type>()) {
-        return pg::async_transaction(client_, with_report(*pipeline_, report), std::move(body),
-                                     level, std::forward<Token>(token));
+    /// `tail` as async_query's.
+    template <class... Tail>
+    auto async_transaction(transaction_function body, isolation level = isolation::read_committed,
+                           Tail&&... tail) {
+        return route(
+            [&](auto&& pipeline, auto&& token) {
+                return client_.async_transaction(pipeline, std::move(body), level,
+                                                 std::forward<decltype(token)>(token));
+            },
+            std::forward<Tail>(tail)...);
     }
 };
 

@@ -101,7 +101,7 @@ dependencies:
     kk::service events(context.get_executor(), policies, "events");
     int done = 0;
     for (int i = 0; i < 3; ++i)
-        events.async_publish(
+        events.async_produce(
             "events", "order-" + std::to_string(i), "{\"n\":" + std::to_string(i) + "}",
             {{"event-id", "e" + std::to_string(i)}}, [&](std::error_code ec, kk::delivery) {
                 EXPECT_FALSE(ec) << ec.message();
@@ -115,6 +115,44 @@ dependencies:
                    "order-2|{\"n\":2}|event-id=e2\n");
 }
 
+// async_produce takes a report before the token, as every service verb
+// does; the old names stay one release, deprecated, and do the same.
+TEST(kafka_interop, async_produce_takes_a_report_and_the_old_names_stay) {
+    mock_process mock("--topic events:1");
+    ASSERT_FALSE(mock.bootstrap().empty());
+    const auto doc = keel::config::load_string(R"(version: 1
+dependencies:
+  events:
+    kind: kafka
+    connection:
+      bootstrap_servers: ")" + mock.bootstrap() +
+                                               R"("
+      properties: { linger.ms: 1, log_level: 2 }
+)");
+    asio::io_context context;
+    keel::config::registry policies(context.get_executor(), doc);
+    kk::service events(context.get_executor(), policies, "events");
+    keel::call_report report;
+    std::optional<std::error_code> produced;
+    events.async_produce("events", "k", "v", {}, report,
+                         [&](std::error_code ec, kk::delivery) { produced = ec; });
+    ASSERT_TRUE(run_until(context, [&] { return produced.has_value(); }));
+    EXPECT_FALSE(*produced) << produced->message();
+    EXPECT_EQ(report.attempts, 1);
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    EXPECT_EQ(&events.kafka_producer(), &events.client());
+    EXPECT_EQ(kk::producer_options_from(*doc.find("events")).bootstrap_servers, mock.bootstrap());
+    EXPECT_EQ(kk::connection_from(*doc.find("events")).bootstrap_servers, mock.bootstrap());
+    std::optional<std::error_code> published;
+    events.async_publish("events", "k", "v", {},
+                         [&](std::error_code ec, kk::delivery) { published = ec; });
+#pragma GCC diagnostic pop
+    ASSERT_TRUE(run_until(context, [&] { return published.has_value(); }));
+    EXPECT_FALSE(*published) << published->message();
+}
+
 TEST(kafka_config, a_typo_in_the_connection_section_gets_a_suggestion) {
     const auto doc = keel::config::load_string(R"(version: 1
 dependencies:
@@ -123,7 +161,7 @@ dependencies:
                                                "svc.yaml");
     std::string what = "accepted";
     try {
-        kk::connection_from(doc.dependencies[0]);
+        kk::options_from(doc.dependencies[0]);
     } catch (const keel::config::config_error& e) {
         what = e.what();
     }
@@ -147,7 +185,7 @@ dependencies:
 )");
     const auto doc = keel::config::load_file(path);
     try {
-        kk::connection_from(*doc.find("events"));
+        kk::options_from(*doc.find("events"));
         FAIL() << "no error";
     } catch (const keel::config::config_error& e) {
         const std::string what = e.what();
@@ -160,7 +198,7 @@ dependencies:
         EXPECT_NE(what.find(path + ":9:"), std::string::npos) << what;
         EXPECT_NE(what.find("unknown key 'topic'"), std::string::npos) << what;
     }
-    EXPECT_THROW(kk::connection_from(*doc.find("db")), keel::config::config_error);
+    EXPECT_THROW(kk::options_from(*doc.find("db")), keel::config::config_error);
 }
 
 } // namespace

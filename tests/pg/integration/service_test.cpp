@@ -32,7 +32,7 @@ TEST(pg_service, a_configured_dependency_against_the_cluster) {
     config::registry policies(io.get_executor(), doc);
     std::optional<kp::service> orders;
     orders.emplace(io.get_executor(), policies, "orders-db");
-    EXPECT_EQ(orders->connections().options().size, 2u);
+    EXPECT_EQ(orders->client().options().size, 2u);
     std::optional<std::error_code> ec;
     kp::result r;
     orders->async_query(kp::idempotent("SELECT $1::int + 1", 41),
@@ -81,6 +81,24 @@ TEST(pg_service, a_configured_dependency_against_the_cluster) {
     EXPECT_EQ(*failed_tx, kp::sqlstate("22012"));
     EXPECT_EQ(tx_report.attempts, 1);
     EXPECT_EQ(tx_report.last_operation_error, *failed_tx);
+
+    // The old names stay one release, deprecated: the accessor is the pool,
+    // and the free function runs the pool's transaction.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    EXPECT_EQ(&orders->connections(), &orders->client());
+    std::optional<std::error_code> free_tx;
+    kp::async_transaction(
+        orders->client(), orders->pipeline(),
+        [](kp::transaction& t) -> asio::awaitable<void> {
+            co_await t.async_query(kp::statement("SELECT 1"), asio::use_awaitable);
+        },
+        kp::isolation::read_committed, [&](std::error_code e) { free_tx = e; });
+#pragma GCC diagnostic pop
+    while (!free_tx && io.run_one_for(std::chrono::seconds(20))) {
+    }
+    ASSERT_TRUE(free_tx.has_value());
+    EXPECT_FALSE(*free_tx) << free_tx->message();
     orders.reset();
     io.run();
 }

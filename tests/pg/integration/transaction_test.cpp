@@ -39,8 +39,8 @@ TEST_F(pg_transaction, connection_lost_during_commit_is_outcome_unknown_and_not_
     std::optional<std::error_code> result;
     auto killer = terminate_when_running("lostcommit", "COMMIT%");
     int bodies = 0;
-    pg::async_transaction(
-        p, pipeline,
+    p.async_transaction(
+        pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             ++bodies;
             co_await tx.async_query(pg::statement("INSERT INTO slow_commit VALUES (1)"),
@@ -81,8 +81,8 @@ TEST_F(pg_transaction, serialization_failures_are_retried_to_success) {
     two_transactions t;
     asio::steady_timer wake(context_);
     for (int i = 0; i < 2; ++i) {
-        pg::async_transaction(
-            p, pipeline,
+        p.async_transaction(
+            pipeline,
             [&, i](pg::transaction& tx) -> asio::awaitable<void> {
                 const bool first = ++t.attempts[i] == 1;
                 // Each reads what the other writes: a cycle SERIALIZABLE refuses.
@@ -111,8 +111,8 @@ TEST_F(pg_transaction, deadlocks_are_retried_to_success) {
     two_transactions t;
     asio::steady_timer wake(context_);
     for (int i = 0; i < 2; ++i) {
-        pg::async_transaction(
-            p, pipeline,
+        p.async_transaction(
+            pipeline,
             [&, i](pg::transaction& tx) -> asio::awaitable<void> {
                 const bool first = ++t.attempts[i] == 1;
                 // Opposite order: each holds the row the other wants next.
@@ -140,8 +140,8 @@ TEST_F(pg_transaction, transaction_body_error_rolls_back_and_is_not_retried_when
     keel::pipeline pipeline(context_, "db", fast_retries(3));
     int bodies = 0;
     std::optional<std::error_code> result;
-    pg::async_transaction(
-        p, pipeline,
+    p.async_transaction(
+        pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             ++bodies;
             co_await tx.async_query(pg::statement("INSERT INTO rolled VALUES (1)"),
@@ -167,8 +167,8 @@ TEST_F(pg_transaction, a_transaction_cut_short_by_its_deadline_is_rolled_back_an
     keel::pipeline pipeline(context_, "db", policy);
     int bodies = 0;
     std::optional<std::error_code> result;
-    pg::async_transaction(
-        p, pipeline,
+    p.async_transaction(
+        pipeline,
         [&](pg::transaction& tx) -> asio::awaitable<void> {
             const int attempt = ++bodies;
             co_await tx.async_query(pg::statement("INSERT INTO cut VALUES ($1)", attempt),

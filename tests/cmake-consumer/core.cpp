@@ -1,7 +1,7 @@
-// Smoke test of the installed package: headers (Asio and Boost.Outcome found
-// through keel's exported targets), the library, and one real call.
-#include <keel/as_result.hpp>
-#include <keel/pipeline.hpp>
+// Smoke test of the installed keel::core alone: headers (Asio found through
+// keel's exported targets; no Boost, no yaml-cpp), the library, and one real
+// retried call.
+#include <keel/keel.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -17,7 +17,9 @@ int main() {
     keel::pipeline orders(context, "orders", policy);
 
     int attempts = 0;
-    keel::result<int> outcome = keel::result<int>(boost::outcome_v2::failure(std::error_code()));
+    std::error_code result = make_error_code(std::errc::io_error);
+    int value = 0;
+    keel::call_report report;
     orders.async_run<void(std::error_code, int)>(
         [&](const keel::attempt& a, auto handler) {
             ++attempts;
@@ -26,12 +28,17 @@ int main() {
                 ec = std::make_error_code(std::errc::connection_refused);
             asio::post(context, [handler = std::move(handler), ec]() mutable { handler(ec, 42); });
         },
-        keel::as_result([&](keel::result<int> r) { outcome = std::move(r); }));
+        report,
+        [&](std::error_code ec, int v) {
+            result = ec;
+            value = v;
+        });
     context.run();
 
     std::cout << keel::make_error_code(keel::errc::exchange_timeout).message() << '\n';
     const bool ok = std::error_code(keel::errc::exchange_timeout) == keel::condition::timeout &&
-                    attempts == 2 && outcome.has_value() && outcome.value() == 42;
-    std::cout << (ok ? "consumer ok" : "consumer FAILED") << " (attempts: " << attempts << ")\n";
+                    attempts == 2 && !result && value == 42 && report.attempts == 2;
+    std::cout << (ok ? "consumer core ok" : "consumer core FAILED") << " (attempts: " << attempts
+              << ")\n";
     return ok ? 0 : 1;
 }

@@ -21,10 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace kh = keel::http;
-using keel::test::http::behaviour;
-using keel::test::http::outcome;
-using keel::test::http::record;
-using keel::test::http::run_until;
+using namespace keel::test::http; // the servers, outcome, record, run_until
 
 /// The service of a file's one `kind: http` dependency, `name`, at
 /// `base_url`, with the policy lines `policy` ("    retry: {...}\n" ...).

@@ -68,7 +68,7 @@
 #include <keel/http/client.hpp>
 #include <keel/pipeline.hpp>
 
-#include "support/nginx.hpp"
+#include "harness/http/nginx.hpp"
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/version.hpp>

@@ -1,5 +1,5 @@
 // keel::pg benchmarks: SELECT 1 round trips per second against a local
-// PostgreSQL 15 (the tests' fixture, tests/pg/support/cluster.hpp).
+// PostgreSQL 15 (the tests' fixture, tools/harness/pg/cluster.hpp).
 //
 //   BM_pg_raw_one_connection   the baseline: one libpq connection driven
 //                              on the same Asio loop by hand (PQsendQueryParams,
@@ -28,7 +28,7 @@
 #include <keel/pg/pool.hpp>
 #include <keel/pipeline.hpp>
 
-#include "support/cluster.hpp"
+#include "harness/pg/cluster.hpp"
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>

@@ -57,7 +57,7 @@ private:
     std::filesystem::path path_;
 };
 
-TEST(Registry, HandsOutConfiguredPipelines) {
+TEST(config_registry, hands_out_configured_pipelines) {
     asio::io_context context;
     registry reg(context.get_executor(), load_string(two_dependencies, "deps.yaml"));
     auto& orders = reg.pipeline("orders-db");
@@ -68,7 +68,7 @@ TEST(Registry, HandsOutConfiguredPipelines) {
     EXPECT_EQ(&reg.pipeline("orders-db"), &orders) << "one pipeline per dependency";
 }
 
-TEST(Registry, UnknownDependencyIsAClearErrorUnlessDefaultsAreAskedFor) {
+TEST(config_registry, unknown_dependency_is_a_clear_error_unless_defaults_are_asked_for) {
     asio::io_context context;
     registry reg(context.get_executor(), load_string(two_dependencies, "deps.yaml"));
     try {
@@ -84,7 +84,7 @@ TEST(Registry, UnknownDependencyIsAClearErrorUnlessDefaultsAreAskedFor) {
     EXPECT_EQ(fallback.policy().retry.max_attempts, 2);
 }
 
-TEST(Registry, GoodBadGoodReloadsWithCallsInFlight) {
+TEST(config_registry, good_bad_good_reloads_with_calls_in_flight) {
     temp_file file(two_dependencies);
     asio::io_context context;
     registry reg(context.get_executor(), load_file(file.path()));
@@ -157,7 +157,7 @@ TEST(Registry, GoodBadGoodReloadsWithCallsInFlight) {
     EXPECT_TRUE(events[1].errors.empty());
 }
 
-TEST(Registry, NewDependenciesAppearAndRemovedOnesKeepTheirPipeline) {
+TEST(config_registry, new_dependencies_appear_and_removed_ones_keep_their_pipeline) {
     asio::io_context context;
     registry reg(context.get_executor(), load_string(two_dependencies, "deps.yaml"));
     auto& payments = reg.pipeline("payments");

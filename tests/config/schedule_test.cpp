@@ -2,7 +2,7 @@
 // a check that the real pipeline keeps to it on the manual clock.
 #include <keel/config/schedule.hpp>
 
-#include "../unit/support/scripted_op.hpp"
+#include "../core/support/scripted_op.hpp"
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,7 +52,7 @@ void PrintTo(const row& r, std::ostream* os) {
         << r.latest.count() << "ns}";
 }
 
-TEST(Schedule, ExponentialWithoutJitterIsExact) {
+TEST(config_schedule, exponential_without_jitter_is_exact) {
     const auto r = plan(make(4, backoff_kind::exponential, jitter_kind::none, 2s, 10s), 1);
     EXPECT_EQ(rows(r), (std::vector<row>{{1, 0ms, 0ms, 0ms},
                                          {2, 100ms, 100ms, 2100ms},
@@ -62,7 +62,7 @@ TEST(Schedule, ExponentialWithoutJitterIsExact) {
     EXPECT_EQ(r.max_calls_per_request, 4);
 }
 
-TEST(Schedule, LinearAndConstantWithoutJitter) {
+TEST(config_schedule, linear_and_constant_without_jitter) {
     auto r = plan(make(3, backoff_kind::linear, jitter_kind::none, 1s, 10s), 7);
     EXPECT_EQ(rows(r),
               (std::vector<row>{
@@ -75,7 +75,7 @@ TEST(Schedule, LinearAndConstantWithoutJitter) {
     EXPECT_EQ(r.max_calls_per_request, 2);
 }
 
-TEST(Schedule, TheTotalDeadlineCutsAttemptsAndLatestStarts) {
+TEST(config_schedule, the_total_deadline_cuts_attempts_and_latest_starts) {
     auto p = make(10, backoff_kind::constant, jitter_kind::none, 500ms, 1s);
     p.retry.backoff.initial = 300ms;
     const auto r = plan(p, 1);
@@ -88,7 +88,7 @@ TEST(Schedule, TheTotalDeadlineCutsAttemptsAndLatestStarts) {
     EXPECT_EQ(r.max_calls_per_request, 4);
 }
 
-TEST(Schedule, ASleepEndingExactlyAtTheTotalDeadlineDoesNotHappen) {
+TEST(config_schedule, a_sleep_ending_exactly_at_the_total_deadline_does_not_happen) {
     auto p = make(10, backoff_kind::constant, jitter_kind::none, 100ms, 1s);
     p.retry.backoff.initial = 250ms;
     const auto r = plan(p, 1);
@@ -107,14 +107,14 @@ TEST(Schedule, ASleepEndingExactlyAtTheTotalDeadlineDoesNotHappen) {
     EXPECT_TRUE(p.retry.decide(failed, random).retry);
 }
 
-TEST(Schedule, OneAttemptOnly) {
+TEST(config_schedule, one_attempt_only) {
     const auto r = plan(make(1, backoff_kind::exponential, jitter_kind::full, 2s, 10s), 1);
     EXPECT_EQ(rows(r), (std::vector<row>{{1, 0ms, 0ms, 0ms}}));
     EXPECT_EQ(r.worst_case_give_up, 2s);
     EXPECT_EQ(r.max_calls_per_request, 1);
 }
 
-TEST(Schedule, NothingToRetryMeansOneCall) {
+TEST(config_schedule, nothing_to_retry_means_one_call) {
     auto p = make(5, backoff_kind::exponential, jitter_kind::none, 2s, 10s);
     p.retry.retry_on = {};
     EXPECT_EQ(plan(p, 1).max_calls_per_request, 1);
@@ -124,7 +124,7 @@ TEST(Schedule, NothingToRetryMeansOneCall) {
     EXPECT_EQ(plan(p, 1).max_calls_per_request, 5);
 }
 
-TEST(Schedule, UnlimitedTimeoutsMakeAnUnlimitedWorstCase) {
+TEST(config_schedule, unlimited_timeouts_make_an_unlimited_worst_case) {
     const auto r =
         plan(make(3, backoff_kind::exponential, jitter_kind::none, unlimited, unlimited), 1);
     EXPECT_EQ(rows(r),
@@ -136,14 +136,14 @@ TEST(Schedule, UnlimitedTimeoutsMakeAnUnlimitedWorstCase) {
     EXPECT_NE(text.find("worst-case time to give up: unlimited\n"), std::string::npos) << text;
 }
 
-TEST(Schedule, UnlimitedExchangeIsBoundedByTheTotal) {
+TEST(config_schedule, unlimited_exchange_is_bounded_by_the_total) {
     const auto r = plan(make(3, backoff_kind::exponential, jitter_kind::none, unlimited, 5s), 1);
     EXPECT_EQ(rows(r),
               (std::vector<row>{{1, 0ms, 0ms, 0ms}, {2, 100ms, 100ms, 5s}, {3, 200ms, 300ms, 5s}}));
     EXPECT_EQ(r.worst_case_give_up, 5s);
 }
 
-TEST(Schedule, FullJitterStaysWithinItsBoundsAndReplaysBySeed) {
+TEST(config_schedule, full_jitter_stays_within_its_bounds_and_replays_by_seed) {
     const auto p = make(6, backoff_kind::exponential, jitter_kind::full, 2s, unlimited);
     const auto a = plan(p, 42);
     const auto b = plan(p, 42);
@@ -168,7 +168,7 @@ TEST(Schedule, FullJitterStaysWithinItsBoundsAndReplaysBySeed) {
     EXPECT_NE(rows(plan(p, 43)), rows(a));
 }
 
-TEST(Schedule, EqualAndDecorrelatedJitterFollowTheBackoffSchedule) {
+TEST(config_schedule, equal_and_decorrelated_jitter_follow_the_backoff_schedule) {
     for (jitter_kind j : {jitter_kind::equal, jitter_kind::decorrelated}) {
         const auto p = make(5, backoff_kind::exponential, j, 1s, 30s);
         const auto r = plan(p, 9);
@@ -179,7 +179,7 @@ TEST(Schedule, EqualAndDecorrelatedJitterFollowTheBackoffSchedule) {
     }
 }
 
-TEST(Schedule, FormatIsATableWithTwoSummaryLines) {
+TEST(config_schedule, format_is_a_table_with_two_summary_lines) {
     const auto r = plan(make(3, backoff_kind::exponential, jitter_kind::none, 2s, 10s), 1);
     EXPECT_EQ(format_plan(r, "orders-db"), "schedule of orders-db:\n"
                                            "  attempt  delay before  earliest start  latest start\n"
@@ -190,7 +190,7 @@ TEST(Schedule, FormatIsATableWithTwoSummaryLines) {
                                            "max calls per request: 3\n");
 }
 
-TEST(Schedule, FormatMarksALatestStartBoundedByTheTotal) {
+TEST(config_schedule, format_marks_a_latest_start_bounded_by_the_total) {
     auto p = make(10, backoff_kind::constant, jitter_kind::none, 500ms, 1s);
     p.retry.backoff.initial = 300ms;
     const std::string text = format_plan(plan(p, 1), "dep");
@@ -201,7 +201,7 @@ TEST(Schedule, FormatMarksALatestStartBoundedByTheTotal) {
     EXPECT_NE(text.find("max calls per request: 4\n"), std::string::npos) << text;
 }
 
-TEST(Schedule, FormatRoundsJitteredTimesToThreeDigits) {
+TEST(config_schedule, format_rounds_jittered_times_to_three_digits) {
     schedule_report r;
     r.attempts = {{1, 0ns, 0ns, 0ns}, {2, 66'428'519ns, 822'465ns, 4'067'250'984ns}};
     r.worst_case_give_up = 6'067'750'984ns;
@@ -213,7 +213,7 @@ TEST(Schedule, FormatRoundsJitteredTimesToThreeDigits) {
     EXPECT_NE(text.find("worst-case time to give up: 6s68ms\n"), std::string::npos) << text;
 }
 
-TEST(Schedule, FormatShowsTheHeadAndTailOfALongTable) {
+TEST(config_schedule, format_shows_the_head_and_tail_of_a_long_table) {
     auto p = make(1000, backoff_kind::constant, jitter_kind::none, 1s, unlimited);
     const auto r = plan(p, 1);
     ASSERT_EQ(r.max_calls_per_request, 1000);
@@ -251,7 +251,7 @@ schedule_report brute_force(const pipeline_policy& p, std::uint64_t seed) {
     return out;
 }
 
-TEST(Schedule, LongSchedulesListTheirHeadAndTailAndAgreeWithTheRules) {
+TEST(config_schedule, long_schedules_list_their_head_and_tail_and_agree_with_the_rules) {
     struct example {
         backoff_kind kind;
         jitter_kind jitter;
@@ -293,7 +293,7 @@ TEST(Schedule, LongSchedulesListTheirHeadAndTailAndAgreeWithTheRules) {
     }
 }
 
-TEST(Schedule, AHugeMaxAttemptsIsPlannedWithoutListingEveryAttempt) {
+TEST(config_schedule, a_huge_max_attempts_is_planned_without_listing_every_attempt) {
     auto p = make(1'000'000'000, backoff_kind::exponential, jitter_kind::none, 1s, unlimited);
     const auto r = plan(p, 1);
     EXPECT_EQ(r.max_calls_per_request, 1'000'000'000);
@@ -314,7 +314,7 @@ TEST(Schedule, AHugeMaxAttemptsIsPlannedWithoutListingEveryAttempt) {
 
 // The plan against the real pipeline on the manual clock: fast failures start
 // each attempt at its earliest start, hanging attempts at its latest.
-class ScheduleVersusPipeline : public ::testing::Test {
+class config_schedule_versus_pipeline : public ::testing::Test {
 protected:
     void SetUp() override { test::manual_clock::reset(); }
     asio::io_context context;
@@ -334,7 +334,7 @@ protected:
     }
 };
 
-TEST_F(ScheduleVersusPipeline, FastFailuresStartAtTheEarliestStarts) {
+TEST_F(config_schedule_versus_pipeline, fast_failures_start_at_the_earliest_starts) {
     auto p = make(10, backoff_kind::exponential, jitter_kind::none, 500ms, 2s);
     const auto r = plan(p, 1);
     std::vector<ns> expected;
@@ -343,7 +343,7 @@ TEST_F(ScheduleVersusPipeline, FastFailuresStartAtTheEarliestStarts) {
     EXPECT_EQ(starts(p, test::fail(asio::error::connection_refused)), expected);
 }
 
-TEST_F(ScheduleVersusPipeline, HangingAttemptsStartAtTheLatestStarts) {
+TEST_F(config_schedule_versus_pipeline, hanging_attempts_start_at_the_latest_starts) {
     auto p = make(3, backoff_kind::exponential, jitter_kind::none, 500ms, 10s);
     const auto r = plan(p, 1);
     const auto seen = starts(p, test::hang());

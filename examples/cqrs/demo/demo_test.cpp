@@ -23,20 +23,20 @@ options parse_args(std::vector<std::string> args) {
     return parse(static_cast<int>(argv.size()), argv.data(), help);
 }
 
-TEST(CqrsDemoJudge, SuccessIsApplied) {
+TEST(cqrs_demo_judge, success_is_applied) {
     bool recognised = true;
     EXPECT_EQ(judge(200, R"({"version":3})", 2, recognised), verdict::applied);
     EXPECT_FALSE(recognised);
     EXPECT_EQ(judge(201, "{}", 0, recognised), verdict::applied);
 }
 
-TEST(CqrsDemoJudge, ConflictAtTheNextVersionIsAnEarlierSendApplied) {
+TEST(cqrs_demo_judge, conflict_at_the_next_version_is_an_earlier_send_applied) {
     bool recognised = false;
     EXPECT_EQ(judge(409, R"({"error":"conflict","version":3})", 2, recognised), verdict::applied);
     EXPECT_TRUE(recognised);
 }
 
-TEST(CqrsDemoJudge, OtherConflictsAndInvalidCommandsAreRejected) {
+TEST(cqrs_demo_judge, other_conflicts_and_invalid_commands_are_rejected) {
     bool recognised = false;
     EXPECT_EQ(judge(409, R"({"error":"conflict","version":5})", 2, recognised), verdict::rejected);
     EXPECT_EQ(judge(409, "not json", 2, recognised), verdict::rejected);
@@ -45,7 +45,7 @@ TEST(CqrsDemoJudge, OtherConflictsAndInvalidCommandsAreRejected) {
     EXPECT_FALSE(recognised);
 }
 
-TEST(CqrsDemoJudge, NoAnswerAndServerErrorsAreWorthSendingAgain) {
+TEST(cqrs_demo_judge, no_answer_and_server_errors_are_worth_sending_again) {
     bool recognised = false;
     EXPECT_EQ(judge(0, "", 2, recognised), verdict::failed);
     EXPECT_EQ(judge(503, R"({"error":"dependency"})", 2, recognised), verdict::failed);
@@ -53,7 +53,7 @@ TEST(CqrsDemoJudge, NoAnswerAndServerErrorsAreWorthSendingAgain) {
     EXPECT_EQ(judge(429, "", 2, recognised), verdict::failed);
 }
 
-TEST(CqrsDemoOptions, Defaults) {
+TEST(cqrs_demo_options, defaults) {
     const options o = parse_args({});
     EXPECT_EQ(o.orders, 2000);
     EXPECT_EQ(o.concurrency, 16);
@@ -62,7 +62,7 @@ TEST(CqrsDemoOptions, Defaults) {
     EXPECT_FALSE(o.external_pg());
 }
 
-TEST(CqrsDemoOptions, FaultListsAndErrors) {
+TEST(cqrs_demo_options, fault_lists_and_errors) {
     EXPECT_TRUE(parse_args({"--faults", "none"}).faults.empty());
     const options o = parse_args({"--faults", "payment,relay-kill", "--orders", "200"});
     EXPECT_EQ(o.orders, 200);
@@ -75,7 +75,7 @@ TEST(CqrsDemoOptions, FaultListsAndErrors) {
     EXPECT_THROW(parse_args({"--event-store-dsn", "dbname=a"}), std::invalid_argument);
 }
 
-TEST(CqrsDemoPlan, EveryFaultInOrderOfProgress) {
+TEST(cqrs_demo_plan, every_fault_in_order_of_progress) {
     const auto steps = plan(parse_args({}));
     ASSERT_FALSE(steps.empty());
     EXPECT_TRUE(std::is_sorted(steps.begin(), steps.end(),
@@ -94,7 +94,7 @@ TEST(CqrsDemoPlan, EveryFaultInOrderOfProgress) {
         EXPECT_LE(s.at, 0.9);
 }
 
-TEST(CqrsDemoPlan, WhatIsNotOursIsNotFaulted) {
+TEST(cqrs_demo_plan, what_is_not_ours_is_not_faulted) {
     EXPECT_TRUE(plan(parse_args({"--faults", "none"})).empty());
     const auto steps = plan(parse_args({"--kafka", "k:9092", "--pg", "host=db"}));
     for (const auto& s : steps) {
@@ -103,7 +103,7 @@ TEST(CqrsDemoPlan, WhatIsNotOursIsNotFaulted) {
     }
 }
 
-TEST(CqrsDemoScrape, KeelCountersByDependency) {
+TEST(cqrs_demo_scrape, keel_counters_by_dependency) {
     const auto counts = parse_keel_counters(
         "# HELP keel_calls_total Calls\n"
         "# TYPE keel_calls_total counter\n"
@@ -130,7 +130,7 @@ TEST(CqrsDemoScrape, KeelCountersByDependency) {
     EXPECT_EQ(sum.at("payments").retries, 12);
 }
 
-TEST(CqrsDemoConninfo, DatabaseReplaced) {
+TEST(cqrs_demo_conninfo, database_replaced) {
     EXPECT_EQ(with_database("host=127.0.0.1 port=5432 user=postgres", "cqrs_read"),
               "host=127.0.0.1 port=5432 user=postgres dbname=cqrs_read");
     EXPECT_EQ(with_database("postgresql://u@h:5432/postgres?sslmode=disable", "cqrs_events"),

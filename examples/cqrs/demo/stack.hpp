@@ -8,7 +8,7 @@
 #include "options.hpp"
 #include "processes.hpp"
 #include "scrape.hpp"
-#include <support/cluster.hpp>
+#include <harness/pg/cluster.hpp>
 
 #include <atomic>
 #include <cstdint>

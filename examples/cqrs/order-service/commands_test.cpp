@@ -18,7 +18,7 @@ std::string bad_request_message(auto parse) {
     return {};
 }
 
-TEST(OrderCommands, CreateReadsItsFieldsAndTheExpectedVersion) {
+TEST(cqrs_order_commands, create_reads_its_fields_and_the_expected_version) {
     const auto c = parse_create(R"({"order_id":"o-1","customer":"c-1","expected_version":0})");
     const auto& create = std::get<create_order>(c.what);
     EXPECT_EQ(create.order_id, "o-1");
@@ -26,7 +26,7 @@ TEST(OrderCommands, CreateReadsItsFieldsAndTheExpectedVersion) {
     EXPECT_EQ(c.expected_version, 0);
 }
 
-TEST(OrderCommands, AddItemTakesTheOrderFromThePath) {
+TEST(cqrs_order_commands, add_item_takes_the_order_from_the_path) {
     const auto c = parse_add_item("o-1", R"({"sku":"a","quantity":2,"price_cents":150})");
     const auto& item = std::get<add_item>(c.what);
     EXPECT_EQ(item.order_id, "o-1");
@@ -36,7 +36,7 @@ TEST(OrderCommands, AddItemTakesTheOrderFromThePath) {
     EXPECT_FALSE(c.expected_version);
 }
 
-TEST(OrderCommands, AMissingOrMistypedFieldIsNamed) {
+TEST(cqrs_order_commands, a_missing_or_mistyped_field_is_named) {
     EXPECT_EQ(bad_request_message([] { parse_create(R"({"order_id":"o-1"})"); }),
               "missing field \"customer\"");
     EXPECT_EQ(bad_request_message(
@@ -58,18 +58,18 @@ TEST(OrderCommands, AMissingOrMistypedFieldIsNamed) {
               "field \"quantity\" is out of range");
 }
 
-TEST(OrderCommands, BadJsonIsABadRequest) {
+TEST(cqrs_order_commands, bad_json_is_a_bad_request) {
     EXPECT_EQ(bad_request_message([] { parse_create("{"); }), "the body is not JSON");
     EXPECT_EQ(bad_request_message([] { parse_create("[1]"); }), "the body must be a JSON object");
 }
 
-TEST(OrderCommands, PayTakesAnEmptyBody) {
+TEST(cqrs_order_commands, pay_takes_an_empty_body) {
     EXPECT_FALSE(parse_pay("o", "").expected_version);
     EXPECT_FALSE(parse_pay("o", "{}").expected_version);
     EXPECT_EQ(parse_pay("o", R"({"expected_version":3})").expected_version, 3);
 }
 
-TEST(OrderCommands, ASnapshotIsDueWhenAMultipleIsCrossed) {
+TEST(cqrs_order_commands, a_snapshot_is_due_when_a_multiple_is_crossed) {
     EXPECT_FALSE(snapshot_due(0, 1, 5));
     EXPECT_FALSE(snapshot_due(3, 4, 5));
     EXPECT_TRUE(snapshot_due(4, 5, 5));
@@ -80,7 +80,7 @@ TEST(OrderCommands, ASnapshotIsDueWhenAMultipleIsCrossed) {
     EXPECT_FALSE(snapshot_due(4, 5, 0)); // 0: never
 }
 
-TEST(OrderCommands, AnswersFollowTheContract) {
+TEST(cqrs_order_commands, answers_follow_the_contract) {
     EXPECT_EQ(status_of(rejection::kind::conflict), 409);
     EXPECT_EQ(status_of(rejection::kind::invalid), 422);
     EXPECT_EQ(status_of(rejection::kind::not_found), 404);

@@ -4,7 +4,7 @@
 // through keel's test_server, which carries out the socket-level faults.
 #pragma once
 
-#include "support/test_server.hpp"
+#include "harness/http/test_server.hpp"
 
 #include <cstdint>
 #include <map>

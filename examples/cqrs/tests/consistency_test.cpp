@@ -5,9 +5,9 @@
 #include <common/schema.hpp>
 #include <domain/order.hpp>
 #include <gtest/gtest.h>
-#include <kafka/support/mock_cluster.hpp>
+#include <harness/kafka/mock_cluster.hpp>
+#include <harness/pg/cluster.hpp>
 #include <librdkafka/rdkafka.h>
-#include <pg/support/cluster.hpp>
 
 #include <memory>
 #include <string>

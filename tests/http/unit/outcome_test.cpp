@@ -24,27 +24,27 @@ transfer_facts finished(CURLcode result, int status = 0) {
     return facts;
 }
 
-TEST(HttpOutcome, ASuccessfulResponseIsNoErrorAndReachedTheServer) {
+TEST(http_outcome, a_successful_response_is_no_error_and_reached_the_server) {
     const transfer_outcome out = outcome_of(finished(CURLE_OK, 200));
     EXPECT_FALSE(out.error);
     EXPECT_TRUE(out.may_have_reached);
     EXPECT_FALSE(out.retry_after);
 }
 
-TEST(HttpOutcome, AnErrorStatusBecomesTheStatusError) {
+TEST(http_outcome, an_error_status_becomes_the_status_error) {
     const transfer_outcome out = outcome_of(finished(CURLE_OK, 404));
     EXPECT_EQ(out.error, make_status_error(404));
     EXPECT_EQ(out.error.category(), status_category());
     EXPECT_TRUE(out.may_have_reached);
 }
 
-TEST(HttpOutcome, AForcedErrorWinsOverWhatCurlSays) {
+TEST(http_outcome, a_forced_error_wins_over_what_curl_says) {
     transfer_facts facts = finished(CURLE_OPERATION_TIMEDOUT, 503);
     facts.forced = asio::error::operation_aborted;
     EXPECT_EQ(outcome_of(facts).error, asio::error::operation_aborted);
 }
 
-TEST(HttpOutcome, ATransferEndedBeforeSetupNeverReachedTheServer) {
+TEST(http_outcome, a_transfer_ended_before_setup_never_reached_the_server) {
     transfer_facts facts;
     facts.forced = make_error_code(std::errc::not_enough_memory);
     const transfer_outcome out = outcome_of(facts);
@@ -52,7 +52,7 @@ TEST(HttpOutcome, ATransferEndedBeforeSetupNeverReachedTheServer) {
     EXPECT_FALSE(out.may_have_reached);
 }
 
-TEST(HttpOutcome, WithoutAResponseAnyProgressSaysTheRequestMayHaveReached) {
+TEST(http_outcome, without_a_response_any_progress_says_the_request_may_have_reached) {
     EXPECT_FALSE(outcome_of(finished(CURLE_RECV_ERROR)).may_have_reached);
     transfer_facts sent = finished(CURLE_RECV_ERROR);
     sent.request_size = 120;
@@ -62,13 +62,13 @@ TEST(HttpOutcome, WithoutAResponseAnyProgressSaysTheRequestMayHaveReached) {
     EXPECT_TRUE(outcome_of(sending).may_have_reached);
 }
 
-TEST(HttpOutcome, OnlyAResponseWithoutStatusAsksForProgress) {
+TEST(http_outcome, only_a_response_without_status_asks_for_progress) {
     EXPECT_TRUE(reads_progress(0));
     EXPECT_FALSE(reads_progress(200));
     EXPECT_FALSE(reads_progress(503));
 }
 
-TEST(HttpOutcome, ATimeoutBeforeSendingWithTheSoonerConnectDeadlineIsAConnectTimeout) {
+TEST(http_outcome, a_timeout_before_sending_with_the_sooner_connect_deadline_is_a_connect_timeout) {
     transfer_facts facts = finished(CURLE_OPERATION_TIMEDOUT);
     facts.connect_timeout = milliseconds(100);
     facts.total_timeout = milliseconds(500);
@@ -78,7 +78,7 @@ TEST(HttpOutcome, ATimeoutBeforeSendingWithTheSoonerConnectDeadlineIsAConnectTim
     EXPECT_EQ(outcome_of(facts).error, keel::errc::connect_timeout);
 }
 
-TEST(HttpOutcome, OtherTimeoutsAreExchangeTimeouts) {
+TEST(http_outcome, other_timeouts_are_exchange_timeouts) {
     transfer_facts after_sending = finished(CURLE_OPERATION_TIMEDOUT);
     after_sending.connect_timeout = milliseconds(100);
     after_sending.total_timeout = milliseconds(500);
@@ -93,7 +93,7 @@ TEST(HttpOutcome, OtherTimeoutsAreExchangeTimeouts) {
     EXPECT_EQ(outcome_of(finished(CURLE_OPERATION_TIMEDOUT)).error, keel::errc::exchange_timeout);
 }
 
-TEST(HttpOutcome, ConnectionFailuresCarryTheSystemErrorCurlKept) {
+TEST(http_outcome, connection_failures_carry_the_system_error_curl_kept) {
     transfer_facts refused = finished(CURLE_COULDNT_CONNECT);
     refused.os_errno = ECONNREFUSED;
     EXPECT_EQ(outcome_of(refused).error, std::error_code(ECONNREFUSED, std::generic_category()));
@@ -106,7 +106,7 @@ TEST(HttpOutcome, ConnectionFailuresCarryTheSystemErrorCurlKept) {
               std::error_code(CURLE_SEND_ERROR, curl_category()));
 }
 
-TEST(HttpOutcome, OtherCurlErrorsStayCurlErrorsWhateverTheSystemSaid) {
+TEST(http_outcome, other_curl_errors_stay_curl_errors_whatever_the_system_said) {
     transfer_facts unresolved = finished(CURLE_COULDNT_RESOLVE_HOST);
     unresolved.os_errno = ENOENT;
     EXPECT_EQ(outcome_of(unresolved).error,
@@ -115,7 +115,7 @@ TEST(HttpOutcome, OtherCurlErrorsStayCurlErrorsWhateverTheSystemSaid) {
     EXPECT_FALSE(keeps_os_errno(CURLE_COULDNT_RESOLVE_HOST));
 }
 
-TEST(HttpOutcome, ARefusedResendIsAConnectionReset) {
+TEST(http_outcome, a_refused_resend_is_a_connection_reset) {
     transfer_facts refused = finished(CURLE_SEND_FAIL_REWIND);
     refused.rewind_refused = true;
     EXPECT_EQ(outcome_of(refused).error, std::errc::connection_reset);
@@ -123,7 +123,7 @@ TEST(HttpOutcome, ARefusedResendIsAConnectionReset) {
               std::error_code(CURLE_SEND_FAIL_REWIND, curl_category()));
 }
 
-TEST(HttpOutcome, RetryAfterIsFollowedOnTooManyRequestsAndUnavailableOnly) {
+TEST(http_outcome, retry_after_is_followed_on_too_many_requests_and_unavailable_only) {
     for (int status : {429, 503}) {
         transfer_facts facts = finished(CURLE_OK, status);
         facts.retry_after_s = 2;
@@ -139,7 +139,7 @@ TEST(HttpOutcome, RetryAfterIsFollowedOnTooManyRequestsAndUnavailableOnly) {
     EXPECT_FALSE(outcome_of(none).retry_after);
 }
 
-TEST(HttpOutcome, AFailedRequestThatReachedTheServerIsRepeatedOnlyWhenIdempotent) {
+TEST(http_outcome, a_failed_request_that_reached_the_server_is_repeated_only_when_idempotent) {
     const transfer_outcome out = outcome_of(finished(CURLE_OK, 500));
     ASSERT_TRUE(out.error);
     EXPECT_TRUE(must_not_repeat(

@@ -11,22 +11,22 @@
 namespace keel::pg::detail {
 namespace {
 
-TEST(PgOutcome, ASucceededStatementIsNoError) {
+TEST(pg_outcome, a_succeeded_statement_is_no_error) {
     EXPECT_FALSE(statement_error(true, nullptr));
     EXPECT_FALSE(statement_error(true, "23505"));
 }
 
-TEST(PgOutcome, AFailedStatementCarriesItsSqlstate) {
+TEST(pg_outcome, a_failed_statement_carries_its_sqlstate) {
     const std::error_code ec = statement_error(false, "23505");
     EXPECT_EQ(ec, sqlstate("23505"));
     EXPECT_EQ(ec.category(), sqlstate_category());
 }
 
-TEST(PgOutcome, AFailureWithoutSqlstateIsALostConnection) {
+TEST(pg_outcome, a_failure_without_sqlstate_is_a_lost_connection) {
     EXPECT_EQ(statement_error(false, nullptr), errc::connection_lost);
 }
 
-TEST(PgOutcome, TheSqlstateOfAStartupFailureIsFoundInItsMessage) {
+TEST(pg_outcome, the_sqlstate_of_a_startup_failure_is_found_in_its_message) {
     EXPECT_EQ(sqlstate_in_message("connection to server failed: FATAL:  53300: sorry, too many "
                                   "clients already"),
               sqlstate("53300"));
@@ -37,34 +37,34 @@ TEST(PgOutcome, TheSqlstateOfAStartupFailureIsFoundInItsMessage) {
               sqlstate("28P01"));
 }
 
-TEST(PgOutcome, AMessageWithoutSqlstateGivesNone) {
+TEST(pg_outcome, a_message_without_sqlstate_gives_none) {
     EXPECT_FALSE(sqlstate_in_message(""));
     EXPECT_FALSE(sqlstate_in_message("could not connect to server: Connection refused"));
     EXPECT_FALSE(sqlstate_in_message("FATAL:  53300"));        // no colon after the code
     EXPECT_FALSE(sqlstate_in_message("FATAL:  5330a: lower")); // not a SQLSTATE's characters
 }
 
-TEST(PgOutcome, NoErrorIsAKnownVerdict) {
+TEST(pg_outcome, no_error_is_a_known_verdict) {
     EXPECT_FALSE(outcome_unknown({}));
 }
 
-TEST(PgOutcome, ALostConnectionOrAnyFailureWithoutSqlstateLeavesTheVerdictUnknown) {
+TEST(pg_outcome, a_lost_connection_or_any_failure_without_sqlstate_leaves_the_verdict_unknown) {
     EXPECT_TRUE(outcome_unknown(make_error_code(errc::connection_lost)));
     EXPECT_TRUE(outcome_unknown(make_error_code(keel::errc::exchange_timeout)));
     EXPECT_TRUE(outcome_unknown(asio::error::operation_aborted));
 }
 
-TEST(PgOutcome, SqlstatesRaisedAroundTheCommitLeaveTheVerdictUnknown) {
+TEST(pg_outcome, sqlstates_raised_around_the_commit_leave_the_verdict_unknown) {
     for (const char* code : {"08006", "08003", "57P01", "57P02", "58030", "XX000", "XX001"})
         EXPECT_TRUE(outcome_unknown(sqlstate(code))) << code;
 }
 
-TEST(PgOutcome, TheServersOwnRefusalsAndACancelAreVerdicts) {
+TEST(pg_outcome, the_servers_own_refusals_and_a_cancel_are_verdicts) {
     for (const char* code : {"57014", "23505", "40001", "40P01", "42601", "53300"})
         EXPECT_FALSE(outcome_unknown(sqlstate(code))) << code;
 }
 
-TEST(PgOutcome, AStatementSentWhenTheConnectionBrokeIsRepeatedOnlyWhenIdempotent) {
+TEST(pg_outcome, a_statement_sent_when_the_connection_broke_is_repeated_only_when_idempotent) {
     const std::error_code lost = statement_error(false, nullptr);
     EXPECT_TRUE(must_not_repeat(
         {.may_have_reached = true, .verdict_unknown = outcome_unknown(lost), .idempotent = false}));

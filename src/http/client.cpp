@@ -19,7 +19,7 @@ void shut_down(const std::shared_ptr<client_impl>& impl) {
 } // namespace detail
 
 client::client(executor_type executor, client_options options)
-    : io_object(executor, std::make_shared<detail::client_impl>(executor, std::move(options))) {}
+    : io_object(executor, std::move(options)) {}
 
 const client_options& client::options() const noexcept {
     return impl_->options();

@@ -3,6 +3,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 
 namespace keel::http {
@@ -81,24 +83,28 @@ public:
         return curl_easy_strerror(static_cast<CURLcode>(code));
     }
     fault_class fault_of(int code) const noexcept override {
-        switch (static_cast<CURLcode>(code)) {
-        case CURLE_GOT_NOTHING:  // the server closed without a reply
-        case CURLE_PARTIAL_FILE: // the body stopped short
-        case CURLE_RECV_ERROR:   // without an errno
-        case CURLE_SEND_ERROR:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_COULDNT_RESOLVE_HOST: // DNS hiccups are common in clusters
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM:
+        // Transient: the server closed without a reply, the body stopped
+        // short, a send or receive failed without an errno, the connection
+        // or a DNS lookup failed (hiccups are common in clusters), an HTTP/2
+        // stream broke. Anything else (TLS, protocol, a bad URL) fails the
+        // same way again.
+        static constexpr CURLcode transient[] = {CURLE_GOT_NOTHING,
+                                                 CURLE_PARTIAL_FILE,
+                                                 CURLE_RECV_ERROR,
+                                                 CURLE_SEND_ERROR,
+                                                 CURLE_COULDNT_CONNECT,
+                                                 CURLE_COULDNT_RESOLVE_HOST,
+                                                 CURLE_COULDNT_RESOLVE_PROXY,
+                                                 CURLE_HTTP2,
+                                                 CURLE_HTTP2_STREAM};
+        const auto curl_code = static_cast<CURLcode>(code);
+        if (std::find(std::begin(transient), std::end(transient), curl_code) != std::end(transient))
             return fault_class::transient;
-        case CURLE_OPERATION_TIMEDOUT:
+        if (curl_code == CURLE_OPERATION_TIMEDOUT)
             return fault_class::timeout;
-        case CURLE_ABORTED_BY_CALLBACK:
+        if (curl_code == CURLE_ABORTED_BY_CALLBACK)
             return fault_class::cancelled;
-        default:
-            return fault_class::permanent; // TLS, protocol, bad URL: the same again
-        }
+        return fault_class::permanent;
     }
 };
 

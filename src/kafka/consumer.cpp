@@ -326,7 +326,7 @@ void start_close(const std::shared_ptr<consumer_impl>& impl, void_operation* op)
 } // namespace detail
 
 consumer::consumer(executor_type executor, consumer_options options)
-    : io_object(executor, std::make_shared<detail::consumer_impl>(executor, std::move(options))) {
+    : io_object(executor, std::move(options)) {
     impl_->start();
 }
 

@@ -492,8 +492,7 @@ void start_transaction_step(const std::shared_ptr<producer_impl>& impl, transact
 } // namespace detail
 
 producer::producer(executor_type executor, producer_options options)
-    : io_object(executor, std::make_shared<detail::producer_impl>(executor, std::move(options))),
-      pool_(detail::produce_pool(impl_)) {
+    : io_object(executor, std::move(options)), pool_(detail::produce_pool(impl_)) {
     impl_->start();
 }
 

@@ -53,7 +53,7 @@ void shut_down(const std::shared_ptr<pool_impl>& impl) {
 // ---- pool ---------------------------------------------------------------------------------
 
 pool::pool(executor_type executor, pool_options options)
-    : io_object(executor, std::make_shared<detail::pool_impl>(executor, std::move(options))) {}
+    : io_object(executor, std::move(options)) {}
 
 const pool_options& pool::options() const noexcept {
     return impl_->options();

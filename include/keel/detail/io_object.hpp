@@ -24,8 +24,12 @@ public:
     executor_type get_executor() const noexcept { return executor_; }
 
 protected:
-    io_object(executor_type executor, std::shared_ptr<Impl> impl)
-        : executor_(std::move(executor)), impl_(std::move(impl)) {}
+    /// Makes the implementation from the executor and `options` (in the
+    /// wrapper's .cpp, where Impl is complete).
+    template <class Options>
+    io_object(const executor_type& executor, Options&& options)
+        : executor_(executor),
+          impl_(std::make_shared<Impl>(executor, std::forward<Options>(options))) {}
     ~io_object() { shut_down(impl_); }
 
     /// The base of an initiation object for asio::async_initiate: Asio asks

@@ -109,28 +109,18 @@ public:
             initiate_send{{this}}, token, std::move(r), options);
     }
 
-    /// Sends `r` through `pipeline`: each attempt is one send with the
+    /// Sends `r` through `pipeline`: each attempt is one async_send with the
     /// attempt's connect and exchange deadlines; a 429/503's Retry-After
     /// becomes the next delay; a POST or PATCH that may have reached the
     /// server is not retried unless it is idempotent (request::idempotent or
     /// an Idempotency-Key header).
     ///
-    /// Completion signature: `void(std::error_code, response)`, with the
-    /// last attempt's error and response.
-    ///
-    /// Errors: those of async_send; keel::errc::connect_timeout,
-    /// exchange_timeout or deadline_exceeded when the pipeline's deadline
-    /// expired; a local refusal (keel::condition::rejected: circuit_open,
-    /// bulkhead_full, rate_limited, retry_budget_exhausted, ...) with no
-    /// request sent; operation_aborted when cancelled.
-    ///
-    /// Per-operation cancellation: terminal, partial and total; the pipeline
-    /// emits the same type into the attempt in flight (whose transfer is
-    /// removed, as async_send says) or ends its wait between attempts, and
-    /// the call completes with operation_aborted. What it leaves behind: the
-    /// attempt in flight may have reached the server, as may earlier ones of
-    /// an idempotent request. An expired deadline is a terminal cancellation
-    /// of the attempt, reported as the timeout.
+    /// Completion signature, errors and per-operation cancellation: those of
+    /// async_send for each attempt, with what pipeline::async_run adds
+    /// (deadlines, local refusals with no request sent, cancellation between
+    /// attempts); the last attempt's response. What a cancellation leaves
+    /// behind: the attempt in flight may have reached the server, as may
+    /// earlier ones of an idempotent request.
     ///
     /// Lifetimes: the client and the pipeline must outlive the call; the
     /// request is moved in and kept, unchanged, until the call completes.

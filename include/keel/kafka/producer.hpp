@@ -138,21 +138,13 @@ public:
     /// whether to produce again (a retry may duplicate a message whose
     /// outcome was unknown, e.g. _MSG_TIMED_OUT).
     ///
-    /// Completion signature: `void(std::error_code, delivery)`, the last
-    /// attempt's.
-    ///
-    /// Errors: those of async_produce; keel::errc::exchange_timeout or
-    /// deadline_exceeded when the pipeline's deadline expired; a local
-    /// refusal (keel::condition::rejected) with nothing produced;
-    /// operation_aborted when cancelled.
-    ///
-    /// Per-operation cancellation: terminal, partial and total; the pipeline
-    /// emits the same type into the attempt in flight (whose wait ends, as
-    /// async_produce says) or ends its wait between attempts, and the call
-    /// completes with operation_aborted. An attempt's exchange timeout is a
-    /// terminal cancellation of its wait, not of the message. What it
-    /// leaves behind: every attempt handed to librdkafka may still be
-    /// delivered.
+    /// Completion signature, errors and per-operation cancellation: those of
+    /// async_produce for each attempt, with what pipeline::async_run adds
+    /// (deadlines, local refusals with nothing produced, cancellation
+    /// between attempts); the last attempt's delivery. An attempt's exchange
+    /// timeout is a terminal cancellation of its wait, not of the message.
+    /// What a cancellation leaves behind: every attempt handed to librdkafka
+    /// may still be delivered.
     ///
     /// Lifetimes: the producer and the pipeline must outlive the call; the
     /// message is moved in and kept until the call completes.

@@ -141,19 +141,11 @@ public:
     /// their fault class, but a statement not marked idempotent is not run
     /// again once it may have reached the server without a definite answer.
     ///
-    /// Completion signature: `void(std::error_code, result)`, the last
-    /// attempt's.
-    ///
-    /// Errors: those of async_query; keel::errc::connect_timeout,
-    /// exchange_timeout or deadline_exceeded when the pipeline's deadline
-    /// expired; a local refusal (keel::condition::rejected) with no
-    /// statement sent; operation_aborted when cancelled.
-    ///
-    /// Per-operation cancellation: terminal, partial and total; the pipeline
-    /// emits the same type into the attempt in flight (cancelled as
-    /// async_query says) or ends its wait between attempts, and the call
-    /// completes with operation_aborted. What it leaves behind: the
-    /// statement of the attempt in flight may have run on the server.
+    /// Completion signature, errors and per-operation cancellation: those of
+    /// async_query for each attempt, with what pipeline::async_run adds
+    /// (deadlines, local refusals with no statement sent, cancellation
+    /// between attempts); the last attempt's result. What a cancellation
+    /// leaves behind: the statement in flight may have run on the server.
     ///
     /// Lifetimes: the pool and the pipeline must outlive the call; the
     /// statement is moved in and kept until the call completes.

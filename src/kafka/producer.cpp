@@ -1,3 +1,4 @@
+// Over 400 lines: one bridge; queue drain, produces and transactions share one state.
 // The producer's bridge: librdkafka reports deliveries and errors as events
 // on its main queue; the queue signals an eventfd that the loop watches;
 // each wake-up drains the queue, then completes the produces it reported

@@ -1,3 +1,4 @@
+// Over 400 lines: one driver whose entry points share one lock protocol, best read together.
 // The driver behind pipeline::async_run and async_with_deadline: it executes
 // what the call's state machine (call_machine.hpp) decides -- starting and
 // cancelling attempts, one deadline-queue entry, the completion -- in one

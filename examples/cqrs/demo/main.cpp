@@ -25,6 +25,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -212,8 +213,9 @@ int run(options opts, const std::string& work_dir) {
     cqrs::runtime rt("cqrs-demo", cqrs::flags(static_cast<int>(argv.size()), argv.data()));
     rt.on_shutdown([] { interrupted = true; });
     http_probe probe(rt.io());
-    keel::http::service orders(rt.io().get_executor(), rt.policies(), "orders-api");
-    keel::http::service queries(rt.io().get_executor(), rt.policies(), "queries-api");
+    // Made once the services listen: a service that had to move to fresh
+    // ports (start_services) is reached at its new address.
+    std::optional<keel::http::service> orders, queries;
     driver::settings ds;
     ds.orders = opts.orders;
     ds.concurrency = opts.concurrency;
@@ -221,13 +223,22 @@ int run(options opts, const std::string& work_dir) {
     // Unique per run, so a reused external database never mixes two runs'
     // orders under one id.
     ds.run = "o" + std::to_string(static_cast<long>(std::time(nullptr)) % 1'000'000);
-    driver d(orders, ds);
+    std::optional<driver> d;
     // After everything its coroutines use: on every way out the loop is
     // stopped and joined before they are destroyed.
     loop_thread loop(rt.io());
 
     std::fprintf(stderr, "cqrs-demo: starting the services\n");
-    st.start_services(probe);
+    if (st.start_services(probe)) {
+        // The file names the services' addresses: read it again.
+        const auto reloaded = rt.policies().reload(opts.config);
+        if (!reloaded.success)
+            throw std::runtime_error("cannot read " + opts.config + " again after a service " +
+                                     "moved to new ports");
+    }
+    orders.emplace(rt.io().get_executor(), rt.policies(), "orders-api");
+    queries.emplace(rt.io().get_executor(), rt.policies(), "queries-api");
+    d.emplace(*orders, ds);
     const cqrs::check::sources sources{st.event_store_dsn(), st.read_model_dsn(), st.bootstrap()};
     injector faults(plan(opts), st, probe);
     progress_bar bar;
@@ -259,19 +270,19 @@ int run(options opts, const std::string& work_dir) {
 
     std::fprintf(stderr, "cqrs-demo: driving orders\n");
     const auto drive_start = clock_type::now();
-    auto drive = asio::co_spawn(rt.io(), d.run(), asio::use_future);
+    auto drive = asio::co_spawn(rt.io(), d->run(), asio::use_future);
     while (drive.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
         if (interrupted) {
-            d.stop();
+            d->stop();
             bar.finish();
             std::fprintf(stderr, "cqrs-demo: interrupted; stopping everything\n");
             drive.wait_for(std::chrono::seconds(3));
             return 130;
         }
-        const double fraction = static_cast<double>(d.stats().orders_done) / opts.orders;
+        const double fraction = static_cast<double>(d->stats().orders_done) / opts.orders;
         faults.advance(fraction, clock_type::now() - started);
         measure(false);
-        bar.show("driving", d.stats().orders_done, static_cast<std::size_t>(opts.orders), seen);
+        bar.show("driving", d->stats().orders_done, static_cast<std::size_t>(opts.orders), seen);
         watch_services();
     }
     drive.get();
@@ -285,7 +296,8 @@ int run(options opts, const std::string& work_dir) {
     const auto catch_up_deadline = clock_type::now() + opts.timeout;
     while (clock_type::now() < catch_up_deadline && !interrupted) {
         measure(true);
-        bar.show("catching up", d.stats().orders_done, static_cast<std::size_t>(opts.orders), seen);
+        bar.show("catching up", d->stats().orders_done, static_cast<std::size_t>(opts.orders),
+                 seen);
         if (seen.events > 0 && seen.applied >= seen.events && seen.outbox_pending == 0) {
             caught_up = true;
             break;
@@ -293,7 +305,7 @@ int run(options opts, const std::string& work_dir) {
         watch_services();
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    bar.show(caught_up ? "caught up" : "timed out", d.stats().orders_done,
+    bar.show(caught_up ? "caught up" : "timed out", d->stats().orders_done,
              static_cast<std::size_t>(opts.orders), seen, true);
     bar.finish();
     if (interrupted) {
@@ -304,7 +316,7 @@ int run(options opts, const std::string& work_dir) {
 
     run_summary summary;
     summary.opts = &opts;
-    summary.stats = &d.stats();
+    summary.stats = &d->stats();
     summary.caught_up = caught_up;
     std::fprintf(stderr, "cqrs-demo: checking the read model against the event store\n");
     std::vector<std::string> problems;
@@ -316,11 +328,11 @@ int run(options opts, const std::string& work_dir) {
     }
     // A sample of the orders through the query service's API as well.
     std::vector<std::string> sample;
-    const auto& created = d.created();
+    const auto& created = d->created();
     const std::size_t step = std::max<std::size_t>(1, created.size() / 50);
     for (std::size_t i = 0; i < created.size(); i += step)
         sample.push_back(created[i]);
-    auto spot = asio::co_spawn(rt.io(), spot_check(queries, orders, sample, summary.listed_paid),
+    auto spot = asio::co_spawn(rt.io(), spot_check(*queries, *orders, sample, summary.listed_paid),
                                asio::use_future)
                     .get();
     summary.spot_checked = sample.size();
@@ -348,9 +360,9 @@ int run(options opts, const std::string& work_dir) {
     summary.check = check_end - catch_up_end;
     summary.total = clock_type::now() - started;
     print_summary(std::cout, summary);
-    if (!d.samples().empty()) {
+    if (!d->samples().empty()) {
         std::cout << "\nsome refused or failed commands:\n";
-        for (const auto& s : d.samples())
+        for (const auto& s : d->samples())
             std::cout << "  " << s << "\n";
     }
 

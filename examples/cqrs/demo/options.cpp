@@ -81,7 +81,10 @@ std::string usage() {
            "  --work-dir DIR          logs of every process (default: a new temp dir, removed\n"
            "                          after a successful run)\n"
            "  --keep                  keep the work dir after a successful run\n"
-           "  --timeout SECONDS       how long the read model may take to catch up (default 120)\n";
+           "  --timeout SECONDS       how long the read model may take to catch up (default 120)\n"
+           "  --occupy-port-of NAME   hold service NAME's first port while it starts, as a\n"
+           "                          parallel test may: it must move to fresh ports and be\n"
+           "                          reached there (a test of the demo itself)\n";
 }
 
 options parse(int argc, char** argv, bool& help) {
@@ -91,7 +94,8 @@ options parse(int argc, char** argv, bool& help) {
     if (help)
         return o;
     f.check_known({"orders", "concurrency", "faults", "kafka", "pg", "event-store-dsn",
-                   "read-model-dsn", "bin-dir", "seed", "work-dir", "timeout", "keep", "help"});
+                   "read-model-dsn", "bin-dir", "config", "seed", "work-dir", "timeout", "keep",
+                   "occupy-port-of", "help"});
     o.orders = static_cast<int>(f.get_int("orders", o.orders));
     o.concurrency = static_cast<int>(f.get_int("concurrency", o.concurrency));
     if (o.orders < 1 || o.orders > 1'000'000)
@@ -113,6 +117,7 @@ options parse(int argc, char** argv, bool& help) {
     o.seed = static_cast<std::uint64_t>(seed);
     o.work_dir = f.get("work-dir");
     o.keep = f.has("keep");
+    o.occupy_port_of = f.get("occupy-port-of");
     const long timeout = f.get_int("timeout", 120);
     if (timeout < 1)
         throw std::invalid_argument("--timeout: expected seconds >= 1");

@@ -23,6 +23,7 @@ struct options {
     std::string config;  ///< the policies file
     std::uint64_t seed = 1;
     std::string work_dir;              ///< empty: a new temp dir
+    std::string occupy_port_of;        ///< a service whose first port is taken (a test)
     std::chrono::seconds timeout{120}; ///< for the read model to catch up
     bool keep = false;                 ///< keep the work dir after a successful run
 

@@ -37,6 +37,26 @@ std::uint16_t free_port() {
     return ntohs(addr.sin_port);
 }
 
+port_holder::port_holder(std::uint16_t port)
+    : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    if (fd_ < 0)
+        throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 1) != 0) {
+        const int error = errno;
+        ::close(fd_);
+        throw std::runtime_error("hold port " + std::to_string(port) + ": " + std::strerror(error));
+    }
+}
+
+port_holder::~port_holder() {
+    ::close(fd_);
+}
+
 child::child(spawn_options options) : options_(std::move(options)) {
     if (options_.argv.empty())
         throw std::invalid_argument("spawn: no argv");

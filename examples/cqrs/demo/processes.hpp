@@ -17,6 +17,19 @@ namespace cqrs::demo {
 /// readiness check turns into a clear error).
 std::uint16_t free_port();
 
+/// Listens on 127.0.0.1:`port` for as long as it lives, so that nothing
+/// else can: the collision a parallel test may cause, made on purpose.
+class port_holder {
+public:
+    explicit port_holder(std::uint16_t port);
+    ~port_holder();
+    port_holder(const port_holder&) = delete;
+    port_holder& operator=(const port_holder&) = delete;
+
+private:
+    int fd_;
+};
+
 struct spawn_options {
     std::vector<std::string> argv; ///< argv[0]: the executable's path
     std::string log;               ///< stdout and stderr (unless piped) go here, appended

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -270,9 +271,13 @@ void stack::export_service_urls() {
     set_env("CQRS_QUERIES_URL", url("query-service"));
 }
 
-void stack::start_services(http_probe& probe) {
+bool stack::start_services(http_probe& probe) {
+    bool moved = false;
     for (auto& s : services_) {
         const auto started = std::chrono::steady_clock::now();
+        std::optional<port_holder> taken;
+        if (s->name == opts_.occupy_port_of && s->has_http)
+            taken.emplace(s->http_port);
         for (int attempt = 1;; ++attempt) {
             spawn(*s);
             try {
@@ -289,17 +294,20 @@ void stack::start_services(http_probe& probe) {
                     throw;
                 std::fprintf(stderr, "cqrs-demo:   %s could not listen; new ports\n",
                              s->name.c_str());
+                taken.reset();
                 if (s->has_http)
                     s->http_port = free_port();
                 if (s->has_metrics)
                     s->metrics_port = free_port();
                 export_service_urls(); // the services started after it read them
+                moved = true;
             }
         }
         std::fprintf(
             stderr, "cqrs-demo:   %-14s ready in %.1f s\n", s->name.c_str(),
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
+    return moved;
 }
 
 std::string stack::mock_control(const std::string& command) {

@@ -45,8 +45,10 @@ public:
     void start_infrastructure();
     /// The services, each waited for until ready (needs a running loop
     /// behind `probe`). Throws std::runtime_error naming the service and
-    /// its log.
-    void start_services(http_probe& probe);
+    /// its log. Returns whether a service had to move to fresh ports (its
+    /// address in the environment changed after the demo's policies were
+    /// read).
+    bool start_services(http_probe& probe);
 
     const std::string& bootstrap() const { return bootstrap_; }
     const std::string& event_store_dsn() const { return event_store_dsn_; }

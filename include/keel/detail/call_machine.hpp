@@ -14,13 +14,25 @@
 // the others are cancelled and awaited); the fallback; the outcome and the
 // call_report; the observer's events.
 //
-// One file of some 800 lines, on purpose: it is one state machine, and every
-// event and every seam reads and writes the same per-slot state; split, its
-// transitions would have to be read across files. docs/architecture.md is
-// its map.
+// Its files, by concern. Every member is declared in the class below, beside
+// the per-slot state they all read and write, so the class is the map of the
+// transitions (docs/architecture.md draws it); the events and the seams are
+// defined after it, inline as if written in the class:
+//   call_action.hpp              what it is given (call_params) and answers
+//                                (call_action): shared with the initiators
+//   call_machine.hpp             this class: its state and what the driver
+//                                asks (the next action, the wake-up time, the
+//                                outcome, the report)
+//   call_machine_events.hpp      how each event moves the state: deadlines,
+//                                the error the caller sees, retry or give up,
+//                                launching attempts, the end
+//   call_machine_strategies.hpp  the fallback, and the strategy seams: the
+//                                retry gate, admission, waiting, permits
+//                                handed back, planning parallel attempts
 #pragma once
 
 #include <keel/attempt.hpp>
+#include <keel/detail/call_action.hpp>
 #include <keel/error.hpp>
 #include <keel/fallback.hpp>
 #include <keel/fault.hpp>
@@ -35,58 +47,11 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <string_view>
 
 namespace keel::detail {
-
-/// Where per-call jitter streams come from: a seed and a counter, read only
-/// when a call first needs to sleep.
-struct jitter_seed {
-    std::atomic<std::uint64_t> seed{0x6b65656c5f736565ULL};
-    std::atomic<std::uint64_t> streams{0};
-
-    random_source next_stream() noexcept {
-        const std::uint64_t n = streams.fetch_add(1, std::memory_order_relaxed) + 1;
-        return random_source(seed.load(std::memory_order_relaxed) ^ (0x9e3779b97f4a7c15ULL * n));
-    }
-};
-
-/// What the initiator decided for one call.
-template <class TimePoint>
-struct call_params {
-    const retry_policy* retry = nullptr; ///< null: exactly one attempt
-    std::chrono::nanoseconds connect = unlimited;
-    std::chrono::nanoseconds exchange = unlimited;
-    std::chrono::nanoseconds total = unlimited;
-    TimePoint fixed_deadline = TimePoint::max(); ///< an absolute total deadline, if given
-    errc exchange_error = errc::exchange_timeout;
-    errc total_error = errc::deadline_exceeded;
-    std::string_view name;
-    jitter_seed* jitter = nullptr;
-    call_report* report = nullptr;
-    /// Null: none configured. Read only by an engine whose Chain is enabled.
-    const strategy_chain* strategies = nullptr;
-    fault_set fallback_on{}; ///< empty: the call has no fallback
-};
-
-enum class call_action_kind : std::uint8_t {
-    none,           ///< nothing to do until the next event
-    start_attempt,  ///< start attempt(slot) on `slot`; then report action_done(slot)
-    cancel_attempt, ///< emit `cancel` into the attempt on `slot`; then action_done(slot)
-    complete,       ///< the call is over: deliver error() and, when kept, the values
-    run_fallback,   ///< start the call's fallback on `slot` with fallback_input(); its
-                    ///< completion is fed as that slot's attempt_ended
-};
-
-struct call_action {
-    call_action_kind kind = call_action_kind::none;
-    std::uint8_t slot = 0;
-    asio::cancellation_type_t cancel = asio::cancellation_type::none;
-};
 
 template <class Clock, class Observer = null_observer, class Chain = no_strategies>
 class call_machine {
@@ -121,191 +86,29 @@ public:
                observer_enabled_v<Observer> || has_strategies();
     }
 
-    // ---- events ----------------------------------------------------------------
+    // ---- events (call_machine_events.hpp) -------------------------------------------
 
-    void start(time_point now) {
-        call_started_ = now;
-        total_deadline_ = std::min(deadline_after(now, params_.total), params_.fixed_deadline);
-        if constexpr (observer_enabled_v<Observer>)
-            observer_->on(events::call_start{params_.name});
-        if constexpr (Chain::enabled) {
-            if (params_.strategies && params_.strategies->gate)
-                params_.strategies->gate->on_call_start(ticks(now));
-        }
-        if (!decided_) // the caller may have cancelled already
-            launch(now);
-    }
-
+    void start(time_point now);
     /// The attempt on `slot` completed with `ec`. Returns true when its
     /// values are now the ones the call completes with (the winner's, or the
     /// last attempt's on failure): the driver keeps them.
-    bool attempt_ended(int slot, time_point now, std::error_code ec) {
-        slot_state& s = slots_[slot];
-        if (fallback_ == fallback_state::running)
-            return fallback_ended(s, ec, now);
-        s.running = false;
-        --in_flight_;
-        const attempt_feedback& feedback = feedback_[slot];
-        // The error the caller sees: ours when we cut the attempt short, the
-        // operation's own otherwise.
-        if (ec) {
-            if (outer_cancel_ != asio::cancellation_type::none)
-                ec = asio::error::operation_aborted;
-            else if (s.expired == expiry::total)
-                ec = params_.total_error;
-            else if (s.expired == expiry::exchange)
-                ec = params_.exchange_error;
-            else if (ec.category() != keel::error_category() && !s.lost)
-                // keel's own codes from the operation are keel's deadlines
-                // that a wrapper enforced: not what the dependency answered.
-                last_operation_error_ = ec;
-        }
-        if (feedback.is_outcome_unknown())
-            outcome_unknown_ = true;
-        const fault_class fault = ec ? classify(ec) : fault_class::transient;
-        bool timed_out = false;
-        const timeout_phase phase = ec ? phase_of(ec, timed_out) : timeout_phase::exchange;
-        const attempt_result result =
-            !ec ? attempt_result::success
-                : (timed_out ? attempt_result::timeout : attempt_result::failure);
-        if constexpr (observer_enabled_v<Observer>) {
-            observer_->on(
-                events::attempt_end{params_.name, s.number, result, ec, fault, now - s.started});
-            if (timed_out)
-                observer_->on(events::timeout{params_.name, s.number, phase});
-        }
-        if constexpr (Chain::enabled) {
-            if (!s.unstarted)
-                hand_back(s, now,
-                          attempt_record{s.number, result, fault, ec, now - s.started,
-                                         feedback.is_outcome_unknown()});
-        }
-        last_ended_ = now;
-        default_values_ = s.unstarted;
-
-        if (decided_) { // a winner or the end is known: this one was cancelled
-            default_values_ = false;
-            return false;
-        }
-        error_ = ec;
-        fault_ = fault;
-        if (!ec) {
-            decide_end(give_up_reason::none, now);
-            return true;
-        }
-        if (outer_cancel_ != asio::cancellation_type::none) {
-            decide_end(give_up_reason::none, now);
-            return true;
-        }
-        if (s.expired == expiry::total) {
-            decide_end(give_up_reason::deadline, now);
-            return true;
-        }
-        if (in_flight_ > 0 || waiting_ > 0) // a parallel attempt may still succeed
-            return true;
-        after_failure(ec, fault, feedback, now);
-        return true;
-    }
-
+    bool attempt_ended(int slot, time_point now, std::error_code ec);
     /// The attempt's handler was destroyed without being invoked (its
     /// execution context shut down): hand its permits back.
-    void attempt_abandoned(int slot) noexcept {
-        slot_state& s = slots_[slot];
-        if (!s.running)
-            return;
-        s.running = false;
-        --in_flight_;
-        if constexpr (Chain::enabled)
-            hand_back(s, last_ended_,
-                      attempt_record{s.number,
-                                     attempt_result::failure,
-                                     fault_class::cancelled,
-                                     asio::error::operation_aborted,
-                                     {},
-                                     false});
-    }
-
+    void attempt_abandoned(int slot) noexcept;
     /// The clock reached (or passed) wakeup().
-    void timer(time_point now) {
-        if (finished_ || decided_)
-            return;
-        if (sleeping_) {
-            if (now < sleep_until_)
-                return;
-            sleeping_ = false;
-            launch(now);
-            return;
-        }
-        for (int i = 0; i < used(); ++i) {
-            slot_state& s = slots_[i];
-            if (s.running && s.expired == expiry::none && s.exchange_deadline <= now) {
-                s.expired =
-                    s.exchange_deadline >= total_deadline_ ? expiry::total : expiry::exchange;
-                queue_cancel(i, asio::cancellation_type::terminal);
-            }
-        }
-        if constexpr (Chain::enabled) {
-            for (int i = 0; i < used(); ++i)
-                if (slots_[i].waiting && slots_[i].wait_until <= now)
-                    stop_waiting(i, now, false);
-            if (hedge_at_ <= now && !decided_) {
-                hedge_at_ = time_point::max();
-                launch(now);
-            }
-        }
-    }
-
+    void timer(time_point now);
     /// The admission strategy the slot waited for admitted it (its waiter's
     /// admitted() ran): take the remaining admissions, then start.
-    void admission_granted(int slot, time_point now) {
-        slot_state& s = slots_[slot];
-        s.waiting = false;
-        --waiting_;
-        s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << s.waiting_on));
-        if (decided_) { // the call ended while it waited
-            hand_back_unstarted(s, now);
-            return;
-        }
-        if (admit(slot, s.waiting_on + 1, now) == admitted::yes)
-            begin_attempt(slot, now);
-    }
-
+    void admission_granted(int slot, time_point now);
     /// The caller cancelled (from the handler's executor).
-    void cancel(asio::cancellation_type_t type, time_point now) noexcept {
-        if (finished_ || outer_cancel_ != asio::cancellation_type::none)
-            return;
-        outer_cancel_ = type;
-        if (fallback_ == fallback_state::running) {
-            queue_cancel(0, type); // the fallback runs on slot 0
-            return;
-        }
-        if (decided_)
-            return;
-        if (in_flight_ == 0) { // asleep between attempts, or not yet started
-            sleeping_ = false;
-            error_ = asio::error::operation_aborted;
-            fault_ = fault_class::cancelled;
-            decide_end(give_up_reason::none, now);
-            return;
-        }
-        for (int i = 0; i < used(); ++i)
-            if (slots_[i].running)
-                queue_cancel(i, type);
-    }
-
+    void cancel(asio::cancellation_type_t type, time_point now) noexcept;
     /// The driver has executed the start or cancel action for `slot`.
     void action_done(int slot) noexcept { slots_[slot].busy = false; }
-
     /// The driver delivers the completion now.
-    void completed() {
-        complete_pending_ = false;
-        finished_ = true;
-        if constexpr (observer_enabled_v<Observer>)
-            observer_->on(events::call_end{params_.name, outcome(), attempts_started_, error_,
-                                           ended_at_ - call_started_});
-    }
+    void completed();
 
-    // ---- what the driver asks ----------------------------------------------------
+    // ---- what the driver asks -------------------------------------------------------
 
     /// The next action, or none. Cancellations come first, then the
     /// completion (once every attempt has completed), then starts.
@@ -502,284 +305,49 @@ private:
         s.cancel = s.cancel | fresh;
     }
 
+    // ---- the transitions the events share (call_machine_events.hpp) -----------------
+
     /// The end is known: cancel what still runs, complete once it has.
-    void decide_end(give_up_reason reason, time_point now) noexcept {
-        decided_ = true;
-        ended_at_ = now;
-        reason_ = reason;
-        complete_pending_ = true;
-        hedge_at_ = time_point::max();
-        for (int i = 0; i < used(); ++i) {
-            if (slots_[i].running) {
-                slots_[i].lost = true;
-                queue_cancel(i, asio::cancellation_type::terminal);
-            }
-        }
-        if constexpr (Chain::enabled) {
-            for (int i = 0; i < used(); ++i)
-                if (slots_[i].waiting && slots_[i].wait_until != time_point::max())
-                    stop_waiting(i, now, true);
-        }
-    }
-
+    void decide_end(give_up_reason reason, time_point now) noexcept;
     /// Starts the next attempt now, if its admission allows.
-    void launch(time_point now) {
-        int slot = 0;
-        while (slot < used() &&
-               (slots_[slot].running || slots_[slot].start || slots_[slot].waiting))
-            ++slot;
-        if (slot == used())
-            return; // every slot busy: no parallel attempt this time
-        slot_state& s = slots_[slot];
-        s = slot_state{};
-        if constexpr (Chain::enabled) {
-            if (admit(slot, 0, now) != admitted::yes)
-                return;
-        }
-        begin_attempt(slot, now);
-    }
-
+    void launch(time_point now);
     /// The slot's attempt has every permit: it starts now.
-    void begin_attempt(int slot, time_point now) {
-        slot_state& s = slots_[slot];
-        const int number = attempts_started_ + 1;
-        attempts_started_ = number;
-        s.number = number;
-        s.started = now;
-        feedback_[slot].reset();
-        const timeout_policy phases{params_.connect, params_.exchange, unlimited};
-        attempts_[slot] = attempt_type(
-            number, max_attempts(), deadlines_for(phases, now, total_deadline_), &feedback_[slot]);
-        s.exchange_deadline = attempts_[slot].exchange_deadline();
-        s.running = true;
-        ++in_flight_;
-        if constexpr (observer_enabled_v<Observer>)
-            observer_->on(events::attempt_start{params_.name, number});
-        if (s.exchange_deadline != time_point::max() && s.exchange_deadline <= now) {
-            // Already due (a total deadline reached while we slept): the
-            // attempt ends before it starts, as if cut at once.
-            s.expired = s.exchange_deadline >= total_deadline_ ? expiry::total : expiry::exchange;
-            s.unstarted = true;
-            if constexpr (Chain::enabled)
-                hand_back_unstarted(s, now);
-            attempt_ended(slot, now, asio::error::operation_aborted);
-            return;
-        }
-        s.start = true;
-        if constexpr (Chain::enabled)
-            plan_hedge(number, now);
-    }
-
+    void begin_attempt(int slot, time_point now);
     /// A failed attempt and nothing else in flight: retry or give up.
     void after_failure(std::error_code ec, fault_class fault, const attempt_feedback& feedback,
-                       time_point now) {
-        if (!params_.retry) {
-            decide_end(give_up_reason::attempts_exhausted, now);
-            return;
-        }
-        failed_attempt failed;
-        failed.number = attempts_started_;
-        failed.error = ec;
-        failed.fault = fault;
-        failed.retry_after = feedback.advised_delay();
-        failed.retry_forbidden = feedback.retry_forbidden();
-        failed.previous_delay = previous_delay_;
-        if (total_deadline_ != time_point::max())
-            failed.time_left = std::chrono::nanoseconds(total_deadline_ - now);
-        if (!jitter_)
-            jitter_.emplace(params_.jitter ? params_.jitter->next_stream() : random_source());
-        const retry_decision decision = params_.retry->decide(failed, *jitter_);
-        if (!decision.retry) {
-            decide_end(decision.reason, now);
-            return;
-        }
-        if (!gate_allows(now))
-            return;
-        if constexpr (observer_enabled_v<Observer>)
-            observer_->on(events::retry_scheduled{params_.name, attempts_started_ + 1,
-                                                  decision.delay, fault, decision.server_advised});
-        previous_delay_ = decision.delay;
-        if (decision.delay <= std::chrono::nanoseconds(0)) {
-            launch(now);
-            return;
-        }
-        sleeping_ = true;
-        sleep_until_ = now + decision.delay;
-    }
+                       time_point now);
 
-    /// Asks the retry gate about the next attempt; a refusal ends the call.
-    bool gate_allows([[maybe_unused]] time_point now) {
-        if constexpr (Chain::enabled) {
-            if (params_.strategies && params_.strategies->gate) {
-                const admission a =
-                    params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1);
-                if (!a.admitted) {
-                    refusal_ = a.refusal;
-                    refusal_retry_after_ = a.retry_after;
-                    if (in_flight_ == 0)
-                        decide_end(give_up_reason::rejected, now);
-                    return false;
-                }
-            }
-        }
-        return true;
-    }
-
-    // ---- the fallback, around the whole call ----------------------------------------
+    // ---- the fallback, around the whole call (call_machine_strategies.hpp) ----------
 
     /// The call failed with a class the fallback answers, the caller did not
     /// cancel, and there is time left.
-    bool fallback_applies() const noexcept {
-        return !params_.fallback_on.empty() && error_ && params_.fallback_on.contains(fault_) &&
-               outer_cancel_ == asio::cancellation_type::none && ended_at_ < total_deadline_;
-    }
-
-    void start_fallback() noexcept {
-        fallback_ = fallback_state::running;
-        original_error_ = error_;
-        outcome_before_fallback_ = outcome();
-        complete_pending_ = false;
-        slot_state& s = slots_[0];
-        s = slot_state{};
-        s.running = true;
-        s.busy = true;
-        ++in_flight_;
-    }
-
+    bool fallback_applies() const noexcept;
+    void start_fallback() noexcept;
     /// The fallback completed: its values are the call's when it answered.
-    bool fallback_ended(slot_state& s, std::error_code ec, time_point now) noexcept {
-        s.running = false;
-        ended_at_ = now; // the call's duration includes its fallback
-        --in_flight_;
-        complete_pending_ = true;
-        if (ec) {
-            fallback_ = fallback_state::failed;
-            fallback_error_ = ec;
-            return false;
-        }
-        fallback_ = fallback_state::answered;
-        error_ = {};
-        default_values_ = false;
-        return true;
-    }
+    bool fallback_ended(slot_state& s, std::error_code ec, time_point now) noexcept;
 
-    // ---- strategies (compiled only with a chain) ----------------------------------
+    // ---- strategies, compiled only with a chain (call_machine_strategies.hpp) -------
 
-    admission_strategy* admission_at(int i) const noexcept {
-        const strategy_chain& c = *params_.strategies;
-        return i == 0 ? c.breaker.get() : i == 1 ? c.rate_limiter.get() : c.bulkhead.get();
-    }
-
+    /// Asks the retry gate about the next attempt; a refusal ends the call.
+    bool gate_allows(time_point now);
+    admission_strategy* admission_at(int i) const noexcept;
     enum class admitted : std::uint8_t { yes, no, waiting };
-
     /// Breaker, then rate limiter, then bulkhead, from strategy `from` on. A
     /// refusal hands back the permits already taken and ends the call or its
     /// retries; a wait leaves the slot waiting for admission_granted().
-    admitted admit(int slot, int from, time_point now) {
-        slot_state& s = slots_[slot];
-        if (!params_.strategies)
-            return admitted::yes;
-        for (int i = from; i < 3; ++i) {
-            admission_strategy* strategy = admission_at(i);
-            if (!strategy)
-                continue;
-            const admission a = strategy->admit(ticks(now), *waiters_[slot]);
-            if (a.admitted) {
-                s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
-                continue;
-            }
-            if (a.wait) {
-                s.waiting = true;
-                s.waiting_on = static_cast<std::uint8_t>(i);
-                s.wait_refusal = a.refusal;
-                s.wait_until = std::min(deadline_after(now, *a.wait), total_deadline_);
-                ++waiting_;
-                return admitted::waiting;
-            }
-            refuse(s, a.refusal, a.retry_after, now);
-            return admitted::no;
-        }
-        return admitted::yes;
-    }
-
+    admitted admit(int slot, int from, time_point now);
     /// The slot's attempt will not start: hand back its permits; a refused
     /// first attempt ends the call as rejected, a refused retry ends it with
     /// the last attempt's error (a refused hedge just does not run).
     void refuse(slot_state& s, std::error_code why, std::optional<std::chrono::nanoseconds> after,
-                time_point now) {
-        refusal_ = why;
-        refusal_retry_after_ = after;
-        hand_back_unstarted(s, now);
-        if (decided_)
-            return;
-        if (attempts_started_ == 0) {
-            error_ = refusal_;
-            fault_ = fault_class::rejected;
-            decide_end(give_up_reason::rejected, now);
-        } else if (in_flight_ == 0 && waiting_ == 0) {
-            decide_end(give_up_reason::rejected, now);
-        }
-    }
-
+                time_point now);
     /// A waiting slot whose wait ran out, or whose call ended: withdraw it.
-    void stop_waiting(int slot, time_point now, bool call_over) {
-        slot_state& s = slots_[slot];
-        if (!admission_at(s.waiting_on)->withdraw(*waiters_[slot])) {
-            s.wait_until = time_point::max(); // admitted meanwhile: the grant is on its way
-            return;
-        }
-        s.waiting = false;
-        --waiting_;
-        if (call_over) {
-            hand_back_unstarted(s, now);
-            return;
-        }
-        if (s.wait_until >= total_deadline_) { // the total deadline cut the wait
-            hand_back_unstarted(s, now);
-            if (attempts_started_ == 0) {
-                error_ = params_.total_error;
-                fault_ = fault_class::timeout;
-            }
-            if (!decided_ && in_flight_ == 0 && waiting_ == 0)
-                decide_end(give_up_reason::deadline, now);
-            return;
-        }
-        refuse(s, s.wait_refusal, std::nullopt, now);
-    }
+    void stop_waiting(int slot, time_point now, bool call_over);
+    void hand_back_unstarted(slot_state& s, time_point now) noexcept;
+    void hand_back(slot_state& s, time_point now, const attempt_record& record) noexcept;
+    void plan_hedge(int number, time_point now);
 
-    void hand_back_unstarted(slot_state& s, time_point now) noexcept {
-        for (int i = 0; i < 3; ++i)
-            if (s.admitted & (1u << i))
-                admission_at(i)->release(ticks(now), nullptr);
-        s.admitted = 0;
-    }
-
-    void hand_back(slot_state& s, time_point now, const attempt_record& record) noexcept {
-        if (!params_.strategies)
-            return;
-        for (int i = 0; i < 3; ++i)
-            if (s.admitted & (1u << i))
-                admission_at(i)->release(ticks(now), &record);
-        s.admitted = 0;
-        if (params_.strategies->listener)
-            params_.strategies->listener->on_attempt_end(ticks(now), record);
-    }
-
-    void plan_hedge(int number, time_point now) {
-        hedge_at_ = time_point::max();
-        if (!params_.strategies || !params_.strategies->parallel)
-            return;
-        const parallel_attempts& p = *params_.strategies->parallel;
-        if (number >= max_attempts() || in_flight_ >= std::min(p.max_in_flight(), slots))
-            return;
-        if (const auto delay = p.delay_before(number + 1)) {
-            const time_point at = deadline_after(now, *delay);
-            if (at < total_deadline_)
-                hedge_at_ = at;
-        }
-    }
-
-    // ---- state --------------------------------------------------------------------
+    // ---- state ----------------------------------------------------------------------
 
     params_type params_;
     const Observer* observer_;
@@ -822,3 +390,6 @@ private:
 };
 
 } // namespace keel::detail
+
+#include <keel/detail/call_machine_events.hpp>
+#include <keel/detail/call_machine_strategies.hpp>

@@ -1,0 +1,193 @@
+// The fallback and the strategy seams of call_machine (call_machine.hpp,
+// which declares these members, documents them and includes this file at its
+// end): the retry gate, admission of each attempt (breaker, rate limiter,
+// bulkhead), refusal, waiting for admission, permits handed back, planning the
+// next parallel attempt.
+//
+// Declared inline: as when they were written in the class, so the compiler
+// weighs inlining them into the driver the same way.
+#pragma once
+
+#include <keel/detail/call_machine.hpp>
+
+namespace keel::detail {
+
+// ---- the fallback, around the whole call --------------------------------------------
+
+template <class Clock, class Observer, class Chain>
+inline bool call_machine<Clock, Observer, Chain>::fallback_applies() const noexcept {
+    return !params_.fallback_on.empty() && error_ && params_.fallback_on.contains(fault_) &&
+           outer_cancel_ == asio::cancellation_type::none && ended_at_ < total_deadline_;
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::start_fallback() noexcept {
+    fallback_ = fallback_state::running;
+    original_error_ = error_;
+    outcome_before_fallback_ = outcome();
+    complete_pending_ = false;
+    slot_state& s = slots_[0];
+    s = slot_state{};
+    s.running = true;
+    s.busy = true;
+    ++in_flight_;
+}
+
+template <class Clock, class Observer, class Chain>
+inline bool call_machine<Clock, Observer, Chain>::fallback_ended(slot_state& s, std::error_code ec,
+                                                                 time_point now) noexcept {
+    s.running = false;
+    ended_at_ = now; // the call's duration includes its fallback
+    --in_flight_;
+    complete_pending_ = true;
+    if (ec) {
+        fallback_ = fallback_state::failed;
+        fallback_error_ = ec;
+        return false;
+    }
+    fallback_ = fallback_state::answered;
+    error_ = {};
+    default_values_ = false;
+    return true;
+}
+
+// ---- strategies (compiled only with a chain) ----------------------------------------
+
+template <class Clock, class Observer, class Chain>
+inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] time_point now) {
+    if constexpr (Chain::enabled) {
+        if (params_.strategies && params_.strategies->gate) {
+            const admission a =
+                params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1);
+            if (!a.admitted) {
+                refusal_ = a.refusal;
+                refusal_retry_after_ = a.retry_after;
+                if (in_flight_ == 0)
+                    decide_end(give_up_reason::rejected, now);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+template <class Clock, class Observer, class Chain>
+inline admission_strategy*
+call_machine<Clock, Observer, Chain>::admission_at(int i) const noexcept {
+    const strategy_chain& c = *params_.strategies;
+    return i == 0 ? c.breaker.get() : i == 1 ? c.rate_limiter.get() : c.bulkhead.get();
+}
+
+template <class Clock, class Observer, class Chain>
+inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time_point now)
+    -> admitted {
+    slot_state& s = slots_[slot];
+    if (!params_.strategies)
+        return admitted::yes;
+    for (int i = from; i < 3; ++i) {
+        admission_strategy* strategy = admission_at(i);
+        if (!strategy)
+            continue;
+        const admission a = strategy->admit(ticks(now), *waiters_[slot]);
+        if (a.admitted) {
+            s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
+            continue;
+        }
+        if (a.wait) {
+            s.waiting = true;
+            s.waiting_on = static_cast<std::uint8_t>(i);
+            s.wait_refusal = a.refusal;
+            s.wait_until = std::min(deadline_after(now, *a.wait), total_deadline_);
+            ++waiting_;
+            return admitted::waiting;
+        }
+        refuse(s, a.refusal, a.retry_after, now);
+        return admitted::no;
+    }
+    return admitted::yes;
+}
+
+template <class Clock, class Observer, class Chain>
+inline void
+call_machine<Clock, Observer, Chain>::refuse(slot_state& s, std::error_code why,
+                                             std::optional<std::chrono::nanoseconds> after,
+                                             time_point now) {
+    refusal_ = why;
+    refusal_retry_after_ = after;
+    hand_back_unstarted(s, now);
+    if (decided_)
+        return;
+    if (attempts_started_ == 0) {
+        error_ = refusal_;
+        fault_ = fault_class::rejected;
+        decide_end(give_up_reason::rejected, now);
+    } else if (in_flight_ == 0 && waiting_ == 0) {
+        decide_end(give_up_reason::rejected, now);
+    }
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::stop_waiting(int slot, time_point now,
+                                                               bool call_over) {
+    slot_state& s = slots_[slot];
+    if (!admission_at(s.waiting_on)->withdraw(*waiters_[slot])) {
+        s.wait_until = time_point::max(); // admitted meanwhile: the grant is on its way
+        return;
+    }
+    s.waiting = false;
+    --waiting_;
+    if (call_over) {
+        hand_back_unstarted(s, now);
+        return;
+    }
+    if (s.wait_until >= total_deadline_) { // the total deadline cut the wait
+        hand_back_unstarted(s, now);
+        if (attempts_started_ == 0) {
+            error_ = params_.total_error;
+            fault_ = fault_class::timeout;
+        }
+        if (!decided_ && in_flight_ == 0 && waiting_ == 0)
+            decide_end(give_up_reason::deadline, now);
+        return;
+    }
+    refuse(s, s.wait_refusal, std::nullopt, now);
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::hand_back_unstarted(slot_state& s,
+                                                                      time_point now) noexcept {
+    for (int i = 0; i < 3; ++i)
+        if (s.admitted & (1u << i))
+            admission_at(i)->release(ticks(now), nullptr);
+    s.admitted = 0;
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, time_point now,
+                                                            const attempt_record& record) noexcept {
+    if (!params_.strategies)
+        return;
+    for (int i = 0; i < 3; ++i)
+        if (s.admitted & (1u << i))
+            admission_at(i)->release(ticks(now), &record);
+    s.admitted = 0;
+    if (params_.strategies->listener)
+        params_.strategies->listener->on_attempt_end(ticks(now), record);
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::plan_hedge(int number, time_point now) {
+    hedge_at_ = time_point::max();
+    if (!params_.strategies || !params_.strategies->parallel)
+        return;
+    const parallel_attempts& p = *params_.strategies->parallel;
+    if (number >= max_attempts() || in_flight_ >= std::min(p.max_in_flight(), slots))
+        return;
+    if (const auto delay = p.delay_before(number + 1)) {
+        const time_point at = deadline_after(now, *delay);
+        if (at < total_deadline_)
+            hedge_at_ = at;
+    }
+}
+
+} // namespace keel::detail

@@ -1,0 +1,201 @@
+// One dependency's cells (each thread's shard of them) and the publisher
+// that sums them into prometheus-cpp's metrics: what recording.cpp,
+// publishing.cpp and metrics.cpp share. Private to src/prometheus.
+//
+// Why not increment prometheus-cpp's metrics directly: each Counter and Gauge
+// change is a compare-and-swap loop on an atomic double and each Histogram
+// observation takes a mutex, about a dozen atomic read-modify-writes per call
+// (~80 ns on our 2-core VM, more under contention between threads). Here a
+// call writes only cells of its thread's own shard with plain stores, and the
+// sums go into the prometheus metrics when someone is about to read them.
+#pragma once
+
+#include <keel/prometheus/metrics.hpp>
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace keel::prometheus::detail {
+
+/// Threads that get a shard of their own; the others share one and pay an
+/// atomic add per cell.
+inline constexpr int max_shards = 64;
+
+// ---- one dependency's cells --------------------------------------------------------
+
+/// Where each count lives in a shard: counters by label value, the started
+/// and finished calls (their difference is the in-flight gauge), then each
+/// histogram's buckets (non-cumulative, +Inf last) and its sum in nanoseconds.
+struct cell_layout {
+    static constexpr std::size_t calls = 0;                              // 8 outcomes
+    static constexpr std::size_t attempts = calls + 8;                   // 3 results
+    static constexpr std::size_t retries = attempts + 3;                 // the fault classes
+    static constexpr std::size_t timeouts = retries + fault_class_count; // 3 phases
+    static constexpr std::size_t started = timeouts + 3;
+    static constexpr std::size_t finished = started + 1;
+    static constexpr std::size_t call_buckets = finished + 1;
+    std::size_t call_sum;
+    std::size_t attempt_buckets;
+    std::size_t attempt_sum;
+    std::size_t size;
+
+    cell_layout(std::size_t call_bounds, std::size_t attempt_bounds)
+        : call_sum(call_buckets + call_bounds + 1), attempt_buckets(call_sum + 1),
+          attempt_sum(attempt_buckets + attempt_bounds + 1), size(attempt_sum + 1) {}
+};
+
+/// One thread's cells, on cache lines of their own (no false sharing with
+/// another thread's).
+class shard {
+public:
+    static constexpr std::size_t line = 64;
+
+    /// Null when memory is exhausted (the caller falls back to shared cells).
+    static std::unique_ptr<shard> make(std::size_t size) noexcept {
+        auto made = std::unique_ptr<shard>(new (std::nothrow) shard());
+        if (!made)
+            return nullptr;
+        const std::size_t bytes = (size * sizeof(cell) + line - 1) / line * line;
+        void* memory = ::operator new (bytes, std::align_val_t{line}, std::nothrow);
+        if (!memory)
+            return nullptr;
+        made->cells = static_cast<cell*>(memory);
+        made->size_ = bytes / sizeof(cell);
+        for (std::size_t i = 0; i < made->size_; ++i)
+            new (&made->cells[i]) cell(0);
+        return made;
+    }
+    ~shard() {
+        if (cells)
+            ::operator delete (cells, std::align_val_t{line});
+    }
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    using cell = std::atomic<std::uint64_t>;
+    static_assert(std::is_trivially_destructible_v<cell>);
+    cell* cells = nullptr;
+
+private:
+    shard() = default;
+    std::size_t size_ = 0;
+};
+
+/// Every metric of one dependency: the prometheus handles, resolved once,
+/// and the shards the hot path writes. The metrics live in the registry's
+/// families, which live as long as the registry, which this keeps alive.
+struct dependency_handles {
+    std::shared_ptr<::prometheus::Registry> registry;
+    std::string dependency;
+    cell_layout layout{0, 0};
+    std::vector<std::int64_t> call_bounds_ns;    ///< the buckets' upper bounds
+    std::vector<std::int64_t> attempt_bounds_ns; ///< ditto
+    /// Each thread's shard, made on its first event (mutable: recording
+    /// through a const observer writes here).
+    mutable std::array<std::atomic<shard*>, max_shards> shards{};
+    /// For threads beyond max_shards, and when a shard cannot be allocated
+    /// (atomic adds).
+    std::unique_ptr<shard> shared_shard;
+
+    std::array<::prometheus::Counter*, 8> calls{};
+    std::array<::prometheus::Counter*, 3> attempts{};
+    /// Cancelled calls are never retried, so that one stays null rather
+    /// than show a series that can only be zero. Rejected has one: a policy
+    /// may list it in retry_on, like permanent.
+    std::array<::prometheus::Counter*, fault_class_count> retries{};
+    std::array<::prometheus::Counter*, 3> timeouts{};
+    ::prometheus::Histogram* call_duration = nullptr;
+    ::prometheus::Histogram* attempt_duration = nullptr;
+    ::prometheus::Gauge* inflight = nullptr;
+
+    /// What was last published (guarded by the publisher's mutex).
+    std::vector<std::uint64_t> published;
+
+    dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count)
+        : layout(call_bound_count, attempt_bound_count), shared_shard(shard::make(layout.size)),
+          published(layout.size, 0) {
+        if (!shared_shard)
+            throw std::bad_alloc();
+    }
+
+    ~dependency_handles() {
+        for (auto& s : shards)
+            delete s.load(std::memory_order_relaxed);
+    }
+
+    /// Adds `n` to `cell` of the calling thread's shard.
+    struct writer {
+        std::atomic<std::uint64_t>* cells;
+        bool exclusive;
+        void add(std::size_t cell, std::uint64_t n = 1) const noexcept {
+            if (exclusive) // only this thread writes here: no read-modify-write
+                cells[cell].store(cells[cell].load(std::memory_order_relaxed) + n,
+                                  std::memory_order_release);
+            else
+                cells[cell].fetch_add(n, std::memory_order_release);
+        }
+    };
+
+    /// The calling thread's shard, made on its first event. Defined in
+    /// recording.cpp, next to the thread slots it reads and to every caller
+    /// (inline, so the recording path calls no function for it).
+    inline writer for_this_thread() const noexcept;
+
+    static std::size_t bucket(const std::vector<std::int64_t>& bounds,
+                              std::chrono::nanoseconds d) noexcept {
+        // Prometheus buckets are `le`: a value equal to a bound counts in it.
+        return static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), d.count()) -
+                                        bounds.begin());
+    }
+
+    /// The sum of every shard's cells. Finished calls are read before started
+    /// ones: a call's finish happens after its start, so the gauge never
+    /// reads negative.
+    std::vector<std::uint64_t> totals() const;
+
+    /// Moves what was recorded since the last call into the prometheus
+    /// metrics. The caller holds the publisher's mutex.
+    void publish();
+};
+
+/// Publishes every dependency's counts. A Collectable that returns nothing,
+/// so an exposer can run it just before the registry it feeds.
+class publisher final : public ::prometheus::Collectable {
+public:
+    void add(std::weak_ptr<dependency_handles> handles);
+    void publish();
+    std::vector<::prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::mutex mutex_;
+    std::vector<std::weak_ptr<dependency_handles>> dependencies_;
+};
+
+/// The registry keel makes: publishes before every collection, so whoever
+/// scrapes it (any exposer, a test) reads current counts.
+class publishing_registry final : public ::prometheus::Registry {
+public:
+    explicit publishing_registry(std::shared_ptr<publisher> p) : publisher_(std::move(p)) {}
+    std::vector<::prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::shared_ptr<publisher> publisher_;
+};
+
+} // namespace keel::prometheus::detail

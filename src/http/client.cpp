@@ -6,17 +6,8 @@
 #include <keel/http/client.hpp>
 
 #include "client_impl.hpp"
-#include <asio/dispatch.hpp>
 
 namespace keel::http {
-
-namespace detail {
-
-void shut_down(const std::shared_ptr<client_impl>& impl) {
-    asio::dispatch(impl->loop(), [impl] { impl->shutdown(); });
-}
-
-} // namespace detail
 
 client::client(executor_type executor, client_options options)
     : io_object(executor, std::move(options)) {}

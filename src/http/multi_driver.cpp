@@ -6,6 +6,7 @@
 #include "client_impl.hpp"
 #include "text.hpp"
 #include "transfer.hpp"
+#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -354,6 +355,12 @@ void client_impl::finish_done() {
         give_back(t->release_easy());
         t->deliver(ec, keel::detail::upcall::dispatch);
     }
+}
+
+// The client's destructor: the shutdown runs on the loop, which owns every
+// transfer.
+void shut_down(const std::shared_ptr<client_impl>& impl) {
+    asio::dispatch(impl->loop(), [impl] { impl->shutdown(); });
 }
 
 void client_impl::shutdown() {

@@ -5,6 +5,7 @@
 // schema and its merge checks policy_schema.cpp's.
 #include <keel/config/document.hpp>
 #include <keel/config/section_reader.hpp>
+#include <keel/config/yaml_file.hpp>
 
 #include "policy_schema.hpp"
 #include "substitute.hpp"
@@ -352,26 +353,89 @@ load_result try_load_string(std::string_view yaml, std::string name, const load_
     return finish(std::move(result));
 }
 
-load_result try_load_file(const std::string& path, const load_options& options) {
-    const auto unreadable = [&](const std::string& why) {
-        load_result result;
-        diagnostic d;
-        d.where = position{path, 0, 0};
-        d.message = "cannot read the configuration file: " + why;
-        result.errors.push_back(std::move(d));
-        return result;
-    };
+namespace {
+
+/// The whole text of `path`, or nullopt and why not.
+std::optional<std::string> read_text(const std::string& path, std::string& why) {
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec))
-        return unreadable("it is a directory");
+    if (std::filesystem::is_directory(path, ec)) {
+        why = "it is a directory";
+        return std::nullopt;
+    }
     std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return unreadable(std::generic_category().message(errno));
+    if (!in) {
+        why = std::generic_category().message(errno);
+        return std::nullopt;
+    }
     std::ostringstream text;
     text << in.rdbuf();
-    if (in.bad())
-        return unreadable("read error");
-    return try_load_string(text.str(), path, options);
+    if (in.bad()) {
+        why = "read error";
+        return std::nullopt;
+    }
+    return std::move(text).str();
+}
+
+diagnostic unreadable(const std::string& path, const std::string& what, const std::string& why) {
+    diagnostic d;
+    d.where = position{path, 0, 0};
+    d.message = "cannot read the " + what + ": " + why;
+    return d;
+}
+
+} // namespace
+
+load_result try_load_file(const std::string& path, const load_options& options) {
+    std::string why;
+    std::optional<std::string> text = read_text(path, why);
+    if (!text) {
+        load_result result;
+        result.errors.push_back(unreadable(path, "configuration file", why));
+        return result;
+    }
+    return try_load_string(*text, path, options);
+}
+
+load_result try_load_value(const value& root, std::string name) {
+    load_result result;
+    loader l(name, result.errors);
+    if (root.kind() != value::type::map) {
+        if (!root.reported())
+            l.errors().error(root, "",
+                             "expected a map with 'version: 1' and 'dependencies:', got " +
+                                 describe(root));
+        return finish(std::move(result));
+    }
+    result.doc = l.run(root);
+    return finish(std::move(result));
+}
+
+std::optional<value> parse_yaml(std::string_view text, const std::string& name,
+                                std::vector<diagnostic>& errors, const load_options& options) {
+    const std::size_t before = errors.size();
+    std::optional<detail::node> root = detail::parse_tree(text, name, errors);
+    if (!root) {
+        if (errors.size() == before) {
+            diagnostic d;
+            d.where = position{name, 1, 1};
+            d.message = "empty document";
+            errors.push_back(std::move(d));
+        }
+        return std::nullopt;
+    }
+    reader substitution(errors);
+    return detail::resolve(*root, name, options.env, substitution);
+}
+
+std::optional<value> parse_yaml_file(const std::string& path, std::vector<diagnostic>& errors,
+                                     const load_options& options) {
+    std::string why;
+    std::optional<std::string> text = read_text(path, why);
+    if (!text) {
+        errors.push_back(unreadable(path, "file", why));
+        return std::nullopt;
+    }
+    return parse_yaml(*text, path, errors, options);
 }
 
 document load_string(std::string_view yaml, std::string name, const load_options& options) {

@@ -156,6 +156,11 @@ struct load_result {
 load_result try_load_file(const std::string& path, const load_options& options = {});
 load_result try_load_string(std::string_view yaml, std::string name = "<string>",
                             const load_options& options = {});
+/// Validates a document already read into positioned values (a map, as
+/// parse_yaml gives): a policy written inside another file, such as
+/// keel-sim's inline `policy:`. Positions are the tree's own; `name` names
+/// the document (document::source).
+load_result try_load_value(const value& root, std::string name);
 
 /// Parses a duration with units (`250ms`, `1m30s`, `2h`, `0s`); nullopt and a
 /// message on error (no unit, negative, overflow, unknown unit). `why` may be

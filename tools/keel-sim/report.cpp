@@ -1,0 +1,260 @@
+#include "report.hpp"
+
+#include <keel/duration.hpp>
+#include <keel/retry.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+namespace keel::sim {
+
+namespace {
+
+/// The outcomes the JSON always lists, in its order; others (fallback) are
+/// listed only when they happened.
+constexpr call_outcome listed_outcomes[] = {
+    call_outcome::success,  call_outcome::success_after_retry,
+    call_outcome::failure,  call_outcome::failure_after_retry,
+    call_outcome::timeout,  call_outcome::rejected,
+    call_outcome::cancelled};
+constexpr give_up_reason listed_reasons[] = {
+    give_up_reason::attempts_exhausted, give_up_reason::deadline, give_up_reason::not_retryable};
+
+template <class T, std::size_t N>
+bool listed(const T (&list)[N], T value) {
+    for (T v : list)
+        if (v == value)
+            return true;
+    return false;
+}
+
+std::string quoted(std::string_view text) {
+    std::string out(1, '"');
+    for (char c : text) {
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+                out += buf;
+            } else {
+                out += c;
+            }
+        }
+    }
+    return out + "\"";
+}
+
+/// `"key": value` pairs joined with ", " inside braces.
+std::string object(const std::vector<std::pair<std::string, std::string>>& members) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        if (i)
+            out += ", ";
+        out += quoted(members[i].first) + ": " + members[i].second;
+    }
+    return out + "}";
+}
+
+/// Milliseconds for people: "20ms", "1.5ms", "2m3s" above a minute.
+std::string readable(nanos d) {
+    if (d >= std::chrono::minutes(1))
+        return format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
+    return format_ms(d) + "ms";
+}
+
+std::string padded(std::string text, std::size_t width) {
+    if (text.size() < width)
+        text.append(width - text.size(), ' ');
+    return text;
+}
+
+std::string fixed(double x, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+    return buf;
+}
+
+} // namespace
+
+nanos percentile(const std::vector<nanos>& sorted, double p) {
+    if (sorted.empty())
+        return nanos(0);
+    const auto n = static_cast<double>(sorted.size());
+    auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * n));
+    rank = std::min(std::max<std::size_t>(rank, 1), sorted.size());
+    return sorted[rank - 1];
+}
+
+std::string format_ms(nanos d) {
+    const auto ns = d.count();
+    std::string out = std::to_string(ns / 1'000'000);
+    auto fraction = ns % 1'000'000;
+    if (fraction != 0) {
+        std::string digits = std::to_string(fraction);
+        digits.insert(0, 6 - digits.size(), '0');
+        while (digits.back() == '0')
+            digits.pop_back();
+        out += "." + digits;
+    }
+    return out;
+}
+
+std::string to_json(const run_result& r) {
+    std::vector<std::pair<std::string, std::string>> outcomes;
+    for (call_outcome o : listed_outcomes)
+        outcomes.emplace_back(to_string(o),
+                              std::to_string(r.outcomes[static_cast<std::size_t>(o)]));
+    for (int i = 0; i < outcome_count; ++i) {
+        const auto o = static_cast<call_outcome>(i);
+        if (!listed(listed_outcomes, o) && r.outcomes[static_cast<std::size_t>(i)] != 0)
+            outcomes.emplace_back(to_string(o),
+                                  std::to_string(r.outcomes[static_cast<std::size_t>(i)]));
+    }
+
+    std::vector<std::pair<std::string, std::string>> give_up;
+    for (give_up_reason reason : listed_reasons)
+        give_up.emplace_back(to_string(reason),
+                             std::to_string(r.give_up[static_cast<std::size_t>(reason)]));
+    for (int i = 1; i < give_up_count; ++i) {
+        const auto reason = static_cast<give_up_reason>(i);
+        if (!listed(listed_reasons, reason) && r.give_up[static_cast<std::size_t>(i)] != 0)
+            give_up.emplace_back(to_string(reason),
+                                 std::to_string(r.give_up[static_cast<std::size_t>(i)]));
+    }
+
+    std::vector<std::pair<std::string, std::string>> rejected;
+    for (const auto& [name, count] : r.rejected)
+        rejected.emplace_back(name, std::to_string(count));
+
+    const std::vector<nanos>& l = r.call_latencies;
+    const std::string latency = object({{"p50", format_ms(percentile(l, 50))},
+                                        {"p90", format_ms(percentile(l, 90))},
+                                        {"p99", format_ms(percentile(l, 99))},
+                                        {"max", format_ms(l.empty() ? nanos(0) : l.back())}});
+
+    std::string transitions = "[";
+    for (std::size_t i = 0; i < r.transitions.size(); ++i) {
+        const transition& t = r.transitions[i];
+        if (i)
+            transitions += ",\n  ";
+        transitions += object({{"at_ms", format_ms(t.at)},
+                               {"strategy", quoted(t.strategy)},
+                               {"from", quoted(t.from)},
+                               {"to", quoted(t.to)},
+                               {"reason", quoted(t.reason)}});
+    }
+    transitions += "]";
+
+    std::string out = "{";
+    out += quoted("dependency") + ": " + quoted(r.dependency) + ", ";
+    out += quoted("seed") + ": " + std::to_string(r.seed) + ", ";
+    out += quoted("calls") + ": " + std::to_string(r.calls) + ", ";
+    out += quoted("attempts") + ": " + std::to_string(r.attempts) + ",\n ";
+    out += quoted("outcomes") + ": " + object(outcomes) + ",\n ";
+    out += quoted("give_up") + ": " + object(give_up) + ",\n ";
+    out += quoted("rejected") + ": " + object(rejected) + ",\n ";
+    out += quoted("call_latency_ms") + ": " + latency + ",\n ";
+    out += quoted("transitions") + ": " + transitions + ",\n ";
+    out += quoted("peak_attempts_in_flight") + ": " + std::to_string(r.peak_attempts_in_flight);
+    out += "}\n";
+    return out;
+}
+
+std::string to_csv(const run_result& r) {
+    std::string out = "call,attempt,start_ms,end_ms,result\n";
+    for (const trace_row& row : r.trace) {
+        out += std::to_string(row.call);
+        out += ',';
+        out += std::to_string(row.attempt);
+        out += ',';
+        out += format_ms(row.start);
+        out += ',';
+        out += format_ms(row.end);
+        out += ',';
+        out += row.result;
+        out += '\n';
+    }
+    return out;
+}
+
+std::string summary(const run_result& r, const scenario& s) {
+    std::string out = "keel-sim: " + r.dependency + " from " + s.source + ", seed " +
+                      std::to_string(r.seed) + "\n";
+    out += std::to_string(r.calls) + " calls";
+    if (s.duration)
+        out += " started over " + format_duration(*s.duration);
+    out += "; the last ended at " + readable(r.end) + "\n\n";
+
+    out += "calls by outcome\n";
+    for (int i = 0; i < outcome_count; ++i) {
+        const auto o = static_cast<call_outcome>(i);
+        const std::uint64_t n = r.outcomes[static_cast<std::size_t>(i)];
+        if (!listed(listed_outcomes, o) && n == 0)
+            continue;
+        const double share =
+            r.calls ? 100.0 * static_cast<double>(n) / static_cast<double>(r.calls) : 0.0;
+        out += "  " + padded(std::string(to_string(o)), 22) + padded(std::to_string(n), 10) +
+               fixed(share, 1) + "%\n";
+    }
+    const double per_call =
+        r.calls ? static_cast<double>(r.attempts) / static_cast<double>(r.calls) : 0.0;
+    out += "\nattempts  " + std::to_string(r.attempts) + " (" + fixed(per_call, 2) +
+           " per call), at most " + std::to_string(r.peak_attempts_in_flight) +
+           " in flight at once\n";
+    const std::vector<nanos>& l = r.call_latencies;
+    out += "call latency  p50 " + readable(percentile(l, 50)) + ", p90 " +
+           readable(percentile(l, 90)) + ", p99 " + readable(percentile(l, 99)) + ", max " +
+           readable(l.empty() ? nanos(0) : l.back()) + "\n";
+
+    out += "gave up  ";
+    bool first = true;
+    for (int i = 1; i < give_up_count; ++i) {
+        const auto reason = static_cast<give_up_reason>(i);
+        const std::uint64_t n = r.give_up[static_cast<std::size_t>(i)];
+        if (!listed(listed_reasons, reason) && n == 0)
+            continue;
+        if (!first)
+            out += ", ";
+        out += to_string(reason);
+        out += ' ';
+        out += std::to_string(n);
+        first = false;
+    }
+    out += "\nrejected  ";
+    if (r.rejected.empty())
+        out += "none";
+    first = true;
+    for (const auto& [name, n] : r.rejected) {
+        if (!first)
+            out += ", ";
+        out += name + " " + std::to_string(n);
+        first = false;
+    }
+    out += "\ntransitions  ";
+    if (r.transitions.empty())
+        out += "none";
+    out += "\n";
+    for (const transition& t : r.transitions)
+        out += "  at " + readable(t.at) + "  " + t.strategy + "  " + t.from + " -> " + t.to + " (" +
+               t.reason + ")\n";
+    if (r.abandoned)
+        out += '\n' + std::to_string(r.abandoned) +
+               " calls could never have ended (a hang with no deadline): cancelled at the end "
+               "of the run\n";
+    return out;
+}
+
+} // namespace keel::sim

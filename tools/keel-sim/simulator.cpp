@@ -1,0 +1,498 @@
+#include "simulator.hpp"
+
+#include <keel/detail/completion.hpp>
+#include <keel/error.hpp>
+#include <keel/pipeline.hpp>
+#include <keel/strategy.hpp>
+#include <keel/testing/manual_clock.hpp>
+
+#include <asio/async_result.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/error.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <queue>
+
+namespace keel::sim {
+
+namespace {
+
+using clock = keel::testing::manual_clock;
+using time_point = clock::time_point;
+// The run's time 0 on the manual clock.
+const time_point epoch{std::chrono::seconds(1000)};
+
+class engine;
+
+/// How a keel timer reaches the engine that owns its context: timers are
+/// made by keel's deadline service from an executor alone.
+class engine_link final : public asio::execution_context::service {
+public:
+    static inline asio::execution_context::id id;
+    explicit engine_link(asio::execution_context& context)
+        : asio::execution_context::service(context) {}
+    engine* target = nullptr;
+
+private:
+    void shutdown() override {}
+};
+
+/// The timer keel's deadline service arms (every deadline and retry sleep of
+/// the context goes through one): an event in the engine's queue rather than
+/// a kernel timer, so the clock can jump to it. Asio's timer semantics: a new
+/// expiry cancels the pending wait (operation_aborted), and a pending wait
+/// counts as work.
+class sim_timer {
+public:
+    using clock_type = clock;
+    using time_point = clock::time_point;
+
+    template <class Executor>
+    explicit sim_timer(const Executor& executor);
+    ~sim_timer();
+    sim_timer(const sim_timer&) = delete;
+    sim_timer& operator=(const sim_timer&) = delete;
+
+    void expires_at(time_point at);
+    template <class Handler>
+    void async_wait(Handler&& handler);
+    /// The engine's event for wait `generation` is due.
+    void fire(std::uint32_t generation);
+
+private:
+    void finish(const std::error_code& ec);
+
+    engine* engine_;
+    std::uint32_t id_;
+    asio::any_io_executor executor_;
+    time_point expiry_{};
+    std::uint32_t generation_ = 0;
+    std::function<void(const std::error_code&)> waiting_;
+    asio::any_io_executor work_; ///< tracked while a wait is pending
+};
+
+using sim_pipeline =
+    keel::basic_pipeline<sim_timer, keel::null_observer, asio::any_io_executor, strategy_chain>;
+using attempt_type = sim_pipeline::attempt_type;
+using attempt_completion = keel::detail::completion<std::error_code>;
+
+/// What happens at a moment of the run. At equal times the dependency's
+/// answers come first (an attempt whose latency equals its timeout makes
+/// it; an attempt that ends when another starts does not overlap it), then
+/// keel's timers, then new calls; each kind in the order it was queued.
+struct event {
+    enum class kind : std::uint8_t { answer, timer, arrival };
+    std::int64_t at;
+    kind what;
+    std::uint64_t sequence;
+    std::uint32_t id;
+    std::uint32_t generation;
+
+    friend bool operator>(const event& a, const event& b) noexcept {
+        return std::tie(a.at, a.what, a.sequence) > std::tie(b.at, b.what, b.sequence);
+    }
+};
+
+class engine {
+public:
+    engine(const scenario& s, const run_options& options);
+    run_result run();
+
+    // For sim_timer.
+    std::uint32_t add_timer(sim_timer* timer);
+    void remove_timer(std::uint32_t id) noexcept { timers_[id] = nullptr; }
+    void schedule_timer(std::uint32_t id, std::uint32_t generation, time_point at) {
+        push(event::kind::timer, at.time_since_epoch() - epoch.time_since_epoch(), id, generation);
+    }
+
+private:
+    struct call_slot {
+        keel::call_report report;
+        asio::cancellation_signal signal;
+        std::uint64_t number = 0;
+        nanos start{0};
+        int caller = -1;
+        bool open = false;
+    };
+    struct attempt_slot {
+        keel::detail::completion_ptr<attempt_completion> completion;
+        const attempt_type* attempt = nullptr;
+        std::uint64_t call = 0;
+        int number = 0;
+        nanos start{0};
+        attempt_answer answer;
+        std::uint32_t generation = 0;
+        bool in_use = false;
+    };
+
+    static nanos now() noexcept { return clock::now() - epoch; }
+    void push(event::kind what, nanos at, std::uint32_t id, std::uint32_t generation = 0) {
+        if (what == event::kind::arrival)
+            ++arrivals_queued_;
+        queue_.push(event{at.count(), what, ++sequence_, id, generation});
+    }
+
+    void schedule_first_arrivals();
+    void on_arrival(const event& e);
+    void start_call(int caller);
+    template <class Handler>
+    void start_attempt(std::uint32_t call, const attempt_type& attempt, Handler&& handler);
+    void on_answer(const event& e);
+    void cancel_attempt(std::uint32_t id, std::uint32_t generation);
+    void finish_attempt(std::uint32_t id, const std::error_code& ec, std::string_view result);
+    void end_call(std::uint32_t id);
+    void abandon_open_calls();
+
+    const scenario& scenario_;
+    const run_options& options_;
+    run_result result_;
+    random_source arrivals_random_;
+    random_source dependency_random_;
+
+    std::priority_queue<event, std::vector<event>, std::greater<>> queue_;
+    std::uint64_t sequence_ = 0;
+    std::vector<sim_timer*> timers_;
+    std::deque<call_slot> calls_; // stable addresses: the pipeline holds reports and slots
+    std::vector<std::uint32_t> free_calls_;
+    std::vector<attempt_slot> attempts_;
+    std::vector<std::uint32_t> free_attempts_;
+    std::size_t open_calls_ = 0;
+    std::size_t arrivals_queued_ = 0;
+    std::size_t next_at_ = 0; ///< explicit arrivals: the next index
+    int in_flight_ = 0;
+
+    asio::io_context io_{1};
+    std::optional<sim_pipeline> pipeline_;
+};
+
+// ---- sim_timer ---------------------------------------------------------------
+
+template <class Executor>
+sim_timer::sim_timer(const Executor& executor)
+    : engine_(
+          asio::use_service<engine_link>(asio::query(executor, asio::execution::context)).target),
+      id_(engine_->add_timer(this)), executor_(executor) {}
+
+sim_timer::~sim_timer() {
+    engine_->remove_timer(id_);
+}
+
+void sim_timer::expires_at(time_point at) {
+    if (waiting_)
+        finish(asio::error::operation_aborted);
+    expiry_ = at;
+}
+
+template <class Handler>
+void sim_timer::async_wait(Handler&& handler) {
+    if (waiting_)
+        finish(asio::error::operation_aborted);
+    waiting_ = std::forward<Handler>(handler);
+    work_ = asio::prefer(executor_, asio::execution::outstanding_work.tracked);
+    engine_->schedule_timer(id_, ++generation_, std::max(expiry_, clock::now()));
+}
+
+void sim_timer::fire(std::uint32_t generation) {
+    if (waiting_ && generation == generation_)
+        finish({});
+}
+
+void sim_timer::finish(const std::error_code& ec) {
+    asio::post(executor_, [handler = std::move(waiting_), ec] { handler(ec); });
+    waiting_ = nullptr;
+    work_ = asio::any_io_executor();
+}
+
+// ---- engine ------------------------------------------------------------------
+
+std::uint64_t mix(std::uint64_t seed, std::uint64_t stream) {
+    return random_source(seed ^ (stream * 0x9e3779b97f4a7c15ULL)).next();
+}
+
+engine::engine(const scenario& s, const run_options& options) : scenario_(s), options_(options) {
+    result_.dependency = s.dependency;
+    result_.seed = options.seed.value_or(s.seed);
+    // Independent streams, so that arrivals do not shift when the dependency
+    // draws more or fewer numbers, nor jitter when either does.
+    arrivals_random_ = random_source(mix(result_.seed, 1));
+    dependency_random_ = random_source(mix(result_.seed, 2));
+    asio::use_service<engine_link>(io_).target = this;
+    clock::set(epoch);
+    const config::dependency* dep = s.policy.find(s.dependency);
+    pipeline_.emplace(io_, s.dependency, dep ? dep->policy : pipeline_policy{});
+    pipeline_->seed(mix(result_.seed, 3));
+}
+
+std::uint32_t engine::add_timer(sim_timer* timer) {
+    timers_.push_back(timer);
+    return static_cast<std::uint32_t>(timers_.size() - 1);
+}
+
+void engine::schedule_first_arrivals() {
+    if (const auto* loop = std::get_if<closed_loop_arrivals>(&scenario_.calls)) {
+        for (int caller = 0; caller < loop->callers; ++caller)
+            push(event::kind::arrival, nanos(0), static_cast<std::uint32_t>(caller));
+        return;
+    }
+    if (const auto* at = std::get_if<explicit_arrivals>(&scenario_.calls)) {
+        if (at->times.empty())
+            return;
+        push(event::kind::arrival, at->times[0], 0);
+        next_at_ = 1;
+    } else {
+        push(event::kind::arrival, nanos(0), 0);
+    }
+}
+
+void engine::on_arrival(const event& e) {
+    --arrivals_queued_;
+    const nanos t = now();
+    const nanos limit = scenario_.duration.value_or(nanos::max());
+    if (std::holds_alternative<closed_loop_arrivals>(scenario_.calls)) {
+        start_call(static_cast<int>(e.id));
+        return;
+    }
+    // Queue the next arrival before starting this call: its time does not
+    // depend on how the call goes.
+    std::optional<nanos> next;
+    if (const auto* every = std::get_if<every_arrivals>(&scenario_.calls)) {
+        next = t + every->interval;
+    } else if (const auto* rate = std::get_if<poisson_arrivals>(&scenario_.calls)) {
+        const double gap_seconds = -std::log(1.0 - arrivals_random_.unit()) / rate->per_second;
+        next = t + nanos(static_cast<nanos::rep>(std::llround(gap_seconds * 1e9)));
+    } else if (const auto* at = std::get_if<explicit_arrivals>(&scenario_.calls)) {
+        if (next_at_ < at->times.size())
+            next = at->times[next_at_++];
+    }
+    if (next && *next < limit)
+        push(event::kind::arrival, *next, 0);
+    start_call(-1);
+}
+
+void engine::start_call(int caller) {
+    std::uint32_t id;
+    if (!free_calls_.empty()) {
+        id = free_calls_.back();
+        free_calls_.pop_back();
+    } else {
+        id = static_cast<std::uint32_t>(calls_.size());
+        calls_.emplace_back();
+    }
+    call_slot& call = calls_[id];
+    call.report = keel::call_report{};
+    call.number = ++result_.calls;
+    call.start = now();
+    call.caller = caller;
+    call.open = true;
+    ++open_calls_;
+    pipeline_->async_run<void(std::error_code)>(
+        [this, id](const attempt_type& attempt, auto&& token) {
+            return asio::async_initiate<decltype(token), void(std::error_code)>(
+                [this, id, &attempt](auto handler) {
+                    start_attempt(id, attempt, std::move(handler));
+                },
+                token);
+        },
+        call.report,
+        asio::bind_cancellation_slot(call.signal.slot(),
+                                     [this, id](const std::error_code&) { end_call(id); }));
+}
+
+template <class Handler>
+void engine::start_attempt(std::uint32_t call, const attempt_type& attempt, Handler&& handler) {
+    std::uint32_t id;
+    if (!free_attempts_.empty()) {
+        id = free_attempts_.back();
+        free_attempts_.pop_back();
+    } else {
+        id = static_cast<std::uint32_t>(attempts_.size());
+        attempts_.emplace_back();
+    }
+    attempt_slot& slot = attempts_[id];
+    slot.in_use = true;
+    slot.attempt = &attempt;
+    slot.call = calls_[call].number;
+    slot.number = attempt.number();
+    slot.start = now();
+    slot.answer =
+        answer(window_at(scenario_.behaviour, slot.start), slot.number, dependency_random_);
+    ++result_.attempts;
+    result_.peak_attempts_in_flight = std::max(result_.peak_attempts_in_flight, ++in_flight_);
+    if (options_.timeline)
+        result_.attempt_starts.push_back(slot.start);
+
+    // The simulated operation honours cancellation, as keel's wrappers do:
+    // a deadline or a cancel ends it at once.
+    auto cancel = asio::get_associated_cancellation_slot(handler);
+    if (cancel.is_connected()) {
+        const std::uint32_t generation = slot.generation;
+        cancel.assign(
+            [this, id, generation](asio::cancellation_type) { cancel_attempt(id, generation); });
+    }
+    slot.completion = keel::detail::make_completion<keel::detail::completion, std::error_code>(
+        std::forward<Handler>(handler), asio::any_io_executor(io_.get_executor()));
+    if (!slot.answer.hangs)
+        push(event::kind::answer, slot.start + slot.answer.latency, id, slot.generation);
+}
+
+void engine::on_answer(const event& e) {
+    attempt_slot& slot = attempts_[e.id];
+    if (!slot.in_use || slot.generation != e.generation)
+        return; // cancelled before it answered
+    if (slot.answer.error && slot.answer.retry_after)
+        slot.attempt->feedback().retry_after(*slot.answer.retry_after);
+    finish_attempt(e.id, slot.answer.error, slot.answer.name);
+}
+
+void engine::cancel_attempt(std::uint32_t id, std::uint32_t generation) {
+    attempt_slot& slot = attempts_[id];
+    if (!slot.in_use || slot.generation != generation)
+        return;
+    // Which of keel's deadlines cut it short, as keel will report it.
+    const time_point t = clock::now();
+    std::string_view why = "cancelled";
+    if (t >= slot.attempt->total_deadline())
+        why = "deadline_exceeded";
+    else if (t >= slot.attempt->exchange_deadline())
+        why = "exchange_timeout";
+    finish_attempt(id, asio::error::operation_aborted, why);
+}
+
+void engine::finish_attempt(std::uint32_t id, const std::error_code& ec, std::string_view result) {
+    attempt_slot& slot = attempts_[id];
+    --in_flight_;
+    if (options_.trace)
+        result_.trace.push_back({slot.call, slot.number, slot.start, now(), result});
+    auto completion = std::move(slot.completion);
+    slot.in_use = false;
+    ++slot.generation;
+    slot.attempt = nullptr;
+    free_attempts_.push_back(id);
+    // Never inside the engine's own frame: the handler runs from the loop.
+    completion.release()->complete(keel::detail::upcall::post, ec);
+}
+
+void engine::end_call(std::uint32_t id) {
+    call_slot& call = calls_[id];
+    const nanos t = now();
+    const keel::call_report& report = call.report;
+    ++result_.outcomes[static_cast<std::size_t>(report.outcome)];
+    if (report.reason != give_up_reason::none)
+        ++result_.give_up[static_cast<std::size_t>(report.reason)];
+    if (report.refusal) {
+        ++result_.rejected[std::string(refusal_name(report.refusal))];
+        if (options_.trace && report.outcome == call_outcome::rejected)
+            result_.trace.push_back({call.number, 0, call.start, t, refusal_name(report.refusal)});
+    }
+    result_.call_latencies.push_back(t - call.start);
+    result_.end = std::max(result_.end, t);
+    if (options_.timeline)
+        result_.call_ends.emplace_back(t, report.outcome);
+
+    if (const auto* loop = std::get_if<closed_loop_arrivals>(&scenario_.calls)) {
+        const nanos next = t + loop->think;
+        if (next < scenario_.duration.value_or(nanos::max()))
+            push(event::kind::arrival, next, static_cast<std::uint32_t>(call.caller));
+    }
+    call.open = false;
+    --open_calls_;
+    free_calls_.push_back(id);
+}
+
+void engine::abandon_open_calls() {
+    for (call_slot& call : calls_) {
+        if (call.open) {
+            ++result_.abandoned;
+            call.signal.emit(asio::cancellation_type::terminal);
+        }
+    }
+}
+
+run_result engine::run() {
+    // The loop never runs out of work: poll() would otherwise stop it.
+    auto keep_running = asio::make_work_guard(io_);
+    schedule_first_arrivals();
+    io_.poll();
+    std::uint64_t abandon_rounds = 0;
+    for (;;) {
+        // Stale timer waits may remain queued: they change nothing.
+        if (open_calls_ == 0 && arrivals_queued_ == 0)
+            break;
+        if (queue_.empty()) {
+            // Calls are open and nothing can end them: hangs with no deadline.
+            if (++abandon_rounds > 2)
+                break;
+            abandon_open_calls();
+            io_.poll();
+            continue;
+        }
+        const event e = queue_.top();
+        queue_.pop();
+        if (nanos(e.at) > now())
+            clock::set(epoch + nanos(e.at));
+        switch (e.what) {
+        case event::kind::answer:
+            on_answer(e);
+            break;
+        case event::kind::timer:
+            if (e.id < timers_.size() && timers_[e.id])
+                timers_[e.id]->fire(e.generation);
+            break;
+        case event::kind::arrival:
+            on_arrival(e);
+            break;
+        }
+        io_.poll();
+    }
+    std::sort(result_.call_latencies.begin(), result_.call_latencies.end());
+    if (options_.trace)
+        std::sort(result_.trace.begin(), result_.trace.end(),
+                  [](const trace_row& a, const trace_row& b) {
+                      return std::tie(a.call, a.attempt) < std::tie(b.call, b.attempt);
+                  });
+    return std::move(result_);
+}
+
+} // namespace
+
+std::string_view refusal_name(const std::error_code& ec) {
+    if (ec.category() != keel::error_category())
+        return "rejected";
+    switch (static_cast<keel::errc>(ec.value())) {
+    case keel::errc::timeout:
+        return "timeout";
+    case keel::errc::connect_timeout:
+        return "connect_timeout";
+    case keel::errc::exchange_timeout:
+        return "exchange_timeout";
+    case keel::errc::deadline_exceeded:
+        return "deadline_exceeded";
+    case keel::errc::circuit_open:
+        return "circuit_open";
+    case keel::errc::bulkhead_full:
+        return "bulkhead_full";
+    case keel::errc::bulkhead_timeout:
+        return "bulkhead_timeout";
+    case keel::errc::rate_limited:
+        return "rate_limited";
+    case keel::errc::retry_budget_exhausted:
+        return "retry_budget_exhausted";
+    case keel::errc::throttled_locally:
+        return "throttled_locally";
+    }
+    return "rejected";
+}
+
+run_result simulate(const scenario& s, const run_options& options) {
+    engine e(s, options);
+    return e.run();
+}
+
+} // namespace keel::sim

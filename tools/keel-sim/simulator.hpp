@@ -1,0 +1,81 @@
+// The simulation: the real keel pipeline, built from the scenario's policy,
+// calling the scripted dependency on the manual clock, which jumps from event
+// to event. Single-threaded and deterministic: the same scenario and seed give
+// the same result.
+#pragma once
+
+#include <keel/observer.hpp>
+
+#include "scenario.hpp"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel::sim {
+
+/// One attempt as the trace shows it: attempt 0 is a call refused before any
+/// attempt (start == end, result = the refusal).
+struct trace_row {
+    std::uint64_t call = 0; ///< 1-based, in start order
+    int attempt = 0;
+    nanos start{0};
+    nanos end{0};
+    /// "ok", the scenario's error name, "hang" never (a hang ends by keel),
+    /// "exchange_timeout" / "deadline_exceeded" (keel cut it short),
+    /// "cancelled", or the local refusal's name. Points into static strings
+    /// or the scenario, which must outlive the result.
+    std::string_view result;
+};
+
+/// A strategy changing state (a breaker opening), as strategies report them.
+struct transition {
+    nanos at{0};
+    std::string strategy;
+    std::string from;
+    std::string to;
+    std::string reason;
+};
+
+struct run_options {
+    std::optional<std::uint64_t> seed; ///< overrides the scenario's
+    bool trace = false;                ///< fill run_result::trace
+    bool timeline = false;             ///< fill call_ends and attempt_starts (for the plot)
+};
+
+inline constexpr int outcome_count = 8; ///< keel::call_outcome values
+inline constexpr int give_up_count = 5; ///< keel::give_up_reason values
+
+struct run_result {
+    std::string dependency;
+    std::uint64_t seed = 1;
+    std::uint64_t calls = 0;
+    std::uint64_t attempts = 0;                          ///< attempts that reached the dependency
+    std::array<std::uint64_t, outcome_count> outcomes{}; ///< by keel::call_outcome
+    std::array<std::uint64_t, give_up_count> give_up{};  ///< by keel::give_up_reason
+    std::map<std::string, std::uint64_t> rejected;       ///< by refusal name
+    std::vector<nanos> call_latencies;                   ///< ascending
+    std::vector<transition> transitions;                 ///< in time order
+    int peak_attempts_in_flight = 0;
+    /// Calls that could never have ended (a hang with no deadline): the run
+    /// cancelled them when nothing else was left to happen.
+    std::uint64_t abandoned = 0;
+    nanos end{0}; ///< when the last call ended
+
+    std::vector<trace_row> trace;                          ///< by call, then attempt
+    std::vector<std::pair<nanos, call_outcome>> call_ends; ///< in time order
+    std::vector<nanos> attempt_starts;                     ///< in time order
+};
+
+/// Runs `s` to the end (every call ended). Uses the process-wide manual
+/// clock: one simulation at a time per process.
+run_result simulate(const scenario& s, const run_options& options = {});
+
+/// The name of one of keel's own codes (`circuit_open`, `bulkhead_full`,
+/// ...: the keel::errc enumerator), or "rejected" for any other refusal.
+std::string_view refusal_name(const std::error_code& ec);
+
+} // namespace keel::sim

@@ -74,16 +74,6 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
     return count;
 }
 
-/// The numeric value of `attribute` on the root <svg> element.
-int svg_size(const std::string& svg, const std::string& attribute) {
-    std::smatch match;
-    const std::regex pattern("<svg [^>]*\\b" + attribute + "=\"([0-9]+)\"");
-    if (!std::regex_search(svg, match, pattern)) {
-        throw std::runtime_error("the SVG has no integer " + attribute);
-    }
-    return std::stoi(match[1]);
-}
-
 TEST(sim_plot, choose_bin_picks_the_smallest_round_width_giving_at_most_200_bins) {
     EXPECT_EQ(keel::sim::choose_bin(0ns), 1ms);
     EXPECT_EQ(keel::sim::choose_bin(200ms), 1ms);
@@ -208,6 +198,16 @@ TEST(sim_plot, a_bin_that_is_not_positive_is_refused) {
 }
 
 #if KEEL_SIM_PNG
+
+/// The numeric value of `attribute` on the root <svg> element.
+int svg_size(const std::string& svg, const std::string& attribute) {
+    std::smatch match;
+    const std::regex pattern("<svg [^>]*\\b" + attribute + "=\"([0-9]+)\"");
+    if (!std::regex_search(svg, match, pattern)) {
+        throw std::runtime_error("the SVG has no integer " + attribute);
+    }
+    return std::stoi(match[1]);
+}
 
 TEST(sim_plot, png_has_the_svg_size) {
     // KEEL_SIM_PLOT_SAMPLE=/tmp/x.png keeps the PNG there, to look at.

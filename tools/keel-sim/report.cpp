@@ -28,6 +28,26 @@ bool listed(const T (&list)[N], T value) {
     return false;
 }
 
+/// The outcomes to show: the listed ones, then any other that happened.
+std::vector<call_outcome> shown_outcomes(const run_result& r) {
+    std::vector<call_outcome> out(std::begin(listed_outcomes), std::end(listed_outcomes));
+    for (int i = 0; i < outcome_count; ++i)
+        if (!listed(listed_outcomes, static_cast<call_outcome>(i)) &&
+            r.outcomes[static_cast<std::size_t>(i)] != 0)
+            out.push_back(static_cast<call_outcome>(i));
+    return out;
+}
+
+/// The give-up reasons to show, likewise (`none` never).
+std::vector<give_up_reason> shown_reasons(const run_result& r) {
+    std::vector<give_up_reason> out(std::begin(listed_reasons), std::end(listed_reasons));
+    for (int i = 1; i < give_up_count; ++i)
+        if (!listed(listed_reasons, static_cast<give_up_reason>(i)) &&
+            r.give_up[static_cast<std::size_t>(i)] != 0)
+            out.push_back(static_cast<give_up_reason>(i));
+    return out;
+}
+
 std::string quoted(std::string_view text) {
     std::string out(1, '"');
     for (char c : text) {
@@ -68,23 +88,25 @@ std::string object(const std::vector<std::pair<std::string, std::string>>& membe
     return out + "}";
 }
 
-/// Milliseconds for people: "20ms", "1.5ms", "2m3s" above a minute.
+std::string fixed(double x, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+    return buf;
+}
+
+/// A time for people: "84.9ms" below a second, "2.006s" from there on (the
+/// JSON and the trace keep every nanosecond).
 std::string readable(nanos d) {
-    if (d >= std::chrono::minutes(1))
-        return format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(d));
-    return format_ms(d) + "ms";
+    const double ms = static_cast<double>(d.count()) / 1e6;
+    if (ms < 1000.0)
+        return fixed(ms, 1) + "ms";
+    return fixed(ms / 1000.0, 3) + "s";
 }
 
 std::string padded(std::string text, std::size_t width) {
     if (text.size() < width)
         text.append(width - text.size(), ' ');
     return text;
-}
-
-std::string fixed(double x, int digits) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-    return buf;
 }
 
 } // namespace
@@ -114,26 +136,13 @@ std::string format_ms(nanos d) {
 
 std::string to_json(const run_result& r) {
     std::vector<std::pair<std::string, std::string>> outcomes;
-    for (call_outcome o : listed_outcomes)
+    for (call_outcome o : shown_outcomes(r))
         outcomes.emplace_back(to_string(o),
                               std::to_string(r.outcomes[static_cast<std::size_t>(o)]));
-    for (int i = 0; i < outcome_count; ++i) {
-        const auto o = static_cast<call_outcome>(i);
-        if (!listed(listed_outcomes, o) && r.outcomes[static_cast<std::size_t>(i)] != 0)
-            outcomes.emplace_back(to_string(o),
-                                  std::to_string(r.outcomes[static_cast<std::size_t>(i)]));
-    }
-
     std::vector<std::pair<std::string, std::string>> give_up;
-    for (give_up_reason reason : listed_reasons)
+    for (give_up_reason reason : shown_reasons(r))
         give_up.emplace_back(to_string(reason),
                              std::to_string(r.give_up[static_cast<std::size_t>(reason)]));
-    for (int i = 1; i < give_up_count; ++i) {
-        const auto reason = static_cast<give_up_reason>(i);
-        if (!listed(listed_reasons, reason) && r.give_up[static_cast<std::size_t>(i)] != 0)
-            give_up.emplace_back(to_string(reason),
-                                 std::to_string(r.give_up[static_cast<std::size_t>(i)]));
-    }
 
     std::vector<std::pair<std::string, std::string>> rejected;
     for (const auto& [name, count] : r.rejected)
@@ -199,11 +208,8 @@ std::string summary(const run_result& r, const scenario& s) {
     out += "; the last ended at " + readable(r.end) + "\n\n";
 
     out += "calls by outcome\n";
-    for (int i = 0; i < outcome_count; ++i) {
-        const auto o = static_cast<call_outcome>(i);
-        const std::uint64_t n = r.outcomes[static_cast<std::size_t>(i)];
-        if (!listed(listed_outcomes, o) && n == 0)
-            continue;
+    for (call_outcome o : shown_outcomes(r)) {
+        const std::uint64_t n = r.outcomes[static_cast<std::size_t>(o)];
         const double share =
             r.calls ? 100.0 * static_cast<double>(n) / static_cast<double>(r.calls) : 0.0;
         out += "  " + padded(std::string(to_string(o)), 22) + padded(std::to_string(n), 10) +
@@ -221,11 +227,8 @@ std::string summary(const run_result& r, const scenario& s) {
 
     out += "gave up  ";
     bool first = true;
-    for (int i = 1; i < give_up_count; ++i) {
-        const auto reason = static_cast<give_up_reason>(i);
-        const std::uint64_t n = r.give_up[static_cast<std::size_t>(i)];
-        if (!listed(listed_reasons, reason) && n == 0)
-            continue;
+    for (give_up_reason reason : shown_reasons(r)) {
+        const std::uint64_t n = r.give_up[static_cast<std::size_t>(reason)];
         if (!first)
             out += ", ";
         out += to_string(reason);

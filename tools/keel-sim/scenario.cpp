@@ -27,9 +27,9 @@ constexpr std::string_view result_keys[] = {"error", "rate", "retry_after", "fir
 class scenario_reader {
 public:
     scenario_reader(std::string name, std::string folder, std::vector<diagnostic>& errors)
-        : name_(std::move(name)), folder_(std::move(folder)), r_(errors) {}
+        : name_(std::move(name)), folder_(std::move(folder)), errors_(&errors), r_(errors) {}
 
-    /// The scenario, or nullopt when a problem was found. The policy file's
+    /// The scenario, or nullopt when a problem was found. A policy file's
     /// own problems are kept apart (policy_errors()): they belong to
     /// another file.
     std::optional<scenario> run(const value& root);
@@ -49,6 +49,7 @@ private:
 
     std::string name_;
     std::string folder_;
+    std::vector<diagnostic>* errors_;
     config::reader r_;
     std::vector<diagnostic> policy_errors_; ///< a policy file's own, reported after ours
 };
@@ -128,7 +129,10 @@ void scenario_reader::read_policy(const value& v, scenario& out, bool& have_poli
         return;
     }
     if (!loaded.doc) {
-        policy_errors_.insert(policy_errors_.end(), loaded.errors.begin(), loaded.errors.end());
+        // An inline policy's problems are this file's; a policy file's come
+        // after this file's, in that file's order.
+        auto& into = v.kind() == value::type::map ? *errors_ : policy_errors_;
+        into.insert(into.end(), loaded.errors.begin(), loaded.errors.end());
         return;
     }
     out.policy = std::move(*loaded.doc);

@@ -5,6 +5,7 @@
                              [--http build/release/bench/http.json]
                              [--pg build/release/bench/pg.json]
                              [--kafka build/release/bench/kafka.json]
+                             [--sim build/release/bench/sim.json]
 
 Reads the Google Benchmark JSON that scripts/bench writes, prints each
 benchmark's median time and allocs_per_op, then the target checks, and exits
@@ -33,6 +34,11 @@ With --kafka (default: build/release/bench/kafka.json when it exists), also
 summarises a keel_bench_kafka run: messages/s and allocations per message,
 and the target keel::kafka's producer >= 0.9 x plain librdkafka producing to
 the same mock cluster in the same run.
+
+With --sim (default: build/release/bench/sim.json when it exists), also
+checks keel-sim's speed: a million simulated calls (bench/sim_million_calls.yaml)
+in under SIM_MAX_SECONDS, the median of the runs scripts/bench timed, and
+prints the simulated calls per second.
 
 Medians come from the run's "median" aggregates (--benchmark_repetitions=N);
 a run without repetitions is summarised by the median of its iterations.
@@ -120,6 +126,9 @@ KAFKA_RATIO_TARGETS = [
     ("BM_kafka_keel_producer", "BM_kafka_raw_librdkafka", 0.9),
 ]
 KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer"]
+# keel-sim: how many simulated calls, in at most how many seconds.
+SIM_CALLS = 1_000_000
+SIM_MAX_SECONDS = 10.0
 # The per-benchmark counters load() keeps (median over the repetitions).
 COUNTERS = ["allocs_per_op", "added_ns", "base_ns", "chain_ns", "metrics_ns", "requests_per_second", "allocs_per_request",
             "user_us_per_request", "kernel_us_per_request", "server_sleeps_per_request",
@@ -249,6 +258,26 @@ def check_run(kind, path, metric):
     return failed, missing
 
 
+def check_sim(path):
+    """Prints keel-sim's timed runs and its target: returns (failed, missing)."""
+    print("\nkeel-sim targets:")
+    try:
+        with open(path) as f:
+            run = json.load(f)
+        calls, median_ns = int(run["calls"]), float(run["median_ns"])
+    except (OSError, ValueError, KeyError) as e:
+        print(f"  MISSING  {SIM_CALLS:,} simulated calls in < {SIM_MAX_SECONDS:.0f} s "
+              f"(cannot read {path}: {e})")
+        return False, True
+    seconds = median_ns / 1e9
+    runs = ", ".join(f"{ns / 1e9:.2f}" for ns in run.get("runs_ns", []))
+    ok = calls == SIM_CALLS and seconds < SIM_MAX_SECONDS
+    print(f"  {'PASS' if ok else 'FAIL'}     {calls:,} simulated calls in {seconds:.2f} s "
+          f"= {calls / seconds:,.0f} calls/s  (target: {SIM_CALLS:,} in < {SIM_MAX_SECONDS:.0f} s;"
+          f" runs {runs} s)")
+    return not ok, False
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -268,6 +297,9 @@ def main():
     parser.add_argument("--kafka", metavar="PATH", default=None,
                         help="a keel_bench_kafka JSON run to summarise and check as well "
                              "(default: build/release/bench/kafka.json if it exists)")
+    parser.add_argument("--sim", metavar="PATH", default=None,
+                        help="keel-sim's timed runs (scripts/bench) to check as well "
+                             "(default: build/release/bench/sim.json if it exists)")
     args = parser.parse_args()
     http_path, http_explicit = args.http, args.http is not None
     pg_path, pg_explicit = args.pg, args.pg is not None
@@ -370,6 +402,14 @@ def main():
             kafka_failed, kafka_missing = check_run("kafka", kafka_path, args.metric)
             failed |= kafka_failed
             missing |= kafka_missing
+
+    sim_path = args.sim
+    if sim_path is None and (root / "build/release/bench/sim.json").exists():
+        sim_path = str(root / "build/release/bench/sim.json")
+    if sim_path is not None:
+        sim_failed, sim_missing = check_sim(sim_path)
+        failed |= sim_failed
+        missing |= sim_missing
 
     if missing:
         return 2

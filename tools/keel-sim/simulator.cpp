@@ -139,6 +139,22 @@ private:
         queue_.push(event{at.count(), what, ++sequence_, id, generation});
     }
 
+    /// The operation the pipeline runs: each attempt asks the scripted
+    /// dependency.
+    struct simulated_operation {
+        engine* self;
+        std::uint32_t call;
+
+        template <class Token>
+        auto operator()(const attempt_type& attempt, Token&& token) const {
+            return asio::async_initiate<Token, void(std::error_code)>(
+                [self = self, call = call, &attempt](auto handler) {
+                    self->start_attempt(call, attempt, std::move(handler));
+                },
+                token);
+        }
+    };
+
     void schedule_first_arrivals();
     void on_arrival(const event& e);
     void start_call(int caller);
@@ -293,14 +309,7 @@ void engine::start_call(int caller) {
     call.open = true;
     ++open_calls_;
     pipeline_->async_run<void(std::error_code)>(
-        [this, id](const attempt_type& attempt, auto&& token) {
-            return asio::async_initiate<decltype(token), void(std::error_code)>(
-                [this, id, &attempt](auto handler) {
-                    start_attempt(id, attempt, std::move(handler));
-                },
-                token);
-        },
-        call.report,
+        simulated_operation{this, id}, call.report,
         asio::bind_cancellation_slot(call.signal.slot(),
                                      [this, id](const std::error_code&) { end_call(id); }));
 }

@@ -1,0 +1,62 @@
+// Reading scenario files: each form of arrivals, and every problem at once.
+#include "scenario.hpp"
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace keel::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::optional<scenario> parse(const std::string& text, std::vector<config::diagnostic>& errors) {
+    return load_scenario_string(text, "s.yaml", "", errors);
+}
+
+TEST(sim_scenario, arrivals_are_read_in_each_form) {
+    std::vector<config::diagnostic> errors;
+    const std::string head = "version: 1\npolicy: { version: 1, dependencies: { d: {} } }\n"
+                             "dependency: d\nbehaviour: [ { result: ok } ]\n";
+    auto s = parse(head + "duration: 1s\ncalls: { rate: 120/m }\n", errors);
+    ASSERT_TRUE(s) << errors[0].to_string();
+    EXPECT_DOUBLE_EQ(std::get<poisson_arrivals>(s->calls).per_second, 2.0);
+    s = parse(head + "calls: { at: [2s, 0ms, 10ms] }\n", errors);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(std::get<explicit_arrivals>(s->calls).times, (std::vector<nanos>{0ms, 10ms, 2s}));
+    EXPECT_FALSE(s->duration);
+    s = parse(head + "duration: 1s\nseed: 9\ncalls: { concurrency: { callers: 3, think: 5ms } }\n",
+              errors);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(std::get<closed_loop_arrivals>(s->calls).callers, 3);
+    EXPECT_EQ(std::get<closed_loop_arrivals>(s->calls).think, 5ms);
+    EXPECT_EQ(s->seed, 9u);
+    EXPECT_TRUE(errors.empty());
+
+    s = parse(head + "duration: 1s\ncalls: { rate: 50 }\n", errors);
+    EXPECT_FALSE(s);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].to_string(),
+              "s.yaml:6:16: error: calls.rate: expected a rate like 50/s (calls per s, m or h), "
+              "got '50'");
+}
+
+TEST(sim_scenario, every_problem_is_reported_at_once_in_file_order) {
+    std::vector<config::diagnostic> errors;
+    const auto s = parse(R"(version: 2
+policy: { version: 1, dependencies: { d: {} } }
+dependency: e
+duration: 0s
+calls: {}
+behaviour: []
+)",
+                         errors);
+    EXPECT_FALSE(s);
+    std::vector<int> lines;
+    for (const auto& d : errors)
+        lines.push_back(d.where.line);
+    EXPECT_EQ(lines, (std::vector<int>{1, 3, 4, 5, 6}));
+}
+
+} // namespace
+} // namespace keel::sim

@@ -1,3 +1,5 @@
+// Over 400 lines: one reader for the whole scenario schema, so that every key is
+// checked beside its siblings and all problems are collected in one pass.
 #include "scenario.hpp"
 
 #include <keel/config/section_reader.hpp>

@@ -1,3 +1,5 @@
+// Over 400 lines: the engine is one state (its event queue, call and attempt
+// slots, the pipeline) and the handlers that move it; split, they would share it all.
 #include "simulator.hpp"
 
 #include <keel/detail/completion.hpp>
@@ -6,6 +8,7 @@
 #include <keel/strategy.hpp>
 #include <keel/testing/manual_clock.hpp>
 
+#include "sim_timer.hpp"
 #include <asio/async_result.hpp>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -24,59 +27,10 @@ namespace keel::sim {
 
 namespace {
 
-using clock = keel::testing::manual_clock;
-using time_point = clock::time_point;
+using clock = sim_timer::clock_type;
+using time_point = sim_timer::time_point;
 // The run's time 0 on the manual clock.
 const time_point epoch{std::chrono::seconds(1000)};
-
-class engine;
-
-/// How a keel timer reaches the engine that owns its context: timers are
-/// made by keel's deadline service from an executor alone.
-class engine_link final : public asio::execution_context::service {
-public:
-    static inline asio::execution_context::id id;
-    explicit engine_link(asio::execution_context& context)
-        : asio::execution_context::service(context) {}
-    engine* target = nullptr;
-
-private:
-    void shutdown() override {}
-};
-
-/// The timer keel's deadline service arms (every deadline and retry sleep of
-/// the context goes through one): an event in the engine's queue rather than
-/// a kernel timer, so the clock can jump to it. Asio's timer semantics: a new
-/// expiry cancels the pending wait (operation_aborted), and a pending wait
-/// counts as work.
-class sim_timer {
-public:
-    using clock_type = clock;
-    using time_point = clock::time_point;
-
-    template <class Executor>
-    explicit sim_timer(const Executor& executor);
-    ~sim_timer();
-    sim_timer(const sim_timer&) = delete;
-    sim_timer& operator=(const sim_timer&) = delete;
-
-    void expires_at(time_point at);
-    template <class Handler>
-    void async_wait(Handler&& handler);
-    /// The engine's event for wait `generation` is due.
-    void fire(std::uint32_t generation);
-
-private:
-    void finish(const std::error_code& ec);
-
-    engine* engine_;
-    std::uint32_t id_;
-    asio::any_io_executor executor_;
-    time_point expiry_{};
-    std::uint32_t generation_ = 0;
-    std::function<void(const std::error_code&)> waiting_;
-    asio::any_io_executor work_; ///< tracked while a wait is pending
-};
 
 using sim_pipeline =
     keel::basic_pipeline<sim_timer, keel::null_observer, asio::any_io_executor, strategy_chain>;
@@ -100,15 +54,15 @@ struct event {
     }
 };
 
-class engine {
+class engine final : public timer_queue {
 public:
     engine(const scenario& s, const run_options& options);
     run_result run();
 
-    // For sim_timer.
-    std::uint32_t add_timer(sim_timer* timer);
-    void remove_timer(std::uint32_t id) noexcept { timers_[id] = nullptr; }
-    void schedule_timer(std::uint32_t id, std::uint32_t generation, time_point at) {
+    // timer_queue: keel's timer arms its waits here.
+    std::uint32_t add_timer(sim_timer* timer) override;
+    void remove_timer(std::uint32_t id) noexcept override { timers_[id] = nullptr; }
+    void schedule_timer(std::uint32_t id, std::uint32_t generation, time_point at) override {
         push(event::kind::timer, at.time_since_epoch() - epoch.time_since_epoch(), id, generation);
     }
 
@@ -188,44 +142,6 @@ private:
     std::optional<sim_pipeline> pipeline_;
 };
 
-// ---- sim_timer ---------------------------------------------------------------
-
-template <class Executor>
-sim_timer::sim_timer(const Executor& executor)
-    : engine_(
-          asio::use_service<engine_link>(asio::query(executor, asio::execution::context)).target),
-      id_(engine_->add_timer(this)), executor_(executor) {}
-
-sim_timer::~sim_timer() {
-    engine_->remove_timer(id_);
-}
-
-void sim_timer::expires_at(time_point at) {
-    if (waiting_)
-        finish(asio::error::operation_aborted);
-    expiry_ = at;
-}
-
-template <class Handler>
-void sim_timer::async_wait(Handler&& handler) {
-    if (waiting_)
-        finish(asio::error::operation_aborted);
-    waiting_ = std::forward<Handler>(handler);
-    work_ = asio::prefer(executor_, asio::execution::outstanding_work.tracked);
-    engine_->schedule_timer(id_, ++generation_, std::max(expiry_, clock::now()));
-}
-
-void sim_timer::fire(std::uint32_t generation) {
-    if (waiting_ && generation == generation_)
-        finish({});
-}
-
-void sim_timer::finish(const std::error_code& ec) {
-    asio::post(executor_, [handler = std::move(waiting_), ec] { handler(ec); });
-    waiting_ = nullptr;
-    work_ = asio::any_io_executor();
-}
-
 // ---- engine ------------------------------------------------------------------
 
 std::uint64_t mix(std::uint64_t seed, std::uint64_t stream) {
@@ -239,7 +155,7 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
     // draws more or fewer numbers, nor jitter when either does.
     arrivals_random_ = random_source(mix(result_.seed, 1));
     dependency_random_ = random_source(mix(result_.seed, 2));
-    asio::use_service<engine_link>(io_).target = this;
+    asio::use_service<timer_queue_link>(io_).target = this;
     clock::set(epoch);
     const config::dependency* dep = s.policy.find(s.dependency);
     pipeline_.emplace(io_, s.dependency, dep ? dep->policy : pipeline_policy{});

@@ -33,6 +33,13 @@ TEST(sim_scenario, arrivals_are_read_in_each_form) {
     EXPECT_EQ(s->seed, 9u);
     EXPECT_TRUE(errors.empty());
 
+    s = parse(head + "duration: 1s\ncalls: { at: [0ms, 1s] }\n", errors);
+    EXPECT_FALSE(s);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].to_string(), "s.yaml:6:20: error: calls.at[1]: starts at or after the "
+                                     "duration (1s): calls start in [0, duration)");
+    errors.clear();
+
     s = parse(head + "duration: 1s\ncalls: { rate: 50 }\n", errors);
     EXPECT_FALSE(s);
     ASSERT_EQ(errors.size(), 1u);

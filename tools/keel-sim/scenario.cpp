@@ -4,6 +4,7 @@
 
 #include <keel/config/section_reader.hpp>
 #include <keel/config/yaml_file.hpp>
+#include <keel/duration.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -180,7 +181,15 @@ void scenario_reader::read_calls(const value& v, scenario& out) {
             }
             for (std::size_t i = 0; i < item.items().size(); ++i) {
                 const std::string at_path = path + "[" + std::to_string(i) + "]";
-                if (auto d = r_.duration(item.items()[i], at_path))
+                const value& when = item.items()[i];
+                std::optional<nanos> d = r_.duration(when, at_path);
+                if (d && out.duration && *d >= *out.duration) {
+                    r_.error(when, at_path,
+                             "starts at or after the duration (" + format_duration(*out.duration) +
+                                 "): calls start in [0, duration)");
+                    d.reset();
+                }
+                if (d)
                     at.times.push_back(*d);
             }
             std::stable_sort(at.times.begin(), at.times.end());

@@ -110,6 +110,8 @@ private:
     };
 
     void schedule_first_arrivals();
+    /// The time to the next arrival of a Poisson process (exponential).
+    nanos poisson_gap(const poisson_arrivals& rate);
     void on_arrival(const event& e);
     void start_call(int caller);
     template <class Handler>
@@ -178,9 +180,19 @@ void engine::schedule_first_arrivals() {
             return;
         push(event::kind::arrival, at->times[0], 0);
         next_at_ = 1;
+    } else if (const auto* rate = std::get_if<poisson_arrivals>(&scenario_.calls)) {
+        // A Poisson process's first arrival comes after a gap like any other.
+        const nanos first = poisson_gap(*rate);
+        if (first < scenario_.duration.value_or(nanos::max()))
+            push(event::kind::arrival, first, 0);
     } else {
         push(event::kind::arrival, nanos(0), 0);
     }
+}
+
+nanos engine::poisson_gap(const poisson_arrivals& rate) {
+    const double seconds = -std::log(1.0 - arrivals_random_.unit()) / rate.per_second;
+    return nanos(static_cast<nanos::rep>(std::llround(seconds * 1e9)));
 }
 
 void engine::on_arrival(const event& e) {
@@ -197,8 +209,7 @@ void engine::on_arrival(const event& e) {
     if (const auto* every = std::get_if<every_arrivals>(&scenario_.calls)) {
         next = t + every->interval;
     } else if (const auto* rate = std::get_if<poisson_arrivals>(&scenario_.calls)) {
-        const double gap_seconds = -std::log(1.0 - arrivals_random_.unit()) / rate->per_second;
-        next = t + nanos(static_cast<nanos::rep>(std::llround(gap_seconds * 1e9)));
+        next = t + poisson_gap(*rate);
     } else if (const auto* at = std::get_if<explicit_arrivals>(&scenario_.calls)) {
         if (next_at_ < at->times.size())
             next = at->times[next_at_++];

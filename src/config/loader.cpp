@@ -5,17 +5,12 @@
 // schema and its merge checks policy_schema.cpp's.
 #include <keel/config/document.hpp>
 #include <keel/config/section_reader.hpp>
-#include <keel/config/yaml_file.hpp>
 
 #include "policy_schema.hpp"
 #include "substitute.hpp"
 #include "tree.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <tuple>
 
 namespace keel::config {
@@ -353,46 +348,12 @@ load_result try_load_string(std::string_view yaml, std::string name, const load_
     return finish(std::move(result));
 }
 
-namespace {
-
-/// The whole text of `path`, or nullopt and why not.
-std::optional<std::string> read_text(const std::string& path, std::string& why) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-        why = "it is a directory";
-        return std::nullopt;
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        why = std::generic_category().message(errno);
-        return std::nullopt;
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        why = "read error";
-        return std::nullopt;
-    }
-    return std::move(text).str();
-}
-
-diagnostic unreadable(const std::string& path, const std::string& what, const std::string& why) {
-    diagnostic d;
-    d.where = position{path, 0, 0};
-    d.message = "cannot read the " + what + ": " + why;
-    return d;
-}
-
-} // namespace
-
 load_result try_load_file(const std::string& path, const load_options& options) {
-    std::string why;
-    std::optional<std::string> text = read_text(path, why);
-    if (!text) {
-        load_result result;
-        result.errors.push_back(unreadable(path, "configuration file", why));
+    load_result result;
+    const std::optional<std::string> text =
+        detail::read_file(path, "configuration file", result.errors);
+    if (!text)
         return result;
-    }
     return try_load_string(*text, path, options);
 }
 
@@ -408,34 +369,6 @@ load_result try_load_value(const value& root, std::string name) {
     }
     result.doc = l.run(root);
     return finish(std::move(result));
-}
-
-std::optional<value> parse_yaml(std::string_view text, const std::string& name,
-                                std::vector<diagnostic>& errors, const load_options& options) {
-    const std::size_t before = errors.size();
-    std::optional<detail::node> root = detail::parse_tree(text, name, errors);
-    if (!root) {
-        if (errors.size() == before) {
-            diagnostic d;
-            d.where = position{name, 1, 1};
-            d.message = "empty document";
-            errors.push_back(std::move(d));
-        }
-        return std::nullopt;
-    }
-    reader substitution(errors);
-    return detail::resolve(*root, name, options.env, substitution);
-}
-
-std::optional<value> parse_yaml_file(const std::string& path, std::vector<diagnostic>& errors,
-                                     const load_options& options) {
-    std::string why;
-    std::optional<std::string> text = read_text(path, why);
-    if (!text) {
-        errors.push_back(unreadable(path, "file", why));
-        return std::nullopt;
-    }
-    return parse_yaml(*text, path, errors, options);
 }
 
 document load_string(std::string_view yaml, std::string name, const load_options& options) {

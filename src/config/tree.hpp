@@ -63,4 +63,9 @@ inline const node* node::find_key(std::string_view key) const noexcept {
 std::optional<node> parse_tree(std::string_view text, const std::string& file,
                                std::vector<diagnostic>& errors);
 
+/// The whole text of `path`; otherwise nullopt and one error at `path`,
+/// "cannot read the <what>: <why>" (missing, a directory, a read error).
+std::optional<std::string> read_file(const std::string& path, std::string_view what,
+                                     std::vector<diagnostic>& errors);
+
 } // namespace keel::config::detail

@@ -65,5 +65,23 @@ behaviour: []
     EXPECT_EQ(lines, (std::vector<int>{1, 3, 4, 5, 6}));
 }
 
+TEST(sim_scenario, a_misspelled_key_is_one_error_not_two) {
+    std::vector<config::diagnostic> errors;
+    const auto s = parse(R"(version: 1
+policy: { version: 1, dependencies: { d: {} } }
+dependency: d
+durration: 1s
+calls: { every: 100ms }
+behavior: [ { result: ok } ]
+)",
+                         errors);
+    EXPECT_FALSE(s);
+    ASSERT_EQ(errors.size(), 2u);
+    EXPECT_EQ(errors[0].to_string(), "s.yaml:4:1: error: durration: unknown key 'durration' (did "
+                                     "you mean 'duration'?); expected one of: version, policy, "
+                                     "dependency, seed, duration, calls, behaviour");
+    EXPECT_EQ(errors[1].where.line, 6);
+}
+
 } // namespace
 } // namespace keel::sim

@@ -68,9 +68,19 @@ std::optional<scenario> scenario_reader::run(const value& root) {
         return std::nullopt;
     }
     r_.map(root, "", top_keys);
+    // A key written with a typo is reported once, as an unknown key with
+    // "did you mean": not a second time as the key it was meant to be.
+    const auto misspelled = [&](std::string_view key) {
+        for (const auto& [written, item] : root.entries())
+            if (std::find(std::begin(top_keys), std::end(top_keys), written) ==
+                    std::end(top_keys) &&
+                config::edit_distance(written, key) <= 2)
+                return true;
+        return false;
+    };
     const auto required = [&](std::string_view key) -> const value* {
         const value* v = root.find(key);
-        if (!v)
+        if (!v && !misspelled(key))
             r_.error(root, std::string(key), "missing (every scenario names it)");
         return v;
     };
@@ -97,7 +107,7 @@ std::optional<scenario> scenario_reader::run(const value& root) {
         out.duration = r_.duration(*v, "duration", {.positive = true});
     if (const value* v = required("calls"))
         read_calls(*v, out);
-    if (!root.find("duration") && root.find("calls") &&
+    if (!root.find("duration") && !misspelled("duration") && root.find("calls") &&
         !std::holds_alternative<explicit_arrivals>(out.calls))
         r_.error(root, "duration",
                  "missing (calls start in [0, duration); only 'calls.at' lists "

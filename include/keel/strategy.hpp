@@ -8,6 +8,7 @@
 #include <keel/observer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -41,14 +42,22 @@ struct admission {
     /// admission_waiter and calls its admitted() when a permit frees, within
     /// this bound (the call's total deadline may cut it shorter).
     std::optional<std::chrono::nanoseconds> wait;
+    /// Handed back with the attempt to release(): what the strategy needs to
+    /// know of its own admission (a circuit breaker's epoch: a result of an
+    /// attempt admitted before a transition is ignored). 0 unless set.
+    std::uint32_t ticket = 0;
 
-    static admission admit() noexcept { return {}; }
+    static admission admit(std::uint32_t ticket = 0) noexcept {
+        admission a;
+        a.ticket = ticket;
+        return a;
+    }
     static admission reject(errc why,
                             std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept {
-        return {false, make_error_code(why), retry_after, std::nullopt};
+        return {false, make_error_code(why), retry_after, std::nullopt, 0};
     }
     static admission wait_at_most(std::chrono::nanoseconds bound, errc on_timeout) noexcept {
-        return {false, make_error_code(on_timeout), std::nullopt, bound};
+        return {false, make_error_code(on_timeout), std::nullopt, bound, 0};
     }
 };
 
@@ -85,8 +94,10 @@ public:
     /// says how), or it never started (`attempt` is null: a strategy
     /// further in refused it, or its deadline was already due). Called only
     /// once the operation has really completed, so a permit is never free
-    /// while the work it guards still runs.
-    virtual void release(clock_ticks now, const attempt_record* attempt) noexcept = 0;
+    /// while the work it guards still runs. `ticket` is its admission's
+    /// (admission::ticket; for a waiting attempt, 0).
+    virtual void release(clock_ticks now, const attempt_record* attempt,
+                         std::uint32_t ticket) noexcept = 0;
 };
 
 /// Observation of every attempt that reached the operation (breaker

@@ -152,7 +152,8 @@ inline void call_machine<Clock, Observer, Chain>::admission_granted(int slot, ti
     s.waiting = false;
     --waiting_;
     s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << s.waiting_on));
-    if (decided_) { // the call ended while it waited
+    s.tickets[s.waiting_on] = 0; // a strategy that makes attempts wait keeps no ticket
+    if (decided_) {              // the call ended while it waited
         hand_back_unstarted(s, now);
         return;
     }

@@ -91,6 +91,7 @@ inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time
         const admission a = strategy->admit(ticks(now), *waiters_[slot]);
         if (a.admitted) {
             s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
+            s.tickets[i] = a.ticket;
             continue;
         }
         if (a.wait) {
@@ -158,7 +159,7 @@ inline void call_machine<Clock, Observer, Chain>::hand_back_unstarted(slot_state
                                                                       time_point now) noexcept {
     for (int i = 0; i < 3; ++i)
         if (s.admitted & (1u << i))
-            admission_at(i)->release(ticks(now), nullptr);
+            admission_at(i)->release(ticks(now), nullptr, s.tickets[i]);
     s.admitted = 0;
 }
 
@@ -169,7 +170,7 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, time_
         return;
     for (int i = 0; i < 3; ++i)
         if (s.admitted & (1u << i))
-            admission_at(i)->release(ticks(now), &record);
+            admission_at(i)->release(ticks(now), &record, s.tickets[i]);
     s.admitted = 0;
     if (params_.strategies->listener)
         params_.strategies->listener->on_attempt_end(ticks(now), record);

@@ -1,0 +1,332 @@
+#include <keel/circuit_breaker.hpp>
+#include <keel/error.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace keel {
+
+namespace {
+
+using std::chrono::nanoseconds;
+
+/// How the breaker counts one attempt.
+enum class verdict : std::uint8_t { success, failure, ignored };
+
+verdict judge(const circuit_breaker_settings& s, const attempt_record& a) noexcept {
+    if (a.result == attempt_result::success)
+        return verdict::success;
+    if (a.fault == fault_class::cancelled || a.fault == fault_class::rejected ||
+        s.ignore.contains(a.fault))
+        return verdict::ignored;
+    // A fault not recorded (a permanent error, HTTP 404) means the
+    // dependency answered.
+    return s.record.contains(a.fault) ? verdict::failure : verdict::success;
+}
+
+} // namespace
+
+/// The attempts a ratio is taken over: the last N (a ring), or the last T in
+/// B buckets. Sized at construction: recording allocates nothing.
+struct circuit_breaker::window {
+    struct counts {
+        int recorded = 0;
+        int failures = 0;
+        int slow = 0;
+    };
+    struct bucket {
+        std::int64_t index = -1; ///< which bucket width of time it counts
+        counts c;
+    };
+
+    explicit window(const circuit_breaker_settings& s)
+        : by_time(s.window == circuit_breaker_settings::window_kind::time),
+          width(by_time ? std::max<std::int64_t>(1, s.window_time.count() / s.buckets) : 0),
+          ring(by_time ? 0 : static_cast<std::size_t>(s.window_size)),
+          buckets(by_time ? static_cast<std::size_t>(s.buckets) : 0) {}
+
+    void add(clock_ticks now, bool failure, bool slow) {
+        const std::uint8_t flags =
+            static_cast<std::uint8_t>(1u | (failure ? 2u : 0u) | (slow ? 4u : 0u));
+        if (!by_time) {
+            const std::uint8_t old = ring[next];
+            if (old) {
+                --total.recorded;
+                total.failures -= (old & 2u) ? 1 : 0;
+                total.slow -= (old & 4u) ? 1 : 0;
+            }
+            ring[next] = flags;
+            next = (next + 1) % ring.size();
+        } else {
+            expire(now);
+            const std::int64_t index = now.count() / width;
+            bucket& b = buckets[static_cast<std::size_t>(
+                index % static_cast<std::int64_t>(buckets.size()))];
+            if (b.index != index)
+                b = bucket{index, {}};
+            ++b.c.recorded;
+            b.c.failures += failure ? 1 : 0;
+            b.c.slow += slow ? 1 : 0;
+        }
+        ++total.recorded;
+        total.failures += failure ? 1 : 0;
+        total.slow += slow ? 1 : 0;
+    }
+
+    /// Time windows: forget the buckets older than the window at `now`.
+    void expire(clock_ticks now) {
+        if (!by_time)
+            return;
+        const std::int64_t oldest = now.count() / width - static_cast<std::int64_t>(buckets.size());
+        for (bucket& b : buckets) {
+            if (b.index >= 0 && b.index <= oldest) {
+                total.recorded -= b.c.recorded;
+                total.failures -= b.c.failures;
+                total.slow -= b.c.slow;
+                b = bucket{};
+            }
+        }
+    }
+
+    void clear() {
+        std::fill(ring.begin(), ring.end(), std::uint8_t{0});
+        std::fill(buckets.begin(), buckets.end(), bucket{});
+        next = 0;
+        total = {};
+    }
+
+    bool by_time;
+    std::int64_t width;
+    std::vector<std::uint8_t> ring; ///< 0: empty; bit 1 recorded, 2 failure, 4 slow
+    std::size_t next = 0;
+    std::vector<bucket> buckets;
+    counts total;
+};
+
+void validate(const circuit_breaker_settings& s) {
+    const auto fail = [](const std::string& what) {
+        throw std::invalid_argument("circuit_breaker: " + what);
+    };
+    if (s.window_size < 1)
+        fail("window size must be >= 1");
+    if (s.window == circuit_breaker_settings::window_kind::time &&
+        (s.window_time <= nanoseconds(0) || s.buckets < 1 || s.window_time.count() < s.buckets))
+        fail("a time window needs a positive size and 1 or more buckets");
+    if (s.min_calls < 1)
+        fail("min_calls must be >= 1");
+    if (!(s.failure_ratio > 0.0 && s.failure_ratio <= 1.0))
+        fail("failure_ratio must be in (0, 1]");
+    if (s.consecutive_failures < 0)
+        fail("consecutive_failures must be >= 0");
+    if (s.slow_threshold &&
+        (*s.slow_threshold <= nanoseconds(0) || !(s.slow_ratio > 0.0 && s.slow_ratio <= 1.0)))
+        fail("slow_call needs a positive threshold and a ratio in (0, 1]");
+    if (s.break_duration <= nanoseconds(0) || s.break_max < s.break_duration)
+        fail("break duration must be positive and no longer than break max");
+    if (!(s.break_multiplier >= 1.0))
+        fail("break multiplier must be >= 1");
+    if (!(s.break_jitter >= 0.0 && s.break_jitter < 1.0))
+        fail("break jitter must be in [0, 1)");
+    if (s.probes < 1 || s.probe_successes() < 1)
+        fail("half_open probes and successes must be >= 1");
+    if (s.half_open_max_wait <= nanoseconds(0))
+        fail("half_open max_wait must be positive");
+    if (s.max_endpoints < 1)
+        fail("max_endpoints must be >= 1");
+}
+
+std::string_view to_string(circuit_state s) noexcept {
+    switch (s) {
+    case circuit_state::closed:
+        return "closed";
+    case circuit_state::open:
+        return "open";
+    case circuit_state::half_open:
+        return "half_open";
+    }
+    return "closed";
+}
+
+circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings, std::uint64_t seed)
+    : settings_((validate(settings), settings)), window_(std::make_unique<window>(settings_)),
+      random_(seed) {}
+
+circuit_breaker::~circuit_breaker() = default;
+
+void circuit_breaker::on_transition(std::function<void(const circuit_transition&)> listener) {
+    listener_ = std::move(listener);
+}
+
+admission circuit_breaker::admit(clock_ticks now, admission_waiter&) {
+    transitions happened;
+    admission result;
+    {
+        std::lock_guard lock(lock_);
+        catch_up(now, happened);
+        switch (state_) {
+        case circuit_state::closed:
+            result = admission::admit(epoch_);
+            break;
+        case circuit_state::open:
+            result = isolated_ ? admission::reject(errc::circuit_open)
+                               : admission::reject(errc::circuit_open, open_until_ - now);
+            break;
+        case circuit_state::half_open:
+            if (probes_in_flight_ < settings_.probes) {
+                ++probes_in_flight_;
+                result = admission::admit(epoch_);
+            } else {
+                result = admission::reject(errc::circuit_open);
+            }
+            break;
+        }
+    }
+    notify(happened);
+    return result;
+}
+
+void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
+                              std::uint32_t ticket) noexcept {
+    transitions happened;
+    {
+        std::lock_guard lock(lock_);
+        catch_up(now, happened);
+        // An attempt admitted before the last transition says nothing about
+        // the state since: its late result is not counted.
+        if (ticket == epoch_) {
+            if (state_ == circuit_state::half_open)
+                --probes_in_flight_;
+            if (attempt)
+                record(now, *attempt, happened);
+        }
+    }
+    notify(happened);
+}
+
+void circuit_breaker::record(clock_ticks now, const attempt_record& attempt, transitions& out) {
+    const verdict v = judge(settings_, attempt);
+    if (v == verdict::ignored)
+        return;
+    const bool failure = v == verdict::failure;
+    if (state_ == circuit_state::half_open) {
+        if (failure)
+            open(now, "probe_failed", out);
+        else if (++probe_successes_ >= settings_.probe_successes())
+            move(circuit_state::closed, now, "probes_succeeded", out);
+        return;
+    }
+    // closed
+    const bool slow = settings_.slow_threshold && attempt.duration >= *settings_.slow_threshold;
+    window_->add(now, failure, slow);
+    consecutive_ = failure ? consecutive_ + 1 : 0;
+    const window::counts& c = window_->total;
+    if (c.recorded >= settings_.min_calls) {
+        const double recorded = c.recorded;
+        if (c.failures / recorded >= settings_.failure_ratio) {
+            open(now, "failure_ratio", out);
+            return;
+        }
+        if (settings_.slow_threshold && c.slow / recorded >= settings_.slow_ratio) {
+            open(now, "slow_calls", out);
+            return;
+        }
+    }
+    if (settings_.consecutive_failures > 0 && consecutive_ >= settings_.consecutive_failures)
+        open(now, "consecutive_failures", out);
+}
+
+void circuit_breaker::catch_up(clock_ticks now, transitions& out) {
+    while (!isolated_) {
+        if (state_ == circuit_state::open && now >= open_until_)
+            move(circuit_state::half_open, open_until_, "break_ended", out);
+        else if (state_ == circuit_state::half_open && now >= since_ + settings_.half_open_max_wait)
+            open(since_ + settings_.half_open_max_wait, "half_open_timeout", out);
+        else
+            return;
+    }
+}
+
+void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view reason,
+                           transitions& out) {
+    out.push_back({at, state_, to, reason});
+    state_ = to;
+    since_ = at;
+    ++epoch_;
+    probes_in_flight_ = 0;
+    probe_successes_ = 0;
+    if (to == circuit_state::closed) {
+        window_->clear();
+        openings_ = 0;
+        consecutive_ = 0;
+    }
+}
+
+void circuit_breaker::open(clock_ticks at, std::string_view reason, transitions& out) {
+    ++openings_;
+    open_until_ = at + next_break();
+    move(circuit_state::open, at, reason, out);
+}
+
+nanoseconds circuit_breaker::next_break() {
+    const double base = static_cast<double>(settings_.break_duration.count()) *
+                        std::pow(settings_.break_multiplier, openings_ - 1);
+    double length = std::min(base, static_cast<double>(settings_.break_max.count()));
+    if (settings_.break_jitter > 0.0)
+        length *= 1.0 + settings_.break_jitter * (2.0 * random_.unit() - 1.0);
+    return nanoseconds(static_cast<nanoseconds::rep>(std::llround(length)));
+}
+
+void circuit_breaker::isolate(clock_ticks now) {
+    transitions happened;
+    {
+        std::lock_guard lock(lock_);
+        catch_up(now, happened);
+        isolated_ = true;
+        if (state_ != circuit_state::open)
+            move(circuit_state::open, now, "isolated", happened);
+    }
+    notify(happened);
+}
+
+void circuit_breaker::reset(clock_ticks now) {
+    transitions happened;
+    {
+        std::lock_guard lock(lock_);
+        catch_up(now, happened);
+        isolated_ = false;
+        if (state_ != circuit_state::closed)
+            move(circuit_state::closed, now, "reset", happened);
+        else
+            window_->clear();
+    }
+    notify(happened);
+}
+
+circuit_snapshot circuit_breaker::snapshot(clock_ticks now) {
+    transitions happened;
+    circuit_snapshot out;
+    {
+        std::lock_guard lock(lock_);
+        catch_up(now, happened);
+        window_->expire(now);
+        const window::counts& c = window_->total;
+        out.state = state_;
+        out.since = since_;
+        out.recorded = c.recorded;
+        out.failure_ratio = c.recorded ? static_cast<double>(c.failures) / c.recorded : 0.0;
+        out.isolated = isolated_;
+    }
+    notify(happened);
+    return out;
+}
+
+void circuit_breaker::notify(const transitions& happened) noexcept {
+    if (happened.empty() || !listener_)
+        return;
+    for (const circuit_transition& t : happened)
+        listener_(t);
+}
+
+} // namespace keel

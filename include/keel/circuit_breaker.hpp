@@ -109,8 +109,10 @@ public:
     /// made first, at the instants they were due).
     circuit_snapshot snapshot(clock_ticks now);
 
-    /// Called after every transition, outside the breaker's lock, on the
-    /// thread that made it (in time order per breaker). Set before use.
+    /// Adds a listener called after every transition, outside the
+    /// breaker's lock, on the thread that made it, in time order per
+    /// breaker (metrics count transitions; keel-sim lists them). It must not
+    /// throw. Add listeners before the breaker is used.
     void on_transition(std::function<void(const circuit_transition&)> listener);
 
     const circuit_breaker_settings& settings() const noexcept { return settings_; }
@@ -139,7 +141,7 @@ private:
     int probe_successes_ = 0;
     bool isolated_ = false;
     random_source random_;
-    std::function<void(const circuit_transition&)> listener_;
+    std::vector<std::function<void(const circuit_transition&)>> listeners_;
 };
 
 } // namespace keel

@@ -156,7 +156,7 @@ circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings, std::
 circuit_breaker::~circuit_breaker() = default;
 
 void circuit_breaker::on_transition(std::function<void(const circuit_transition&)> listener) {
-    listener_ = std::move(listener);
+    listeners_.push_back(std::move(listener));
 }
 
 admission circuit_breaker::admit(clock_ticks now, admission_waiter&) {
@@ -323,10 +323,9 @@ circuit_snapshot circuit_breaker::snapshot(clock_ticks now) {
 }
 
 void circuit_breaker::notify(const transitions& happened) noexcept {
-    if (happened.empty() || !listener_)
-        return;
     for (const circuit_transition& t : happened)
-        listener_(t);
+        for (const auto& listener : listeners_)
+            listener(t);
 }
 
 } // namespace keel

@@ -59,6 +59,7 @@ RATIO_TARGETS = [
     ("BM_keel_pipeline", "BM_bare_op", 2.0, None),
     ("BM_keel_pipeline", "BM_naive_timeout", 0.25, "BM_bare_op"),
     ("BM_keel_pipeline_coro", "BM_bare_op_coro", 1.5, None),
+    ("BM_keel_breaker_rejects", "BM_bare_op", 1.0, None),
 ]
 # (paired benchmark, its counter, what it measures, maximum nanoseconds). A
 # paired benchmark alternates batches of the two variants, so its added_ns
@@ -69,15 +70,19 @@ ADDED_TARGETS = [
      "BM_keel_pipeline_metrics - BM_keel_pipeline", 100.0),
     ("BM_keel_pipeline_chain_paired", "added_ns",
      "BM_keel_pipeline_chain - BM_keel_pipeline", 20.0),
+    ("BM_keel_pipeline_breaker_paired", "added_ns",
+     "BM_keel_pipeline_breaker - BM_keel_pipeline", 30.0),
 ]
 # The same difference from the separate medians, shown for context.
 INFO_DIFFS = [
     ("BM_keel_pipeline_metrics", "BM_keel_pipeline"),
     ("BM_keel_pipeline_chain", "BM_keel_pipeline"),
+    ("BM_keel_pipeline_breaker", "BM_keel_pipeline"),
 ]
 # Benchmarks whose steady state must not touch the heap.
 ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro", "BM_keel_pipeline_metrics",
-                      "BM_keel_pipeline_chain"]
+                      "BM_keel_pipeline_chain", "BM_keel_pipeline_breaker",
+                      "BM_keel_breaker_rejects"]
 # Shown for context, not checked.
 INFO_RATIOS = [
     ("BM_keel_pipeline", "BM_naive_timeout"),  # totals; the target compares added cost
@@ -94,6 +99,8 @@ ORDER = [
     "BM_keel_retry",
     "BM_keel_pipeline",
     "BM_keel_pipeline_chain",
+    "BM_keel_pipeline_breaker",
+    "BM_keel_breaker_rejects",
     "BM_bare_op_coro",
     "BM_keel_pipeline_coro",
     "BM_keel_pipeline_metrics",
@@ -130,7 +137,7 @@ KAFKA_ORDER = ["BM_kafka_raw_librdkafka", "BM_kafka_keel_producer"]
 SIM_CALLS = 1_000_000
 SIM_MAX_SECONDS = 10.0
 # The per-benchmark counters load() keeps (median over the repetitions).
-COUNTERS = ["allocs_per_op", "added_ns", "base_ns", "chain_ns", "metrics_ns", "requests_per_second", "allocs_per_request",
+COUNTERS = ["allocs_per_op", "added_ns", "base_ns", "chain_ns", "metrics_ns", "breaker_ns", "requests_per_second", "allocs_per_request",
             "user_us_per_request", "kernel_us_per_request", "server_sleeps_per_request",
             "queries_per_second",
             "allocs_per_query", "messages_per_second", "allocs_per_message"]

@@ -49,6 +49,7 @@
 //
 // Summarise a run with: python3 bench/compare.py [build/release/bench/core.json]
 
+#include <keel/circuit_breaker.hpp>
 #include <keel/pipeline.hpp>
 #if KEEL_BENCH_WITH_PROMETHEUS
 #include <keel/prometheus/metrics.hpp>
@@ -552,6 +553,70 @@ void BM_keel_pipeline_chain_paired(benchmark::State& state) {
     driver.run();
 }
 
+/// BM_keel_pipeline through a closed circuit breaker that records every
+/// attempt (its window, its ratios): what a dependency with a breaker pays
+/// while all is well.
+keel::pipeline_policy breaker_policy(std::shared_ptr<keel::circuit_breaker> breaker) {
+    keel::pipeline_policy p = full_policy();
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = std::move(breaker);
+    p.strategies = chain;
+    return p;
+}
+
+void BM_keel_pipeline_breaker(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    chain_pipeline pipeline(
+        context, "bench",
+        breaker_policy(std::make_shared<keel::circuit_breaker>(keel::circuit_breaker_settings{})));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// The closed breaker's added cost, paired (see paired_driver): target +30 ns.
+void BM_keel_pipeline_breaker_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    chain_pipeline guarded(
+        context, "bench",
+        breaker_policy(std::make_shared<keel::circuit_breaker>(keel::circuit_breaker_settings{})));
+    paired_driver<chain_pipeline> driver(state, context, base, guarded, "breaker_ns");
+    driver.run();
+}
+
+/// A call to a dependency whose breaker is open: refused before any attempt,
+/// completed through a post as any call (never inside async_run). Target:
+/// no dearer than BM_bare_op, the cheapest posted operation.
+template <class Driver>
+struct on_refusal {
+    Driver* driver;
+    void operator()(std::error_code ec, int value) const {
+        benchmark::DoNotOptimize(value);
+        if (ec != keel::errc::circuit_open) {
+            std::fprintf(stderr, "not refused: %s\n", ec.message().c_str());
+            driver->fail("the open breaker admitted a call");
+            return;
+        }
+        driver->next();
+    }
+};
+
+void BM_keel_breaker_rejects(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    auto breaker = std::make_shared<keel::circuit_breaker>(keel::circuit_breaker_settings{});
+    breaker->isolate(keel::clock_ticks(0));
+    chain_pipeline pipeline(context, "bench", breaker_policy(breaker));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_refusal<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
 #if KEEL_BENCH_WITH_PROMETHEUS
 /// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
 /// dependency's metrics observer (each event a few atomics on handles
@@ -674,6 +739,9 @@ BENCHMARK(BM_bare_op_coro)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_coro)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_chain)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_chain_paired);
+BENCHMARK(BM_keel_pipeline_breaker)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_breaker_paired);
+BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics);
 BENCHMARK(BM_keel_pipeline_metrics_paired);

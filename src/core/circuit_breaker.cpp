@@ -58,7 +58,8 @@ struct circuit_breaker::window {
                 total.slow -= (old & 4u) ? 1 : 0;
             }
             ring[next] = flags;
-            next = (next + 1) % ring.size();
+            if (++next == ring.size()) // no division on the hot path
+                next = 0;
         } else {
             expire(now);
             const std::int64_t index = now.count() / width;
@@ -159,6 +160,19 @@ void circuit_breaker::on_transition(std::function<void(const circuit_transition&
     listeners_.push_back(std::move(listener));
 }
 
+void circuit_breaker::catch_up(clock_ticks now, transitions& out) {
+    if (state_ == circuit_state::closed) // nothing in a closed breaker changes with time alone
+        return;
+    while (!isolated_) {
+        if (state_ == circuit_state::open && now >= open_until_)
+            move(circuit_state::half_open, open_until_, "break_ended", out);
+        else if (state_ == circuit_state::half_open && now >= since_ + settings_.half_open_max_wait)
+            open(since_ + settings_.half_open_max_wait, "half_open_timeout", out);
+        else
+            return;
+    }
+}
+
 admission circuit_breaker::admit(clock_ticks now, admission_waiter&) {
     transitions happened;
     admission result;
@@ -183,7 +197,8 @@ admission circuit_breaker::admit(clock_ticks now, admission_waiter&) {
             break;
         }
     }
-    notify(happened);
+    if (!happened.empty()) // rare: a transition
+        notify(happened);
     return result;
 }
 
@@ -202,7 +217,8 @@ void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
                 record(now, *attempt, happened);
         }
     }
-    notify(happened);
+    if (!happened.empty()) // rare: a transition
+        notify(happened);
 }
 
 void circuit_breaker::record(clock_ticks now, const attempt_record& attempt, transitions& out) {
@@ -223,29 +239,19 @@ void circuit_breaker::record(clock_ticks now, const attempt_record& attempt, tra
     consecutive_ = failure ? consecutive_ + 1 : 0;
     const window::counts& c = window_->total;
     if (c.recorded >= settings_.min_calls) {
+        // failures / recorded >= ratio, without a division per attempt.
         const double recorded = c.recorded;
-        if (c.failures / recorded >= settings_.failure_ratio) {
+        if (c.failures >= settings_.failure_ratio * recorded) {
             open(now, "failure_ratio", out);
             return;
         }
-        if (settings_.slow_threshold && c.slow / recorded >= settings_.slow_ratio) {
+        if (settings_.slow_threshold && c.slow >= settings_.slow_ratio * recorded) {
             open(now, "slow_calls", out);
             return;
         }
     }
     if (settings_.consecutive_failures > 0 && consecutive_ >= settings_.consecutive_failures)
         open(now, "consecutive_failures", out);
-}
-
-void circuit_breaker::catch_up(clock_ticks now, transitions& out) {
-    while (!isolated_) {
-        if (state_ == circuit_state::open && now >= open_until_)
-            move(circuit_state::half_open, open_until_, "break_ended", out);
-        else if (state_ == circuit_state::half_open && now >= since_ + settings_.half_open_max_wait)
-            open(since_ + settings_.half_open_max_wait, "half_open_timeout", out);
-        else
-            return;
-    }
 }
 
 void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view reason,
@@ -287,7 +293,8 @@ void circuit_breaker::isolate(clock_ticks now) {
         if (state_ != circuit_state::open)
             move(circuit_state::open, now, "isolated", happened);
     }
-    notify(happened);
+    if (!happened.empty()) // rare: a transition
+        notify(happened);
 }
 
 void circuit_breaker::reset(clock_ticks now) {
@@ -301,7 +308,8 @@ void circuit_breaker::reset(clock_ticks now) {
         else
             window_->clear();
     }
-    notify(happened);
+    if (!happened.empty()) // rare: a transition
+        notify(happened);
 }
 
 circuit_snapshot circuit_breaker::snapshot(clock_ticks now) {
@@ -318,7 +326,8 @@ circuit_snapshot circuit_breaker::snapshot(clock_ticks now) {
         out.failure_ratio = c.recorded ? static_cast<double>(c.failures) / c.recorded : 0.0;
         out.isolated = isolated_;
     }
-    notify(happened);
+    if (!happened.empty()) // rare: a transition
+        notify(happened);
     return out;
 }
 

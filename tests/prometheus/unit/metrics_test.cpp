@@ -258,6 +258,7 @@ TEST_F(metrics_test, every_label_value_exists_from_the_start) {
     EXPECT_EQ(s.series("keel_attempts_total", dep).size(), results.size());
     EXPECT_EQ(s.series("keel_retries_total", dep).size(), reasons.size());
     EXPECT_EQ(s.series("keel_timeouts_total", dep).size(), phases.size());
+    EXPECT_EQ(s.series("keel_rejections_total", dep).size(), 6u); // keel's local refusals
     EXPECT_EQ(s.series("keel_call_duration_seconds", dep).size(), 1u);
     EXPECT_EQ(s.series("keel_attempt_duration_seconds", dep).size(), 1u);
     EXPECT_EQ(s.series("keel_inflight_calls", dep).size(), 1u);

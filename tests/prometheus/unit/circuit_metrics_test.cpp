@@ -7,6 +7,7 @@
 #include <keel/prometheus/metrics.hpp>
 #include <keel/strategy.hpp>
 
+#include "run_call.hpp"
 #include "snapshot.hpp"
 #include "support/scripted_op.hpp"
 #include <gtest/gtest.h>
@@ -21,8 +22,6 @@
 
 namespace keel::test {
 namespace {
-
-using counts = std::map<std::string, double>;
 
 /// An attempt waiting for admission: a breaker never makes one wait.
 struct no_waiting final : admission_waiter {
@@ -53,15 +52,11 @@ std::string key(const transition& t) {
 }
 
 /// Every possible transition at zero except those given ("from>to:reason").
-counts only_transitions(counts nonzero) {
-    counts out;
+counts only_transitions(const counts& nonzero) {
+    std::vector<std::string> keys;
     for (const transition& t : every_transition)
-        out[key(t)] = 0;
-    for (const auto& [k, v] : nonzero) {
-        EXPECT_TRUE(out.count(k)) << "not a transition: " << k;
-        out[k] = v;
-    }
-    return out;
+        keys.push_back(key(t));
+    return only(keys, nonzero);
 }
 
 /// Opens when 3 or more recorded attempts are half failures; breaks of 5 s,
@@ -366,28 +361,13 @@ protected:
     call_report run_call(const std::shared_ptr<strategy_chain>& chain,
                          const std::vector<step>& steps) {
         chain_pipeline p(context, "payments", policy(chain), metrics.dependency("payments"));
-        scripted_op op(context, steps);
-        call_report report;
-        bool done = false;
-        p.async_run(op, report, [&](std::error_code, int) { done = true; });
-        run_for(context, 10s, [&] { return done; });
-        EXPECT_TRUE(done);
-        return report;
+        return run_to_end(context, p, steps);
     }
 
     counts rejections() const {
         return snapshot(metrics.registry()).by("keel_rejections_total", "payments", "reason");
     }
-    static counts only_refusals(counts nonzero) {
-        counts out;
-        for (const auto& r : refusals)
-            out[r] = 0;
-        for (const auto& [k, v] : nonzero) {
-            EXPECT_TRUE(out.count(k)) << "not a refusal: " << k;
-            out[k] = v;
-        }
-        return out;
-    }
+    static counts only_refusals(const counts& nonzero) { return only(refusals, nonzero); }
     double calls(const std::string& outcome) const {
         return snapshot(metrics.registry())
             .counter("keel_calls_total", {{"dependency", "payments"}, {"outcome", outcome}});

@@ -49,6 +49,10 @@ inline constexpr std::string_view refusal_names[] = {"circuit_open",           "
                                                      "bulkhead_timeout",       "rate_limited",
                                                      "retry_budget_exhausted", "throttled_locally"};
 inline constexpr std::size_t refusal_count = std::size(refusal_names);
+static_assert(static_cast<int>(errc::throttled_locally) - static_cast<int>(errc::circuit_open) +
+                      1 ==
+                  static_cast<int>(refusal_count),
+              "keel::errc's refusals changed: name each in refusal_names, in order");
 
 /// The index of `refusal` in refusal_names; refusal_count for a code that is
 /// not one of keel's refusals (a strategy of the user's with its own code).

@@ -2,11 +2,13 @@
 // scripts/docs-sync; the test build compiles this file. A region that is an
 // excerpt sits in a function whose parameters are what the page assumes.
 
+#include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/prometheus/configure.hpp>
 #include <keel/prometheus/exposer.hpp>
 #include <keel/prometheus/metrics.hpp>
+#include <keel/strategy.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -29,6 +31,7 @@ void with_config(asio::io_context& io, Operation op, Token token) {
     keel::config::registry policies(io.get_executor(), doc,
                                     keel::prometheus::observers_for(metrics, doc.metrics));
     keel::prometheus::count_reloads(metrics, policies);      // keel_config_reloads_total
+    keel::prometheus::watch_breakers(metrics, policies);     // keel_circuit_*
     auto server = keel::prometheus::serve(metrics, doc.metrics); // null without metrics.listen
     auto watcher = keel::config::watch(io.get_executor(), policies, "service.yaml");
 
@@ -50,6 +53,21 @@ template void with_config(asio::io_context&, decltype(wait_once(std::declval<asi
     keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics>
         orders(io, "orders-db", policy, metrics.dependency("orders-db"));
     keel::prometheus::exposer server(metrics, "127.0.0.1:9464");
+    // [end]
+}
+
+[[maybe_unused]] void watch_breaker(asio::io_context& io, keel::prometheus::metrics& metrics,
+                                    keel::pipeline_policy policy,
+                                    const keel::circuit_breaker_settings& settings) {
+    // [snippet:watch-breaker]
+    auto breaker = std::make_shared<keel::circuit_breaker>(settings);
+    metrics.watch("payments", breaker);                      // before the breaker is used
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = breaker;
+    policy.strategies = chain;
+    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics,
+                         asio::any_io_executor, keel::strategy_chain>
+        payments(io, "payments", policy, metrics.dependency("payments"));
     // [end]
 }
 

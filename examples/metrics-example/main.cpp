@@ -1,11 +1,12 @@
-// keel-metrics-example: calls through three configured pipelines with
-// injected outcomes, recorded by keel::prometheus.
+// keel-metrics-example: calls through three configured pipelines and one
+// behind a circuit breaker, with injected outcomes, recorded by
+// keel::prometheus.
 //
 //   keel-metrics-example --print              one round, the exposition on stdout
 //   keel-metrics-example [--listen H:P]       serve /metrics, a round every 250 ms
 //   keel-metrics-example --config FILE        use FILE (watched: edits reload)
 //
-// Each round makes five calls, each ending a different way:
+// Each round makes six calls, each ending a different way:
 //
 //   orders-db      answers at once                       -> success
 //   orders-db      refused twice, then answers            -> success_after_retry
@@ -13,12 +14,16 @@
 //   payments-http  first attempt hangs past its exchange
 //                  timeout, the second answers            -> success_after_retry
 //   events-kafka   never connects (connect deadline, x3)  -> timeout
+//   inventory-http its circuit breaker is held open (as an
+//                  operator's isolate() does): refused    -> rejected
 //
 // The dependencies are simulated with timers (no network), on a real
 // io_context in real time. It exits non-zero if a call ends otherwise.
+#include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
 #include <keel/prometheus/configure.hpp>
+#include <keel/strategy.hpp>
 
 #include <asio/compose.hpp>
 #include <asio/error.hpp>
@@ -66,6 +71,11 @@ metrics:
 )";
 
 using attempt_type = keel::config::configured_pipeline::attempt_type;
+
+/// A pipeline that applies strategies (a circuit breaker), on the same clock
+/// as the configured ones.
+using guarded_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer,
+                                              asio::any_io_executor, keel::strategy_chain>;
 
 /// What one simulated attempt does.
 struct step {
@@ -122,6 +132,7 @@ struct scenario {
     const char* what;
     std::vector<step> script;
     keel::call_outcome expected;
+    bool guarded = false; ///< through the guarded pipeline, not a configured one
 };
 
 std::vector<scenario> scenarios() {
@@ -143,6 +154,11 @@ std::vector<scenario> scenarios() {
          {{k::hang}, {k::answer, 4ms}},
          keel::call_outcome::success_after_retry},
         {"events-kafka", "never connects", {{k::never_connect}}, keel::call_outcome::timeout},
+        {"inventory-http",
+         "its breaker is held open",
+         {{k::answer, 1ms}},
+         keel::call_outcome::rejected,
+         true},
     };
 }
 
@@ -197,8 +213,9 @@ options parse(int argc, char** argv) {
 /// Runs every scenario once, concurrently; `done(failures)` when all ended.
 class round_runner {
 public:
-    round_runner(asio::io_context& io, keel::config::registry& policies)
-        : io_(io), policies_(policies), scenarios_(scenarios()), reports_(scenarios_.size()) {}
+    round_runner(asio::io_context& io, keel::config::registry& policies, guarded_pipeline& guarded)
+        : io_(io), policies_(policies), guarded_(guarded), scenarios_(scenarios()),
+          reports_(scenarios_.size()) {}
 
     template <class Done>
     void run(Done done) {
@@ -206,28 +223,30 @@ public:
         failures_ = 0;
         for (std::size_t i = 0; i < scenarios_.size(); ++i) {
             const scenario& s = scenarios_[i];
-            policies_.pipeline(s.dependency)
-                .async_run(simulated_call{&io_, s.script}, reports_[i],
-                           [this, i, done](std::error_code) {
-                               const scenario& s = scenarios_[i];
-                               if (reports_[i].outcome != s.expected) {
-                                   ++failures_;
-                                   std::fprintf(stderr,
-                                                "keel-metrics-example: %s (%s) ended %s, "
-                                                "expected %s\n",
-                                                s.dependency, s.what,
-                                                std::string(to_string(reports_[i].outcome)).c_str(),
-                                                std::string(to_string(s.expected)).c_str());
-                               }
-                               if (--pending_ == 0)
-                                   done(failures_);
-                           });
+            auto ended = [this, i, done](std::error_code) {
+                const scenario& s = scenarios_[i];
+                if (reports_[i].outcome != s.expected) {
+                    ++failures_;
+                    std::fprintf(stderr, "keel-metrics-example: %s (%s) ended %s, expected %s\n",
+                                 s.dependency, s.what,
+                                 std::string(to_string(reports_[i].outcome)).c_str(),
+                                 std::string(to_string(s.expected)).c_str());
+                }
+                if (--pending_ == 0)
+                    done(failures_);
+            };
+            if (s.guarded)
+                guarded_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
+            else
+                policies_.pipeline(s.dependency)
+                    .async_run(simulated_call{&io_, s.script}, reports_[i], ended);
         }
     }
 
 private:
     asio::io_context& io_;
     keel::config::registry& policies_;
+    guarded_pipeline& guarded_;
     std::vector<scenario> scenarios_;
     std::vector<keel::call_report> reports_;
     std::size_t pending_ = 0;
@@ -245,7 +264,20 @@ int run(const options& opts) {
     keel::config::registry policies(io.get_executor(), std::move(doc),
                                     keel::prometheus::observers_for(metrics, settings));
     keel::prometheus::count_reloads(metrics, policies);
-    round_runner rounds(io, policies);
+    keel::prometheus::watch_breakers(metrics, policies);
+
+    // inventory-http's breaker, held open from the start: every call is
+    // refused before its operation runs (keel_rejections_total).
+    auto breaker = std::make_shared<keel::circuit_breaker>(keel::circuit_breaker_settings{});
+    metrics.watch("inventory-http", breaker);
+    breaker->isolate(std::chrono::steady_clock::now().time_since_epoch());
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = breaker;
+    keel::pipeline_policy guarded_policy;
+    guarded_policy.strategies = chain;
+    guarded_pipeline inventory(io, "inventory-http", guarded_policy,
+                               keel::shared_observer(metrics.observer_for("inventory-http")));
+    round_runner rounds(io, policies, inventory);
 
     if (opts.print) {
         int failures = 0;

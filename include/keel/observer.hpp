@@ -100,6 +100,9 @@ struct call_end {
     int attempts;
     std::error_code error;
     std::chrono::nanoseconds duration;
+    /// The local refusal that ended the call or cut its retries short
+    /// (keel::errc::circuit_open, ...; call_report::refusal), if any.
+    std::error_code refusal = {};
 };
 } // namespace events
 

@@ -1,7 +1,9 @@
 // keel::prometheus::metrics: the metric families, each dependency's handles
 // resolved once, the publishing thread for a registry of the user's, and the
 // glue to keel::observer. Recording is in recording.cpp, publishing in
-// publishing.cpp (shards.hpp: what they share).
+// publishing.cpp (shards.hpp: what they share), circuit breakers in
+// circuits.cpp.
+#include <keel/circuit_breaker.hpp>
 #include <keel/prometheus/metrics.hpp>
 
 #include "shards.hpp"
@@ -57,6 +59,12 @@ void check_buckets(const std::vector<double>& bounds, const char* which) {
     }
 }
 
+/// The breakers' time by default: asio::steady_timer's clock.
+clock_ticks steady_now() noexcept {
+    return std::chrono::duration_cast<clock_ticks>(
+        std::chrono::steady_clock::now().time_since_epoch());
+}
+
 std::vector<std::int64_t> to_nanoseconds(const std::vector<double>& seconds) {
     std::vector<std::int64_t> out;
     for (double s : seconds)
@@ -80,11 +88,14 @@ struct metrics::impl {
     ::prometheus::Family<::prometheus::Counter>* attempts = nullptr;
     ::prometheus::Family<::prometheus::Counter>* retries = nullptr;
     ::prometheus::Family<::prometheus::Counter>* timeouts = nullptr;
+    ::prometheus::Family<::prometheus::Counter>* rejections = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* call_duration = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* attempt_duration = nullptr;
     ::prometheus::Family<::prometheus::Gauge>* inflight = nullptr;
     ::prometheus::Counter* reload_success = nullptr;
     ::prometheus::Counter* reload_error = nullptr;
+    detail::circuit_families circuits;
+    std::function<clock_ticks()> breaker_clock;
 
     std::mutex mutex; ///< guards dependencies (Family::Add locks its own)
     std::map<std::string, std::shared_ptr<detail::dependency_handles>, std::less<>> dependencies;
@@ -99,6 +110,7 @@ struct metrics::impl {
         made->dependency = std::string(name);
         made->call_bounds_ns = to_nanoseconds(options.call_duration_buckets);
         made->attempt_bounds_ns = to_nanoseconds(options.attempt_duration_buckets);
+        made->clock = breaker_clock;
         const std::string& dep = made->dependency;
         for (call_outcome o : all_outcomes)
             made->calls[static_cast<std::size_t>(o)] =
@@ -112,6 +124,9 @@ struct metrics::impl {
         for (timeout_phase p : all_phases)
             made->timeouts[static_cast<std::size_t>(p)] =
                 &timeouts->Add({{"dependency", dep}, {"phase", std::string(to_string(p))}});
+        for (std::size_t i = 0; i < detail::refusal_count; ++i)
+            made->rejections[i] = &rejections->Add(
+                {{"dependency", dep}, {"reason", std::string(detail::refusal_names[i])}});
         made->call_duration =
             &call_duration->Add({{"dependency", dep}}, options.call_duration_buckets);
         made->attempt_duration =
@@ -120,6 +135,13 @@ struct metrics::impl {
         publisher->add(made);
         dependencies.emplace(made->dependency, made);
         return made;
+    }
+
+    void watch(std::string_view name, const std::shared_ptr<circuit_breaker>& breaker) {
+        if (!breaker)
+            throw std::invalid_argument("keel::prometheus: watch: the circuit breaker is null");
+        const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
+        handles->circuits.add(circuits, registry, handles->dependency, breaker);
     }
 
     // The publishing thread, for a registry of the user's.
@@ -175,6 +197,7 @@ metrics::metrics(std::shared_ptr<::prometheus::Registry> registry, metrics_optio
 
 void metrics::register_families() {
     impl& m = *impl_;
+    m.breaker_clock = m.options.breaker_clock ? m.options.breaker_clock : steady_now;
     ::prometheus::Registry& r = *m.registry;
     using ::prometheus::BuildCounter;
     m.calls = &BuildCounter()
@@ -196,6 +219,11 @@ void metrics::register_families() {
                       .Help("Deadlines that cut a keel attempt short, by phase (connect, "
                             "exchange, total).")
                       .Register(r);
+    m.rejections = &BuildCounter()
+                        .Name("keel_rejections_total")
+                        .Help("Calls a local refusal of keel ended or cut short (a first attempt "
+                              "or a retry refused), by the refusal.")
+                        .Register(r);
     m.call_duration = &::prometheus::BuildHistogram()
                            .Name("keel_call_duration_seconds")
                            .Help("Duration of keel calls, every attempt and backoff included.")
@@ -215,6 +243,20 @@ void metrics::register_families() {
                         .Register(r);
     m.reload_success = &reloads.Add({{"result", "success"}});
     m.reload_error = &reloads.Add({{"result", "error"}});
+    m.circuits.state = &::prometheus::BuildGauge()
+                            .Name("keel_circuit_state")
+                            .Help("The circuit breaker's state: 1 for the current one, 0 for the "
+                                  "others (the worst of a dependency's breakers).")
+                            .Register(r);
+    m.circuits.transitions = &BuildCounter()
+                                  .Name("keel_circuit_transitions_total")
+                                  .Help("Circuit breaker transitions, counted as they happen.")
+                                  .Register(r);
+    m.circuits.failure_ratio = &::prometheus::BuildGauge()
+                                    .Name("keel_circuit_failure_ratio")
+                                    .Help("Failed / recorded attempts in the circuit breaker's "
+                                          "window (the highest of a dependency's breakers).")
+                                    .Register(r);
 }
 
 metrics::~metrics() = default;
@@ -261,6 +303,18 @@ std::shared_ptr<keel::observer> metrics::observer_for(std::string_view name) {
 std::function<std::shared_ptr<keel::observer>(std::string_view)> metrics::observer_factory() {
     return [state = impl_](std::string_view name) -> std::shared_ptr<keel::observer> {
         return std::make_shared<runtime_observer>(dependency_metrics(state->resolve(name)));
+    };
+}
+
+void metrics::watch(std::string_view name, std::shared_ptr<keel::circuit_breaker> breaker) {
+    impl_->watch(name, breaker);
+}
+
+std::function<void(std::string_view, const std::shared_ptr<keel::circuit_breaker>&)>
+metrics::breaker_watcher() {
+    return [state = impl_](std::string_view name,
+                           const std::shared_ptr<keel::circuit_breaker>& breaker) {
+        state->watch(name, breaker);
     };
 }
 

@@ -41,6 +41,7 @@ void dependency_handles::publish() {
     counters(attempts, cell_layout::attempts);
     counters(retries, cell_layout::retries);
     counters(timeouts, cell_layout::timeouts);
+    counters(rejections, cell_layout::rejections);
     const auto histogram = [&](::prometheus::Histogram* h, std::size_t first, std::size_t buckets,
                                std::size_t sum) {
         // A sum moved without any bucket is published too: a scrape
@@ -61,6 +62,7 @@ void dependency_handles::publish() {
               layout.attempt_sum);
     inflight->Set(static_cast<double>(now[cell_layout::started] - now[cell_layout::finished]));
     published = now;
+    circuits.publish(clock);
 }
 
 void publisher::add(std::weak_ptr<dependency_handles> handles) {

@@ -137,6 +137,10 @@ void dependency_metrics::on(const events::call_end& e) const noexcept {
     w.add(cell_layout::call_buckets + h.bucket(h.call_bounds_ns, e.duration));
     w.add(h.layout.call_sum,
           static_cast<std::uint64_t>(std::max<std::int64_t>(e.duration.count(), 0)));
+    if (e.refusal) [[unlikely]] {
+        if (const std::size_t i = detail::refusal_index(e.refusal); i < detail::refusal_count)
+            w.add(cell_layout::rejections + i);
+    }
     w.add(cell_layout::finished); // last: the collector reads it first
 }
 

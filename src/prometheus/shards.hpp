@@ -10,8 +10,10 @@
 // sums go into the prometheus metrics when someone is about to read them.
 #pragma once
 
+#include <keel/error.hpp>
 #include <keel/prometheus/metrics.hpp>
 
+#include "circuits.hpp"
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -24,10 +26,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
@@ -36,6 +42,26 @@ namespace keel::prometheus::detail {
 /// Threads that get a shard of their own; the others share one and pay an
 /// atomic add per cell.
 inline constexpr int max_shards = 64;
+
+/// keel's local refusals, in keel::errc order from circuit_open: the
+/// `reason` label values of keel_rejections_total.
+inline constexpr std::string_view refusal_names[] = {"circuit_open",           "bulkhead_full",
+                                                     "bulkhead_timeout",       "rate_limited",
+                                                     "retry_budget_exhausted", "throttled_locally"};
+inline constexpr std::size_t refusal_count = std::size(refusal_names);
+static_assert(static_cast<int>(errc::throttled_locally) - static_cast<int>(errc::circuit_open) +
+                      1 ==
+                  static_cast<int>(refusal_count),
+              "keel::errc's refusals changed: name each in refusal_names, in order");
+
+/// The index of `refusal` in refusal_names; refusal_count for a code that is
+/// not one of keel's refusals (a strategy of the user's with its own code).
+inline std::size_t refusal_index(const std::error_code& refusal) noexcept {
+    const auto index =
+        static_cast<std::size_t>(refusal.value() - static_cast<int>(errc::circuit_open));
+    return refusal.category() == keel::error_category() && index < refusal_count ? index
+                                                                                 : refusal_count;
+}
 
 // ---- one dependency's cells --------------------------------------------------------
 
@@ -47,7 +73,8 @@ struct cell_layout {
     static constexpr std::size_t attempts = calls + 8;                   // 3 results
     static constexpr std::size_t retries = attempts + 3;                 // the fault classes
     static constexpr std::size_t timeouts = retries + fault_class_count; // 3 phases
-    static constexpr std::size_t started = timeouts + 3;
+    static constexpr std::size_t rejections = timeouts + 3;              // the refusals
+    static constexpr std::size_t started = rejections + refusal_count;
     static constexpr std::size_t finished = started + 1;
     static constexpr std::size_t call_buckets = finished + 1;
     std::size_t call_sum;
@@ -120,12 +147,18 @@ struct dependency_handles {
     /// may list it in retry_on, like permanent.
     std::array<::prometheus::Counter*, fault_class_count> retries{};
     std::array<::prometheus::Counter*, 3> timeouts{};
+    std::array<::prometheus::Counter*, refusal_count> rejections{};
     ::prometheus::Histogram* call_duration = nullptr;
     ::prometheus::Histogram* attempt_duration = nullptr;
     ::prometheus::Gauge* inflight = nullptr;
 
     /// What was last published (guarded by the publisher's mutex).
     std::vector<std::uint64_t> published;
+
+    /// The dependency's circuit breakers (metrics::watch), read when
+    /// published at `clock()`.
+    circuit_watch circuits;
+    std::function<clock_ticks()> clock;
 
     dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count)
         : layout(call_bound_count, attempt_bound_count), shared_shard(shard::make(layout.size)),

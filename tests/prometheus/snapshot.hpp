@@ -15,6 +15,21 @@
 namespace keel::test {
 
 using labels = std::map<std::string, std::string>;
+/// Values by label value: {"success": 1, "failure": 0, ...}.
+using counts = std::map<std::string, double>;
+
+/// Every label value of `all` at zero except those given (each of which
+/// must be one of `all`).
+inline counts only(const std::vector<std::string>& all, const counts& nonzero) {
+    counts out;
+    for (const auto& v : all)
+        out[v] = 0;
+    for (const auto& [k, v] : nonzero) {
+        EXPECT_TRUE(out.count(k)) << "not a label value: " << k;
+        out[k] = v;
+    }
+    return out;
+}
 
 class snapshot {
 public:

@@ -191,7 +191,7 @@ inline void call_machine<Clock, Observer, Chain>::completed() {
     finished_ = true;
     if constexpr (observer_enabled_v<Observer>)
         observer_->on(events::call_end{params_.name, outcome(), attempts_started_, error_,
-                                       ended_at_ - call_started_});
+                                       ended_at_ - call_started_, refusal_});
 }
 
 // ---- the transitions the events share -----------------------------------------------

@@ -21,6 +21,10 @@ config::observer_factory observers_for(metrics& target, const config::metrics_se
 /// Counts every reload of `policies` in keel_config_reloads_total{result}.
 void count_reloads(metrics& target, config::registry& policies);
 
+/// Shows every circuit breaker of `policies`' pipelines, those it has and
+/// those it makes later, in the keel_circuit_* metrics (metrics::watch).
+void watch_breakers(metrics& target, config::registry& policies);
+
 /// Serves `source` on `settings.listen` at `settings.path`; null when the
 /// section is disabled or names no address. A socket error names the file,
 /// line and column of `listen` (std::runtime_error).

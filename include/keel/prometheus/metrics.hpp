@@ -3,6 +3,7 @@
 #pragma once
 
 #include <keel/observer.hpp>
+#include <keel/strategy.hpp>
 
 #include <chrono>
 #include <functional>
@@ -15,6 +16,10 @@ namespace prometheus {
 class Collectable;
 class Registry;
 } // namespace prometheus
+
+namespace keel {
+class circuit_breaker;
+} // namespace keel
 
 namespace keel::prometheus {
 
@@ -33,6 +38,10 @@ struct metrics_options {
     /// metrics::publish(). A registry keel makes publishes whenever it is
     /// collected and needs no thread.
     std::chrono::milliseconds publish_interval{1000};
+    /// The time watched circuit breakers are read at when published
+    /// (circuit_breaker::snapshot(now)): the clock of their pipelines'
+    /// timers. Empty: std::chrono::steady_clock, asio::steady_timer's.
+    std::function<clock_ticks()> breaker_clock;
 };
 
 namespace detail {
@@ -78,7 +87,14 @@ private:
 ///   keel_call_duration_seconds{dependency}      (histogram)
 ///   keel_attempt_duration_seconds{dependency}   (histogram)
 ///   keel_inflight_calls{dependency}             (gauge)
+///   keel_rejections_total{dependency, reason}
 ///   keel_config_reloads_total{result}
+///
+/// and, for each dependency with a watched circuit breaker (watch()):
+///
+///   keel_circuit_state{dependency, state}       (gauge: 1 current, 0 others)
+///   keel_circuit_transitions_total{dependency, from, to, reason}
+///   keel_circuit_failure_ratio{dependency}      (gauge)
 ///
 /// Every label value of a dependency is created, at zero, when the
 /// dependency is first asked for, so dashboards see every series from the
@@ -126,6 +142,25 @@ public:
     /// its own: register it with an exposer just before the registry (as
     /// keel::prometheus::exposer does) so every scrape publishes first.
     std::weak_ptr<::prometheus::Collectable> publishing_hook() const;
+
+    /// Shows `breaker`, a circuit breaker of dependency `name`, in the
+    /// keel_circuit_* metrics: counts each of its transitions as it happens
+    /// (a listener it adds to the breaker, so an open period shorter than
+    /// the scrape interval is still counted) and reads its state and failure
+    /// ratio when publishing. Several breakers of one dependency (one per
+    /// endpoint) show as one: the worst state (open > half_open > closed),
+    /// the highest failure ratio, every transition of any of them. Keeps
+    /// the breaker only weakly: when every breaker of a dependency is gone,
+    /// its state and ratio series go too (its transitions stay). A breaker
+    /// already watched for `name` is not watched twice. Throws
+    /// std::invalid_argument for a null breaker. Thread-safe, but it adds a
+    /// listener to the breaker (circuit_breaker::on_transition): call it
+    /// before the breaker is used.
+    void watch(std::string_view name, std::shared_ptr<keel::circuit_breaker> breaker);
+    /// watch as a function that keeps what it needs alive by itself (for
+    /// keel::config::registry::on_circuit_breaker).
+    std::function<void(std::string_view, const std::shared_ptr<keel::circuit_breaker>&)>
+    breaker_watcher();
 
     /// Counts one configuration reload (keel_config_reloads_total).
     void count_reload(bool success) noexcept;

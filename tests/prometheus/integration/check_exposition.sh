@@ -31,6 +31,17 @@ done
 for phase in connect exchange total; do
     expect "keel_timeouts_total{dependency=\"events-kafka\",phase=\"${phase}\"}"
 done
+for reason in circuit_open bulkhead_full bulkhead_timeout rate_limited retry_budget_exhausted throttled_locally; do
+    expect "keel_rejections_total{dependency=\"orders-db\",reason=\"${reason}\"}"
+done
+for state in closed open half_open; do
+    expect "keel_circuit_state{dependency=\"inventory-http\",state=\"${state}\"}"
+done
+expect '# TYPE keel_circuit_state gauge'
+expect '# TYPE keel_circuit_transitions_total counter'
+expect 'keel_circuit_transitions_total{dependency="inventory-http",from="closed",reason="failure_ratio",to="open"} 0'
+expect 'keel_circuit_transitions_total{dependency="inventory-http",from="open",reason="break_ended",to="half_open"} 0'
+expect '# TYPE keel_circuit_failure_ratio gauge'
 expect '# TYPE keel_call_duration_seconds histogram'
 expect 'keel_call_duration_seconds_bucket{dependency="orders-db",le="+Inf"}'
 expect '# TYPE keel_attempt_duration_seconds histogram'
@@ -46,5 +57,14 @@ expect 'keel_calls_total{dependency="payments-http",outcome="success_after_retry
 expect 'keel_calls_total{dependency="events-kafka",outcome="timeout"} 1'
 expect 'keel_timeouts_total{dependency="events-kafka",phase="connect"} 3'
 expect 'keel_timeouts_total{dependency="payments-http",phase="exchange"} 1'
+# inventory-http's breaker, held open: one refusal, one transition, no attempt.
+expect 'keel_calls_total{dependency="inventory-http",outcome="rejected"} 1'
+expect 'keel_attempts_total{dependency="inventory-http",result="success"} 0'
+expect 'keel_rejections_total{dependency="inventory-http",reason="circuit_open"} 1'
+expect 'keel_rejections_total{dependency="orders-db",reason="circuit_open"} 0'
+expect 'keel_circuit_state{dependency="inventory-http",state="open"} 1'
+expect 'keel_circuit_state{dependency="inventory-http",state="closed"} 0'
+expect 'keel_circuit_transitions_total{dependency="inventory-http",from="closed",reason="isolated",to="open"} 1'
+expect 'keel_circuit_failure_ratio{dependency="inventory-http"} 0'
 [[ ${missing} -eq 0 ]] || exit 1
 echo "check_exposition: promtool accepts the exposition; every keel metric is present"

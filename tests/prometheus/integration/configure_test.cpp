@@ -1,6 +1,7 @@
 // The `metrics:` section (keel/prometheus/configure.hpp): the registry's
 // pipelines record per dependency, the exposer serves where it says, and
 // reloads are counted.
+#include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/prometheus/configure.hpp>
@@ -15,8 +16,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace keel::test {
 namespace {
@@ -150,6 +154,47 @@ TEST(configured_metrics, reloads_are_counted_and_a_bad_one_keeps_the_policies) {
     EXPECT_EQ(reloads("error"), 1);
     EXPECT_EQ(reloads("success"), 1);
     EXPECT_EQ(policies.pipeline("orders-db").policy().timeout.total, std::chrono::seconds(3));
+}
+
+// ---- circuit breakers ------------------------------------------------------------
+
+/// A registry that reports its pipelines' circuit breakers (issue 22's
+/// config::registry::on_circuit_breaker).
+template <class Registry>
+concept reports_breakers = requires(
+    Registry& r,
+    std::function<void(std::string_view, const std::shared_ptr<keel::circuit_breaker>&)> f) {
+    r.on_circuit_breaker(f);
+};
+
+template <class Registry>
+void expect_breakers_watched() {
+    const config::document doc = config::load_string(R"(version: 1
+dependencies:
+  orders-db: {kind: postgres}
+  payments-http:
+    kind: http
+    circuit_breaker: {min_calls: 2}
+)");
+    keel::prometheus::metrics metrics(keel::prometheus::options_from(doc.metrics));
+    asio::io_context io;
+    Registry policies(io.get_executor(), doc,
+                      keel::prometheus::observers_for(metrics, doc.metrics));
+    policies.pipeline("payments-http"); // a breaker that exists before
+    keel::prometheus::watch_breakers(metrics, policies);
+    policies.pipeline("orders-db");
+    const snapshot s(metrics.registry());
+    EXPECT_EQ(s.gauge("keel_circuit_state", {{"dependency", "payments-http"}, {"state", "closed"}}),
+              1);
+    EXPECT_TRUE(s.series("keel_circuit_state", {{"dependency", "orders-db"}}).empty())
+        << "no breaker configured";
+}
+
+TEST(configured_metrics, registry_breakers_are_watched) {
+    if constexpr (reports_breakers<config::registry>)
+        expect_breakers_watched<config::registry>();
+    else
+        GTEST_SKIP() << "config::registry does not report its circuit breakers yet";
 }
 
 } // namespace

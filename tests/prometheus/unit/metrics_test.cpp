@@ -4,6 +4,7 @@
 #include <keel/pipeline.hpp>
 #include <keel/prometheus/metrics.hpp>
 
+#include "run_call.hpp"
 #include "snapshot.hpp"
 #include "support/scripted_op.hpp"
 #include <asio/bind_cancellation_slot.hpp>
@@ -26,7 +27,6 @@
 namespace keel::test {
 namespace {
 
-using counts = std::map<std::string, double>;
 using metered_pipeline = keel::basic_pipeline<manual_timer, keel::prometheus::dependency_metrics>;
 
 const std::vector<std::string> outcomes = {
@@ -36,18 +36,6 @@ const std::vector<std::string> results = {"success", "failure", "timeout"};
 const std::vector<std::string> reasons = {"transient", "timeout", "throttled", "permanent",
                                           "rejected"};
 const std::vector<std::string> phases = {"connect", "exchange", "total"};
-
-/// Every label value at zero except those given.
-counts only(const std::vector<std::string>& all, counts nonzero) {
-    counts out;
-    for (const auto& v : all)
-        out[v] = 0;
-    for (const auto& [k, v] : nonzero) {
-        EXPECT_TRUE(out.count(k)) << "not a label value: " << k;
-        out[k] = v;
-    }
-    return out;
-}
 
 pipeline_policy test_policy() {
     pipeline_policy p;
@@ -69,13 +57,7 @@ protected:
     call_report run_call(const std::vector<step>& steps, pipeline_policy policy = test_policy(),
                          const std::string& dependency = "orders-db") {
         metered_pipeline p(context, dependency, policy, metrics.dependency(dependency));
-        scripted_op op(context, steps);
-        call_report report;
-        bool done = false;
-        p.async_run(op, report, [&](std::error_code, int) { done = true; });
-        run_for(context, 10s, [&] { return done; });
-        EXPECT_TRUE(done);
-        return report;
+        return run_to_end(context, p, steps);
     }
 
     snapshot now() const { return snapshot(metrics.registry()); }
@@ -258,6 +240,7 @@ TEST_F(metrics_test, every_label_value_exists_from_the_start) {
     EXPECT_EQ(s.series("keel_attempts_total", dep).size(), results.size());
     EXPECT_EQ(s.series("keel_retries_total", dep).size(), reasons.size());
     EXPECT_EQ(s.series("keel_timeouts_total", dep).size(), phases.size());
+    EXPECT_EQ(s.series("keel_rejections_total", dep).size(), 6u); // keel's local refusals
     EXPECT_EQ(s.series("keel_call_duration_seconds", dep).size(), 1u);
     EXPECT_EQ(s.series("keel_attempt_duration_seconds", dep).size(), 1u);
     EXPECT_EQ(s.series("keel_inflight_calls", dep).size(), 1u);

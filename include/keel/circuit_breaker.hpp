@@ -110,9 +110,10 @@ public:
     circuit_snapshot snapshot(clock_ticks now);
 
     /// Adds a listener called after every transition, outside the
-    /// breaker's lock, on the thread that made it, in time order per
-    /// breaker (metrics count transitions; keel-sim lists them). It must not
-    /// throw. Add listeners before the breaker is used.
+    /// breaker's lock, on the thread that made it (metrics count
+    /// transitions; keel-sim lists them). It must not throw. Safe while the
+    /// breaker is in use: a listener added then hears the transitions made
+    /// after it was added.
     void on_transition(std::function<void(const circuit_transition&)> listener);
 
     const circuit_breaker_settings& settings() const noexcept { return settings_; }

@@ -157,6 +157,7 @@ circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings, std::
 circuit_breaker::~circuit_breaker() = default;
 
 void circuit_breaker::on_transition(std::function<void(const circuit_transition&)> listener) {
+    std::lock_guard lock(lock_);
     listeners_.push_back(std::move(listener));
 }
 
@@ -332,8 +333,15 @@ circuit_snapshot circuit_breaker::snapshot(clock_ticks now) {
 }
 
 void circuit_breaker::notify(const transitions& happened) noexcept {
+    // Transitions are rare: a copy lets listeners run outside the lock
+    // while another thread adds one.
+    std::vector<std::function<void(const circuit_transition&)>> listeners;
+    {
+        std::lock_guard lock(lock_);
+        listeners = listeners_;
+    }
     for (const circuit_transition& t : happened)
-        for (const auto& listener : listeners_)
+        for (const auto& listener : listeners)
             listener(t);
 }
 

@@ -10,6 +10,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -329,6 +330,33 @@ TEST(circuit_breaker, eight_threads_recording_into_one_breaker_give_exact_counts
     const circuit_snapshot snap = breaker.snapshot(1s);
     EXPECT_EQ(snap.recorded, 80'000);
     EXPECT_DOUBLE_EQ(snap.failure_ratio, 0.25);
+}
+
+TEST(circuit_breaker, a_listener_added_while_it_is_in_use_hears_what_follows) {
+    circuit_breaker_settings s;
+    s.window_size = 1;
+    s.min_calls = 1;
+    s.break_duration = 1ns;
+    s.break_max = 1ns;
+    circuit_breaker breaker(s);
+    std::atomic<bool> stop{false};
+    std::thread flapping([&] { // opens at every failure, half-open 1 ns later
+        no_wait waiter;
+        const attempt_record fail = failed();
+        for (std::int64_t t = 0; !stop.load(); t += 10) {
+            const admission a = breaker.admit(nanos(t), waiter);
+            if (a.admitted)
+                breaker.release(nanos(t), &fail, a.ticket);
+        }
+    });
+    std::atomic<int> heard{0};
+    for (int i = 0; i < 50; ++i)
+        breaker.on_transition([&heard](const circuit_transition&) { heard.fetch_add(1); });
+    while (heard.load() < 1000) {
+    }
+    stop = true;
+    flapping.join();
+    EXPECT_GE(heard.load(), 1000);
 }
 
 TEST(circuit_breaker, impossible_settings_are_refused) {

@@ -42,15 +42,6 @@ std::optional<nanoseconds> period(reader& r, const value& v, const std::string& 
     return d;
 }
 
-template <class T>
-void record(setting<T>& s, std::optional<T> v, const value& at, const std::string& path) {
-    if (!v)
-        return;
-    s.value = std::move(v);
-    s.path = path;
-    s.where = at.key_where();
-}
-
 std::string text_of(double v) {
     std::ostringstream s;
     s << v;
@@ -171,10 +162,8 @@ void read_break(reader& r, const value& n, const std::string& path, breaker_laye
             record(out.break_max, period(r, v, p), v, p);
         } else if (k == "jitter") {
             record(out.break_jitter, fraction(r, v, p, true), v, p);
-        } else if (auto m = r.number(v, p); m && *m < 1.0) {
-            r.error(v, p, "must be >= 1, got " + text_of(*m));
         } else {
-            record(out.break_multiplier, m, v, p);
+            record(out.break_multiplier, read_multiplier(r, v, p), v, p);
         }
     });
 }
@@ -245,21 +234,7 @@ void breaker_layer::overlay(breaker_layer top, int rank) {
         *this = breaker_layer{};
     enabled = std::move(top.enabled);
     enabled.layer = rank;
-    std::apply(
-        [&](auto&... theirs) {
-            std::apply(
-                [&](auto&... mine) {
-                    const auto take = [rank](auto& m, auto& t) {
-                        if (t.value) {
-                            m = std::move(t);
-                            m.layer = rank;
-                        }
-                    };
-                    (take(mine, theirs), ...);
-                },
-                settings());
-        },
-        top.settings());
+    overlay_settings(settings(), top.settings(), rank);
 }
 
 std::optional<circuit_breaker_settings> breaker_layer::apply() const {

@@ -29,15 +29,6 @@ constexpr duration_rules a_delay{.allow_unlimited = false, .positive = false};
 constexpr duration_rules a_cap{.allow_unlimited = true, .positive = false};
 constexpr duration_rules a_timeout{.allow_unlimited = true, .positive = true};
 
-template <class T>
-void record(setting<T>& s, std::optional<T> v, const value& at, const std::string& path) {
-    if (!v)
-        return;
-    s.value = std::move(v);
-    s.path = path;
-    s.where = at.key_where();
-}
-
 void read_max_attempts(reader& r, const value& v, const std::string& p, layer& out) {
     auto count = r.integer(v, p);
     if (count && *count < 1) {
@@ -65,14 +56,7 @@ void read_backoff(reader& r, const value& n, const std::string& path, layer& out
                   } else if (k == "max") {
                       record(out.backoff_max, r.duration(v, p, a_cap), v, p);
                   } else if (k == "multiplier") {
-                      auto m = r.number(v, p);
-                      if (m && *m < 1.0) {
-                          std::ostringstream s;
-                          s << *m;
-                          r.error(v, p, "must be >= 1, got " + s.str());
-                      } else {
-                          record(out.multiplier, m, v, p);
-                      }
+                      record(out.multiplier, read_multiplier(r, v, p), v, p);
                   } else if (k == "jitter") {
                       if (auto i = r.choice(v, p, "jitter", jitter_kinds))
                           record(out.jitter, std::optional(static_cast<jitter_kind>(*i)), v, p);
@@ -118,6 +102,17 @@ std::string line_column(const position& at) {
 }
 
 } // namespace
+
+std::optional<double> read_multiplier(reader& r, const value& v, const std::string& path) {
+    auto m = r.number(v, path);
+    if (m && *m < 1.0) {
+        std::ostringstream s;
+        s << *m;
+        r.error(v, path, "must be >= 1, got " + s.str());
+        return std::nullopt;
+    }
+    return m;
+}
 
 std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::string& path) {
     static constexpr std::string_view fault_classes[] = {"transient", "timeout",   "throttled",
@@ -167,28 +162,8 @@ bool check_order(reader& r, const setting<nanoseconds>& a, std::string_view a_na
     return true;
 }
 
-namespace {
-
-/// f(a_i, b_i) for the elements of two tuples of the same size.
-template <class A, class B, class F>
-void pairwise(A&& a, B&& b, F f) {
-    static_assert(std::tuple_size_v<std::remove_cvref_t<A>> ==
-                  std::tuple_size_v<std::remove_cvref_t<B>>);
-    [&]<std::size_t... i>(std::index_sequence<i...>) {
-        (f(std::get<i>(a), std::get<i>(b)), ...);
-    }
-    (std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<A>>>{});
-}
-
-} // namespace
-
 void layer::overlay(layer top, int rank) {
-    pairwise(settings(), top.settings(), [rank](auto& mine, auto& theirs) {
-        if (theirs.value) {
-            mine = std::move(theirs);
-            mine.layer = rank;
-        }
-    });
+    overlay_settings(settings(), top.settings(), rank);
     breaker.overlay(std::move(top.breaker), rank);
 }
 

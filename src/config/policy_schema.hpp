@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 
 namespace keel::config::detail {
 
@@ -28,6 +30,39 @@ struct setting {
     position where; ///< of the key; line 0 for a built-in value
     int layer = 0;  ///< 0 built-in, then defaults, profiles, own keys in merge order
 };
+
+/// Keeps `v`, if read, as the setting written at `at`'s key.
+template <class T>
+void record(setting<T>& s, std::optional<T> v, const value& at, const std::string& path) {
+    if (!v)
+        return;
+    s.value = std::move(v);
+    s.path = path;
+    s.where = at.key_where();
+}
+
+/// f(a_i, b_i) for the elements of two tuples of the same size.
+template <class A, class B, class F>
+void pairwise(A&& a, B&& b, F f) {
+    static_assert(std::tuple_size_v<std::remove_cvref_t<A>> ==
+                  std::tuple_size_v<std::remove_cvref_t<B>>);
+    [&]<std::size_t... i>(std::index_sequence<i...>) {
+        (f(std::get<i>(a), std::get<i>(b)), ...);
+    }
+    (std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<A>>>{});
+}
+
+/// Each setting of `theirs` that was written replaces the one in `mine`
+/// (tuples of settings, as settings() gives); `rank` is its layer.
+template <class Mine, class Theirs>
+void overlay_settings(Mine&& mine, Theirs&& theirs, int rank) {
+    pairwise(mine, theirs, [rank](auto& m, auto& t) {
+        if (t.value) {
+            m = std::move(t);
+            m.layer = rank;
+        }
+    });
+}
 
 /// `circuit_breaker.window`: replaced whole, as the meaning of its size
 /// depends on its kind. The fields of the other kind keep their built-in
@@ -122,6 +157,9 @@ inline auto pipeline_fields(pipeline_policy& p) noexcept {
                     r.retry_after.honor, r.retry_after.max, p.timeout.connect, p.timeout.exchange,
                     p.timeout.total);
 }
+
+/// A number >= 1 (a backoff or break multiplier).
+std::optional<double> read_multiplier(reader& r, const value& v, const std::string& path);
 
 /// A sequence of fault classes (`retry_on`, `record`, `ignore`).
 std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::string& path);

@@ -8,6 +8,7 @@
 #include <asio/post.hpp>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,16 +64,26 @@ void fail_twice(keel::circuit_breaker& b, clock_ticks now) {
     }
 }
 
-TEST(config_registry_breaker, every_pipeline_of_a_dependency_shares_one_breaker) {
+/// An io_context and a strategy registry of the test's own.
+class config_registry_breaker : public ::testing::Test {
+protected:
+    std::unique_ptr<registry> make(const std::string& text) {
+        return std::make_unique<registry>(context.get_executor(), load(text), observer_factory(),
+                                          strategies);
+    }
+
     asio::io_context context;
     keel::strategy_registry strategies;
-    registry first(context.get_executor(), load(with_breaker), observer_factory(), strategies);
-    registry second(context.get_executor(), load(with_breaker), observer_factory(), strategies);
-    const auto breaker = breaker_of(first.pipeline("payments"));
+};
+
+TEST_F(config_registry_breaker, every_pipeline_of_a_dependency_shares_one_breaker) {
+    const auto first = make(with_breaker);
+    const auto second = make(with_breaker);
+    const auto breaker = breaker_of(first->pipeline("payments"));
     ASSERT_NE(breaker, nullptr);
-    EXPECT_EQ(breaker_of(second.pipeline("payments")), breaker);
+    EXPECT_EQ(breaker_of(second->pipeline("payments")), breaker);
     EXPECT_EQ(breaker->settings().window_size, 2);
-    EXPECT_EQ(first.pipeline("search").policy().strategies, nullptr)
+    EXPECT_EQ(first->pipeline("search").policy().strategies, nullptr)
         << "no breaker configured, no chain";
     EXPECT_EQ(strategies.size(), 1u);
 
@@ -82,11 +93,9 @@ TEST(config_registry_breaker, every_pipeline_of_a_dependency_shares_one_breaker)
     EXPECT_NE(breaker_of(third.pipeline("payments")), breaker);
 }
 
-TEST(config_registry_breaker, calls_through_an_open_breaker_are_refused_without_running) {
-    asio::io_context context;
-    keel::strategy_registry strategies;
-    registry reg(context.get_executor(), load(with_breaker), observer_factory(), strategies);
-    auto& payments = reg.pipeline("payments");
+TEST_F(config_registry_breaker, calls_through_an_open_breaker_are_refused_without_running) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
     fail_twice(*breaker_of(payments), std::chrono::steady_clock::now().time_since_epoch());
 
     int operations = 0;
@@ -102,38 +111,34 @@ TEST(config_registry_breaker, calls_through_an_open_breaker_are_refused_without_
     EXPECT_EQ(operations, 0);
 }
 
-TEST(config_registry_breaker, a_reload_keeps_an_unchanged_breaker_with_its_window) {
-    asio::io_context context;
-    keel::strategy_registry strategies;
-    registry reg(context.get_executor(), load(with_breaker), observer_factory(), strategies);
-    auto& payments = reg.pipeline("payments");
+TEST_F(config_registry_breaker, a_reload_keeps_an_unchanged_breaker_with_its_window) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
     const auto breaker = breaker_of(payments);
     fail_twice(*breaker, 1s);
 
     // Retry changes, the breaker does not.
-    reg.apply(load(edited(with_breaker, "  search: {}", "  search: {retry: {max_attempts: 5}}")));
+    reg->apply(load(edited(with_breaker, "  search: {}", "  search: {retry: {max_attempts: 5}}")));
     EXPECT_EQ(breaker_of(payments), breaker);
     EXPECT_EQ(breaker->snapshot(2s).state, circuit_state::open);
     EXPECT_EQ(breaker->snapshot(2s).recorded, 2);
 }
 
-TEST(config_registry_breaker, changed_settings_keep_the_state_with_an_empty_window) {
-    asio::io_context context;
-    keel::strategy_registry strategies;
-    registry reg(context.get_executor(), load(with_breaker), observer_factory(), strategies);
-    auto& payments = reg.pipeline("payments");
+TEST_F(config_registry_breaker, changed_settings_keep_the_state_with_an_empty_window) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
     const auto before = breaker_of(payments);
     fail_twice(*before, 1s);
 
     std::vector<std::shared_ptr<keel::circuit_breaker>> heard;
-    reg.on_circuit_breaker([&](std::string_view dependency, const auto& breaker) {
+    reg->on_circuit_breaker([&](std::string_view dependency, const auto& breaker) {
         EXPECT_EQ(dependency, "payments");
         heard.push_back(breaker);
     });
     ASSERT_EQ(heard.size(), 1u) << "told at once of the breaker in place";
     EXPECT_EQ(heard[0], before);
 
-    reg.apply(load(edited(with_breaker, "min_calls: 2", "min_calls: 1")));
+    reg->apply(load(edited(with_breaker, "min_calls: 2", "min_calls: 1")));
     const auto after = breaker_of(payments);
     ASSERT_NE(after, before);
     ASSERT_EQ(heard.size(), 2u) << "told of the new breaker";
@@ -144,45 +149,35 @@ TEST(config_registry_breaker, changed_settings_keep_the_state_with_an_empty_wind
     EXPECT_EQ(taken_over.since, 1s);
     EXPECT_EQ(taken_over.recorded, 0);
     EXPECT_EQ(after->snapshot(1h + 1s).state, circuit_state::half_open);
-    EXPECT_EQ(breaker_of(reg.pipeline("payments")), after);
+    EXPECT_EQ(breaker_of(reg->pipeline("payments")), after);
 }
 
-TEST(config_registry_breaker, a_dependency_that_loses_its_breaker_gets_an_empty_chain) {
-    asio::io_context context;
-    keel::strategy_registry strategies;
-    registry reg(context.get_executor(), load(with_breaker), observer_factory(), strategies);
-    auto& payments = reg.pipeline("payments");
+TEST_F(config_registry_breaker, a_dependency_that_loses_its_breaker_gets_an_empty_chain) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
     ASSERT_NE(breaker_of(payments), nullptr);
-    reg.apply(load("version: 1\ndependencies:\n  payments: {}\n  search: {}\n"));
+    reg->apply(load("version: 1\ndependencies:\n  payments: {}\n  search: {}\n"));
     EXPECT_EQ(payments.policy().strategies, nullptr);
-    EXPECT_TRUE(reg.circuit_breakers(1s).empty());
+    EXPECT_TRUE(reg->circuit_breakers(1s).empty());
     EXPECT_EQ(strategies.size(), 0u);
 }
 
-TEST(config_registry_breaker, pipelines_of_undeclared_dependencies_get_the_defaults_breaker) {
-    asio::io_context context;
-    keel::strategy_registry strategies;
-    registry reg(context.get_executor(),
-                 load("version: 1\ndefaults:\n  circuit_breaker: {min_calls: 3}\n"
-                      "dependencies:\n  search: {circuit_breaker: off}\n"),
-                 observer_factory(), strategies);
-    EXPECT_EQ(reg.pipeline("search").policy().strategies, nullptr);
-    auto& adhoc = reg.pipeline_or_defaults("adhoc");
+TEST_F(config_registry_breaker, pipelines_of_undeclared_dependencies_get_the_defaults_breaker) {
+    const auto reg = make("version: 1\ndefaults:\n  circuit_breaker: {min_calls: 3}\n"
+                          "dependencies:\n  search: {circuit_breaker: off}\n");
+    EXPECT_EQ(reg->pipeline("search").policy().strategies, nullptr);
+    auto& adhoc = reg->pipeline_or_defaults("adhoc");
     ASSERT_NE(breaker_of(adhoc), nullptr);
     EXPECT_EQ(breaker_of(adhoc)->settings().min_calls, 3);
 
-    reg.apply(load("version: 1\ndependencies:\n  search: {}\n"));
+    reg->apply(load("version: 1\ndependencies:\n  search: {}\n"));
     EXPECT_EQ(adhoc.policy().strategies, nullptr) << "follows the new defaults";
 }
 
-TEST(config_registry_breaker, lists_every_breaker_for_health_checks) {
-    asio::io_context context;
-    keel::strategy_registry strategies;
-    registry reg(context.get_executor(),
-                 load(edited(with_breaker, "  search: {}", "  search: {circuit_breaker: {}}")),
-                 observer_factory(), strategies);
-    fail_twice(*breaker_of(reg.pipeline("payments")), 1s);
-    const std::vector<circuit_breaker_status> listed = reg.circuit_breakers(2s);
+TEST_F(config_registry_breaker, lists_every_breaker_for_health_checks) {
+    const auto reg = make(edited(with_breaker, "  search: {}", "  search: {circuit_breaker: {}}"));
+    fail_twice(*breaker_of(reg->pipeline("payments")), 1s);
+    const std::vector<circuit_breaker_status> listed = reg->circuit_breakers(2s);
     ASSERT_EQ(listed.size(), 2u);
     EXPECT_EQ(listed[0].dependency, "payments");
     EXPECT_EQ(listed[0].endpoint, "");

@@ -11,6 +11,9 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <string>
+#include <vector>
+
 namespace configuration_docs {
 
 [[maybe_unused]] void load(asio::io_context& io) {
@@ -34,6 +37,14 @@ namespace configuration_docs {
     auto& orders_db = deps.pipeline("orders-db");        // std::out_of_range if not declared
     auto& audit = deps.pipeline_or_defaults("audit-log"); // the file's defaults, asked for explicitly
     co_await orders_db.async_run(query, asio::use_awaitable);
+    // [end]
+}
+
+[[maybe_unused]] void health(keel::config::registry& deps, std::vector<std::string>& not_ready) {
+    // [snippet:health]
+    for (const keel::config::circuit_breaker_status& b : deps.circuit_breakers())
+        if (b.snapshot.state != keel::circuit_state::closed)
+            not_ready.push_back(b.dependency); // b.endpoint, b.snapshot.since, .failure_ratio
     // [end]
 }
 

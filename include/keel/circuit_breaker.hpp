@@ -92,6 +92,14 @@ public:
     /// `seed` spreads the break durations (break_jitter).
     /// Throws std::invalid_argument on impossible settings (validate).
     explicit circuit_breaker(const circuit_breaker_settings& settings, std::uint64_t seed = 0);
+    /// A breaker with new settings (a reload changed them) that takes over
+    /// the state of `previous` -- closed, open or half-open, since when, when
+    /// its break ends, how many openings since it was last closed, isolated
+    /// -- with an empty window: an open breaker stays open until its break
+    /// ends. Transitions that were due in `previous` are made by this one,
+    /// when it is next used. Attempts `previous` admitted are released to it.
+    circuit_breaker(const circuit_breaker_settings& settings, circuit_breaker& previous,
+                    std::uint64_t seed = 0);
     ~circuit_breaker() override;
     circuit_breaker(const circuit_breaker&) = delete;
     circuit_breaker& operator=(const circuit_breaker&) = delete;

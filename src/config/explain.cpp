@@ -23,6 +23,92 @@ std::string number(double v) {
     return out;
 }
 
+void emit_faults(YAML::Emitter& out, fault_set set) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (int i = 0; i < fault_class_count; ++i) {
+        const auto f = static_cast<fault_class>(i);
+        if (set.contains(f))
+            out << std::string(to_string(f));
+    }
+    out << YAML::EndSeq;
+}
+
+/// `off` when `inherited` would otherwise reach a dependency that has none.
+void emit_breaker(YAML::Emitter& out, const std::optional<circuit_breaker_settings>& breaker,
+                  bool inherited) {
+    if (!breaker) {
+        if (inherited)
+            out << YAML::Key << "circuit_breaker" << YAML::Value << "off";
+        return;
+    }
+    const circuit_breaker_settings& b = *breaker;
+    const auto key = [&](const char* name) { out << YAML::Key << name << YAML::Value; };
+    key("circuit_breaker");
+    out << YAML::BeginMap;
+    key("window");
+    out << YAML::Flow << YAML::BeginMap;
+    if (b.window == circuit_breaker_settings::window_kind::time) {
+        key("kind");
+        out << "time";
+        key("size");
+        out << format_duration(b.window_time);
+        key("buckets");
+        out << b.buckets;
+    } else {
+        key("kind");
+        out << "count";
+        key("size");
+        out << b.window_size;
+    }
+    out << YAML::EndMap;
+    key("min_calls");
+    out << b.min_calls;
+    key("failure_ratio");
+    out << number(b.failure_ratio);
+    key("consecutive_failures");
+    out << b.consecutive_failures;
+    key("slow_call");
+    if (b.slow_threshold) {
+        out << YAML::Flow << YAML::BeginMap;
+        key("threshold");
+        out << format_duration(*b.slow_threshold);
+        key("ratio");
+        out << number(b.slow_ratio);
+        out << YAML::EndMap;
+    } else {
+        out << "off";
+    }
+    key("record");
+    emit_faults(out, b.record);
+    key("ignore");
+    emit_faults(out, b.ignore);
+    key("break");
+    out << YAML::Flow << YAML::BeginMap;
+    key("duration");
+    out << format_duration(b.break_duration);
+    key("multiplier");
+    out << number(b.break_multiplier);
+    key("max");
+    out << format_duration(b.break_max);
+    key("jitter");
+    out << number(b.break_jitter);
+    out << YAML::EndMap;
+    key("half_open");
+    out << YAML::Flow << YAML::BeginMap;
+    key("probes");
+    out << b.probes;
+    key("successes");
+    out << b.probe_successes();
+    key("max_wait");
+    out << format_duration(b.half_open_max_wait);
+    out << YAML::EndMap;
+    key("scope");
+    out << (b.scope == circuit_breaker_settings::scope_kind::endpoint ? "endpoint" : "dependency");
+    key("max_endpoints");
+    out << b.max_endpoints;
+    out << YAML::EndMap;
+}
+
 void emit_policy(YAML::Emitter& out, const pipeline_policy& p) {
     const retry_policy& r = p.retry;
     out << YAML::Key << "retry" << YAML::Value << YAML::BeginMap;
@@ -35,13 +121,8 @@ void emit_policy(YAML::Emitter& out, const pipeline_policy& p) {
     out << YAML::Key << "max" << YAML::Value << format_duration(r.backoff.max);
     out << YAML::Key << "jitter" << YAML::Value << std::string(to_string(r.backoff.jitter));
     out << YAML::EndMap;
-    out << YAML::Key << "retry_on" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (int i = 0; i < fault_class_count; ++i) {
-        const auto f = static_cast<fault_class>(i);
-        if (r.retry_on.contains(f))
-            out << std::string(to_string(f));
-    }
-    out << YAML::EndSeq;
+    out << YAML::Key << "retry_on" << YAML::Value;
+    emit_faults(out, r.retry_on);
     out << YAML::Key << "retry_after" << YAML::Value << YAML::Flow << YAML::BeginMap;
     out << YAML::Key << "honor" << YAML::Value << (r.retry_after.honor ? "true" : "false");
     out << YAML::Key << "max" << YAML::Value << format_duration(r.retry_after.max);
@@ -79,6 +160,7 @@ std::string explain(const document& doc, std::string_view only) {
     if (only.empty()) {
         out << YAML::Key << "defaults" << YAML::Value << YAML::BeginMap;
         emit_policy(out, doc.defaults);
+        emit_breaker(out, doc.defaults_circuit_breaker, false);
         out << YAML::EndMap;
     }
     if (!profiles.empty()) {
@@ -103,6 +185,7 @@ std::string explain(const document& doc, std::string_view only) {
         // `connection:` is left out on purpose: after ${VAR} substitution it
         // may hold secrets (a DSN's password), and the policy does not use it.
         emit_policy(out, dep->policy);
+        emit_breaker(out, dep->circuit_breaker, doc.defaults_circuit_breaker.has_value());
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

@@ -24,21 +24,10 @@ constexpr std::string_view retry_after_keys[] = {"honor", "max"};
 constexpr std::string_view timeout_keys[] = {"connect", "exchange", "total"};
 constexpr std::string_view backoff_kinds[] = {"constant", "linear", "exponential"};
 constexpr std::string_view jitter_kinds[] = {"none", "full", "equal", "decorrelated"};
-constexpr std::string_view fault_classes[] = {"transient", "timeout",   "throttled",
-                                              "permanent", "cancelled", "rejected"};
 
 constexpr duration_rules a_delay{.allow_unlimited = false, .positive = false};
 constexpr duration_rules a_cap{.allow_unlimited = true, .positive = false};
 constexpr duration_rules a_timeout{.allow_unlimited = true, .positive = true};
-
-template <class T>
-void record(setting<T>& s, std::optional<T> v, const value& at, const std::string& path) {
-    if (!v)
-        return;
-    s.value = std::move(v);
-    s.path = path;
-    s.where = at.key_where();
-}
 
 void read_max_attempts(reader& r, const value& v, const std::string& p, layer& out) {
     auto count = r.integer(v, p);
@@ -67,41 +56,12 @@ void read_backoff(reader& r, const value& n, const std::string& path, layer& out
                   } else if (k == "max") {
                       record(out.backoff_max, r.duration(v, p, a_cap), v, p);
                   } else if (k == "multiplier") {
-                      auto m = r.number(v, p);
-                      if (m && *m < 1.0) {
-                          std::ostringstream s;
-                          s << *m;
-                          r.error(v, p, "must be >= 1, got " + s.str());
-                      } else {
-                          record(out.multiplier, m, v, p);
-                      }
+                      record(out.multiplier, read_multiplier(r, v, p), v, p);
                   } else if (k == "jitter") {
                       if (auto i = r.choice(v, p, "jitter", jitter_kinds))
                           record(out.jitter, std::optional(static_cast<jitter_kind>(*i)), v, p);
                   }
               });
-}
-
-void read_retry_on(reader& r, const value& n, const std::string& path, layer& out) {
-    if (n.kind() != value::type::sequence) {
-        if (!n.reported())
-            r.error(n, path,
-                    "expected a sequence of fault classes (e.g. [transient, timeout]), got " +
-                        describe(n));
-        return;
-    }
-    fault_set set;
-    bool ok = true;
-    for (std::size_t i = 0; i < n.items().size(); ++i) {
-        auto c = r.choice(n.items()[i], path + "[" + std::to_string(i) + "]", "fault class",
-                          fault_classes);
-        if (c)
-            set.insert(static_cast<fault_class>(*c));
-        else
-            ok = false;
-    }
-    if (ok)
-        record(out.retry_on, std::optional(set), n, path);
 }
 
 void read_retry_after(reader& r, const value& n, const std::string& path, layer& out) {
@@ -121,7 +81,7 @@ void read_retry(reader& r, const value& n, const std::string& path, layer& out) 
         else if (k == "backoff")
             read_backoff(r, v, p, out);
         else if (k == "retry_on")
-            read_retry_on(r, v, p, out);
+            record(out.retry_on, read_fault_list(r, v, p), v, p);
         else
             read_retry_after(r, v, p, out);
     });
@@ -141,11 +101,42 @@ std::string line_column(const position& at) {
     return std::to_string(at.line) + ":" + std::to_string(at.column);
 }
 
-/// `a` must not be longer than `b` (e.g. exchange and total). The error
-/// points at whichever of the two was written in the later layer: the one
-/// the user most likely just changed. True when the rule is broken (reported
-/// here or, for settings that all come from defaults, by the check of
-/// defaults).
+} // namespace
+
+std::optional<double> read_multiplier(reader& r, const value& v, const std::string& path) {
+    auto m = r.number(v, path);
+    if (m && *m < 1.0) {
+        std::ostringstream s;
+        s << *m;
+        r.error(v, path, "must be >= 1, got " + s.str());
+        return std::nullopt;
+    }
+    return m;
+}
+
+std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::string& path) {
+    static constexpr std::string_view fault_classes[] = {"transient", "timeout",   "throttled",
+                                                         "permanent", "cancelled", "rejected"};
+    if (n.kind() != value::type::sequence) {
+        if (!n.reported())
+            r.error(n, path,
+                    "expected a sequence of fault classes (e.g. [transient, timeout]), got " +
+                        describe(n));
+        return std::nullopt;
+    }
+    fault_set set;
+    bool ok = true;
+    for (std::size_t i = 0; i < n.items().size(); ++i) {
+        auto c = r.choice(n.items()[i], path + "[" + std::to_string(i) + "]", "fault class",
+                          fault_classes);
+        if (c)
+            set.insert(static_cast<fault_class>(*c));
+        else
+            ok = false;
+    }
+    return ok ? std::optional(set) : std::nullopt;
+}
+
 bool check_order(reader& r, const setting<nanoseconds>& a, std::string_view a_name,
                  const setting<nanoseconds>& b, std::string_view b_name,
                  const std::string& dependency) {
@@ -155,46 +146,25 @@ bool check_order(reader& r, const setting<nanoseconds>& a, std::string_view a_na
     if (!dependency.empty() && std::max(a.layer, b.layer) <= 1)
         return true;
     const auto from = [](const setting<nanoseconds>& s) {
-        return s.path + " at " + line_column(s.where);
+        return s.where.line > 0 ? "from " + s.path + " at " + line_column(s.where) : s.path;
     };
     const std::string a_text = format_duration(*a.value);
     const std::string b_text = format_duration(*b.value);
     const setting<nanoseconds>& at = b.layer > a.layer ? b : a;
     std::string message = b.layer > a.layer
                               ? std::string(b_name) + " (" + b_text + ") is shorter than " +
-                                    std::string(a_name) + " (" + a_text + ", from " + from(a) + ")"
+                                    std::string(a_name) + " (" + a_text + ", " + from(a) + ")"
                               : std::string(a_name) + " (" + a_text + ") is longer than " +
-                                    std::string(b_name) + " (" + b_text + ", from " + from(b) + ")";
+                                    std::string(b_name) + " (" + b_text + ", " + from(b) + ")";
     if (!dependency.empty() && at.path.rfind("dependencies." + dependency + ".", 0) != 0)
         message += " in dependency '" + dependency + "'";
     r.error(at.where, at.path, message);
     return true;
 }
 
-} // namespace
-
-namespace {
-
-/// f(a_i, b_i) for the elements of two tuples of the same size.
-template <class A, class B, class F>
-void pairwise(A&& a, B&& b, F f) {
-    static_assert(std::tuple_size_v<std::remove_cvref_t<A>> ==
-                  std::tuple_size_v<std::remove_cvref_t<B>>);
-    [&]<std::size_t... i>(std::index_sequence<i...>) {
-        (f(std::get<i>(a), std::get<i>(b)), ...);
-    }
-    (std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<A>>>{});
-}
-
-} // namespace
-
 void layer::overlay(layer top, int rank) {
-    pairwise(settings(), top.settings(), [rank](auto& mine, auto& theirs) {
-        if (theirs.value) {
-            mine = std::move(theirs);
-            mine.layer = rank;
-        }
-    });
+    overlay_settings(settings(), top.settings(), rank);
+    breaker.overlay(std::move(top.breaker), rank);
 }
 
 pipeline_policy layer::apply() const {
@@ -212,6 +182,8 @@ void read_layer(reader& r, const value& map, const std::string& path, layer& out
             read_retry(r, v, join(path, "retry"), out);
         else if (k == "timeout")
             read_timeout(r, v, join(path, "timeout"), out);
+        else if (k == "circuit_breaker")
+            read_breaker(r, v, join(path, "circuit_breaker"), out.breaker);
     }
 }
 
@@ -223,33 +195,14 @@ void check(reader& r, const layer& merged, const std::string& dependency, const 
                           dependency);
     // The built-in backoff.max (5s) counts too: an initial above it is an
     // error even if the file never wrote a max.
-    const setting<nanoseconds>& initial = merged.initial;
     setting<nanoseconds> cap = merged.backoff_max;
     if (!cap.value) {
         cap.value = backoff_policy{}.max;
         cap.path = "the built-in retry.backoff.max";
     }
-    const bool from_defaults = std::max(initial.layer, cap.layer) <= 1;
-    const bool too_long = initial.value && *initial.value > *cap.value && *cap.value != unlimited;
-    broken |= too_long;
-    if (too_long && !(from_defaults && !dependency.empty())) {
-        const bool blame_cap = cap.where.line > 0 && cap.layer > initial.layer;
-        const setting<nanoseconds>& blame = blame_cap ? cap : initial;
-        std::string message =
-            !blame_cap
-                ? "retry.backoff.initial (" + format_duration(*initial.value) +
-                      ") is longer than retry.backoff.max (" + format_duration(*cap.value) +
-                      (cap.where.line > 0 ? ", from " + cap.path + " at " + line_column(cap.where)
-                                          : ", " + cap.path) +
-                      ")"
-                : "retry.backoff.max (" + format_duration(*cap.value) +
-                      ") is shorter than retry.backoff.initial (" +
-                      format_duration(*initial.value) + ", from " + initial.path + " at " +
-                      line_column(initial.where) + ")";
-        if (!dependency.empty() && blame.path.rfind("dependencies." + dependency + ".", 0) != 0)
-            message += " in dependency '" + dependency + "'";
-        r.error(blame.where, blame.path, message);
-    }
+    broken |= check_order(r, merged.initial, "retry.backoff.initial", cap, "retry.backoff.max",
+                          dependency);
+    check_breaker(r, merged.breaker, dependency, at, path);
     if (broken)
         return;
     // A safety net: every rule of keel::validate is checked above, so this

@@ -1,9 +1,11 @@
-// The policy schema (`retry:` and `timeout:` of defaults, profiles and
-// dependencies) and its merging: layers overlay key by key, then the merged
-// policy is checked (exchange and connect within total, the first backoff
-// within its cap). Private to src/config.
+// The policy schema (`retry:`, `timeout:` and `circuit_breaker:` of
+// defaults, profiles and dependencies) and its merging: layers overlay key by
+// key, then the merged policy is checked (exchange and connect within total,
+// the first backoff within its cap, the break within its max). Private to
+// src/config.
 #pragma once
 
+#include <keel/circuit_breaker.hpp>
 #include <keel/config/section_reader.hpp>
 #include <keel/pipeline.hpp>
 
@@ -12,10 +14,12 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 
 namespace keel::config::detail {
 
-inline constexpr std::string_view layer_keys[] = {"retry", "timeout"};
+inline constexpr std::string_view layer_keys[] = {"retry", "timeout", "circuit_breaker"};
 
 /// One setting of a layer (defaults, a profile, a dependency's own keys),
 /// remembering where it was written for errors found after merging.
@@ -25,6 +29,91 @@ struct setting {
     std::string path;
     position where; ///< of the key; line 0 for a built-in value
     int layer = 0;  ///< 0 built-in, then defaults, profiles, own keys in merge order
+};
+
+/// Keeps `v`, if read, as the setting written at `at`'s key.
+template <class T>
+void record(setting<T>& s, std::optional<T> v, const value& at, const std::string& path) {
+    if (!v)
+        return;
+    s.value = std::move(v);
+    s.path = path;
+    s.where = at.key_where();
+}
+
+/// f(a_i, b_i) for the elements of two tuples of the same size.
+template <class A, class B, class F>
+void pairwise(A&& a, B&& b, F f) {
+    static_assert(std::tuple_size_v<std::remove_cvref_t<A>> ==
+                  std::tuple_size_v<std::remove_cvref_t<B>>);
+    [&]<std::size_t... i>(std::index_sequence<i...>) {
+        (f(std::get<i>(a), std::get<i>(b)), ...);
+    }
+    (std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<A>>>{});
+}
+
+/// Each setting of `theirs` that was written replaces the one in `mine`
+/// (tuples of settings, as settings() gives); `rank` is its layer.
+template <class Mine, class Theirs>
+void overlay_settings(Mine&& mine, Theirs&& theirs, int rank) {
+    pairwise(mine, theirs, [rank](auto& m, auto& t) {
+        if (t.value) {
+            m = std::move(t);
+            m.layer = rank;
+        }
+    });
+}
+
+/// `circuit_breaker.window`: replaced whole, as the meaning of its size
+/// depends on its kind. The fields of the other kind keep their built-in
+/// values, so equal windows compare equal.
+struct breaker_window {
+    circuit_breaker_settings::window_kind kind = circuit_breaker_settings{}.window;
+    int size = circuit_breaker_settings{}.window_size;
+    std::chrono::nanoseconds time = circuit_breaker_settings{}.window_time;
+    int buckets = circuit_breaker_settings{}.buckets;
+};
+
+/// `circuit_breaker.slow_call`: replaced whole (a ratio means nothing
+/// without its threshold); `off` is an unset threshold.
+struct breaker_slow_call {
+    std::optional<std::chrono::nanoseconds> threshold;
+    double ratio = circuit_breaker_settings{}.slow_ratio;
+};
+
+/// The `circuit_breaker:` settings of a layer.
+struct breaker_layer {
+    /// true: the layer wrote a `circuit_breaker:` map; false: `off`, which
+    /// also drops every breaker setting of the layers below.
+    setting<bool> enabled;
+    setting<breaker_window> window;
+    setting<int> min_calls;
+    setting<double> failure_ratio;
+    setting<int> consecutive_failures;
+    setting<breaker_slow_call> slow_call;
+    setting<fault_set> record;
+    setting<fault_set> ignore;
+    setting<std::chrono::nanoseconds> break_duration;
+    setting<double> break_multiplier;
+    setting<std::chrono::nanoseconds> break_max;
+    setting<double> break_jitter;
+    setting<int> probes;
+    setting<int> successes;
+    setting<std::chrono::nanoseconds> max_wait;
+    setting<circuit_breaker_settings::scope_kind> scope;
+    setting<int> max_endpoints;
+
+    auto settings() noexcept {
+        return std::tie(window, min_calls, failure_ratio, consecutive_failures, slow_call, record,
+                        ignore, break_duration, break_multiplier, break_max, break_jitter, probes,
+                        successes, max_wait, scope, max_endpoints);
+    }
+
+    void overlay(breaker_layer top, int rank);
+    /// The built-in settings with this layer's applied; nullopt when no
+    /// breaker is on. `successes` is always set (to `probes` when not
+    /// written), so that what --explain prints loads back equal.
+    std::optional<circuit_breaker_settings> apply() const;
 };
 
 struct layer {
@@ -41,6 +130,7 @@ struct layer {
     setting<std::chrono::nanoseconds> connect;
     setting<std::chrono::nanoseconds> exchange;
     setting<std::chrono::nanoseconds> total;
+    breaker_layer breaker;
 
     /// Every setting, in the order of pipeline_fields.
     auto settings() noexcept {
@@ -68,7 +158,30 @@ inline auto pipeline_fields(pipeline_policy& p) noexcept {
                     p.timeout.total);
 }
 
-/// Reads `retry:` and `timeout:` of `map` (defaults, a profile or a
+/// A number >= 1 (a backoff or break multiplier).
+std::optional<double> read_multiplier(reader& r, const value& v, const std::string& path);
+
+/// A sequence of fault classes (`retry_on`, `record`, `ignore`).
+std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::string& path);
+
+/// Reads `circuit_breaker:` (a map, empty, or `off`) into `out`.
+void read_breaker(reader& r, const value& n, const std::string& path, breaker_layer& out);
+
+/// `a` must not be longer than `b` (exchange and total, a break and its
+/// max). A setting with no position is a built-in one, and its path says so
+/// ("the built-in retry.backoff.max"). The error points at whichever of the
+/// two was written in the later layer: the one the user most likely just
+/// changed. True when the rule is broken (reported here or, for settings
+/// that all come from defaults, by the check of defaults).
+bool check_order(reader& r, const setting<std::chrono::nanoseconds>& a, std::string_view a_name,
+                 const setting<std::chrono::nanoseconds>& b, std::string_view b_name,
+                 const std::string& dependency);
+
+/// The rules of keel::validate(circuit_breaker_settings) on a merged layer.
+void check_breaker(reader& r, const breaker_layer& merged, const std::string& dependency,
+                   const position& at, const std::string& path);
+
+/// Reads `retry:`, `timeout:` and `circuit_breaker:` of `map` (defaults, a profile or a
 /// dependency, already checked to be a map) into `out`.
 void read_layer(reader& r, const value& map, const std::string& path, layer& out);
 

@@ -9,16 +9,66 @@
 namespace keel::config {
 
 registry::registry(asio::any_io_executor executor, document doc,
-                   std::shared_ptr<keel::observer> observer)
+                   std::shared_ptr<keel::observer> observer, keel::strategy_registry& strategies)
     : registry(std::move(executor), std::move(doc),
                observer ? observer_factory([observer](std::string_view) { return observer; })
-                        : observer_factory()) {}
+                        : observer_factory(),
+               strategies) {}
 
-registry::registry(asio::any_io_executor executor, document doc, observer_factory observers)
-    : executor_(std::move(executor)), observers_(std::move(observers)) {
-    for (const dependency& dep : doc.dependencies)
-        make_pipeline(dep.name, dep.policy);
+registry::registry(asio::any_io_executor executor, document doc, observer_factory observers,
+                   keel::strategy_registry& strategies)
+    : executor_(std::move(executor)), observers_(std::move(observers)), strategies_(&strategies) {
+    std::lock_guard changes(update_mutex_);
+    for (const dependency& dep : doc.dependencies) {
+        pipeline_policy policy = with_strategies(dep.name, dep.policy, dep.circuit_breaker);
+        std::lock_guard lock(mutex_);
+        make_pipeline(dep.name, policy);
+    }
     doc_ = std::make_shared<const document>(std::move(doc));
+}
+
+pipeline_policy
+registry::with_strategies(const std::string& name, pipeline_policy policy,
+                          const std::optional<keel::circuit_breaker_settings>& settings) {
+    if (!settings) {
+        bool had = false;
+        {
+            std::lock_guard lock(mutex_);
+            had = breakers_.erase(name) > 0;
+        }
+        // The breaker is the only strategy configured so far: a dependency
+        // that loses it has no state left to keep, and one that gets a
+        // breaker again later starts afresh.
+        if (had)
+            strategies_->forget(name);
+        policy.strategies = nullptr;
+        return policy;
+    }
+    std::shared_ptr<keel::circuit_breaker> previous;
+    for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
+        if (endpoint.empty())
+            previous = breaker;
+    // Seeded by name: the breaks of different dependencies are spread apart.
+    const std::uint64_t seed = std::hash<std::string>{}(name);
+    std::shared_ptr<keel::circuit_breaker> breaker =
+        strategies_->obtain<keel::circuit_breaker>(name, "", *settings, [&] {
+            return previous ? std::make_shared<keel::circuit_breaker>(*settings, *previous, seed)
+                            : std::make_shared<keel::circuit_breaker>(*settings, seed);
+        });
+    bool made = false;
+    {
+        std::lock_guard lock(mutex_);
+        auto& slot = breakers_[name];
+        made = slot != breaker;
+        slot = breaker;
+    }
+    if (made)
+        for (const auto& listener : breaker_listeners_)
+            listener(name, breaker);
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = std::move(breaker);
+    policy.strategies = std::move(chain);
+    return policy;
 }
 
 configured_pipeline& registry::make_pipeline(const std::string& name,
@@ -51,11 +101,25 @@ void registry::throw_unknown(const document& doc, std::string_view name) {
 }
 
 configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
+    {
+        std::lock_guard lock(mutex_);
+        auto it = pipelines_.find(name);
+        if (it != pipelines_.end())
+            return *it->second;
+    }
+    std::lock_guard changes(update_mutex_);
+    const std::shared_ptr<const document> doc = current();
+    {
+        // Made by another thread meanwhile?
+        std::lock_guard lock(mutex_);
+        auto it = pipelines_.find(name);
+        if (it != pipelines_.end())
+            return *it->second;
+    }
+    const std::string key(name);
+    pipeline_policy policy = with_strategies(key, doc->defaults, doc->defaults_circuit_breaker);
     std::lock_guard lock(mutex_);
-    auto it = pipelines_.find(name);
-    if (it != pipelines_.end())
-        return *it->second;
-    return make_pipeline(std::string(name), doc_->defaults);
+    return make_pipeline(key, policy);
 }
 
 std::shared_ptr<const document> registry::current() const {
@@ -64,18 +128,31 @@ std::shared_ptr<const document> registry::current() const {
 }
 
 void registry::apply(document doc) {
-    std::lock_guard lock(mutex_);
-    for (const dependency& dep : doc.dependencies) {
-        auto it = pipelines_.find(dep.name);
-        if (it == pipelines_.end())
-            make_pipeline(dep.name, dep.policy);
-        else
-            it->second->update(dep.policy);
+    std::lock_guard changes(update_mutex_);
+    const std::shared_ptr<const document> before = current();
+    // The new policies, strategies included, before any pipeline switches:
+    // a new breaker's listeners hear of it before calls use it.
+    std::vector<std::pair<std::string, pipeline_policy>> next;
+    for (const dependency& dep : doc.dependencies)
+        next.emplace_back(dep.name, with_strategies(dep.name, dep.policy, dep.circuit_breaker));
+    std::vector<std::string> made_on_demand;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, p] : pipelines_)
+            if (!doc.find(name) && !before->find(name))
+                made_on_demand.push_back(name);
     }
     // Pipelines made by pipeline_or_defaults follow the new defaults.
-    for (auto& [name, p] : pipelines_) {
-        if (!doc.find(name) && !doc_->find(name))
-            p->update(doc.defaults);
+    for (const std::string& name : made_on_demand)
+        next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker));
+
+    std::lock_guard lock(mutex_);
+    for (auto& [name, policy] : next) {
+        auto it = pipelines_.find(name);
+        if (it == pipelines_.end())
+            make_pipeline(name, policy);
+        else
+            it->second->update(std::move(policy));
     }
     doc_ = std::make_shared<const document>(std::move(doc));
 }
@@ -117,6 +194,38 @@ reload_event registry::reload(const std::string& path, const load_options& optio
 void registry::on_reload(std::function<void(const reload_event&)> listener) {
     std::lock_guard lock(mutex_);
     listeners_.push_back(std::move(listener));
+}
+
+void registry::on_circuit_breaker(circuit_breaker_listener listener) {
+    std::lock_guard changes(update_mutex_);
+    std::map<std::string, std::shared_ptr<keel::circuit_breaker>, std::less<>> in_place;
+    {
+        std::lock_guard lock(mutex_);
+        in_place = breakers_;
+    }
+    for (const auto& [name, breaker] : in_place)
+        listener(name, breaker);
+    breaker_listeners_.push_back(std::move(listener));
+}
+
+std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {
+    std::vector<std::string> names;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, breaker] : breakers_)
+            names.push_back(name);
+    }
+    // Snapshots outside the lock: one may make a transition and call its
+    // listeners.
+    std::vector<circuit_breaker_status> out;
+    for (const std::string& name : names)
+        for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
+            out.push_back({name, std::move(endpoint), breaker->snapshot(now)});
+    return out;
+}
+
+std::vector<circuit_breaker_status> registry::circuit_breakers() const {
+    return circuit_breakers(std::chrono::steady_clock::now().time_since_epoch());
 }
 
 // ---- file_watcher -------------------------------------------------------------

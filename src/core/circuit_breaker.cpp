@@ -154,6 +154,17 @@ circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings, std::
     : settings_((validate(settings), settings)), window_(std::make_unique<window>(settings_)),
       random_(seed) {}
 
+circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings,
+                                 circuit_breaker& previous, std::uint64_t seed)
+    : circuit_breaker(settings, seed) {
+    std::lock_guard lock(previous.lock_);
+    state_ = previous.state_;
+    since_ = previous.since_;
+    open_until_ = previous.open_until_;
+    openings_ = previous.openings_;
+    isolated_ = previous.isolated_;
+}
+
 circuit_breaker::~circuit_breaker() = default;
 
 void circuit_breaker::on_transition(std::function<void(const circuit_transition&)> listener) {

@@ -25,11 +25,8 @@ void count_reloads(metrics& target, config::registry& policies) {
     });
 }
 
-void watch_breakers([[maybe_unused]] metrics& target, [[maybe_unused]] config::registry& policies) {
-    // MERGE HOOK (issue 22): uncomment this line once config::registry has
-    // on_circuit_breaker (added on another branch); configure_test's
-    // registry_breakers_are_watched then runs instead of skipping.
-    // policies.on_circuit_breaker(target.breaker_watcher());
+void watch_breakers(metrics& target, config::registry& policies) {
+    policies.on_circuit_breaker(target.breaker_watcher());
 }
 
 std::unique_ptr<exposer> serve(const metrics& source, const config::metrics_settings& settings) {

@@ -86,7 +86,7 @@ const bad_case cases[] = {
     {"unknown_dependency_key", DEP("timout: {total: 1s}"), 4, 5,
      "dependencies.d.timout: unknown key 'timout' (did you mean 'timeout'?)"},
     {"unknown_profile_key", "version: 1\nprofiles:\n  p: {kind: http}\n", 3, 7,
-     "profiles.p.kind: unknown key 'kind'; expected one of: retry, timeout"},
+     "profiles.p.kind: unknown key 'kind'; expected one of: retry, timeout, circuit_breaker"},
     {"merge_key", "version: 1\nbase: &b {}\n<<: *b\n", 3, 1, "YAML merge keys are not supported"},
     // duplicate keys
     {"duplicate_top_key", "version: 1\nversion: 1\n", 2, 1,
@@ -217,6 +217,95 @@ const bad_case cases[] = {
     {"initial_over_max", DEP("retry: {backoff: {initial: 10s}}"), 4, 23,
      "dependencies.d.retry.backoff.initial: retry.backoff.initial (10s) is longer than "
      "retry.backoff.max (5s, the built-in retry.backoff.max)"},
+    // circuit_breaker
+    {"cb_not_a_map", DEP("circuit_breaker: on"), 4, 22,
+     "dependencies.d.circuit_breaker: expected a map of circuit breaker settings or 'off', got "
+     "\"on\""},
+    {"cb_unknown_key", DEP("circuit_breaker: {min_call: 3}"), 4, 23,
+     "dependencies.d.circuit_breaker.min_call: unknown key 'min_call' (did you mean 'min_calls'?); "
+     "expected one of: window, min_calls, failure_ratio, consecutive_failures, slow_call, record, "
+     "ignore, break, half_open, scope, max_endpoints"},
+    {"cb_window_kind", DEP("circuit_breaker: {window: {kind: cont}}"), 4, 38,
+     "dependencies.d.circuit_breaker.window.kind: unknown window kind 'cont' (did you mean "
+     "'count'?); expected one of: count, time"},
+    {"cb_count_window_size_is_a_number", DEP("circuit_breaker: {window: {size: 20s}}"), 4, 38,
+     "dependencies.d.circuit_breaker.window.size: expected a whole number >= 1, got \"20s\""},
+    {"cb_time_window_size_is_a_duration", DEP("circuit_breaker: {window: {kind: time, size: 20}}"),
+     4, 50,
+     "dependencies.d.circuit_breaker.window.size: duration \"20\" needs a unit (ns, us, ms, s, m, "
+     "h)"},
+    {"cb_window_too_large", DEP("circuit_breaker: {window: {size: 100001}}"), 4, 38,
+     "dependencies.d.circuit_breaker.window.size: must be <= 100000, got 100001"},
+    {"cb_buckets_of_a_count_window", DEP("circuit_breaker: {window: {size: 5, buckets: 2}}"), 4, 50,
+     "dependencies.d.circuit_breaker.window.buckets: only a time window has buckets (kind: time)"},
+    {"cb_too_many_buckets", DEP("circuit_breaker: {window: {kind: time, buckets: 1001}}"), 4, 53,
+     "dependencies.d.circuit_breaker.window.buckets: must be <= 1000, got 1001"},
+    {"cb_window_shorter_than_its_buckets",
+     DEP("circuit_breaker: {window: {kind: time, size: 5ns}}"), 4, 31,
+     "dependencies.d.circuit_breaker.window: a window of 5ns cannot hold 10 buckets"},
+    {"cb_window_empty", DEP("circuit_breaker: {window: }"), 4, 31,
+     "dependencies.d.circuit_breaker.window: expected a map such as {kind: count, size: 20}, got "
+     "an empty value"},
+    {"cb_min_calls_zero", DEP("circuit_breaker: {min_calls: 0}"), 4, 34,
+     "dependencies.d.circuit_breaker.min_calls: expected a whole number >= 1, got \"0\""},
+    {"cb_failure_ratio_over_one", DEP("circuit_breaker: {failure_ratio: 1.5}"), 4, 38,
+     "dependencies.d.circuit_breaker.failure_ratio: must be in (0, 1], got 1.5"},
+    {"cb_failure_ratio_zero", DEP("circuit_breaker: {failure_ratio: 0}"), 4, 38,
+     "dependencies.d.circuit_breaker.failure_ratio: must be in (0, 1], got 0"},
+    {"cb_consecutive_failures_negative", DEP("circuit_breaker: {consecutive_failures: -1}"), 4, 45,
+     "dependencies.d.circuit_breaker.consecutive_failures: expected a whole number >= 0, got "
+     "\"-1\""},
+    {"cb_slow_call_without_threshold", DEP("circuit_breaker: {slow_call: {ratio: 0.8}}"), 4, 34,
+     "dependencies.d.circuit_breaker.slow_call: missing threshold (the duration from which an "
+     "attempt is slow)"},
+    {"cb_slow_call_scalar", DEP("circuit_breaker: {slow_call: fast}"), 4, 34,
+     "dependencies.d.circuit_breaker.slow_call: expected a map such as {threshold: 2s, ratio: 0.8} "
+     "or 'off', got \"fast\""},
+    {"cb_slow_threshold_zero", DEP("circuit_breaker: {slow_call: {threshold: 0s}}"), 4, 46,
+     "dependencies.d.circuit_breaker.slow_call.threshold: must be positive, got 0s"},
+    {"cb_slow_ratio_zero", DEP("circuit_breaker: {slow_call: {threshold: 1s, ratio: 0}}"), 4, 57,
+     "dependencies.d.circuit_breaker.slow_call.ratio: must be in (0, 1], got 0"},
+    {"cb_record_unknown_class", DEP("circuit_breaker: {record: [transient, timeouts]}"), 4, 43,
+     "dependencies.d.circuit_breaker.record[1]: unknown fault class 'timeouts' (did you mean "
+     "'timeout'?); expected one of: transient, timeout, throttled, permanent, cancelled, rejected"},
+    {"cb_ignore_not_a_sequence", DEP("circuit_breaker: {ignore: cancelled}"), 4, 31,
+     "dependencies.d.circuit_breaker.ignore: expected a sequence of fault classes (e.g. "
+     "[transient, timeout]), got \"cancelled\""},
+    {"cb_break_zero", DEP("circuit_breaker: {break: {duration: 0s}}"), 4, 41,
+     "dependencies.d.circuit_breaker.break.duration: must be positive, got 0s"},
+    {"cb_break_max_unlimited", DEP("circuit_breaker: {break: {max: unlimited}}"), 4, 36,
+     "dependencies.d.circuit_breaker.break.max: cannot be unlimited"},
+    {"cb_break_multiplier_below_one", DEP("circuit_breaker: {break: {multiplier: 0.5}}"), 4, 43,
+     "dependencies.d.circuit_breaker.break.multiplier: must be >= 1, got 0.5"},
+    {"cb_break_jitter_one", DEP("circuit_breaker: {break: {jitter: 1}}"), 4, 39,
+     "dependencies.d.circuit_breaker.break.jitter: must be in [0, 1), got 1"},
+    {"cb_probes_zero", DEP("circuit_breaker: {half_open: {probes: 0}}"), 4, 43,
+     "dependencies.d.circuit_breaker.half_open.probes: expected a whole number >= 1, got \"0\""},
+    {"cb_successes_zero", DEP("circuit_breaker: {half_open: {successes: 0}}"), 4, 46,
+     "dependencies.d.circuit_breaker.half_open.successes: expected a whole number >= 1, got \"0\""},
+    {"cb_max_wait_zero", DEP("circuit_breaker: {half_open: {max_wait: 0s}}"), 4, 45,
+     "dependencies.d.circuit_breaker.half_open.max_wait: must be positive, got 0s"},
+    {"cb_scope", DEP("circuit_breaker: {scope: endpoints}"), 4, 30,
+     "dependencies.d.circuit_breaker.scope: unknown scope 'endpoints' (did you mean 'endpoint'?); "
+     "expected one of: dependency, endpoint"},
+    {"cb_max_endpoints_zero", DEP("circuit_breaker: {max_endpoints: 0}"), 4, 38,
+     "dependencies.d.circuit_breaker.max_endpoints: expected a whole number >= 1, got \"0\""},
+    {"cb_break_over_builtin_max", DEP("circuit_breaker: {break: {duration: 3m}}"), 4, 31,
+     "dependencies.d.circuit_breaker.break.duration: circuit_breaker.break.duration (3m) is longer "
+     "than circuit_breaker.break.max (2m, the built-in circuit_breaker.break.max)"},
+    {"cb_max_under_inherited_duration",
+     "version: 1\ndefaults:\n  circuit_breaker: {break: {duration: 10s}}\ndependencies:\n  d: "
+     "{circuit_breaker: {break: {max: 5s}}}\n",
+     5, 33,
+     "dependencies.d.circuit_breaker.break.max: circuit_breaker.break.max (5s) is shorter than "
+     "circuit_breaker.break.duration (10s, from defaults.circuit_breaker.break.duration at 3:29)"},
+    {"cb_profile_break_over_inherited_max",
+     "version: 1\ndefaults:\n  circuit_breaker: {break: {max: 10s}}\nprofiles:\n  slow: "
+     "{circuit_breaker: {break: {duration: 1m}}}\ndependencies:\n  d: {extends: [slow]}\n",
+     5, 36,
+     "profiles.slow.circuit_breaker.break.duration: circuit_breaker.break.duration (1m) is longer "
+     "than circuit_breaker.break.max (10s, from defaults.circuit_breaker.break.max at 3:29) in "
+     "dependency 'd'"},
     // extends
     {"extends_unknown_close",
      "version: 1\nprofiles:\n  fast-read: {}\ndependencies:\n  d: {extends: [fast-raed]}\n", 5, 17,

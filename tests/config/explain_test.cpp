@@ -115,6 +115,70 @@ TEST(config_explain, lists_every_fault_class_in_order) {
         << text;
 }
 
+const char* const with_breakers = R"(version: 1
+defaults:
+  circuit_breaker:
+    min_calls: 4
+    slow_call: {threshold: 2s, ratio: 0.8}
+    half_open: {successes: 2}
+profiles:
+  quiet: {circuit_breaker: off}
+dependencies:
+  inherits: {}
+  timed:
+    circuit_breaker:
+      window: {kind: time, size: 1m30s, buckets: 9}
+      slow_call: off
+      record: []
+      ignore: [throttled, permanent]
+      break: {duration: 250ms, multiplier: 1.5, max: 1h, jitter: 0.125}
+      half_open: {probes: 3, max_wait: 10s}
+      scope: endpoint
+      max_endpoints: 7
+  quiet-one: {extends: quiet}
+  on-again: {extends: quiet, circuit_breaker: {consecutive_failures: 3}}
+)";
+
+TEST(config_explain, breakers_load_back_to_the_same_settings) {
+    const document doc = load_string(with_breakers, "in.yaml");
+    const std::string text = explain(doc);
+    const document again = load_string(text, "explained.yaml");
+    EXPECT_TRUE(again.defaults_circuit_breaker == doc.defaults_circuit_breaker) << text;
+    ASSERT_EQ(again.dependencies.size(), doc.dependencies.size());
+    for (std::size_t i = 0; i < doc.dependencies.size(); ++i) {
+        SCOPED_TRACE(doc.dependencies[i].name);
+        EXPECT_TRUE(again.dependencies[i].circuit_breaker == doc.dependencies[i].circuit_breaker)
+            << text;
+    }
+    // Turned off by a profile: written `off`, or the defaults would come back.
+    EXPECT_FALSE(doc.find("quiet-one")->circuit_breaker.has_value());
+    // Each alone (no defaults printed) loads back the same too.
+    for (const dependency& dep : doc.dependencies) {
+        const document one = load_string(explain(doc, dep.name));
+        EXPECT_TRUE(one.dependencies[0].circuit_breaker == dep.circuit_breaker) << dep.name;
+    }
+}
+
+TEST(config_explain, spells_a_breaker_out) {
+    const document doc = load_string(with_breakers, "in.yaml");
+    const std::string text = explain(doc, "timed");
+    const std::string breaker = text.substr(text.find("    circuit_breaker:"));
+    EXPECT_EQ(breaker, R"(    circuit_breaker:
+      window: {kind: time, size: 1m30s, buckets: 9}
+      min_calls: 4
+      failure_ratio: 0.5
+      consecutive_failures: 0
+      slow_call: off
+      record: []
+      ignore: [throttled, permanent]
+      break: {duration: 250ms, multiplier: 1.5, max: 1h, jitter: 0.125}
+      half_open: {probes: 3, successes: 2, max_wait: 10s}
+      scope: endpoint
+      max_endpoints: 7
+)");
+    EXPECT_NE(explain(doc, "quiet-one").find("    circuit_breaker: off\n"), std::string::npos);
+}
+
 TEST(config_explain, empty_document) {
     const document doc = load_string("version: 1\n");
     const document again = load_string(explain(doc));

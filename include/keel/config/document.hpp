@@ -1,6 +1,7 @@
 // keel::config: per-dependency policies loaded from YAML (docs/configuration.md).
 #pragma once
 
+#include <keel/circuit_breaker.hpp>
 #include <keel/pipeline.hpp>
 
 #include <cstdint>
@@ -97,7 +98,15 @@ struct dependency {
     std::string name;
     dependency_kind kind = dependency_kind::generic;
     std::vector<std::string> extends;
+    /// Retry and timeout. Its `strategies` are left empty: the registry
+    /// fills them in from the settings below (strategy state is shared by
+    /// every pipeline of a dependency, a document is plain data).
     pipeline_policy policy;
+    /// The `circuit_breaker:` of defaults, profiles and its own keys, merged
+    /// key by key in the same order as retry and timeout; nullopt when none
+    /// is on (never written, or turned `off` by a later layer). Valid
+    /// (keel::validate passes); `successes` is always set.
+    std::optional<keel::circuit_breaker_settings> circuit_breaker;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };
@@ -128,6 +137,10 @@ struct document {
     int version = 1;
     std::string source;       ///< the file name (or the name given to load_string)
     pipeline_policy defaults; ///< the built-in defaults with the file's `defaults:` applied
+    /// The breaker of `defaults:` (already merged into each dependency's
+    /// circuit_breaker): what a pipeline the file does not declare gets
+    /// (registry::pipeline_or_defaults).
+    std::optional<keel::circuit_breaker_settings> defaults_circuit_breaker;
     /// In file order; names are unique.
     std::vector<dependency> dependencies;
     metrics_settings metrics;
@@ -170,7 +183,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, st
 
 /// The effective policies as YAML in the file's own schema (what
 /// `keel-check --explain` prints): `dependencies:` with each dependency's
-/// kind, retry and timeout fully spelled out. `only`: one dependency; throws
+/// kind, retry, timeout and circuit breaker (when one is on) fully spelled
+/// out. `only`: one dependency; throws
 /// std::invalid_argument if the document has no dependency of that name. The
 /// output loads back (load_string) to the same policies.
 std::string explain(const document& doc, std::string_view only = {});

@@ -2,9 +2,12 @@
 // kept up to date when the file changes.
 #pragma once
 
+#include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
 #include <keel/observer.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/strategy.hpp>
+#include <keel/strategy_registry.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
@@ -22,8 +25,22 @@
 namespace keel::config {
 
 /// The pipelines a registry hands out: steady clock, observer chosen at run
-/// time (the Prometheus observer, a trace printer, or none).
-using configured_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer>;
+/// time (the Prometheus observer, a trace printer, or none), and the
+/// dependency's strategies (its circuit breaker) when it has any: a
+/// dependency without costs one branch per call.
+using configured_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer,
+                                                 asio::any_io_executor, keel::strategy_chain>;
+
+/// Hears of every circuit breaker a registry puts into a pipeline.
+using circuit_breaker_listener = std::function<void(
+    std::string_view dependency, const std::shared_ptr<keel::circuit_breaker>& breaker)>;
+
+/// One breaker as a readiness or health endpoint shows it.
+struct circuit_breaker_status {
+    std::string dependency;
+    std::string endpoint; ///< empty: the whole dependency (scope: dependency)
+    keel::circuit_snapshot snapshot;
+};
 
 /// Makes the observer of one dependency's pipeline.
 using observer_factory =
@@ -39,16 +56,27 @@ struct reload_event {
 
 /// One pipeline per dependency of a document. Pipelines live as long as the
 /// registry, so references to them stay valid across reloads. Thread-safe.
+///
+/// A dependency with a `circuit_breaker:` gets its breaker from `strategies`
+/// (keel::strategy_registry::global() unless another is given: tests and
+/// keel-sim keep theirs apart), keyed by the dependency's name: every
+/// pipeline and wrapper of a dependency in the process shares one breaker.
+/// A reload that leaves a breaker's settings unchanged keeps the breaker;
+/// one that changes them puts in a new breaker that takes over the state of
+/// the old (an open breaker stays open until its break ends) with an empty
+/// window; one that removes them leaves the dependency without strategies.
 class registry {
 public:
     /// Every pipeline reports to `observer` (none when null).
     registry(asio::any_io_executor executor, document doc,
-             std::shared_ptr<keel::observer> observer = {});
+             std::shared_ptr<keel::observer> observer = {},
+             keel::strategy_registry& strategies = keel::strategy_registry::global());
     /// Each pipeline reports to the observer `observers(dependency)` makes for
     /// it when the pipeline is made (e.g. keel::prometheus's, which resolves
     /// the dependency's metrics once). An empty factory, or one that returns
     /// null, means no observer.
-    registry(asio::any_io_executor executor, document doc, observer_factory observers);
+    registry(asio::any_io_executor executor, document doc, observer_factory observers,
+             keel::strategy_registry& strategies = keel::strategy_registry::global());
 
     /// The pipeline of dependency `name`. Throws std::out_of_range naming the
     /// dependency, the file and the dependencies it does declare.
@@ -87,16 +115,48 @@ public:
     /// Called after every reload attempt, on the thread that made it.
     void on_reload(std::function<void(const reload_event&)> listener);
 
+    /// Calls `listener` at once for every breaker already in a pipeline, then
+    /// for every breaker the registry puts into one (a pipeline made, a
+    /// reload that made a new breaker), before any call uses it: the place to
+    /// add transition listeners (circuit_breaker::on_transition) and keep the
+    /// breaker for its snapshots (keel::prometheus does). Called on the
+    /// thread that constructs, applies or asks, with changes to the registry
+    /// held off: it must not call apply, reload, pipeline_or_defaults or
+    /// on_circuit_breaker.
+    void on_circuit_breaker(circuit_breaker_listener listener);
+
+    /// A snapshot of every breaker of the dependencies in pipelines, sorted
+    /// by dependency then endpoint, at `now` on the pipelines' clock
+    /// (std::chrono::steady_clock, as time since its epoch): what a
+    /// readiness endpoint lists. Time-driven transitions due by `now` are
+    /// made first (and reported to transition listeners).
+    std::vector<circuit_breaker_status> circuit_breakers(keel::clock_ticks now) const;
+    /// The same, now.
+    std::vector<circuit_breaker_status> circuit_breakers() const;
+
 private:
     [[noreturn]] static void throw_unknown(const document& doc, std::string_view name);
     configured_pipeline& make_pipeline(const std::string& name, const pipeline_policy& policy);
+    /// `policy` with the strategies of dependency `name` (its breaker made,
+    /// kept or taken over from the strategy registry; listeners told of a
+    /// new one). Called with update_mutex_ held, not mutex_.
+    pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
+                                    const std::optional<keel::circuit_breaker_settings>& breaker);
 
+    /// Serialises changes (construction, apply, pipelines made on demand,
+    /// listeners added) and the breaker listeners' calls; taken before mutex_.
+    mutable std::mutex update_mutex_;
+    /// Guards what calls to pipeline() and circuit_breakers() read.
     mutable std::mutex mutex_;
     asio::any_io_executor executor_;
     observer_factory observers_;
+    keel::strategy_registry* strategies_;
     std::shared_ptr<const document> doc_;
     std::map<std::string, std::unique_ptr<configured_pipeline>, std::less<>> pipelines_;
+    /// The breaker each pipeline was last given (none: no entry).
+    std::map<std::string, std::shared_ptr<keel::circuit_breaker>, std::less<>> breakers_;
     std::vector<std::function<void(const reload_event&)>> listeners_;
+    std::vector<circuit_breaker_listener> breaker_listeners_;
 };
 
 struct watch_options {

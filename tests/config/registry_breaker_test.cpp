@@ -1,0 +1,192 @@
+// The registry's circuit breakers: one per dependency shared by its
+// pipelines, kept or taken over across reloads, listed for health checks.
+// Breakers are driven directly with explicit clock ticks.
+#include <keel/config/registry.hpp>
+#include <keel/error.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace keel::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+const char* const with_breaker = R"(version: 1
+dependencies:
+  payments:
+    circuit_breaker:
+      window: {kind: count, size: 2}
+      min_calls: 2
+      failure_ratio: 1.0
+      break: {duration: 1h, max: 2h}
+  search: {}
+)";
+
+document load(const std::string& text) {
+    return load_string(text, "deps.yaml");
+}
+
+/// `text` with `from` replaced by `to` (once).
+std::string edited(std::string text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+    return text;
+}
+
+std::shared_ptr<keel::circuit_breaker> breaker_of(configured_pipeline& p) {
+    const auto& chain = p.policy().strategies;
+    if (!chain)
+        return nullptr;
+    auto breaker = std::dynamic_pointer_cast<keel::circuit_breaker>(chain->breaker);
+    EXPECT_NE(breaker, nullptr) << "the chain's breaker is a keel::circuit_breaker";
+    return breaker;
+}
+
+struct no_wait final : admission_waiter {
+    void admitted() noexcept override {}
+};
+
+/// Two failed attempts at `now`: enough to open the breakers above.
+void fail_twice(keel::circuit_breaker& b, clock_ticks now) {
+    attempt_record failed;
+    failed.result = attempt_result::failure;
+    failed.fault = fault_class::transient;
+    for (int i = 0; i < 2; ++i) {
+        no_wait waiter;
+        const admission a = b.admit(now, waiter);
+        ASSERT_TRUE(a.admitted);
+        b.release(now, &failed, a.ticket);
+    }
+}
+
+/// An io_context and a strategy registry of the test's own.
+class config_registry_breaker : public ::testing::Test {
+protected:
+    std::unique_ptr<registry> make(const std::string& text) {
+        return std::make_unique<registry>(context.get_executor(), load(text), observer_factory(),
+                                          strategies);
+    }
+
+    asio::io_context context;
+    keel::strategy_registry strategies;
+};
+
+TEST_F(config_registry_breaker, every_pipeline_of_a_dependency_shares_one_breaker) {
+    const auto first = make(with_breaker);
+    const auto second = make(with_breaker);
+    const auto breaker = breaker_of(first->pipeline("payments"));
+    ASSERT_NE(breaker, nullptr);
+    EXPECT_EQ(breaker_of(second->pipeline("payments")), breaker);
+    EXPECT_EQ(breaker->settings().window_size, 2);
+    EXPECT_EQ(first->pipeline("search").policy().strategies, nullptr)
+        << "no breaker configured, no chain";
+    EXPECT_EQ(strategies.size(), 1u);
+
+    // Another registry of strategies keeps its breakers apart.
+    keel::strategy_registry elsewhere;
+    registry third(context.get_executor(), load(with_breaker), observer_factory(), elsewhere);
+    EXPECT_NE(breaker_of(third.pipeline("payments")), breaker);
+}
+
+TEST_F(config_registry_breaker, calls_through_an_open_breaker_are_refused_without_running) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
+    fail_twice(*breaker_of(payments), std::chrono::steady_clock::now().time_since_epoch());
+
+    int operations = 0;
+    std::error_code result;
+    payments.async_run<void(std::error_code)>(
+        [&](const keel::attempt&, auto handler) {
+            ++operations;
+            asio::post(context, [h = std::move(handler)]() mutable { h(std::error_code()); });
+        },
+        [&](std::error_code ec) { result = ec; });
+    context.run();
+    EXPECT_EQ(result, make_error_code(errc::circuit_open));
+    EXPECT_EQ(operations, 0);
+}
+
+TEST_F(config_registry_breaker, a_reload_keeps_an_unchanged_breaker_with_its_window) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
+    const auto breaker = breaker_of(payments);
+    fail_twice(*breaker, 1s);
+
+    // Retry changes, the breaker does not.
+    reg->apply(load(edited(with_breaker, "  search: {}", "  search: {retry: {max_attempts: 5}}")));
+    EXPECT_EQ(breaker_of(payments), breaker);
+    EXPECT_EQ(breaker->snapshot(2s).state, circuit_state::open);
+    EXPECT_EQ(breaker->snapshot(2s).recorded, 2);
+}
+
+TEST_F(config_registry_breaker, changed_settings_keep_the_state_with_an_empty_window) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
+    const auto before = breaker_of(payments);
+    fail_twice(*before, 1s);
+
+    std::vector<std::shared_ptr<keel::circuit_breaker>> heard;
+    reg->on_circuit_breaker([&](std::string_view dependency, const auto& breaker) {
+        EXPECT_EQ(dependency, "payments");
+        heard.push_back(breaker);
+    });
+    ASSERT_EQ(heard.size(), 1u) << "told at once of the breaker in place";
+    EXPECT_EQ(heard[0], before);
+
+    reg->apply(load(edited(with_breaker, "min_calls: 2", "min_calls: 1")));
+    const auto after = breaker_of(payments);
+    ASSERT_NE(after, before);
+    ASSERT_EQ(heard.size(), 2u) << "told of the new breaker";
+    EXPECT_EQ(heard[1], after);
+    EXPECT_EQ(after->settings().min_calls, 1);
+    const circuit_snapshot taken_over = after->snapshot(2s);
+    EXPECT_EQ(taken_over.state, circuit_state::open) << "open until its break ends";
+    EXPECT_EQ(taken_over.since, 1s);
+    EXPECT_EQ(taken_over.recorded, 0);
+    EXPECT_EQ(after->snapshot(1h + 1s).state, circuit_state::half_open);
+    EXPECT_EQ(breaker_of(reg->pipeline("payments")), after);
+}
+
+TEST_F(config_registry_breaker, a_dependency_that_loses_its_breaker_gets_an_empty_chain) {
+    const auto reg = make(with_breaker);
+    auto& payments = reg->pipeline("payments");
+    ASSERT_NE(breaker_of(payments), nullptr);
+    reg->apply(load("version: 1\ndependencies:\n  payments: {}\n  search: {}\n"));
+    EXPECT_EQ(payments.policy().strategies, nullptr);
+    EXPECT_TRUE(reg->circuit_breakers(1s).empty());
+    EXPECT_EQ(strategies.size(), 0u);
+}
+
+TEST_F(config_registry_breaker, pipelines_of_undeclared_dependencies_get_the_defaults_breaker) {
+    const auto reg = make("version: 1\ndefaults:\n  circuit_breaker: {min_calls: 3}\n"
+                          "dependencies:\n  search: {circuit_breaker: off}\n");
+    EXPECT_EQ(reg->pipeline("search").policy().strategies, nullptr);
+    auto& adhoc = reg->pipeline_or_defaults("adhoc");
+    ASSERT_NE(breaker_of(adhoc), nullptr);
+    EXPECT_EQ(breaker_of(adhoc)->settings().min_calls, 3);
+
+    reg->apply(load("version: 1\ndependencies:\n  search: {}\n"));
+    EXPECT_EQ(adhoc.policy().strategies, nullptr) << "follows the new defaults";
+}
+
+TEST_F(config_registry_breaker, lists_every_breaker_for_health_checks) {
+    const auto reg = make(edited(with_breaker, "  search: {}", "  search: {circuit_breaker: {}}"));
+    fail_twice(*breaker_of(reg->pipeline("payments")), 1s);
+    const std::vector<circuit_breaker_status> listed = reg->circuit_breakers(2s);
+    ASSERT_EQ(listed.size(), 2u);
+    EXPECT_EQ(listed[0].dependency, "payments");
+    EXPECT_EQ(listed[0].endpoint, "");
+    EXPECT_EQ(listed[0].snapshot.state, circuit_state::open);
+    EXPECT_EQ(listed[0].snapshot.since, 1s);
+    EXPECT_DOUBLE_EQ(listed[0].snapshot.failure_ratio, 1.0);
+    EXPECT_EQ(listed[1].dependency, "search");
+    EXPECT_EQ(listed[1].snapshot.state, circuit_state::closed);
+}
+
+} // namespace
+} // namespace keel::config

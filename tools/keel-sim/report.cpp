@@ -246,10 +246,7 @@ std::string summary(const run_result& r, const scenario& s) {
         out += name + " " + std::to_string(n);
         first = false;
     }
-    out += "\ntransitions  ";
-    if (r.transitions.empty())
-        out += "none";
-    out += "\n";
+    out += r.transitions.empty() ? "\ntransitions  none\n" : "\ntransitions\n";
     for (const transition& t : r.transitions)
         out += "  at " + readable(t.at) + "  " + t.strategy + "  " + t.from + " -> " + t.to + " (" +
                t.reason + ")\n";

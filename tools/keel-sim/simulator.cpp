@@ -2,6 +2,7 @@
 // slots, the pipeline) and the handlers that move it; split, they would share it all.
 #include "simulator.hpp"
 
+#include <keel/circuit_breaker.hpp>
 #include <keel/detail/completion.hpp>
 #include <keel/error.hpp>
 #include <keel/pipeline.hpp>
@@ -140,6 +141,7 @@ private:
     std::size_t next_at_ = 0; ///< explicit arrivals: the next index
     int in_flight_ = 0;
 
+    std::shared_ptr<circuit_breaker> breaker_; ///< the dependency's, when it has one
     asio::io_context io_{1};
     std::optional<sim_pipeline> pipeline_;
 };
@@ -160,7 +162,21 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
     asio::use_service<timer_queue_link>(io_).target = this;
     clock::set(epoch);
     const config::dependency* dep = s.policy.find(s.dependency);
-    pipeline_.emplace(io_, s.dependency, dep ? dep->policy : pipeline_policy{});
+    pipeline_policy policy = dep ? dep->policy : pipeline_policy{};
+    if (dep && dep->circuit_breaker) {
+        // A breaker of the run's own, not the process's shared one: every
+        // run starts closed and replays from the seed.
+        breaker_ = std::make_shared<circuit_breaker>(*dep->circuit_breaker, mix(result_.seed, 4));
+        breaker_->on_transition([this](const circuit_transition& t) {
+            result_.transitions.push_back({t.at - epoch.time_since_epoch(), "circuit_breaker",
+                                           std::string(to_string(t.from)),
+                                           std::string(to_string(t.to)), std::string(t.reason)});
+        });
+        auto chain = std::make_shared<strategy_chain>();
+        chain->breaker = breaker_;
+        policy.strategies = std::move(chain);
+    }
+    pipeline_.emplace(io_, s.dependency, std::move(policy));
     pipeline_->seed(mix(result_.seed, 3));
 }
 
@@ -320,7 +336,9 @@ void engine::end_call(std::uint32_t id) {
     const nanos t = now();
     const keel::call_report& report = call.report;
     ++result_.outcomes[static_cast<std::size_t>(report.outcome)];
-    if (report.reason != give_up_reason::none)
+    // Why a call that made attempts stopped; a call refused before any
+    // attempt is counted by its outcome (rejected) and its refusal alone.
+    if (report.reason != give_up_reason::none && report.outcome != call_outcome::rejected)
         ++result_.give_up[static_cast<std::size_t>(report.reason)];
     if (report.refusal) {
         ++result_.rejected[std::string(refusal_name(report.refusal))];
@@ -387,6 +405,10 @@ run_result engine::run() {
         }
         io_.poll();
     }
+    // Transitions due by the end of the run (a break that ended after the
+    // last call) are made at the instants they were due.
+    if (breaker_)
+        breaker_->snapshot(epoch.time_since_epoch() + result_.end);
     std::sort(result_.call_latencies.begin(), result_.call_latencies.end());
     if (options_.trace)
         std::sort(result_.trace.begin(), result_.trace.end(),

@@ -55,10 +55,12 @@ struct run_result {
     std::uint64_t calls = 0;
     std::uint64_t attempts = 0;                          ///< attempts that reached the dependency
     std::array<std::uint64_t, outcome_count> outcomes{}; ///< by keel::call_outcome
-    std::array<std::uint64_t, give_up_count> give_up{};  ///< by keel::give_up_reason
-    std::map<std::string, std::uint64_t> rejected;       ///< by refusal name
-    std::vector<nanos> call_latencies;                   ///< ascending
-    std::vector<transition> transitions;                 ///< in time order
+    /// Calls that made attempts, by keel::give_up_reason (a call refused
+    /// before any attempt is in outcomes and `rejected` only).
+    std::array<std::uint64_t, give_up_count> give_up{};
+    std::map<std::string, std::uint64_t> rejected; ///< by refusal name
+    std::vector<nanos> call_latencies;             ///< ascending
+    std::vector<transition> transitions;           ///< in time order
     int peak_attempts_in_flight = 0;
     /// Calls that could never have ended (a hang with no deadline): the run
     /// cancelled them when nothing else was left to happen.

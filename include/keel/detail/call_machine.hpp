@@ -50,6 +50,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 
 namespace keel::detail {
 
@@ -243,6 +244,7 @@ public:
 private:
     enum class expiry : std::uint8_t { none, exchange, total };
 
+    struct no_tickets {};
     struct slot_state {
         int number = 0;
         time_point started{};
@@ -250,15 +252,19 @@ private:
         expiry expired = expiry::none;
         asio::cancellation_type_t cancel = asio::cancellation_type::none; ///< to emit
         asio::cancellation_type_t cancel_requested = asio::cancellation_type::none;
-        std::uint8_t admitted = 0;     ///< which admission strategies hold a permit for it
-        std::uint32_t tickets[3] = {}; ///< their admissions' tickets, handed back on release
-        bool running = false;          ///< started and not yet ended
-        bool start = false;            ///< a start action is pending
-        bool busy = false;             ///< the driver executes an action for it outside its lock
-        bool lost = false;             ///< cancelled by us because another attempt won
-        bool unstarted = false;        ///< cut before it started: already due
-        bool waiting = false;          ///< queued by an admission strategy, not admitted yet
-        std::uint8_t waiting_on = 0;   ///< which admission strategy it waits for
+        std::uint8_t admitted = 0; ///< which admission strategies hold a permit for it
+        /// Their admissions' tickets, handed back on release; nothing
+        /// without strategies (the slot is reset for every attempt).
+        [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<std::uint32_t, 3>,
+                                                 no_tickets>
+            tickets{};
+        bool running = false;        ///< started and not yet ended
+        bool start = false;          ///< a start action is pending
+        bool busy = false;           ///< the driver executes an action for it outside its lock
+        bool lost = false;           ///< cancelled by us because another attempt won
+        bool unstarted = false;      ///< cut before it started: already due
+        bool waiting = false;        ///< queued by an admission strategy, not admitted yet
+        std::uint8_t waiting_on = 0; ///< which admission strategy it waits for
         time_point wait_until = time_point::max(); ///< when the wait runs out
         std::error_code wait_refusal;              ///< the refusal then
     };

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 
 namespace keel::test {
@@ -291,6 +292,62 @@ TEST_F(asio_contract, handler_runs_exactly_once_whatever_happens) {
         context, 30s, [] { return false; }, 1s);
     for (int i = 0; i < 200; ++i)
         EXPECT_EQ(calls[static_cast<std::size_t>(i)], 1) << "call " << i;
+}
+
+/// An operation that completes only when the test says so, on its handler's
+/// executor; it ignores cancellation.
+struct completed_by_the_test {
+    std::function<void(std::error_code, int)> complete;
+
+    template <class Token>
+    auto operator()(const manual_attempt&, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, int)>(
+            [this](auto handler) {
+                auto held = std::make_shared<decltype(handler)>(std::move(handler));
+                complete = [held](std::error_code ec, int value) {
+                    auto executor = asio::get_associated_executor(*held);
+                    asio::post(executor, [held, ec, value] { std::move (*held)(ec, value); });
+                };
+            },
+            token);
+    }
+};
+
+TEST_F(asio_contract, the_callers_signal_may_be_freed_by_its_handler) {
+    // A deadline firing as the attempt completes leaves a wake-up queued on
+    // the caller's executor behind the completion: the call's state outlives
+    // the handler, which may free its cancellation signal. The state must not
+    // touch the signal again (under ASan this was a use after free).
+    asio::io_context caller;
+    manual_pipeline p(context, "dep", quick_policy());
+    completed_by_the_test op;
+    auto signal = std::make_unique<asio::cancellation_signal>();
+    int calls = 0;
+    int value = 0;
+    p.async_run(std::ref(op),
+                asio::bind_executor(caller, asio::bind_cancellation_slot(
+                                                signal->slot(), [&](std::error_code ec, int v) {
+                                                    ++calls;
+                                                    value = ec ? -1 : v;
+                                                    signal.reset();
+                                                })));
+    context.poll();
+    caller.poll();
+    ASSERT_TRUE(op.complete) << "the attempt started";
+    op.complete({}, 5); // queued on the caller's executor
+    manual_clock::advance(1s);
+    context.restart();
+    context.poll(); // the exchange deadline fires: its wake-up queues behind
+    caller.restart();
+    caller.poll();
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(value, 5);
+    EXPECT_EQ(signal, nullptr);
+    context.restart();
+    context.poll();
+    caller.restart();
+    caller.poll();
+    EXPECT_EQ(calls, 1);
 }
 
 TEST_F(asio_contract, async_with_deadline_wraps_any_operation) {

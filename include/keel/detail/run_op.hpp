@@ -461,8 +461,13 @@ private:
         const std::error_code ec = machine_.error();
         if (report_)
             *report_ = machine_.report();
-        if (outer_slot_.is_connected())
+        if (outer_slot_.is_connected()) {
+            // clear() keeps the slot pointing at the caller's signal, which
+            // the handler may free while this state lives on (a wake-up still
+            // queued): forget the slot too, so ~run_op leaves it alone.
             outer_slot_.clear();
+            outer_slot_ = asio::cancellation_slot();
+        }
         if (machine_.default_values())
             values_ = std::tuple<Ts...>();
         rearm(); // the machine wants no wake-up any more

@@ -107,6 +107,11 @@ public:
     admission admit(clock_ticks now, admission_waiter& waiter) override;
     void release(clock_ticks now, const attempt_record* attempt,
                  std::uint32_t ticket) noexcept override;
+    /// A closed breaker reads the time only for a time window or a
+    /// transition; an open or half-open one always.
+    admission admit_at(const lazy_time& now, admission_waiter& waiter) override;
+    void release_at(const lazy_time& now, const attempt_record* attempt,
+                    std::uint32_t ticket) noexcept override;
 
     /// Holds it open, refusing everything, until reset().
     void isolate(clock_ticks now);
@@ -130,11 +135,11 @@ private:
     struct window;
     using transitions = std::vector<circuit_transition>;
 
-    void catch_up(clock_ticks now, transitions& out);
+    void catch_up(const lazy_time& now, transitions& out);
     void move(circuit_state to, clock_ticks at, std::string_view reason, transitions& out);
     void open(clock_ticks at, std::string_view reason, transitions& out);
     std::chrono::nanoseconds next_break();
-    void record(clock_ticks now, const attempt_record& attempt, transitions& out);
+    void record(const lazy_time& now, const attempt_record& attempt, transitions& out);
     void notify(const transitions& happened) noexcept;
 
     const circuit_breaker_settings settings_;

@@ -80,20 +80,31 @@ public:
     }
 
     /// Whether attempt_ended needs the time: after a failure (a retry's
-    /// sleep, the deadlines' arithmetic) or for an observer or strategy; a
-    /// success that nobody times reads no clock.
+    /// sleep, the deadlines' arithmetic) or for an observer, a listener or a
+    /// strategy that reads durations; a success that nobody times reads no
+    /// clock (a strategy that wants the time then reads it through
+    /// lazy_time).
     bool needs_clock_at_end(bool failed) const noexcept {
         return (failed && needs_clock()) || (failed && params_.retry) ||
-               observer_enabled_v<Observer> || has_strategies();
+               observer_enabled_v<Observer> || strategies_time_attempts();
     }
 
     // ---- events (call_machine_events.hpp) -------------------------------------------
 
     void start(time_point now);
+    /// Before start(): the breaker admitted the first attempt already (the
+    /// driver asked it before building the call, to refuse without building
+    /// it); the first attempt takes that permit instead of asking again.
+    void breaker_admitted_first(std::uint32_t ticket) noexcept {
+        first_admitted_ = true;
+        first_ticket_ = ticket;
+    }
     /// The attempt on `slot` completed with `ec`. Returns true when its
     /// values are now the ones the call completes with (the winner's, or the
-    /// last attempt's on failure): the driver keeps them.
-    bool attempt_ended(int slot, time_point now, std::error_code ec);
+    /// last attempt's on failure): the driver keeps them. `clock_read`:
+    /// false when the driver skipped the clock (needs_clock_at_end said so);
+    /// strategies then read it only if they need it.
+    bool attempt_ended(int slot, time_point now, std::error_code ec, bool clock_read = true);
     /// The attempt's handler was destroyed without being invoked (its
     /// execution context shut down): hand its permits back.
     void attempt_abandoned(int slot) noexcept;
@@ -288,6 +299,20 @@ private:
             return false;
     }
 
+    /// Whether a strategy needs the time of every attempt's end: a listener
+    /// (it is handed the time), or an admission strategy that reads
+    /// durations.
+    bool strategies_time_attempts() const noexcept;
+
+    /// The time handed to strategies: `now`, or read on first use when the
+    /// driver did not read the clock for this event.
+    lazy_time strategy_time(time_point now) const noexcept {
+        if (clock_unread_)
+            return lazy_time(&read_clock);
+        return lazy_time(ticks(now));
+    }
+    static clock_ticks read_clock() noexcept { return ticks(Clock::now()); }
+
     int max_attempts() const noexcept {
         return params_.retry ? std::max(params_.retry->max_attempts, 1) : 1;
     }
@@ -320,6 +345,8 @@ private:
     void launch(time_point now);
     /// The slot's attempt has every permit: it starts now.
     void begin_attempt(int slot, time_point now);
+    /// attempt_ended, with the strategies' time settled.
+    bool attempt_ended_body(int slot, time_point now, std::error_code ec, bool clock_read);
     /// A failed attempt and nothing else in flight: retry or give up.
     void after_failure(std::error_code ec, fault_class fault, const attempt_feedback& feedback,
                        time_point now);
@@ -383,6 +410,9 @@ private:
     std::array<admission_waiter*, slots> waiters_{};
     int attempts_started_ = 0;
     int in_flight_ = 0;
+    std::uint32_t first_ticket_ = 0;
+    bool first_admitted_ = false; ///< breaker_admitted_first, until the first launch
+    bool clock_unread_ = false;   ///< within attempt_ended: the driver read no clock
     bool sleeping_ = false;
     bool decided_ = false;
     bool complete_pending_ = false;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <keel/detail/spinlock.hpp>
+#include <keel/error.hpp>
 #include <keel/fault.hpp>
 #include <keel/random.hpp>
 #include <keel/strategy.hpp>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace keel {
@@ -143,6 +145,8 @@ private:
     void notify(const transitions& happened) noexcept;
 
     const circuit_breaker_settings settings_;
+    /// Made once: a refusal costs no error-category look-up.
+    const std::error_code circuit_open_ = make_error_code(errc::circuit_open);
     detail::spinlock lock_;
     std::unique_ptr<window> window_;
     circuit_state state_ = circuit_state::closed;

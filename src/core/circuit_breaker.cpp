@@ -200,29 +200,23 @@ void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
 }
 
 admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
+    admission result; // built in place: admitted, or the refusal filled in below
     transitions happened;
-    admission result;
     {
         std::lock_guard lock(lock_);
-        if (state_ == circuit_state::closed) // all is well: no time, no transition
-            return admission::admit(epoch_);
-        catch_up(now, happened);
-        switch (state_) {
-        case circuit_state::closed:
-            result = admission::admit(epoch_);
-            break;
-        case circuit_state::open:
-            result = isolated_ ? admission::reject(errc::circuit_open)
-                               : admission::reject(errc::circuit_open, open_until_ - now.get());
-            break;
-        case circuit_state::half_open:
-            if (probes_in_flight_ < settings_.probes) {
-                ++probes_in_flight_;
-                result = admission::admit(epoch_);
-            } else {
-                result = admission::reject(errc::circuit_open);
-            }
-            break;
+        // Closed (all is well) and isolated breakers read no time.
+        if (state_ != circuit_state::closed && !isolated_)
+            catch_up(now, happened);
+        if (state_ == circuit_state::closed) {
+            result.ticket = epoch_;
+        } else if (state_ == circuit_state::half_open && probes_in_flight_ < settings_.probes) {
+            ++probes_in_flight_;
+            result.ticket = epoch_;
+        } else {
+            result.admitted = false;
+            result.refusal = circuit_open_;
+            if (state_ == circuit_state::open && !isolated_)
+                result.retry_after = open_until_ - now.get();
         }
     }
     if (!happened.empty()) // rare: a transition

@@ -86,7 +86,7 @@ public:
     /// lazy_time).
     bool needs_clock_at_end(bool failed) const noexcept {
         return (failed && needs_clock()) || (failed && params_.retry) ||
-               observer_enabled_v<Observer> || strategies_time_attempts();
+               observer_enabled_v<Observer> || strategies_time_attempts() || waiting_ > 0;
     }
 
     // ---- events (call_machine_events.hpp) -------------------------------------------
@@ -304,13 +304,8 @@ private:
     /// durations.
     bool strategies_time_attempts() const noexcept;
 
-    /// The time handed to strategies: `now`, or read on first use when the
-    /// driver did not read the clock for this event.
-    lazy_time strategy_time(time_point now) const noexcept {
-        if (clock_unread_)
-            return lazy_time(&read_clock);
-        return lazy_time(ticks(now));
-    }
+    /// The time handed to strategies when the driver did not read it (an
+    /// attempt's end nobody times): read on first use.
     static clock_ticks read_clock() noexcept { return ticks(Clock::now()); }
 
     int max_attempts() const noexcept {
@@ -345,8 +340,6 @@ private:
     void launch(time_point now);
     /// The slot's attempt has every permit: it starts now.
     void begin_attempt(int slot, time_point now);
-    /// attempt_ended, with the strategies' time settled.
-    bool attempt_ended_body(int slot, time_point now, std::error_code ec, bool clock_read);
     /// A failed attempt and nothing else in flight: retry or give up.
     void after_failure(std::error_code ec, fault_class fault, const attempt_feedback& feedback,
                        time_point now);
@@ -378,7 +371,7 @@ private:
     /// A waiting slot whose wait ran out, or whose call ended: withdraw it.
     void stop_waiting(int slot, time_point now, bool call_over);
     void hand_back_unstarted(slot_state& s, time_point now) noexcept;
-    void hand_back(slot_state& s, time_point now, const attempt_record& record) noexcept;
+    void hand_back(slot_state& s, const lazy_time& now, const attempt_record& record) noexcept;
     void plan_hedge(int number, time_point now);
 
     // ---- state ----------------------------------------------------------------------
@@ -412,7 +405,6 @@ private:
     int in_flight_ = 0;
     std::uint32_t first_ticket_ = 0;
     bool first_admitted_ = false; ///< breaker_admitted_first, until the first launch
-    bool clock_unread_ = false;   ///< within attempt_ended: the driver read no clock
     bool sleeping_ = false;
     bool decided_ = false;
     bool complete_pending_ = false;

@@ -31,7 +31,7 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
     if constexpr (Chain::enabled) {
         if (first_admitted_) { // not launched: the breaker's permit goes back
             first_admitted_ = false;
-            params_.strategies->breaker->release_at(strategy_time(now), nullptr, first_ticket_);
+            params_.strategies->breaker->release_at(lazy_time(ticks(now)), nullptr, first_ticket_);
         }
     }
 }
@@ -40,21 +40,6 @@ template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_point now,
                                                                 std::error_code ec,
                                                                 bool clock_read) {
-    if constexpr (Chain::enabled) {
-        // Strategies called meanwhile read the clock themselves if need be.
-        clock_unread_ = !clock_read;
-        const bool kept = attempt_ended_body(slot, now, ec, clock_read);
-        clock_unread_ = false;
-        return kept;
-    } else {
-        return attempt_ended_body(slot, now, ec, clock_read);
-    }
-}
-
-template <class Clock, class Observer, class Chain>
-inline bool call_machine<Clock, Observer, Chain>::attempt_ended_body(int slot, time_point now,
-                                                                     std::error_code ec,
-                                                                     bool clock_read) {
     slot_state& s = slots_[slot];
     if (fallback_ == fallback_state::running)
         return fallback_ended(s, ec, now);
@@ -91,7 +76,7 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended_body(int slot, t
     }
     if constexpr (Chain::enabled) {
         if (!s.unstarted)
-            hand_back(s, now,
+            hand_back(s, clock_read ? lazy_time(ticks(now)) : lazy_time(&read_clock),
                       attempt_record{s.number, result, fault, ec,
                                      clock_read ? now - s.started : std::chrono::nanoseconds(0),
                                      feedback.is_outcome_unknown()});
@@ -131,7 +116,7 @@ inline void call_machine<Clock, Observer, Chain>::attempt_abandoned(int slot) no
     s.running = false;
     --in_flight_;
     if constexpr (Chain::enabled)
-        hand_back(s, last_ended_,
+        hand_back(s, ticks(last_ended_),
                   attempt_record{s.number,
                                  attempt_result::failure,
                                  fault_class::cancelled,

@@ -173,21 +173,21 @@ inline void call_machine<Clock, Observer, Chain>::hand_back_unstarted(slot_state
                                                                       time_point now) noexcept {
     for (int i = 0; i < 3; ++i)
         if (s.admitted & (1u << i))
-            admission_at(i)->release_at(strategy_time(now), nullptr, s.tickets[i]);
+            admission_at(i)->release_at(lazy_time(ticks(now)), nullptr, s.tickets[i]);
     s.admitted = 0;
 }
 
 template <class Clock, class Observer, class Chain>
-inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, time_point now,
+inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const lazy_time& now,
                                                             const attempt_record& record) noexcept {
     if (!params_.strategies)
         return;
     for (int i = 0; i < 3; ++i)
         if (s.admitted & (1u << i))
-            admission_at(i)->release_at(strategy_time(now), &record, s.tickets[i]);
+            admission_at(i)->release_at(now, &record, s.tickets[i]);
     s.admitted = 0;
-    if (params_.strategies->listener)
-        params_.strategies->listener->on_attempt_end(ticks(now), record);
+    if (params_.strategies->listener) // a listener makes the driver read the clock
+        params_.strategies->listener->on_attempt_end(now.get(), record);
 }
 
 template <class Clock, class Observer, class Chain>

@@ -28,7 +28,6 @@
 #include <keel/detail/call_machine.hpp>
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
-#include <keel/detail/first_admission.hpp>
 #include <keel/detail/spinlock.hpp>
 
 #include <asio/associated_allocator.hpp>
@@ -85,26 +84,12 @@ public:
     using executor_type = CallExecutor;
     using allocator_type = typename recycled<asio::associated_allocator_t<Handler>>::type;
 
+    /// `first_ticket`: the breaker admitted the first attempt already (the
+    /// initiator asked it before building the call, to refuse cheaply).
     template <class H, class O>
     static void start(H&& handler, O&& op, const params_type& params, service_type& service,
-                      const Observer& observer, const IoExecutor& io_executor) {
-        bool first_admitted = false; // by the breaker, before the call is built
-        std::uint32_t first_ticket = 0;
-        if constexpr (Chain::enabled && !is_with_fallback<Op>::value) {
-            // A fallback may answer a refusal: such a call is built as any.
-            if (params.strategies && ask_breaker_first(*params.strategies)) {
-                admission_strategy& breaker = *params.strategies->breaker;
-                admission answer = breaker.admit_at(lazy_time(&read_clock), first_waiter);
-                const first_admission first = settle_first(breaker, answer);
-                if (first == first_admission::refused) {
-                    refuse_first(std::forward<H>(handler), params, observer, io_executor,
-                                 std::move(answer));
-                    return;
-                }
-                first_admitted = first == first_admission::admitted;
-                first_ticket = answer.ticket;
-            }
-        }
+                      const Observer& observer, const IoExecutor& io_executor,
+                      std::optional<std::uint32_t> first_ticket = std::nullopt) {
         state_allocator alloc(recycled_allocator(handler));
         run_op* self = nullptr;
         try {
@@ -115,15 +100,15 @@ public:
             if (self)
                 std::allocator_traits<state_allocator>::deallocate(alloc, self, 1);
             if constexpr (Chain::enabled) {
-                if (first_admitted) // never attempted
+                if (first_ticket) // never attempted
                     params.strategies->breaker->release_at(lazy_time(&read_clock), nullptr,
-                                                           first_ticket);
+                                                           *first_ticket);
             }
             throw;
         }
         if constexpr (Chain::enabled) {
-            if (first_admitted)
-                self->machine_.breaker_admitted_first(first_ticket);
+            if (first_ticket)
+                self->machine_.breaker_admitted_first(*first_ticket);
         }
         self->begin();
     }
@@ -155,21 +140,6 @@ private:
 
     static clock_ticks read_clock() noexcept {
         return std::chrono::duration_cast<clock_ticks>(clock_type::now().time_since_epoch());
-    }
-
-    /// The breaker refused the first attempt: the call completes through a
-    /// post to the handler's executor, as a call built and refused would,
-    /// without being built.
-    template <class H>
-    static void refuse_first(H&& handler, const params_type& params, const Observer& observer,
-                             const IoExecutor& io_executor, admission refusal) {
-        if constexpr (observer_enabled_v<Observer>)
-            observer.on(events::call_start{params.name});
-        const executor_type executor = call_executor(handler, io_executor);
-        const allocator_type allocator = recycled_allocator(handler);
-        asio::post(executor, refused_call<Handler, allocator_type, Observer, Ts...>(
-                                 std::forward<H>(handler), allocator, observer, params.name,
-                                 params.report, std::move(refusal)));
     }
 
     /// The call's parameters, with what the operation itself adds (a fallback).

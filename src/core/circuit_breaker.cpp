@@ -229,7 +229,8 @@ void circuit_breaker::release_at(const lazy_time& now, const attempt_record* att
     transitions happened;
     {
         std::lock_guard lock(lock_);
-        catch_up(now, happened);
+        if (state_ != circuit_state::closed) // closed: nothing to catch up on
+            catch_up(now, happened);
         // An attempt admitted before the last transition says nothing about
         // the state since: its late result is not counted.
         if (ticket == epoch_) {

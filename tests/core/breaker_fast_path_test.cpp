@@ -53,12 +53,18 @@ struct open_gate final : retry_gate {
     admission may_retry(clock_ticks, int) noexcept override { return admission::admit(); }
 };
 
-/// An open breaker whose break ends 5 s from now.
-std::shared_ptr<circuit_breaker> opened_breaker() {
+/// A breaker that judges the last `n` attempts once it has `n` (a failure
+/// ratio of 0.5, one probe, breaks of 5 s: the defaults).
+circuit_breaker_settings last_n(int n) {
     circuit_breaker_settings s;
-    s.window_size = 1;
-    s.min_calls = 1;
-    return std::make_shared<circuit_breaker>(s);
+    s.window_size = n;
+    s.min_calls = n;
+    return s;
+}
+
+/// A breaker that one failure opens.
+std::shared_ptr<circuit_breaker> opened_breaker() {
+    return std::make_shared<circuit_breaker>(last_n(1));
 }
 
 struct idle_waiter final : admission_waiter {
@@ -89,6 +95,18 @@ pipeline_policy policy_of(std::shared_ptr<admission_strategy> breaker, bool with
 class breaker_fast_path_test : public ::testing::Test {
 protected:
     void SetUp() override { manual_clock::reset(); }
+
+    /// One call that succeeds after `delay`, through a pipeline whose
+    /// breaker is `breaker`.
+    completion call_once(std::shared_ptr<admission_strategy> breaker, nanos delay) {
+        chain_pipeline p(context, "payments", policy_of(std::move(breaker)));
+        scripted_op op(context, {ok(1, delay)});
+        completion c;
+        p.async_run(std::ref(op), record(c));
+        run_for(context, 1s, [&] { return c.done(); });
+        return c;
+    }
+
     asio::io_context context;
 };
 
@@ -178,11 +196,7 @@ struct counting_admission final : admission_strategy {
 
 TEST_F(breaker_fast_path_test, an_admitted_first_attempt_is_admitted_once_and_keeps_its_ticket) {
     auto counting = std::make_shared<counting_admission>();
-    chain_pipeline p(context, "payments", policy_of(counting));
-    scripted_op op(context, {ok(1, 5ms)});
-    completion c;
-    p.async_run(std::ref(op), record(c));
-    run_for(context, 1s, [&] { return c.done(); });
+    const completion c = call_once(counting, 5ms);
     ASSERT_TRUE(c.done());
     EXPECT_FALSE(c.ec);
     EXPECT_EQ(counting->admits, 1);
@@ -190,18 +204,10 @@ TEST_F(breaker_fast_path_test, an_admitted_first_attempt_is_admitted_once_and_ke
 }
 
 TEST_F(breaker_fast_path_test, a_half_open_breakers_one_probe_is_taken_once) {
-    circuit_breaker_settings s;
-    s.window_size = 1;
-    s.min_calls = 1;
-    s.probes = 1;
-    auto breaker = std::make_shared<circuit_breaker>(s);
+    auto breaker = opened_breaker();
     open_now(*breaker);
     manual_clock::advance(5s); // the break ends: half-open, one probe
-    chain_pipeline p(context, "payments", policy_of(breaker));
-    scripted_op op(context, {ok(1, 1ms)});
-    completion c;
-    p.async_run(std::ref(op), record(c));
-    run_for(context, 1s, [&] { return c.done(); });
+    const completion c = call_once(breaker, 1ms);
     ASSERT_TRUE(c.done());
     EXPECT_FALSE(c.ec) << "admitted twice, the probe would have refused itself";
     EXPECT_EQ(breaker->snapshot(ticks_now()).state, circuit_state::closed);
@@ -224,30 +230,29 @@ struct time_probe final : admission_strategy {
     }
 };
 
-TEST_F(breaker_fast_path_test, a_strategy_that_needs_no_time_gets_none_until_it_asks) {
+class time_probe_test : public breaker_fast_path_test {
+protected:
+    /// One call of 7 ms through a pipeline whose breaker is `probe`; the
+    /// time it started.
+    nanos call_through(const std::shared_ptr<time_probe>& probe) {
+        const nanos started = ticks_now();
+        EXPECT_TRUE(call_once(probe, 7ms).done());
+        return started;
+    }
+};
+
+TEST_F(time_probe_test, a_strategy_that_needs_no_time_gets_none_until_it_asks) {
     auto probe = std::make_shared<time_probe>(false);
-    chain_pipeline p(context, "payments", policy_of(probe));
-    scripted_op op(context, {ok(1, 7ms)});
-    completion c;
-    const nanos started = ticks_now();
-    p.async_run(std::ref(op), record(c));
-    run_for(context, 1s, [&] { return c.done(); });
-    ASSERT_TRUE(c.done());
+    const nanos started = call_through(probe);
     ASSERT_EQ(probe->known.size(), 1u);
     EXPECT_FALSE(probe->known[0]) << "the clock was read for it";
     EXPECT_EQ(probe->times[0], started + 7ms) << "asked for, the time is exact";
     EXPECT_EQ(probe->durations[0], nanos(0)) << "no durations asked for";
 }
 
-TEST_F(breaker_fast_path_test, a_strategy_that_needs_durations_gets_exact_times) {
+TEST_F(time_probe_test, a_strategy_that_needs_durations_gets_exact_times) {
     auto probe = std::make_shared<time_probe>(true);
-    chain_pipeline p(context, "payments", policy_of(probe));
-    scripted_op op(context, {ok(1, 7ms)});
-    completion c;
-    const nanos started = ticks_now();
-    p.async_run(std::ref(op), record(c));
-    run_for(context, 1s, [&] { return c.done(); });
-    ASSERT_TRUE(c.done());
+    const nanos started = call_through(probe);
     ASSERT_EQ(probe->known.size(), 1u);
     EXPECT_TRUE(probe->known[0]);
     EXPECT_EQ(probe->times[0], started + 7ms);
@@ -257,11 +262,7 @@ TEST_F(breaker_fast_path_test, a_strategy_that_needs_durations_gets_exact_times)
 TEST_F(breaker_fast_path_test, a_success_that_opens_a_closed_breaker_opens_it_at_its_exact_end) {
     // Two failures then a success: the window of 3 reaches min_calls with
     // 2/3 failures at the success, whose end no one else times.
-    circuit_breaker_settings s;
-    s.window_size = 3;
-    s.min_calls = 3;
-    s.failure_ratio = 0.5;
-    auto breaker = std::make_shared<circuit_breaker>(s);
+    auto breaker = std::make_shared<circuit_breaker>(last_n(3));
     std::vector<circuit_transition> seen;
     breaker->on_transition([&](const circuit_transition& t) { seen.push_back(t); });
     chain_pipeline p(context, "payments", policy_of(breaker));

@@ -9,6 +9,7 @@
 #include <keel/random.hpp>
 #include <keel/strategy.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -153,6 +154,10 @@ private:
     clock_ticks since_{0};
     clock_ticks open_until_{0};
     std::uint32_t epoch_ = 1;
+    /// epoch_ while closed, else 0 (also when epoch_ wrapped to 0): a closed
+    /// breaker admits without its lock. An admission that races a
+    /// transition is one made just before it; its result is then ignored.
+    std::atomic<std::uint32_t> closed_epoch_{1};
     int openings_ = 0;    ///< since last closed
     int consecutive_ = 0; ///< failures in a row
     int probes_in_flight_ = 0;

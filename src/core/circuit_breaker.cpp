@@ -165,6 +165,7 @@ circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings,
     open_until_ = previous.open_until_;
     openings_ = previous.openings_;
     isolated_ = previous.isolated_;
+    closed_epoch_.store(state_ == circuit_state::closed ? epoch_ : 0, std::memory_order_release);
 }
 
 circuit_breaker::~circuit_breaker() = default;
@@ -201,6 +202,10 @@ void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
 
 admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
     admission result; // built in place: admitted, or the refusal filled in below
+    if (const std::uint32_t epoch = closed_epoch_.load(std::memory_order_acquire)) {
+        result.ticket = epoch; // closed: all is well
+        return result;
+    }
     transitions happened;
     {
         std::lock_guard lock(lock_);
@@ -284,6 +289,7 @@ void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view re
     state_ = to;
     since_ = at;
     ++epoch_;
+    closed_epoch_.store(to == circuit_state::closed ? epoch_ : 0, std::memory_order_release);
     probes_in_flight_ = 0;
     probe_successes_ = 0;
     if (to == circuit_state::closed) {

@@ -1,3 +1,4 @@
+// Over 400 lines: one class declaring every member beside the state they share.
 // The decisions of one call, as a state machine free of executors, timers
 // and atomics: it is fed events (the call starts, an attempt ended, the clock
 // reached its wake-up time, the caller cancelled) and answers with actions

@@ -4,16 +4,19 @@
 #pragma once
 
 #include <keel/detail/spinlock.hpp>
+#include <keel/error.hpp>
 #include <keel/fault.hpp>
 #include <keel/random.hpp>
 #include <keel/strategy.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace keel {
@@ -107,6 +110,11 @@ public:
     admission admit(clock_ticks now, admission_waiter& waiter) override;
     void release(clock_ticks now, const attempt_record* attempt,
                  std::uint32_t ticket) noexcept override;
+    /// A closed breaker reads the time only for a time window or a
+    /// transition; an open or half-open one always.
+    admission admit_at(const lazy_time& now, admission_waiter& waiter) override;
+    void release_at(const lazy_time& now, const attempt_record* attempt,
+                    std::uint32_t ticket) noexcept override;
 
     /// Holds it open, refusing everything, until reset().
     void isolate(clock_ticks now);
@@ -130,20 +138,26 @@ private:
     struct window;
     using transitions = std::vector<circuit_transition>;
 
-    void catch_up(clock_ticks now, transitions& out);
+    void catch_up(const lazy_time& now, transitions& out);
     void move(circuit_state to, clock_ticks at, std::string_view reason, transitions& out);
     void open(clock_ticks at, std::string_view reason, transitions& out);
     std::chrono::nanoseconds next_break();
-    void record(clock_ticks now, const attempt_record& attempt, transitions& out);
+    void record(const lazy_time& now, const attempt_record& attempt, transitions& out);
     void notify(const transitions& happened) noexcept;
 
     const circuit_breaker_settings settings_;
+    /// Made once: a refusal costs no error-category look-up.
+    const std::error_code circuit_open_ = make_error_code(errc::circuit_open);
     detail::spinlock lock_;
     std::unique_ptr<window> window_;
     circuit_state state_ = circuit_state::closed;
     clock_ticks since_{0};
     clock_ticks open_until_{0};
     std::uint32_t epoch_ = 1;
+    /// epoch_ while closed, else 0 (also when epoch_ wrapped to 0): a closed
+    /// breaker admits without its lock. An admission that races a
+    /// transition is one made just before it; its result is then ignored.
+    std::atomic<std::uint32_t> closed_epoch_{1};
     int openings_ = 0;    ///< since last closed
     int consecutive_ = 0; ///< failures in a row
     int probes_in_flight_ = 0;

@@ -5,6 +5,7 @@
 #include <keel/attempt.hpp>
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
+#include <keel/detail/first_admission.hpp>
 #include <keel/detail/run_op.hpp>
 #include <keel/detail/signature.hpp>
 #include <keel/observer.hpp>
@@ -19,8 +20,11 @@
 #include <asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -183,8 +187,27 @@ private:
         template <class Handler, class Op>
         void operator()(Handler&& handler, Op&& op, call_report* report) const {
             using clock_point = typename clock_type::time_point;
-            detail::call_params<clock_point> params;
             const pipeline_policy& policy = self->policy();
+            std::optional<std::uint32_t> first_ticket;
+            if constexpr (Strategies::enabled &&
+                          !detail::is_with_fallback<std::decay_t<Op>>::value) {
+                // Before anything is built: a call the breaker refuses costs
+                // one post. (A fallback may answer a refusal: such a call is
+                // built as any.)
+                const strategy_chain* chain = policy.strategies.get();
+                if (chain && detail::ask_breaker_first(*chain)) {
+                    admission answer =
+                        chain->breaker->admit_at(lazy_time(&read_clock), detail::first_waiter);
+                    const auto first = detail::settle_first(*chain->breaker, answer);
+                    if (first == detail::first_admission::refused) {
+                        refuse(std::forward<Handler>(handler), report, answer);
+                        return;
+                    }
+                    if (first == detail::first_admission::admitted)
+                        first_ticket = answer.ticket;
+                }
+            }
+            detail::call_params<clock_point> params;
             params.retry = &policy.retry;
             params.connect = policy.timeout.connect;
             params.exchange = policy.timeout.exchange;
@@ -200,19 +223,36 @@ private:
                     params.strategies = chain;
                     if (chain->parallel)
                         start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),
-                                              params);
+                                              params, first_ticket);
                     else
                         start<detail::serial_strategies>(std::forward<Handler>(handler),
-                                                         std::forward<Op>(op), params);
+                                                         std::forward<Op>(op), params,
+                                                         first_ticket);
                     return;
                 }
             }
             start<no_strategies>(std::forward<Handler>(handler), std::forward<Op>(op), params);
         }
 
+        static clock_ticks read_clock() noexcept {
+            return std::chrono::duration_cast<clock_ticks>(clock_type::now().time_since_epoch());
+        }
+
+        /// The breaker refused the first attempt: the handler gets the
+        /// refusal through a post to its executor, as from a call built and
+        /// refused, and the observer the same call_start and call_end.
+        template <class Handler>
+        void refuse(Handler&& handler, call_report* report, const admission& refusal) const {
+            if constexpr (observer_enabled_v<Observer>)
+                self->observer_.on(events::call_start{self->name_});
+            detail::post_refusal<Signature>(std::forward<Handler>(handler), self->executor_,
+                                            self->observer_, self->name_, report, refusal);
+        }
+
         template <class Chain, class Handler, class Op>
         void start(Handler&& handler, Op&& op,
-                   const detail::call_params<typename clock_type::time_point>& params) const {
+                   const detail::call_params<typename clock_type::time_point>& params,
+                   std::optional<std::uint32_t> first_ticket = std::nullopt) const {
             using handler_type = std::decay_t<Handler>;
             if constexpr (std::is_same_v<Executor, asio::any_io_executor> &&
                           std::is_same_v<asio::associated_executor_t<handler_type, Executor>,
@@ -231,13 +271,14 @@ private:
                                    io_executor>::start(std::forward<Handler>(handler),
                                                        std::forward<Op>(op), params,
                                                        *self->service_, self->observer_,
-                                                       self->executor_);
+                                                       self->executor_, first_ticket);
                     return;
                 }
             }
             detail::run_op<handler_type, std::decay_t<Op>, Signature, Timer, Observer, Executor,
                            Chain>::start(std::forward<Handler>(handler), std::forward<Op>(op),
-                                         params, *self->service_, self->observer_, self->executor_);
+                                         params, *self->service_, self->observer_, self->executor_,
+                                         first_ticket);
         }
     };
 

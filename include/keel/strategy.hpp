@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 namespace keel {
 
@@ -20,6 +21,32 @@ namespace keel {
 /// carries no clock type of its own: the call hands it the time.
 using clock_ticks = std::chrono::nanoseconds;
 
+/// The time of one event, read from the calling pipeline's clock when a
+/// strategy first asks for it (a clock read is ~20 ns): a strategy that
+/// needs no time at that moment (a closed breaker counting attempts) costs
+/// the call none. Read once, then the same value; used on one thread, within
+/// the call that handed it over.
+class lazy_time {
+public:
+    using reader = clock_ticks (*)() noexcept;
+    /// A time already known.
+    lazy_time(clock_ticks known) noexcept : value_(known) {}
+    /// A time `read` returns when first asked for.
+    explicit lazy_time(reader read) noexcept : read_(read) {}
+
+    clock_ticks get() const noexcept {
+        if (read_)
+            value_ = std::exchange(read_, nullptr)();
+        return value_;
+    }
+    /// Whether the time was known or read already.
+    bool known() const noexcept { return read_ == nullptr; }
+
+private:
+    mutable clock_ticks value_{0};
+    mutable reader read_ = nullptr;
+};
+
 /// An attempt that reached the operation, as the strategies see it when the
 /// operation has completed.
 struct attempt_record {
@@ -27,6 +54,7 @@ struct attempt_record {
     attempt_result result = attempt_result::success;
     fault_class fault = fault_class::transient; ///< meaningless on success
     std::error_code error;
+    /// 0 when no strategy of the chain needs durations (needs_durations).
     std::chrono::nanoseconds duration{0};
     bool outcome_unknown = false; ///< the operation said the request may have been applied
 };
@@ -98,6 +126,30 @@ public:
     /// (admission::ticket; for a waiting attempt, 0).
     virtual void release(clock_ticks now, const attempt_record* attempt,
                          std::uint32_t ticket) noexcept = 0;
+
+    /// What the engine calls: admit() and release() with the time read only
+    /// if the strategy asks for it. By default read at once; a strategy that
+    /// often needs no time overrides these (and answers admit() and
+    /// release() through them).
+    virtual admission admit_at(const lazy_time& now, admission_waiter& waiter) {
+        return admit(now.get(), waiter);
+    }
+    virtual void release_at(const lazy_time& now, const attempt_record* attempt,
+                            std::uint32_t ticket) noexcept {
+        release(now.get(), attempt, ticket);
+    }
+    /// Whether release() reads attempt_record::duration. When no strategy
+    /// of the chain does (and no listener, observer or retry needs the
+    /// time), a successful attempt's end reads no clock and its duration is
+    /// 0. A breaker without slow_call does not.
+    bool needs_durations() const noexcept { return needs_durations_; }
+
+protected:
+    /// A member, not a virtual: the engine asks at every attempt's end.
+    void set_needs_durations(bool needed) noexcept { needs_durations_ = needed; }
+
+private:
+    bool needs_durations_ = true;
 };
 
 /// Observation of every attempt that reached the operation (breaker

@@ -47,7 +47,7 @@ struct circuit_breaker::window {
           ring(by_time ? 0 : static_cast<std::size_t>(s.window_size)),
           buckets(by_time ? static_cast<std::size_t>(s.buckets) : 0) {}
 
-    void add(clock_ticks now, bool failure, bool slow) {
+    void add(const lazy_time& now, bool failure, bool slow) {
         const std::uint8_t flags =
             static_cast<std::uint8_t>(1u | (failure ? 2u : 0u) | (slow ? 4u : 0u));
         if (!by_time) {
@@ -61,8 +61,8 @@ struct circuit_breaker::window {
             if (++next == ring.size()) // no division on the hot path
                 next = 0;
         } else {
-            expire(now);
-            const std::int64_t index = now.count() / width;
+            expire(now.get());
+            const std::int64_t index = now.get().count() / width;
             bucket& b = buckets[static_cast<std::size_t>(
                 index % static_cast<std::int64_t>(buckets.size()))];
             if (b.index != index)
@@ -152,7 +152,9 @@ std::string_view to_string(circuit_state s) noexcept {
 
 circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings, std::uint64_t seed)
     : settings_((validate(settings), settings)), window_(std::make_unique<window>(settings_)),
-      random_(seed) {}
+      random_(seed) {
+    set_needs_durations(settings_.slow_threshold.has_value()); // only slow_call reads them
+}
 
 circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings,
                                  circuit_breaker& previous, std::uint64_t seed)
@@ -163,6 +165,7 @@ circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings,
     open_until_ = previous.open_until_;
     openings_ = previous.openings_;
     isolated_ = previous.isolated_;
+    closed_epoch_.store(state_ == circuit_state::closed ? epoch_ : 0, std::memory_order_release);
 }
 
 circuit_breaker::~circuit_breaker() = default;
@@ -172,41 +175,53 @@ void circuit_breaker::on_transition(std::function<void(const circuit_transition&
     listeners_.push_back(std::move(listener));
 }
 
-void circuit_breaker::catch_up(clock_ticks now, transitions& out) {
-    if (state_ == circuit_state::closed) // nothing in a closed breaker changes with time alone
+void circuit_breaker::catch_up(const lazy_time& now, transitions& out) {
+    // Nothing in a closed breaker changes with time alone, nor in an
+    // isolated one: neither reads the time.
+    if (state_ == circuit_state::closed)
         return;
     while (!isolated_) {
-        if (state_ == circuit_state::open && now >= open_until_)
+        if (state_ == circuit_state::open && now.get() >= open_until_)
             move(circuit_state::half_open, open_until_, "break_ended", out);
-        else if (state_ == circuit_state::half_open && now >= since_ + settings_.half_open_max_wait)
+        else if (state_ == circuit_state::half_open &&
+                 now.get() >= since_ + settings_.half_open_max_wait)
             open(since_ + settings_.half_open_max_wait, "half_open_timeout", out);
         else
             return;
     }
 }
 
-admission circuit_breaker::admit(clock_ticks now, admission_waiter&) {
+admission circuit_breaker::admit(clock_ticks now, admission_waiter& waiter) {
+    return admit_at(lazy_time(now), waiter);
+}
+
+void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
+                              std::uint32_t ticket) noexcept {
+    release_at(lazy_time(now), attempt, ticket);
+}
+
+admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
+    admission result; // built in place: admitted, or the refusal filled in below
+    if (const std::uint32_t epoch = closed_epoch_.load(std::memory_order_acquire)) {
+        result.ticket = epoch; // closed: all is well
+        return result;
+    }
     transitions happened;
-    admission result;
     {
         std::lock_guard lock(lock_);
-        catch_up(now, happened);
-        switch (state_) {
-        case circuit_state::closed:
-            result = admission::admit(epoch_);
-            break;
-        case circuit_state::open:
-            result = isolated_ ? admission::reject(errc::circuit_open)
-                               : admission::reject(errc::circuit_open, open_until_ - now);
-            break;
-        case circuit_state::half_open:
-            if (probes_in_flight_ < settings_.probes) {
-                ++probes_in_flight_;
-                result = admission::admit(epoch_);
-            } else {
-                result = admission::reject(errc::circuit_open);
-            }
-            break;
+        // Closed (all is well) and isolated breakers read no time.
+        if (state_ != circuit_state::closed && !isolated_)
+            catch_up(now, happened);
+        if (state_ == circuit_state::closed) {
+            result.ticket = epoch_;
+        } else if (state_ == circuit_state::half_open && probes_in_flight_ < settings_.probes) {
+            ++probes_in_flight_;
+            result.ticket = epoch_;
+        } else {
+            result.admitted = false;
+            result.refusal = circuit_open_;
+            if (state_ == circuit_state::open && !isolated_)
+                result.retry_after = open_until_ - now.get();
         }
     }
     if (!happened.empty()) // rare: a transition
@@ -214,12 +229,13 @@ admission circuit_breaker::admit(clock_ticks now, admission_waiter&) {
     return result;
 }
 
-void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
-                              std::uint32_t ticket) noexcept {
+void circuit_breaker::release_at(const lazy_time& now, const attempt_record* attempt,
+                                 std::uint32_t ticket) noexcept {
     transitions happened;
     {
         std::lock_guard lock(lock_);
-        catch_up(now, happened);
+        if (state_ != circuit_state::closed) // closed: nothing to catch up on
+            catch_up(now, happened);
         // An attempt admitted before the last transition says nothing about
         // the state since: its late result is not counted.
         if (ticket == epoch_) {
@@ -233,16 +249,17 @@ void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
         notify(happened);
 }
 
-void circuit_breaker::record(clock_ticks now, const attempt_record& attempt, transitions& out) {
+void circuit_breaker::record(const lazy_time& now, const attempt_record& attempt,
+                             transitions& out) {
     const verdict v = judge(settings_, attempt);
     if (v == verdict::ignored)
         return;
     const bool failure = v == verdict::failure;
     if (state_ == circuit_state::half_open) {
         if (failure)
-            open(now, "probe_failed", out);
+            open(now.get(), "probe_failed", out);
         else if (++probe_successes_ >= settings_.probe_successes())
-            move(circuit_state::closed, now, "probes_succeeded", out);
+            move(circuit_state::closed, now.get(), "probes_succeeded", out);
         return;
     }
     // closed
@@ -254,16 +271,16 @@ void circuit_breaker::record(clock_ticks now, const attempt_record& attempt, tra
         // failures / recorded >= ratio, without a division per attempt.
         const double recorded = c.recorded;
         if (c.failures >= settings_.failure_ratio * recorded) {
-            open(now, "failure_ratio", out);
+            open(now.get(), "failure_ratio", out);
             return;
         }
         if (settings_.slow_threshold && c.slow >= settings_.slow_ratio * recorded) {
-            open(now, "slow_calls", out);
+            open(now.get(), "slow_calls", out);
             return;
         }
     }
     if (settings_.consecutive_failures > 0 && consecutive_ >= settings_.consecutive_failures)
-        open(now, "consecutive_failures", out);
+        open(now.get(), "consecutive_failures", out);
 }
 
 void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view reason,
@@ -272,6 +289,7 @@ void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view re
     state_ = to;
     since_ = at;
     ++epoch_;
+    closed_epoch_.store(to == circuit_state::closed ? epoch_ : 0, std::memory_order_release);
     probes_in_flight_ = 0;
     probe_successes_ = 0;
     if (to == circuit_state::closed) {

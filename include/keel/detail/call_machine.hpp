@@ -1,3 +1,4 @@
+// Over 400 lines: one class declaring every member beside the state they share.
 // The decisions of one call, as a state machine free of executors, timers
 // and atomics: it is fed events (the call starts, an attempt ended, the clock
 // reached its wake-up time, the caller cancelled) and answers with actions
@@ -80,20 +81,31 @@ public:
     }
 
     /// Whether attempt_ended needs the time: after a failure (a retry's
-    /// sleep, the deadlines' arithmetic) or for an observer or strategy; a
-    /// success that nobody times reads no clock.
+    /// sleep, the deadlines' arithmetic) or for an observer, a listener or a
+    /// strategy that reads durations; a success that nobody times reads no
+    /// clock (a strategy that wants the time then reads it through
+    /// lazy_time).
     bool needs_clock_at_end(bool failed) const noexcept {
         return (failed && needs_clock()) || (failed && params_.retry) ||
-               observer_enabled_v<Observer> || has_strategies();
+               observer_enabled_v<Observer> || strategies_time_attempts() || waiting_ > 0;
     }
 
     // ---- events (call_machine_events.hpp) -------------------------------------------
 
     void start(time_point now);
+    /// Before start(): the breaker admitted the first attempt already (the
+    /// driver asked it before building the call, to refuse without building
+    /// it); the first attempt takes that permit instead of asking again.
+    void breaker_admitted_first(std::uint32_t ticket) noexcept {
+        first_admitted_ = true;
+        first_ticket_ = ticket;
+    }
     /// The attempt on `slot` completed with `ec`. Returns true when its
     /// values are now the ones the call completes with (the winner's, or the
-    /// last attempt's on failure): the driver keeps them.
-    bool attempt_ended(int slot, time_point now, std::error_code ec);
+    /// last attempt's on failure): the driver keeps them. `clock_read`:
+    /// false when the driver skipped the clock (needs_clock_at_end said so);
+    /// strategies then read it only if they need it.
+    bool attempt_ended(int slot, time_point now, std::error_code ec, bool clock_read = true);
     /// The attempt's handler was destroyed without being invoked (its
     /// execution context shut down): hand its permits back.
     void attempt_abandoned(int slot) noexcept;
@@ -288,6 +300,15 @@ private:
             return false;
     }
 
+    /// Whether a strategy needs the time of every attempt's end: a listener
+    /// (it is handed the time), or an admission strategy that reads
+    /// durations.
+    bool strategies_time_attempts() const noexcept;
+
+    /// The time handed to strategies when the driver did not read it (an
+    /// attempt's end nobody times): read on first use.
+    static clock_ticks read_clock() noexcept { return ticks(Clock::now()); }
+
     int max_attempts() const noexcept {
         return params_.retry ? std::max(params_.retry->max_attempts, 1) : 1;
     }
@@ -351,7 +372,7 @@ private:
     /// A waiting slot whose wait ran out, or whose call ended: withdraw it.
     void stop_waiting(int slot, time_point now, bool call_over);
     void hand_back_unstarted(slot_state& s, time_point now) noexcept;
-    void hand_back(slot_state& s, time_point now, const attempt_record& record) noexcept;
+    void hand_back(slot_state& s, const lazy_time& now, const attempt_record& record) noexcept;
     void plan_hedge(int number, time_point now);
 
     // ---- state ----------------------------------------------------------------------
@@ -383,6 +404,8 @@ private:
     std::array<admission_waiter*, slots> waiters_{};
     int attempts_started_ = 0;
     int in_flight_ = 0;
+    std::uint32_t first_ticket_ = 0;
+    bool first_admitted_ = false; ///< breaker_admitted_first, until the first launch
     bool sleeping_ = false;
     bool decided_ = false;
     bool complete_pending_ = false;

@@ -28,11 +28,18 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
     }
     if (!decided_) // the caller may have cancelled already
         launch(now);
+    if constexpr (Chain::enabled) {
+        if (first_admitted_) { // not launched: the breaker's permit goes back
+            first_admitted_ = false;
+            params_.strategies->breaker->release_at(lazy_time(ticks(now)), nullptr, first_ticket_);
+        }
+    }
 }
 
 template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_point now,
-                                                                std::error_code ec) {
+                                                                std::error_code ec,
+                                                                bool clock_read) {
     slot_state& s = slots_[slot];
     if (fallback_ == fallback_state::running)
         return fallback_ended(s, ec, now);
@@ -69,8 +76,9 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_p
     }
     if constexpr (Chain::enabled) {
         if (!s.unstarted)
-            hand_back(s, now,
-                      attempt_record{s.number, result, fault, ec, now - s.started,
+            hand_back(s, clock_read ? lazy_time(ticks(now)) : lazy_time(&read_clock),
+                      attempt_record{s.number, result, fault, ec,
+                                     clock_read ? now - s.started : std::chrono::nanoseconds(0),
                                      feedback.is_outcome_unknown()});
     }
     last_ended_ = now;
@@ -108,7 +116,7 @@ inline void call_machine<Clock, Observer, Chain>::attempt_abandoned(int slot) no
     s.running = false;
     --in_flight_;
     if constexpr (Chain::enabled)
-        hand_back(s, last_ended_,
+        hand_back(s, ticks(last_ended_),
                   attempt_record{s.number,
                                  attempt_result::failure,
                                  fault_class::cancelled,
@@ -227,8 +235,15 @@ inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
     slot_state& s = slots_[slot];
     s = slot_state{};
     if constexpr (Chain::enabled) {
-        if (admit(slot, 0, now) != admitted::yes)
+        if (first_admitted_) { // the breaker (strategy 0) admitted it before the call was built
+            first_admitted_ = false;
+            s.admitted = 1u;
+            s.tickets[0] = first_ticket_;
+            if (admit(slot, 1, now) != admitted::yes)
+                return;
+        } else if (admit(slot, 0, now) != admitted::yes) {
             return;
+        }
     }
     begin_attempt(slot, now);
 }

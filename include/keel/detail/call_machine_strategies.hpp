@@ -72,6 +72,20 @@ inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] t
 }
 
 template <class Clock, class Observer, class Chain>
+inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() const noexcept {
+    if constexpr (Chain::enabled) {
+        const strategy_chain* c = params_.strategies;
+        if (!c)
+            return false;
+        return c->listener || (c->breaker && c->breaker->needs_durations()) ||
+               (c->rate_limiter && c->rate_limiter->needs_durations()) ||
+               (c->bulkhead && c->bulkhead->needs_durations());
+    } else {
+        return false;
+    }
+}
+
+template <class Clock, class Observer, class Chain>
 inline admission_strategy*
 call_machine<Clock, Observer, Chain>::admission_at(int i) const noexcept {
     const strategy_chain& c = *params_.strategies;
@@ -88,7 +102,7 @@ inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time
         admission_strategy* strategy = admission_at(i);
         if (!strategy)
             continue;
-        const admission a = strategy->admit(ticks(now), *waiters_[slot]);
+        const admission a = strategy->admit_at(lazy_time(ticks(now)), *waiters_[slot]);
         if (a.admitted) {
             s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
             s.tickets[i] = a.ticket;
@@ -159,21 +173,21 @@ inline void call_machine<Clock, Observer, Chain>::hand_back_unstarted(slot_state
                                                                       time_point now) noexcept {
     for (int i = 0; i < 3; ++i)
         if (s.admitted & (1u << i))
-            admission_at(i)->release(ticks(now), nullptr, s.tickets[i]);
+            admission_at(i)->release_at(lazy_time(ticks(now)), nullptr, s.tickets[i]);
     s.admitted = 0;
 }
 
 template <class Clock, class Observer, class Chain>
-inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, time_point now,
+inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const lazy_time& now,
                                                             const attempt_record& record) noexcept {
     if (!params_.strategies)
         return;
     for (int i = 0; i < 3; ++i)
         if (s.admitted & (1u << i))
-            admission_at(i)->release(ticks(now), &record, s.tickets[i]);
+            admission_at(i)->release_at(now, &record, s.tickets[i]);
     s.admitted = 0;
-    if (params_.strategies->listener)
-        params_.strategies->listener->on_attempt_end(ticks(now), record);
+    if (params_.strategies->listener) // a listener makes the driver read the clock
+        params_.strategies->listener->on_attempt_end(now.get(), record);
 }
 
 template <class Clock, class Observer, class Chain>

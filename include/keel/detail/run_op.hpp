@@ -84,17 +84,31 @@ public:
     using executor_type = CallExecutor;
     using allocator_type = typename recycled<asio::associated_allocator_t<Handler>>::type;
 
+    /// `first_ticket`: the breaker admitted the first attempt already (the
+    /// initiator asked it before building the call, to refuse cheaply).
     template <class H, class O>
     static void start(H&& handler, O&& op, const params_type& params, service_type& service,
-                      const Observer& observer, const IoExecutor& io_executor) {
+                      const Observer& observer, const IoExecutor& io_executor,
+                      std::optional<std::uint32_t> first_ticket = std::nullopt) {
         state_allocator alloc(recycled_allocator(handler));
-        run_op* self = std::allocator_traits<state_allocator>::allocate(alloc, 1);
+        run_op* self = nullptr;
         try {
+            self = std::allocator_traits<state_allocator>::allocate(alloc, 1);
             ::new (static_cast<void*>(self)) run_op(std::forward<H>(handler), std::forward<O>(op),
                                                     params, service, observer, io_executor);
         } catch (...) {
-            std::allocator_traits<state_allocator>::deallocate(alloc, self, 1);
+            if (self)
+                std::allocator_traits<state_allocator>::deallocate(alloc, self, 1);
+            if constexpr (Chain::enabled) {
+                if (first_ticket) // never attempted
+                    params.strategies->breaker->release_at(lazy_time(&read_clock), nullptr,
+                                                           *first_ticket);
+            }
             throw;
+        }
+        if constexpr (Chain::enabled) {
+            if (first_ticket)
+                self->machine_.breaker_admitted_first(*first_ticket);
         }
         self->begin();
     }
@@ -122,6 +136,10 @@ private:
             }
             machine_.attach_waiters(waiters.data());
         }
+    }
+
+    static clock_ticks read_clock() noexcept {
+        return std::chrono::duration_cast<clock_ticks>(clock_type::now().time_since_epoch());
     }
 
     /// The call's parameters, with what the operation itself adds (a fallback).
@@ -324,9 +342,9 @@ private:
     /// Feeds an attempt's result to the machine; keeps its values when the
     /// machine says they are the call's.
     void attempt_ended(int slot, std::error_code ec, std::tuple<Ts...>&& values) {
-        const time_point ended =
-            machine_.needs_clock_at_end(static_cast<bool>(ec)) ? clock_type::now() : time_point();
-        if (machine_.attempt_ended(slot, ended, ec))
+        const bool read = machine_.needs_clock_at_end(static_cast<bool>(ec));
+        const time_point ended = read ? clock_type::now() : time_point();
+        if (machine_.attempt_ended(slot, ended, ec, read))
             values_ = std::move(values);
     }
 

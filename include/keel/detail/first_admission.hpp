@@ -1,0 +1,149 @@
+// A call's first attempt put to the breaker before the call is built: a call
+// an open breaker refuses then costs one post, not the call's state, its
+// machine and a resumption (pipeline.hpp asks; BM_keel_breaker_rejects
+// measures it). An admitted first attempt keeps its permit: the machine takes
+// it instead of asking again (call_machine::breaker_admitted_first).
+#pragma once
+
+#include <keel/detail/executor_target.hpp>
+#include <keel/detail/run_op.hpp>
+#include <keel/error.hpp>
+#include <keel/fault.hpp>
+#include <keel/observer.hpp>
+#include <keel/strategy.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+namespace keel::detail {
+
+/// The waiter given when asking before the call exists: a breaker never
+/// makes an attempt wait, and a strategy in its place that does is
+/// withdrawn at once (the call then asks it again, with a waiter of its own).
+struct no_waiter final : admission_waiter {
+    void admitted() noexcept override {}
+};
+inline constinit no_waiter first_waiter;
+
+/// What the breaker answered for a call's first attempt.
+enum class first_admission : std::uint8_t { not_asked, admitted, refused };
+
+/// Whether the chain's breaker is asked about a call's first attempt before
+/// the call is built: not when the chain has a retry gate, which hears of
+/// the call before its first admission.
+inline bool ask_breaker_first(const strategy_chain& chain) noexcept {
+    return chain.breaker && !chain.gate;
+}
+
+/// What `answer`, the breaker's to a call's first attempt, means. A wait
+/// (from a strategy in the breaker's place) is withdrawn at once.
+inline first_admission settle_first(admission_strategy& breaker, admission& answer) noexcept {
+    if (answer.admitted)
+        return first_admission::admitted;
+    if (!answer.wait)
+        return first_admission::refused;
+    if (breaker.withdraw(first_waiter))
+        return first_admission::not_asked; // it holds nothing: the call asks again
+    answer = admission::admit(0);          // admitted meanwhile: a permit, no ticket
+    return first_admission::admitted;
+}
+
+/// The call_report of a call whose first attempt was refused: what
+/// call_machine::report() says of it.
+inline call_report refused_report(std::error_code why,
+                                  std::optional<std::chrono::nanoseconds> retry_after) {
+    call_report r;
+    r.attempts = 0;
+    r.outcome = call_outcome::rejected;
+    r.reason = give_up_reason::rejected;
+    r.error = why;
+    r.fault = fault_class::rejected;
+    r.refusal = why;
+    r.retry_after = retry_after;
+    return r;
+}
+
+/// The completion of a call refused before its first attempt, posted to the
+/// handler's executor: the observer's call_end, the report, then the
+/// handler with the refusal and default-constructed values.
+template <class Handler, class Allocator, class Observer, class... Ts>
+class refused_call {
+public:
+    using allocator_type = Allocator;
+
+    template <class H>
+    refused_call(H&& handler, const Allocator& allocator, const Observer& observer,
+                 std::string_view name, call_report* report, const admission& refusal)
+        : handler_(std::forward<H>(handler)), allocator_(allocator), observer_(&observer),
+          name_(name), report_(report), why_(refusal.refusal), retry_after_(refusal.retry_after) {}
+
+    void operator()() {
+        if constexpr (observer_enabled_v<Observer>)
+            observer_->on(events::call_end{name_, call_outcome::rejected, 0, why_,
+                                           std::chrono::nanoseconds(0), why_});
+        if (report_)
+            *report_ = refused_report(why_, retry_after_);
+        std::move(handler_)(why_, Ts{}...);
+    }
+
+    allocator_type get_allocator() const noexcept { return allocator_; }
+
+private:
+    Handler handler_;
+    [[no_unique_address]] Allocator allocator_;
+    const Observer* observer_;
+    std::string_view name_;
+    call_report* report_;
+    std::error_code why_;
+    std::optional<std::chrono::nanoseconds> retry_after_;
+};
+
+template <class Signature>
+struct refusal_poster;
+
+template <class... Ts>
+struct refusal_poster<void(std::error_code, Ts...)> {
+    template <class Handler, class Executor, class Observer>
+    static void post(Handler&& handler, const Executor& fallback, const Observer& observer,
+                     std::string_view name, call_report* report, const admission& refusal) {
+        using handler_type = std::decay_t<Handler>;
+        using associated = asio::associated_allocator_t<handler_type>;
+        using allocator_type = typename recycled<associated>::type;
+        const allocator_type allocator =
+            recycled<associated>::from(asio::get_associated_allocator(handler));
+        const auto executor = asio::get_associated_executor(handler, fallback);
+        refused_call<handler_type, allocator_type, Observer, Ts...> call(
+            std::forward<Handler>(handler), allocator, observer, name, report, refusal);
+        if constexpr (std::is_same_v<std::decay_t<decltype(executor)>, asio::any_io_executor>) {
+            // A plain io_context behind it: post without the type erasure.
+            if (const auto* typed = target_if<asio::io_context::executor_type>(executor)) {
+                asio::post(*typed, std::move(call));
+                return;
+            }
+        }
+        asio::post(executor, std::move(call));
+    }
+};
+
+/// Completes a call refused before its first attempt: `handler` gets the
+/// refusal through a post to its associated executor (`fallback` if none),
+/// never inline.
+template <class Signature, class Handler, class Executor, class Observer>
+void post_refusal(Handler&& handler, const Executor& fallback, const Observer& observer,
+                  std::string_view name, call_report* report, const admission& refusal) {
+    refusal_poster<Signature>::post(std::forward<Handler>(handler), fallback, observer, name,
+                                    report, refusal);
+}
+
+} // namespace keel::detail

@@ -2,6 +2,7 @@
 // from the dependency -- a cached value, a default, a degraded response.
 #pragma once
 
+#include <keel/endpoint.hpp>
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
 
@@ -39,6 +40,9 @@ struct with_fallback_t {
     Op op;
     Fallback fallback;
     fault_set on = default_fallback_on;
+
+    /// The wrapped operation's endpoint, when it reports one (with_endpoint).
+    std::string_view endpoint() const requires reports_endpoint<Op> { return op.endpoint(); }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

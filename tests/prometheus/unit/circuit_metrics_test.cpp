@@ -326,7 +326,7 @@ struct refuse_all final : admission_strategy {
         a.refusal = why;
         return a;
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override {}
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {}
 };
 
 /// Refuses every retry: the budget is spent.

@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace keel::config {
 
@@ -34,7 +36,7 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
         bool had = false;
         {
             std::lock_guard lock(mutex_);
-            had = breakers_.erase(name) > 0;
+            had = breakers_.erase(name) + endpoint_breakers_.erase(name) > 0;
         }
         // The breaker is the only strategy configured so far: a dependency
         // that loses it has no state left to keep, and one that gets a
@@ -44,6 +46,24 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
         policy.strategies = nullptr;
         return policy;
     }
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint
+                         ? endpoint_breakers(name, *settings)
+                         : dependency_breaker(name, *settings);
+    policy.strategies = std::move(chain);
+    return policy;
+}
+
+std::shared_ptr<keel::admission_strategy>
+registry::dependency_breaker(const std::string& name,
+                             const keel::circuit_breaker_settings& settings) {
+    bool scope_changed = false;
+    {
+        std::lock_guard lock(mutex_);
+        scope_changed = endpoint_breakers_.erase(name) > 0;
+    }
+    if (scope_changed) // per endpoint before: no state carries over
+        strategies_->forget(name);
     std::shared_ptr<keel::circuit_breaker> previous;
     for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
         if (endpoint.empty())
@@ -51,9 +71,9 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
     // Seeded by name: the breaks of different dependencies are spread apart.
     const std::uint64_t seed = std::hash<std::string>{}(name);
     std::shared_ptr<keel::circuit_breaker> breaker =
-        strategies_->obtain<keel::circuit_breaker>(name, "", *settings, [&] {
-            return previous ? std::make_shared<keel::circuit_breaker>(*settings, *previous, seed)
-                            : std::make_shared<keel::circuit_breaker>(*settings, seed);
+        strategies_->obtain<keel::circuit_breaker>(name, "", settings, [&] {
+            return previous ? std::make_shared<keel::circuit_breaker>(settings, *previous, seed)
+                            : std::make_shared<keel::circuit_breaker>(settings, seed);
         });
     bool made = false;
     {
@@ -65,10 +85,41 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
     if (made)
         for (const auto& listener : breaker_listeners_)
             listener(name, breaker);
-    auto chain = std::make_shared<keel::strategy_chain>();
-    chain->breaker = std::move(breaker);
-    policy.strategies = std::move(chain);
-    return policy;
+    return breaker;
+}
+
+std::shared_ptr<keel::admission_strategy>
+registry::endpoint_breakers(const std::string& name,
+                            const keel::circuit_breaker_settings& settings) {
+    bool scope_changed = false;
+    {
+        std::lock_guard lock(mutex_);
+        scope_changed = breakers_.erase(name) > 0;
+    }
+    if (scope_changed) // one breaker for the dependency before: it starts afresh
+        strategies_->forget(name);
+    std::shared_ptr<keel::endpoint_circuit_breakers> previous;
+    for (auto& [endpoint, set] : strategies_->states_of<keel::endpoint_circuit_breakers>(name))
+        if (endpoint.empty())
+            previous = set;
+    const std::uint64_t seed = std::hash<std::string>{}(name);
+    std::shared_ptr<keel::endpoint_circuit_breakers> set =
+        strategies_->obtain<keel::endpoint_circuit_breakers>(name, "", settings, [&] {
+            return previous ? std::make_shared<keel::endpoint_circuit_breakers>(settings, *previous,
+                                                                                seed)
+                            : std::make_shared<keel::endpoint_circuit_breakers>(settings, seed);
+        });
+    bool made = false;
+    {
+        std::lock_guard lock(mutex_);
+        auto& slot = endpoint_breakers_[name];
+        made = slot != set;
+        slot = set;
+    }
+    if (made)
+        for (const auto& listener : endpoint_breaker_listeners_)
+            listener(name, set);
+    return set;
 }
 
 configured_pipeline& registry::make_pipeline(const std::string& name,
@@ -208,12 +259,27 @@ void registry::on_circuit_breaker(circuit_breaker_listener listener) {
     breaker_listeners_.push_back(std::move(listener));
 }
 
+void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener) {
+    std::lock_guard changes(update_mutex_);
+    std::map<std::string, std::shared_ptr<keel::endpoint_circuit_breakers>, std::less<>> in_place;
+    {
+        std::lock_guard lock(mutex_);
+        in_place = endpoint_breakers_;
+    }
+    for (const auto& [name, set] : in_place)
+        listener(name, set);
+    endpoint_breaker_listeners_.push_back(std::move(listener));
+}
+
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {
     std::vector<std::string> names;
+    std::vector<std::pair<std::string, std::shared_ptr<keel::endpoint_circuit_breakers>>> sets;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [name, breaker] : breakers_)
             names.push_back(name);
+        for (const auto& [name, set] : endpoint_breakers_)
+            sets.emplace_back(name, set);
     }
     // Snapshots outside the lock: one may make a transition and call its
     // listeners.
@@ -221,6 +287,12 @@ std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks
     for (const std::string& name : names)
         for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
             out.push_back({name, std::move(endpoint), breaker->snapshot(now)});
+    for (const auto& [name, set] : sets)
+        for (auto& [endpoint, snapshot] : set->snapshot(now))
+            out.push_back({name, std::move(endpoint), snapshot});
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.dependency, a.endpoint) < std::tie(b.dependency, b.endpoint);
+    });
     return out;
 }
 

@@ -4,6 +4,7 @@
 // publishing.cpp (shards.hpp: what they share), circuit breakers in
 // circuits.cpp.
 #include <keel/circuit_breaker.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/prometheus/metrics.hpp>
 
 #include "shards.hpp"
@@ -142,6 +143,13 @@ struct metrics::impl {
             throw std::invalid_argument("keel::prometheus: watch: the circuit breaker is null");
         const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
         handles->circuits.add(circuits, registry, handles->dependency, breaker);
+    }
+
+    void watch(std::string_view name, const std::shared_ptr<endpoint_circuit_breakers>& breakers) {
+        if (!breakers)
+            throw std::invalid_argument("keel::prometheus: watch: the endpoint set is null");
+        const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
+        handles->circuits.add(circuits, registry, handles->dependency, breakers);
     }
 
     // The publishing thread, for a registry of the user's.
@@ -315,6 +323,19 @@ metrics::breaker_watcher() {
     return [state = impl_](std::string_view name,
                            const std::shared_ptr<keel::circuit_breaker>& breaker) {
         state->watch(name, breaker);
+    };
+}
+
+void metrics::watch(std::string_view name,
+                    std::shared_ptr<keel::endpoint_circuit_breakers> breakers) {
+    impl_->watch(name, breakers);
+}
+
+std::function<void(std::string_view, const std::shared_ptr<keel::endpoint_circuit_breakers>&)>
+metrics::endpoint_breaker_watcher() {
+    return [state = impl_](std::string_view name,
+                           const std::shared_ptr<keel::endpoint_circuit_breakers>& breakers) {
+        state->watch(name, breakers);
     };
 }
 

@@ -16,4 +16,11 @@ const client_options& client::options() const noexcept {
     return impl_->options();
 }
 
+std::string client::endpoint_for(const request& r) const {
+    const client_options& o = options();
+    // As the transfer resolves it (transfer.cpp): a path goes to base_url.
+    const bool relative = !r.url.empty() && r.url.front() == '/' && !o.base_url.empty();
+    return endpoint_of(relative ? o.base_url : r.url);
+}
+
 } // namespace keel::http

@@ -47,79 +47,49 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
         return policy;
     }
     auto chain = std::make_shared<keel::strategy_chain>();
-    chain->breaker = settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint
-                         ? endpoint_breakers(name, *settings)
-                         : dependency_breaker(name, *settings);
+    if (settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint)
+        chain->breaker = obtain_breakers(name, *settings, endpoint_breakers_, breakers_,
+                                         endpoint_breaker_listeners_);
+    else
+        chain->breaker =
+            obtain_breakers(name, *settings, breakers_, endpoint_breakers_, breaker_listeners_);
     policy.strategies = std::move(chain);
     return policy;
 }
 
+template <class Breakers, class Other, class Listener>
 std::shared_ptr<keel::admission_strategy>
-registry::dependency_breaker(const std::string& name,
-                             const keel::circuit_breaker_settings& settings) {
+registry::obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
+                          breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
+                          const std::vector<Listener>& listeners) {
     bool scope_changed = false;
     {
         std::lock_guard lock(mutex_);
-        scope_changed = endpoint_breakers_.erase(name) > 0;
+        scope_changed = other_scope.erase(name) > 0;
     }
-    if (scope_changed) // per endpoint before: no state carries over
+    if (scope_changed) // nothing carries over from breakers of the other scope
         strategies_->forget(name);
-    std::shared_ptr<keel::circuit_breaker> previous;
-    for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
+    std::shared_ptr<Breakers> previous;
+    for (auto& [endpoint, state] : strategies_->states_of<Breakers>(name))
         if (endpoint.empty())
-            previous = breaker;
+            previous = state;
     // Seeded by name: the breaks of different dependencies are spread apart.
     const std::uint64_t seed = std::hash<std::string>{}(name);
-    std::shared_ptr<keel::circuit_breaker> breaker =
-        strategies_->obtain<keel::circuit_breaker>(name, "", settings, [&] {
-            return previous ? std::make_shared<keel::circuit_breaker>(settings, *previous, seed)
-                            : std::make_shared<keel::circuit_breaker>(settings, seed);
-        });
+    std::shared_ptr<Breakers> breakers = strategies_->obtain<Breakers>(name, "", settings, [&] {
+        return previous ? std::make_shared<Breakers>(settings, *previous, seed)
+                        : std::make_shared<Breakers>(settings, seed);
+    });
     bool made = false;
     {
         std::lock_guard lock(mutex_);
-        auto& slot = breakers_[name];
-        made = slot != breaker;
-        slot = breaker;
+        auto& slot = given[name];
+        made = slot != breakers;
+        slot = breakers;
     }
     if (made)
-        for (const auto& listener : breaker_listeners_)
-            listener(name, breaker);
-    return breaker;
-}
-
-std::shared_ptr<keel::admission_strategy>
-registry::endpoint_breakers(const std::string& name,
-                            const keel::circuit_breaker_settings& settings) {
-    bool scope_changed = false;
-    {
-        std::lock_guard lock(mutex_);
-        scope_changed = breakers_.erase(name) > 0;
-    }
-    if (scope_changed) // one breaker for the dependency before: it starts afresh
-        strategies_->forget(name);
-    std::shared_ptr<keel::endpoint_circuit_breakers> previous;
-    for (auto& [endpoint, set] : strategies_->states_of<keel::endpoint_circuit_breakers>(name))
-        if (endpoint.empty())
-            previous = set;
-    const std::uint64_t seed = std::hash<std::string>{}(name);
-    std::shared_ptr<keel::endpoint_circuit_breakers> set =
-        strategies_->obtain<keel::endpoint_circuit_breakers>(name, "", settings, [&] {
-            return previous ? std::make_shared<keel::endpoint_circuit_breakers>(settings, *previous,
-                                                                                seed)
-                            : std::make_shared<keel::endpoint_circuit_breakers>(settings, seed);
-        });
-    bool made = false;
-    {
-        std::lock_guard lock(mutex_);
-        auto& slot = endpoint_breakers_[name];
-        made = slot != set;
-        slot = set;
-    }
-    if (made)
-        for (const auto& listener : endpoint_breaker_listeners_)
-            listener(name, set);
-    return set;
+        for (const auto& listener : listeners)
+            listener(name, breakers);
+    return breakers;
 }
 
 configured_pipeline& registry::make_pipeline(const std::string& name,
@@ -247,28 +217,26 @@ void registry::on_reload(std::function<void(const reload_event&)> listener) {
     listeners_.push_back(std::move(listener));
 }
 
-void registry::on_circuit_breaker(circuit_breaker_listener listener) {
+template <class Breakers, class Listener>
+void registry::listen(const breakers_of<Breakers>& given, std::vector<Listener>& listeners,
+                      Listener listener) {
     std::lock_guard changes(update_mutex_);
-    std::map<std::string, std::shared_ptr<keel::circuit_breaker>, std::less<>> in_place;
+    breakers_of<Breakers> in_place;
     {
         std::lock_guard lock(mutex_);
-        in_place = breakers_;
+        in_place = given;
     }
-    for (const auto& [name, breaker] : in_place)
-        listener(name, breaker);
-    breaker_listeners_.push_back(std::move(listener));
+    for (const auto& [name, breakers] : in_place)
+        listener(name, breakers);
+    listeners.push_back(std::move(listener));
+}
+
+void registry::on_circuit_breaker(circuit_breaker_listener listener) {
+    listen(breakers_, breaker_listeners_, std::move(listener));
 }
 
 void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener) {
-    std::lock_guard changes(update_mutex_);
-    std::map<std::string, std::shared_ptr<keel::endpoint_circuit_breakers>, std::less<>> in_place;
-    {
-        std::lock_guard lock(mutex_);
-        in_place = endpoint_breakers_;
-    }
-    for (const auto& [name, set] : in_place)
-        listener(name, set);
-    endpoint_breaker_listeners_.push_back(std::move(listener));
+    listen(endpoint_breakers_, endpoint_breaker_listeners_, std::move(listener));
 }
 
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {

@@ -48,6 +48,14 @@ constexpr possible_transition possible_transitions[] = {
     {circuit_state::open, circuit_state::closed, "reset"},
 };
 
+/// Whether `watched` holds `one` already.
+template <class Breakers>
+bool watching(const std::vector<std::weak_ptr<Breakers>>& watched,
+              const std::shared_ptr<Breakers>& one) {
+    return std::any_of(watched.begin(), watched.end(),
+                       [&](const auto& weak) { return weak.lock() == one; });
+}
+
 } // namespace
 
 circuit_reading aggregate(std::span<const circuit_snapshot> breakers) noexcept {
@@ -126,9 +134,8 @@ void circuit_watch::add(const circuit_families& families,
                         const std::string& dependency,
                         const std::shared_ptr<circuit_breaker>& breaker) {
     std::lock_guard lock(mutex_);
-    for (const auto& watched : breakers_)
-        if (watched.lock() == breaker)
-            return;
+    if (watching(breakers_, breaker))
+        return;
     if (start(families, registry, dependency)) // until published: a new breaker is closed
         state_[static_cast<std::size_t>(circuit_state::closed)]->Set(1);
     per_endpoint_ = false;
@@ -142,9 +149,8 @@ void circuit_watch::add(const circuit_families& families,
                         const std::string& dependency,
                         const std::shared_ptr<endpoint_circuit_breakers>& breakers) {
     std::lock_guard lock(mutex_);
-    for (const auto& watched : sets_)
-        if (watched.lock() == breakers)
-            return;
+    if (watching(sets_, breakers))
+        return;
     start(families, registry, dependency); // until published: no endpoint, every count 0
     per_endpoint_ = true;
     // Every endpoint's transitions, summed per dependency.

@@ -138,16 +138,11 @@ struct metrics::impl {
         return made;
     }
 
-    void watch(std::string_view name, const std::shared_ptr<circuit_breaker>& breaker) {
-        if (!breaker)
-            throw std::invalid_argument("keel::prometheus: watch: the circuit breaker is null");
-        const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
-        handles->circuits.add(circuits, registry, handles->dependency, breaker);
-    }
-
-    void watch(std::string_view name, const std::shared_ptr<endpoint_circuit_breakers>& breakers) {
+    /// Watches a circuit_breaker or an endpoint_circuit_breakers.
+    template <class Breakers>
+    void watch(std::string_view name, const std::shared_ptr<Breakers>& breakers) {
         if (!breakers)
-            throw std::invalid_argument("keel::prometheus: watch: the endpoint set is null");
+            throw std::invalid_argument("keel::prometheus: watch: the circuit breaker is null");
         const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
         handles->circuits.add(circuits, registry, handles->dependency, breakers);
     }
@@ -320,8 +315,7 @@ void metrics::watch(std::string_view name, std::shared_ptr<keel::circuit_breaker
 
 std::function<void(std::string_view, const std::shared_ptr<keel::circuit_breaker>&)>
 metrics::breaker_watcher() {
-    return [state = impl_](std::string_view name,
-                           const std::shared_ptr<keel::circuit_breaker>& breaker) {
+    return [state = impl_](std::string_view name, const auto& breaker) {
         state->watch(name, breaker);
     };
 }
@@ -333,8 +327,7 @@ void metrics::watch(std::string_view name,
 
 std::function<void(std::string_view, const std::shared_ptr<keel::endpoint_circuit_breakers>&)>
 metrics::endpoint_breaker_watcher() {
-    return [state = impl_](std::string_view name,
-                           const std::shared_ptr<keel::endpoint_circuit_breakers>& breakers) {
+    return [state = impl_](std::string_view name, const auto& breakers) {
         state->watch(name, breakers);
     };
 }

@@ -38,27 +38,33 @@ std::string edited(std::string text, const std::string& from, const std::string&
     return text;
 }
 
-std::shared_ptr<keel::circuit_breaker> breaker_of(configured_pipeline& p) {
+/// The pipeline's breaker, of the type the scope makes.
+template <class Breakers = keel::circuit_breaker>
+std::shared_ptr<Breakers> breaker_of(configured_pipeline& p) {
     const auto& chain = p.policy().strategies;
     if (!chain)
         return nullptr;
-    auto breaker = std::dynamic_pointer_cast<keel::circuit_breaker>(chain->breaker);
-    EXPECT_NE(breaker, nullptr) << "the chain's breaker is a keel::circuit_breaker";
+    auto breaker = std::dynamic_pointer_cast<Breakers>(chain->breaker);
+    EXPECT_NE(breaker, nullptr) << "the chain's breaker is of the scope's type";
     return breaker;
 }
 
-struct no_wait final : admission_waiter {
+/// A call's attempt as the engine hands it over: its endpoint, no waiting.
+struct call_of final : admission_waiter {
+    explicit call_of(std::string_view endpoint = "") { set_endpoint(endpoint); }
     void admitted() noexcept override {}
 };
 
-/// Two failed attempts at `now`: enough to open the breakers above.
-void fail_twice(keel::circuit_breaker& b, clock_ticks now) {
+/// Two failed attempts (of `endpoint`) at `now`: enough to open the breakers
+/// below.
+template <class Breakers>
+void fail_twice(Breakers& b, clock_ticks now, std::string_view endpoint = "") {
     attempt_record failed;
     failed.result = attempt_result::failure;
     failed.fault = fault_class::transient;
     for (int i = 0; i < 2; ++i) {
-        no_wait waiter;
-        const admission a = b.admit(now, waiter);
+        call_of call(endpoint);
+        const admission a = b.admit(now, call);
         ASSERT_TRUE(a.admitted);
         b.release(now, &failed, a.ticket);
     }
@@ -190,44 +196,13 @@ TEST_F(config_registry_breaker, lists_every_breaker_for_health_checks) {
 
 // ---- scope: endpoint -----------------------------------------------------------------
 
-const char* const per_endpoint = R"(version: 1
-dependencies:
-  payments:
-    circuit_breaker:
-      window: {kind: count, size: 2}
-      min_calls: 2
-      failure_ratio: 1.0
-      break: {duration: 1h, max: 2h}
-      scope: endpoint
-      max_endpoints: 4
-  search: {}
-)";
+/// with_breaker, its payments breaker per endpoint (4 at most).
+const std::string per_endpoint = edited(with_breaker, "      break: {duration: 1h, max: 2h}\n",
+                                        "      break: {duration: 1h, max: 2h}\n"
+                                        "      scope: endpoint\n      max_endpoints: 4\n");
 
 std::shared_ptr<keel::endpoint_circuit_breakers> endpoints_of(configured_pipeline& p) {
-    const auto& chain = p.policy().strategies;
-    if (!chain)
-        return nullptr;
-    auto set = std::dynamic_pointer_cast<keel::endpoint_circuit_breakers>(chain->breaker);
-    EXPECT_NE(set, nullptr) << "the chain's breaker is a keel::endpoint_circuit_breakers";
-    return set;
-}
-
-struct call_of final : admission_waiter {
-    explicit call_of(std::string_view endpoint) { set_endpoint(endpoint); }
-    void admitted() noexcept override {}
-};
-
-/// Two failed attempts of `endpoint` at `now`: enough to open its breaker.
-void fail_twice(keel::endpoint_circuit_breakers& set, std::string_view endpoint, clock_ticks now) {
-    attempt_record failed;
-    failed.result = attempt_result::failure;
-    failed.fault = fault_class::transient;
-    call_of call(endpoint);
-    for (int i = 0; i < 2; ++i) {
-        const admission a = set.admit(now, call);
-        ASSERT_TRUE(a.admitted);
-        set.release(now, &failed, a.ticket);
-    }
+    return breaker_of<keel::endpoint_circuit_breakers>(p);
 }
 
 /// One successful attempt of `endpoint` at `now`.
@@ -260,7 +235,7 @@ TEST_F(config_registry_breaker, scope_endpoint_gives_the_dependency_one_shared_e
 TEST_F(config_registry_breaker, lists_one_entry_per_endpoint_for_health_checks) {
     const auto reg = make(edited(per_endpoint, "  search: {}", "  search: {circuit_breaker: {}}"));
     const auto set = endpoints_of(reg->pipeline("payments"));
-    fail_twice(*set, "http://b:80", 1s);
+    fail_twice(*set, 1s, "http://b:80");
     succeed(*set, "http://a:80", 1s);
     const std::vector<circuit_breaker_status> listed = reg->circuit_breakers(2s);
     ASSERT_EQ(listed.size(), 3u);
@@ -279,7 +254,7 @@ TEST_F(config_registry_breaker, a_reload_keeps_each_endpoints_state) {
     const auto reg = make(per_endpoint);
     auto& payments = reg->pipeline("payments");
     const auto set = endpoints_of(payments);
-    fail_twice(*set, "b:443", 1s);
+    fail_twice(*set, 1s, "b:443");
     succeed(*set, "a:443", 1s);
 
     // Unchanged breaker settings: the same set, windows and all.

@@ -162,12 +162,21 @@ private:
     /// new one). Called with update_mutex_ held, not mutex_.
     pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
                                     const std::optional<keel::circuit_breaker_settings>& breaker);
-    /// The dependency's breaker (scope: dependency), made, kept or taken over.
+    template <class Breakers>
+    using breakers_of = std::map<std::string, std::shared_ptr<Breakers>, std::less<>>;
+    /// The breaker (scope: dependency) or endpoint set (scope: endpoint) of
+    /// dependency `name`: kept, made, or taking over the previous one's
+    /// state; recorded in `given` (and out of `other_scope`: a changed scope
+    /// starts afresh); `listeners` told of a new one.
+    template <class Breakers, class Other, class Listener>
     std::shared_ptr<keel::admission_strategy>
-    dependency_breaker(const std::string& name, const keel::circuit_breaker_settings& settings);
-    /// The dependency's endpoint set (scope: endpoint), likewise.
-    std::shared_ptr<keel::admission_strategy>
-    endpoint_breakers(const std::string& name, const keel::circuit_breaker_settings& settings);
+    obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
+                    breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
+                    const std::vector<Listener>& listeners);
+    /// Tells `listener` of every one in `given`, then adds it to `listeners`.
+    template <class Breakers, class Listener>
+    void listen(const breakers_of<Breakers>& given, std::vector<Listener>& listeners,
+                Listener listener);
 
     /// Serialises changes (construction, apply, pipelines made on demand,
     /// listeners added) and the breaker listeners' calls; taken before mutex_.
@@ -180,10 +189,9 @@ private:
     std::shared_ptr<const document> doc_;
     std::map<std::string, std::unique_ptr<configured_pipeline>, std::less<>> pipelines_;
     /// The breaker each pipeline was last given (none: no entry).
-    std::map<std::string, std::shared_ptr<keel::circuit_breaker>, std::less<>> breakers_;
+    breakers_of<keel::circuit_breaker> breakers_;
     /// The endpoint set each pipeline with `scope: endpoint` was last given.
-    std::map<std::string, std::shared_ptr<keel::endpoint_circuit_breakers>, std::less<>>
-        endpoint_breakers_;
+    breakers_of<keel::endpoint_circuit_breakers> endpoint_breakers_;
     std::vector<std::function<void(const reload_event&)>> listeners_;
     std::vector<circuit_breaker_listener> breaker_listeners_;
     std::vector<endpoint_circuit_breakers_listener> endpoint_breaker_listeners_;

@@ -9,7 +9,9 @@
 #include "support/scripted_op.hpp"
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace keel::test {
@@ -271,6 +273,39 @@ TEST(endpoint_circuit_breakers, a_set_with_new_settings_takes_over_each_endpoint
     EXPECT_EQ(after.snapshot("a:443", 1ms)->recorded, 0) << "with an empty window";
     EXPECT_EQ(after.snapshot("b:443", 5s)->state, circuit_state::half_open)
         << "until its break ends";
+}
+
+TEST(endpoint_circuit_breakers, eight_threads_over_more_endpoints_than_room_leave_no_pin_behind) {
+    endpoint_circuit_breakers set(two_failures_open(2));
+    constexpr int threads = 8;
+    constexpr int per_thread = 2000;
+    const std::string endpoints[] = {"a:443", "b:443", "c:443", "d:443"};
+    std::atomic<int> admitted{0};
+    std::vector<std::thread> running;
+    for (int t = 0; t < threads; ++t) {
+        running.emplace_back([&, t] {
+            const attempt_record ok;
+            for (int i = 0; i < per_thread; ++i) {
+                call_of call(endpoints[(t + i) % 4]);
+                const admission a = set.admit(nanos(i), call);
+                if (a.admitted)
+                    ++admitted;
+                set.release(nanos(i), &ok, a.ticket);
+            }
+        });
+    }
+    for (std::thread& t : running)
+        t.join();
+    EXPECT_EQ(admitted.load(), threads * per_thread) << "successes never open a breaker";
+    EXPECT_EQ(set.size(), 2u);
+    // Every attempt gave its breaker back: two new endpoints take both places.
+    for (const std::string_view endpoint : {"x:443", "y:443"}) {
+        call_of call(endpoint);
+        const admission a = set.admit(1s, call);
+        EXPECT_NE(a.ticket, 0u) << endpoint << " found an idle breaker to evict";
+        set.release(1s, nullptr, a.ticket);
+    }
+    EXPECT_EQ(endpoints_of(set, 1s), (std::vector<std::string>{"x:443", "y:443"}));
 }
 
 } // namespace

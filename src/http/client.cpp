@@ -17,10 +17,14 @@ const client_options& client::options() const noexcept {
 }
 
 std::string client::endpoint_for(const request& r) const {
-    const client_options& o = options();
+    return std::string(std::string_view(call_endpoint_of(r)));
+}
+
+client::call_endpoint client::call_endpoint_of(const request& r) const {
     // As the transfer resolves it (transfer.cpp): a path goes to base_url.
-    const bool relative = !r.url.empty() && r.url.front() == '/' && !o.base_url.empty();
-    return endpoint_of(relative ? o.base_url : r.url);
+    if (!r.url.empty() && r.url.front() == '/' && !impl_->options().base_url.empty())
+        return {impl_->base_endpoint(), {}};
+    return {{}, endpoint_of(r.url)};
 }
 
 } // namespace keel::http

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -130,7 +131,7 @@ public:
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, request r,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
-        std::string endpoint = endpoint_for(r);
+        call_endpoint endpoint = call_endpoint_of(r);
         return keel::detail::call_with_attempts<void(std::error_code, response), send_options>(
             pipeline, initiate_borrowed_send{{this}}, std::move(r), std::forward<Token>(token),
             std::move(endpoint));
@@ -141,6 +142,17 @@ public:
     std::string endpoint_for(const request& r) const;
 
 private:
+    /// A call's endpoint, kept by the call: a view of the client's own for a
+    /// path under base_url (no allocation per call), else the URL's.
+    struct call_endpoint {
+        std::string_view base;
+        std::string own;
+        operator std::string_view() const noexcept {
+            return own.empty() ? base : std::string_view(own);
+        }
+    };
+    call_endpoint call_endpoint_of(const request& r) const;
+
     /// Sends a request of its own (async_send).
     struct initiate_send : initiation<client> {
         template <class Handler>

@@ -11,6 +11,16 @@
 
 namespace keel {
 
+template <class Op, class Fallback>
+struct with_fallback_t;
+
+namespace detail {
+template <class Op>
+struct is_fallback_op : std::false_type {};
+template <class Op, class Fallback>
+struct is_fallback_op<with_fallback_t<Op, Fallback>> : std::true_type {};
+} // namespace detail
+
 /// An operation factory that says which endpoint its call goes to:
 /// `op.endpoint()` is a string that lives as long as the operation object
 /// (which pipeline::async_run keeps until the call completes). keel's
@@ -24,6 +34,10 @@ concept reports_endpoint = requires(const Op& op) {
 /// name (std::string) or views one that outlives the call (std::string_view).
 template <class Op, class Endpoint = std::string>
 struct with_endpoint_t {
+    // keel finds a fallback only at the outside of the operation.
+    static_assert(!detail::is_fallback_op<Op>::value,
+                  "keel: put with_fallback around with_endpoint, not inside: "
+                  "with_fallback(with_endpoint(op, name), fallback)");
     Op op;
     Endpoint endpoint_name;
 

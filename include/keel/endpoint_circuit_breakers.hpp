@@ -58,6 +58,10 @@ public:
     admission admit(clock_ticks now, admission_waiter& waiter) override;
     void release(clock_ticks now, const attempt_record* attempt,
                  std::uint64_t ticket) noexcept override;
+    /// As the endpoint's breaker: a closed one reads no time.
+    admission admit_at(const lazy_time& now, admission_waiter& waiter) override;
+    void release_at(const lazy_time& now, const attempt_record* attempt,
+                    std::uint64_t ticket) noexcept override;
 
     /// Holds `endpoint`'s breaker open until reset (made first if needed).
     /// An isolated breaker is never evicted. Throws std::length_error when

@@ -39,6 +39,8 @@ endpoint_circuit_breakers::endpoint_circuit_breakers(const circuit_breaker_setti
                                                      std::uint64_t seed)
     : settings_((validate(settings), settings)), seed_(seed),
       entries_(static_cast<std::size_t>(settings.max_endpoints)) {
+    // As its breakers: durations matter only to slow_call.
+    set_needs_durations(settings_.slow_threshold.has_value());
     index_.reserve(entries_.size());
 }
 
@@ -167,12 +169,21 @@ std::vector<int> endpoint_circuit_breakers::pin_all() {
 }
 
 admission endpoint_circuit_breakers::admit(clock_ticks now, admission_waiter& waiter) {
+    return admit_at(lazy_time(now), waiter);
+}
+
+void endpoint_circuit_breakers::release(clock_ticks now, const attempt_record* attempt,
+                                        std::uint64_t ticket) noexcept {
+    release_at(lazy_time(now), attempt, ticket);
+}
+
+admission endpoint_circuit_breakers::admit_at(const lazy_time& now, admission_waiter& waiter) {
     const int index = pin(waiter.endpoint(), true);
     if (index < 0) {
         unguarded_.fetch_add(1, std::memory_order_relaxed);
         return admission::admit(0);
     }
-    admission a = entries_[static_cast<std::size_t>(index)]->breaker->admit(now, waiter);
+    admission a = entries_[static_cast<std::size_t>(index)]->breaker->admit_at(now, waiter);
     if (!a.admitted) {
         unpin(index);
         return a;
@@ -181,14 +192,14 @@ admission endpoint_circuit_breakers::admit(clock_ticks now, admission_waiter& wa
     return a;
 }
 
-void endpoint_circuit_breakers::release(clock_ticks now, const attempt_record* attempt,
-                                        std::uint64_t ticket) noexcept {
+void endpoint_circuit_breakers::release_at(const lazy_time& now, const attempt_record* attempt,
+                                           std::uint64_t ticket) noexcept {
     if (ticket == 0) // admitted without a breaker
         return;
     const int index = static_cast<int>(ticket >> 32) - 1;
     // Pinned since its admission: the entry holds the same breaker.
-    entries_[static_cast<std::size_t>(index)]->breaker->release(now, attempt,
-                                                                ticket & 0xffff'ffffu);
+    entries_[static_cast<std::size_t>(index)]->breaker->release_at(now, attempt,
+                                                                   ticket & 0xffff'ffffu);
     unpin(index);
 }
 

@@ -15,6 +15,7 @@ template <class Op, class Fallback>
 struct with_fallback_t;
 
 namespace detail {
+/// Whether Op is a with_fallback_t.
 template <class Op>
 struct is_fallback_op : std::false_type {};
 template <class Op, class Fallback>

@@ -58,10 +58,10 @@ with_fallback(Op&& op, Fallback&& fallback, fault_set on = default_fallback_on) 
 }
 
 namespace detail {
+/// Whether Op is a with_fallback_t (the trait lives in endpoint.hpp, which
+/// needs it first).
 template <class Op>
-struct is_with_fallback : std::false_type {};
-template <class Op, class Fallback>
-struct is_with_fallback<with_fallback_t<Op, Fallback>> : std::true_type {};
+using is_with_fallback = is_fallback_op<Op>;
 } // namespace detail
 
 } // namespace keel

@@ -50,6 +50,8 @@
 // Summarise a run with: python3 bench/compare.py [build/release/bench/core.json]
 
 #include <keel/circuit_breaker.hpp>
+#include <keel/endpoint.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/pipeline.hpp>
 #if KEEL_BENCH_WITH_PROMETHEUS
 #include <keel/prometheus/metrics.hpp>
@@ -556,7 +558,7 @@ void BM_keel_pipeline_chain_paired(benchmark::State& state) {
 /// BM_keel_pipeline through a closed circuit breaker that records every
 /// attempt (its window, its ratios): what a dependency with a breaker pays
 /// while all is well.
-keel::pipeline_policy breaker_policy(std::shared_ptr<keel::circuit_breaker> breaker) {
+keel::pipeline_policy breaker_policy(std::shared_ptr<keel::admission_strategy> breaker) {
     keel::pipeline_policy p = full_policy();
     auto chain = std::make_shared<keel::strategy_chain>();
     chain->breaker = std::move(breaker);
@@ -614,6 +616,26 @@ void BM_keel_breaker_rejects(benchmark::State& state) {
     auto op = post_value_factory(context);
     drive(state, context, [&pipeline, &op](auto& driver) {
         pipeline.async_run(op, on_refusal<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// Diagnostic: BM_keel_pipeline_breaker with `scope: endpoint` -- a closed,
+/// recording breaker of a known endpoint, found by the call's endpoint.
+void BM_keel_pipeline_endpoint_breaker(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::circuit_breaker_settings per_endpoint;
+    per_endpoint.scope = keel::circuit_breaker_settings::scope_kind::endpoint;
+    chain_pipeline pipeline(
+        context, "bench",
+        breaker_policy(std::make_shared<keel::endpoint_circuit_breakers>(per_endpoint)));
+    // A view of a name that outlives the calls, as keel::pg's calls report
+    // theirs: async_run's copy of the operation copies no string.
+    auto factory = post_value_factory(context);
+    const keel::with_endpoint_t<decltype(factory), std::string_view> op{factory,
+                                                                        "http://10.0.0.7:8080"};
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
     });
 }
 
@@ -750,6 +772,7 @@ BENCHMARK(BM_keel_pipeline_metrics_paired);
 BENCHMARK(BM_bare_op_any_executor);
 BENCHMARK(BM_keel_pipeline_io_executor);
 BENCHMARK(BM_keel_pipeline_chain_listener)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_endpoint_breaker)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics_runtime);
 #endif

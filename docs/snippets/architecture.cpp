@@ -21,7 +21,7 @@
             free.fetch_add(1);
             return keel::admission::reject(keel::errc::bulkhead_full);
         }
-        void release(keel::clock_ticks, const keel::attempt_record*, std::uint32_t) noexcept override {
+        void release(keel::clock_ticks, const keel::attempt_record*, std::uint64_t) noexcept override {
             free.fetch_add(1);
         }
     };

@@ -109,12 +109,12 @@ public:
 
     admission admit(clock_ticks now, admission_waiter& waiter) override;
     void release(clock_ticks now, const attempt_record* attempt,
-                 std::uint32_t ticket) noexcept override;
+                 std::uint64_t ticket) noexcept override;
     /// A closed breaker reads the time only for a time window or a
     /// transition; an open or half-open one always.
     admission admit_at(const lazy_time& now, admission_waiter& waiter) override;
     void release_at(const lazy_time& now, const attempt_record* attempt,
-                    std::uint32_t ticket) noexcept override;
+                    std::uint64_t ticket) noexcept override;
 
     /// Holds it open, refusing everything, until reset().
     void isolate(clock_ticks now);

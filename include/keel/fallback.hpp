@@ -2,6 +2,7 @@
 // from the dependency -- a cached value, a default, a degraded response.
 #pragma once
 
+#include <keel/endpoint.hpp>
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
 
@@ -40,6 +41,9 @@ struct with_fallback_t {
     Fallback fallback;
     fault_set on = default_fallback_on;
 
+    /// The wrapped operation's endpoint, when it reports one (with_endpoint).
+    std::string_view endpoint() const requires reports_endpoint<Op> { return op.endpoint(); }
+
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>
     auto operator()(const Attempt& attempt, Token&& token) {
@@ -54,10 +58,10 @@ with_fallback(Op&& op, Fallback&& fallback, fault_set on = default_fallback_on) 
 }
 
 namespace detail {
+/// Whether Op is a with_fallback_t (the trait lives in endpoint.hpp, which
+/// needs it first).
 template <class Op>
-struct is_with_fallback : std::false_type {};
-template <class Op, class Fallback>
-struct is_with_fallback<with_fallback_t<Op, Fallback>> : std::true_type {};
+using is_with_fallback = is_fallback_op<Op>;
 } // namespace detail
 
 } // namespace keel

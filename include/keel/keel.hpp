@@ -8,6 +8,8 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/classified_category.hpp>
 #include <keel/duration.hpp>
+#include <keel/endpoint.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/error.hpp>
 #include <keel/fallback.hpp>
 #include <keel/fault.hpp>

@@ -188,7 +188,7 @@ private:
         void operator()(Handler&& handler, Op&& op, call_report* report) const {
             using clock_point = typename clock_type::time_point;
             const pipeline_policy& policy = self->policy();
-            std::optional<std::uint32_t> first_ticket;
+            std::optional<std::uint64_t> first_ticket;
             if constexpr (Strategies::enabled &&
                           !detail::is_with_fallback<std::decay_t<Op>>::value) {
                 // Before anything is built: a call the breaker refuses costs
@@ -196,9 +196,10 @@ private:
                 // built as any.)
                 const strategy_chain* chain = policy.strategies.get();
                 if (chain && detail::ask_breaker_first(*chain)) {
-                    admission answer =
-                        chain->breaker->admit_at(lazy_time(&read_clock), detail::first_waiter);
-                    const auto first = detail::settle_first(*chain->breaker, answer);
+                    // The call's endpoint, for a breaker kept per endpoint.
+                    detail::no_waiter waiter(detail::endpoint_of(op));
+                    admission answer = chain->breaker->admit_at(lazy_time(&read_clock), waiter);
+                    const auto first = detail::settle_first(*chain->breaker, answer, waiter);
                     if (first == detail::first_admission::refused) {
                         refuse(std::forward<Handler>(handler), report, answer);
                         return;
@@ -252,7 +253,7 @@ private:
         template <class Chain, class Handler, class Op>
         void start(Handler&& handler, Op&& op,
                    const detail::call_params<typename clock_type::time_point>& params,
-                   std::optional<std::uint32_t> first_ticket = std::nullopt) const {
+                   std::optional<std::uint64_t> first_ticket = std::nullopt) const {
             using handler_type = std::decay_t<Handler>;
             if constexpr (std::is_same_v<Executor, asio::any_io_executor> &&
                           std::is_same_v<asio::associated_executor_t<handler_type, Executor>,

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -72,10 +73,11 @@ struct admission {
     std::optional<std::chrono::nanoseconds> wait;
     /// Handed back with the attempt to release(): what the strategy needs to
     /// know of its own admission (a circuit breaker's epoch: a result of an
-    /// attempt admitted before a transition is ignored). 0 unless set.
-    std::uint32_t ticket = 0;
+    /// attempt admitted before a transition is ignored; an endpoint set also
+    /// names the endpoint's breaker). 0 unless set.
+    std::uint64_t ticket = 0;
 
-    static admission admit(std::uint32_t ticket = 0) noexcept {
+    static admission admit(std::uint64_t ticket = 0) noexcept {
         admission a;
         a.ticket = ticket;
         return a;
@@ -99,8 +101,20 @@ public:
     /// executor).
     virtual void admitted() noexcept = 0;
 
+    /// The endpoint the call reported (its operation's endpoint(), e.g.
+    /// "http://db1:8080"), empty when it reported none: what a strategy
+    /// kept per endpoint (endpoint_circuit_breakers) is keyed by. Valid
+    /// until the call completes.
+    std::string_view endpoint() const noexcept { return endpoint_; }
+
 protected:
     ~admission_waiter() = default;
+    /// Set by the engine for each attempt slot before the call's first
+    /// admission.
+    void set_endpoint(std::string_view endpoint) noexcept { endpoint_ = endpoint; }
+
+private:
+    std::string_view endpoint_;
 };
 
 /// Admission before each attempt (circuit breaker, rate limiter, bulkhead).
@@ -125,7 +139,7 @@ public:
     /// while the work it guards still runs. `ticket` is its admission's
     /// (admission::ticket; for a waiting attempt, 0).
     virtual void release(clock_ticks now, const attempt_record* attempt,
-                         std::uint32_t ticket) noexcept = 0;
+                         std::uint64_t ticket) noexcept = 0;
 
     /// What the engine calls: admit() and release() with the time read only
     /// if the strategy asks for it. By default read at once; a strategy that
@@ -135,7 +149,7 @@ public:
         return admit(now.get(), waiter);
     }
     virtual void release_at(const lazy_time& now, const attempt_record* attempt,
-                            std::uint32_t ticket) noexcept {
+                            std::uint64_t ticket) noexcept {
         release(now.get(), attempt, ticket);
     }
     /// Whether release() reads attempt_record::duration. When no strategy

@@ -216,18 +216,7 @@ void read_breaker(reader& r, const value& n, const std::string& path, breaker_la
             else if (k == "half_open")
                 read_half_open(r, v, p, out);
             else if (k == "scope") {
-                auto i = r.choice(v, p, "scope", scopes);
-                if (i && static_cast<breaker_settings::scope_kind>(*i) ==
-                             breaker_settings::scope_kind::endpoint) {
-                    // Refused rather than quietly treated as `dependency`:
-                    // a user who asks for per-endpoint breakers must know
-                    // they do not have them.
-                    r.error(v, p,
-                            "scope 'endpoint' is not available yet: keel's wrappers do not "
-                            "report their endpoints to the breaker; use 'dependency'");
-                    i.reset();
-                }
-                if (i)
+                if (auto i = r.choice(v, p, "scope", scopes))
                     record(out.scope, std::optional(static_cast<breaker_settings::scope_kind>(*i)),
                            v, p);
             } else {

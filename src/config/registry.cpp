@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace keel::config {
 
@@ -34,7 +36,7 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
         bool had = false;
         {
             std::lock_guard lock(mutex_);
-            had = breakers_.erase(name) > 0;
+            had = breakers_.erase(name) + endpoint_breakers_.erase(name) > 0;
         }
         // The breaker is the only strategy configured so far: a dependency
         // that loses it has no state left to keep, and one that gets a
@@ -44,31 +46,50 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
         policy.strategies = nullptr;
         return policy;
     }
-    std::shared_ptr<keel::circuit_breaker> previous;
-    for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
+    auto chain = std::make_shared<keel::strategy_chain>();
+    if (settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint)
+        chain->breaker = obtain_breakers(name, *settings, endpoint_breakers_, breakers_,
+                                         endpoint_breaker_listeners_);
+    else
+        chain->breaker =
+            obtain_breakers(name, *settings, breakers_, endpoint_breakers_, breaker_listeners_);
+    policy.strategies = std::move(chain);
+    return policy;
+}
+
+template <class Breakers, class Other, class Listener>
+std::shared_ptr<keel::admission_strategy>
+registry::obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
+                          breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
+                          const std::vector<Listener>& listeners) {
+    bool scope_changed = false;
+    {
+        std::lock_guard lock(mutex_);
+        scope_changed = other_scope.erase(name) > 0;
+    }
+    if (scope_changed) // nothing carries over from breakers of the other scope
+        strategies_->forget(name);
+    std::shared_ptr<Breakers> previous;
+    for (auto& [endpoint, state] : strategies_->states_of<Breakers>(name))
         if (endpoint.empty())
-            previous = breaker;
+            previous = state;
     // Seeded by name: the breaks of different dependencies are spread apart.
     const std::uint64_t seed = std::hash<std::string>{}(name);
-    std::shared_ptr<keel::circuit_breaker> breaker =
-        strategies_->obtain<keel::circuit_breaker>(name, "", *settings, [&] {
-            return previous ? std::make_shared<keel::circuit_breaker>(*settings, *previous, seed)
-                            : std::make_shared<keel::circuit_breaker>(*settings, seed);
-        });
+    std::shared_ptr<Breakers> breakers = strategies_->obtain<Breakers>(name, "", settings, [&] {
+        return previous ? std::make_shared<Breakers>(settings, *previous, seed)
+                        : std::make_shared<Breakers>(settings, seed);
+    });
     bool made = false;
     {
         std::lock_guard lock(mutex_);
-        auto& slot = breakers_[name];
-        made = slot != breaker;
-        slot = breaker;
+        auto& slot = given[name];
+        made = slot != breakers;
+        slot = breakers;
     }
     if (made)
-        for (const auto& listener : breaker_listeners_)
-            listener(name, breaker);
-    auto chain = std::make_shared<keel::strategy_chain>();
-    chain->breaker = std::move(breaker);
-    policy.strategies = std::move(chain);
-    return policy;
+        for (const auto& listener : listeners)
+            listener(name, breakers);
+    return breakers;
 }
 
 configured_pipeline& registry::make_pipeline(const std::string& name,
@@ -196,24 +217,37 @@ void registry::on_reload(std::function<void(const reload_event&)> listener) {
     listeners_.push_back(std::move(listener));
 }
 
-void registry::on_circuit_breaker(circuit_breaker_listener listener) {
+template <class Breakers, class Listener>
+void registry::listen(const breakers_of<Breakers>& given, std::vector<Listener>& listeners,
+                      Listener listener) {
     std::lock_guard changes(update_mutex_);
-    std::map<std::string, std::shared_ptr<keel::circuit_breaker>, std::less<>> in_place;
+    breakers_of<Breakers> in_place;
     {
         std::lock_guard lock(mutex_);
-        in_place = breakers_;
+        in_place = given;
     }
-    for (const auto& [name, breaker] : in_place)
-        listener(name, breaker);
-    breaker_listeners_.push_back(std::move(listener));
+    for (const auto& [name, breakers] : in_place)
+        listener(name, breakers);
+    listeners.push_back(std::move(listener));
+}
+
+void registry::on_circuit_breaker(circuit_breaker_listener listener) {
+    listen(breakers_, breaker_listeners_, std::move(listener));
+}
+
+void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener) {
+    listen(endpoint_breakers_, endpoint_breaker_listeners_, std::move(listener));
 }
 
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {
     std::vector<std::string> names;
+    std::vector<std::pair<std::string, std::shared_ptr<keel::endpoint_circuit_breakers>>> sets;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [name, breaker] : breakers_)
             names.push_back(name);
+        for (const auto& [name, set] : endpoint_breakers_)
+            sets.emplace_back(name, set);
     }
     // Snapshots outside the lock: one may make a transition and call its
     // listeners.
@@ -221,6 +255,12 @@ std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks
     for (const std::string& name : names)
         for (auto& [endpoint, breaker] : strategies_->states_of<keel::circuit_breaker>(name))
             out.push_back({name, std::move(endpoint), breaker->snapshot(now)});
+    for (const auto& [name, set] : sets)
+        for (auto& [endpoint, snapshot] : set->snapshot(now))
+            out.push_back({name, std::move(endpoint), snapshot});
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.dependency, a.endpoint) < std::tie(b.dependency, b.endpoint);
+    });
     return out;
 }
 

@@ -196,7 +196,7 @@ admission circuit_breaker::admit(clock_ticks now, admission_waiter& waiter) {
 }
 
 void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
-                              std::uint32_t ticket) noexcept {
+                              std::uint64_t ticket) noexcept {
     release_at(lazy_time(now), attempt, ticket);
 }
 
@@ -230,7 +230,7 @@ admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
 }
 
 void circuit_breaker::release_at(const lazy_time& now, const attempt_record* attempt,
-                                 std::uint32_t ticket) noexcept {
+                                 std::uint64_t ticket) noexcept {
     transitions happened;
     {
         std::lock_guard lock(lock_);

@@ -16,4 +16,15 @@ const client_options& client::options() const noexcept {
     return impl_->options();
 }
 
+std::string client::endpoint_for(const request& r) const {
+    return std::string(std::string_view(call_endpoint_of(r)));
+}
+
+client::call_endpoint client::call_endpoint_of(const request& r) const {
+    // As the transfer resolves it (transfer.cpp): a path goes to base_url.
+    if (!r.url.empty() && r.url.front() == '/' && !impl_->options().base_url.empty())
+        return {impl_->base_endpoint(), {}};
+    return {{}, endpoint_of(r.url)};
+}
+
 } // namespace keel::http

@@ -74,6 +74,9 @@ public:
     ~client_impl();
 
     const client_options& options() const noexcept { return options_; }
+    /// endpoint_of(options().base_url), worked out once: the endpoint of
+    /// every request whose URL is a path.
+    const std::string& base_endpoint() const noexcept { return base_endpoint_; }
     /// Where everything touching the multi handle runs, one at a time.
     const asio::any_io_executor& loop() const noexcept { return loop_; }
     /// Whether the calling thread is running the loop now (then the client's
@@ -173,6 +176,7 @@ private:
     std::chrono::steady_clock::time_point armed_until_;
     bool immediate_posted_ = false;
     client_options options_;
+    std::string base_endpoint_;
     /// Whether a proxy variable was set when the client was made (then
     /// curl reads the environment per transfer, as it does by default).
     bool proxy_environment_;

@@ -87,4 +87,34 @@ bool is_idempotent(const request& r) noexcept {
     return true;
 }
 
+std::string endpoint_of(std::string_view url) {
+    const auto lower = [](std::string_view text) {
+        std::string out(text);
+        for (char& c : out)
+            if (c >= 'A' && c <= 'Z')
+                c = static_cast<char>(c - 'A' + 'a');
+        return out;
+    };
+    std::string scheme = "http";
+    if (const std::size_t sep = url.find("://"); sep != std::string_view::npos) {
+        scheme = lower(url.substr(0, sep));
+        url.remove_prefix(sep + 3);
+    }
+    std::string_view authority = url.substr(0, url.find_first_of("/?#"));
+    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos)
+        authority.remove_prefix(at + 1);
+    // An IPv6 literal keeps its brackets; its colons are not the port's.
+    const std::size_t host_end = authority.starts_with('[') ? authority.find(']') + 1 : 0;
+    const std::size_t colon = authority.find(':', host_end);
+    std::string_view host = authority.substr(0, colon);
+    std::string_view port =
+        colon == std::string_view::npos ? std::string_view() : authority.substr(colon + 1);
+    std::string out = scheme + "://" + lower(host);
+    if (port.empty())
+        port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+    if (!port.empty())
+        out.append(":").append(port);
+    return out;
+}
+
 } // namespace keel::http

@@ -49,7 +49,9 @@ bool proxy_environment_set() noexcept {
 
 client_impl::client_impl(asio::any_io_executor executor, client_options options)
     : loop_(keel::detail::serial_executor(std::move(executor))), timer_(loop_),
-      options_(std::move(options)), proxy_environment_(proxy_environment_set()) {
+      options_(std::move(options)),
+      base_endpoint_(options_.base_url.empty() ? std::string() : endpoint_of(options_.base_url)),
+      proxy_environment_(proxy_environment_set()) {
     init_curl_once();
     multi_ = curl_multi_init();
     if (!multi_)

@@ -14,7 +14,7 @@ namespace detail {
 
 pool_impl::pool_impl(asio::any_io_executor executor, pool_options options)
     : executor_(executor), strand_(keel::detail::serial_executor(executor)),
-      options_(std::move(options)), waiter_timer_(strand_) {
+      options_(std::move(options)), endpoint_(endpoint_of(options_.dsn)), waiter_timer_(strand_) {
     if (options_.size == 0)
         throw std::invalid_argument("keel::pg::pool: size must be at least 1");
 }
@@ -50,6 +50,36 @@ void shut_down(const std::shared_ptr<pool_impl>& impl) {
 
 } // namespace detail
 
+std::string endpoint_of(std::string_view dsn) {
+    char* error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(std::string(dsn).c_str(), &error);
+    if (!parsed) {
+        PQfreemem(error); // the connection attempts will report it
+        return {};
+    }
+    std::string host;
+    std::string hostaddr;
+    std::string port;
+    for (const PQconninfoOption* o = parsed; o->keyword; ++o) {
+        if (!o->val)
+            continue;
+        const std::string_view key = o->keyword;
+        if (key == "host")
+            host = o->val;
+        else if (key == "hostaddr")
+            hostaddr = o->val;
+        else if (key == "port")
+            port = o->val;
+    }
+    PQconninfoFree(parsed);
+    if (host.empty())
+        host = hostaddr.empty() ? "localhost" : hostaddr;
+    for (char& c : host)
+        if (c >= 'A' && c <= 'Z')
+            c = static_cast<char>(c - 'A' + 'a');
+    return host + ":" + (port.empty() ? "5432" : port);
+}
+
 // ---- pool ---------------------------------------------------------------------------------
 
 pool::pool(executor_type executor, pool_options options)
@@ -57,6 +87,10 @@ pool::pool(executor_type executor, pool_options options)
 
 const pool_options& pool::options() const noexcept {
     return impl_->options();
+}
+
+std::string_view pool::endpoint() const noexcept {
+    return impl_->endpoint();
 }
 
 pool_stats pool::stats() const {

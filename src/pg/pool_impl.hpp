@@ -101,6 +101,8 @@ public:
     const asio::any_io_executor& strand() const noexcept { return strand_; }
     const asio::any_io_executor& executor() const noexcept { return executor_; }
     const pool_options& options() const noexcept { return options_; }
+    /// endpoint_of(options().dsn), worked out once.
+    const std::string& endpoint() const noexcept { return endpoint_; }
     pool_stats stats() const;
 
     // All of the following run on the strand.
@@ -146,6 +148,7 @@ private:
     asio::any_io_executor executor_;
     asio::any_io_executor strand_;
     pool_options options_;
+    std::string endpoint_;
     keel::detail::blocking_worker cancel_worker_;   ///< PQcancel, which blocks
     std::vector<std::shared_ptr<connection>> all_;  ///< open or opening
     std::vector<std::shared_ptr<connection>> idle_; ///< the last one freed is used first

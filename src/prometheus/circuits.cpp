@@ -48,6 +48,14 @@ constexpr possible_transition possible_transitions[] = {
     {circuit_state::open, circuit_state::closed, "reset"},
 };
 
+/// Whether `watched` holds `one` already.
+template <class Breakers>
+bool watching(const std::vector<std::weak_ptr<Breakers>>& watched,
+              const std::shared_ptr<Breakers>& one) {
+    return std::any_of(watched.begin(), watched.end(),
+                       [&](const auto& weak) { return weak.lock() == one; });
+}
+
 } // namespace
 
 circuit_reading aggregate(std::span<const circuit_snapshot> breakers) noexcept {
@@ -56,6 +64,15 @@ circuit_reading aggregate(std::span<const circuit_snapshot> breakers) noexcept {
         if (severity(b.state) > severity(out.state))
             out.state = b.state;
         out.failure_ratio = std::max(out.failure_ratio, b.failure_ratio);
+    }
+    return out;
+}
+
+circuit_tally tally(std::span<const endpoint_circuit_snapshot> endpoints) noexcept {
+    circuit_tally out;
+    for (const endpoint_circuit_snapshot& e : endpoints) {
+        ++out.in_state[static_cast<std::size_t>(e.snapshot.state)];
+        out.failure_ratio = std::max(out.failure_ratio, e.snapshot.failure_ratio);
     }
     return out;
 }
@@ -94,14 +111,9 @@ void transition_counter::count(const circuit_transition& t) const noexcept {
 
 // ---- watched breakers -----------------------------------------------------------------
 
-void circuit_watch::add(const circuit_families& families,
-                        const std::shared_ptr<::prometheus::Registry>& registry,
-                        const std::string& dependency,
-                        const std::shared_ptr<circuit_breaker>& breaker) {
-    std::lock_guard lock(mutex_);
-    for (const auto& watched : breakers_)
-        if (watched.lock() == breaker)
-            return;
+bool circuit_watch::start(const circuit_families& families,
+                          const std::shared_ptr<::prometheus::Registry>& registry,
+                          const std::string& dependency) {
     if (!transitions_) {
         families_ = families;
         transitions_ =
@@ -112,14 +124,45 @@ void circuit_watch::add(const circuit_families& families,
             state_[static_cast<std::size_t>(s)] = &families_.state->Add(
                 {{"dependency", dependency}, {"state", std::string(to_string(s))}});
         failure_ratio_ = &families_.failure_ratio->Add({{"dependency", dependency}});
-        state_[static_cast<std::size_t>(circuit_state::closed)]->Set(1);
+        return true;
     }
+    return false;
+}
+
+void circuit_watch::add(const circuit_families& families,
+                        const std::shared_ptr<::prometheus::Registry>& registry,
+                        const std::string& dependency,
+                        const std::shared_ptr<circuit_breaker>& breaker) {
+    std::lock_guard lock(mutex_);
+    if (watching(breakers_, breaker))
+        return;
+    if (start(families, registry, dependency)) // until published: a new breaker is closed
+        state_[static_cast<std::size_t>(circuit_state::closed)]->Set(1);
+    per_endpoint_ = false;
     breaker->on_transition(
         [counter = transitions_](const circuit_transition& t) { counter->count(t); });
     breakers_.push_back(breaker);
 }
 
+void circuit_watch::add(const circuit_families& families,
+                        const std::shared_ptr<::prometheus::Registry>& registry,
+                        const std::string& dependency,
+                        const std::shared_ptr<endpoint_circuit_breakers>& breakers) {
+    std::lock_guard lock(mutex_);
+    if (watching(sets_, breakers))
+        return;
+    start(families, registry, dependency); // until published: no endpoint, every count 0
+    per_endpoint_ = true;
+    // Every endpoint's transitions, summed per dependency.
+    breakers->on_transition(
+        [counter = transitions_](std::string_view, const circuit_transition& t) {
+            counter->count(t);
+        });
+    sets_.push_back(breakers);
+}
+
 void circuit_watch::set_gauges(clock_ticks now) {
+    std::erase_if(sets_, [](const auto& weak) { return weak.expired(); });
     std::vector<circuit_snapshot> snapshots;
     std::erase_if(breakers_, [&](const std::weak_ptr<circuit_breaker>& weak) {
         const std::shared_ptr<circuit_breaker> breaker = weak.lock();
@@ -127,6 +170,16 @@ void circuit_watch::set_gauges(clock_ticks now) {
             snapshots.push_back(breaker->snapshot(now));
         return !breaker;
     });
+    std::shared_ptr<endpoint_circuit_breakers> newest_set;
+    for (auto it = sets_.rbegin(); !newest_set && it != sets_.rend(); ++it)
+        newest_set = it->lock();
+    if (newest_set && (per_endpoint_ || snapshots.empty())) {
+        const circuit_tally counted = tally(newest_set->snapshot(now));
+        for (circuit_state s : all_states)
+            state_[static_cast<std::size_t>(s)]->Set(counted.in_state[static_cast<std::size_t>(s)]);
+        failure_ratio_->Set(counted.failure_ratio);
+        return;
+    }
     if (snapshots.empty()) { // every breaker of the dependency is gone
         for (::prometheus::Gauge*& g : state_)
             families_.state->Remove(std::exchange(g, nullptr));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <keel/circuit_breaker.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -34,6 +35,15 @@ struct circuit_reading {
     double failure_ratio = 0.0;
 };
 circuit_reading aggregate(std::span<const circuit_snapshot> breakers) noexcept;
+
+/// What the breakers of a dependency with `scope: endpoint` show together:
+/// how many endpoints are in each state (by circuit_state) and the highest
+/// failure ratio. No label per endpoint: their number is unbounded.
+struct circuit_tally {
+    std::array<int, 3> in_state{};
+    double failure_ratio = 0.0;
+};
+circuit_tally tally(std::span<const endpoint_circuit_snapshot> endpoints) noexcept;
 
 /// keel_circuit_transitions_total of one dependency, which every breaker of
 /// it counts into. The transitions a breaker can make exist at zero from the
@@ -71,23 +81,37 @@ public:
     void add(const circuit_families& families,
              const std::shared_ptr<::prometheus::Registry>& registry, const std::string& dependency,
              const std::shared_ptr<circuit_breaker>& breaker);
+    /// Watches `breakers`, the endpoint set of a dependency with `scope:
+    /// endpoint` (once). The gauges then count its endpoints per state.
+    void add(const circuit_families& families,
+             const std::shared_ptr<::prometheus::Registry>& registry, const std::string& dependency,
+             const std::shared_ptr<endpoint_circuit_breakers>& breakers);
 
     /// Sets the gauges from the snapshots at `now()` of the breakers still
     /// alive; when none is, removes them. Reads no clock without breakers.
     template <class Now>
     void publish(Now&& now) {
         std::lock_guard lock(mutex_);
-        if (breakers_.empty())
+        if (breakers_.empty() && sets_.empty())
             return;
         set_gauges(now());
     }
 
 private:
+    /// The gauges and the transition counter, on the first add; true when
+    /// the gauges were made now.
+    bool start(const circuit_families& families,
+               const std::shared_ptr<::prometheus::Registry>& registry,
+               const std::string& dependency);
     void set_gauges(clock_ticks now);
 
     std::mutex mutex_; ///< watch() against publish()
     circuit_families families_;
     std::vector<std::weak_ptr<circuit_breaker>> breakers_;
+    /// Endpoint sets; the newest alive one is shown (a reload's new set
+    /// took over its predecessor's endpoints).
+    std::vector<std::weak_ptr<endpoint_circuit_breakers>> sets_;
+    bool per_endpoint_ = false; ///< the last one watched was an endpoint set
     std::shared_ptr<const transition_counter> transitions_;
     std::array<::prometheus::Gauge*, 3> state_{}; ///< by circuit_state
     ::prometheus::Gauge* failure_ratio_ = nullptr;

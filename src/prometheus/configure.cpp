@@ -27,6 +27,7 @@ void count_reloads(metrics& target, config::registry& policies) {
 
 void watch_breakers(metrics& target, config::registry& policies) {
     policies.on_circuit_breaker(target.breaker_watcher());
+    policies.on_endpoint_circuit_breakers(target.endpoint_breaker_watcher());
 }
 
 std::unique_ptr<exposer> serve(const metrics& source, const config::metrics_settings& settings) {

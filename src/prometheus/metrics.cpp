@@ -4,6 +4,7 @@
 // publishing.cpp (shards.hpp: what they share), circuit breakers in
 // circuits.cpp.
 #include <keel/circuit_breaker.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/prometheus/metrics.hpp>
 
 #include "shards.hpp"
@@ -137,11 +138,13 @@ struct metrics::impl {
         return made;
     }
 
-    void watch(std::string_view name, const std::shared_ptr<circuit_breaker>& breaker) {
-        if (!breaker)
+    /// Watches a circuit_breaker or an endpoint_circuit_breakers.
+    template <class Breakers>
+    void watch(std::string_view name, const std::shared_ptr<Breakers>& breakers) {
+        if (!breakers)
             throw std::invalid_argument("keel::prometheus: watch: the circuit breaker is null");
         const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
-        handles->circuits.add(circuits, registry, handles->dependency, breaker);
+        handles->circuits.add(circuits, registry, handles->dependency, breakers);
     }
 
     // The publishing thread, for a registry of the user's.
@@ -312,9 +315,20 @@ void metrics::watch(std::string_view name, std::shared_ptr<keel::circuit_breaker
 
 std::function<void(std::string_view, const std::shared_ptr<keel::circuit_breaker>&)>
 metrics::breaker_watcher() {
-    return [state = impl_](std::string_view name,
-                           const std::shared_ptr<keel::circuit_breaker>& breaker) {
+    return [state = impl_](std::string_view name, const auto& breaker) {
         state->watch(name, breaker);
+    };
+}
+
+void metrics::watch(std::string_view name,
+                    std::shared_ptr<keel::endpoint_circuit_breakers> breakers) {
+    impl_->watch(name, breakers);
+}
+
+std::function<void(std::string_view, const std::shared_ptr<keel::endpoint_circuit_breakers>&)>
+metrics::endpoint_breaker_watcher() {
+    return [state = impl_](std::string_view name, const auto& breakers) {
+        state->watch(name, breakers);
     };
 }
 

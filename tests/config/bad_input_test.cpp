@@ -288,9 +288,6 @@ const bad_case cases[] = {
     {"cb_scope", DEP("circuit_breaker: {scope: endpoints}"), 4, 30,
      "dependencies.d.circuit_breaker.scope: unknown scope 'endpoints' (did you mean 'endpoint'?); "
      "expected one of: dependency, endpoint"},
-    {"cb_scope_endpoint_not_yet", DEP("circuit_breaker: {scope: endpoint}"), 4, 30,
-     "dependencies.d.circuit_breaker.scope: scope 'endpoint' is not available yet: keel's "
-     "wrappers do not report their endpoints to the breaker; use 'dependency'"},
     {"cb_max_endpoints_zero", DEP("circuit_breaker: {max_endpoints: 0}"), 4, 38,
      "dependencies.d.circuit_breaker.max_endpoints: expected a whole number >= 1, got \"0\""},
     {"cb_break_over_builtin_max", DEP("circuit_breaker: {break: {duration: 3m}}"), 4, 31,

@@ -27,7 +27,7 @@ dependencies:
       ignore: [throttled]
       break: { duration: 5s, multiplier: 2.0, max: 2m, jitter: 0.1 }
       half_open: { probes: 3, successes: 2, max_wait: 30s }
-      scope: dependency
+      scope: endpoint
       max_endpoints: 64
 )");
     const auto& b = doc.find("payments")->circuit_breaker;
@@ -50,7 +50,7 @@ dependencies:
     want.probes = 3;
     want.successes = 2;
     want.half_open_max_wait = 30s;
-    want.scope = settings::scope_kind::dependency;
+    want.scope = settings::scope_kind::endpoint;
     want.max_endpoints = 64;
     EXPECT_TRUE(*b == want);
     EXPECT_FALSE(doc.defaults_circuit_breaker.has_value());

@@ -133,7 +133,7 @@ dependencies:
       ignore: [throttled, permanent]
       break: {duration: 250ms, multiplier: 1.5, max: 1h, jitter: 0.125}
       half_open: {probes: 3, max_wait: 10s}
-      scope: dependency
+      scope: endpoint
       max_endpoints: 7
   quiet-one: {extends: quiet}
   on-again: {extends: quiet, circuit_breaker: {consecutive_failures: 3}}
@@ -173,7 +173,7 @@ TEST(config_explain, spells_a_breaker_out) {
       ignore: [throttled, permanent]
       break: {duration: 250ms, multiplier: 1.5, max: 1h, jitter: 0.125}
       half_open: {probes: 3, successes: 2, max_wait: 10s}
-      scope: dependency
+      scope: endpoint
       max_endpoints: 7
 )");
     EXPECT_NE(explain(doc, "quiet-one").find("    circuit_breaker: off\n"), std::string::npos);

@@ -38,27 +38,33 @@ std::string edited(std::string text, const std::string& from, const std::string&
     return text;
 }
 
-std::shared_ptr<keel::circuit_breaker> breaker_of(configured_pipeline& p) {
+/// The pipeline's breaker, of the type the scope makes.
+template <class Breakers = keel::circuit_breaker>
+std::shared_ptr<Breakers> breaker_of(configured_pipeline& p) {
     const auto& chain = p.policy().strategies;
     if (!chain)
         return nullptr;
-    auto breaker = std::dynamic_pointer_cast<keel::circuit_breaker>(chain->breaker);
-    EXPECT_NE(breaker, nullptr) << "the chain's breaker is a keel::circuit_breaker";
+    auto breaker = std::dynamic_pointer_cast<Breakers>(chain->breaker);
+    EXPECT_NE(breaker, nullptr) << "the chain's breaker is of the scope's type";
     return breaker;
 }
 
-struct no_wait final : admission_waiter {
+/// A call's attempt as the engine hands it over: its endpoint, no waiting.
+struct call_of final : admission_waiter {
+    explicit call_of(std::string_view endpoint = "") { set_endpoint(endpoint); }
     void admitted() noexcept override {}
 };
 
-/// Two failed attempts at `now`: enough to open the breakers above.
-void fail_twice(keel::circuit_breaker& b, clock_ticks now) {
+/// Two failed attempts (of `endpoint`) at `now`: enough to open the breakers
+/// below.
+template <class Breakers>
+void fail_twice(Breakers& b, clock_ticks now, std::string_view endpoint = "") {
     attempt_record failed;
     failed.result = attempt_result::failure;
     failed.fault = fault_class::transient;
     for (int i = 0; i < 2; ++i) {
-        no_wait waiter;
-        const admission a = b.admit(now, waiter);
+        call_of call(endpoint);
+        const admission a = b.admit(now, call);
         ASSERT_TRUE(a.admitted);
         b.release(now, &failed, a.ticket);
     }
@@ -186,6 +192,99 @@ TEST_F(config_registry_breaker, lists_every_breaker_for_health_checks) {
     EXPECT_DOUBLE_EQ(listed[0].snapshot.failure_ratio, 1.0);
     EXPECT_EQ(listed[1].dependency, "search");
     EXPECT_EQ(listed[1].snapshot.state, circuit_state::closed);
+}
+
+// ---- scope: endpoint -----------------------------------------------------------------
+
+/// with_breaker, its payments breaker per endpoint (4 at most).
+const std::string per_endpoint = edited(with_breaker, "      break: {duration: 1h, max: 2h}\n",
+                                        "      break: {duration: 1h, max: 2h}\n"
+                                        "      scope: endpoint\n      max_endpoints: 4\n");
+
+std::shared_ptr<keel::endpoint_circuit_breakers> endpoints_of(configured_pipeline& p) {
+    return breaker_of<keel::endpoint_circuit_breakers>(p);
+}
+
+/// One successful attempt of `endpoint` at `now`.
+void succeed(keel::endpoint_circuit_breakers& set, std::string_view endpoint, clock_ticks now) {
+    attempt_record ok;
+    call_of call(endpoint);
+    const admission a = set.admit(now, call);
+    ASSERT_TRUE(a.admitted);
+    set.release(now, &ok, a.ticket);
+}
+
+TEST_F(config_registry_breaker, scope_endpoint_gives_the_dependency_one_shared_endpoint_set) {
+    const auto first = make(per_endpoint);
+    const auto second = make(per_endpoint);
+    const auto set = endpoints_of(first->pipeline("payments"));
+    ASSERT_NE(set, nullptr);
+    EXPECT_EQ(endpoints_of(second->pipeline("payments")), set);
+    EXPECT_EQ(set->settings().max_endpoints, 4);
+
+    std::vector<std::string> heard;
+    first->on_endpoint_circuit_breakers(
+        [&](std::string_view dependency,
+            const std::shared_ptr<keel::endpoint_circuit_breakers>& s) {
+            heard.push_back(std::string(dependency));
+            EXPECT_EQ(s, set);
+        });
+    EXPECT_EQ(heard, std::vector<std::string>{"payments"}) << "told of the set in place";
+}
+
+TEST_F(config_registry_breaker, lists_one_entry_per_endpoint_for_health_checks) {
+    const auto reg = make(edited(per_endpoint, "  search: {}", "  search: {circuit_breaker: {}}"));
+    const auto set = endpoints_of(reg->pipeline("payments"));
+    fail_twice(*set, 1s, "http://b:80");
+    succeed(*set, "http://a:80", 1s);
+    const std::vector<circuit_breaker_status> listed = reg->circuit_breakers(2s);
+    ASSERT_EQ(listed.size(), 3u);
+    EXPECT_EQ(listed[0].dependency, "payments");
+    EXPECT_EQ(listed[0].endpoint, "http://a:80");
+    EXPECT_EQ(listed[0].snapshot.state, circuit_state::closed);
+    EXPECT_EQ(listed[1].dependency, "payments");
+    EXPECT_EQ(listed[1].endpoint, "http://b:80");
+    EXPECT_EQ(listed[1].snapshot.state, circuit_state::open);
+    EXPECT_EQ(listed[1].snapshot.since, 1s);
+    EXPECT_EQ(listed[2].dependency, "search");
+    EXPECT_EQ(listed[2].endpoint, "");
+}
+
+TEST_F(config_registry_breaker, a_reload_keeps_each_endpoints_state) {
+    const auto reg = make(per_endpoint);
+    auto& payments = reg->pipeline("payments");
+    const auto set = endpoints_of(payments);
+    fail_twice(*set, 1s, "b:443");
+    succeed(*set, "a:443", 1s);
+
+    // Unchanged breaker settings: the same set, windows and all.
+    reg->apply(load(edited(per_endpoint, "  search: {}", "  search: {timeout: {total: 3s}}")));
+    EXPECT_EQ(endpoints_of(payments), set);
+    EXPECT_EQ(set->snapshot("a:443", 2s)->recorded, 1);
+
+    // Changed settings: a new set; each endpoint keeps its state, with an
+    // empty window.
+    reg->apply(load(edited(per_endpoint, "min_calls: 2", "min_calls: 3")));
+    const auto changed = endpoints_of(payments);
+    ASSERT_NE(changed, set);
+    EXPECT_EQ(changed->settings().min_calls, 3);
+    EXPECT_EQ(changed->snapshot("b:443", 2s)->state, circuit_state::open);
+    EXPECT_EQ(changed->snapshot("b:443", 2s)->since, 1s);
+    EXPECT_EQ(changed->snapshot("a:443", 2s)->recorded, 0);
+
+    // A scope changed: a fresh breaker, nothing carried over.
+    reg->apply(load(edited(per_endpoint, "      scope: endpoint\n", "")));
+    const auto whole = breaker_of(payments);
+    ASSERT_NE(whole, nullptr);
+    EXPECT_EQ(whole->snapshot(2s).state, circuit_state::closed);
+    EXPECT_EQ(reg->circuit_breakers(2s).size(), 1u);
+
+    // And back: a fresh set, not the one before.
+    reg->apply(load(per_endpoint));
+    const auto again = endpoints_of(payments);
+    ASSERT_NE(again, nullptr);
+    EXPECT_NE(again, changed);
+    EXPECT_EQ(again->size(), 0u);
 }
 
 } // namespace

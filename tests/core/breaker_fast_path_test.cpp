@@ -184,12 +184,12 @@ TEST_F(breaker_fast_path_test, a_refused_call_completes_on_the_handlers_own_exec
 /// Counts its admissions and releases, and remembers the tickets released.
 struct counting_admission final : admission_strategy {
     int admits = 0;
-    std::vector<std::uint32_t> released;
+    std::vector<std::uint64_t> released;
     admission admit(clock_ticks, admission_waiter&) override {
         ++admits;
-        return admission::admit(41 + static_cast<std::uint32_t>(admits));
+        return admission::admit(41 + static_cast<std::uint64_t>(admits));
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t ticket) noexcept override {
+    void release(clock_ticks, const attempt_record*, std::uint64_t ticket) noexcept override {
         released.push_back(ticket);
     }
 };
@@ -200,7 +200,7 @@ TEST_F(breaker_fast_path_test, an_admitted_first_attempt_is_admitted_once_and_ke
     ASSERT_TRUE(c.done());
     EXPECT_FALSE(c.ec);
     EXPECT_EQ(counting->admits, 1);
-    EXPECT_EQ(counting->released, std::vector<std::uint32_t>{42});
+    EXPECT_EQ(counting->released, std::vector<std::uint64_t>{42});
 }
 
 TEST_F(breaker_fast_path_test, a_half_open_breakers_one_probe_is_taken_once) {
@@ -221,9 +221,9 @@ struct time_probe final : admission_strategy {
     std::vector<clock_ticks> times;
     std::vector<nanos> durations;
     admission admit(clock_ticks, admission_waiter&) override { return admission::admit(); }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override {}
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {}
     void release_at(const lazy_time& now, const attempt_record* a,
-                    std::uint32_t) noexcept override {
+                    std::uint64_t) noexcept override {
         known.push_back(now.known());
         times.push_back(now.get());
         durations.push_back(a ? a->duration : nanos(-1));

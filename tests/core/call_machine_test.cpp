@@ -422,7 +422,7 @@ struct test_admission final : admission_strategy {
         ++asked;
         return yes ? admission::admit() : admission::reject(errc::circuit_open, retry_after);
     }
-    void release(clock_ticks, const attempt_record* a, std::uint32_t) noexcept override {
+    void release(clock_ticks, const attempt_record* a, std::uint64_t) noexcept override {
         ++released;
         if (!a)
             ++released_unstarted;
@@ -789,7 +789,7 @@ struct waiting_admission final : admission_strategy {
         queued = &w;
         return admission::wait_at_most(max_wait, errc::bulkhead_timeout);
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override {
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {
         ++released;
     }
     bool withdraw(admission_waiter& w) noexcept override {

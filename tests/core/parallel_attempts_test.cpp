@@ -47,7 +47,7 @@ struct counting_bulkhead final : admission_strategy {
         }
         return admission::admit();
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override { --held; }
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override { --held; }
 };
 
 pipeline_policy hedged(std::chrono::nanoseconds delay,

@@ -37,7 +37,7 @@ struct at_most_n final : keel::admission_strategy {
         free.fetch_add(1);
         return keel::admission::reject(keel::errc::bulkhead_full);
     }
-    void release(keel::clock_ticks, const keel::attempt_record*, std::uint32_t) noexcept override {
+    void release(keel::clock_ticks, const keel::attempt_record*, std::uint64_t) noexcept override {
         free.fetch_add(1);
     }
 };
@@ -83,7 +83,7 @@ struct recording_bulkhead final : admission_strategy {
         ++held;
         return admission::admit();
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override {
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {
         --held;
         ++released;
     }
@@ -313,7 +313,7 @@ struct queueing_bulkhead final : admission_strategy {
         queue.push_back(&w);
         return admission::wait_at_most(max_wait, errc::bulkhead_timeout);
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override {
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {
         admission_waiter* next = nullptr;
         {
             std::lock_guard lock(mutex);

@@ -4,6 +4,7 @@
 
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/observer.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/strategy.hpp>
@@ -35,10 +36,17 @@ using configured_pipeline = keel::basic_pipeline<asio::steady_timer, keel::share
 using circuit_breaker_listener = std::function<void(
     std::string_view dependency, const std::shared_ptr<keel::circuit_breaker>& breaker)>;
 
+/// Hears of every endpoint set (`scope: endpoint`) a registry puts into a
+/// pipeline.
+using endpoint_circuit_breakers_listener = std::function<void(
+    std::string_view dependency, const std::shared_ptr<keel::endpoint_circuit_breakers>& breakers)>;
+
 /// One breaker as a readiness or health endpoint shows it.
 struct circuit_breaker_status {
     std::string dependency;
-    std::string endpoint; ///< empty: the whole dependency (scope: dependency)
+    /// empty: the whole dependency (scope: dependency), or the calls that
+    /// reported no endpoint (scope: endpoint)
+    std::string endpoint;
     keel::circuit_snapshot snapshot;
 };
 
@@ -65,6 +73,13 @@ struct reload_event {
 /// one that changes them puts in a new breaker that takes over the state of
 /// the old (an open breaker stays open until its break ends) with an empty
 /// window; one that removes them leaves the dependency without strategies.
+///
+/// With `scope: endpoint` the dependency's breaker is a
+/// keel::endpoint_circuit_breakers (one breaker per endpoint its calls
+/// report), shared and reloaded the same way, endpoint by endpoint: equal
+/// settings keep the set; changed settings put in a new set whose breakers
+/// take over each endpoint's state with an empty window. A reload that
+/// changes the scope starts afresh.
 class registry {
 public:
     /// Every pipeline reports to `observer` (none when null).
@@ -124,9 +139,14 @@ public:
     /// held off: it must not call apply, reload, pipeline_or_defaults or
     /// on_circuit_breaker.
     void on_circuit_breaker(circuit_breaker_listener listener);
+    /// The same for the endpoint sets of dependencies with `scope:
+    /// endpoint` (endpoint_circuit_breakers::on_transition hears each
+    /// endpoint's transitions; keel::prometheus adds its listener here).
+    void on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener);
 
-    /// A snapshot of every breaker of the dependencies in pipelines, sorted
-    /// by dependency then endpoint, at `now` on the pipelines' clock
+    /// A snapshot of every breaker of the dependencies in pipelines (one per
+    /// endpoint for `scope: endpoint`, once it has been used), sorted by
+    /// dependency then endpoint, at `now` on the pipelines' clock
     /// (std::chrono::steady_clock, as time since its epoch): what a
     /// readiness endpoint lists. Time-driven transitions due by `now` are
     /// made first (and reported to transition listeners).
@@ -142,6 +162,21 @@ private:
     /// new one). Called with update_mutex_ held, not mutex_.
     pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
                                     const std::optional<keel::circuit_breaker_settings>& breaker);
+    template <class Breakers>
+    using breakers_of = std::map<std::string, std::shared_ptr<Breakers>, std::less<>>;
+    /// The breaker (scope: dependency) or endpoint set (scope: endpoint) of
+    /// dependency `name`: kept, made, or taking over the previous one's
+    /// state; recorded in `given` (and out of `other_scope`: a changed scope
+    /// starts afresh); `listeners` told of a new one.
+    template <class Breakers, class Other, class Listener>
+    std::shared_ptr<keel::admission_strategy>
+    obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
+                    breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
+                    const std::vector<Listener>& listeners);
+    /// Tells `listener` of every one in `given`, then adds it to `listeners`.
+    template <class Breakers, class Listener>
+    void listen(const breakers_of<Breakers>& given, std::vector<Listener>& listeners,
+                Listener listener);
 
     /// Serialises changes (construction, apply, pipelines made on demand,
     /// listeners added) and the breaker listeners' calls; taken before mutex_.
@@ -154,9 +189,12 @@ private:
     std::shared_ptr<const document> doc_;
     std::map<std::string, std::unique_ptr<configured_pipeline>, std::less<>> pipelines_;
     /// The breaker each pipeline was last given (none: no entry).
-    std::map<std::string, std::shared_ptr<keel::circuit_breaker>, std::less<>> breakers_;
+    breakers_of<keel::circuit_breaker> breakers_;
+    /// The endpoint set each pipeline with `scope: endpoint` was last given.
+    breakers_of<keel::endpoint_circuit_breakers> endpoint_breakers_;
     std::vector<std::function<void(const reload_event&)>> listeners_;
     std::vector<circuit_breaker_listener> breaker_listeners_;
+    std::vector<endpoint_circuit_breakers_listener> endpoint_breaker_listeners_;
 };
 
 struct watch_options {

@@ -96,7 +96,7 @@ public:
     /// Before start(): the breaker admitted the first attempt already (the
     /// driver asked it before building the call, to refuse without building
     /// it); the first attempt takes that permit instead of asking again.
-    void breaker_admitted_first(std::uint32_t ticket) noexcept {
+    void breaker_admitted_first(std::uint64_t ticket) noexcept {
         first_admitted_ = true;
         first_ticket_ = ticket;
     }
@@ -267,7 +267,7 @@ private:
         std::uint8_t admitted = 0; ///< which admission strategies hold a permit for it
         /// Their admissions' tickets, handed back on release; nothing
         /// without strategies (the slot is reset for every attempt).
-        [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<std::uint32_t, 3>,
+        [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<std::uint64_t, 3>,
                                                  no_tickets>
             tickets{};
         bool running = false;        ///< started and not yet ended
@@ -404,7 +404,7 @@ private:
     std::array<admission_waiter*, slots> waiters_{};
     int attempts_started_ = 0;
     int in_flight_ = 0;
-    std::uint32_t first_ticket_ = 0;
+    std::uint64_t first_ticket_ = 0;
     bool first_admitted_ = false; ///< breaker_admitted_first, until the first launch
     bool sleeping_ = false;
     bool decided_ = false;

@@ -28,13 +28,14 @@
 
 namespace keel::detail {
 
-/// The waiter given when asking before the call exists: a breaker never
-/// makes an attempt wait, and a strategy in its place that does is
-/// withdrawn at once (the call then asks it again, with a waiter of its own).
+/// The waiter given when asking before the call exists, with the call's
+/// endpoint: a breaker never makes an attempt wait, and a strategy in its
+/// place that does is withdrawn at once (the call then asks it again, with
+/// a waiter of its own).
 struct no_waiter final : admission_waiter {
+    explicit no_waiter(std::string_view endpoint) noexcept { set_endpoint(endpoint); }
     void admitted() noexcept override {}
 };
-inline constinit no_waiter first_waiter;
 
 /// What the breaker answered for a call's first attempt.
 enum class first_admission : std::uint8_t { not_asked, admitted, refused };
@@ -48,12 +49,13 @@ inline bool ask_breaker_first(const strategy_chain& chain) noexcept {
 
 /// What `answer`, the breaker's to a call's first attempt, means. A wait
 /// (from a strategy in the breaker's place) is withdrawn at once.
-inline first_admission settle_first(admission_strategy& breaker, admission& answer) noexcept {
+inline first_admission settle_first(admission_strategy& breaker, admission& answer,
+                                    admission_waiter& waiter) noexcept {
     if (answer.admitted)
         return first_admission::admitted;
     if (!answer.wait)
         return first_admission::refused;
-    if (breaker.withdraw(first_waiter))
+    if (breaker.withdraw(waiter))
         return first_admission::not_asked; // it holds nothing: the call asks again
     answer = admission::admit(0);          // admitted meanwhile: a permit, no ticket
     return first_admission::admitted;

@@ -29,6 +29,7 @@
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
 #include <keel/detail/spinlock.hpp>
+#include <keel/endpoint.hpp>
 
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
@@ -44,6 +45,7 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -89,7 +91,7 @@ public:
     template <class H, class O>
     static void start(H&& handler, O&& op, const params_type& params, service_type& service,
                       const Observer& observer, const IoExecutor& io_executor,
-                      std::optional<std::uint32_t> first_ticket = std::nullopt) {
+                      std::optional<std::uint64_t> first_ticket = std::nullopt) {
         state_allocator alloc(recycled_allocator(handler));
         run_op* self = nullptr;
         try {
@@ -129,9 +131,10 @@ private:
         this->abandon = &on_entry_abandoned;
         if constexpr (Chain::enabled) {
             std::array<admission_waiter*, slots> waiters;
+            // op_ lives as long as the call: its endpoint's view does too.
+            const std::string_view endpoint = endpoint_of(op_);
             for (int i = 0; i < slots; ++i) {
-                waiters_[i].self = this;
-                waiters_[i].slot = i;
+                waiters_[i].attach(this, i, endpoint);
                 waiters[i] = &waiters_[i];
             }
             machine_.attach_waiters(waiters.data());
@@ -229,6 +232,11 @@ private:
     struct slot_waiter final : admission_waiter {
         run_op* self = nullptr;
         int slot = 0;
+        void attach(run_op* owner, int index, std::string_view endpoint) noexcept {
+            self = owner;
+            slot = index;
+            set_endpoint(endpoint);
+        }
         void admitted() noexcept override {
             asio::post(self->executor_, asio::bind_allocator(self->allocator_, grant{self, slot}));
         }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -122,16 +123,36 @@ public:
     /// behind: the attempt in flight may have reached the server, as may
     /// earlier ones of an idempotent request.
     ///
+    /// The call reports endpoint_for(r) to the pipeline's strategies kept
+    /// per endpoint (a circuit breaker with `scope: endpoint`).
+    ///
     /// Lifetimes: the client and the pipeline must outlive the call; the
     /// request is moved in and kept, unchanged, until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, request r,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+        call_endpoint endpoint = call_endpoint_of(r);
         return keel::detail::call_with_attempts<void(std::error_code, response), send_options>(
-            pipeline, initiate_borrowed_send{{this}}, std::move(r), std::forward<Token>(token));
+            pipeline, initiate_borrowed_send{{this}}, std::move(r), std::forward<Token>(token),
+            std::move(endpoint));
     }
 
+    /// The endpoint `r` goes to: endpoint_of its URL, or of base_url for a
+    /// URL that starts with '/'.
+    std::string endpoint_for(const request& r) const;
+
 private:
+    /// A call's endpoint, kept by the call: a view of the client's own for a
+    /// path under base_url (no allocation per call), else the URL's.
+    struct call_endpoint {
+        std::string_view base;
+        std::string own;
+        operator std::string_view() const noexcept {
+            return own.empty() ? base : std::string_view(own);
+        }
+    };
+    call_endpoint call_endpoint_of(const request& r) const;
+
     /// Sends a request of its own (async_send).
     struct initiate_send : initiation<client> {
         template <class Handler>

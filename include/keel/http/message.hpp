@@ -67,4 +67,11 @@ struct response {
 /// Idempotency-Key.
 bool is_idempotent(const request& r) noexcept;
 
+/// The endpoint an absolute URL goes to, as keel keys per-endpoint state
+/// (a circuit breaker with `scope: endpoint`): `scheme://host:port`, the
+/// scheme and host lower-cased, user info dropped, the port the scheme's
+/// default (http 80, https 443) when the URL names none; a URL without a
+/// scheme is http. "HTTPS://Api.Example.com/v1" -> "https://api.example.com:443".
+std::string endpoint_of(std::string_view url);
+
 } // namespace keel::http

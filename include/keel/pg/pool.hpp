@@ -6,6 +6,7 @@
 #include <keel/detail/call_with_attempts.hpp>
 #include <keel/detail/initiate_call.hpp>
 #include <keel/detail/io_object.hpp>
+#include <keel/endpoint.hpp>
 #include <keel/pg/error.hpp>
 #include <keel/pg/result.hpp>
 #include <keel/pg/statement.hpp>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -40,6 +42,13 @@ struct pool_options {
     /// take to acknowledge before the connection is closed instead of reused.
     std::chrono::milliseconds cancel_grace{2000};
 };
+
+/// The endpoint a connection string names, as keel keys per-endpoint state
+/// (a circuit breaker with `scope: endpoint`): `host:port`, the host
+/// lower-cased (`hostaddr` when there is no `host`), "localhost" and 5432
+/// where the string names none (PGHOST and PGPORT are not read); empty for
+/// a string libpq cannot parse. "postgresql://app@DB1/app" -> "db1:5432".
+std::string endpoint_of(std::string_view dsn);
 
 /// Options of one call. Through a pipeline they come from the attempt.
 struct query_options {
@@ -105,6 +114,9 @@ public:
 
     const pool_options& options() const noexcept;
     pool_stats stats() const;
+    /// The pool's one endpoint, endpoint_of(options().dsn): what its calls
+    /// through a pipeline report to strategies kept per endpoint.
+    std::string_view endpoint() const noexcept;
 
     /// Runs one statement, with no retries.
     ///
@@ -153,7 +165,7 @@ public:
     auto async_call(Pipeline&& pipeline, statement s,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         return keel::detail::call_with_attempts<void(std::error_code, result), query_options>(
-            pipeline, initiate_query{{this}}, std::move(s), std::forward<Token>(token));
+            pipeline, initiate_query{{this}}, std::move(s), std::forward<Token>(token), endpoint());
     }
 
     /// Runs `body` inside BEGIN [ISOLATION LEVEL ...] / COMMIT on one pooled
@@ -193,18 +205,22 @@ public:
         static_assert(
             std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
             "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
+        auto attempts = [this, body = std::move(body), level](const keel::attempt& a,
+                                                              auto&& attempt_token) {
+            return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
+                [this, &body, level, &a](auto handler) {
+                    keel::detail::initiate_call<keel::detail::completion, std::error_code>(
+                        std::move(handler), executor_, [&](auto done) {
+                            return detail::make_transaction(impl_, &body, level, &a,
+                                                            std::move(done));
+                        });
+                },
+                attempt_token);
+        };
+        // Reports the pool's endpoint, as async_call does.
         return pipeline.template async_run<void(std::error_code)>(
-            [this, body = std::move(body), level](const keel::attempt& a, auto&& attempt_token) {
-                return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
-                    [this, &body, level, &a](auto handler) {
-                        keel::detail::initiate_call<keel::detail::completion, std::error_code>(
-                            std::move(handler), executor_, [&](auto done) {
-                                return detail::make_transaction(impl_, &body, level, &a,
-                                                                std::move(done));
-                            });
-                    },
-                    attempt_token);
-            },
+            keel::with_endpoint_t<decltype(attempts), std::string_view>{std::move(attempts),
+                                                                        endpoint()},
             std::forward<Token>(token));
     }
 

@@ -19,6 +19,7 @@ class Registry;
 
 namespace keel {
 class circuit_breaker;
+class endpoint_circuit_breakers;
 } // namespace keel
 
 namespace keel::prometheus {
@@ -92,9 +93,11 @@ private:
 ///
 /// and, for each dependency with a watched circuit breaker (watch()):
 ///
-///   keel_circuit_state{dependency, state}       (gauge: 1 current, 0 others)
+///   keel_circuit_state{dependency, state}       (gauge: 1 current, 0 others;
+///                                                for scope: endpoint, how
+///                                                many endpoints are in it)
 ///   keel_circuit_transitions_total{dependency, from, to, reason}
-///   keel_circuit_failure_ratio{dependency}      (gauge)
+///   keel_circuit_failure_ratio{dependency}      (gauge; the highest endpoint's)
 ///
 /// Every label value of a dependency is created, at zero, when the
 /// dependency is first asked for, so dashboards see every series from the
@@ -161,6 +164,17 @@ public:
     /// keel::config::registry::on_circuit_breaker).
     std::function<void(std::string_view, const std::shared_ptr<keel::circuit_breaker>&)>
     breaker_watcher();
+    /// Shows `breakers`, the endpoint set of dependency `name` (`scope:
+    /// endpoint`), in the keel_circuit_* metrics with no endpoint label:
+    /// keel_circuit_state counts its endpoints in each state, the failure
+    /// ratio is the highest among them, transitions are summed. When a
+    /// dependency has several sets (a reload made a new one), the newest
+    /// still alive is shown. Otherwise as watch() above.
+    void watch(std::string_view name, std::shared_ptr<keel::endpoint_circuit_breakers> breakers);
+    /// That watch as a function that keeps what it needs alive by itself
+    /// (for keel::config::registry::on_endpoint_circuit_breakers).
+    std::function<void(std::string_view, const std::shared_ptr<keel::endpoint_circuit_breakers>&)>
+    endpoint_breaker_watcher();
 
     /// Counts one configuration reload (keel_config_reloads_total).
     void count_reload(bool success) noexcept;

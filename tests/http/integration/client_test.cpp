@@ -3,6 +3,7 @@
 // cancellation, and a real nginx. The service: service_test.cpp.
 #include <keel/config/document.hpp>
 #include <keel/config/registry.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
 #include <keel/http/client.hpp>
@@ -391,6 +392,56 @@ TEST_F(http_client, full_accept_queue_is_a_connect_timeout) {
 }
 
 // ---- through a pipeline ------------------------------------------------------------------
+
+TEST_F(http_client, a_call_reports_scheme_host_and_port_to_the_breakers_kept_per_endpoint) {
+    server.script("/down", {{behaviour::reply, 503}});
+    server.script("/up", {{behaviour::reply, 200}});
+    keel::circuit_breaker_settings settings;
+    settings.scope = keel::circuit_breaker_settings::scope_kind::endpoint;
+    settings.consecutive_failures = 1;
+    auto breakers = std::make_shared<keel::endpoint_circuit_breakers>(settings);
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = breakers;
+    pipeline_policy policy = fast_policy(1);
+    policy.strategies = chain;
+    keel::basic_pipeline<asio::steady_timer, keel::null_observer, asio::any_io_executor,
+                         keel::strategy_chain>
+        p(io, "per-endpoint-http", policy);
+    const std::string endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+
+    outcome down;
+    client.async_call(p, get("/down"), record(down));
+    run_until(io, down);
+    EXPECT_EQ(down.ec, kh::make_status_error(503));
+    const auto listed = breakers->snapshot(keel::clock_ticks(0));
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].endpoint, endpoint);
+
+    // A path under base_url reports base_url's endpoint, the host
+    // lower-cased: localhost is an endpoint of its own, still closed.
+    kh::client_options base;
+    base.base_url = "http://LOCALHOST:" + std::to_string(server.port());
+    kh::client based(io.get_executor(), base);
+    outcome through_base;
+    based.async_call(
+        p,
+        [] {
+            kh::request r;
+            r.url = "/up";
+            return r;
+        }(),
+        record(through_base));
+    run_until(io, through_base);
+    EXPECT_FALSE(through_base.ec) << through_base.ec.message();
+    outcome again;
+    client.async_call(p, get("/up"), record(again));
+    run_until(io, again);
+    EXPECT_EQ(again.ec, keel::errc::circuit_open) << "127.0.0.1's breaker opened";
+    EXPECT_EQ(server.count("/up"), 1);
+    EXPECT_EQ(breakers->size(), 2u);
+    EXPECT_TRUE(breakers->snapshot("http://localhost:" + std::to_string(server.port()),
+                                   keel::clock_ticks(0)));
+}
 
 TEST_F(http_client, transient_statuses_are_retried) {
     server.script("/flaky", {{behaviour::reply, 502}, {behaviour::reply, 500}, {}});

@@ -190,6 +190,26 @@ dependencies:
         << "no breaker configured";
 }
 
+TEST(configured_metrics, registry_endpoint_sets_are_watched) {
+    const config::document doc = config::load_string(R"(version: 1
+dependencies:
+  search-http:
+    kind: http
+    circuit_breaker: {min_calls: 2, scope: endpoint}
+)");
+    keel::prometheus::metrics metrics(keel::prometheus::options_from(doc.metrics));
+    asio::io_context io;
+    config::registry policies(io.get_executor(), doc,
+                              keel::prometheus::observers_for(metrics, doc.metrics));
+    keel::prometheus::watch_breakers(metrics, policies);
+    const snapshot s(metrics.registry());
+    EXPECT_EQ(s.gauge("keel_circuit_state", {{"dependency", "search-http"}, {"state", "closed"}}),
+              0)
+        << "an endpoint set: how many endpoints are closed (none has called yet)";
+    EXPECT_FALSE(
+        s.series("keel_circuit_transitions_total", {{"dependency", "search-http"}}).empty());
+}
+
 TEST(configured_metrics, registry_breakers_are_watched) {
     if constexpr (reports_breakers<config::registry>)
         expect_breakers_watched<config::registry>();

@@ -2,6 +2,7 @@
 // real keel::circuit_breaker driven at explicit times, and
 // keel_rejections_total by reason through a pipeline whose strategies refuse.
 #include <keel/circuit_breaker.hpp>
+#include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/error.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/prometheus/metrics.hpp>
@@ -259,6 +260,47 @@ TEST_F(circuit_metrics_test, endpoint_breakers_show_as_their_dependency) {
                                                 {"open>closed:reset", 1}}));
 }
 
+/// The call of an endpoint, as the engine hands it to an endpoint set.
+struct call_of final : admission_waiter {
+    explicit call_of(std::string_view endpoint) { set_endpoint(endpoint); }
+    void admitted() noexcept override {}
+};
+
+TEST_F(circuit_metrics_test, an_endpoint_set_counts_its_endpoints_per_state) {
+    circuit_breaker_settings settings = three_calls_half_fail();
+    settings.scope = circuit_breaker_settings::scope_kind::endpoint;
+    auto set = std::make_shared<endpoint_circuit_breakers>(settings);
+    metrics.watch("payments", set);
+    EXPECT_EQ(states(scrape(0s)), (counts{{"closed", 0}, {"open", 0}, {"half_open", 0}}))
+        << "no endpoint yet";
+    const auto attempt_of = [&](std::string_view endpoint, clock_ticks at, std::error_code e) {
+        call_of call(endpoint);
+        const admission a = set->admit(at, call);
+        ASSERT_TRUE(a.admitted);
+        attempt_record r;
+        r.result = e ? attempt_result::failure : attempt_result::success;
+        r.fault = fault_class::transient;
+        r.error = e;
+        set->release(at + 1ms, &r, a.ticket);
+    };
+    attempt_of("a:443", 1s, {});
+    attempt_of("a:443", 2s, refused); // a: 1 of 2 failed, closed
+    for (const std::string_view endpoint : {"b:443", "c:443"})
+        for (const clock_ticks at : {1s, 2s, 3s})
+            attempt_of(endpoint, at, refused);
+    snapshot s = scrape(4s);
+    EXPECT_EQ(s.series("keel_circuit_state").size(), 3u) << "no endpoint label";
+    EXPECT_EQ(states(s), (counts{{"closed", 1}, {"open", 2}, {"half_open", 0}}));
+    EXPECT_EQ(ratio(s), 1.0) << "the highest: b's and c's";
+
+    s = scrape(9s); // b's and c's breaks end
+    EXPECT_EQ(states(s), (counts{{"closed", 1}, {"open", 0}, {"half_open", 2}}));
+    EXPECT_EQ(ratio(s), 1.0) << "b's and c's windows are kept until they close";
+    EXPECT_EQ(transitions(s), only_transitions({{"closed>open:failure_ratio", 2},
+                                                {"open>half_open:break_ended", 2}}))
+        << "summed over the endpoints";
+}
+
 TEST_F(circuit_metrics_test, a_breaker_watched_twice_counts_once) {
     auto breaker = std::make_shared<circuit_breaker>(three_calls_half_fail());
     metrics.watch("payments", breaker);
@@ -266,7 +308,10 @@ TEST_F(circuit_metrics_test, a_breaker_watched_twice_counts_once) {
     metrics.breaker_watcher()("payments", breaker);
     breaker->isolate(1s);
     EXPECT_EQ(transitions(scrape(2s)), only_transitions({{"closed>open:isolated", 1}}));
-    EXPECT_THROW(metrics.watch("payments", nullptr), std::invalid_argument);
+    EXPECT_THROW(metrics.watch("payments", std::shared_ptr<circuit_breaker>()),
+                 std::invalid_argument);
+    EXPECT_THROW(metrics.watch("payments", std::shared_ptr<endpoint_circuit_breakers>()),
+                 std::invalid_argument);
 }
 
 TEST_F(circuit_metrics_test, when_its_breakers_are_gone_state_and_ratio_go_too) {
@@ -326,7 +371,7 @@ struct refuse_all final : admission_strategy {
         a.refusal = why;
         return a;
     }
-    void release(clock_ticks, const attempt_record*, std::uint32_t) noexcept override {}
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {}
 };
 
 /// Refuses every retry: the budget is spent.

@@ -191,17 +191,20 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const
 }
 
 template <class Clock, class Observer, class Chain>
-inline void call_machine<Clock, Observer, Chain>::plan_hedge(int number, time_point now) {
+inline void call_machine<Clock, Observer, Chain>::plan_hedge([[maybe_unused]] int number,
+                                                             [[maybe_unused]] time_point now) {
     hedge_at_ = time_point::max();
-    if (!params_.strategies || !params_.strategies->parallel)
-        return;
-    const parallel_attempts& p = *params_.strategies->parallel;
-    if (number >= max_attempts() || in_flight_ >= std::min(p.max_in_flight(), slots))
-        return;
-    if (const auto delay = p.delay_before(number + 1)) {
-        const time_point at = deadline_after(now, *delay);
-        if (at < total_deadline_)
-            hedge_at_ = at;
+    if constexpr (slots > 1) { // one slot (serial_strategies): nothing runs beside an attempt
+        if (!params_.strategies || !params_.strategies->parallel)
+            return;
+        const parallel_attempts& p = *params_.strategies->parallel;
+        if (number >= max_attempts() || in_flight_ >= std::min(p.max_in_flight(), slots))
+            return;
+        if (const auto delay = p.delay_before(number + 1)) {
+            const time_point at = deadline_after(now, *delay);
+            if (at < total_deadline_)
+                hedge_at_ = at;
+        }
     }
 }
 

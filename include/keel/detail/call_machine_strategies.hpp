@@ -10,6 +10,8 @@
 
 #include <keel/detail/call_machine.hpp>
 
+#include <bit>
+
 namespace keel::detail {
 
 // ---- the fallback, around the whole call --------------------------------------------
@@ -182,9 +184,11 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const
                                                             const attempt_record& record) noexcept {
     if (!params_.strategies)
         return;
-    for (int i = 0; i < 3; ++i)
-        if (s.admitted & (1u << i))
-            admission_at(i)->release_at(now, &record, s.tickets[i]);
+    // Only the strategies that admitted it (usually one: the breaker).
+    for (unsigned held = s.admitted; held != 0; held &= held - 1) {
+        const int i = std::countr_zero(held);
+        admission_at(i)->release_at(now, &record, s.tickets[i]);
+    }
     s.admitted = 0;
     if (params_.strategies->listener) // a listener makes the driver read the clock
         params_.strategies->listener->on_attempt_end(now.get(), record);

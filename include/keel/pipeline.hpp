@@ -219,8 +219,9 @@ private:
             if constexpr (Strategies::enabled) {
                 // The one branch a strategy chain costs when nothing in it is
                 // configured: such a call runs on the engine without seams.
+                // (A breaker that admitted the first attempt makes it non-empty.)
                 const strategy_chain* chain = policy.strategies.get();
-                if (chain && !chain->empty()) {
+                if (chain && (first_ticket || !chain->empty())) {
                     params.strategies = chain;
                     if (chain->parallel)
                         start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),

@@ -10,6 +10,8 @@
 
 #include <keel/detail/call_machine.hpp>
 
+#include <bit>
+
 namespace keel::detail {
 
 // ---- the fallback, around the whole call --------------------------------------------
@@ -182,26 +184,31 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const
                                                             const attempt_record& record) noexcept {
     if (!params_.strategies)
         return;
-    for (int i = 0; i < 3; ++i)
-        if (s.admitted & (1u << i))
-            admission_at(i)->release_at(now, &record, s.tickets[i]);
+    // Only the strategies that admitted it (usually one: the breaker).
+    for (unsigned held = s.admitted; held != 0; held &= held - 1) {
+        const int i = std::countr_zero(held);
+        admission_at(i)->release_at(now, &record, s.tickets[i]);
+    }
     s.admitted = 0;
     if (params_.strategies->listener) // a listener makes the driver read the clock
         params_.strategies->listener->on_attempt_end(now.get(), record);
 }
 
 template <class Clock, class Observer, class Chain>
-inline void call_machine<Clock, Observer, Chain>::plan_hedge(int number, time_point now) {
+inline void call_machine<Clock, Observer, Chain>::plan_hedge([[maybe_unused]] int number,
+                                                             [[maybe_unused]] time_point now) {
     hedge_at_ = time_point::max();
-    if (!params_.strategies || !params_.strategies->parallel)
-        return;
-    const parallel_attempts& p = *params_.strategies->parallel;
-    if (number >= max_attempts() || in_flight_ >= std::min(p.max_in_flight(), slots))
-        return;
-    if (const auto delay = p.delay_before(number + 1)) {
-        const time_point at = deadline_after(now, *delay);
-        if (at < total_deadline_)
-            hedge_at_ = at;
+    if constexpr (slots > 1) { // one slot (serial_strategies): nothing runs beside an attempt
+        if (!params_.strategies || !params_.strategies->parallel)
+            return;
+        const parallel_attempts& p = *params_.strategies->parallel;
+        if (number >= max_attempts() || in_flight_ >= std::min(p.max_in_flight(), slots))
+            return;
+        if (const auto delay = p.delay_before(number + 1)) {
+            const time_point at = deadline_after(now, *delay);
+            if (at < total_deadline_)
+                hedge_at_ = at;
+        }
     }
 }
 

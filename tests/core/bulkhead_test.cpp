@@ -379,7 +379,7 @@ TEST(bulkhead_adaptive, a_timeout_lowers_the_limit_and_a_busy_success_admits_a_w
 
 TEST(bulkhead_threads, eight_threads_admitting_and_releasing_give_exact_counts) {
     bulkhead_settings s;
-    s.max_concurrent = 3;
+    s.max_concurrent = 2;
     s.queue = {8, 1s}; // each thread waits at most once at a time: never full
     bulkhead b(s);
     constexpr int threads = 8;
@@ -388,16 +388,26 @@ TEST(bulkhead_threads, eight_threads_admitting_and_releasing_give_exact_counts) 
     std::atomic<int> most{0};
     std::atomic<int> admitted{0};
     std::atomic<int> waited{0};
+    std::atomic<int> withdrawn{0};
+    std::atomic<int> ready{0};
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
         pool.emplace_back([&] {
             test_waiter w;
+            ready.fetch_add(1);
+            while (ready.load() < threads) // all start together
+                std::this_thread::yield();
             for (int i = 0; i < rounds; ++i) {
                 const int before = w.grants.load(std::memory_order_acquire);
                 const admission a = b.admit(clock_ticks{0}, w);
                 if (!a.admitted) {
                     ASSERT_TRUE(a.wait);
                     waited.fetch_add(1);
+                    // Every other wait is given up at once, racing the grants.
+                    if (i % 2 == 1 && b.withdraw(w)) {
+                        withdrawn.fetch_add(1);
+                        continue;
+                    }
                     while (w.grants.load(std::memory_order_acquire) == before)
                         std::this_thread::yield();
                 }
@@ -406,6 +416,7 @@ TEST(bulkhead_threads, eight_threads_admitting_and_releasing_give_exact_counts) 
                 while (now_holding > seen && !most.compare_exchange_weak(seen, now_holding)) {
                 }
                 admitted.fetch_add(1);
+                std::this_thread::yield(); // hold it a moment: the others queue
                 holding.fetch_sub(1);
                 b.release(clock_ticks{0}, nullptr, 0);
             }
@@ -413,11 +424,14 @@ TEST(bulkhead_threads, eight_threads_admitting_and_releasing_give_exact_counts) 
     }
     for (auto& t : pool)
         t.join();
-    EXPECT_EQ(admitted.load(), threads * rounds);
-    EXPECT_LE(most.load(), 3);
+    EXPECT_EQ(admitted.load() + withdrawn.load(), threads * rounds)
+        << "every round admitted or withdrawn, never both";
+    EXPECT_GT(waited.load(), 0) << "the queue was used";
+    EXPECT_LE(most.load(), 2);
     EXPECT_EQ(b.in_flight(), 0);
     EXPECT_EQ(b.queued(), 0);
     RecordProperty("waited", waited.load());
+    RecordProperty("withdrawn", withdrawn.load());
 }
 
 } // namespace

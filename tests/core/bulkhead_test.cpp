@@ -305,6 +305,22 @@ TEST(adaptive_limit, gradient2_falls_when_latency_rises_and_recovers) {
     EXPECT_LE(l.limit(), before) << "app-limited: no growth";
 }
 
+TEST(adaptive_limit, gradient2_counts_a_drop_as_a_sample_at_the_timeout) {
+    bulkhead_settings::adaptive_settings a;
+    a.algorithm = algorithm::gradient2;
+    a.initial = 50;
+    a.timeout = 1s;
+    adaptive_limit dropped(a), answered(a);
+    for (int i = 0; i < 20; ++i) {
+        dropped.on_sample(10ms, 50, false);
+        answered.on_sample(10ms, 50, false);
+    }
+    EXPECT_EQ(dropped.limit(), answered.limit());
+    dropped.on_sample(10ms, 50, true);
+    answered.on_sample(10ms, 50, false);
+    EXPECT_LT(dropped.limit(), answered.limit()) << "a fast drop still counts as slow";
+}
+
 TEST(adaptive_limit, gradient2_defaults_are_netflixs) {
     bulkhead_settings::adaptive_settings a;
     a.algorithm = algorithm::gradient2;
@@ -373,6 +389,12 @@ TEST(bulkhead_adaptive, a_timeout_lowers_the_limit_and_a_busy_success_admits_a_w
     auto timed = s;
     timed.adaptive->timeout = 1s;
     EXPECT_TRUE(bulkhead(timed).needs_durations());
+    auto gradient = s;
+    gradient.adaptive->algorithm = algorithm::gradient2;
+    gradient.adaptive->min = 1;
+    EXPECT_TRUE(bulkhead(gradient).needs_durations()) << "gradient2 measures every attempt";
+    bulkhead_settings fixed;
+    EXPECT_FALSE(bulkhead(fixed).needs_durations());
 }
 
 // ---- threads -----------------------------------------------------------------------

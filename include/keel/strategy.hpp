@@ -107,6 +107,15 @@ public:
     /// until the call completes.
     std::string_view endpoint() const noexcept { return endpoint_; }
 
+    /// Links for the one strategy that has queued this waiter (a slot waits
+    /// on one strategy at a time): a FIFO of waiters costs no allocation.
+    /// Null while the waiter is in no queue; keel never touches them.
+    struct queue_links {
+        admission_waiter* prev = nullptr;
+        admission_waiter* next = nullptr;
+    };
+    queue_links& links() noexcept { return links_; }
+
 protected:
     ~admission_waiter() = default;
     /// Set by the engine for each attempt slot before the call's first
@@ -115,6 +124,7 @@ protected:
 
 private:
     std::string_view endpoint_;
+    queue_links links_;
 };
 
 /// Admission before each attempt (circuit breaker, rate limiter, bulkhead).

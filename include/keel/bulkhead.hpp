@@ -1,0 +1,145 @@
+// keel::bulkhead: at most a limit of a dependency's attempts in flight at
+// once, the rest waiting a bounded time in FIFO order or refused at once; the
+// limit fixed or adaptive (AIMD, Gradient2). A strategy of the chain, shared
+// by every caller of a dependency (issue 23).
+#pragma once
+
+#include <keel/detail/spinlock.hpp>
+#include <keel/error.hpp>
+#include <keel/strategy.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace keel {
+
+/// What a bulkhead is configured with (the `bulkhead:` key).
+struct bulkhead_settings {
+    /// The fixed limit: attempts admitted at once (ignored with `adaptive`).
+    int max_concurrent = 64;
+
+    /// Attempts over the limit wait here, first come first served.
+    struct queue_settings {
+        int max = 0; ///< waiters at most; a full queue refuses at once (bulkhead_full)
+        std::chrono::nanoseconds timeout = std::chrono::milliseconds(50); ///< each waits at most
+        friend bool operator==(const queue_settings&, const queue_settings&) = default;
+    };
+    queue_settings queue;
+
+    /// A limit that moves with what the dependency serves.
+    struct adaptive_settings {
+        enum class algorithm_kind : std::uint8_t { aimd, gradient2 };
+        algorithm_kind algorithm = algorithm_kind::aimd;
+        int initial = 20;
+        /// Unset: 1 for aimd, 20 for gradient2 (Netflix's defaults).
+        std::optional<int> min;
+        int max = 200;
+        double backoff_ratio = 0.9; ///< aimd: a drop multiplies the limit by this
+        /// An attempt slower than this is a drop. Unset: only timeouts and
+        /// throttling are; gradient2 then counts a drop at its own duration.
+        std::optional<std::chrono::nanoseconds> timeout;
+        // gradient2 (Netflix's Gradient2Limit):
+        double smoothing = 0.2;
+        int queue_size = 4;
+        double tolerance = 1.5;
+        int long_window = 600; ///< samples the long RTT averages over
+
+        int min_limit() const noexcept {
+            return min.value_or(algorithm == algorithm_kind::gradient2 ? 20 : 1);
+        }
+        friend bool operator==(const adaptive_settings&, const adaptive_settings&) = default;
+    };
+    std::optional<adaptive_settings> adaptive;
+
+    friend bool operator==(const bulkhead_settings&, const bulkhead_settings&) = default;
+};
+
+/// Throws std::invalid_argument naming the first impossible value.
+void validate(const bulkhead_settings& settings);
+
+/// The adaptive limit's decision, apart from the bulkhead's queue and lock:
+/// fed one sample per attempt that reached the operation. Not thread-safe
+/// (the bulkhead calls it under its lock).
+class adaptive_limit {
+public:
+    /// Throws std::invalid_argument on impossible settings.
+    explicit adaptive_limit(const bulkhead_settings::adaptive_settings& settings);
+
+    /// Whether `attempt` is a drop: it ended in a timeout or was throttled,
+    /// or took longer than settings.timeout.
+    bool is_drop(const attempt_record& attempt) const noexcept;
+
+    /// One attempt ended: `rtt` its duration, `in_flight` the attempts that
+    /// held a permit as it ended (itself included). Returns the new limit.
+    int on_sample(std::chrono::nanoseconds rtt, int in_flight, bool drop) noexcept;
+    /// The same, judging `attempt` with is_drop().
+    int on_attempt(const attempt_record& attempt, int in_flight) noexcept {
+        return on_sample(attempt.duration, in_flight, is_drop(attempt));
+    }
+
+    int limit() const noexcept { return limit_; }
+    const bulkhead_settings::adaptive_settings& settings() const noexcept { return settings_; }
+
+private:
+    int aimd(int in_flight, bool drop) const noexcept;
+    int gradient2(std::chrono::nanoseconds rtt, int in_flight, bool drop) noexcept;
+
+    bulkhead_settings::adaptive_settings settings_;
+    int limit_;
+    double estimate_;      ///< gradient2: the limit before rounding down
+    double long_rtt_ = 0;  ///< gradient2: nanoseconds, exponential average
+    int long_samples_ = 0; ///< gradient2: samples in long_rtt_ (warm-up)
+};
+
+class bulkhead final : public admission_strategy {
+public:
+    /// Throws std::invalid_argument on impossible settings (validate).
+    explicit bulkhead(const bulkhead_settings& settings);
+    ~bulkhead() override;
+    bulkhead(const bulkhead&) = delete;
+    bulkhead& operator=(const bulkhead&) = delete;
+
+    /// Admits while fewer than limit() hold a permit; else queues `waiter`
+    /// (wait_at_most(queue.timeout, bulkhead_timeout)), or refuses with
+    /// bulkhead_full when queue.max wait already.
+    admission admit(clock_ticks now, admission_waiter& waiter) override;
+    /// True: `waiter` was still queued and leaves the queue.
+    bool withdraw(admission_waiter& waiter) noexcept override;
+    /// Frees the permit (after feeding an adaptive limit the attempt) and
+    /// admits the first waiters the limit allows, outside the lock.
+    void release(clock_ticks now, const attempt_record* attempt,
+                 std::uint64_t ticket) noexcept override;
+    /// The bulkhead never needs the time.
+    admission admit_at(const lazy_time&, admission_waiter& waiter) override {
+        return admit(clock_ticks{0}, waiter);
+    }
+    void release_at(const lazy_time&, const attempt_record* attempt,
+                    std::uint64_t ticket) noexcept override {
+        release(clock_ticks{0}, attempt, ticket);
+    }
+
+    int in_flight() const noexcept;
+    int limit() const noexcept;
+    int queued() const noexcept;
+
+    const bulkhead_settings& settings() const noexcept { return settings_; }
+
+private:
+    void push_back(admission_waiter& waiter) noexcept;
+    admission_waiter* pop_front() noexcept;
+    void unlink(admission_waiter& waiter) noexcept;
+
+    const bulkhead_settings settings_;
+    std::optional<adaptive_limit> adaptive_;
+    mutable detail::spinlock lock_;
+    int limit_;
+    int in_flight_ = 0;
+    int queued_ = 0;
+    admission_waiter* head_ = nullptr;
+    admission_waiter* tail_ = nullptr;
+};
+
+} // namespace keel

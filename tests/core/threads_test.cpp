@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 namespace keel::test {
@@ -119,9 +120,14 @@ TEST(threads, strands_share_one_pipeline_and_deadline_queue) {
         return std::all_of(chains.begin(), chains.end(),
                            [](const auto& c) { return c->finished.load(); });
     };
-    // Move the clock until every chain finished; bounded so a bug fails
-    // instead of hanging (40 calls of at most ~40 ms each is far below this).
-    for (int step = 0; step < 200'000 && !all_finished(); ++step) {
+    // Move the clock until every chain finished. The bound is real time, not
+    // a count of steps: on a loaded machine under TSan the two threads can
+    // fall far behind the clock (every call then times out, which is
+    // allowed), and a step count ran out while they were still catching up.
+    // A minute is far beyond what 320 calls need; a bug fails instead of
+    // hanging.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!all_finished() && std::chrono::steady_clock::now() < give_up) {
         manual_clock::advance(std::chrono::microseconds(100));
         std::this_thread::yield();
     }

@@ -31,9 +31,13 @@ enum class attempt_result : std::uint8_t { success, failure, timeout };
 /// Which deadline expired (the `phase` label of keel_timeouts_total).
 enum class timeout_phase : std::uint8_t { connect, exchange, total };
 
+/// Which admission strategy an attempt waited for.
+enum class admission_stage : std::uint8_t { breaker, rate_limiter, bulkhead };
+
 std::string_view to_string(call_outcome o) noexcept;
 std::string_view to_string(attempt_result r) noexcept;
 std::string_view to_string(timeout_phase p) noexcept;
+std::string_view to_string(admission_stage s) noexcept;
 
 /// What the caller can learn about a finished call besides its error code:
 /// pass one to `async_run(op, report, token)`.
@@ -94,6 +98,18 @@ struct timeout {
     int attempt;
     timeout_phase phase;
 };
+/// An attempt waited for admission (a bulkhead's queue, a rate limiter's
+/// next token) and the wait is over: admitted, or refused when it ran out
+/// (`refusal`: bulkhead_timeout, ...) or cut by the call's deadline or
+/// cancellation (`refusal` is then that error). Not sent for attempts
+/// admitted or refused at once.
+struct admission_wait {
+    std::string_view dependency;
+    int attempt;
+    admission_stage stage;
+    std::chrono::nanoseconds waited;
+    std::error_code refusal; ///< empty: admitted
+};
 struct call_end {
     std::string_view dependency;
     call_outcome outcome;
@@ -137,6 +153,7 @@ public:
     virtual void on(const events::attempt_end&) {}
     virtual void on(const events::retry_scheduled&) {}
     virtual void on(const events::timeout&) {}
+    virtual void on(const events::admission_wait&) {}
     virtual void on(const events::call_end&) {}
 };
 

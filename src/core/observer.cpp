@@ -48,4 +48,16 @@ std::string_view to_string(timeout_phase p) noexcept {
     return "unknown";
 }
 
+std::string_view to_string(admission_stage s) noexcept {
+    switch (s) {
+    case admission_stage::breaker:
+        return "breaker";
+    case admission_stage::rate_limiter:
+        return "rate_limiter";
+    case admission_stage::bulkhead:
+        return "bulkhead";
+    }
+    return "unknown";
+}
+
 } // namespace keel

@@ -94,5 +94,11 @@ TEST(observer, connect_timeouts_reported_by_the_operation_keep_their_phase) {
     EXPECT_EQ(lines.back(), "call_end timeout 1 300");
 }
 
+TEST(observer, admission_stages_have_the_names_metrics_and_traces_use) {
+    EXPECT_EQ(to_string(admission_stage::breaker), "breaker");
+    EXPECT_EQ(to_string(admission_stage::rate_limiter), "rate_limiter");
+    EXPECT_EQ(to_string(admission_stage::bulkhead), "bulkhead");
+}
+
 } // namespace
 } // namespace keel::test

@@ -19,7 +19,8 @@ and a ratio of totals cannot fall below bare / naive whatever keel does. A
 target against the bare operation itself (BM_keel_pipeline / BM_bare_op,
 BM_keel_breaker_rejects / BM_bare_op) is a ratio of totals: there is nothing
 to subtract. The paired targets (BM_keel_pipeline_metrics_paired,
-BM_keel_pipeline_chain_paired, BM_keel_pipeline_breaker_paired) are median
+BM_keel_pipeline_chain_paired, BM_keel_pipeline_breaker_paired,
+BM_keel_pipeline_bulkhead_paired) are median
 per-call differences of alternating batches in one run.
 
 With --http (default: build/release/bench/http.json when it exists), also
@@ -48,6 +49,7 @@ a run without repetitions is summarised by the median of its iterations.
 """
 
 import argparse
+import re
 import json
 import pathlib
 import statistics
@@ -76,17 +78,22 @@ ADDED_TARGETS = [
      "BM_keel_pipeline_chain - BM_keel_pipeline", 20.0),
     ("BM_keel_pipeline_breaker_paired", "added_ns",
      "BM_keel_pipeline_breaker - BM_keel_pipeline", 30.0),
+    ("BM_keel_pipeline_bulkhead_paired", "added_ns",
+     "BM_keel_pipeline_bulkhead - BM_keel_pipeline", 25.0),
 ]
 # The same difference from the separate medians, shown for context.
 INFO_DIFFS = [
     ("BM_keel_pipeline_metrics", "BM_keel_pipeline"),
     ("BM_keel_pipeline_chain", "BM_keel_pipeline"),
     ("BM_keel_pipeline_breaker", "BM_keel_pipeline"),
+    ("BM_keel_pipeline_bulkhead", "BM_keel_pipeline"),
+    # two threads sharing one bulkhead against one thread alone
+    ("BM_keel_bulkhead_contended", "BM_keel_pipeline_bulkhead"),
 ]
 # Benchmarks whose steady state must not touch the heap.
 ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro", "BM_keel_pipeline_metrics",
                       "BM_keel_pipeline_chain", "BM_keel_pipeline_breaker",
-                      "BM_keel_breaker_rejects"]
+                      "BM_keel_breaker_rejects", "BM_keel_pipeline_bulkhead"]
 # Shown for context, not checked.
 INFO_RATIOS = [
     ("BM_keel_pipeline", "BM_naive_timeout"),  # totals; the target compares added cost
@@ -105,6 +112,8 @@ ORDER = [
     "BM_keel_pipeline_chain",
     "BM_keel_pipeline_breaker",
     "BM_keel_breaker_rejects",
+    "BM_keel_pipeline_bulkhead",
+    "BM_keel_bulkhead_contended",
     "BM_bare_op_coro",
     "BM_keel_pipeline_coro",
     "BM_keel_pipeline_metrics",
@@ -155,7 +164,8 @@ def load(path, metric):
     medians, samples = {}, {}
     for b in data.get("benchmarks", []):
         name = b.get("run_name") or b["name"]
-        name = name.removesuffix("/real_time")  # UseRealTime() benchmarks
+        # UseRealTime() and Threads(n) benchmarks: one variant of each is run
+        name = re.sub(r"/(real_time|threads:\d+)", "", name)
         if b.get("error_occurred"):
             print(f"warning: {name}: {b.get('error_message', 'error')}", file=sys.stderr)
             continue

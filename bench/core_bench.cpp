@@ -11,6 +11,11 @@
 //                           (built when keel::prometheus is)
 //   BM_keel_pipeline_metrics_paired  the two above in alternating batches:
 //                           the added cost per call, robust to VM drift
+//   BM_keel_pipeline_chain(_paired)     the strategy seams, nothing configured
+//   BM_keel_pipeline_breaker(_paired)   through a closed circuit breaker
+//   BM_keel_breaker_rejects             refused by an open breaker
+//   BM_keel_pipeline_bulkhead(_paired)  through a bulkhead that never fills
+//   BM_keel_bulkhead_contended          two threads, one shared bulkhead
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -18,6 +23,9 @@
 //                                 io_context::executor_type
 //   BM_keel_pipeline_metrics_runtime  BM_keel_pipeline_metrics through
 //                                 keel::shared_observer (virtual calls)
+//   BM_keel_pipeline_chain_listener    the seams with a listener that does nothing
+//   BM_keel_pipeline_endpoint_breaker  a breaker per endpoint
+//   BM_keel_pipeline_adaptive_bulkhead an AIMD bulkhead (durations measured)
 //
 // The operation completes by asio::post(context, append(handler, {}, 42)): a
 // handler that names its own executor (keel's attempt handler, use_awaitable's)
@@ -49,6 +57,7 @@
 //
 // Summarise a run with: python3 bench/compare.py [build/release/bench/core.json]
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
@@ -639,6 +648,75 @@ void BM_keel_pipeline_endpoint_breaker(benchmark::State& state) {
     });
 }
 
+/// BM_keel_pipeline through a bulkhead (fixed limit 64, no queue) that
+/// never fills: a permit taken before each attempt and handed back when the
+/// operation has completed.
+keel::pipeline_policy bulkhead_policy(std::shared_ptr<keel::admission_strategy> bulkhead) {
+    keel::pipeline_policy p = full_policy();
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->bulkhead = std::move(bulkhead);
+    p.strategies = chain;
+    return p;
+}
+
+void BM_keel_pipeline_bulkhead(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    chain_pipeline pipeline(
+        context, "bench",
+        bulkhead_policy(std::make_shared<keel::bulkhead>(keel::bulkhead_settings{})));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// The uncontended bulkhead's added cost, paired (see paired_driver):
+/// target +25 ns.
+void BM_keel_pipeline_bulkhead_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    chain_pipeline guarded(
+        context, "bench",
+        bulkhead_policy(std::make_shared<keel::bulkhead>(keel::bulkhead_settings{})));
+    paired_driver<chain_pipeline> driver(state, context, base, guarded, "bulkhead_ns");
+    driver.run();
+}
+
+/// Diagnostic: an adaptive bulkhead (AIMD, never dropping): each attempt's
+/// end feeds the limit, so the attempt's duration is measured.
+void BM_keel_pipeline_adaptive_bulkhead(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::bulkhead_settings settings;
+    settings.adaptive.emplace();
+    chain_pipeline pipeline(context, "bench",
+                            bulkhead_policy(std::make_shared<keel::bulkhead>(settings)));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// Two threads, each with its own io_context and pipeline, calling one
+/// dependency whose bulkhead (limit 64, never full) both share: the cost of
+/// a call when the bulkhead's lock and counters bounce between cores. Time
+/// is real time per call of one thread (Google Benchmark's per-thread
+/// figure); compare with BM_keel_pipeline_bulkhead.
+void BM_keel_bulkhead_contended(benchmark::State& state) {
+    static const auto shared = std::make_shared<keel::bulkhead>(keel::bulkhead_settings{});
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    chain_pipeline pipeline(context, "bench", bulkhead_policy(shared));
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+    if (state.thread_index() == 0 && shared->in_flight() != 0)
+        state.SkipWithError("the bulkhead kept a permit after every call ended");
+}
+
 #if KEEL_BENCH_WITH_PROMETHEUS
 /// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
 /// dependency's metrics observer (each event a few atomics on handles
@@ -764,6 +842,9 @@ BENCHMARK(BM_keel_pipeline_chain_paired);
 BENCHMARK(BM_keel_pipeline_breaker)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_breaker_paired);
 BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_bulkhead)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_bulkhead_paired);
+BENCHMARK(BM_keel_bulkhead_contended)->Threads(2)->UseRealTime();
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics);
 BENCHMARK(BM_keel_pipeline_metrics_paired);
@@ -773,6 +854,7 @@ BENCHMARK(BM_bare_op_any_executor);
 BENCHMARK(BM_keel_pipeline_io_executor);
 BENCHMARK(BM_keel_pipeline_chain_listener)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_endpoint_breaker)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_adaptive_bulkhead)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics_runtime);
 #endif

@@ -6,6 +6,7 @@
 #include <keel/pipeline.hpp>
 
 #include "support/scripted_op.hpp"
+#include "support/slow_to_cancel.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/compose.hpp>
 #include <gtest/gtest.h>
@@ -162,38 +163,6 @@ TEST_F(bulkhead_test, a_freed_permit_goes_to_the_first_waiter_and_withdraw_then_
     EXPECT_EQ(w[2].grants.load(), 1);
     EXPECT_EQ(b.in_flight(), 1);
 }
-
-/// When cancelled, takes `linger` more to complete (a client that must tell
-/// its server first).
-struct slow_to_cancel {
-    asio::io_context* context;
-    std::chrono::nanoseconds linger;
-    bool* completed;
-
-    template <class Token>
-    auto operator()(const manual_attempt&, Token&& token) {
-        auto timer = std::make_shared<manual_timer>(*context, std::chrono::hours(1));
-        return asio::async_compose<Token, void(std::error_code, int)>(
-            [timer, linger = linger, completed = completed,
-             state = 0](auto& self, std::error_code ec = {}) mutable {
-                if (state == 0) {
-                    state = 1;
-                    timer->async_wait(std::move(self));
-                    return;
-                }
-                if (state == 1 && ec == asio::error::operation_aborted) {
-                    state = 2;
-                    timer->expires_after(linger);
-                    timer->async_wait(
-                        asio::bind_cancellation_slot(asio::cancellation_slot(), std::move(self)));
-                    return;
-                }
-                *completed = true;
-                self.complete(asio::error::operation_aborted, 0);
-            },
-            token, *context);
-    }
-};
 
 TEST_F(bulkhead_test, an_attempt_cut_by_its_deadline_keeps_its_permit_until_it_completes) {
     bulkhead_settings s;

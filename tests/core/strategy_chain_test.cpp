@@ -7,6 +7,7 @@
 #include <keel/strategy_registry.hpp>
 
 #include "support/scripted_op.hpp"
+#include "support/slow_to_cancel.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/compose.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -86,38 +87,6 @@ struct recording_bulkhead final : admission_strategy {
     void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {
         --held;
         ++released;
-    }
-};
-
-/// An operation that, when cancelled, takes `linger` more to complete (as a
-/// client that must tell its server first), then completes.
-struct slow_to_cancel {
-    asio::io_context* context;
-    std::chrono::nanoseconds linger;
-    bool* completed;
-
-    template <class Token>
-    auto operator()(const manual_attempt&, Token&& token) {
-        auto timer = std::make_shared<manual_timer>(*context, std::chrono::hours(1));
-        return asio::async_compose<Token, void(std::error_code, int)>(
-            [timer, linger = linger, completed = completed,
-             state = 0](auto& self, std::error_code ec = {}) mutable {
-                if (state == 0) {
-                    state = 1;
-                    timer->async_wait(std::move(self));
-                    return;
-                }
-                if (state == 1 && ec == asio::error::operation_aborted) {
-                    state = 2; // cancelled: linger, out of reach of a second cancel
-                    timer->expires_after(linger);
-                    timer->async_wait(
-                        asio::bind_cancellation_slot(asio::cancellation_slot(), std::move(self)));
-                    return;
-                }
-                *completed = true;
-                self.complete(asio::error::operation_aborted, 0);
-            },
-            token, *context);
     }
 };
 

@@ -31,6 +31,8 @@ constexpr std::string_view scopes[] = {"dependency", "endpoint"};
 constexpr long long max_window_size = 100'000;
 constexpr long long max_buckets = 1'000;
 
+} // namespace
+
 /// A break, a wait, a window, a threshold: a positive duration; not
 /// `unlimited` (a breaker that never half-opens is isolate()'s job).
 std::optional<nanoseconds> period(reader& r, const value& v, const std::string& p) {
@@ -49,7 +51,7 @@ std::string text_of(double v) {
 }
 
 std::optional<int> count(reader& r, const value& v, const std::string& p, long long min,
-                         long long max = 1'000'000'000) {
+                         long long max) {
     auto n = r.whole_number(v, p, min);
     if (n && *n > max) {
         r.error(v, p, "must be <= " + std::to_string(max) + ", got " + v.scalar());
@@ -58,9 +60,7 @@ std::optional<int> count(reader& r, const value& v, const std::string& p, long l
     return n ? std::optional(static_cast<int>(*n)) : std::nullopt;
 }
 
-/// A number in (0, 1], or in [0, 1) when `zero_allowed` (a jitter).
-std::optional<double> fraction(reader& r, const value& v, const std::string& p,
-                               bool zero_allowed = false) {
+std::optional<double> fraction(reader& r, const value& v, const std::string& p, bool zero_allowed) {
     auto x = r.number(v, p);
     if (!x)
         return std::nullopt;
@@ -73,6 +73,8 @@ std::optional<double> fraction(reader& r, const value& v, const std::string& p,
     }
     return x;
 }
+
+namespace {
 
 void read_window(reader& r, const value& n, const std::string& path, breaker_layer& out) {
     if (!r.map(n, path, window_keys)) {

@@ -22,7 +22,8 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
     : executor_(std::move(executor)), observers_(std::move(observers)), strategies_(&strategies) {
     std::lock_guard changes(update_mutex_);
     for (const dependency& dep : doc.dependencies) {
-        pipeline_policy policy = with_strategies(dep.name, dep.policy, dep.circuit_breaker);
+        pipeline_policy policy =
+            with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead);
         std::lock_guard lock(mutex_);
         make_pipeline(dep.name, policy);
     }
@@ -31,30 +32,82 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
 
 pipeline_policy
 registry::with_strategies(const std::string& name, pipeline_policy policy,
-                          const std::optional<keel::circuit_breaker_settings>& settings) {
+                          const std::optional<keel::circuit_breaker_settings>& breaker,
+                          const std::optional<keel::bulkhead_settings>& bulkhead) {
+    std::shared_ptr<keel::admission_strategy> admits_by_state = breaker_of(name, breaker);
+    std::shared_ptr<keel::bulkhead> bounds = bulkhead_of(name, bulkhead);
+    if (!admits_by_state && !bounds) {
+        policy.strategies = nullptr; // nothing configured: the engine's cheapest path
+        return policy;
+    }
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->breaker = std::move(admits_by_state);
+    chain->bulkhead = std::move(bounds);
+    policy.strategies = std::move(chain);
+    return policy;
+}
+
+std::shared_ptr<keel::admission_strategy>
+registry::breaker_of(const std::string& name,
+                     const std::optional<keel::circuit_breaker_settings>& settings) {
     if (!settings) {
         bool had = false;
         {
             std::lock_guard lock(mutex_);
             had = breakers_.erase(name) + endpoint_breakers_.erase(name) > 0;
         }
-        // The breaker is the only strategy configured so far: a dependency
-        // that loses it has no state left to keep, and one that gets a
-        // breaker again later starts afresh.
-        if (had)
-            strategies_->forget(name);
-        policy.strategies = nullptr;
-        return policy;
+        // A breaker turned on again later starts afresh; the dependency's
+        // other strategies keep their state.
+        if (had) {
+            strategies_->forget<keel::circuit_breaker>(name);
+            strategies_->forget<keel::endpoint_circuit_breakers>(name);
+        }
+        return nullptr;
     }
-    auto chain = std::make_shared<keel::strategy_chain>();
     if (settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint)
-        chain->breaker = obtain_breakers(name, *settings, endpoint_breakers_, breakers_,
-                                         endpoint_breaker_listeners_);
-    else
-        chain->breaker =
-            obtain_breakers(name, *settings, breakers_, endpoint_breakers_, breaker_listeners_);
-    policy.strategies = std::move(chain);
-    return policy;
+        return obtain_breakers(name, *settings, endpoint_breakers_, breakers_,
+                               endpoint_breaker_listeners_);
+    return obtain_breakers(name, *settings, breakers_, endpoint_breakers_, breaker_listeners_);
+}
+
+std::shared_ptr<keel::bulkhead>
+registry::bulkhead_of(const std::string& name,
+                      const std::optional<keel::bulkhead_settings>& settings) {
+    if (!settings) {
+        bool had = false;
+        {
+            std::lock_guard lock(mutex_);
+            had = bulkheads_.erase(name) > 0;
+        }
+        if (had)
+            strategies_->forget<keel::bulkhead>(name);
+        return nullptr;
+    }
+    std::shared_ptr<keel::bulkhead> previous;
+    for (auto& [endpoint, state] : strategies_->states_of<keel::bulkhead>(name))
+        if (endpoint.empty())
+            previous = state;
+    // New settings are applied to the bulkhead in place: a new one would
+    // admit up to its limit beside the attempts still holding the old one's
+    // permits.
+    std::shared_ptr<keel::bulkhead> bulkhead =
+        strategies_->obtain<keel::bulkhead>(name, "", *settings, [&] {
+            if (!previous)
+                return std::make_shared<keel::bulkhead>(*settings);
+            previous->reconfigure(*settings);
+            return previous;
+        });
+    bool made = false;
+    {
+        std::lock_guard lock(mutex_);
+        auto& slot = bulkheads_[name];
+        made = slot != bulkhead;
+        slot = bulkhead;
+    }
+    if (made)
+        for (const auto& listener : bulkhead_listeners_)
+            listener(name, bulkhead);
+    return bulkhead;
 }
 
 template <class Breakers, class Other, class Listener>
@@ -68,7 +121,7 @@ registry::obtain_breakers(const std::string& name, const keel::circuit_breaker_s
         scope_changed = other_scope.erase(name) > 0;
     }
     if (scope_changed) // nothing carries over from breakers of the other scope
-        strategies_->forget(name);
+        strategies_->forget<Other>(name);
     std::shared_ptr<Breakers> previous;
     for (auto& [endpoint, state] : strategies_->states_of<Breakers>(name))
         if (endpoint.empty())
@@ -138,7 +191,8 @@ configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
             return *it->second;
     }
     const std::string key(name);
-    pipeline_policy policy = with_strategies(key, doc->defaults, doc->defaults_circuit_breaker);
+    pipeline_policy policy =
+        with_strategies(key, doc->defaults, doc->defaults_circuit_breaker, doc->defaults_bulkhead);
     std::lock_guard lock(mutex_);
     return make_pipeline(key, policy);
 }
@@ -155,7 +209,8 @@ void registry::apply(document doc) {
     // a new breaker's listeners hear of it before calls use it.
     std::vector<std::pair<std::string, pipeline_policy>> next;
     for (const dependency& dep : doc.dependencies)
-        next.emplace_back(dep.name, with_strategies(dep.name, dep.policy, dep.circuit_breaker));
+        next.emplace_back(dep.name,
+                          with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead));
     std::vector<std::string> made_on_demand;
     {
         std::lock_guard lock(mutex_);
@@ -165,7 +220,8 @@ void registry::apply(document doc) {
     }
     // Pipelines made by pipeline_or_defaults follow the new defaults.
     for (const std::string& name : made_on_demand)
-        next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker));
+        next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker,
+                                                doc.defaults_bulkhead));
 
     std::lock_guard lock(mutex_);
     for (auto& [name, policy] : next) {
@@ -237,6 +293,10 @@ void registry::on_circuit_breaker(circuit_breaker_listener listener) {
 
 void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener) {
     listen(endpoint_breakers_, endpoint_breaker_listeners_, std::move(listener));
+}
+
+void registry::on_bulkhead(bulkhead_listener listener) {
+    listen(bulkheads_, bulkhead_listeners_, std::move(listener));
 }
 
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {

@@ -447,7 +447,8 @@ std::string step_path(const chart& scaled, const std::vector<concurrency_step>& 
     };
     std::string path = "M" + x(steps.front().from) + " " + px(y(value(steps.front())));
     for (std::size_t i = 1; i < steps.size(); ++i)
-        path += "H" + x(steps[i].from) + "V" + px(y(value(steps[i])));
+        if (value(steps[i]) != value(steps[i - 1])) // a sample for the other line
+            path += "H" + x(steps[i].from) + "V" + px(y(value(steps[i])));
     return path + "H" + px(scaled.x(scaled.seconds));
 }
 

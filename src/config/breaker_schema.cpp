@@ -185,18 +185,11 @@ void read_half_open(reader& r, const value& n, const std::string& path, breaker_
 } // namespace
 
 void read_breaker(reader& r, const value& n, const std::string& path, breaker_layer& out) {
-    if (n.kind() == value::type::scalar && n.scalar() == "off") {
-        record(out.enabled, std::optional(false), n, path);
-        return;
-    }
-    if (n.kind() == value::type::scalar || n.kind() == value::type::sequence) {
-        if (!n.reported())
-            r.error(n, path,
-                    "expected a map of circuit breaker settings or 'off', got " + describe(n));
-        return;
-    }
     // An empty `circuit_breaker:` is a breaker with the built-in settings.
-    record(out.enabled, std::optional(true), n, path);
+    const std::optional<bool> on = on_or_off(r, n, path, "a map of circuit breaker settings");
+    record(out.enabled, on, n, path);
+    if (!on.value_or(false))
+        return;
     r.entries(
         n, path, breaker_keys, [&](const std::string& k, const value& v, const std::string& p) {
             if (k == "window")
@@ -228,49 +221,38 @@ void read_breaker(reader& r, const value& n, const std::string& path, breaker_la
 }
 
 void breaker_layer::overlay(breaker_layer top, int rank) {
-    if (!top.enabled.value)
-        return;
-    // `off` forgets what the layers below set: a breaker turned on again
-    // later starts from the built-in settings.
-    if (!*top.enabled.value)
-        *this = breaker_layer{};
-    enabled = std::move(top.enabled);
-    enabled.layer = rank;
-    overlay_settings(settings(), top.settings(), rank);
+    if (overlay_enabled(*this, top, rank))
+        overlay_settings(settings(), top.settings(), rank);
 }
 
 std::optional<circuit_breaker_settings> breaker_layer::apply() const {
     if (!enabled.value.value_or(false))
         return std::nullopt;
     breaker_settings s;
-    const auto set = [](auto& out, const auto& in) {
-        if (in.value)
-            out = *in.value;
-    };
     if (window.value) {
         s.window = window.value->kind;
         s.window_size = window.value->size;
         s.window_time = window.value->time;
         s.buckets = window.value->buckets;
     }
-    set(s.min_calls, min_calls);
-    set(s.failure_ratio, failure_ratio);
-    set(s.consecutive_failures, consecutive_failures);
+    set_if_written(s.min_calls, min_calls);
+    set_if_written(s.failure_ratio, failure_ratio);
+    set_if_written(s.consecutive_failures, consecutive_failures);
     if (slow_call.value) {
         s.slow_threshold = slow_call.value->threshold;
         s.slow_ratio = slow_call.value->ratio;
     }
-    set(s.record, record);
-    set(s.ignore, ignore);
-    set(s.break_duration, break_duration);
-    set(s.break_multiplier, break_multiplier);
-    set(s.break_max, break_max);
-    set(s.break_jitter, break_jitter);
-    set(s.probes, probes);
+    set_if_written(s.record, record);
+    set_if_written(s.ignore, ignore);
+    set_if_written(s.break_duration, break_duration);
+    set_if_written(s.break_multiplier, break_multiplier);
+    set_if_written(s.break_max, break_max);
+    set_if_written(s.break_jitter, break_jitter);
+    set_if_written(s.probes, probes);
     s.successes = successes.value.value_or(s.probes);
-    set(s.half_open_max_wait, max_wait);
-    set(s.scope, scope);
-    set(s.max_endpoints, max_endpoints);
+    set_if_written(s.half_open_max_wait, max_wait);
+    set_if_written(s.scope, scope);
+    set_if_written(s.max_endpoints, max_endpoints);
     return s;
 }
 
@@ -296,13 +278,7 @@ void check_breaker(reader& r, const breaker_layer& merged, const std::string& de
             duration_name, or_built_in(merged.break_max, breaker_settings{}.break_max, max_name),
             max_name, dependency))
         return;
-    // A safety net: every rule of keel::validate is checked while reading
-    // or above, so this only fires if the core grows a rule the loader lacks.
-    try {
-        validate(*applied);
-    } catch (const std::invalid_argument& e) {
-        r.error(at, path, e.what());
-    }
+    check_validates(r, *applied, at, path);
 }
 
 } // namespace keel::config::detail

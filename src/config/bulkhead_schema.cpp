@@ -80,19 +80,12 @@ void read_adaptive_key(reader& r, const std::string& k, const value& v, const st
 }
 
 void read_adaptive(reader& r, const value& n, const std::string& path, bulkhead_layer& out) {
-    if (n.kind() == value::type::scalar && n.scalar() == "off") {
-        record(out.adaptive, std::optional(false), n, path);
-        return;
-    }
-    if (n.kind() == value::type::scalar || n.kind() == value::type::sequence) {
-        if (!n.reported())
-            r.error(n, path,
-                    "expected a map such as {algorithm: gradient2, max: 256} or 'off', got " +
-                        describe(n));
-        return;
-    }
     // An empty `adaptive:` is an AIMD limit with the built-in settings.
-    record(out.adaptive, std::optional(true), n, path);
+    const std::optional<bool> on =
+        on_or_off(r, n, path, "a map such as {algorithm: gradient2, max: 256}");
+    record(out.adaptive, on, n, path);
+    if (!on.value_or(false))
+        return;
     r.entries(n, path, adaptive_keys,
               [&](const std::string& k, const value& v, const std::string& p) {
                   read_adaptive_key(r, k, v, p, out);
@@ -122,17 +115,11 @@ bool check_not_above(reader& r, const setting<int>& a, std::string_view a_name,
 } // namespace
 
 void read_bulkhead(reader& r, const value& n, const std::string& path, bulkhead_layer& out) {
-    if (n.kind() == value::type::scalar && n.scalar() == "off") {
-        record(out.enabled, std::optional(false), n, path);
-        return;
-    }
-    if (n.kind() == value::type::scalar || n.kind() == value::type::sequence) {
-        if (!n.reported())
-            r.error(n, path, "expected a map of bulkhead settings or 'off', got " + describe(n));
-        return;
-    }
     // An empty `bulkhead:` is a bulkhead with the built-in settings.
-    record(out.enabled, std::optional(true), n, path);
+    const std::optional<bool> on = on_or_off(r, n, path, "a map of bulkhead settings");
+    record(out.enabled, on, n, path);
+    if (!on.value_or(false))
+        return;
     r.entries(n, path, bulkhead_keys,
               [&](const std::string& k, const value& v, const std::string& p) {
                   if (k == "max_concurrent")
@@ -145,15 +132,10 @@ void read_bulkhead(reader& r, const value& n, const std::string& path, bulkhead_
 }
 
 void bulkhead_layer::overlay(bulkhead_layer top, int rank) {
-    if (!top.enabled.value)
+    if (!overlay_enabled(*this, top, rank))
         return;
-    // `off` forgets what the layers below set: a bulkhead turned on again
-    // later starts from the built-in settings; `adaptive: off` the same for
-    // the adaptive limit alone.
-    if (!*top.enabled.value)
-        *this = bulkhead_layer{};
-    enabled = std::move(top.enabled);
-    enabled.layer = rank;
+    // `adaptive: off` forgets the adaptive settings of the layers below, as
+    // `off` does the whole bulkhead's.
     if (top.adaptive.value) {
         if (!*top.adaptive.value) {
             bulkhead_layer fresh;
@@ -171,24 +153,20 @@ std::optional<bulkhead_settings> bulkhead_layer::apply() const {
     if (!enabled.value.value_or(false))
         return std::nullopt;
     bulkhead_settings s;
-    const auto set = [](auto& out, const auto& in) {
-        if (in.value)
-            out = *in.value;
-    };
-    set(s.max_concurrent, max_concurrent);
-    set(s.queue.max, queue_max);
-    set(s.queue.timeout, queue_timeout);
+    set_if_written(s.max_concurrent, max_concurrent);
+    set_if_written(s.queue.max, queue_max);
+    set_if_written(s.queue.timeout, queue_timeout);
     if (adaptive.value.value_or(false)) {
         bulkhead_settings::adaptive_settings& a = s.adaptive.emplace();
-        set(a.algorithm, algorithm);
-        set(a.initial, initial);
-        set(a.max, max);
-        set(a.backoff_ratio, backoff_ratio);
-        set(a.timeout, timeout);
-        set(a.smoothing, smoothing);
-        set(a.queue_size, queue_size);
-        set(a.tolerance, tolerance);
-        set(a.long_window, long_window);
+        set_if_written(a.algorithm, algorithm);
+        set_if_written(a.initial, initial);
+        set_if_written(a.max, max);
+        set_if_written(a.backoff_ratio, backoff_ratio);
+        set_if_written(a.timeout, timeout);
+        set_if_written(a.smoothing, smoothing);
+        set_if_written(a.queue_size, queue_size);
+        set_if_written(a.tolerance, tolerance);
+        set_if_written(a.long_window, long_window);
         a.min = min.value.value_or(a.min_limit());
     }
     return s;
@@ -217,13 +195,7 @@ void check_bulkhead(reader& r, const bulkhead_layer& merged, const std::string& 
                             dependency))
             return;
     }
-    // A safety net: every rule of keel::validate is checked while reading
-    // or above, so this only fires if the core grows a rule the loader lacks.
-    try {
-        validate(*applied);
-    } catch (const std::invalid_argument& e) {
-        r.error(at, path, e.what());
-    }
+    check_validates(r, *applied, at, path);
 }
 
 } // namespace keel::config::detail

@@ -137,6 +137,18 @@ std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::s
     return ok ? std::optional(set) : std::nullopt;
 }
 
+std::optional<bool> on_or_off(reader& r, const value& n, const std::string& path,
+                              std::string_view expected) {
+    if (n.kind() == value::type::scalar && n.scalar() == "off")
+        return false;
+    if (n.kind() == value::type::scalar || n.kind() == value::type::sequence) {
+        if (!n.reported())
+            r.error(n, path, "expected " + std::string(expected) + " or 'off', got " + describe(n));
+        return std::nullopt;
+    }
+    return true;
+}
+
 bool report_order(reader& r, const order_side& a, const order_side& b, const order_words& words,
                   const std::string& dependency) {
     if (!dependency.empty() && std::max(a.layer, b.layer) <= 1)
@@ -212,15 +224,8 @@ void check(reader& r, const layer& merged, const std::string& dependency, const 
                           dependency);
     check_breaker(r, merged.breaker, dependency, at, path);
     check_bulkhead(r, merged.bulkhead, dependency, at, path);
-    if (broken)
-        return;
-    // A safety net: every rule of keel::validate is checked above, so this
-    // only fires if the core grows a rule the loader lacks.
-    try {
-        validate(merged.apply());
-    } catch (const std::invalid_argument& e) {
-        r.error(at, path, e.what());
-    }
+    if (!broken)
+        check_validates(r, merged.apply(), at, path);
 }
 
 } // namespace keel::config::detail

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -43,6 +44,13 @@ void record(setting<T>& s, std::optional<T> v, const value& at, const std::strin
     s.where = at.key_where();
 }
 
+/// `out` = the setting's value, if a layer wrote one.
+template <class T, class U>
+void set_if_written(T& out, const setting<U>& in) {
+    if (in.value)
+        out = *in.value;
+}
+
 /// f(a_i, b_i) for the elements of two tuples of the same size.
 template <class A, class B, class F>
 void pairwise(A&& a, B&& b, F f) {
@@ -64,6 +72,21 @@ void overlay_settings(Mine&& mine, Theirs&& theirs, int rank) {
             m.layer = rank;
         }
     });
+}
+
+/// The start of a strategy layer's overlay (breaker_layer, bulkhead_layer):
+/// false when `top` does not write the strategy at all; `off` forgets what
+/// the layers below set, so one turned on again later starts from the
+/// built-in settings.
+template <class Layer>
+bool overlay_enabled(Layer& mine, Layer& top, int rank) {
+    if (!top.enabled.value)
+        return false;
+    if (!*top.enabled.value)
+        mine = Layer{};
+    mine.enabled = std::move(top.enabled);
+    mine.enabled.layer = rank;
+    return true;
 }
 
 /// `circuit_breaker.window`: replaced whole, as the meaning of its size
@@ -217,6 +240,25 @@ std::optional<double> fraction(reader& r, const value& v, const std::string& p,
 
 /// The shortest text of `v` for a message.
 std::string text_of(double v);
+
+/// A strategy's key that is a map of settings, empty, or `off`: false for
+/// `off`, true for a map or an empty value (the built-in settings), nullopt
+/// after an error ("expected <expected> or 'off'").
+std::optional<bool> on_or_off(reader& r, const value& n, const std::string& path,
+                              std::string_view expected);
+
+/// A safety net: every rule of keel::validate(settings) is checked while
+/// reading or after merging, so this reports (at `at`) only a rule the
+/// core grew and the loader lacks.
+template <class Settings>
+void check_validates(reader& r, const Settings& settings, const position& at,
+                     const std::string& path) {
+    try {
+        validate(settings);
+    } catch (const std::invalid_argument& e) {
+        r.error(at, path, e.what());
+    }
+}
 
 /// Reads `circuit_breaker:` (a map, empty, or `off`) into `out`.
 void read_breaker(reader& r, const value& n, const std::string& path, breaker_layer& out);

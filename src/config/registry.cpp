@@ -51,17 +51,10 @@ std::shared_ptr<keel::admission_strategy>
 registry::breaker_of(const std::string& name,
                      const std::optional<keel::circuit_breaker_settings>& settings) {
     if (!settings) {
-        bool had = false;
-        {
-            std::lock_guard lock(mutex_);
-            had = breakers_.erase(name) + endpoint_breakers_.erase(name) > 0;
-        }
         // A breaker turned on again later starts afresh; the dependency's
         // other strategies keep their state.
-        if (had) {
-            strategies_->forget<keel::circuit_breaker>(name);
-            strategies_->forget<keel::endpoint_circuit_breakers>(name);
-        }
+        take_out(name, breakers_);
+        take_out(name, endpoint_breakers_);
         return nullptr;
     }
     if (settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint)
@@ -74,19 +67,10 @@ std::shared_ptr<keel::bulkhead>
 registry::bulkhead_of(const std::string& name,
                       const std::optional<keel::bulkhead_settings>& settings) {
     if (!settings) {
-        bool had = false;
-        {
-            std::lock_guard lock(mutex_);
-            had = bulkheads_.erase(name) > 0;
-        }
-        if (had)
-            strategies_->forget<keel::bulkhead>(name);
+        take_out(name, bulkheads_);
         return nullptr;
     }
-    std::shared_ptr<keel::bulkhead> previous;
-    for (auto& [endpoint, state] : strategies_->states_of<keel::bulkhead>(name))
-        if (endpoint.empty())
-            previous = state;
+    const std::shared_ptr<keel::bulkhead> previous = whole_dependency_state<keel::bulkhead>(name);
     // New settings are applied to the bulkhead in place: a new one would
     // admit up to its limit beside the attempts still holding the old one's
     // permits.
@@ -97,17 +81,42 @@ registry::bulkhead_of(const std::string& name,
             previous->reconfigure(*settings);
             return previous;
         });
+    put_in_place(name, bulkhead, bulkheads_, bulkhead_listeners_);
+    return bulkhead;
+}
+
+template <class State>
+void registry::take_out(const std::string& name, breakers_of<State>& given) {
+    bool had = false;
+    {
+        std::lock_guard lock(mutex_);
+        had = given.erase(name) > 0;
+    }
+    if (had)
+        strategies_->forget<State>(name);
+}
+
+template <class State>
+std::shared_ptr<State> registry::whole_dependency_state(const std::string& name) const {
+    for (auto& [endpoint, state] : strategies_->states_of<State>(name))
+        if (endpoint.empty())
+            return state;
+    return nullptr;
+}
+
+template <class State, class Listener>
+void registry::put_in_place(const std::string& name, const std::shared_ptr<State>& state,
+                            breakers_of<State>& given, const std::vector<Listener>& listeners) {
     bool made = false;
     {
         std::lock_guard lock(mutex_);
-        auto& slot = bulkheads_[name];
-        made = slot != bulkhead;
-        slot = bulkhead;
+        auto& slot = given[name];
+        made = slot != state;
+        slot = state;
     }
     if (made)
-        for (const auto& listener : bulkhead_listeners_)
-            listener(name, bulkhead);
-    return bulkhead;
+        for (const auto& listener : listeners)
+            listener(name, state);
 }
 
 template <class Breakers, class Other, class Listener>
@@ -115,33 +124,15 @@ std::shared_ptr<keel::admission_strategy>
 registry::obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
                           breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
                           const std::vector<Listener>& listeners) {
-    bool scope_changed = false;
-    {
-        std::lock_guard lock(mutex_);
-        scope_changed = other_scope.erase(name) > 0;
-    }
-    if (scope_changed) // nothing carries over from breakers of the other scope
-        strategies_->forget<Other>(name);
-    std::shared_ptr<Breakers> previous;
-    for (auto& [endpoint, state] : strategies_->states_of<Breakers>(name))
-        if (endpoint.empty())
-            previous = state;
+    take_out(name, other_scope); // nothing carries over from breakers of the other scope
+    const std::shared_ptr<Breakers> previous = whole_dependency_state<Breakers>(name);
     // Seeded by name: the breaks of different dependencies are spread apart.
     const std::uint64_t seed = std::hash<std::string>{}(name);
     std::shared_ptr<Breakers> breakers = strategies_->obtain<Breakers>(name, "", settings, [&] {
         return previous ? std::make_shared<Breakers>(settings, *previous, seed)
                         : std::make_shared<Breakers>(settings, seed);
     });
-    bool made = false;
-    {
-        std::lock_guard lock(mutex_);
-        auto& slot = given[name];
-        made = slot != breakers;
-        slot = breakers;
-    }
-    if (made)
-        for (const auto& listener : listeners)
-            listener(name, breakers);
+    put_in_place(name, breakers, given, listeners);
     return breakers;
 }
 

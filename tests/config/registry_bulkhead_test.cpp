@@ -5,6 +5,7 @@
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
 
+#include "registry_support.hpp"
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <gtest/gtest.h>
@@ -27,14 +28,8 @@ dependencies:
   search: {}
 )";
 
-document load(const std::string& text) {
-    return load_string(text, "deps.yaml");
-}
-
-std::string edited(std::string text, const std::string& from, const std::string& to) {
-    text.replace(text.find(from), from.size(), to);
-    return text;
-}
+using test::edited;
+using test::load;
 
 std::shared_ptr<keel::bulkhead> bulkhead_of(configured_pipeline& p) {
     const auto& chain = p.policy().strategies;
@@ -58,16 +53,7 @@ void hold(keel::bulkhead& b, int n) {
     }
 }
 
-class config_registry_bulkhead : public ::testing::Test {
-protected:
-    std::unique_ptr<registry> make(const std::string& text) {
-        return std::make_unique<registry>(context.get_executor(), load(text), observer_factory(),
-                                          strategies);
-    }
-
-    asio::io_context context;
-    keel::strategy_registry strategies;
-};
+class config_registry_bulkhead : public test::registry_fixture {};
 
 TEST_F(config_registry_bulkhead, every_pipeline_of_a_dependency_shares_one_bulkhead) {
     const auto first = make(with_bulkhead);

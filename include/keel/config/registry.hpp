@@ -205,6 +205,19 @@ private:
     obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
                     breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
                     const std::vector<Listener>& listeners);
+    /// `name`'s pipelines are no longer given a `State`: out of `given`, and
+    /// its state forgotten (one given again later starts afresh).
+    template <class State>
+    void take_out(const std::string& name, breakers_of<State>& given);
+    /// The `State` the strategy registry holds for the whole of dependency
+    /// `name` (no endpoint), if any.
+    template <class State>
+    std::shared_ptr<State> whole_dependency_state(const std::string& name) const;
+    /// Records `state` as what `name`'s pipelines are given; tells
+    /// `listeners` of it when it is new there.
+    template <class State, class Listener>
+    void put_in_place(const std::string& name, const std::shared_ptr<State>& state,
+                      breakers_of<State>& given, const std::vector<Listener>& listeners);
     /// Tells `listener` of every one in `given`, then adds it to `listeners`.
     template <class Breakers, class Listener>
     void listen(const breakers_of<Breakers>& given, std::vector<Listener>& listeners,

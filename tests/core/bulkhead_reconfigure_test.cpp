@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace keel::test {
@@ -171,6 +173,45 @@ TEST(bulkhead_reconfigure, impossible_settings_throw_and_change_nothing) {
     EXPECT_THROW(b.reconfigure(fixed(0)), std::invalid_argument);
     EXPECT_EQ(b.limit(), 4);
     EXPECT_EQ(b.settings(), fixed(4, 2));
+}
+
+TEST(bulkhead_reconfigure, reloads_racing_calls_never_exceed_the_highest_limit_in_force) {
+    bulkhead b(fixed(4));
+    std::atomic<bool> go{false};
+    std::atomic<bool> stop{false};
+    std::atomic<int> most{0};
+    std::atomic<long> admitted{0};
+    std::vector<std::thread> callers;
+    // Eight callers against limits of at most 4: a permit lost or counted
+    // twice across a change would let more than 4 in.
+    for (int t = 0; t < 8; ++t)
+        callers.emplace_back([&] {
+            while (!go.load())
+                std::this_thread::yield();
+            const attempt_record ok = succeeded();
+            while (!stop.load()) {
+                waiter w;
+                if (!b.admit(0ns, w).admitted)
+                    continue;
+                ++admitted;
+                const int now = b.in_flight();
+                int seen = most.load();
+                while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                }
+                b.release(0ns, &ok, 0);
+            }
+        });
+    go = true;
+    for (int i = 0; i < 2000; ++i)
+        b.reconfigure(i % 2 ? fixed(4) : aimd(2, 1, 3));
+    while (admitted.load() < 1000)
+        std::this_thread::yield();
+    stop = true;
+    for (auto& t : callers)
+        t.join();
+    EXPECT_LE(most.load(), 4);
+    EXPECT_EQ(b.in_flight(), 0) << "every permit came back across the changes";
+    EXPECT_EQ(b.queued(), 0);
 }
 
 } // namespace

@@ -1,3 +1,5 @@
+// Over 400 lines: the pipelines and the strategies (breakers of either scope, bulkheads) of
+// a registry share its two locks and its listeners; the file watcher that reloads it is small.
 #include <keel/config/registry.hpp>
 
 #include <sys/stat.h>

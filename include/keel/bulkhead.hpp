@@ -83,6 +83,11 @@ public:
     int limit() const noexcept { return limit_; }
     const bulkhead_settings::adaptive_settings& settings() const noexcept { return settings_; }
 
+    /// Takes `settings` (valid) and keeps what was learned: the limit
+    /// stays where it is, clamped into the new [min, max]; gradient2's long
+    /// RTT is kept unless the algorithm changes.
+    void retune(const bulkhead_settings::adaptive_settings& settings) noexcept;
+
 private:
     int aimd(int in_flight, bool drop) const noexcept;
     int gradient2(std::chrono::nanoseconds rtt, int in_flight, bool drop) noexcept;
@@ -125,19 +130,37 @@ public:
     int limit() const noexcept;
     int queued() const noexcept;
 
-    const bulkhead_settings& settings() const noexcept { return settings_; }
+    /// The settings in force (a copy: reconfigure() may change them).
+    bulkhead_settings settings() const noexcept;
+
+    /// Applies new settings in place (a reload): the attempts holding a
+    /// permit and the waiters keep theirs, so the dependency never runs
+    /// more than the new limit on top of what already runs. A lower limit
+    /// admits nobody until enough permits come back; a higher one admits
+    /// waiters at once; waiters over a smaller queue.max stay until served
+    /// or timed out. An adaptive limit keeps its current value clamped into
+    /// the new [min, max] (adaptive_limit::retune); one that becomes
+    /// adaptive starts from `initial`. Throws std::invalid_argument on
+    /// impossible settings, changing nothing.
+    void reconfigure(const bulkhead_settings& settings);
 
 private:
+    /// Under the lock: takes the waiters the limit now admits off the
+    /// queue, counted in flight; their admitted() is for notify().
+    admission_waiter* grant_waiters() noexcept;
+    /// Outside the lock: tells each waiter grant_waiters() returned.
+    static void notify(admission_waiter* granted) noexcept;
     void push_back(admission_waiter& waiter) noexcept;
     admission_waiter* pop_front() noexcept;
     void unlink(admission_waiter& waiter) noexcept;
 
-    const bulkhead_settings settings_;
+    bulkhead_settings settings_; ///< guarded by lock_ (reconfigure)
     std::optional<adaptive_limit> adaptive_;
     mutable detail::spinlock lock_;
     int limit_;
     int in_flight_ = 0;
     int queued_ = 0;
+    int unmeasured_ = 0; ///< ends still due from attempts admitted unmeasured
     admission_waiter* head_ = nullptr;
     admission_waiter* tail_ = nullptr;
 };

@@ -5,6 +5,7 @@
 #include <keel/attempt.hpp>
 #include <keel/attempt_feedback.hpp>
 #include <keel/backoff.hpp>
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/classified_category.hpp>
 #include <keel/duration.hpp>

@@ -7,6 +7,7 @@
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -166,14 +167,20 @@ public:
     /// of the chain does (and no listener, observer or retry needs the
     /// time), a successful attempt's end reads no clock and its duration is
     /// 0. A breaker without slow_call does not.
-    bool needs_durations() const noexcept { return needs_durations_; }
+    bool needs_durations() const noexcept {
+        return needs_durations_.load(std::memory_order_relaxed);
+    }
 
 protected:
     /// A member, not a virtual: the engine asks at every attempt's end.
-    void set_needs_durations(bool needed) noexcept { needs_durations_ = needed; }
+    /// Atomic (relaxed: a plain load) because a strategy reconfigured in
+    /// place by a reload may change it while calls run.
+    void set_needs_durations(bool needed) noexcept {
+        needs_durations_.store(needed, std::memory_order_relaxed);
+    }
 
 private:
-    bool needs_durations_ = true;
+    std::atomic<bool> needs_durations_{true};
 };
 
 /// Observation of every attempt that reached the operation (breaker

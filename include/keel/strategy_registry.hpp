@@ -68,6 +68,12 @@ public:
     /// Forgets every state of `dependency` (it left the configuration).
     /// Pipelines that still hold one keep it alive.
     void forget(std::string_view dependency);
+    /// Forgets the `State`s of `dependency`, every endpoint's (the
+    /// dependency no longer has that strategy; its others keep their state).
+    template <class State>
+    void forget(std::string_view dependency) {
+        forget(dependency, typeid(State));
+    }
 
     /// How many states are held.
     std::size_t size() const;
@@ -97,6 +103,7 @@ private:
                                        const std::function<made_state()>& make);
     std::vector<std::pair<std::string, std::shared_ptr<void>>>
     find_all(std::string_view dependency, std::type_index state_type) const;
+    void forget(std::string_view dependency, std::type_index state_type);
 
     mutable std::mutex mutex_;
     std::vector<entry> entries_; // few: one per strategy and dependency

@@ -31,6 +31,8 @@ constexpr std::string_view scopes[] = {"dependency", "endpoint"};
 constexpr long long max_window_size = 100'000;
 constexpr long long max_buckets = 1'000;
 
+} // namespace
+
 /// A break, a wait, a window, a threshold: a positive duration; not
 /// `unlimited` (a breaker that never half-opens is isolate()'s job).
 std::optional<nanoseconds> period(reader& r, const value& v, const std::string& p) {
@@ -49,7 +51,7 @@ std::string text_of(double v) {
 }
 
 std::optional<int> count(reader& r, const value& v, const std::string& p, long long min,
-                         long long max = 1'000'000'000) {
+                         long long max) {
     auto n = r.whole_number(v, p, min);
     if (n && *n > max) {
         r.error(v, p, "must be <= " + std::to_string(max) + ", got " + v.scalar());
@@ -58,9 +60,7 @@ std::optional<int> count(reader& r, const value& v, const std::string& p, long l
     return n ? std::optional(static_cast<int>(*n)) : std::nullopt;
 }
 
-/// A number in (0, 1], or in [0, 1) when `zero_allowed` (a jitter).
-std::optional<double> fraction(reader& r, const value& v, const std::string& p,
-                               bool zero_allowed = false) {
+std::optional<double> fraction(reader& r, const value& v, const std::string& p, bool zero_allowed) {
     auto x = r.number(v, p);
     if (!x)
         return std::nullopt;
@@ -73,6 +73,8 @@ std::optional<double> fraction(reader& r, const value& v, const std::string& p,
     }
     return x;
 }
+
+namespace {
 
 void read_window(reader& r, const value& n, const std::string& path, breaker_layer& out) {
     if (!r.map(n, path, window_keys)) {
@@ -183,18 +185,11 @@ void read_half_open(reader& r, const value& n, const std::string& path, breaker_
 } // namespace
 
 void read_breaker(reader& r, const value& n, const std::string& path, breaker_layer& out) {
-    if (n.kind() == value::type::scalar && n.scalar() == "off") {
-        record(out.enabled, std::optional(false), n, path);
-        return;
-    }
-    if (n.kind() == value::type::scalar || n.kind() == value::type::sequence) {
-        if (!n.reported())
-            r.error(n, path,
-                    "expected a map of circuit breaker settings or 'off', got " + describe(n));
-        return;
-    }
     // An empty `circuit_breaker:` is a breaker with the built-in settings.
-    record(out.enabled, std::optional(true), n, path);
+    const std::optional<bool> on = on_or_off(r, n, path, "a map of circuit breaker settings");
+    record(out.enabled, on, n, path);
+    if (!on.value_or(false))
+        return;
     r.entries(
         n, path, breaker_keys, [&](const std::string& k, const value& v, const std::string& p) {
             if (k == "window")
@@ -226,49 +221,38 @@ void read_breaker(reader& r, const value& n, const std::string& path, breaker_la
 }
 
 void breaker_layer::overlay(breaker_layer top, int rank) {
-    if (!top.enabled.value)
-        return;
-    // `off` forgets what the layers below set: a breaker turned on again
-    // later starts from the built-in settings.
-    if (!*top.enabled.value)
-        *this = breaker_layer{};
-    enabled = std::move(top.enabled);
-    enabled.layer = rank;
-    overlay_settings(settings(), top.settings(), rank);
+    if (overlay_enabled(*this, top, rank))
+        overlay_settings(settings(), top.settings(), rank);
 }
 
 std::optional<circuit_breaker_settings> breaker_layer::apply() const {
     if (!enabled.value.value_or(false))
         return std::nullopt;
     breaker_settings s;
-    const auto set = [](auto& out, const auto& in) {
-        if (in.value)
-            out = *in.value;
-    };
     if (window.value) {
         s.window = window.value->kind;
         s.window_size = window.value->size;
         s.window_time = window.value->time;
         s.buckets = window.value->buckets;
     }
-    set(s.min_calls, min_calls);
-    set(s.failure_ratio, failure_ratio);
-    set(s.consecutive_failures, consecutive_failures);
+    set_if_written(s.min_calls, min_calls);
+    set_if_written(s.failure_ratio, failure_ratio);
+    set_if_written(s.consecutive_failures, consecutive_failures);
     if (slow_call.value) {
         s.slow_threshold = slow_call.value->threshold;
         s.slow_ratio = slow_call.value->ratio;
     }
-    set(s.record, record);
-    set(s.ignore, ignore);
-    set(s.break_duration, break_duration);
-    set(s.break_multiplier, break_multiplier);
-    set(s.break_max, break_max);
-    set(s.break_jitter, break_jitter);
-    set(s.probes, probes);
+    set_if_written(s.record, record);
+    set_if_written(s.ignore, ignore);
+    set_if_written(s.break_duration, break_duration);
+    set_if_written(s.break_multiplier, break_multiplier);
+    set_if_written(s.break_max, break_max);
+    set_if_written(s.break_jitter, break_jitter);
+    set_if_written(s.probes, probes);
     s.successes = successes.value.value_or(s.probes);
-    set(s.half_open_max_wait, max_wait);
-    set(s.scope, scope);
-    set(s.max_endpoints, max_endpoints);
+    set_if_written(s.half_open_max_wait, max_wait);
+    set_if_written(s.scope, scope);
+    set_if_written(s.max_endpoints, max_endpoints);
     return s;
 }
 
@@ -294,13 +278,7 @@ void check_breaker(reader& r, const breaker_layer& merged, const std::string& de
             duration_name, or_built_in(merged.break_max, breaker_settings{}.break_max, max_name),
             max_name, dependency))
         return;
-    // A safety net: every rule of keel::validate is checked while reading
-    // or above, so this only fires if the core grows a rule the loader lacks.
-    try {
-        validate(*applied);
-    } catch (const std::invalid_argument& e) {
-        r.error(at, path, e.what());
-    }
+    check_validates(r, *applied, at, path);
 }
 
 } // namespace keel::config::detail

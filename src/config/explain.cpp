@@ -109,6 +109,62 @@ void emit_breaker(YAML::Emitter& out, const std::optional<circuit_breaker_settin
     out << YAML::EndMap;
 }
 
+/// `off` (the bulkhead, or its adaptive limit) when `inherited` would
+/// otherwise reach a dependency that has none.
+void emit_bulkhead(YAML::Emitter& out, const std::optional<bulkhead_settings>& bulkhead,
+                   const std::optional<bulkhead_settings>& inherited) {
+    const auto key = [&](const char* name) { out << YAML::Key << name << YAML::Value; };
+    if (!bulkhead) {
+        if (inherited)
+            out << YAML::Key << "bulkhead" << YAML::Value << "off";
+        return;
+    }
+    const bulkhead_settings& b = *bulkhead;
+    key("bulkhead");
+    out << YAML::BeginMap;
+    key("max_concurrent");
+    out << b.max_concurrent;
+    key("queue");
+    out << YAML::Flow << YAML::BeginMap;
+    key("max");
+    out << b.queue.max;
+    key("timeout");
+    out << format_duration(b.queue.timeout);
+    out << YAML::EndMap;
+    if (b.adaptive) {
+        const bulkhead_settings::adaptive_settings& a = *b.adaptive;
+        key("adaptive");
+        out << YAML::Flow << YAML::BeginMap;
+        key("algorithm");
+        out << (a.algorithm == bulkhead_settings::adaptive_settings::algorithm_kind::gradient2
+                    ? "gradient2"
+                    : "aimd");
+        key("initial");
+        out << a.initial;
+        key("min");
+        out << a.min_limit();
+        key("max");
+        out << a.max;
+        key("backoff_ratio");
+        out << number(a.backoff_ratio);
+        key("timeout");
+        out << (a.timeout ? format_duration(*a.timeout) : std::string("off"));
+        key("smoothing");
+        out << number(a.smoothing);
+        key("queue_size");
+        out << a.queue_size;
+        key("tolerance");
+        out << number(a.tolerance);
+        key("long_window");
+        out << a.long_window;
+        out << YAML::EndMap;
+    } else if (inherited && inherited->adaptive) {
+        key("adaptive");
+        out << "off";
+    }
+    out << YAML::EndMap;
+}
+
 void emit_policy(YAML::Emitter& out, const pipeline_policy& p) {
     const retry_policy& r = p.retry;
     out << YAML::Key << "retry" << YAML::Value << YAML::BeginMap;
@@ -161,6 +217,7 @@ std::string explain(const document& doc, std::string_view only) {
         out << YAML::Key << "defaults" << YAML::Value << YAML::BeginMap;
         emit_policy(out, doc.defaults);
         emit_breaker(out, doc.defaults_circuit_breaker, false);
+        emit_bulkhead(out, doc.defaults_bulkhead, std::nullopt);
         out << YAML::EndMap;
     }
     if (!profiles.empty()) {
@@ -186,6 +243,7 @@ std::string explain(const document& doc, std::string_view only) {
         // may hold secrets (a DSN's password), and the policy does not use it.
         emit_policy(out, dep->policy);
         emit_breaker(out, dep->circuit_breaker, doc.defaults_circuit_breaker.has_value());
+        emit_bulkhead(out, dep->bulkhead, doc.defaults_bulkhead);
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

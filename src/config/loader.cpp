@@ -23,8 +23,8 @@ using std::chrono::nanoseconds;
 
 constexpr std::string_view top_keys[] = {"version", "defaults", "profiles", "dependencies",
                                          "metrics"};
-constexpr std::string_view dependency_keys[] = {"kind",    "extends",         "retry",
-                                                "timeout", "circuit_breaker", "connection"};
+constexpr std::string_view dependency_keys[] = {
+    "kind", "extends", "retry", "timeout", "circuit_breaker", "bulkhead", "connection"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
 constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
 constexpr std::string_view bucket_keys[] = {"call", "attempt"};
@@ -72,6 +72,7 @@ document loader::run(const value& root) {
         check(r_, base, "", d->where(), "defaults");
     doc.defaults = base.apply();
     doc.defaults_circuit_breaker = base.breaker.apply();
+    doc.defaults_bulkhead = base.bulkhead.apply();
 
     const profile_list profiles = read_profiles(root);
     if (const value* deps = root.find("dependencies")) {
@@ -153,6 +154,7 @@ dependency loader::read_dependency(const std::string& name, const value& v, cons
     check(r_, merged, dep.name, dep.where, path);
     dep.policy = merged.apply();
     dep.circuit_breaker = merged.breaker.apply();
+    dep.bulkhead = merged.bulkhead.apply();
     return dep;
 }
 

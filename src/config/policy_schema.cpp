@@ -137,34 +137,52 @@ std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::s
     return ok ? std::optional(set) : std::nullopt;
 }
 
-bool check_order(reader& r, const setting<nanoseconds>& a, std::string_view a_name,
-                 const setting<nanoseconds>& b, std::string_view b_name,
-                 const std::string& dependency) {
-    if (!a.value || !b.value || *a.value == unlimited || *b.value == unlimited ||
-        *a.value <= *b.value)
+std::optional<bool> on_or_off(reader& r, const value& n, const std::string& path,
+                              std::string_view expected) {
+    if (n.kind() == value::type::scalar && n.scalar() == "off")
         return false;
+    if (n.kind() == value::type::scalar || n.kind() == value::type::sequence) {
+        if (!n.reported())
+            r.error(n, path, "expected " + std::string(expected) + " or 'off', got " + describe(n));
+        return std::nullopt;
+    }
+    return true;
+}
+
+bool report_order(reader& r, const order_side& a, const order_side& b, const order_words& words,
+                  const std::string& dependency) {
     if (!dependency.empty() && std::max(a.layer, b.layer) <= 1)
         return true;
-    const auto from = [](const setting<nanoseconds>& s) {
+    const auto from = [](const order_side& s) {
         return s.where.line > 0 ? "from " + s.path + " at " + line_column(s.where) : s.path;
     };
-    const std::string a_text = format_duration(*a.value);
-    const std::string b_text = format_duration(*b.value);
-    const setting<nanoseconds>& at = b.layer > a.layer ? b : a;
+    const order_side& at = b.layer > a.layer ? b : a;
     std::string message = b.layer > a.layer
-                              ? std::string(b_name) + " (" + b_text + ") is shorter than " +
-                                    std::string(a_name) + " (" + a_text + ", " + from(a) + ")"
-                              : std::string(a_name) + " (" + a_text + ") is longer than " +
-                                    std::string(b_name) + " (" + b_text + ", " + from(b) + ")";
+                              ? std::string(b.name) + " (" + b.text + ") is " + words.below + " " +
+                                    std::string(a.name) + " (" + a.text + ", " + from(a) + ")"
+                              : std::string(a.name) + " (" + a.text + ") is " + words.above + " " +
+                                    std::string(b.name) + " (" + b.text + ", " + from(b) + ")";
     if (!dependency.empty() && at.path.rfind("dependencies." + dependency + ".", 0) != 0)
         message += " in dependency '" + dependency + "'";
     r.error(at.where, at.path, message);
     return true;
 }
 
+bool check_order(reader& r, const setting<nanoseconds>& a, std::string_view a_name,
+                 const setting<nanoseconds>& b, std::string_view b_name,
+                 const std::string& dependency) {
+    if (!a.value || !b.value || *a.value == unlimited || *b.value == unlimited ||
+        *a.value <= *b.value)
+        return false;
+    return report_order(r, side_of(a, a_name, format_duration(*a.value)),
+                        side_of(b, b_name, format_duration(*b.value)),
+                        {"longer than", "shorter than"}, dependency);
+}
+
 void layer::overlay(layer top, int rank) {
     overlay_settings(settings(), top.settings(), rank);
     breaker.overlay(std::move(top.breaker), rank);
+    bulkhead.overlay(std::move(top.bulkhead), rank);
 }
 
 pipeline_policy layer::apply() const {
@@ -184,6 +202,8 @@ void read_layer(reader& r, const value& map, const std::string& path, layer& out
             read_timeout(r, v, join(path, "timeout"), out);
         else if (k == "circuit_breaker")
             read_breaker(r, v, join(path, "circuit_breaker"), out.breaker);
+        else if (k == "bulkhead")
+            read_bulkhead(r, v, join(path, "bulkhead"), out.bulkhead);
     }
 }
 
@@ -203,15 +223,9 @@ void check(reader& r, const layer& merged, const std::string& dependency, const 
     broken |= check_order(r, merged.initial, "retry.backoff.initial", cap, "retry.backoff.max",
                           dependency);
     check_breaker(r, merged.breaker, dependency, at, path);
-    if (broken)
-        return;
-    // A safety net: every rule of keel::validate is checked above, so this
-    // only fires if the core grows a rule the loader lacks.
-    try {
-        validate(merged.apply());
-    } catch (const std::invalid_argument& e) {
-        r.error(at, path, e.what());
-    }
+    check_bulkhead(r, merged.bulkhead, dependency, at, path);
+    if (!broken)
+        check_validates(r, merged.apply(), at, path);
 }
 
 } // namespace keel::config::detail

@@ -1,16 +1,18 @@
-// The policy schema (`retry:`, `timeout:` and `circuit_breaker:` of
+// The policy schema (`retry:`, `timeout:`, `circuit_breaker:` and `bulkhead:` of
 // defaults, profiles and dependencies) and its merging: layers overlay key by
 // key, then the merged policy is checked (exchange and connect within total,
 // the first backoff within its cap, the break within its max). Private to
 // src/config.
 #pragma once
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/section_reader.hpp>
 #include <keel/pipeline.hpp>
 
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -19,7 +21,8 @@
 
 namespace keel::config::detail {
 
-inline constexpr std::string_view layer_keys[] = {"retry", "timeout", "circuit_breaker"};
+inline constexpr std::string_view layer_keys[] = {"retry", "timeout", "circuit_breaker",
+                                                  "bulkhead"};
 
 /// One setting of a layer (defaults, a profile, a dependency's own keys),
 /// remembering where it was written for errors found after merging.
@@ -39,6 +42,13 @@ void record(setting<T>& s, std::optional<T> v, const value& at, const std::strin
     s.value = std::move(v);
     s.path = path;
     s.where = at.key_where();
+}
+
+/// `out` = the setting's value, if a layer wrote one.
+template <class T, class U>
+void set_if_written(T& out, const setting<U>& in) {
+    if (in.value)
+        out = *in.value;
 }
 
 /// f(a_i, b_i) for the elements of two tuples of the same size.
@@ -62,6 +72,21 @@ void overlay_settings(Mine&& mine, Theirs&& theirs, int rank) {
             m.layer = rank;
         }
     });
+}
+
+/// The start of a strategy layer's overlay (breaker_layer, bulkhead_layer):
+/// false when `top` does not write the strategy at all; `off` forgets what
+/// the layers below set, so one turned on again later starts from the
+/// built-in settings.
+template <class Layer>
+bool overlay_enabled(Layer& mine, Layer& top, int rank) {
+    if (!top.enabled.value)
+        return false;
+    if (!*top.enabled.value)
+        mine = Layer{};
+    mine.enabled = std::move(top.enabled);
+    mine.enabled.layer = rank;
+    return true;
 }
 
 /// `circuit_breaker.window`: replaced whole, as the meaning of its size
@@ -116,6 +141,43 @@ struct breaker_layer {
     std::optional<circuit_breaker_settings> apply() const;
 };
 
+/// The `bulkhead:` settings of a layer, merged key by key (`queue` and
+/// `adaptive` too); `off` drops the layers' below, `adaptive: off` their
+/// adaptive settings.
+struct bulkhead_layer {
+    using algorithm_kind = bulkhead_settings::adaptive_settings::algorithm_kind;
+
+    setting<bool> enabled; ///< as breaker_layer::enabled
+    setting<int> max_concurrent;
+    setting<int> queue_max;
+    setting<std::chrono::nanoseconds> queue_timeout;
+    /// true: a layer wrote an `adaptive:` map; false: `adaptive: off`.
+    setting<bool> adaptive;
+    setting<algorithm_kind> algorithm;
+    setting<int> initial;
+    setting<int> min;
+    setting<int> max;
+    setting<double> backoff_ratio;
+    /// nullopt inside: `timeout: off` (only timeouts and throttling drop).
+    setting<std::optional<std::chrono::nanoseconds>> timeout;
+    setting<double> smoothing;
+    setting<int> queue_size;
+    setting<double> tolerance;
+    setting<int> long_window;
+
+    auto settings() noexcept { return std::tie(max_concurrent, queue_max, queue_timeout); }
+    auto adaptive_settings() noexcept {
+        return std::tie(algorithm, initial, min, max, backoff_ratio, timeout, smoothing, queue_size,
+                        tolerance, long_window);
+    }
+
+    void overlay(bulkhead_layer top, int rank);
+    /// The built-in settings with this layer's applied; nullopt when no
+    /// bulkhead is on. An adaptive `min` is always set (to the algorithm's
+    /// own when not written), so that what --explain prints loads back equal.
+    std::optional<bulkhead_settings> apply() const;
+};
+
 struct layer {
     setting<int> max_attempts;
     setting<backoff_kind> kind;
@@ -131,6 +193,7 @@ struct layer {
     setting<std::chrono::nanoseconds> exchange;
     setting<std::chrono::nanoseconds> total;
     breaker_layer breaker;
+    bulkhead_layer bulkhead;
 
     /// Every setting, in the order of pipeline_fields.
     auto settings() noexcept {
@@ -164,8 +227,68 @@ std::optional<double> read_multiplier(reader& r, const value& v, const std::stri
 /// A sequence of fault classes (`retry_on`, `record`, `ignore`).
 std::optional<fault_set> read_fault_list(reader& r, const value& n, const std::string& path);
 
+/// A positive duration (a break, a wait, a window); not `unlimited`.
+std::optional<std::chrono::nanoseconds> period(reader& r, const value& v, const std::string& p);
+
+/// A whole number in [min, max] that fits an int.
+std::optional<int> count(reader& r, const value& v, const std::string& p, long long min,
+                         long long max = 1'000'000'000);
+
+/// A number in (0, 1], or in [0, 1) when `zero_allowed` (a jitter).
+std::optional<double> fraction(reader& r, const value& v, const std::string& p,
+                               bool zero_allowed = false);
+
+/// The shortest text of `v` for a message.
+std::string text_of(double v);
+
+/// A strategy's key that is a map of settings, empty, or `off`: false for
+/// `off`, true for a map or an empty value (the built-in settings), nullopt
+/// after an error ("expected <expected> or 'off'").
+std::optional<bool> on_or_off(reader& r, const value& n, const std::string& path,
+                              std::string_view expected);
+
+/// A safety net: every rule of keel::validate(settings) is checked while
+/// reading or after merging, so this reports (at `at`) only a rule the
+/// core grew and the loader lacks.
+template <class Settings>
+void check_validates(reader& r, const Settings& settings, const position& at,
+                     const std::string& path) {
+    try {
+        validate(settings);
+    } catch (const std::invalid_argument& e) {
+        r.error(at, path, e.what());
+    }
+}
+
 /// Reads `circuit_breaker:` (a map, empty, or `off`) into `out`.
 void read_breaker(reader& r, const value& n, const std::string& path, breaker_layer& out);
+
+/// One of two settings that must be in order, as an error names it.
+struct order_side {
+    std::string_view name; ///< "timeout.exchange"
+    std::string text;      ///< its value as written back ("2s")
+    std::string path;      ///< where it was set, or "the built-in ..."
+    position where;        ///< line 0: built in
+    int layer = 0;
+};
+
+template <class T>
+order_side side_of(const setting<T>& s, std::string_view name, std::string text) {
+    return {name, std::move(text), s.path, s.where, s.layer};
+}
+
+/// "longer than" / "shorter than", "above" / "below": how the message says
+/// that `a` exceeds `b`, from either side.
+struct order_words {
+    const char* above;
+    const char* below;
+};
+
+/// Reports that `a` exceeds `b` (check_order's rule and wording, for any
+/// kind of value), at whichever was written in the later layer. True also
+/// when it leaves the report to the check of defaults.
+bool report_order(reader& r, const order_side& a, const order_side& b, const order_words& words,
+                  const std::string& dependency);
 
 /// `a` must not be longer than `b` (exchange and total, a break and its
 /// max). A setting with no position is a built-in one, and its path says so
@@ -176,6 +299,14 @@ void read_breaker(reader& r, const value& n, const std::string& path, breaker_la
 bool check_order(reader& r, const setting<std::chrono::nanoseconds>& a, std::string_view a_name,
                  const setting<std::chrono::nanoseconds>& b, std::string_view b_name,
                  const std::string& dependency);
+
+/// Reads `bulkhead:` (a map, empty, or `off`) into `out`.
+void read_bulkhead(reader& r, const value& n, const std::string& path, bulkhead_layer& out);
+
+/// The rules of keel::validate(bulkhead_settings) that span keys (an
+/// adaptive limit's initial within [min, max]) on a merged layer.
+void check_bulkhead(reader& r, const bulkhead_layer& merged, const std::string& dependency,
+                    const position& at, const std::string& path);
 
 /// The rules of keel::validate(circuit_breaker_settings) on a merged layer.
 void check_breaker(reader& r, const breaker_layer& merged, const std::string& dependency,

@@ -1,3 +1,5 @@
+// Over 400 lines: the pipelines and the strategies (breakers of either scope, bulkheads) of
+// a registry share its two locks and its listeners; the file watcher that reloads it is small.
 #include <keel/config/registry.hpp>
 
 #include <sys/stat.h>
@@ -22,7 +24,8 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
     : executor_(std::move(executor)), observers_(std::move(observers)), strategies_(&strategies) {
     std::lock_guard changes(update_mutex_);
     for (const dependency& dep : doc.dependencies) {
-        pipeline_policy policy = with_strategies(dep.name, dep.policy, dep.circuit_breaker);
+        pipeline_policy policy =
+            with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead);
         std::lock_guard lock(mutex_);
         make_pipeline(dep.name, policy);
     }
@@ -31,30 +34,91 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
 
 pipeline_policy
 registry::with_strategies(const std::string& name, pipeline_policy policy,
-                          const std::optional<keel::circuit_breaker_settings>& settings) {
-    if (!settings) {
-        bool had = false;
-        {
-            std::lock_guard lock(mutex_);
-            had = breakers_.erase(name) + endpoint_breakers_.erase(name) > 0;
-        }
-        // The breaker is the only strategy configured so far: a dependency
-        // that loses it has no state left to keep, and one that gets a
-        // breaker again later starts afresh.
-        if (had)
-            strategies_->forget(name);
-        policy.strategies = nullptr;
+                          const std::optional<keel::circuit_breaker_settings>& breaker,
+                          const std::optional<keel::bulkhead_settings>& bulkhead) {
+    std::shared_ptr<keel::admission_strategy> admits_by_state = breaker_of(name, breaker);
+    std::shared_ptr<keel::bulkhead> bounds = bulkhead_of(name, bulkhead);
+    if (!admits_by_state && !bounds) {
+        policy.strategies = nullptr; // nothing configured: the engine's cheapest path
         return policy;
     }
     auto chain = std::make_shared<keel::strategy_chain>();
-    if (settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint)
-        chain->breaker = obtain_breakers(name, *settings, endpoint_breakers_, breakers_,
-                                         endpoint_breaker_listeners_);
-    else
-        chain->breaker =
-            obtain_breakers(name, *settings, breakers_, endpoint_breakers_, breaker_listeners_);
+    chain->breaker = std::move(admits_by_state);
+    chain->bulkhead = std::move(bounds);
     policy.strategies = std::move(chain);
     return policy;
+}
+
+std::shared_ptr<keel::admission_strategy>
+registry::breaker_of(const std::string& name,
+                     const std::optional<keel::circuit_breaker_settings>& settings) {
+    if (!settings) {
+        // A breaker turned on again later starts afresh; the dependency's
+        // other strategies keep their state.
+        take_out(name, breakers_);
+        take_out(name, endpoint_breakers_);
+        return nullptr;
+    }
+    if (settings->scope == keel::circuit_breaker_settings::scope_kind::endpoint)
+        return obtain_breakers(name, *settings, endpoint_breakers_, breakers_,
+                               endpoint_breaker_listeners_);
+    return obtain_breakers(name, *settings, breakers_, endpoint_breakers_, breaker_listeners_);
+}
+
+std::shared_ptr<keel::bulkhead>
+registry::bulkhead_of(const std::string& name,
+                      const std::optional<keel::bulkhead_settings>& settings) {
+    if (!settings) {
+        take_out(name, bulkheads_);
+        return nullptr;
+    }
+    const std::shared_ptr<keel::bulkhead> previous = whole_dependency_state<keel::bulkhead>(name);
+    // New settings are applied to the bulkhead in place: a new one would
+    // admit up to its limit beside the attempts still holding the old one's
+    // permits.
+    std::shared_ptr<keel::bulkhead> bulkhead =
+        strategies_->obtain<keel::bulkhead>(name, "", *settings, [&] {
+            if (!previous)
+                return std::make_shared<keel::bulkhead>(*settings);
+            previous->reconfigure(*settings);
+            return previous;
+        });
+    put_in_place(name, bulkhead, bulkheads_, bulkhead_listeners_);
+    return bulkhead;
+}
+
+template <class State>
+void registry::take_out(const std::string& name, breakers_of<State>& given) {
+    bool had = false;
+    {
+        std::lock_guard lock(mutex_);
+        had = given.erase(name) > 0;
+    }
+    if (had)
+        strategies_->forget<State>(name);
+}
+
+template <class State>
+std::shared_ptr<State> registry::whole_dependency_state(const std::string& name) const {
+    for (auto& [endpoint, state] : strategies_->states_of<State>(name))
+        if (endpoint.empty())
+            return state;
+    return nullptr;
+}
+
+template <class State, class Listener>
+void registry::put_in_place(const std::string& name, const std::shared_ptr<State>& state,
+                            breakers_of<State>& given, const std::vector<Listener>& listeners) {
+    bool made = false;
+    {
+        std::lock_guard lock(mutex_);
+        auto& slot = given[name];
+        made = slot != state;
+        slot = state;
+    }
+    if (made)
+        for (const auto& listener : listeners)
+            listener(name, state);
 }
 
 template <class Breakers, class Other, class Listener>
@@ -62,33 +126,15 @@ std::shared_ptr<keel::admission_strategy>
 registry::obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
                           breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
                           const std::vector<Listener>& listeners) {
-    bool scope_changed = false;
-    {
-        std::lock_guard lock(mutex_);
-        scope_changed = other_scope.erase(name) > 0;
-    }
-    if (scope_changed) // nothing carries over from breakers of the other scope
-        strategies_->forget(name);
-    std::shared_ptr<Breakers> previous;
-    for (auto& [endpoint, state] : strategies_->states_of<Breakers>(name))
-        if (endpoint.empty())
-            previous = state;
+    take_out(name, other_scope); // nothing carries over from breakers of the other scope
+    const std::shared_ptr<Breakers> previous = whole_dependency_state<Breakers>(name);
     // Seeded by name: the breaks of different dependencies are spread apart.
     const std::uint64_t seed = std::hash<std::string>{}(name);
     std::shared_ptr<Breakers> breakers = strategies_->obtain<Breakers>(name, "", settings, [&] {
         return previous ? std::make_shared<Breakers>(settings, *previous, seed)
                         : std::make_shared<Breakers>(settings, seed);
     });
-    bool made = false;
-    {
-        std::lock_guard lock(mutex_);
-        auto& slot = given[name];
-        made = slot != breakers;
-        slot = breakers;
-    }
-    if (made)
-        for (const auto& listener : listeners)
-            listener(name, breakers);
+    put_in_place(name, breakers, given, listeners);
     return breakers;
 }
 
@@ -138,7 +184,8 @@ configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
             return *it->second;
     }
     const std::string key(name);
-    pipeline_policy policy = with_strategies(key, doc->defaults, doc->defaults_circuit_breaker);
+    pipeline_policy policy =
+        with_strategies(key, doc->defaults, doc->defaults_circuit_breaker, doc->defaults_bulkhead);
     std::lock_guard lock(mutex_);
     return make_pipeline(key, policy);
 }
@@ -155,7 +202,8 @@ void registry::apply(document doc) {
     // a new breaker's listeners hear of it before calls use it.
     std::vector<std::pair<std::string, pipeline_policy>> next;
     for (const dependency& dep : doc.dependencies)
-        next.emplace_back(dep.name, with_strategies(dep.name, dep.policy, dep.circuit_breaker));
+        next.emplace_back(dep.name,
+                          with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead));
     std::vector<std::string> made_on_demand;
     {
         std::lock_guard lock(mutex_);
@@ -165,7 +213,8 @@ void registry::apply(document doc) {
     }
     // Pipelines made by pipeline_or_defaults follow the new defaults.
     for (const std::string& name : made_on_demand)
-        next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker));
+        next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker,
+                                                doc.defaults_bulkhead));
 
     std::lock_guard lock(mutex_);
     for (auto& [name, policy] : next) {
@@ -237,6 +286,10 @@ void registry::on_circuit_breaker(circuit_breaker_listener listener) {
 
 void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener) {
     listen(endpoint_breakers_, endpoint_breaker_listeners_, std::move(listener));
+}
+
+void registry::on_bulkhead(bulkhead_listener listener) {
+    listen(bulkheads_, bulkhead_listeners_, std::move(listener));
 }
 
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {

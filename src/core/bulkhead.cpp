@@ -120,7 +120,34 @@ int adaptive_limit::gradient2(std::chrono::nanoseconds rtt, int in_flight, bool 
     return static_cast<int>(estimate_);
 }
 
+void adaptive_limit::retune(const adaptive_settings& settings) noexcept {
+    const bool same_algorithm = settings.algorithm == settings_.algorithm;
+    const double learned = settings_.algorithm == adaptive_settings::algorithm_kind::gradient2
+                               ? estimate_
+                               : static_cast<double>(limit_);
+    settings_ = settings;
+    if (!same_algorithm) {
+        // The other algorithm's RTT history means nothing to this one.
+        long_rtt_ = 0;
+        long_samples_ = 0;
+    }
+    estimate_ = std::clamp(learned, static_cast<double>(settings_.min_limit()),
+                           static_cast<double>(settings_.max));
+    limit_ = static_cast<int>(estimate_);
+}
+
 // ---- bulkhead ---------------------------------------------------------------------
+
+namespace {
+
+/// Whether an adaptive limit reads attempt durations: gradient2 always,
+/// aimd only to judge adaptive.timeout.
+bool timed(const bulkhead_settings& s) noexcept {
+    return s.adaptive && (s.adaptive->timeout ||
+                          s.adaptive->algorithm == adaptive_settings::algorithm_kind::gradient2);
+}
+
+} // namespace
 
 bulkhead::bulkhead(const bulkhead_settings& settings)
     : settings_((validate(settings), settings)), limit_(settings.max_concurrent) {
@@ -128,10 +155,36 @@ bulkhead::bulkhead(const bulkhead_settings& settings)
         adaptive_.emplace(*settings_.adaptive);
         limit_ = adaptive_->limit();
     }
-    const bool timed = settings_.adaptive && (settings_.adaptive->timeout ||
-                                              settings_.adaptive->algorithm ==
-                                                  adaptive_settings::algorithm_kind::gradient2);
-    set_needs_durations(timed);
+    set_needs_durations(timed(settings_));
+}
+
+void bulkhead::reconfigure(const bulkhead_settings& settings) {
+    validate(settings);
+    lock_.lock();
+    if (!settings.adaptive)
+        adaptive_.reset();
+    else if (adaptive_)
+        adaptive_->retune(*settings.adaptive);
+    else
+        adaptive_.emplace(*settings.adaptive); // a fixed limit taught it nothing
+    // The attempts running now were admitted without a clock read at their
+    // end if the old settings needed none: their duration 0 would be a
+    // sample of an infinitely fast dependency. As many ends as they are
+    // teach the new limit nothing.
+    unmeasured_ = timed(settings) && !timed(settings_) ? in_flight_ : 0;
+    settings_ = settings;
+    limit_ = adaptive_ ? adaptive_->limit() : settings_.max_concurrent;
+    set_needs_durations(timed(settings_));
+    admission_waiter* granted = grant_waiters();
+    lock_.unlock();
+    notify(granted);
+}
+
+bulkhead_settings bulkhead::settings() const noexcept {
+    lock_.lock();
+    bulkhead_settings copy = settings_;
+    lock_.unlock();
+    return copy;
 }
 
 bulkhead::~bulkhead() = default;
@@ -148,8 +201,9 @@ admission bulkhead::admit(clock_ticks, admission_waiter& waiter) {
         return admission::reject(errc::bulkhead_full);
     }
     push_back(waiter);
+    const std::chrono::nanoseconds bound = settings_.queue.timeout;
     lock_.unlock();
-    return admission::wait_at_most(settings_.queue.timeout, errc::bulkhead_timeout);
+    return admission::wait_at_most(bound, errc::bulkhead_timeout);
 }
 
 bool bulkhead::withdraw(admission_waiter& waiter) noexcept {
@@ -162,14 +216,22 @@ bool bulkhead::withdraw(admission_waiter& waiter) noexcept {
 }
 
 void bulkhead::release(clock_ticks, const attempt_record* attempt, std::uint64_t) noexcept {
-    // The waiters admitted here, linked through links().next; their links
-    // are no longer the queue's, so withdraw() sees them as admitted.
-    admission_waiter* granted = nullptr;
-    admission_waiter* granted_tail = nullptr;
     lock_.lock();
-    if (adaptive_ && attempt)
+    if (unmeasured_ > 0)
+        --unmeasured_;
+    else if (adaptive_ && attempt)
         limit_ = adaptive_->on_attempt(*attempt, in_flight_);
     --in_flight_;
+    admission_waiter* granted = grant_waiters();
+    lock_.unlock();
+    notify(granted);
+}
+
+admission_waiter* bulkhead::grant_waiters() noexcept {
+    // Linked through links().next; their links are no longer the queue's,
+    // so withdraw() sees them as admitted.
+    admission_waiter* granted = nullptr;
+    admission_waiter* granted_tail = nullptr;
     while (in_flight_ < limit_ && head_) {
         admission_waiter* next = pop_front();
         ++in_flight_;
@@ -179,7 +241,10 @@ void bulkhead::release(clock_ticks, const attempt_record* attempt, std::uint64_t
             granted = next;
         granted_tail = next;
     }
-    lock_.unlock();
+    return granted;
+}
+
+void bulkhead::notify(admission_waiter* granted) noexcept {
     while (granted) {
         admission_waiter* next = std::exchange(granted->links().next, nullptr);
         granted->admitted(); // outside the lock, as admission_waiter asks

@@ -54,6 +54,13 @@ void strategy_registry::forget(std::string_view dependency) {
     std::erase_if(entries_, [&](const entry& e) { return e.dependency == dependency; });
 }
 
+void strategy_registry::forget(std::string_view dependency, std::type_index state_type) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [&](const entry& e) {
+        return e.state_type == state_type && e.dependency == dependency;
+    });
+}
+
 std::size_t strategy_registry::size() const {
     std::lock_guard lock(mutex_);
     return entries_.size();

@@ -86,7 +86,8 @@ const bad_case cases[] = {
     {"unknown_dependency_key", DEP("timout: {total: 1s}"), 4, 5,
      "dependencies.d.timout: unknown key 'timout' (did you mean 'timeout'?)"},
     {"unknown_profile_key", "version: 1\nprofiles:\n  p: {kind: http}\n", 3, 7,
-     "profiles.p.kind: unknown key 'kind'; expected one of: retry, timeout, circuit_breaker"},
+     "profiles.p.kind: unknown key 'kind'; expected one of: retry, timeout, circuit_breaker, "
+     "bulkhead"},
     {"merge_key", "version: 1\nbase: &b {}\n<<: *b\n", 3, 1, "YAML merge keys are not supported"},
     // duplicate keys
     {"duplicate_top_key", "version: 1\nversion: 1\n", 2, 1,

@@ -347,7 +347,8 @@ dependencies:
         "many.yaml:6:13: error: dependencies.a.kind: unknown dependency kind 'postgress' (did you "
         "mean 'postgres'?); expected one of: postgres, kafka, http, generic",
         "many.yaml:6:24: error: dependencies.a.timout: unknown key 'timout' (did you mean "
-        "'timeout'?); expected one of: kind, extends, retry, timeout, circuit_breaker, connection",
+        "'timeout'?); expected one of: kind, extends, retry, timeout, circuit_breaker, bulkhead, "
+        "connection",
         "many.yaml:7:17: error: dependencies.b.extends[0]: unknown profile 'nope' (the file "
         "defines no profiles)",
         "many.yaml:8:3: error: dependencies.a: duplicate key 'a' (first defined at 6:3)",

@@ -4,6 +4,7 @@
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
 
+#include "registry_support.hpp"
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <gtest/gtest.h>
@@ -28,15 +29,8 @@ dependencies:
   search: {}
 )";
 
-document load(const std::string& text) {
-    return load_string(text, "deps.yaml");
-}
-
-/// `text` with `from` replaced by `to` (once).
-std::string edited(std::string text, const std::string& from, const std::string& to) {
-    text.replace(text.find(from), from.size(), to);
-    return text;
-}
+using test::edited;
+using test::load;
 
 /// The pipeline's breaker, of the type the scope makes.
 template <class Breakers = keel::circuit_breaker>
@@ -70,17 +64,7 @@ void fail_twice(Breakers& b, clock_ticks now, std::string_view endpoint = "") {
     }
 }
 
-/// An io_context and a strategy registry of the test's own.
-class config_registry_breaker : public ::testing::Test {
-protected:
-    std::unique_ptr<registry> make(const std::string& text) {
-        return std::make_unique<registry>(context.get_executor(), load(text), observer_factory(),
-                                          strategies);
-    }
-
-    asio::io_context context;
-    keel::strategy_registry strategies;
-};
+class config_registry_breaker : public test::registry_fixture {};
 
 TEST_F(config_registry_breaker, every_pipeline_of_a_dependency_shares_one_breaker) {
     const auto first = make(with_breaker);

@@ -82,6 +82,21 @@ TEST(strategy_registry, forget_drops_a_dependency) {
     EXPECT_NE(r.obtain<fake_breaker>("payments", "", breaker_settings{}), kept);
 }
 
+TEST(strategy_registry, forgetting_one_strategy_keeps_the_others) {
+    strategy_registry r;
+    auto breaker = r.obtain<fake_breaker>("payments", "", breaker_settings{});
+    r.obtain<fake_breaker>("payments", "10.0.0.1:443", breaker_settings{});
+    r.obtain<fake_bulkhead>("payments", "", 4);
+    auto other = r.obtain<fake_bulkhead>("orders", "", 4);
+    r.forget<fake_bulkhead>("payments");
+    EXPECT_EQ(r.size(), 3u) << "both breakers of payments and the bulkhead of orders";
+    EXPECT_TRUE(r.states_of<fake_bulkhead>("payments").empty());
+    EXPECT_EQ(r.obtain<fake_breaker>("payments", "", breaker_settings{}), breaker);
+    EXPECT_EQ(r.obtain<fake_bulkhead>("orders", "", 4), other);
+    r.forget<fake_breaker>("payments");
+    EXPECT_EQ(r.size(), 1u) << "every endpoint's breaker goes";
+}
+
 TEST(strategy_registry, threads_racing_for_a_new_state_get_the_same_one) {
     strategy_registry r;
     std::atomic<int> made{0};

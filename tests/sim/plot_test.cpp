@@ -165,6 +165,27 @@ TEST(sim_plot, every_state_span_is_a_band_labelled_with_its_state) {
               std::string::npos);
 }
 
+TEST(sim_plot, a_bulkhead_adds_a_panel_of_attempts_in_flight_against_its_limit) {
+    auto data = outage_minute();
+    EXPECT_EQ(keel::sim::render_svg(data).find("id=\"concurrency\""), std::string::npos)
+        << "no bulkhead, no panel";
+    data.concurrency = {{0s, 0, 20}, {1s, 12, 20}, {10s, 20, 20}, {11s, 8, 8}, {20s, 16, 24}};
+    const auto svg = keel::sim::render_svg(data);
+    EXPECT_NE(svg.find("<g id=\"concurrency\" font-size=\"11\" data-peak=\"24\">"),
+              std::string::npos);
+    EXPECT_EQ(count_of(svg, "class=\"in-flight\""), 1u);
+    EXPECT_EQ(count_of(svg, "class=\"limit\""), 1u);
+    EXPECT_NE(svg.find(">attempts in flight and the bulkhead&apos;s limit</text>"),
+              std::string::npos);
+    EXPECT_NE(svg.find(">in flight</text>"), std::string::npos);
+    EXPECT_NE(svg.find(">limit</text>"), std::string::npos);
+    // A step where the limit changed (at 11 s and 20 s), none where only
+    // the attempts in flight did.
+    const auto at = svg.find("class=\"limit\" d=\"");
+    const std::string path = svg.substr(at, svg.find('"', at + 17) - at);
+    EXPECT_EQ(count_of(path, "V"), 2u) << path;
+}
+
 TEST(sim_plot, states_have_fixed_or_name_derived_colours) {
     const auto svg = keel::sim::render_svg(outage_minute());
     const auto colour_of = [&](const std::string& state) {

@@ -174,6 +174,54 @@ behaviour:
     EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::success_after_retry)], 1u);
 }
 
+/// `d` behind `bulkhead` (a flow map), called `calls`, answering in `latency`.
+scenario behind_bulkhead(const std::string& bulkhead, const std::string& calls,
+                         const std::string& behaviour) {
+    return load("version: 1\npolicy:\n  version: 1\n  dependencies:\n    d:\n"
+                "      retry: { max_attempts: 1 }\n      bulkhead: " +
+                bulkhead + "\ndependency: d\n" + calls + "\nbehaviour:\n" + behaviour);
+}
+
+TEST(sim_engine, a_fixed_bulkhead_bounds_the_attempts_in_flight) {
+    const scenario s =
+        behind_bulkhead("{ max_concurrent: 3 }", "calls: { at: [0ms, 0ms, 0ms, 0ms, 0ms] }",
+                        "  - latency: 10ms\n    result: ok\n");
+    run_options o;
+    o.timeline = true;
+    const run_result r = simulate(s, o);
+    EXPECT_EQ(r.peak_attempts_in_flight, 3) << "five calls at once, three permits";
+    EXPECT_EQ(r.attempts, 3u);
+    EXPECT_EQ(r.rejected.at("bulkhead_full"), 2u);
+    EXPECT_FALSE(r.limit.has_value()) << "a fixed limit has no \"limit\" key";
+    ASSERT_EQ(r.concurrency.size(), 2u);
+    EXPECT_EQ(r.concurrency[0].at, 0ms);
+    EXPECT_EQ(r.concurrency[0].in_flight, 3) << "the instant's last state, not each step";
+    EXPECT_EQ(r.concurrency[0].limit, 3);
+    EXPECT_EQ(r.concurrency[1].at, 10ms);
+    EXPECT_EQ(r.concurrency[1].in_flight, 0);
+    EXPECT_EQ(to_json(r).find("\"limit\""), std::string::npos);
+}
+
+TEST(sim_engine, an_adaptive_limit_reports_its_lowest_and_highest_values) {
+    // AIMD from 4: two throttled answers (4 -> 3 -> 2), then a success at
+    // in_flight 1 (1 * 2 >= 2): 3.
+    const scenario s = behind_bulkhead(
+        "{ adaptive: { algorithm: aimd, initial: 4, min: 1, max: 8, backoff_ratio: 0.75 } }",
+        "calls: { at: [0ms, 100ms, 200ms] }",
+        "  - until: 150ms\n    latency: 10ms\n    result: http_503\n"
+        "  - latency: 10ms\n    result: ok\n");
+    const run_result r = simulate(s);
+    ASSERT_TRUE(r.limit.has_value());
+    EXPECT_EQ(r.limit->initial, 4);
+    EXPECT_EQ(r.limit->min, 2);
+    EXPECT_EQ(r.limit->max, 4);
+    EXPECT_EQ(r.limit->final, 3);
+    const std::string json = to_json(r);
+    EXPECT_NE(json.find(",\n \"limit\": {\"initial\": 4, \"min\": 2, \"max\": 4, \"final\": 3}}\n"),
+              std::string::npos)
+        << json;
+}
+
 TEST(sim_report, percentiles_are_nearest_rank_and_ms_exact) {
     std::vector<nanos> v;
     for (int i = 1; i <= 100; ++i)

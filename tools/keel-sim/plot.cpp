@@ -20,6 +20,9 @@ constexpr std::array<std::string_view, plotted_outcomes> outcome_names{
 constexpr std::array<std::string_view, plotted_outcomes> outcome_colours{
     "#2e7d32", "#81c784", "#c62828", "#f57c00", "#7b1fa2", "#757575", "#c8c8c8"};
 constexpr std::string_view attempts_colour = "#1565c0";
+constexpr std::string_view in_flight_colour = "#64b5f6";
+constexpr std::string_view limit_colour = "#b71c1c";
+constexpr double panel_height = 140;
 constexpr std::string_view text_colour = "#212121";
 constexpr std::string_view muted_colour = "#555555";
 
@@ -435,6 +438,65 @@ double draw_legend(std::string& svg, const std::map<std::string, std::vector<sta
     return y;
 }
 
+/// A step line through `steps` (value() of each) on the chart's time scale and `y`.
+template <class Value, class Y>
+std::string step_path(const chart& scaled, const std::vector<concurrency_step>& steps, Value value,
+                      Y y) {
+    const auto x = [&](std::chrono::nanoseconds t) {
+        return px(scaled.x(static_cast<double>(t.count()) / 1e9));
+    };
+    std::string path = "M" + x(steps.front().from) + " " + px(y(value(steps.front())));
+    for (std::size_t i = 1; i < steps.size(); ++i)
+        if (value(steps[i]) != value(steps[i - 1])) // a sample for the other line
+            path += "H" + x(steps[i].from) + "V" + px(y(value(steps[i])));
+    return path + "H" + px(scaled.x(scaled.seconds));
+}
+
+/// Attempts in flight against the bulkhead's limit, a panel of its own
+/// from `top` (counts, not rates); returns its bottom.
+double draw_concurrency(std::string& svg, const chart& scaled, const plot_data& data, double top) {
+    int peak = 1;
+    for (const concurrency_step& step : data.concurrency)
+        peak = std::max({peak, step.in_flight, step.limit});
+    const double step = nice_step(peak / 4.0);
+    const double y_top = std::ceil(peak / step - 1e-9) * step;
+    const double panel_top = top + 22;
+    const auto y = [&](double n) { return panel_top + panel_height * (1 - n / y_top); };
+    svg += "<g id=\"concurrency\" font-size=\"" + px(font_size) + "\" data-peak=\"" +
+           std::to_string(peak) + "\">\n";
+    svg += text_element(chart_left, top + 11, "attempts in flight and the bulkhead's limit",
+                        "fill=\"" + std::string(text_colour) + "\" font-weight=\"bold\"");
+    for (double n = 0; n <= y_top * (1 + 1e-9); n += step) {
+        svg += "<line x1=\"" + px(chart_left) + "\" y1=\"" + px(y(n)) + "\" x2=\"" +
+               px(chart_right) + "\" y2=\"" + px(y(n)) + "\" stroke=\"#e6e6e6\"/>\n";
+        svg += text_element(chart_left - 8, y(n) + 4, decimal(n, decimals_for(step)),
+                            "text-anchor=\"end\" fill=\"" + std::string(muted_colour) + "\"");
+    }
+    // In flight as an area, the limit a line over it: where they meet, the
+    // bulkhead is full.
+    svg += "<path class=\"in-flight\" d=\"" +
+           step_path(
+               scaled, data.concurrency, [](const concurrency_step& s) { return s.in_flight; }, y) +
+           "V" + px(y(0)) + "H" + px(scaled.x(0)) + "Z\" fill=\"" + std::string(in_flight_colour) +
+           "\"/>\n";
+    svg += "<path class=\"limit\" d=\"" +
+           step_path(
+               scaled, data.concurrency, [](const concurrency_step& s) { return s.limit; }, y) +
+           "\" fill=\"none\" stroke=\"" + std::string(limit_colour) + "\" stroke-width=\"2\"/>\n";
+    double legend_y = panel_top + 8;
+    for (const auto& [colour, label] :
+         {std::pair{in_flight_colour, "in flight"}, std::pair{limit_colour, "limit"}}) {
+        svg += "<line x1=\"" + px(legend_left) + "\" y1=\"" + px(legend_y - 4) + "\" x2=\"" +
+               px(legend_left + 12) + "\" y2=\"" + px(legend_y - 4) + "\" stroke=\"" +
+               std::string(colour) + "\" stroke-width=\"2\"/>\n";
+        svg += text_element(legend_left + 18, legend_y, label,
+                            "fill=\"" + std::string(text_colour) + "\"");
+        legend_y += legend_pitch;
+    }
+    svg += "</g>\n";
+    return panel_top + panel_height;
+}
+
 } // namespace
 
 std::chrono::nanoseconds choose_bin(std::chrono::nanoseconds end) {
@@ -462,7 +524,9 @@ std::string render_svg(const plot_data& data) {
     draw_calls(body, scaled);
     draw_attempts(body, scaled);
     draw_bin_tooltips(body, scaled);
-    const double bottom = std::max(draw_bands(body, scaled, rows), draw_legend(body, rows));
+    double bottom = std::max(draw_bands(body, scaled, rows), draw_legend(body, rows));
+    if (!data.concurrency.empty())
+        bottom = draw_concurrency(body, scaled, data, bottom + 12);
     const std::string height = px(std::ceil(bottom + 12));
     std::string svg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +

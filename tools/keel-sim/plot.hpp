@@ -18,6 +18,12 @@ struct state_span {                          // one strategy in one state over [
     std::chrono::nanoseconds from{0}, to{0}; // simulated time since the run's start
 };
 
+struct concurrency_step {             // from `from` until the next step
+    std::chrono::nanoseconds from{0}; // simulated time since the run's start
+    int in_flight = 0;                // attempts running
+    int limit = 0;                    // the bulkhead's limit
+};
+
 struct plot_data {
     std::string title;                                     // e.g. "payments: outage.yaml, seed 1"
     std::chrono::nanoseconds bin{std::chrono::seconds(1)}; // width of one bin
@@ -26,6 +32,8 @@ struct plot_data {
     std::vector<std::array<std::uint64_t, plotted_outcomes>> calls_ended;
     std::vector<std::uint64_t> attempts_started; // attempts that started in bin i
     std::vector<state_span> states; // any order; may be empty (no stateful strategy yet)
+    // With a bulkhead: in time order, the first at 0; drawn as a panel under the bands.
+    std::vector<concurrency_step> concurrency;
 };
 
 /// Picks the bin width for a run ending at `end`: a round width

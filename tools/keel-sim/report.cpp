@@ -178,6 +178,12 @@ std::string to_json(const run_result& r) {
     out += quoted("call_latency_ms") + ": " + latency + ",\n ";
     out += quoted("transitions") + ": " + transitions + ",\n ";
     out += quoted("peak_attempts_in_flight") + ": " + std::to_string(r.peak_attempts_in_flight);
+    if (r.limit)
+        out += ",\n " + quoted("limit") + ": " +
+               object({{"initial", std::to_string(r.limit->initial)},
+                       {"min", std::to_string(r.limit->min)},
+                       {"max", std::to_string(r.limit->max)},
+                       {"final", std::to_string(r.limit->final)}});
     out += "}\n";
     return out;
 }
@@ -220,6 +226,10 @@ std::string summary(const run_result& r, const scenario& s) {
     out += "\nattempts  " + std::to_string(r.attempts) + " (" + fixed(per_call, 2) +
            " per call), at most " + std::to_string(r.peak_attempts_in_flight) +
            " in flight at once\n";
+    if (r.limit)
+        out += "bulkhead limit  " + std::to_string(r.limit->initial) + " at the start, " +
+               std::to_string(r.limit->min) + " to " + std::to_string(r.limit->max) +
+               " during the run, " + std::to_string(r.limit->final) + " at the end\n";
     const std::vector<nanos>& l = r.call_latencies;
     out += "call latency  p50 " + readable(percentile(l, 50)) + ", p90 " +
            readable(percentile(l, 90)) + ", p99 " + readable(percentile(l, 99)) + ", max " +

@@ -2,6 +2,7 @@
 // slots, the pipeline) and the handlers that move it; split, they would share it all.
 #include "simulator.hpp"
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/detail/completion.hpp>
 #include <keel/error.hpp>
@@ -122,6 +123,9 @@ private:
     void finish_attempt(std::uint32_t id, const std::error_code& ec, std::string_view result);
     void end_call(std::uint32_t id);
     void abandon_open_calls();
+    /// After each event: the bulkhead's limit and the attempts in flight,
+    /// recorded when either changed.
+    void sample_concurrency();
 
     const scenario& scenario_;
     const run_options& options_;
@@ -142,6 +146,7 @@ private:
     int in_flight_ = 0;
 
     std::shared_ptr<circuit_breaker> breaker_; ///< the dependency's, when it has one
+    std::shared_ptr<bulkhead> bulkhead_;       ///< likewise
     asio::io_context io_{1};
     std::optional<sim_pipeline> pipeline_;
 };
@@ -163,17 +168,29 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
     clock::set(epoch);
     const config::dependency* dep = s.policy.find(s.dependency);
     pipeline_policy policy = dep ? dep->policy : pipeline_policy{};
+    // Strategies of the run's own, not the process's shared ones: every run
+    // starts from the settings (a closed breaker, an idle bulkhead) and
+    // replays from the seed.
     if (dep && dep->circuit_breaker) {
-        // A breaker of the run's own, not the process's shared one: every
-        // run starts closed and replays from the seed.
         breaker_ = std::make_shared<circuit_breaker>(*dep->circuit_breaker, mix(result_.seed, 4));
         breaker_->on_transition([this](const circuit_transition& t) {
             result_.transitions.push_back({t.at - epoch.time_since_epoch(), "circuit_breaker",
                                            std::string(to_string(t.from)),
                                            std::string(to_string(t.to)), std::string(t.reason)});
         });
+    }
+    if (dep && dep->bulkhead) {
+        bulkhead_ = std::make_shared<bulkhead>(*dep->bulkhead);
+        const int limit = bulkhead_->limit();
+        if (dep->bulkhead->adaptive)
+            result_.limit = limit_summary{limit, limit, limit, limit};
+        if (options_.timeline)
+            result_.concurrency.push_back({nanos(0), 0, limit});
+    }
+    if (breaker_ || bulkhead_) {
         auto chain = std::make_shared<strategy_chain>();
         chain->breaker = breaker_;
+        chain->bulkhead = bulkhead_;
         policy.strategies = std::move(chain);
     }
     pipeline_.emplace(io_, s.dependency, std::move(policy));
@@ -404,6 +421,7 @@ run_result engine::run() {
             break;
         }
         io_.poll();
+        sample_concurrency();
     }
     // Transitions due by the end of the run (a break that ended after the
     // last call) are made at the instants they were due.
@@ -416,6 +434,30 @@ run_result engine::run() {
                       return std::tie(a.call, a.attempt) < std::tie(b.call, b.attempt);
                   });
     return std::move(result_);
+}
+
+void engine::sample_concurrency() {
+    if (!bulkhead_)
+        return;
+    const int limit = bulkhead_->limit();
+    if (result_.limit) {
+        result_.limit->min = std::min(result_.limit->min, limit);
+        result_.limit->max = std::max(result_.limit->max, limit);
+        result_.limit->final = limit;
+    }
+    if (!options_.timeline)
+        return;
+    auto& samples = result_.concurrency;
+    const auto unchanged = [&] {
+        return samples.back().in_flight == in_flight_ && samples.back().limit == limit;
+    };
+    if (unchanged())
+        return;
+    const nanos t = now();
+    if (samples.back().at == t)
+        samples.pop_back(); // several events at one instant: what they left
+    if (samples.empty() || !unchanged())
+        samples.push_back({t, in_flight_, limit});
 }
 
 } // namespace

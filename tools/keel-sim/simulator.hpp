@@ -46,6 +46,22 @@ struct run_options {
     bool timeline = false;             ///< fill call_ends and attempt_starts (for the plot)
 };
 
+/// An adaptive bulkhead's limit over a run.
+struct limit_summary {
+    int initial = 0;
+    int min = 0; ///< the lowest value the limit took during the run
+    int max = 0; ///< the highest
+    int final = 0;
+};
+
+/// Attempts in flight and the bulkhead's limit from `at` on (until the
+/// next sample): the plot's concurrency panel.
+struct concurrency_sample {
+    nanos at{0};
+    int in_flight = 0;
+    int limit = 0;
+};
+
 inline constexpr int outcome_count = 8; ///< keel::call_outcome values
 inline constexpr int give_up_count = 5; ///< keel::give_up_reason values
 
@@ -62,6 +78,8 @@ struct run_result {
     std::vector<nanos> call_latencies;             ///< ascending
     std::vector<transition> transitions;           ///< in time order
     int peak_attempts_in_flight = 0;
+    /// The limit of an adaptive bulkhead (none without one).
+    std::optional<limit_summary> limit;
     /// Calls that could never have ended (a hang with no deadline): the run
     /// cancelled them when nothing else was left to happen.
     std::uint64_t abandoned = 0;
@@ -70,6 +88,8 @@ struct run_result {
     std::vector<trace_row> trace;                          ///< by call, then attempt
     std::vector<std::pair<nanos, call_outcome>> call_ends; ///< in time order
     std::vector<nanos> attempt_starts;                     ///< in time order
+    /// With a bulkhead: a sample at 0 and at each instant either changed.
+    std::vector<concurrency_sample> concurrency;
 };
 
 /// Runs `s` to the end (every call ended). Uses the process-wide manual

@@ -51,6 +51,9 @@ plot_data plot_of(const run_result& r, const scenario& s) {
     for (nanos at : r.attempt_starts)
         ++out.attempts_started[bin_of(at)];
 
+    for (const concurrency_sample& c : r.concurrency)
+        out.concurrency.push_back({c.at, c.in_flight, c.limit});
+
     // Each strategy is in its first transition's `from` state from the start,
     // and in each transition's `to` state until its next transition.
     std::map<std::string, std::size_t> open_span; // strategy -> index in out.states

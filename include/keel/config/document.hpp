@@ -1,6 +1,7 @@
 // keel::config: per-dependency policies loaded from YAML (docs/configuration.md).
 #pragma once
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/pipeline.hpp>
 
@@ -107,6 +108,10 @@ struct dependency {
     /// is on (never written, or turned `off` by a later layer). Valid
     /// (keel::validate passes); `successes` is always set.
     std::optional<keel::circuit_breaker_settings> circuit_breaker;
+    /// The `bulkhead:` of defaults, profiles and its own keys, merged the
+    /// same way; nullopt when none is on. Valid (keel::validate passes); an
+    /// adaptive `min` is always set.
+    std::optional<keel::bulkhead_settings> bulkhead;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };
@@ -141,6 +146,8 @@ struct document {
     /// circuit_breaker): what a pipeline the file does not declare gets
     /// (registry::pipeline_or_defaults).
     std::optional<keel::circuit_breaker_settings> defaults_circuit_breaker;
+    /// The bulkhead of `defaults:`, for the same pipelines.
+    std::optional<keel::bulkhead_settings> defaults_bulkhead;
     /// In file order; names are unique.
     std::vector<dependency> dependencies;
     metrics_settings metrics;
@@ -183,7 +190,7 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, st
 
 /// The effective policies as YAML in the file's own schema (what
 /// `keel-check --explain` prints): `dependencies:` with each dependency's
-/// kind, retry, timeout and circuit breaker (when one is on) fully spelled
+/// kind, retry, timeout, circuit breaker and bulkhead (when on) fully spelled
 /// out. `only`: one dependency; throws
 /// std::invalid_argument if the document has no dependency of that name. The
 /// output loads back (load_string) to the same policies.

@@ -2,6 +2,7 @@
 // kept up to date when the file changes.
 #pragma once
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
@@ -27,8 +28,8 @@ namespace keel::config {
 
 /// The pipelines a registry hands out: steady clock, observer chosen at run
 /// time (the Prometheus observer, a trace printer, or none), and the
-/// dependency's strategies (its circuit breaker) when it has any: a
-/// dependency without costs one branch per call.
+/// dependency's strategies (its circuit breaker, its bulkhead) when it has
+/// any: a dependency without costs one branch per call.
 using configured_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer,
                                                  asio::any_io_executor, keel::strategy_chain>;
 
@@ -40,6 +41,10 @@ using circuit_breaker_listener = std::function<void(
 /// pipeline.
 using endpoint_circuit_breakers_listener = std::function<void(
     std::string_view dependency, const std::shared_ptr<keel::endpoint_circuit_breakers>& breakers)>;
+
+/// Hears of every bulkhead a registry puts into a pipeline.
+using bulkhead_listener = std::function<void(std::string_view dependency,
+                                             const std::shared_ptr<keel::bulkhead>& bulkhead)>;
 
 /// One breaker as a readiness or health endpoint shows it.
 struct circuit_breaker_status {
@@ -80,6 +85,17 @@ struct reload_event {
 /// settings keep the set; changed settings put in a new set whose breakers
 /// take over each endpoint's state with an empty window. A reload that
 /// changes the scope starts afresh.
+///
+/// A dependency with a `bulkhead:` gets one keel::bulkhead the same way,
+/// shared by all its pipelines. A reload that changes its settings keeps
+/// the same bulkhead and applies them in place (bulkhead::reconfigure): the
+/// attempts still running hold their permits under the new limit, so the
+/// dependency never runs more than the new limit at once; an adaptive limit
+/// keeps its value, clamped into the new bounds.
+///
+/// Each strategy is kept or forgotten alone: a reload that removes the
+/// bulkhead keeps the breaker's state and the other way round; one that
+/// removes both leaves the dependency without strategies.
 class registry {
 public:
     /// Every pipeline reports to `observer` (none when null).
@@ -143,6 +159,11 @@ public:
     /// endpoint` (endpoint_circuit_breakers::on_transition hears each
     /// endpoint's transitions; keel::prometheus adds its listener here).
     void on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener);
+    /// The same for bulkheads: every one in place at once, then each new
+    /// one before calls use it (a bulkhead reconfigured in place by a
+    /// reload is not new). The place to keep a bulkhead for its gauges
+    /// (in_flight, limit, queued).
+    void on_bulkhead(bulkhead_listener listener);
 
     /// A snapshot of every breaker of the dependencies in pipelines (one per
     /// endpoint for `scope: endpoint`, once it has been used), sorted by
@@ -158,10 +179,21 @@ private:
     [[noreturn]] static void throw_unknown(const document& doc, std::string_view name);
     configured_pipeline& make_pipeline(const std::string& name, const pipeline_policy& policy);
     /// `policy` with the strategies of dependency `name` (its breaker made,
-    /// kept or taken over from the strategy registry; listeners told of a
-    /// new one). Called with update_mutex_ held, not mutex_.
+    /// kept or taken over from the strategy registry, its bulkhead made,
+    /// kept or reconfigured; listeners told of a new one). Called with
+    /// update_mutex_ held, not mutex_.
     pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
-                                    const std::optional<keel::circuit_breaker_settings>& breaker);
+                                    const std::optional<keel::circuit_breaker_settings>& breaker,
+                                    const std::optional<keel::bulkhead_settings>& bulkhead);
+    /// The breaker (either scope) of `name`, or null and its state
+    /// forgotten when `settings` has none.
+    std::shared_ptr<keel::admission_strategy>
+    breaker_of(const std::string& name,
+               const std::optional<keel::circuit_breaker_settings>& settings);
+    /// The bulkhead of `name`: kept, reconfigured in place or made; null
+    /// and its state forgotten when `settings` has none.
+    std::shared_ptr<keel::bulkhead>
+    bulkhead_of(const std::string& name, const std::optional<keel::bulkhead_settings>& settings);
     template <class Breakers>
     using breakers_of = std::map<std::string, std::shared_ptr<Breakers>, std::less<>>;
     /// The breaker (scope: dependency) or endpoint set (scope: endpoint) of
@@ -173,6 +205,19 @@ private:
     obtain_breakers(const std::string& name, const keel::circuit_breaker_settings& settings,
                     breakers_of<Breakers>& given, breakers_of<Other>& other_scope,
                     const std::vector<Listener>& listeners);
+    /// `name`'s pipelines are no longer given a `State`: out of `given`, and
+    /// its state forgotten (one given again later starts afresh).
+    template <class State>
+    void take_out(const std::string& name, breakers_of<State>& given);
+    /// The `State` the strategy registry holds for the whole of dependency
+    /// `name` (no endpoint), if any.
+    template <class State>
+    std::shared_ptr<State> whole_dependency_state(const std::string& name) const;
+    /// Records `state` as what `name`'s pipelines are given; tells
+    /// `listeners` of it when it is new there.
+    template <class State, class Listener>
+    void put_in_place(const std::string& name, const std::shared_ptr<State>& state,
+                      breakers_of<State>& given, const std::vector<Listener>& listeners);
     /// Tells `listener` of every one in `given`, then adds it to `listeners`.
     template <class Breakers, class Listener>
     void listen(const breakers_of<Breakers>& given, std::vector<Listener>& listeners,
@@ -192,9 +237,12 @@ private:
     breakers_of<keel::circuit_breaker> breakers_;
     /// The endpoint set each pipeline with `scope: endpoint` was last given.
     breakers_of<keel::endpoint_circuit_breakers> endpoint_breakers_;
+    /// The bulkhead each pipeline was last given.
+    breakers_of<keel::bulkhead> bulkheads_;
     std::vector<std::function<void(const reload_event&)>> listeners_;
     std::vector<circuit_breaker_listener> breaker_listeners_;
     std::vector<endpoint_circuit_breakers_listener> endpoint_breaker_listeners_;
+    std::vector<bulkhead_listener> bulkhead_listeners_;
 };
 
 struct watch_options {

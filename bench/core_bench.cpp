@@ -765,7 +765,7 @@ BENCHMARK(BM_keel_pipeline_breaker)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_breaker_paired);
 BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
-BENCHMARK(BM_keel_pipeline_metrics);
+BENCHMARK(BM_keel_pipeline_metrics)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_metrics_paired);
 #endif
 // Diagnostics (not part of the targets): where keel's cost comes from.
@@ -774,7 +774,7 @@ BENCHMARK(BM_keel_pipeline_io_executor);
 BENCHMARK(BM_keel_pipeline_chain_listener)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_endpoint_breaker)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
-BENCHMARK(BM_keel_pipeline_metrics_runtime);
+BENCHMARK(BM_keel_pipeline_metrics_runtime)->Apply(configure);
 #endif
 
 namespace {

@@ -2,6 +2,7 @@
 // scripts/docs-sync; the test build compiles this file. A region that is an
 // excerpt sits in a function whose parameters are what the page assumes.
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/pipeline.hpp>
@@ -15,6 +16,7 @@
 
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <memory>
 #include <system_error>
 
@@ -64,6 +66,23 @@ template void with_config(asio::io_context&, decltype(wait_once(std::declval<asi
     metrics.watch("payments", breaker);                      // before the breaker is used
     auto chain = std::make_shared<keel::strategy_chain>();
     chain->breaker = breaker;
+    policy.strategies = chain;
+    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics,
+                         asio::any_io_executor, keel::strategy_chain>
+        payments(io, "payments", policy, metrics.dependency("payments"));
+    // [end]
+}
+
+[[maybe_unused]] void watch_bulkhead(asio::io_context& io, keel::prometheus::metrics& metrics,
+                                     keel::pipeline_policy policy) {
+    // [snippet:watch-bulkhead]
+    keel::bulkhead_settings settings;
+    settings.max_concurrent = 64;
+    settings.queue = {128, std::chrono::milliseconds(50)};
+    auto bulkhead = std::make_shared<keel::bulkhead>(settings);
+    metrics.watch("payments", bulkhead);                     // keel_bulkhead_*
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->bulkhead = bulkhead;
     policy.strategies = chain;
     keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics,
                          asio::any_io_executor, keel::strategy_chain>

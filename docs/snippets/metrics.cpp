@@ -73,20 +73,15 @@ template void with_config(asio::io_context&, decltype(wait_once(std::declval<asi
     // [end]
 }
 
-[[maybe_unused]] void watch_bulkhead(asio::io_context& io, keel::prometheus::metrics& metrics,
-                                     keel::pipeline_policy policy) {
+[[maybe_unused]] void watch_bulkhead(keel::prometheus::metrics& metrics,
+                                     keel::strategy_chain& chain) {
     // [snippet:watch-bulkhead]
     keel::bulkhead_settings settings;
     settings.max_concurrent = 64;
     settings.queue = {128, std::chrono::milliseconds(50)};
     auto bulkhead = std::make_shared<keel::bulkhead>(settings);
-    metrics.watch("payments", bulkhead);                     // keel_bulkhead_*
-    auto chain = std::make_shared<keel::strategy_chain>();
-    chain->bulkhead = bulkhead;
-    policy.strategies = chain;
-    keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics,
-                         asio::any_io_executor, keel::strategy_chain>
-        payments(io, "payments", policy, metrics.dependency("payments"));
+    metrics.watch("payments", bulkhead);                     // keel_bulkhead_*, any time
+    chain.bulkhead = bulkhead;                               // the pipeline's chain, as above
     // [end]
 }
 

@@ -134,31 +134,32 @@ TEST_F(bulkhead_metrics_test, watched_twice_it_counts_once) {
 }
 
 TEST_F(bulkhead_metrics_test, a_replaced_bulkhead_counts_until_its_attempts_end_then_goes) {
-    auto old = std::make_shared<bulkhead>(two_and_two_waiting());
+    bulkhead_settings wide = two_and_two_waiting();
+    wide.max_concurrent = 5;
+    auto old = std::make_shared<bulkhead>(wide);
     metrics.watch("payments", old);
     by_hand on_old;
     const admission held = old->admit(clock_ticks{0}, on_old);
     ASSERT_TRUE(held.admitted);
 
-    bulkhead_settings wider = two_and_two_waiting();
-    wider.max_concurrent = 5;
-    auto next = std::make_shared<bulkhead>(wider); // a reload made it
+    auto next = std::make_shared<bulkhead>(two_and_two_waiting()); // a narrower one replaced it
     metrics.watch("payments", next);
     by_hand on_next[2];
     for (by_hand& w : on_next)
         ASSERT_TRUE(next->admit(clock_ticks{0}, w).admitted);
-    EXPECT_EQ(read(), (gauges{3, 5, 0})) << "both bulkheads' attempts, the new limit";
+    EXPECT_EQ(read(), (gauges{3, 2, 0}))
+        << "both bulkheads' attempts against the new limit (not the larger old one)";
 
     const attempt_record done = success();
     old->release(clock_ticks{0}, &done, held.ticket);
     old.reset(); // its last attempt ended, nothing holds it
-    EXPECT_EQ(read(), (gauges{2, 5, 0}));
+    EXPECT_EQ(read(), (gauges{2, 2, 0}));
 
     next.reset(); // a reload that took the bulkhead away
     EXPECT_EQ(gauge_series(), 0u) << "no stale limit";
-    auto again = std::make_shared<bulkhead>(two_and_two_waiting());
+    auto again = std::make_shared<bulkhead>(wide);
     metrics.watch("payments", again);
-    EXPECT_EQ(read(), (gauges{0, 2, 0})) << "a later bulkhead gets them back";
+    EXPECT_EQ(read(), (gauges{0, 5, 0})) << "a later bulkhead gets them back";
 }
 
 TEST(bulkhead_metrics_lifetime, the_watcher_keeps_what_it_reports_into) {

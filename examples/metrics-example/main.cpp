@@ -295,6 +295,7 @@ int run(const options& opts) {
                                     keel::prometheus::observers_for(metrics, settings));
     keel::prometheus::count_reloads(metrics, policies);
     keel::prometheus::watch_breakers(metrics, policies);
+    keel::prometheus::watch_bulkheads(metrics, policies);
 
     // inventory-http's breaker, held open from the start: every call is
     // refused before its operation runs (keel_rejections_total).

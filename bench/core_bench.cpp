@@ -846,7 +846,7 @@ BENCHMARK(BM_keel_pipeline_bulkhead)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead_paired);
 BENCHMARK(BM_keel_bulkhead_contended)->Threads(2)->UseRealTime();
 #if KEEL_BENCH_WITH_PROMETHEUS
-BENCHMARK(BM_keel_pipeline_metrics);
+BENCHMARK(BM_keel_pipeline_metrics)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_metrics_paired);
 #endif
 // Diagnostics (not part of the targets): where keel's cost comes from.
@@ -856,7 +856,7 @@ BENCHMARK(BM_keel_pipeline_chain_listener)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_endpoint_breaker)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_adaptive_bulkhead)->Apply(configure);
 #if KEEL_BENCH_WITH_PROMETHEUS
-BENCHMARK(BM_keel_pipeline_metrics_runtime);
+BENCHMARK(BM_keel_pipeline_metrics_runtime)->Apply(configure);
 #endif
 
 namespace {

@@ -2,6 +2,7 @@
 // scripts/docs-sync; the test build compiles this file. A region that is an
 // excerpt sits in a function whose parameters are what the page assumes.
 
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/pipeline.hpp>
@@ -15,6 +16,7 @@
 
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <memory>
 #include <system_error>
 
@@ -32,6 +34,7 @@ void with_config(asio::io_context& io, Operation op, Token token) {
                                     keel::prometheus::observers_for(metrics, doc.metrics));
     keel::prometheus::count_reloads(metrics, policies);      // keel_config_reloads_total
     keel::prometheus::watch_breakers(metrics, policies);     // keel_circuit_*
+    keel::prometheus::watch_bulkheads(metrics, policies);    // keel_bulkhead_*
     auto server = keel::prometheus::serve(metrics, doc.metrics); // null without metrics.listen
     auto watcher = keel::config::watch(io.get_executor(), policies, "service.yaml");
 
@@ -68,6 +71,18 @@ template void with_config(asio::io_context&, decltype(wait_once(std::declval<asi
     keel::basic_pipeline<asio::steady_timer, keel::prometheus::dependency_metrics,
                          asio::any_io_executor, keel::strategy_chain>
         payments(io, "payments", policy, metrics.dependency("payments"));
+    // [end]
+}
+
+[[maybe_unused]] void watch_bulkhead(keel::prometheus::metrics& metrics,
+                                     keel::strategy_chain& chain) {
+    // [snippet:watch-bulkhead]
+    keel::bulkhead_settings settings;
+    settings.max_concurrent = 64;
+    settings.queue = {128, std::chrono::milliseconds(50)};
+    auto bulkhead = std::make_shared<keel::bulkhead>(settings);
+    metrics.watch("payments", bulkhead);                     // keel_bulkhead_*, any time
+    chain.bulkhead = bulkhead;                               // the pipeline's chain, as above
     // [end]
 }
 

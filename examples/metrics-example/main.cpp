@@ -1,12 +1,12 @@
-// keel-metrics-example: calls through three configured pipelines and one
-// behind a circuit breaker, with injected outcomes, recorded by
-// keel::prometheus.
+// keel-metrics-example: calls through three configured pipelines, one
+// behind a circuit breaker and one behind a bulkhead, with injected outcomes,
+// recorded by keel::prometheus.
 //
 //   keel-metrics-example --print              one round, the exposition on stdout
 //   keel-metrics-example [--listen H:P]       serve /metrics, a round every 250 ms
 //   keel-metrics-example --config FILE        use FILE (watched: edits reload)
 //
-// Each round makes six calls, each ending a different way:
+// Each round makes nine calls, each ending a different way:
 //
 //   orders-db      answers at once                       -> success
 //   orders-db      refused twice, then answers            -> success_after_retry
@@ -16,9 +16,14 @@
 //   events-kafka   never connects (connect deadline, x3)  -> timeout
 //   inventory-http its circuit breaker is held open (as an
 //                  operator's isolate() does): refused    -> rejected
+//   search-http    holds its bulkhead's one permit 50 ms  -> success
+//   search-http    waits in the queue past its 5 ms
+//                  timeout                                -> rejected
+//   search-http    finds the queue (of one) full          -> rejected
 //
 // The dependencies are simulated with timers (no network), on a real
 // io_context in real time. It exits non-zero if a call ends otherwise.
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
@@ -72,8 +77,8 @@ metrics:
 
 using attempt_type = keel::config::configured_pipeline::attempt_type;
 
-/// A pipeline that applies strategies (a circuit breaker), on the same clock
-/// as the configured ones.
+/// A pipeline that applies strategies (a circuit breaker, a bulkhead), on the
+/// same clock as the configured ones.
 using guarded_pipeline = keel::basic_pipeline<asio::steady_timer, keel::shared_observer,
                                               asio::any_io_executor, keel::strategy_chain>;
 
@@ -127,12 +132,15 @@ struct simulated_call {
     }
 };
 
+/// Which pipeline a scenario's call goes through.
+enum class through { configured, open_breaker, bulkhead };
+
 struct scenario {
     const char* dependency;
     const char* what;
     std::vector<step> script;
     keel::call_outcome expected;
-    bool guarded = false; ///< through the guarded pipeline, not a configured one
+    through pipeline = through::configured;
 };
 
 std::vector<scenario> scenarios() {
@@ -158,7 +166,25 @@ std::vector<scenario> scenarios() {
          "its breaker is held open",
          {{k::answer, 1ms}},
          keel::call_outcome::rejected,
-         true},
+         through::open_breaker},
+        // Started in this order at once: the first takes the one permit,
+        // the second waits and times out first (5 ms < 50 ms), the third
+        // finds the queue full.
+        {"search-http",
+         "holds the bulkhead's permit",
+         {{k::answer, 50ms}},
+         keel::call_outcome::success,
+         through::bulkhead},
+        {"search-http",
+         "waits in the bulkhead's queue past its timeout",
+         {{k::answer, 1ms}},
+         keel::call_outcome::rejected,
+         through::bulkhead},
+        {"search-http",
+         "finds the bulkhead's queue full",
+         {{k::answer, 1ms}},
+         keel::call_outcome::rejected,
+         through::bulkhead},
     };
 }
 
@@ -213,9 +239,10 @@ options parse(int argc, char** argv) {
 /// Runs every scenario once, concurrently; `done(failures)` when all ended.
 class round_runner {
 public:
-    round_runner(asio::io_context& io, keel::config::registry& policies, guarded_pipeline& guarded)
-        : io_(io), policies_(policies), guarded_(guarded), scenarios_(scenarios()),
-          reports_(scenarios_.size()) {}
+    round_runner(asio::io_context& io, keel::config::registry& policies, guarded_pipeline& breaker,
+                 guarded_pipeline& bulkhead)
+        : io_(io), policies_(policies), breaker_(breaker), bulkhead_(bulkhead),
+          scenarios_(scenarios()), reports_(scenarios_.size()) {}
 
     template <class Done>
     void run(Done done) {
@@ -235,8 +262,10 @@ public:
                 if (--pending_ == 0)
                     done(failures_);
             };
-            if (s.guarded)
-                guarded_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
+            if (s.pipeline == through::open_breaker)
+                breaker_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
+            else if (s.pipeline == through::bulkhead)
+                bulkhead_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
             else
                 policies_.pipeline(s.dependency)
                     .async_run(simulated_call{&io_, s.script}, reports_[i], ended);
@@ -246,7 +275,8 @@ public:
 private:
     asio::io_context& io_;
     keel::config::registry& policies_;
-    guarded_pipeline& guarded_;
+    guarded_pipeline& breaker_;
+    guarded_pipeline& bulkhead_;
     std::vector<scenario> scenarios_;
     std::vector<keel::call_report> reports_;
     std::size_t pending_ = 0;
@@ -265,6 +295,7 @@ int run(const options& opts) {
                                     keel::prometheus::observers_for(metrics, settings));
     keel::prometheus::count_reloads(metrics, policies);
     keel::prometheus::watch_breakers(metrics, policies);
+    keel::prometheus::watch_bulkheads(metrics, policies);
 
     // inventory-http's breaker, held open from the start: every call is
     // refused before its operation runs (keel_rejections_total).
@@ -277,7 +308,22 @@ int run(const options& opts) {
     guarded_policy.strategies = chain;
     guarded_pipeline inventory(io, "inventory-http", guarded_policy,
                                keel::shared_observer(metrics.observer_for("inventory-http")));
-    round_runner rounds(io, policies, inventory);
+
+    // search-http's bulkhead: one attempt at a time, one more waiting at
+    // most 5 ms (keel_bulkhead_*, and bulkhead_full / bulkhead_timeout
+    // refusals).
+    keel::bulkhead_settings one_at_a_time;
+    one_at_a_time.max_concurrent = 1;
+    one_at_a_time.queue = {1, 5ms};
+    auto bulkhead = std::make_shared<keel::bulkhead>(one_at_a_time);
+    metrics.watch("search-http", bulkhead);
+    auto bulkhead_chain = std::make_shared<keel::strategy_chain>();
+    bulkhead_chain->bulkhead = bulkhead;
+    keel::pipeline_policy bulkhead_policy;
+    bulkhead_policy.strategies = bulkhead_chain;
+    guarded_pipeline search(io, "search-http", bulkhead_policy,
+                            keel::shared_observer(metrics.observer_for("search-http")));
+    round_runner rounds(io, policies, inventory, search);
 
     if (opts.print) {
         int failures = 0;

@@ -30,6 +30,10 @@ void watch_breakers(metrics& target, config::registry& policies) {
     policies.on_endpoint_circuit_breakers(target.endpoint_breaker_watcher());
 }
 
+void watch_bulkheads(metrics& target, config::registry& policies) {
+    policies.on_bulkhead(target.bulkhead_watcher());
+}
+
 std::unique_ptr<exposer> serve(const metrics& source, const config::metrics_settings& settings) {
     if (!settings.enabled || settings.listen.empty())
         return nullptr;

@@ -3,6 +3,7 @@
 // glue to keel::observer. Recording is in recording.cpp, publishing in
 // publishing.cpp (shards.hpp: what they share), circuit breakers in
 // circuits.cpp.
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/prometheus/metrics.hpp>
@@ -79,6 +80,10 @@ std::vector<double> default_duration_buckets() {
     return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+std::vector<double> default_wait_buckets() {
+    return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+}
+
 // ---- metrics ----------------------------------------------------------------------
 
 struct metrics::impl {
@@ -92,10 +97,13 @@ struct metrics::impl {
     ::prometheus::Family<::prometheus::Counter>* rejections = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* call_duration = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* attempt_duration = nullptr;
+    ::prometheus::Family<::prometheus::Histogram>* bulkhead_wait = nullptr;
+    ::prometheus::Family<::prometheus::Histogram>* rate_limit_wait = nullptr;
     ::prometheus::Family<::prometheus::Gauge>* inflight = nullptr;
     ::prometheus::Counter* reload_success = nullptr;
     ::prometheus::Counter* reload_error = nullptr;
     detail::circuit_families circuits;
+    detail::bulkhead_families bulkheads;
     std::function<clock_ticks()> breaker_clock;
 
     std::mutex mutex; ///< guards dependencies (Family::Add locks its own)
@@ -106,11 +114,13 @@ struct metrics::impl {
         if (auto it = dependencies.find(name); it != dependencies.end())
             return it->second;
         auto made = std::make_shared<detail::dependency_handles>(
-            options.call_duration_buckets.size(), options.attempt_duration_buckets.size());
+            options.call_duration_buckets.size(), options.attempt_duration_buckets.size(),
+            options.wait_buckets.size());
         made->registry = registry;
         made->dependency = std::string(name);
         made->call_bounds_ns = to_nanoseconds(options.call_duration_buckets);
         made->attempt_bounds_ns = to_nanoseconds(options.attempt_duration_buckets);
+        made->wait_bounds_ns = to_nanoseconds(options.wait_buckets);
         made->clock = breaker_clock;
         const std::string& dep = made->dependency;
         for (call_outcome o : all_outcomes)
@@ -132,6 +142,8 @@ struct metrics::impl {
             &call_duration->Add({{"dependency", dep}}, options.call_duration_buckets);
         made->attempt_duration =
             &attempt_duration->Add({{"dependency", dep}}, options.attempt_duration_buckets);
+        made->bulkhead_wait = &bulkhead_wait->Add({{"dependency", dep}}, options.wait_buckets);
+        made->rate_limit_wait = &rate_limit_wait->Add({{"dependency", dep}}, options.wait_buckets);
         made->inflight = &inflight->Add({{"dependency", dep}});
         publisher->add(made);
         dependencies.emplace(made->dependency, made);
@@ -145,6 +157,13 @@ struct metrics::impl {
             throw std::invalid_argument("keel::prometheus: watch: the circuit breaker is null");
         const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
         handles->circuits.add(circuits, registry, handles->dependency, breakers);
+    }
+
+    void watch(std::string_view name, const std::shared_ptr<keel::bulkhead>& bulkhead) {
+        if (!bulkhead)
+            throw std::invalid_argument("keel::prometheus: watch: the bulkhead is null");
+        const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
+        handles->bulkheads.add(bulkheads, handles->dependency, bulkhead);
     }
 
     // The publishing thread, for a registry of the user's.
@@ -180,6 +199,7 @@ struct metrics::impl {
 metrics::metrics(metrics_options options) : impl_(std::make_shared<impl>()) {
     check_buckets(options.call_duration_buckets, "call duration");
     check_buckets(options.attempt_duration_buckets, "attempt duration");
+    check_buckets(options.wait_buckets, "wait");
     impl_->registry = std::make_shared<detail::publishing_registry>(impl_->publisher);
     impl_->options = std::move(options);
     register_families();
@@ -191,6 +211,7 @@ metrics::metrics(std::shared_ptr<::prometheus::Registry> registry, metrics_optio
         throw std::invalid_argument("keel::prometheus: the registry is null");
     check_buckets(options.call_duration_buckets, "call duration");
     check_buckets(options.attempt_duration_buckets, "attempt duration");
+    check_buckets(options.wait_buckets, "wait");
     impl_->registry = std::move(registry);
     impl_->options = std::move(options);
     register_families();
@@ -239,6 +260,16 @@ void metrics::register_families() {
                       .Name("keel_inflight_calls")
                       .Help("Calls started through keel pipelines and not yet finished.")
                       .Register(r);
+    m.bulkhead_wait = &::prometheus::BuildHistogram()
+                           .Name("keel_bulkhead_wait_seconds")
+                           .Help("Time attempts waited in a bulkhead's queue, admitted or not "
+                                 "(attempts admitted at once are not counted).")
+                           .Register(r);
+    m.rate_limit_wait = &::prometheus::BuildHistogram()
+                             .Name("keel_rate_limit_wait_seconds")
+                             .Help("Time attempts waited for a rate limiter's token, admitted or "
+                                   "not (attempts admitted at once are not counted).")
+                             .Register(r);
     auto& reloads = BuildCounter()
                         .Name("keel_config_reloads_total")
                         .Help("Configuration reloads, by result (an error keeps the running "
@@ -260,6 +291,7 @@ void metrics::register_families() {
                                     .Help("Failed / recorded attempts in the circuit breaker's "
                                           "window (the highest of a dependency's breakers).")
                                     .Register(r);
+    m.bulkheads = detail::bulkhead_families::registered(r);
 }
 
 metrics::~metrics() = default;
@@ -291,6 +323,7 @@ public:
     void on(const events::attempt_end& e) override { target_.on(e); }
     void on(const events::retry_scheduled& e) override { target_.on(e); }
     void on(const events::timeout& e) override { target_.on(e); }
+    void on(const events::admission_wait& e) override { target_.on(e); }
     void on(const events::call_end& e) override { target_.on(e); }
 
 private:
@@ -329,6 +362,17 @@ std::function<void(std::string_view, const std::shared_ptr<keel::endpoint_circui
 metrics::endpoint_breaker_watcher() {
     return [state = impl_](std::string_view name, const auto& breakers) {
         state->watch(name, breakers);
+    };
+}
+
+void metrics::watch(std::string_view name, std::shared_ptr<keel::bulkhead> bulkhead) {
+    impl_->watch(name, bulkhead);
+}
+
+std::function<void(std::string_view, const std::shared_ptr<keel::bulkhead>&)>
+metrics::bulkhead_watcher() {
+    return [state = impl_](std::string_view name, const auto& bulkhead) {
+        state->watch(name, bulkhead);
     };
 }
 

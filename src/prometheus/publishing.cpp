@@ -60,9 +60,14 @@ void dependency_handles::publish() {
     histogram(call_duration, cell_layout::call_buckets, call_bounds_ns.size() + 1, layout.call_sum);
     histogram(attempt_duration, layout.attempt_buckets, attempt_bounds_ns.size() + 1,
               layout.attempt_sum);
+    histogram(bulkhead_wait, layout.bulkhead_wait_buckets, wait_bounds_ns.size() + 1,
+              layout.bulkhead_wait_sum);
+    histogram(rate_limit_wait, layout.rate_limit_wait_buckets, wait_bounds_ns.size() + 1,
+              layout.rate_limit_wait_sum);
     inflight->Set(static_cast<double>(now[cell_layout::started] - now[cell_layout::finished]));
     published = now;
     circuits.publish(clock);
+    bulkheads.publish();
 }
 
 void publisher::add(std::weak_ptr<dependency_handles> handles) {

@@ -130,6 +130,27 @@ void dependency_metrics::on(const events::timeout& e) const noexcept {
     handles_->for_this_thread().add(cell_layout::timeouts + static_cast<std::size_t>(e.phase));
 }
 
+void dependency_metrics::on(const events::admission_wait& e) const noexcept {
+    const detail::dependency_handles& h = *handles_;
+    std::size_t buckets = 0;
+    std::size_t sum = 0;
+    switch (e.stage) {
+    case admission_stage::bulkhead:
+        buckets = h.layout.bulkhead_wait_buckets;
+        sum = h.layout.bulkhead_wait_sum;
+        break;
+    case admission_stage::rate_limiter:
+        buckets = h.layout.rate_limit_wait_buckets;
+        sum = h.layout.rate_limit_wait_sum;
+        break;
+    case admission_stage::breaker: // no histogram: a breaker's refusals are counted
+        return;
+    }
+    const auto w = h.for_this_thread();
+    w.add(buckets + h.bucket(h.wait_bounds_ns, e.waited));
+    w.add(sum, static_cast<std::uint64_t>(std::max<std::int64_t>(e.waited.count(), 0)));
+}
+
 void dependency_metrics::on(const events::call_end& e) const noexcept {
     const detail::dependency_handles& h = *handles_;
     const auto w = h.for_this_thread();

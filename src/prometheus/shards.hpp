@@ -13,6 +13,7 @@
 #include <keel/error.hpp>
 #include <keel/prometheus/metrics.hpp>
 
+#include "bulkheads.hpp"
 #include "circuits.hpp"
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
@@ -67,7 +68,9 @@ inline std::size_t refusal_index(const std::error_code& refusal) noexcept {
 
 /// Where each count lives in a shard: counters by label value, the started
 /// and finished calls (their difference is the in-flight gauge), then each
-/// histogram's buckets (non-cumulative, +Inf last) and its sum in nanoseconds.
+/// histogram's buckets (non-cumulative, +Inf last) and its sum in nanoseconds:
+/// call and attempt durations, then the bulkhead's and the rate limiter's
+/// admission waits (the same bounds).
 struct cell_layout {
     static constexpr std::size_t calls = 0;                              // 8 outcomes
     static constexpr std::size_t attempts = calls + 8;                   // 3 results
@@ -80,11 +83,19 @@ struct cell_layout {
     std::size_t call_sum;
     std::size_t attempt_buckets;
     std::size_t attempt_sum;
+    std::size_t bulkhead_wait_buckets;
+    std::size_t bulkhead_wait_sum;
+    std::size_t rate_limit_wait_buckets;
+    std::size_t rate_limit_wait_sum;
     std::size_t size;
 
-    cell_layout(std::size_t call_bounds, std::size_t attempt_bounds)
+    cell_layout(std::size_t call_bounds, std::size_t attempt_bounds, std::size_t wait_bounds)
         : call_sum(call_buckets + call_bounds + 1), attempt_buckets(call_sum + 1),
-          attempt_sum(attempt_buckets + attempt_bounds + 1), size(attempt_sum + 1) {}
+          attempt_sum(attempt_buckets + attempt_bounds + 1), bulkhead_wait_buckets(attempt_sum + 1),
+          bulkhead_wait_sum(bulkhead_wait_buckets + wait_bounds + 1),
+          rate_limit_wait_buckets(bulkhead_wait_sum + 1),
+          rate_limit_wait_sum(rate_limit_wait_buckets + wait_bounds + 1),
+          size(rate_limit_wait_sum + 1) {}
 };
 
 /// One thread's cells, on cache lines of their own (no false sharing with
@@ -130,9 +141,10 @@ private:
 struct dependency_handles {
     std::shared_ptr<::prometheus::Registry> registry;
     std::string dependency;
-    cell_layout layout{0, 0};
+    cell_layout layout{0, 0, 0};
     std::vector<std::int64_t> call_bounds_ns;    ///< the buckets' upper bounds
     std::vector<std::int64_t> attempt_bounds_ns; ///< ditto
+    std::vector<std::int64_t> wait_bounds_ns;    ///< ditto, both admission waits
     /// Each thread's shard, made on its first event (mutable: recording
     /// through a const observer writes here).
     mutable std::array<std::atomic<shard*>, max_shards> shards{};
@@ -150,6 +162,8 @@ struct dependency_handles {
     std::array<::prometheus::Counter*, refusal_count> rejections{};
     ::prometheus::Histogram* call_duration = nullptr;
     ::prometheus::Histogram* attempt_duration = nullptr;
+    ::prometheus::Histogram* bulkhead_wait = nullptr;
+    ::prometheus::Histogram* rate_limit_wait = nullptr;
     ::prometheus::Gauge* inflight = nullptr;
 
     /// What was last published (guarded by the publisher's mutex).
@@ -159,10 +173,13 @@ struct dependency_handles {
     /// published at `clock()`.
     circuit_watch circuits;
     std::function<clock_ticks()> clock;
+    /// The dependency's bulkhead (metrics::watch), read when published.
+    bulkhead_watch bulkheads;
 
-    dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count)
-        : layout(call_bound_count, attempt_bound_count), shared_shard(shard::make(layout.size)),
-          published(layout.size, 0) {
+    dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count,
+                       std::size_t wait_bound_count)
+        : layout(call_bound_count, attempt_bound_count, wait_bound_count),
+          shared_shard(shard::make(layout.size)), published(layout.size, 0) {
         if (!shared_shard)
             throw std::bad_alloc();
     }

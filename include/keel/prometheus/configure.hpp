@@ -25,6 +25,10 @@ void count_reloads(metrics& target, config::registry& policies);
 /// those it makes later, in the keel_circuit_* metrics (metrics::watch).
 void watch_breakers(metrics& target, config::registry& policies);
 
+/// Shows every bulkhead of `policies`' pipelines, those it has and those a
+/// reload makes later, in the keel_bulkhead_* gauges (metrics::watch).
+void watch_bulkheads(metrics& target, config::registry& policies);
+
 /// Serves `source` on `settings.listen` at `settings.path`; null when the
 /// section is disabled or names no address. A socket error names the file,
 /// line and column of `listen` (std::runtime_error).

@@ -18,6 +18,7 @@ class Registry;
 } // namespace prometheus
 
 namespace keel {
+class bulkhead;
 class circuit_breaker;
 class endpoint_circuit_breakers;
 } // namespace keel
@@ -29,11 +30,21 @@ namespace keel::prometheus {
 /// a healthy dependency answers in a few milliseconds).
 std::vector<double> default_duration_buckets();
 
+/// keel's default buckets for admission waits (a bulkhead's queue, a rate
+/// limiter's next token), in seconds: 0.1ms to 1s, x2.5 apart like the
+/// duration buckets. A wait is bounded by `queue.timeout` or `max_wait`,
+/// usually tens of milliseconds; one past a second is a misconfiguration
+/// (+Inf shows it).
+std::vector<double> default_wait_buckets();
+
 struct metrics_options {
     /// Upper bounds of keel_call_duration_seconds, in seconds.
     std::vector<double> call_duration_buckets = default_duration_buckets();
     /// Upper bounds of keel_attempt_duration_seconds, in seconds.
     std::vector<double> attempt_duration_buckets = default_duration_buckets();
+    /// Upper bounds of keel_bulkhead_wait_seconds and
+    /// keel_rate_limit_wait_seconds, in seconds.
+    std::vector<double> wait_buckets = default_wait_buckets();
     /// With a registry of the user's (which keel cannot hook): how often a
     /// thread of keel's publishes the counts into it; zero: never, call
     /// metrics::publish(). A registry keel makes publishes whenever it is
@@ -69,6 +80,7 @@ public:
     void on(const events::attempt_end&) const noexcept;
     void on(const events::retry_scheduled&) const noexcept;
     void on(const events::timeout&) const noexcept;
+    void on(const events::admission_wait&) const noexcept;
     void on(const events::call_end&) const noexcept;
 
 private:
@@ -89,6 +101,8 @@ private:
 ///   keel_attempt_duration_seconds{dependency}   (histogram)
 ///   keel_inflight_calls{dependency}             (gauge)
 ///   keel_rejections_total{dependency, reason}
+///   keel_bulkhead_wait_seconds{dependency}      (histogram)
+///   keel_rate_limit_wait_seconds{dependency}    (histogram)
 ///   keel_config_reloads_total{result}
 ///
 /// and, for each dependency with a watched circuit breaker (watch()):
@@ -98,6 +112,12 @@ private:
 ///                                                many endpoints are in it)
 ///   keel_circuit_transitions_total{dependency, from, to, reason}
 ///   keel_circuit_failure_ratio{dependency}      (gauge; the highest endpoint's)
+///
+/// and, for each dependency with a watched bulkhead (watch()):
+///
+///   keel_bulkhead_in_flight{dependency}         (gauge)
+///   keel_bulkhead_limit{dependency}             (gauge)
+///   keel_bulkhead_queued{dependency}            (gauge)
 ///
 /// Every label value of a dependency is created, at zero, when the
 /// dependency is first asked for, so dashboards see every series from the
@@ -175,6 +195,21 @@ public:
     /// (for keel::config::registry::on_endpoint_circuit_breakers).
     std::function<void(std::string_view, const std::shared_ptr<keel::endpoint_circuit_breakers>&)>
     endpoint_breaker_watcher();
+
+    /// Shows `bulkhead`, the bulkhead of dependency `name`, in the
+    /// keel_bulkhead_* gauges: its in_flight(), limit() and queued(), read
+    /// when publishing (an admission pays nothing for them). Keeps it only
+    /// weakly: when it is gone the gauges go too. A reload that replaces
+    /// it: the old one still holds the attempts it admitted, so until they
+    /// end the gauges show both together (in flight and queued summed, the
+    /// newest's limit). A bulkhead already watched is not watched twice.
+    /// Throws std::invalid_argument for a null bulkhead. Thread-safe; may be
+    /// called while the bulkhead is in use.
+    void watch(std::string_view name, std::shared_ptr<keel::bulkhead> bulkhead);
+    /// That watch as a function that keeps what it needs alive by itself
+    /// (for keel::config::registry::on_bulkhead).
+    std::function<void(std::string_view, const std::shared_ptr<keel::bulkhead>&)>
+    bulkhead_watcher();
 
     /// Counts one configuration reload (keel_config_reloads_total).
     void count_reload(bool success) noexcept;

@@ -66,5 +66,26 @@ expect 'keel_circuit_state{dependency="inventory-http",state="open"} 1'
 expect 'keel_circuit_state{dependency="inventory-http",state="closed"} 0'
 expect 'keel_circuit_transitions_total{dependency="inventory-http",from="closed",reason="isolated",to="open"} 1'
 expect 'keel_circuit_failure_ratio{dependency="inventory-http"} 0'
+# search-http's bulkhead (one permit, one waiter for 5 ms): the call holding
+# the permit succeeds, the waiter times out, the third finds the queue full;
+# the round over, nothing is in flight or waiting.
+expect '# TYPE keel_bulkhead_in_flight gauge'
+expect '# TYPE keel_bulkhead_limit gauge'
+expect '# TYPE keel_bulkhead_queued gauge'
+expect 'keel_bulkhead_in_flight{dependency="search-http"} 0'
+expect 'keel_bulkhead_limit{dependency="search-http"} 1'
+expect 'keel_bulkhead_queued{dependency="search-http"} 0'
+expect 'keel_calls_total{dependency="search-http",outcome="success"} 1'
+expect 'keel_calls_total{dependency="search-http",outcome="rejected"} 2'
+expect 'keel_rejections_total{dependency="search-http",reason="bulkhead_full"} 1'
+expect 'keel_rejections_total{dependency="search-http",reason="bulkhead_timeout"} 1'
+expect '# TYPE keel_bulkhead_wait_seconds histogram'
+expect 'keel_bulkhead_wait_seconds_bucket{dependency="search-http",le="0.0001"}'
+expect '# TYPE keel_rate_limit_wait_seconds histogram'
+expect 'keel_rate_limit_wait_seconds_count{dependency="orders-db"} 0'
+if grep -qF 'keel_bulkhead_limit{dependency="orders-db"}' <<<"${text}"; then
+    echo "check_exposition: orders-db has no bulkhead, yet bulkhead gauges" >&2
+    missing=1
+fi
 [[ ${missing} -eq 0 ]] || exit 1
 echo "check_exposition: promtool accepts the exposition; every keel metric is present"

@@ -1,6 +1,7 @@
 // The `metrics:` section (keel/prometheus/configure.hpp): the registry's
 // pipelines record per dependency, the exposer serves where it says, and
 // reloads are counted.
+#include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
 #include <keel/config/registry.hpp>
@@ -208,6 +209,44 @@ dependencies:
         << "an endpoint set: how many endpoints are closed (none has called yet)";
     EXPECT_FALSE(
         s.series("keel_circuit_transitions_total", {{"dependency", "search-http"}}).empty());
+}
+
+// ---- bulkheads -------------------------------------------------------------------
+
+TEST(configured_metrics, registry_bulkheads_are_watched_and_a_reload_shows_the_new_limit) {
+    temp_file file(R"(version: 1
+dependencies:
+  orders-db: {kind: postgres}
+  payments-http:
+    kind: http
+    bulkhead: {max_concurrent: 4, queue: {max: 8, timeout: 50ms}}
+)");
+    const config::document doc = config::load_file(file.path());
+    keel::prometheus::metrics metrics(keel::prometheus::options_from(doc.metrics));
+    asio::io_context io;
+    config::registry policies(io.get_executor(), doc,
+                              keel::prometheus::observers_for(metrics, doc.metrics));
+    policies.pipeline("payments-http"); // a bulkhead that exists before
+    keel::prometheus::watch_bulkheads(metrics, policies);
+    policies.pipeline("orders-db");
+    const labels payments{{"dependency", "payments-http"}};
+    snapshot s(metrics.registry());
+    EXPECT_EQ(s.gauge("keel_bulkhead_limit", payments), 4);
+    EXPECT_EQ(s.gauge("keel_bulkhead_in_flight", payments), 0);
+    EXPECT_EQ(s.gauge("keel_bulkhead_queued", payments), 0);
+    EXPECT_TRUE(s.series("keel_bulkhead_limit", {{"dependency", "orders-db"}}).empty())
+        << "no bulkhead configured";
+
+    file.write(R"(version: 1
+dependencies:
+  orders-db: {kind: postgres}
+  payments-http:
+    kind: http
+    bulkhead: {max_concurrent: 16, queue: {max: 8, timeout: 50ms}}
+)");
+    ASSERT_TRUE(policies.reload(file.path()).success);
+    policies.pipeline("payments-http");
+    EXPECT_EQ(snapshot(metrics.registry()).gauge("keel_bulkhead_limit", payments), 16);
 }
 
 TEST(configured_metrics, registry_breakers_are_watched) {

@@ -244,6 +244,8 @@ TEST_F(metrics_test, every_label_value_exists_from_the_start) {
     EXPECT_EQ(s.series("keel_call_duration_seconds", dep).size(), 1u);
     EXPECT_EQ(s.series("keel_attempt_duration_seconds", dep).size(), 1u);
     EXPECT_EQ(s.series("keel_inflight_calls", dep).size(), 1u);
+    EXPECT_EQ(s.series("keel_bulkhead_wait_seconds", dep).size(), 1u);
+    EXPECT_EQ(s.series("keel_rate_limit_wait_seconds", dep).size(), 1u);
     // Reloads have no dependency label and both results from the start.
     EXPECT_EQ(s.series("keel_config_reloads_total").size(), 2u);
     // Asking again makes nothing new.

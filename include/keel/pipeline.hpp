@@ -198,9 +198,9 @@ private:
                 if (chain && detail::ask_breaker_first(*chain)) {
                     // The call's endpoint, for a breaker kept per endpoint.
                     detail::no_waiter waiter(detail::endpoint_of(op));
-                    const lazy_time now(&read_clock);
-                    admission answer = chain->breaker->admit_at(now, waiter);
-                    const auto first = detail::settle_first(*chain->breaker, answer, waiter, now);
+                    admission answer = chain->breaker->admit_at(lazy_time(&read_clock), waiter);
+                    const auto first =
+                        detail::settle_first(*chain->breaker, answer, waiter, &read_clock);
                     if (first == detail::first_admission::refused) {
                         refuse(std::forward<Handler>(handler), report, answer);
                         return;

@@ -289,9 +289,10 @@ private:
         bool timed_wait = false;     ///< waiting for a permit reserved for wait_until
         std::uint8_t waiting_on = 0; ///< which admission strategy it waits for
         time_point wait_until = time_point::max(); ///< when the wait runs out
-        /// When the wait began (events::admission_wait); nothing without
-        /// strategies.
-        [[no_unique_address]] std::conditional_t<Chain::enabled, time_point, no_tickets>
+        /// When the wait began, for events::admission_wait: nothing without
+        /// strategies or an observer (the slot is reset for every attempt).
+        [[no_unique_address]] std::conditional_t<Chain::enabled && observer_enabled_v<Observer>,
+                                                 time_point, no_tickets>
             wait_started{};
         std::error_code wait_refusal; ///< the refusal then
     };
@@ -379,6 +380,10 @@ private:
     /// refusal hands back the permits already taken and ends the call or its
     /// retries; a wait leaves the slot waiting for admission_granted().
     admitted admit(int slot, int from, time_point now);
+    /// Strategy `stage` did not admit the slot's attempt: it waits (for a
+    /// queue or a reserved permit) or is refused. Not declared inline, and
+    /// out of admit(): admit() stays small enough to inline into launch().
+    admitted wait_or_refuse(slot_state& s, int stage, const admission& a, time_point now);
     /// The slot's attempt will not start: hand back its permits; a refused
     /// first attempt ends the call as rejected, a refused retry ends it with
     /// the last attempt's error (a refused hedge just does not run).

@@ -110,29 +110,36 @@ inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time
             s.tickets[i] = a.ticket;
             continue;
         }
-        if (a.wait && a.reserved) {
-            // The reservation is a permit from now on: refused or cut, the
-            // attempt hands it back like the others it holds.
-            s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
-            s.tickets[i] = a.ticket;
-            const time_point due = deadline_after(now, *a.wait);
-            if (due >= total_deadline_) { // it could not start in time: never wait first
-                refuse(s, a.refusal, a.retry_after, now);
-                return admitted::no;
-            }
-            begin_wait(s, i, a, due, now);
-            s.timed_wait = true;
-            ++timed_waiting_;
-            return admitted::waiting;
-        }
-        if (a.wait) {
-            begin_wait(s, i, a, std::min(deadline_after(now, *a.wait), total_deadline_), now);
-            return admitted::waiting;
-        }
-        refuse(s, a.refusal, a.retry_after, now);
-        return admitted::no;
+        return wait_or_refuse(s, i, a, now);
     }
     return admitted::yes;
+}
+
+template <class Clock, class Observer, class Chain>
+auto call_machine<Clock, Observer, Chain>::wait_or_refuse(slot_state& s, int stage,
+                                                          const admission& a, time_point now)
+    -> admitted {
+    if (a.wait && a.reserved) {
+        // The reservation is a permit from now on: refused or cut, the
+        // attempt hands it back like the others it holds.
+        s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << stage));
+        s.tickets[stage] = a.ticket;
+        const time_point due = deadline_after(now, *a.wait);
+        if (due >= total_deadline_) { // it could not start in time: never wait first
+            refuse(s, a.refusal, a.retry_after, now);
+            return admitted::no;
+        }
+        begin_wait(s, stage, a, due, now);
+        s.timed_wait = true;
+        ++timed_waiting_;
+        return admitted::waiting;
+    }
+    if (a.wait) {
+        begin_wait(s, stage, a, std::min(deadline_after(now, *a.wait), total_deadline_), now);
+        return admitted::waiting;
+    }
+    refuse(s, a.refusal, a.retry_after, now);
+    return admitted::no;
 }
 
 template <class Clock, class Observer, class Chain>
@@ -155,14 +162,16 @@ call_machine<Clock, Observer, Chain>::refuse(slot_state& s, std::error_code why,
 }
 
 template <class Clock, class Observer, class Chain>
-inline void call_machine<Clock, Observer, Chain>::begin_wait(slot_state& s, int stage,
-                                                             const admission& a, time_point until,
-                                                             time_point now) noexcept {
+inline void
+call_machine<Clock, Observer, Chain>::begin_wait(slot_state& s, int stage, const admission& a,
+                                                 time_point until,
+                                                 [[maybe_unused]] time_point now) noexcept {
     s.waiting = true;
     s.waiting_on = static_cast<std::uint8_t>(stage);
     s.wait_refusal = a.refusal;
     s.wait_until = until;
-    s.wait_started = now;
+    if constexpr (observer_enabled_v<Observer>)
+        s.wait_started = now;
     ++waiting_;
 }
 

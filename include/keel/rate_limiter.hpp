@@ -43,6 +43,11 @@ struct rate_parse_result {
     explicit operator bool() const noexcept { return rate.has_value(); }
 };
 
+/// "100/s": what parse_rate() reads back. A period of no whole unit (only
+/// settings made in code have one) is written "3/1500000000ns", which
+/// parse_rate() does not read.
+std::string to_string(const token_rate& rate);
+
 /// Reads "TOKENS/UNIT" (a positive integer, then ns, us, ms, s, m or h):
 /// "100/s", "5/ms", "3000/m". Pure; the error says what is wrong and what
 /// was expected, for a positioned YAML error.

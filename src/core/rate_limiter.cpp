@@ -87,6 +87,13 @@ rate_parse_result parse_rate(std::string_view text) {
                          "' after '/' (expected ns, us, ms, s, m or h)");
 }
 
+std::string to_string(const token_rate& rate) {
+    for (const rate_unit& u : rate_units)
+        if (u.period == rate.period && u.name != "min")
+            return std::to_string(rate.tokens) + "/" + std::string(u.name);
+    return std::to_string(rate.tokens) + "/" + std::to_string(rate.period.count()) + "ns";
+}
+
 void validate(const rate_limit_settings& s) {
     const auto fail = [](const std::string& what) {
         throw std::invalid_argument("rate_limit: " + what);

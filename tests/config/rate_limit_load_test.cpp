@@ -1,9 +1,12 @@
 // Loading `rate_limit:`: every key of the issue's block, the merge order and
 // `off`, positioned errors (all at once), the cap of a pushback taken from
-// retry_after.max, --explain loading back equal.
+// retry_after.max, --explain loading back equal, and the registry sharing one
+// rate limiter per dependency.
 #include <keel/config/document.hpp>
+#include <keel/config/registry.hpp>
 #include <keel/rate_limiter.hpp>
 
+#include <asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -125,6 +128,29 @@ dependencies:
     EXPECT_TRUE(again.find("a")->rate_limit == doc.find("a")->rate_limit);
     EXPECT_FALSE(again.find("b")->rate_limit.has_value()) << "written as off";
     EXPECT_TRUE(again.defaults_rate_limit == doc.defaults_rate_limit);
+}
+
+TEST(config_rate_limit, every_pipeline_of_a_dependency_shares_one_rate_limiter) {
+    const char* const text = R"(version: 1
+dependencies:
+  payments:
+    circuit_breaker: {}
+    rate_limit: { rate: 10/s, burst: 1 }
+  search: { rate_limit: { rate: 10/s, burst: 1 } }
+)";
+    asio::io_context context;
+    keel::strategy_registry strategies;
+    registry first(context.get_executor(), load_string(text), observer_factory(), strategies);
+    registry second(context.get_executor(), load_string(text), observer_factory(), strategies);
+    const auto limiter = first.pipeline("payments").policy().strategies->rate_limiter;
+    ASSERT_NE(limiter, nullptr);
+    EXPECT_NE(first.pipeline("payments").policy().strategies->breaker, nullptr)
+        << "beside the breaker";
+    EXPECT_EQ(second.pipeline("payments").policy().strategies->rate_limiter, limiter);
+    const auto search = first.pipeline("search").policy().strategies->rate_limiter;
+    ASSERT_NE(search, nullptr);
+    EXPECT_NE(search, limiter) << "one per dependency";
+    EXPECT_EQ(second.pipeline("search").policy().strategies->rate_limiter, search);
 }
 
 } // namespace

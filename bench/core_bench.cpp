@@ -16,6 +16,8 @@
 //   BM_keel_breaker_rejects             refused by an open breaker
 //   BM_keel_pipeline_bulkhead(_paired)  through a bulkhead that never fills
 //   BM_keel_bulkhead_contended          two threads, one shared bulkhead
+//   BM_keel_pipeline_rate_limit(_paired) through a token bucket that never runs dry
+//   BM_keel_rate_limit_contended        two threads, one shared token bucket
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -62,6 +64,7 @@
 #include <keel/endpoint.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/rate_limiter.hpp>
 #if KEEL_BENCH_WITH_PROMETHEUS
 #include <keel/prometheus/metrics.hpp>
 #endif
@@ -564,15 +567,23 @@ void BM_keel_pipeline_chain_paired(benchmark::State& state) {
     driver.run();
 }
 
+/// full_policy() with `strategy` as the chain's breaker, rate limiter or
+/// bulkhead (`stage`), and nothing else.
+keel::pipeline_policy
+with_admission(std::shared_ptr<keel::admission_strategy> keel::strategy_chain::*stage,
+               std::shared_ptr<keel::admission_strategy> strategy) {
+    keel::pipeline_policy p = full_policy();
+    auto chain = std::make_shared<keel::strategy_chain>();
+    (*chain).*stage = std::move(strategy);
+    p.strategies = chain;
+    return p;
+}
+
 /// BM_keel_pipeline through a closed circuit breaker that records every
 /// attempt (its window, its ratios): what a dependency with a breaker pays
 /// while all is well.
 keel::pipeline_policy breaker_policy(std::shared_ptr<keel::admission_strategy> breaker) {
-    keel::pipeline_policy p = full_policy();
-    auto chain = std::make_shared<keel::strategy_chain>();
-    chain->breaker = std::move(breaker);
-    p.strategies = chain;
-    return p;
+    return with_admission(&keel::strategy_chain::breaker, std::move(breaker));
 }
 
 void BM_keel_pipeline_breaker(benchmark::State& state) {
@@ -652,11 +663,7 @@ void BM_keel_pipeline_endpoint_breaker(benchmark::State& state) {
 /// never fills: a permit taken before each attempt and handed back when the
 /// operation has completed.
 keel::pipeline_policy bulkhead_policy(std::shared_ptr<keel::admission_strategy> bulkhead) {
-    keel::pipeline_policy p = full_policy();
-    auto chain = std::make_shared<keel::strategy_chain>();
-    chain->bulkhead = std::move(bulkhead);
-    p.strategies = chain;
-    return p;
+    return with_admission(&keel::strategy_chain::bulkhead, std::move(bulkhead));
 }
 
 void BM_keel_pipeline_bulkhead(benchmark::State& state) {
@@ -715,6 +722,54 @@ void BM_keel_bulkhead_contended(benchmark::State& state) {
     });
     if (state.thread_index() == 0 && shared->in_flight() != 0)
         state.SkipWithError("the bulkhead kept a permit after every call ended");
+}
+
+/// BM_keel_pipeline through a rate limiter whose bucket never runs dry (a
+/// billion tokens a second, a second of them in the bucket): a token taken
+/// before each attempt; its end changes nothing (not throttled).
+std::shared_ptr<keel::rate_limiter> never_dry_bucket() {
+    keel::rate_limit_settings settings;
+    settings.rate = {1'000'000'000, std::chrono::seconds(1)};
+    return std::make_shared<keel::rate_limiter>(settings);
+}
+
+keel::pipeline_policy rate_limit_policy(std::shared_ptr<keel::rate_limiter> limiter) {
+    return with_admission(&keel::strategy_chain::rate_limiter, std::move(limiter));
+}
+
+/// Calls through a pipeline typed on the strategy chain, with `policy`.
+void run_chain_callback(benchmark::State& state, const keel::pipeline_policy& policy) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    chain_pipeline pipeline(context, "bench", policy);
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+void BM_keel_pipeline_rate_limit(benchmark::State& state) {
+    run_chain_callback(state, rate_limit_policy(never_dry_bucket()));
+}
+
+/// The uncontended rate limiter's added cost, paired (see paired_driver):
+/// target +25 ns.
+void BM_keel_pipeline_rate_limit_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    chain_pipeline limited(context, "bench", rate_limit_policy(never_dry_bucket()));
+    paired_driver<chain_pipeline> driver(state, context, base, limited, "rate_limit_ns");
+    driver.run();
+}
+
+/// Two threads, each with its own io_context and pipeline, calling one
+/// dependency whose token bucket both share: the cost of a call when the
+/// bucket's lock and state bounce between cores (real time per call of one
+/// thread; compare with BM_keel_pipeline_rate_limit).
+void BM_keel_rate_limit_contended(benchmark::State& state) {
+    static const auto shared = never_dry_bucket();
+    run_chain_callback(state, rate_limit_policy(shared));
 }
 
 #if KEEL_BENCH_WITH_PROMETHEUS
@@ -845,6 +900,9 @@ BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead_paired);
 BENCHMARK(BM_keel_bulkhead_contended)->Threads(2)->UseRealTime();
+BENCHMARK(BM_keel_pipeline_rate_limit)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_rate_limit_paired);
+BENCHMARK(BM_keel_rate_limit_contended)->Threads(2)->UseRealTime();
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_metrics_paired);

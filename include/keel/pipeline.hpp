@@ -199,7 +199,8 @@ private:
                     // The call's endpoint, for a breaker kept per endpoint.
                     detail::no_waiter waiter(detail::endpoint_of(op));
                     admission answer = chain->breaker->admit_at(lazy_time(&read_clock), waiter);
-                    const auto first = detail::settle_first(*chain->breaker, answer, waiter);
+                    const auto first =
+                        detail::settle_first(*chain->breaker, answer, waiter, &read_clock);
                     if (first == detail::first_admission::refused) {
                         refuse(std::forward<Handler>(handler), report, answer);
                         return;

@@ -59,23 +59,40 @@ struct attempt_record {
     /// 0 when no strategy of the chain needs durations (needs_durations).
     std::chrono::nanoseconds duration{0};
     bool outcome_unknown = false; ///< the operation said the request may have been applied
+    /// The server's advised delay (attempt_feedback::retry_after: HTTP
+    /// Retry-After, a broker's throttle time), if it gave one: the pushback a
+    /// rate limiter honours.
+    std::optional<std::chrono::nanoseconds> retry_after;
 };
 
 /// A strategy's answer to "may this attempt start now?".
 struct admission {
     bool admitted = true;
+    /// With `wait`: the strategy has reserved a permit for the attempt,
+    /// free `*wait` from now (a rate limiter's next token; admit_after). The
+    /// engine sleeps on its deadline queue, then goes on to the next strategy
+    /// without asking this one again. The permit is held from now: handed
+    /// back through release() (with a null attempt and `ticket`) if the
+    /// attempt never starts -- the wait would end past the call's total
+    /// deadline (the engine then refuses at once with `refusal` and
+    /// `retry_after`), the call is cancelled or its end is decided while it
+    /// waits, or a strategy further in refuses it.
+    bool reserved = false;
     /// One of keel's local refusals (errc::circuit_open, ...); with `wait`,
-    /// the refusal if the wait runs out (errc::bulkhead_timeout).
+    /// the refusal if the wait runs out (errc::bulkhead_timeout) or, with
+    /// `reserved`, if it cannot end in time (errc::rate_limited).
     std::error_code refusal;
     std::optional<std::chrono::nanoseconds> retry_after; ///< when to come back, if known
     /// Not admitted yet, not refused: the strategy has queued the attempt's
     /// admission_waiter and calls its admitted() when a permit frees, within
-    /// this bound (the call's total deadline may cut it shorter).
+    /// this bound (the call's total deadline may cut it shorter). With
+    /// `reserved`: the time until the reserved permit is free.
     std::optional<std::chrono::nanoseconds> wait;
     /// Handed back with the attempt to release(): what the strategy needs to
     /// know of its own admission (a circuit breaker's epoch: a result of an
     /// attempt admitted before a transition is ignored; an endpoint set also
-    /// names the endpoint's breaker). 0 unless set.
+    /// names the endpoint's breaker; a rate limiter's token time). 0 unless
+    /// set; 0 for a waiter admitted through admitted().
     std::uint64_t ticket = 0;
 
     static admission admit(std::uint64_t ticket = 0) noexcept {
@@ -85,10 +102,31 @@ struct admission {
     }
     static admission reject(errc why,
                             std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept {
-        return {false, make_error_code(why), retry_after, std::nullopt, 0};
+        admission a;
+        a.admitted = false;
+        a.refusal = make_error_code(why);
+        a.retry_after = retry_after;
+        return a;
     }
     static admission wait_at_most(std::chrono::nanoseconds bound, errc on_timeout) noexcept {
-        return {false, make_error_code(on_timeout), std::nullopt, bound, 0};
+        admission a;
+        a.admitted = false;
+        a.refusal = make_error_code(on_timeout);
+        a.wait = bound;
+        return a;
+    }
+    /// A permit reserved for `delay` from now (see `reserved`); `refusal`
+    /// and a retry-after of `delay` if the engine cannot wait that long.
+    static admission admit_after(std::chrono::nanoseconds delay, errc refusal,
+                                 std::uint64_t ticket) noexcept {
+        admission a;
+        a.admitted = false;
+        a.reserved = true;
+        a.refusal = make_error_code(refusal);
+        a.retry_after = delay;
+        a.wait = delay;
+        a.ticket = ticket;
+        return a;
     }
 };
 
@@ -136,7 +174,9 @@ public:
     /// Asked before each attempt, the first and every retry or hedge. An
     /// admitted attempt is handed back through release() exactly once. A
     /// strategy that makes attempts wait queues `waiter` and answers
-    /// admission::wait_at_most(...); one that never waits ignores it.
+    /// admission::wait_at_most(...); one that never waits ignores it. A
+    /// reservation (admission::admit_after) counts as admitted: it too is
+    /// handed back exactly once.
     virtual admission admit(clock_ticks now, admission_waiter& waiter) = 0;
     /// The wait of `waiter` ran out, or its call ended: take it out of the
     /// queue. True: it was still queued (it holds no permit). False: it was

@@ -109,6 +109,23 @@ void emit_breaker(YAML::Emitter& out, const std::optional<circuit_breaker_settin
     out << YAML::EndMap;
 }
 
+/// `off` when `inherited` would otherwise reach a dependency that has none.
+void emit_rate_limit(YAML::Emitter& out, const std::optional<rate_limit_settings>& limit,
+                     bool inherited) {
+    if (!limit) {
+        if (inherited)
+            out << YAML::Key << "rate_limit" << YAML::Value << "off";
+        return;
+    }
+    out << YAML::Key << "rate_limit" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "rate" << YAML::Value << to_string(limit->rate);
+    out << YAML::Key << "burst" << YAML::Value << limit->burst_tokens();
+    out << YAML::Key << "max_wait" << YAML::Value << format_duration(limit->max_wait);
+    out << YAML::Key << "honor_pushback" << YAML::Value
+        << (limit->honor_pushback ? "true" : "false");
+    out << YAML::EndMap;
+}
+
 /// `off` (the bulkhead, or its adaptive limit) when `inherited` would
 /// otherwise reach a dependency that has none.
 void emit_bulkhead(YAML::Emitter& out, const std::optional<bulkhead_settings>& bulkhead,
@@ -218,6 +235,7 @@ std::string explain(const document& doc, std::string_view only) {
         emit_policy(out, doc.defaults);
         emit_breaker(out, doc.defaults_circuit_breaker, false);
         emit_bulkhead(out, doc.defaults_bulkhead, std::nullopt);
+        emit_rate_limit(out, doc.defaults_rate_limit, false);
         out << YAML::EndMap;
     }
     if (!profiles.empty()) {
@@ -244,6 +262,7 @@ std::string explain(const document& doc, std::string_view only) {
         emit_policy(out, dep->policy);
         emit_breaker(out, dep->circuit_breaker, doc.defaults_circuit_breaker.has_value());
         emit_bulkhead(out, dep->bulkhead, doc.defaults_bulkhead);
+        emit_rate_limit(out, dep->rate_limit, doc.defaults_rate_limit.has_value());
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

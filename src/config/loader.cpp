@@ -23,8 +23,9 @@ using std::chrono::nanoseconds;
 
 constexpr std::string_view top_keys[] = {"version", "defaults", "profiles", "dependencies",
                                          "metrics"};
-constexpr std::string_view dependency_keys[] = {
-    "kind", "extends", "retry", "timeout", "circuit_breaker", "bulkhead", "connection"};
+constexpr std::string_view dependency_keys[] = {"kind",       "extends",         "retry",
+                                                "timeout",    "circuit_breaker", "bulkhead",
+                                                "rate_limit", "connection"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
 constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
 constexpr std::string_view bucket_keys[] = {"call", "attempt"};
@@ -73,6 +74,7 @@ document loader::run(const value& root) {
     doc.defaults = base.apply();
     doc.defaults_circuit_breaker = base.breaker.apply();
     doc.defaults_bulkhead = base.bulkhead.apply();
+    doc.defaults_rate_limit = base.rate_limit.apply(doc.defaults.retry.retry_after.max);
 
     const profile_list profiles = read_profiles(root);
     if (const value* deps = root.find("dependencies")) {
@@ -155,6 +157,7 @@ dependency loader::read_dependency(const std::string& name, const value& v, cons
     dep.policy = merged.apply();
     dep.circuit_breaker = merged.breaker.apply();
     dep.bulkhead = merged.bulkhead.apply();
+    dep.rate_limit = merged.rate_limit.apply(dep.policy.retry.retry_after.max);
     return dep;
 }
 

@@ -183,6 +183,7 @@ void layer::overlay(layer top, int rank) {
     overlay_settings(settings(), top.settings(), rank);
     breaker.overlay(std::move(top.breaker), rank);
     bulkhead.overlay(std::move(top.bulkhead), rank);
+    rate_limit.overlay(std::move(top.rate_limit), rank);
 }
 
 pipeline_policy layer::apply() const {
@@ -204,6 +205,8 @@ void read_layer(reader& r, const value& map, const std::string& path, layer& out
             read_breaker(r, v, join(path, "circuit_breaker"), out.breaker);
         else if (k == "bulkhead")
             read_bulkhead(r, v, join(path, "bulkhead"), out.bulkhead);
+        else if (k == "rate_limit")
+            read_rate_limit(r, v, join(path, "rate_limit"), out.rate_limit);
     }
 }
 
@@ -224,6 +227,7 @@ void check(reader& r, const layer& merged, const std::string& dependency, const 
                           dependency);
     check_breaker(r, merged.breaker, dependency, at, path);
     check_bulkhead(r, merged.bulkhead, dependency, at, path);
+    check_rate_limit(r, merged.rate_limit, dependency);
     if (!broken)
         check_validates(r, merged.apply(), at, path);
 }

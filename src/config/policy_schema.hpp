@@ -9,6 +9,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/section_reader.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/rate_limiter.hpp>
 
 #include <chrono>
 #include <optional>
@@ -21,8 +22,8 @@
 
 namespace keel::config::detail {
 
-inline constexpr std::string_view layer_keys[] = {"retry", "timeout", "circuit_breaker",
-                                                  "bulkhead"};
+inline constexpr std::string_view layer_keys[] = {"retry", "timeout", "circuit_breaker", "bulkhead",
+                                                  "rate_limit"};
 
 /// One setting of a layer (defaults, a profile, a dependency's own keys),
 /// remembering where it was written for errors found after merging.
@@ -178,6 +179,25 @@ struct bulkhead_layer {
     std::optional<bulkhead_settings> apply() const;
 };
 
+/// The `rate_limit:` settings of a layer (rate_limit_schema.cpp).
+struct rate_limit_layer {
+    setting<bool> enabled; ///< as breaker_layer::enabled
+    setting<token_rate> rate;
+    setting<std::int64_t> burst;
+    setting<std::chrono::nanoseconds> max_wait;
+    setting<bool> honor_pushback;
+    bool rate_unreadable = false; ///< `rate:` was written but reported: no "missing rate"
+
+    auto settings() noexcept { return std::tie(rate, burst, max_wait, honor_pushback); }
+
+    void overlay(rate_limit_layer top, int rank);
+    /// The built-in settings with this layer's applied; nullopt when no
+    /// rate limit is on or it has no rate. `burst` is always set, and the
+    /// pushback is capped by `pushback_cap` (the merged retry_after.max), so
+    /// that what --explain prints loads back equal.
+    std::optional<rate_limit_settings> apply(std::chrono::nanoseconds pushback_cap) const;
+};
+
 struct layer {
     setting<int> max_attempts;
     setting<backoff_kind> kind;
@@ -194,6 +214,7 @@ struct layer {
     setting<std::chrono::nanoseconds> total;
     breaker_layer breaker;
     bulkhead_layer bulkhead;
+    rate_limit_layer rate_limit;
 
     /// Every setting, in the order of pipeline_fields.
     auto settings() noexcept {
@@ -302,6 +323,12 @@ bool check_order(reader& r, const setting<std::chrono::nanoseconds>& a, std::str
 
 /// Reads `bulkhead:` (a map, empty, or `off`) into `out`.
 void read_bulkhead(reader& r, const value& n, const std::string& path, bulkhead_layer& out);
+
+/// Reads `rate_limit:` (a map or `off`) into `out`.
+void read_rate_limit(reader& r, const value& n, const std::string& path, rate_limit_layer& out);
+
+/// A rate limit that is on needs a rate; reported once, where it was turned on.
+void check_rate_limit(reader& r, const rate_limit_layer& merged, const std::string& dependency);
 
 /// The rules of keel::validate(bulkhead_settings) that span keys (an
 /// adaptive limit's initial within [min, max]) on a merged layer.

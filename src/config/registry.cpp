@@ -1,5 +1,6 @@
-// Over 400 lines: the pipelines and the strategies (breakers of either scope, bulkheads) of
-// a registry share its two locks and its listeners; the file watcher that reloads it is small.
+// Over 400 lines: the pipelines and the strategies (breakers of either scope, bulkheads, rate
+// limiters) of a registry share its two locks and its listeners; the file watcher that reloads it
+// is small.
 #include <keel/config/registry.hpp>
 
 #include <sys/stat.h>
@@ -24,8 +25,8 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
     : executor_(std::move(executor)), observers_(std::move(observers)), strategies_(&strategies) {
     std::lock_guard changes(update_mutex_);
     for (const dependency& dep : doc.dependencies) {
-        pipeline_policy policy =
-            with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead);
+        pipeline_policy policy = with_strategies(dep.name, dep.policy, dep.circuit_breaker,
+                                                 dep.bulkhead, dep.rate_limit);
         std::lock_guard lock(mutex_);
         make_pipeline(dep.name, policy);
     }
@@ -35,16 +36,19 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
 pipeline_policy
 registry::with_strategies(const std::string& name, pipeline_policy policy,
                           const std::optional<keel::circuit_breaker_settings>& breaker,
-                          const std::optional<keel::bulkhead_settings>& bulkhead) {
+                          const std::optional<keel::bulkhead_settings>& bulkhead,
+                          const std::optional<keel::rate_limit_settings>& rate_limit) {
     std::shared_ptr<keel::admission_strategy> admits_by_state = breaker_of(name, breaker);
     std::shared_ptr<keel::bulkhead> bounds = bulkhead_of(name, bulkhead);
-    if (!admits_by_state && !bounds) {
+    std::shared_ptr<keel::rate_limiter> paces = rate_limiter_of(name, rate_limit);
+    if (!admits_by_state && !bounds && !paces) {
         policy.strategies = nullptr; // nothing configured: the engine's cheapest path
         return policy;
     }
     auto chain = std::make_shared<keel::strategy_chain>();
     chain->breaker = std::move(admits_by_state);
     chain->bulkhead = std::move(bounds);
+    chain->rate_limiter = std::move(paces);
     policy.strategies = std::move(chain);
     return policy;
 }
@@ -85,6 +89,18 @@ registry::bulkhead_of(const std::string& name,
         });
     put_in_place(name, bulkhead, bulkheads_, bulkhead_listeners_);
     return bulkhead;
+}
+
+std::shared_ptr<keel::rate_limiter>
+registry::rate_limiter_of(const std::string& name,
+                          const std::optional<keel::rate_limit_settings>& settings) {
+    if (!settings) {
+        strategies_->forget<keel::rate_limiter>(name);
+        return nullptr;
+    }
+    // Changed settings make a new bucket: a token owed under the old rate
+    // means nothing under the new one.
+    return strategies_->obtain<keel::rate_limiter>(name, "", *settings);
 }
 
 template <class State>
@@ -184,8 +200,8 @@ configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
             return *it->second;
     }
     const std::string key(name);
-    pipeline_policy policy =
-        with_strategies(key, doc->defaults, doc->defaults_circuit_breaker, doc->defaults_bulkhead);
+    pipeline_policy policy = with_strategies(key, doc->defaults, doc->defaults_circuit_breaker,
+                                             doc->defaults_bulkhead, doc->defaults_rate_limit);
     std::lock_guard lock(mutex_);
     return make_pipeline(key, policy);
 }
@@ -202,8 +218,8 @@ void registry::apply(document doc) {
     // a new breaker's listeners hear of it before calls use it.
     std::vector<std::pair<std::string, pipeline_policy>> next;
     for (const dependency& dep : doc.dependencies)
-        next.emplace_back(dep.name,
-                          with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead));
+        next.emplace_back(dep.name, with_strategies(dep.name, dep.policy, dep.circuit_breaker,
+                                                    dep.bulkhead, dep.rate_limit));
     std::vector<std::string> made_on_demand;
     {
         std::lock_guard lock(mutex_);
@@ -214,7 +230,7 @@ void registry::apply(document doc) {
     // Pipelines made by pipeline_or_defaults follow the new defaults.
     for (const std::string& name : made_on_demand)
         next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker,
-                                                doc.defaults_bulkhead));
+                                                doc.defaults_bulkhead, doc.defaults_rate_limit));
 
     std::lock_guard lock(mutex_);
     for (auto& [name, policy] : next) {

@@ -4,6 +4,7 @@
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/rate_limiter.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -112,6 +113,10 @@ struct dependency {
     /// same way; nullopt when none is on. Valid (keel::validate passes); an
     /// adaptive `min` is always set.
     std::optional<keel::bulkhead_settings> bulkhead;
+    /// The `rate_limit:`, merged the same way; nullopt when none is on.
+    /// `burst` is always set; `pushback_cap` is the merged
+    /// retry.retry_after.max.
+    std::optional<keel::rate_limit_settings> rate_limit;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };
@@ -148,6 +153,8 @@ struct document {
     std::optional<keel::circuit_breaker_settings> defaults_circuit_breaker;
     /// The bulkhead of `defaults:`, for the same pipelines.
     std::optional<keel::bulkhead_settings> defaults_bulkhead;
+    /// The rate limit of `defaults:`, likewise.
+    std::optional<keel::rate_limit_settings> defaults_rate_limit;
     /// In file order; names are unique.
     std::vector<dependency> dependencies;
     metrics_settings metrics;
@@ -190,8 +197,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, st
 
 /// The effective policies as YAML in the file's own schema (what
 /// `keel-check --explain` prints): `dependencies:` with each dependency's
-/// kind, retry, timeout, circuit breaker and bulkhead (when on) fully spelled
-/// out. `only`: one dependency; throws
+/// kind, retry, timeout, circuit breaker, bulkhead and rate limit (when on)
+/// fully spelled out. `only`: one dependency; throws
 /// std::invalid_argument if the document has no dependency of that name. The
 /// output loads back (load_string) to the same policies.
 std::string explain(const document& doc, std::string_view only = {});

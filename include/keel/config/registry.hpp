@@ -8,6 +8,7 @@
 #include <keel/endpoint_circuit_breakers.hpp>
 #include <keel/observer.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/rate_limiter.hpp>
 #include <keel/strategy.hpp>
 #include <keel/strategy_registry.hpp>
 
@@ -180,11 +181,12 @@ private:
     configured_pipeline& make_pipeline(const std::string& name, const pipeline_policy& policy);
     /// `policy` with the strategies of dependency `name` (its breaker made,
     /// kept or taken over from the strategy registry, its bulkhead made,
-    /// kept or reconfigured; listeners told of a new one). Called with
-    /// update_mutex_ held, not mutex_.
+    /// kept or reconfigured, its rate limiter kept or made; listeners told
+    /// of a new one). Called with update_mutex_ held, not mutex_.
     pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
                                     const std::optional<keel::circuit_breaker_settings>& breaker,
-                                    const std::optional<keel::bulkhead_settings>& bulkhead);
+                                    const std::optional<keel::bulkhead_settings>& bulkhead,
+                                    const std::optional<keel::rate_limit_settings>& rate_limit);
     /// The breaker (either scope) of `name`, or null and its state
     /// forgotten when `settings` has none.
     std::shared_ptr<keel::admission_strategy>
@@ -194,6 +196,12 @@ private:
     /// and its state forgotten when `settings` has none.
     std::shared_ptr<keel::bulkhead>
     bulkhead_of(const std::string& name, const std::optional<keel::bulkhead_settings>& settings);
+    /// The rate limiter of `name`, one for all its pipelines: kept while its
+    /// settings are, else made afresh; null and its state forgotten when
+    /// `settings` has none.
+    std::shared_ptr<keel::rate_limiter>
+    rate_limiter_of(const std::string& name,
+                    const std::optional<keel::rate_limit_settings>& settings);
     template <class Breakers>
     using breakers_of = std::map<std::string, std::shared_ptr<Breakers>, std::less<>>;
     /// The breaker (scope: dependency) or endpoint set (scope: endpoint) of

@@ -187,9 +187,10 @@ public:
     }
 
     bool busy(int slot) const noexcept { return slots_[slot].busy; }
-    /// How many slots wait for admission: each holds a reference of the
-    /// driver's while its strategy may call its waiter.
-    int waiting() const noexcept { return waiting_; }
+    /// How many slots wait for admission in a strategy's queue: each holds a
+    /// reference of the driver's while its strategy may call its waiter (a
+    /// slot waiting for a reserved permit is woken by the deadline queue).
+    int waiting() const noexcept { return waiting_ - timed_waiting_; }
     /// The waiter object of each slot, given to admission strategies.
     void attach_waiters(admission_waiter* const* waiters) noexcept {
         for (int i = 0; i < slots; ++i)
@@ -202,6 +203,15 @@ public:
     /// was cut before it started.
     bool default_values() const noexcept { return default_values_; }
     bool sleeping() const noexcept { return sleeping_; }
+    /// Nothing but the deadline queue may wake the call: it sleeps between
+    /// attempts, or a slot waits for a reserved permit (a rate limiter's
+    /// token) which no other call's release() will grant.
+    bool woken_by_timer_only() const noexcept {
+        if constexpr (Chain::enabled)
+            return sleeping_ || timed_waiting_ > 0;
+        else
+            return sleeping_;
+    }
     bool finished() const noexcept { return finished_; }
     int in_flight() const noexcept { return in_flight_; }
     const attempt_type& attempt(int slot) const noexcept { return attempts_[slot]; }
@@ -276,9 +286,15 @@ private:
         bool lost = false;           ///< cancelled by us because another attempt won
         bool unstarted = false;      ///< cut before it started: already due
         bool waiting = false;        ///< queued by an admission strategy, not admitted yet
+        bool timed_wait = false;     ///< waiting for a permit reserved for wait_until
         std::uint8_t waiting_on = 0; ///< which admission strategy it waits for
         time_point wait_until = time_point::max(); ///< when the wait runs out
-        std::error_code wait_refusal;              ///< the refusal then
+        /// When the wait began, for events::admission_wait: nothing without
+        /// strategies or an observer (the slot is reset for every attempt).
+        [[no_unique_address]] std::conditional_t<Chain::enabled && observer_enabled_v<Observer>,
+                                                 time_point, no_tickets>
+            wait_started{};
+        std::error_code wait_refusal; ///< the refusal then
     };
 
     /// The slots in use; a constant where there is one (no parallel seam).
@@ -364,6 +380,10 @@ private:
     /// refusal hands back the permits already taken and ends the call or its
     /// retries; a wait leaves the slot waiting for admission_granted().
     admitted admit(int slot, int from, time_point now);
+    /// Strategy `stage` did not admit the slot's attempt: it waits (for a
+    /// queue or a reserved permit) or is refused. Not declared inline, and
+    /// out of admit(): admit() stays small enough to inline into launch().
+    admitted wait_or_refuse(slot_state& s, int stage, const admission& a, time_point now);
     /// The slot's attempt will not start: hand back its permits; a refused
     /// first attempt ends the call as rejected, a refused retry ends it with
     /// the last attempt's error (a refused hedge just does not run).
@@ -371,6 +391,15 @@ private:
                 time_point now);
     /// A waiting slot whose wait ran out, or whose call ended: withdraw it.
     void stop_waiting(int slot, time_point now, bool call_over);
+    /// The slot's reserved permit is due: on to the strategies further in.
+    void reservation_due(int slot, time_point now);
+    /// Starts the wait of a slot that strategy `stage` made wait.
+    void begin_wait(slot_state& s, int stage, const admission& a, time_point until,
+                    time_point now) noexcept;
+    /// The wait of `s` is over: tells the observer (events::admission_wait).
+    void wait_over(const slot_state& s, time_point now, std::error_code refusal) const;
+    /// The error an attempt whose call ended while it waited ends with.
+    std::error_code ended_while_waiting() const noexcept;
     void hand_back_unstarted(slot_state& s, time_point now) noexcept;
     void hand_back(slot_state& s, const lazy_time& now, const attempt_record& record) noexcept;
     void plan_hedge(int number, time_point now);
@@ -401,6 +430,7 @@ private:
     asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
     int slots_used_ = 1;
     int waiting_ = 0;
+    int timed_waiting_ = 0; ///< of waiting_, those waiting for a reserved permit
     std::array<admission_waiter*, slots> waiters_{};
     int attempts_started_ = 0;
     int in_flight_ = 0;

@@ -79,7 +79,7 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_p
             hand_back(s, clock_read ? lazy_time(ticks(now)) : lazy_time(&read_clock),
                       attempt_record{s.number, result, fault, ec,
                                      clock_read ? now - s.started : std::chrono::nanoseconds(0),
-                                     feedback.is_outcome_unknown()});
+                                     feedback.is_outcome_unknown(), feedback.advised_delay()});
     }
     last_ended_ = now;
     default_values_ = s.unstarted;
@@ -122,7 +122,8 @@ inline void call_machine<Clock, Observer, Chain>::attempt_abandoned(int slot) no
                                  fault_class::cancelled,
                                  asio::error::operation_aborted,
                                  {},
-                                 false});
+                                 false,
+                                 std::nullopt});
 }
 
 template <class Clock, class Observer, class Chain>
@@ -144,9 +145,14 @@ inline void call_machine<Clock, Observer, Chain>::timer(time_point now) {
         }
     }
     if constexpr (Chain::enabled) {
-        for (int i = 0; i < used(); ++i)
-            if (slots_[i].waiting && slots_[i].wait_until <= now)
+        for (int i = 0; i < used(); ++i) {
+            if (!slots_[i].waiting || slots_[i].wait_until > now)
+                continue;
+            if (slots_[i].timed_wait)
+                reservation_due(i, now);
+            else
                 stop_waiting(i, now, false);
+        }
         if (hedge_at_ <= now && !decided_) {
             hedge_at_ = time_point::max();
             launch(now);
@@ -162,9 +168,11 @@ inline void call_machine<Clock, Observer, Chain>::admission_granted(int slot, ti
     s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << s.waiting_on));
     s.tickets[s.waiting_on] = 0; // a strategy that makes attempts wait keeps no ticket
     if (decided_) {              // the call ended while it waited
+        wait_over(s, now, ended_while_waiting());
         hand_back_unstarted(s, now);
         return;
     }
+    wait_over(s, now, {});
     if (admit(slot, s.waiting_on + 1, now) == admitted::yes)
         begin_attempt(slot, now);
 }

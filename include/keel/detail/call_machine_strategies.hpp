@@ -110,18 +110,36 @@ inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time
             s.tickets[i] = a.ticket;
             continue;
         }
-        if (a.wait) {
-            s.waiting = true;
-            s.waiting_on = static_cast<std::uint8_t>(i);
-            s.wait_refusal = a.refusal;
-            s.wait_until = std::min(deadline_after(now, *a.wait), total_deadline_);
-            ++waiting_;
-            return admitted::waiting;
-        }
-        refuse(s, a.refusal, a.retry_after, now);
-        return admitted::no;
+        return wait_or_refuse(s, i, a, now);
     }
     return admitted::yes;
+}
+
+template <class Clock, class Observer, class Chain>
+auto call_machine<Clock, Observer, Chain>::wait_or_refuse(slot_state& s, int stage,
+                                                          const admission& a, time_point now)
+    -> admitted {
+    if (a.wait && a.reserved) {
+        // The reservation is a permit from now on: refused or cut, the
+        // attempt hands it back like the others it holds.
+        s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << stage));
+        s.tickets[stage] = a.ticket;
+        const time_point due = deadline_after(now, *a.wait);
+        if (due >= total_deadline_) { // it could not start in time: never wait first
+            refuse(s, a.refusal, a.retry_after, now);
+            return admitted::no;
+        }
+        begin_wait(s, stage, a, due, now);
+        s.timed_wait = true;
+        ++timed_waiting_;
+        return admitted::waiting;
+    }
+    if (a.wait) {
+        begin_wait(s, stage, a, std::min(deadline_after(now, *a.wait), total_deadline_), now);
+        return admitted::waiting;
+    }
+    refuse(s, a.refusal, a.retry_after, now);
+    return admitted::no;
 }
 
 template <class Clock, class Observer, class Chain>
@@ -144,20 +162,76 @@ call_machine<Clock, Observer, Chain>::refuse(slot_state& s, std::error_code why,
 }
 
 template <class Clock, class Observer, class Chain>
+inline void
+call_machine<Clock, Observer, Chain>::begin_wait(slot_state& s, int stage, const admission& a,
+                                                 time_point until,
+                                                 [[maybe_unused]] time_point now) noexcept {
+    s.waiting = true;
+    s.waiting_on = static_cast<std::uint8_t>(stage);
+    s.wait_refusal = a.refusal;
+    s.wait_until = until;
+    if constexpr (observer_enabled_v<Observer>)
+        s.wait_started = now;
+    ++waiting_;
+}
+
+template <class Clock, class Observer, class Chain>
+inline void
+call_machine<Clock, Observer, Chain>::wait_over([[maybe_unused]] const slot_state& s,
+                                                [[maybe_unused]] time_point now,
+                                                [[maybe_unused]] std::error_code refusal) const {
+    if constexpr (observer_enabled_v<Observer>) {
+        // Observers that list their events one by one may not hear this one.
+        if constexpr (requires(const Observer& o, const events::admission_wait& e) { o.on(e); })
+            observer_->on(events::admission_wait{params_.name, attempts_started_ + 1,
+                                                 static_cast<admission_stage>(s.waiting_on),
+                                                 now - s.wait_started, refusal});
+    }
+}
+
+template <class Clock, class Observer, class Chain>
+inline std::error_code call_machine<Clock, Observer, Chain>::ended_while_waiting() const noexcept {
+    // The call's own error (a cancel, its deadline, the last attempt's);
+    // none when a parallel attempt won: this one is abandoned.
+    return error_ ? error_ : std::error_code(asio::error::operation_aborted);
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::reservation_due(int slot, time_point now) {
+    slot_state& s = slots_[slot];
+    if (outer_cancel_ != asio::cancellation_type::none) { // cancelled beside a running attempt
+        stop_waiting(slot, now, true);
+        return;
+    }
+    s.waiting = false;
+    s.timed_wait = false;
+    --waiting_;
+    --timed_waiting_;
+    wait_over(s, now, {});
+    if (admit(slot, s.waiting_on + 1, now) == admitted::yes)
+        begin_attempt(slot, now);
+}
+
+template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::stop_waiting(int slot, time_point now,
                                                                bool call_over) {
     slot_state& s = slots_[slot];
-    if (!admission_at(s.waiting_on)->withdraw(*waiters_[slot])) {
+    if (s.timed_wait) { // nothing queued: the reservation goes back with the permits
+        s.timed_wait = false;
+        --timed_waiting_;
+    } else if (!admission_at(s.waiting_on)->withdraw(*waiters_[slot])) {
         s.wait_until = time_point::max(); // admitted meanwhile: the grant is on its way
         return;
     }
     s.waiting = false;
     --waiting_;
     if (call_over) {
+        wait_over(s, now, ended_while_waiting());
         hand_back_unstarted(s, now);
         return;
     }
     if (s.wait_until >= total_deadline_) { // the total deadline cut the wait
+        wait_over(s, now, params_.total_error);
         hand_back_unstarted(s, now);
         if (attempts_started_ == 0) {
             error_ = params_.total_error;
@@ -167,6 +241,7 @@ inline void call_machine<Clock, Observer, Chain>::stop_waiting(int slot, time_po
             decide_end(give_up_reason::deadline, now);
         return;
     }
+    wait_over(s, now, s.wait_refusal);
     refuse(s, s.wait_refusal, std::nullopt, now);
 }
 

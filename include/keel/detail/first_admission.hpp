@@ -48,13 +48,18 @@ inline bool ask_breaker_first(const strategy_chain& chain) noexcept {
 }
 
 /// What `answer`, the breaker's to a call's first attempt, means. A wait
-/// (from a strategy in the breaker's place) is withdrawn at once.
+/// (from a strategy in the breaker's place) is withdrawn at once, a
+/// reservation handed back (at the time `clock` reads).
 inline first_admission settle_first(admission_strategy& breaker, admission& answer,
-                                    admission_waiter& waiter) noexcept {
+                                    admission_waiter& waiter, lazy_time::reader clock) noexcept {
     if (answer.admitted)
         return first_admission::admitted;
     if (!answer.wait)
         return first_admission::refused;
+    if (answer.reserved) { // the call asks again, and waits then
+        breaker.release_at(lazy_time(clock), nullptr, answer.ticket);
+        return first_admission::not_asked;
+    }
     if (breaker.withdraw(waiter))
         return first_admission::not_asked; // it holds nothing: the call asks again
     answer = admission::admit(0);          // admitted meanwhile: a permit, no ticket

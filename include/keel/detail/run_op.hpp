@@ -465,11 +465,12 @@ private:
         }
     }
 
-    /// While the call sleeps nothing else keeps the contexts running: not
-    /// its operation (it finished) and not the deadline queue's timer (it
+    /// While the call sleeps (between attempts, or for a reserved permit)
+    /// nothing else keeps the contexts running: not its operation (none
+    /// runs, or it may finish first) and not the deadline queue's timer (it
     /// stops counting as work when idle).
     void track_sleep() {
-        if (machine_.sleeping() == sleep_work_.has_value())
+        if (machine_.woken_by_timer_only() == sleep_work_.has_value())
             return;
         if (sleep_work_)
             sleep_work_.reset();

@@ -3,6 +3,7 @@
 #include "report.hpp"
 #include "scenario.hpp"
 #include "simulator.hpp"
+#include "timeline.hpp"
 #include <gtest/gtest.h>
 
 #include <string>
@@ -233,7 +234,10 @@ scenario throttled_behind(const std::string& rate_limit) {
 }
 
 TEST(sim_engine, a_pushback_that_ends_later_extends_the_pause) {
-    const run_result r = simulate(throttled_behind("{ rate: 10/s, burst: 2 }"));
+    const scenario s = throttled_behind("{ rate: 10/s, burst: 2 }");
+    run_options o;
+    o.timeline = true;
+    const run_result r = simulate(s, o);
     ASSERT_TRUE(r.rate_limit.has_value());
     ASSERT_EQ(r.rate_limit->pauses.size(), 2u);
     EXPECT_EQ(r.rate_limit->pauses[0].at, 10ms);
@@ -246,6 +250,13 @@ TEST(sim_engine, a_pushback_that_ends_later_extends_the_pause) {
                               "\"until_ms\": 1010}, {\"at_ms\": 15, \"until_ms\": 1015}]}}\n"),
               std::string::npos)
         << to_json(r);
+    // The plot's band: one pause, the extended one.
+    const plot_data plot = plot_of(r, s);
+    ASSERT_EQ(plot.states.size(), 1u);
+    EXPECT_EQ(plot.states[0].strategy, "rate_limiter");
+    EXPECT_EQ(plot.states[0].state, "paused");
+    EXPECT_EQ(plot.states[0].from, 10ms);
+    EXPECT_EQ(plot.states[0].to, 1015ms);
 }
 
 TEST(sim_engine, without_honor_pushback_a_429_pauses_nothing) {

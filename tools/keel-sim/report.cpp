@@ -254,7 +254,8 @@ std::string summary(const run_result& r, const scenario& s) {
                " during the run, " + std::to_string(r.limit->final) + " at the end\n";
     if (r.rate_limit) {
         const std::vector<nanos>& w = r.rate_limit->waits;
-        out += "rate limit  " + std::to_string(w.size()) + " attempts waited for a token";
+        out += "rate limit  " + std::to_string(w.size()) +
+               (w.size() == 1 ? " attempt" : " attempts") + " waited for a token";
         if (!w.empty())
             out += " (p50 " + readable(percentile(w, 50)) + ", max " + readable(w.back()) + ")";
         for (const pause& p : r.rate_limit->pauses)

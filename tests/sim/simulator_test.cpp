@@ -3,6 +3,7 @@
 #include "report.hpp"
 #include "scenario.hpp"
 #include "simulator.hpp"
+#include "timeline.hpp"
 #include <gtest/gtest.h>
 
 #include <string>
@@ -220,6 +221,74 @@ TEST(sim_engine, an_adaptive_limit_reports_its_lowest_and_highest_values) {
     EXPECT_NE(json.find(",\n \"limit\": {\"initial\": 4, \"min\": 2, \"max\": 4, \"final\": 3}}\n"),
               std::string::npos)
         << json;
+}
+
+/// `d` behind `rate_limit` (a flow map), one attempt per call, called at
+/// 0 and 5 ms; every attempt answers a 429 with Retry-After: 1s in 10 ms.
+scenario throttled_behind(const std::string& rate_limit) {
+    return load("version: 1\npolicy:\n  version: 1\n  dependencies:\n    d:\n"
+                "      retry: { max_attempts: 1 }\n      rate_limit: " +
+                rate_limit +
+                "\ndependency: d\ncalls: { at: [0ms, 5ms] }\nbehaviour:\n"
+                "  - latency: 10ms\n    result: { error: http_429, retry_after: 1s }\n");
+}
+
+TEST(sim_engine, a_pushback_that_ends_later_extends_the_pause) {
+    const scenario s = throttled_behind("{ rate: 10/s, burst: 2 }");
+    run_options o;
+    o.timeline = true;
+    const run_result r = simulate(s, o);
+    ASSERT_TRUE(r.rate_limit.has_value());
+    ASSERT_EQ(r.rate_limit->pauses.size(), 2u);
+    EXPECT_EQ(r.rate_limit->pauses[0].at, 10ms);
+    EXPECT_EQ(r.rate_limit->pauses[0].until, 1010ms);
+    EXPECT_EQ(r.rate_limit->pauses[1].at, 15ms);
+    EXPECT_EQ(r.rate_limit->pauses[1].until, 1015ms);
+    EXPECT_TRUE(r.rate_limit->waits.empty());
+    EXPECT_NE(to_json(r).find("\"rate_limit\": {\"waits\": 0, \"wait_ms\": {\"p50\": 0, \"p90\": "
+                              "0, \"p99\": 0, \"max\": 0}, \"pauses\": [{\"at_ms\": 10, "
+                              "\"until_ms\": 1010}, {\"at_ms\": 15, \"until_ms\": 1015}]}}\n"),
+              std::string::npos)
+        << to_json(r);
+    // The plot's band: one pause, the extended one.
+    const plot_data plot = plot_of(r, s);
+    ASSERT_EQ(plot.states.size(), 1u);
+    EXPECT_EQ(plot.states[0].strategy, "rate_limiter");
+    EXPECT_EQ(plot.states[0].state, "paused");
+    EXPECT_EQ(plot.states[0].from, 10ms);
+    EXPECT_EQ(plot.states[0].to, 1015ms);
+}
+
+TEST(sim_engine, without_honor_pushback_a_429_pauses_nothing) {
+    const run_result r =
+        simulate(throttled_behind("{ rate: 10/s, burst: 2, honor_pushback: false }"));
+    ASSERT_TRUE(r.rate_limit.has_value());
+    EXPECT_TRUE(r.rate_limit->pauses.empty());
+    EXPECT_EQ(r.attempts, 2u);
+}
+
+TEST(sim_engine, a_wait_for_a_token_is_reported_to_the_nanosecond) {
+    // 3/s: a token each 333.333334 ms (rounded up); the second call waits
+    // for it.
+    const scenario s = load(R"(version: 1
+policy:
+  version: 1
+  dependencies:
+    d:
+      retry: { max_attempts: 1 }
+      rate_limit: { rate: 3/s, burst: 1, max_wait: 1s }
+dependency: d
+calls: { at: [0ms, 0ms] }
+behaviour:
+  - latency: 10ms
+    result: ok
+)");
+    const run_result r = simulate(s);
+    ASSERT_TRUE(r.rate_limit.has_value());
+    ASSERT_EQ(r.rate_limit->waits.size(), 1u);
+    EXPECT_EQ(r.rate_limit->waits[0], 333'333'334ns);
+    EXPECT_NE(to_json(r).find("\"wait_ms\": {\"p50\": 333.333334,"), std::string::npos)
+        << to_json(r);
 }
 
 TEST(sim_report, percentiles_are_nearest_rank_and_ms_exact) {

@@ -103,6 +103,26 @@ std::string readable(nanos d) {
     return fixed(ms / 1000.0, 3) + "s";
 }
 
+/// The JSON's `rate_limit`: how many attempts waited for a token, how long,
+/// and the pushbacks' pauses.
+std::string rate_limit_json(const rate_limit_summary& r) {
+    const std::vector<nanos>& w = r.waits;
+    std::string pauses = "[";
+    for (std::size_t i = 0; i < r.pauses.size(); ++i) {
+        if (i)
+            pauses += ", ";
+        pauses += object(
+            {{"at_ms", format_ms(r.pauses[i].at)}, {"until_ms", format_ms(r.pauses[i].until)}});
+    }
+    pauses += "]";
+    return object({{"waits", std::to_string(w.size())},
+                   {"wait_ms", object({{"p50", format_ms(percentile(w, 50))},
+                                       {"p90", format_ms(percentile(w, 90))},
+                                       {"p99", format_ms(percentile(w, 99))},
+                                       {"max", format_ms(w.empty() ? nanos(0) : w.back())}})},
+                   {"pauses", pauses}});
+}
+
 std::string padded(std::string text, std::size_t width) {
     if (text.size() < width)
         text.append(width - text.size(), ' ');
@@ -184,6 +204,8 @@ std::string to_json(const run_result& r) {
                        {"min", std::to_string(r.limit->min)},
                        {"max", std::to_string(r.limit->max)},
                        {"final", std::to_string(r.limit->final)}});
+    if (r.rate_limit)
+        out += ",\n " + quoted("rate_limit") + ": " + rate_limit_json(*r.rate_limit);
     out += "}\n";
     return out;
 }
@@ -230,6 +252,16 @@ std::string summary(const run_result& r, const scenario& s) {
         out += "bulkhead limit  " + std::to_string(r.limit->initial) + " at the start, " +
                std::to_string(r.limit->min) + " to " + std::to_string(r.limit->max) +
                " during the run, " + std::to_string(r.limit->final) + " at the end\n";
+    if (r.rate_limit) {
+        const std::vector<nanos>& w = r.rate_limit->waits;
+        out += "rate limit  " + std::to_string(w.size()) +
+               (w.size() == 1 ? " attempt" : " attempts") + " waited for a token";
+        if (!w.empty())
+            out += " (p50 " + readable(percentile(w, 50)) + ", max " + readable(w.back()) + ")";
+        for (const pause& p : r.rate_limit->pauses)
+            out += "; paused at " + readable(p.at) + " until " + readable(p.until);
+        out += "\n";
+    }
     const std::vector<nanos>& l = r.call_latencies;
     out += "call latency  p50 " + readable(percentile(l, 50)) + ", p90 " +
            readable(percentile(l, 90)) + ", p99 " + readable(percentile(l, 99)) + ", max " +

@@ -7,6 +7,7 @@
 #include <keel/detail/completion.hpp>
 #include <keel/error.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/rate_limiter.hpp>
 #include <keel/strategy.hpp>
 #include <keel/testing/manual_clock.hpp>
 
@@ -34,8 +35,19 @@ using time_point = sim_timer::time_point;
 // The run's time 0 on the manual clock.
 const time_point epoch{std::chrono::seconds(1000)};
 
+class engine;
+
+/// Hears the waits for a rate limiter's token (the JSON's `rate_limit`);
+/// every other event is dropped.
+struct wait_observer {
+    engine* self = nullptr;
+    template <class Event>
+    void on(const Event&) const noexcept {}
+    void on(const events::admission_wait& e) const noexcept;
+};
+
 using sim_pipeline =
-    keel::basic_pipeline<sim_timer, keel::null_observer, asio::any_io_executor, strategy_chain>;
+    keel::basic_pipeline<sim_timer, wait_observer, asio::any_io_executor, strategy_chain>;
 using attempt_type = sim_pipeline::attempt_type;
 using attempt_completion = keel::detail::completion<std::error_code>;
 
@@ -63,6 +75,8 @@ public:
 
     // timer_queue: keel's timer arms its waits here.
     std::uint32_t add_timer(sim_timer* timer) override;
+    /// An attempt's wait for a rate limiter's token is over.
+    void waited_for_token(nanos waited) { result_.rate_limit->waits.push_back(waited); }
     void remove_timer(std::uint32_t id) noexcept override { timers_[id] = nullptr; }
     void schedule_timer(std::uint32_t id, std::uint32_t generation, time_point at) override {
         push(event::kind::timer, at.time_since_epoch() - epoch.time_since_epoch(), id, generation);
@@ -126,6 +140,8 @@ private:
     /// After each event: the bulkhead's limit and the attempts in flight,
     /// recorded when either changed.
     void sample_concurrency();
+    /// After each event: a pushback that paused the rate limiter's bucket.
+    void sample_pause();
 
     const scenario& scenario_;
     const run_options& options_;
@@ -147,6 +163,7 @@ private:
 
     std::shared_ptr<circuit_breaker> breaker_; ///< the dependency's, when it has one
     std::shared_ptr<bulkhead> bulkhead_;       ///< likewise
+    std::shared_ptr<rate_limiter> rate_limiter_;
     asio::io_context io_{1};
     std::optional<sim_pipeline> pipeline_;
 };
@@ -187,13 +204,18 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
         if (options_.timeline)
             result_.concurrency.push_back({nanos(0), 0, limit});
     }
-    if (breaker_ || bulkhead_) {
+    if (dep && dep->rate_limit) {
+        rate_limiter_ = std::make_shared<rate_limiter>(*dep->rate_limit);
+        result_.rate_limit.emplace();
+    }
+    if (breaker_ || bulkhead_ || rate_limiter_) {
         auto chain = std::make_shared<strategy_chain>();
         chain->breaker = breaker_;
+        chain->rate_limiter = rate_limiter_;
         chain->bulkhead = bulkhead_;
         policy.strategies = std::move(chain);
     }
-    pipeline_.emplace(io_, s.dependency, std::move(policy));
+    pipeline_.emplace(io_, s.dependency, std::move(policy), wait_observer{this});
     pipeline_->seed(mix(result_.seed, 3));
 }
 
@@ -422,12 +444,15 @@ run_result engine::run() {
         }
         io_.poll();
         sample_concurrency();
+        sample_pause();
     }
     // Transitions due by the end of the run (a break that ended after the
     // last call) are made at the instants they were due.
     if (breaker_)
         breaker_->snapshot(epoch.time_since_epoch() + result_.end);
     std::sort(result_.call_latencies.begin(), result_.call_latencies.end());
+    if (result_.rate_limit)
+        std::sort(result_.rate_limit->waits.begin(), result_.rate_limit->waits.end());
     if (options_.trace)
         std::sort(result_.trace.begin(), result_.trace.end(),
                   [](const trace_row& a, const trace_row& b) {
@@ -458,6 +483,22 @@ void engine::sample_concurrency() {
         samples.pop_back(); // several events at one instant: what they left
     if (samples.empty() || !unchanged())
         samples.push_back({t, in_flight_, limit});
+}
+
+void engine::sample_pause() {
+    if (!rate_limiter_)
+        return;
+    const nanos until = rate_limiter_->paused_until() - epoch.time_since_epoch();
+    auto& pauses = result_.rate_limit->pauses;
+    // Before the first pushback the pause lies far in the past.
+    if (until <= now() || (!pauses.empty() && pauses.back().until == until))
+        return;
+    pauses.push_back({now(), until});
+}
+
+void wait_observer::on(const events::admission_wait& e) const noexcept {
+    if (e.stage == admission_stage::rate_limiter)
+        self->waited_for_token(e.waited);
 }
 
 } // namespace

@@ -62,6 +62,22 @@ struct concurrency_sample {
     int limit = 0;
 };
 
+/// A pushback's pause of the rate limiter's bucket: from the throttled
+/// answer `at` until the time no token is free before.
+struct pause {
+    nanos at{0};
+    nanos until{0};
+};
+
+/// What the dependency's rate limiter did over a run.
+struct rate_limit_summary {
+    /// How long each attempt that waited for a token waited, ascending
+    /// (attempts that found a token, or were refused at once, did not wait).
+    std::vector<nanos> waits;
+    /// In time order; a pushback during a pause that moves its end is one more.
+    std::vector<pause> pauses;
+};
+
 inline constexpr int outcome_count = 8; ///< keel::call_outcome values
 inline constexpr int give_up_count = 5; ///< keel::give_up_reason values
 
@@ -80,6 +96,8 @@ struct run_result {
     int peak_attempts_in_flight = 0;
     /// The limit of an adaptive bulkhead (none without one).
     std::optional<limit_summary> limit;
+    /// The rate limiter's waits and pauses (none without one).
+    std::optional<rate_limit_summary> rate_limit;
     /// Calls that could never have ended (a hang with no deadline): the run
     /// cancelled them when nothing else was left to happen.
     std::uint64_t abandoned = 0;

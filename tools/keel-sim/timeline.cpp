@@ -67,6 +67,17 @@ plot_data plot_of(const run_result& r, const scenario& s) {
         out.states.push_back({t.strategy, t.to, t.at, r.end});
         open_span[t.strategy] = out.states.size() - 1;
     }
+    // A rate limiter's band shows its pushbacks' pauses, one span for
+    // pauses a later pushback extended; the rest of the band is empty.
+    if (r.rate_limit) {
+        const std::size_t first = out.states.size();
+        for (const pause& p : r.rate_limit->pauses) {
+            if (out.states.size() > first && p.at < out.states.back().to)
+                out.states.back().to = std::max(out.states.back().to, p.until);
+            else
+                out.states.push_back({"rate_limiter", "paused", p.at, p.until});
+        }
+    }
     return out;
 }
 

@@ -16,42 +16,52 @@
 
 namespace keel {
 
+// The parts of bulkhead_settings are defined before it, not nested in it: a
+// nested struct with default member initializers is not yet default-
+// constructible inside its enclosing class, and clang then refuses
+// `settings.adaptive.emplace()` (std::optional checks is_constructible there).
+
+/// Attempts over the limit wait here, first come first served.
+struct bulkhead_queue_settings {
+    int max = 0; ///< waiters at most; a full queue refuses at once (bulkhead_full)
+    std::chrono::nanoseconds timeout = std::chrono::milliseconds(50); ///< each waits at most
+    friend bool operator==(const bulkhead_queue_settings&,
+                           const bulkhead_queue_settings&) = default;
+};
+
+/// A limit that moves with what the dependency serves.
+struct bulkhead_adaptive_settings {
+    enum class algorithm_kind : std::uint8_t { aimd, gradient2 };
+    algorithm_kind algorithm = algorithm_kind::aimd;
+    int initial = 20;
+    /// Unset: 1 for aimd, 20 for gradient2 (Netflix's defaults).
+    std::optional<int> min;
+    int max = 200;
+    double backoff_ratio = 0.9; ///< aimd: a drop multiplies the limit by this
+    /// An attempt slower than this is a drop. Unset: only timeouts and
+    /// throttling are; gradient2 then counts a drop at its own duration.
+    std::optional<std::chrono::nanoseconds> timeout;
+    // gradient2 (Netflix's Gradient2Limit):
+    double smoothing = 0.2;
+    int queue_size = 4;
+    double tolerance = 1.5;
+    int long_window = 600; ///< samples the long RTT averages over
+
+    int min_limit() const noexcept {
+        return min.value_or(algorithm == algorithm_kind::gradient2 ? 20 : 1);
+    }
+    friend bool operator==(const bulkhead_adaptive_settings&,
+                           const bulkhead_adaptive_settings&) = default;
+};
+
 /// What a bulkhead is configured with (the `bulkhead:` key).
 struct bulkhead_settings {
+    using queue_settings = bulkhead_queue_settings;
+    using adaptive_settings = bulkhead_adaptive_settings;
+
     /// The fixed limit: attempts admitted at once (ignored with `adaptive`).
     int max_concurrent = 64;
-
-    /// Attempts over the limit wait here, first come first served.
-    struct queue_settings {
-        int max = 0; ///< waiters at most; a full queue refuses at once (bulkhead_full)
-        std::chrono::nanoseconds timeout = std::chrono::milliseconds(50); ///< each waits at most
-        friend bool operator==(const queue_settings&, const queue_settings&) = default;
-    };
     queue_settings queue;
-
-    /// A limit that moves with what the dependency serves.
-    struct adaptive_settings {
-        enum class algorithm_kind : std::uint8_t { aimd, gradient2 };
-        algorithm_kind algorithm = algorithm_kind::aimd;
-        int initial = 20;
-        /// Unset: 1 for aimd, 20 for gradient2 (Netflix's defaults).
-        std::optional<int> min;
-        int max = 200;
-        double backoff_ratio = 0.9; ///< aimd: a drop multiplies the limit by this
-        /// An attempt slower than this is a drop. Unset: only timeouts and
-        /// throttling are; gradient2 then counts a drop at its own duration.
-        std::optional<std::chrono::nanoseconds> timeout;
-        // gradient2 (Netflix's Gradient2Limit):
-        double smoothing = 0.2;
-        int queue_size = 4;
-        double tolerance = 1.5;
-        int long_window = 600; ///< samples the long RTT averages over
-
-        int min_limit() const noexcept {
-            return min.value_or(algorithm == algorithm_kind::gradient2 ? 20 : 1);
-        }
-        friend bool operator==(const adaptive_settings&, const adaptive_settings&) = default;
-    };
     std::optional<adaptive_settings> adaptive;
 
     friend bool operator==(const bulkhead_settings&, const bulkhead_settings&) = default;

@@ -8,6 +8,7 @@
 #include <keel/error.hpp>
 #include <keel/strategy.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -129,11 +130,14 @@ public:
                  std::uint64_t ticket) noexcept override;
     /// The bulkhead never needs the time.
     admission admit_at(const lazy_time&, admission_waiter& waiter) override {
+        if (try_admit_fast())
+            return admission::admit();
         return admit(clock_ticks{0}, waiter);
     }
     void release_at(const lazy_time&, const attempt_record* attempt,
                     std::uint64_t ticket) noexcept override {
-        release(clock_ticks{0}, attempt, ticket);
+        if (!try_release_fast())
+            release(clock_ticks{0}, attempt, ticket);
     }
 
     int in_flight() const noexcept;
@@ -164,15 +168,60 @@ private:
     admission_waiter* pop_front() noexcept;
     void unlink(admission_waiter& waiter) noexcept;
 
+    /// The uncontended path: admit and release with one compare-and-swap
+    /// on `permits_` when it is not marked `slow`, no lock.
+    bool try_admit_fast() noexcept;
+    bool try_release_fast() noexcept;
+    /// Under the lock: marks `permits_` slow (returning the attempts in
+    /// flight at that instant) or, when nothing needs the lock any more,
+    /// fast again.
+    int mark_slow() noexcept;
+    void update_slow() noexcept;
+    int in_flight_locked() const noexcept {
+        return static_cast<int>(permits_.load(std::memory_order_relaxed) & count_mask);
+    }
+
+    /// permits_: the attempts holding a permit (low 32 bits) and `slow`,
+    /// set while a waiter is queued, the limit is adaptive or ends are due
+    /// unmeasured -- whenever a permit taken or given back must go through
+    /// the lock. One word, so a waiter queued under the lock and a release
+    /// without it cannot miss each other: setting `slow` changes the word,
+    /// so a fast compare-and-swap that read it before fails and retries
+    /// under the lock.
+    static constexpr std::uint64_t slow = std::uint64_t{1} << 32;
+    static constexpr std::uint64_t count_mask = slow - 1;
+
     bulkhead_settings settings_; ///< guarded by lock_ (reconfigure)
     std::optional<adaptive_limit> adaptive_;
     mutable detail::spinlock lock_;
-    int limit_;
-    int in_flight_ = 0;
+    /// Written under the lock; read without it by the fast admission (an
+    /// admission racing a change of the limit is one made before it).
+    std::atomic<int> limit_;
+    std::atomic<std::uint64_t> permits_{0};
     int queued_ = 0;
     int unmeasured_ = 0; ///< ends still due from attempts admitted unmeasured
     admission_waiter* head_ = nullptr;
     admission_waiter* tail_ = nullptr;
 };
+
+inline bool bulkhead::try_admit_fast() noexcept {
+    std::uint64_t seen = permits_.load(std::memory_order_relaxed);
+    // Relaxed: the permit guards no data of ours; the word's modification
+    // order alone decides who gets a permit.
+    while ((seen & slow) == 0 && static_cast<int>(seen) < limit_.load(std::memory_order_relaxed)) {
+        if (permits_.compare_exchange_weak(seen, seen + 1, std::memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+inline bool bulkhead::try_release_fast() noexcept {
+    std::uint64_t seen = permits_.load(std::memory_order_relaxed);
+    while ((seen & slow) == 0) {
+        if (permits_.compare_exchange_weak(seen, seen - 1, std::memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
 
 } // namespace keel

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -144,6 +145,8 @@ private:
     std::chrono::nanoseconds next_break();
     void record(const lazy_time& now, const attempt_record& attempt, transitions& out);
     void notify(const transitions& happened) noexcept;
+    /// Under the lock, after the state or isolated_ changed: refuse_until_.
+    void publish_refusal() noexcept;
 
     const circuit_breaker_settings settings_;
     /// Made once: a refusal costs no error-category look-up.
@@ -158,6 +161,14 @@ private:
     /// breaker admits without its lock. An admission that races a
     /// transition is one made just before it; its result is then ignored.
     std::atomic<std::uint32_t> closed_epoch_{1};
+    /// While open, the end of the break (open_until_), so admit() refuses
+    /// without the lock; refusing_while_isolated while isolated;
+    /// not_refusing in any other state (the lock decides). Written under
+    /// the lock.
+    static constexpr std::int64_t not_refusing = std::numeric_limits<std::int64_t>::min();
+    static constexpr std::int64_t refusing_while_isolated =
+        std::numeric_limits<std::int64_t>::max();
+    std::atomic<std::int64_t> refuse_until_{not_refusing};
     int openings_ = 0;    ///< since last closed
     int consecutive_ = 0; ///< failures in a row
     int probes_in_flight_ = 0;

@@ -107,7 +107,7 @@ public:
     /// without a reference count, so a call costs no atomic increment.
     void update(pipeline_policy policy) {
         validate(policy);
-        auto next = std::make_unique<const pipeline_policy>(std::move(policy));
+        auto next = std::make_unique<const stored_policy>(std::move(policy));
         std::lock_guard lock(history_mutex_);
         history_.push_back(std::move(next));
         current_.store(history_.back().get(), std::memory_order_release);
@@ -187,15 +187,15 @@ private:
         template <class Handler, class Op>
         void operator()(Handler&& handler, Op&& op, call_report* report) const {
             using clock_point = typename clock_type::time_point;
-            const pipeline_policy& policy = self->policy();
+            const stored_policy& policy = self->stored();
             std::optional<std::uint64_t> first_ticket;
             if constexpr (Strategies::enabled &&
                           !detail::is_with_fallback<std::decay_t<Op>>::value) {
                 // Before anything is built: a call the breaker refuses costs
                 // one post. (A fallback may answer a refusal: such a call is
                 // built as any.)
-                const strategy_chain* chain = policy.strategies.get();
-                if (chain && detail::ask_breaker_first(*chain)) {
+                if (policy.breaker_first) {
+                    const strategy_chain* chain = policy.strategies.get();
                     // The call's endpoint, for a breaker kept per endpoint.
                     detail::no_waiter waiter(detail::endpoint_of(op));
                     admission answer = chain->breaker->admit_at(lazy_time(&read_clock), waiter);
@@ -221,10 +221,10 @@ private:
                 // The one branch a strategy chain costs when nothing in it is
                 // configured: such a call runs on the engine without seams.
                 // (A breaker that admitted the first attempt makes it non-empty.)
-                const strategy_chain* chain = policy.strategies.get();
-                if (chain && (first_ticket || !chain->empty())) {
-                    params.strategies = chain;
-                    if (chain->parallel)
+                using engine_kind = typename stored_policy::engine_kind;
+                if (policy.engine != engine_kind::plain) {
+                    params.strategies = policy.strategies.get();
+                    if (policy.engine == engine_kind::parallel)
                         start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),
                                               params, first_ticket);
                     else
@@ -287,9 +287,31 @@ private:
 
     executor_type executor_;
     std::string name_;
-    std::atomic<const pipeline_policy*> current_{nullptr};
+    /// A policy with what every call asks of its chain decided once, at
+    /// update(): the chain is immutable (shared_ptr<const strategy_chain>).
+    struct stored_policy final : pipeline_policy {
+        explicit stored_policy(pipeline_policy policy) : pipeline_policy(std::move(policy)) {
+            if (const strategy_chain* chain = strategies.get()) {
+                engine = chain->empty()    ? engine_kind::plain
+                         : chain->parallel ? engine_kind::parallel
+                                           : engine_kind::serial;
+                breaker_first = detail::ask_breaker_first(*chain);
+            }
+        }
+        /// plain: nothing configured, the engine without seams; serial: the
+        /// seams with one attempt slot; parallel: with parallel attempts.
+        enum class engine_kind : std::uint8_t { plain, serial, parallel };
+        engine_kind engine = engine_kind::plain;
+        bool breaker_first = false; ///< detail::ask_breaker_first
+    };
+
+    const stored_policy& stored() const noexcept {
+        return *current_.load(std::memory_order_acquire);
+    }
+
+    std::atomic<const stored_policy*> current_{nullptr};
     std::mutex history_mutex_;
-    std::vector<std::unique_ptr<const pipeline_policy>> history_;
+    std::vector<std::unique_ptr<const stored_policy>> history_;
     Observer observer_;
     detail::jitter_seed jitter_;
     detail::deadline_service<Timer>* service_;

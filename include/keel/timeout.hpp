@@ -44,8 +44,10 @@ struct attempt_deadlines {
 /// Deadlines of an attempt started at `attempt_start` within a call whose
 /// total deadline is `total`: the exchange deadline never outlives the total,
 /// and the connect deadline never outlives the exchange.
+// Always inlined: the engine computes them at every attempt's start, and a
+// call through the large launch() of a chain would otherwise pay a call.
 template <class TimePoint>
-constexpr attempt_deadlines<TimePoint>
+[[gnu::always_inline]] constexpr attempt_deadlines<TimePoint>
 deadlines_for(const timeout_policy& policy, TimePoint attempt_start, TimePoint total) noexcept {
     attempt_deadlines<TimePoint> out;
     out.total = total;

@@ -153,9 +153,10 @@ bulkhead::bulkhead(const bulkhead_settings& settings)
     : settings_((validate(settings), settings)), limit_(settings.max_concurrent) {
     if (settings_.adaptive) {
         adaptive_.emplace(*settings_.adaptive);
-        limit_ = adaptive_->limit();
+        limit_.store(adaptive_->limit(), std::memory_order_relaxed);
     }
     set_needs_durations(timed(settings_));
+    update_slow();
 }
 
 void bulkhead::reconfigure(const bulkhead_settings& settings) {
@@ -171,11 +172,16 @@ void bulkhead::reconfigure(const bulkhead_settings& settings) {
     // end if the old settings needed none: their duration 0 would be a
     // sample of an infinitely fast dependency. As many ends as they are
     // teach the new limit nothing.
-    unmeasured_ = timed(settings) && !timed(settings_) ? in_flight_ : 0;
+    // Marked slow first: a release from now on takes the lock, so the
+    // count read here is exactly the ends still due.
+    const int running = mark_slow();
+    unmeasured_ = timed(settings) && !timed(settings_) ? running : 0;
     settings_ = settings;
-    limit_ = adaptive_ ? adaptive_->limit() : settings_.max_concurrent;
+    limit_.store(adaptive_ ? adaptive_->limit() : settings_.max_concurrent,
+                 std::memory_order_relaxed);
     set_needs_durations(timed(settings_));
     admission_waiter* granted = grant_waiters();
+    update_slow();
     lock_.unlock();
     notify(granted);
 }
@@ -190,17 +196,23 @@ bulkhead_settings bulkhead::settings() const noexcept {
 bulkhead::~bulkhead() = default;
 
 admission bulkhead::admit(clock_ticks, admission_waiter& waiter) {
+    if (try_admit_fast())
+        return admission::admit();
     lock_.lock();
-    if (in_flight_ < limit_ && queued_ == 0) {
-        ++in_flight_;
+    // Slow from here: no permit is taken or given back without the lock
+    // while this one decides, so the count it sees stays true.
+    if (mark_slow() < limit_.load(std::memory_order_relaxed) && queued_ == 0) {
+        permits_.fetch_add(1, std::memory_order_relaxed);
+        update_slow();
         lock_.unlock();
         return admission::admit();
     }
     if (queued_ >= settings_.queue.max) {
+        update_slow();
         lock_.unlock();
         return admission::reject(errc::bulkhead_full);
     }
-    push_back(waiter);
+    push_back(waiter); // stays slow: a release must find the waiter
     const std::chrono::nanoseconds bound = settings_.queue.timeout;
     lock_.unlock();
     return admission::wait_at_most(bound, errc::bulkhead_timeout);
@@ -209,20 +221,26 @@ admission bulkhead::admit(clock_ticks, admission_waiter& waiter) {
 bool bulkhead::withdraw(admission_waiter& waiter) noexcept {
     lock_.lock();
     const bool queued = waiter.links().prev != nullptr || head_ == &waiter;
-    if (queued)
+    if (queued) {
         unlink(waiter);
+        update_slow();
+    }
     lock_.unlock();
     return queued;
 }
 
 void bulkhead::release(clock_ticks, const attempt_record* attempt, std::uint64_t) noexcept {
+    if (try_release_fast())
+        return;
     lock_.lock();
+    const int running = mark_slow();
     if (unmeasured_ > 0)
         --unmeasured_;
     else if (adaptive_ && attempt)
-        limit_ = adaptive_->on_attempt(*attempt, in_flight_);
-    --in_flight_;
+        limit_.store(adaptive_->on_attempt(*attempt, running), std::memory_order_relaxed);
+    permits_.fetch_sub(1, std::memory_order_relaxed);
     admission_waiter* granted = grant_waiters();
+    update_slow();
     lock_.unlock();
     notify(granted);
 }
@@ -232,9 +250,10 @@ admission_waiter* bulkhead::grant_waiters() noexcept {
     // so withdraw() sees them as admitted.
     admission_waiter* granted = nullptr;
     admission_waiter* granted_tail = nullptr;
-    while (in_flight_ < limit_ && head_) {
+    // Called slow (under the lock): only the lock's holder changes the count.
+    while (in_flight_locked() < limit_.load(std::memory_order_relaxed) && head_) {
         admission_waiter* next = pop_front();
-        ++in_flight_;
+        permits_.fetch_add(1, std::memory_order_relaxed);
         if (granted_tail)
             granted_tail->links().next = next;
         else
@@ -253,17 +272,22 @@ void bulkhead::notify(admission_waiter* granted) noexcept {
 }
 
 int bulkhead::in_flight() const noexcept {
-    lock_.lock();
-    const int n = in_flight_;
-    lock_.unlock();
-    return n;
+    return static_cast<int>(permits_.load(std::memory_order_relaxed) & count_mask);
 }
 
 int bulkhead::limit() const noexcept {
-    lock_.lock();
-    const int n = limit_;
-    lock_.unlock();
-    return n;
+    return limit_.load(std::memory_order_relaxed);
+}
+
+int bulkhead::mark_slow() noexcept {
+    return static_cast<int>(permits_.fetch_or(slow, std::memory_order_relaxed) & count_mask);
+}
+
+void bulkhead::update_slow() noexcept {
+    if (queued_ == 0 && !adaptive_ && unmeasured_ == 0)
+        permits_.fetch_and(~slow, std::memory_order_relaxed);
+    else
+        permits_.fetch_or(slow, std::memory_order_relaxed);
 }
 
 int bulkhead::queued() const noexcept {

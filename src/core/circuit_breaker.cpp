@@ -166,6 +166,7 @@ circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings,
     openings_ = previous.openings_;
     isolated_ = previous.isolated_;
     closed_epoch_.store(state_ == circuit_state::closed ? epoch_ : 0, std::memory_order_release);
+    publish_refusal();
 }
 
 circuit_breaker::~circuit_breaker() = default;
@@ -205,6 +206,23 @@ admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
     if (const std::uint32_t epoch = closed_epoch_.load(std::memory_order_acquire)) {
         result.ticket = epoch; // closed: all is well
         return result;
+    }
+    // Open: refused without the lock while the break lasts (what the lock's
+    // path answers then: nothing to catch up on, a refusal with the time
+    // left). A refusal racing a transition is one made just before it.
+    if (const std::int64_t until = refuse_until_.load(std::memory_order_acquire);
+        until != not_refusing) {
+        if (until == refusing_while_isolated) {
+            result.admitted = false;
+            result.refusal = circuit_open_;
+            return result;
+        }
+        if (const clock_ticks at = now.get(); at.count() < until) {
+            result.admitted = false;
+            result.refusal = circuit_open_;
+            result.retry_after = clock_ticks(until) - at;
+            return result;
+        }
     }
     transitions happened;
     {
@@ -297,6 +315,14 @@ void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view re
         openings_ = 0;
         consecutive_ = 0;
     }
+    publish_refusal();
+}
+
+void circuit_breaker::publish_refusal() noexcept {
+    std::int64_t until = not_refusing;
+    if (state_ == circuit_state::open)
+        until = isolated_ ? refusing_while_isolated : open_until_.count();
+    refuse_until_.store(until, std::memory_order_release);
 }
 
 void circuit_breaker::open(clock_ticks at, std::string_view reason, transitions& out) {
@@ -322,6 +348,8 @@ void circuit_breaker::isolate(clock_ticks now) {
         isolated_ = true;
         if (state_ != circuit_state::open)
             move(circuit_state::open, now, "isolated", happened);
+        else
+            publish_refusal();
     }
     if (!happened.empty()) // rare: a transition
         notify(happened);
@@ -337,6 +365,7 @@ void circuit_breaker::reset(clock_ticks now) {
             move(circuit_state::closed, now, "reset", happened);
         else
             window_->clear();
+        publish_refusal();
     }
     if (!happened.empty()) // rare: a transition
         notify(happened);

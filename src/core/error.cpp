@@ -119,12 +119,31 @@ std::error_code portable(const std::error_code& ec) noexcept {
 
 } // namespace detail
 
+namespace {
+
+/// A category built at compile time and never destroyed: error_category()
+/// is asked for every keel code made or compared (a refusal, a timeout), and
+/// a function-local static would cost a guard check each time; never
+/// destroyed, a code compared in another object's destructor at exit stays
+/// valid.
+template <class Category>
+union constant_category {
+    constexpr constant_category() noexcept : value() {}
+    ~constant_category() {}
+    Category value;
+};
+
+constinit constant_category<keel_error_category> error_instance;
+constinit constant_category<keel_condition_category> condition_instance;
+
+} // namespace
+
 const std::error_category& error_category() noexcept {
-    return category_instance<keel_error_category>();
+    return error_instance.value;
 }
 
 const std::error_category& condition_category() noexcept {
-    return category_instance<keel_condition_category>();
+    return condition_instance.value;
 }
 
 } // namespace keel

@@ -85,7 +85,7 @@ public:
     /// strategy that reads durations; a success that nobody times reads no
     /// clock (a strategy that wants the time then reads it through
     /// lazy_time).
-    bool needs_clock_at_end(bool failed) const noexcept {
+    [[gnu::always_inline]] bool needs_clock_at_end(bool failed) const noexcept {
         return (failed && needs_clock()) || (failed && params_.retry) ||
                observer_enabled_v<Observer> || strategies_time_attempts() || waiting_ > 0;
     }
@@ -319,7 +319,7 @@ private:
     /// Whether a strategy needs the time of every attempt's end: a listener
     /// (it is handed the time), or an admission strategy that reads
     /// durations.
-    bool strategies_time_attempts() const noexcept;
+    [[gnu::always_inline]] bool strategies_time_attempts() const noexcept;
 
     /// The time handed to strategies when the driver did not read it (an
     /// attempt's end nobody times): read on first use.
@@ -356,7 +356,14 @@ private:
     /// Starts the next attempt now, if its admission allows.
     void launch(time_point now);
     /// The slot's attempt has every permit: it starts now.
-    void begin_attempt(int slot, time_point now);
+    [[gnu::always_inline]] void begin_attempt(int slot, time_point now);
+    /// begin_attempt found the attempt already due: it ends unstarted. Not
+    /// inline (rare, and it ends the attempt): begin_attempt stays small
+    /// enough to inline into launch().
+    void end_unstarted(int slot, time_point now);
+    /// decide_end with slots waiting for admission: they stop waiting. Out
+    /// of decide_end, which a call without waits then pays one branch for.
+    void stop_waiting_all(time_point now);
     /// A failed attempt and nothing else in flight: retry or give up.
     void after_failure(std::error_code ec, fault_class fault, const attempt_feedback& feedback,
                        time_point now);
@@ -379,7 +386,7 @@ private:
     /// Breaker, then rate limiter, then bulkhead, from strategy `from` on. A
     /// refusal hands back the permits already taken and ends the call or its
     /// retries; a wait leaves the slot waiting for admission_granted().
-    admitted admit(int slot, int from, time_point now);
+    [[gnu::always_inline]] admitted admit(int slot, int from, time_point now);
     /// Strategy `stage` did not admit the slot's attempt: it waits (for a
     /// queue or a reserved permit) or is refused. Not declared inline, and
     /// out of admit(): admit() stays small enough to inline into launch().

@@ -227,10 +227,16 @@ inline void call_machine<Clock, Observer, Chain>::decide_end(give_up_reason reas
         }
     }
     if constexpr (Chain::enabled) {
-        for (int i = 0; i < used(); ++i)
-            if (slots_[i].waiting && slots_[i].wait_until != time_point::max())
-                stop_waiting(i, now, true);
+        if (waiting_ > 0) [[unlikely]]
+            stop_waiting_all(now);
     }
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::stop_waiting_all(time_point now) {
+    for (int i = 0; i < used(); ++i)
+        if (slots_[i].waiting && slots_[i].wait_until != time_point::max())
+            stop_waiting(i, now, true);
 }
 
 template <class Clock, class Observer, class Chain>
@@ -272,19 +278,25 @@ inline void call_machine<Clock, Observer, Chain>::begin_attempt(int slot, time_p
     ++in_flight_;
     if constexpr (observer_enabled_v<Observer>)
         observer_->on(events::attempt_start{params_.name, number});
-    if (s.exchange_deadline != time_point::max() && s.exchange_deadline <= now) {
-        // Already due (a total deadline reached while we slept): the
-        // attempt ends before it starts, as if cut at once.
-        s.expired = s.exchange_deadline >= total_deadline_ ? expiry::total : expiry::exchange;
-        s.unstarted = true;
-        if constexpr (Chain::enabled)
-            hand_back_unstarted(s, now);
-        attempt_ended(slot, now, asio::error::operation_aborted);
+    if (s.exchange_deadline != time_point::max() && s.exchange_deadline <= now) [[unlikely]] {
+        end_unstarted(slot, now);
         return;
     }
     s.start = true;
     if constexpr (Chain::enabled)
         plan_hedge(number, now);
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::end_unstarted(int slot, time_point now) {
+    // Already due (a total deadline reached while we slept): the attempt
+    // ends before it starts, as if cut at once.
+    slot_state& s = slots_[slot];
+    s.expired = s.exchange_deadline >= total_deadline_ ? expiry::total : expiry::exchange;
+    s.unstarted = true;
+    if constexpr (Chain::enabled)
+        hand_back_unstarted(s, now);
+    attempt_ended(slot, now, asio::error::operation_aborted);
 }
 
 template <class Clock, class Observer, class Chain>

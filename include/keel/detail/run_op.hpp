@@ -296,7 +296,9 @@ private:
         drive(entry::handler); // drops the attempt handler's reference
     }
 
-    void on_attempt_abandoned(int slot) noexcept {
+    // Rare (a context shut down) and, with strategies, large: not inlined
+    // into the attempt handler's destructor, which every completion runs.
+    [[gnu::noinline]] void on_attempt_abandoned(int slot) noexcept {
         lock_.lock();
         machine_.attempt_abandoned(slot);
         drop_ref_and_unlock();

@@ -20,8 +20,8 @@ target against the bare operation itself (BM_keel_pipeline / BM_bare_op,
 BM_keel_breaker_rejects / BM_bare_op) is a ratio of totals: there is nothing
 to subtract. The paired targets (BM_keel_pipeline_metrics_paired,
 BM_keel_pipeline_chain_paired, BM_keel_pipeline_breaker_paired,
-BM_keel_pipeline_bulkhead_paired) are median
-per-call differences of alternating batches in one run.
+BM_keel_pipeline_bulkhead_paired, BM_keel_pipeline_rate_limit_paired) are
+median per-call differences of alternating batches in one run.
 
 With --http (default: build/release/bench/http.json when it exists), also
 summarises a keel_bench_http run: each benchmark's requests/s and allocations
@@ -80,6 +80,8 @@ ADDED_TARGETS = [
      "BM_keel_pipeline_breaker - BM_keel_pipeline", 30.0),
     ("BM_keel_pipeline_bulkhead_paired", "added_ns",
      "BM_keel_pipeline_bulkhead - BM_keel_pipeline", 25.0),
+    ("BM_keel_pipeline_rate_limit_paired", "added_ns",
+     "BM_keel_pipeline_rate_limit - BM_keel_pipeline", 25.0),
 ]
 # The same difference from the separate medians, shown for context.
 INFO_DIFFS = [
@@ -87,13 +89,13 @@ INFO_DIFFS = [
     ("BM_keel_pipeline_chain", "BM_keel_pipeline"),
     ("BM_keel_pipeline_breaker", "BM_keel_pipeline"),
     ("BM_keel_pipeline_bulkhead", "BM_keel_pipeline"),
-    # two threads sharing one bulkhead against one thread alone
-    ("BM_keel_bulkhead_contended", "BM_keel_pipeline_bulkhead"),
+    ("BM_keel_pipeline_rate_limit", "BM_keel_pipeline"),
 ]
 # Benchmarks whose steady state must not touch the heap.
 ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro", "BM_keel_pipeline_metrics",
                       "BM_keel_pipeline_chain", "BM_keel_pipeline_breaker",
-                      "BM_keel_breaker_rejects", "BM_keel_pipeline_bulkhead"]
+                      "BM_keel_breaker_rejects", "BM_keel_pipeline_bulkhead",
+                      "BM_keel_pipeline_rate_limit"]
 # Shown for context, not checked.
 INFO_RATIOS = [
     ("BM_keel_pipeline", "BM_naive_timeout"),  # totals; the target compares added cost
@@ -114,6 +116,8 @@ ORDER = [
     "BM_keel_breaker_rejects",
     "BM_keel_pipeline_bulkhead",
     "BM_keel_bulkhead_contended",
+    "BM_keel_pipeline_rate_limit",
+    "BM_keel_rate_limit_contended",
     "BM_bare_op_coro",
     "BM_keel_pipeline_coro",
     "BM_keel_pipeline_metrics",

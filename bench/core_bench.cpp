@@ -708,9 +708,10 @@ void BM_keel_pipeline_adaptive_bulkhead(benchmark::State& state) {
 
 /// Two threads, each with its own io_context and pipeline, calling one
 /// dependency whose bulkhead (limit 64, never full) both share: the cost of
-/// a call when the bulkhead's lock and counters bounce between cores. Time
-/// is real time per call of one thread (Google Benchmark's per-thread
-/// figure); compare with BM_keel_pipeline_bulkhead.
+/// a call when the bulkhead's counters bounce between cores. Google
+/// Benchmark reports wall time over the calls of both threads (the inverse
+/// of their throughput): one thread's call takes twice that. Compare twice
+/// the figure with BM_keel_pipeline_bulkhead.
 void BM_keel_bulkhead_contended(benchmark::State& state) {
     static const auto shared = std::make_shared<keel::bulkhead>(keel::bulkhead_settings{});
     bench_context bench;
@@ -765,8 +766,9 @@ void BM_keel_pipeline_rate_limit_paired(benchmark::State& state) {
 
 /// Two threads, each with its own io_context and pipeline, calling one
 /// dependency whose token bucket both share: the cost of a call when the
-/// bucket's lock and state bounce between cores (real time per call of one
-/// thread; compare with BM_keel_pipeline_rate_limit).
+/// bucket's lock and state bounce between cores. Wall time over the calls
+/// of both threads, as BM_keel_bulkhead_contended: compare twice the figure
+/// with BM_keel_pipeline_rate_limit.
 void BM_keel_rate_limit_contended(benchmark::State& state) {
     static const auto shared = never_dry_bucket();
     run_chain_callback(state, rate_limit_policy(shared));

@@ -76,7 +76,8 @@ public:
 
     basic_pipeline(const executor_type& executor, std::string name, pipeline_policy policy = {},
                    Observer observer = {})
-        : executor_(executor), name_(std::move(name)), observer_(std::move(observer)),
+        : executor_(executor), plain_executor_(detail::plain_context_executor(executor_)),
+          name_(std::move(name)), observer_(std::move(observer)),
           service_(&detail::deadline_service<Timer>::of(executor_)) {
         update(std::move(policy));
     }
@@ -249,7 +250,8 @@ private:
             if constexpr (observer_enabled_v<Observer>)
                 self->observer_.on(events::call_start{self->name_});
             detail::post_refusal<Signature>(std::forward<Handler>(handler), self->executor_,
-                                            self->observer_, self->name_, report, refusal);
+                                            self->plain_executor_, self->observer_, self->name_,
+                                            report, refusal);
         }
 
         template <class Chain, class Handler, class Op>
@@ -286,6 +288,8 @@ private:
     };
 
     executor_type executor_;
+    /// executor_'s io_context executor, if it is one: found once, not per call.
+    const asio::io_context::executor_type* plain_executor_;
     std::string name_;
     /// A policy with what every call asks of its chain decided once, at
     /// update(): the chain is immutable (shared_ptr<const strategy_chain>).

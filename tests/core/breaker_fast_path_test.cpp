@@ -10,6 +10,7 @@
 
 #include "support/scripted_op.hpp"
 #include <asio/bind_executor.hpp>
+#include <asio/strand.hpp>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -180,6 +181,32 @@ TEST_F(breaker_fast_path_test, a_refused_call_completes_on_the_handlers_own_exec
     EXPECT_EQ(c.ec, make_error_code(errc::circuit_open));
     EXPECT_EQ(report.retry_after, std::nullopt) << "isolated: no end of the break";
 }
+
+TEST_F(breaker_fast_path_test, a_refused_call_completes_on_the_pipelines_strand) {
+    // The pipeline's executor is no plain io_context executor: the refusal
+    // goes through it (the strand), not around it.
+    auto breaker = opened_breaker();
+    open_now(*breaker);
+    const auto strand = asio::make_strand(context);
+    chain_pipeline p(asio::any_io_executor(strand), "payments", policy_of(breaker));
+    scripted_op op(context, {ok(1)});
+    bool in_strand = false;
+    std::error_code ec;
+    p.async_run(std::ref(op), [&](std::error_code e, int) {
+        in_strand = strand.running_in_this_thread();
+        ec = e;
+    });
+    EXPECT_FALSE(ec) << "never completed inside async_run";
+    context.restart();
+    context.poll();
+    EXPECT_EQ(ec, make_error_code(errc::circuit_open));
+    EXPECT_TRUE(in_strand);
+    EXPECT_EQ(op.calls(), 0);
+}
+
+static_assert(!detail::has_own_executor_v<void (*)(std::error_code)>);
+static_assert(detail::has_own_executor_v<
+              asio::executor_binder<void (*)(std::error_code), asio::io_context::executor_type>>);
 
 /// Counts its admissions and releases, and remembers the tickets released.
 struct counting_admission final : admission_strategy {

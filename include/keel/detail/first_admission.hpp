@@ -1,5 +1,5 @@
 // A call's first attempt put to the breaker before the call is built: a call
-// an open breaker refuses then costs one post, not the call's state, its
+// an open breaker refuses then costs one deferred completion, not the call's state, its
 // machine and a resumption (pipeline.hpp asks; BM_keel_breaker_rejects
 // measures it). An admitted first attempt keeps its permit: the machine takes
 // it instead of asking again (call_machine::breaker_admitted_first).
@@ -15,8 +15,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/defer.hpp>
 #include <asio/io_context.hpp>
-#include <asio/post.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -125,35 +125,54 @@ struct refusal_poster;
 template <class... Ts>
 struct refusal_poster<void(std::error_code, Ts...)> {
     template <class Handler, class Executor, class Observer>
-    static void post(Handler&& handler, const Executor& fallback, const Observer& observer,
-                     std::string_view name, call_report* report, const admission& refusal) {
+    static void post(Handler&& handler, const Executor& fallback,
+                     const asio::io_context::executor_type* plain_fallback,
+                     const Observer& observer, std::string_view name, call_report* report,
+                     const admission& refusal) {
         using handler_type = std::decay_t<Handler>;
         using associated = asio::associated_allocator_t<handler_type>;
         using allocator_type = typename recycled<associated>::type;
+        using call_type = refused_call<handler_type, allocator_type, Observer, Ts...>;
         const allocator_type allocator =
             recycled<associated>::from(asio::get_associated_allocator(handler));
-        const auto executor = asio::get_associated_executor(handler, fallback);
-        refused_call<handler_type, allocator_type, Observer, Ts...> call(
-            std::forward<Handler>(handler), allocator, observer, name, report, refusal);
-        if constexpr (std::is_same_v<std::decay_t<decltype(executor)>, asio::any_io_executor>) {
-            // A plain io_context behind it: post without the type erasure.
-            if (const auto* typed = target_if<asio::io_context::executor_type>(executor)) {
-                asio::post(*typed, std::move(call));
-                return;
+        // Deferred, not posted: the refusal is the continuation of the code
+        // that called async_run, so a thread running the handler's
+        // io_context queues it on its own queue, without the scheduler's
+        // lock (Asio's is_continuation). It still never runs inline.
+        if constexpr (!has_own_executor_v<handler_type>) {
+            // The pipeline's executor, its type known since construction.
+            call_type call(std::forward<Handler>(handler), allocator, observer, name, report,
+                           refusal);
+            if (plain_fallback)
+                asio::defer(*plain_fallback, std::move(call));
+            else
+                asio::defer(fallback, std::move(call));
+        } else {
+            const auto executor = asio::get_associated_executor(handler, fallback);
+            call_type call(std::forward<Handler>(handler), allocator, observer, name, report,
+                           refusal);
+            if constexpr (std::is_same_v<std::decay_t<decltype(executor)>, asio::any_io_executor>) {
+                // A plain io_context behind it: without the type erasure.
+                if (const auto* typed = plain_context_executor(executor)) {
+                    asio::defer(*typed, std::move(call));
+                    return;
+                }
             }
+            asio::defer(executor, std::move(call));
         }
-        asio::post(executor, std::move(call));
     }
 };
 
 /// Completes a call refused before its first attempt: `handler` gets the
-/// refusal through a post to its associated executor (`fallback` if none),
-/// never inline.
+/// refusal through its associated executor (`fallback` if none;
+/// `plain_fallback` is that one's io_context executor, if it is one), never
+/// inline.
 template <class Signature, class Handler, class Executor, class Observer>
-void post_refusal(Handler&& handler, const Executor& fallback, const Observer& observer,
+void post_refusal(Handler&& handler, const Executor& fallback,
+                  const asio::io_context::executor_type* plain_fallback, const Observer& observer,
                   std::string_view name, call_report* report, const admission& refusal) {
-    refusal_poster<Signature>::post(std::forward<Handler>(handler), fallback, observer, name,
-                                    report, refusal);
+    refusal_poster<Signature>::post(std::forward<Handler>(handler), fallback, plain_fallback,
+                                    observer, name, report, refusal);
 }
 
 } // namespace keel::detail

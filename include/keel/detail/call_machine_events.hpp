@@ -22,7 +22,7 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
     total_deadline_ = std::min(deadline_after(now, params_.total), params_.fixed_deadline);
     if constexpr (observer_enabled_v<Observer>)
         observer_->on(events::call_start{params_.name});
-    if constexpr (Chain::enabled) {
+    if constexpr (Chain::enabled && !single) {
         if (params_.strategies && params_.strategies->gate)
             params_.strategies->gate->on_call_start(ticks(now));
     }
@@ -247,13 +247,14 @@ inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
     if (slot == used())
         return; // every slot busy: no parallel attempt this time
     slot_state& s = slots_[slot];
-    s = slot_state{};
+    static_cast<attempt_slot&>(s) = attempt_slot{};
     if constexpr (Chain::enabled) {
         if (first_admitted_) { // the breaker (strategy 0) admitted it before the call was built
             first_admitted_ = false;
             s.admitted = 1u;
             s.tickets[0] = first_ticket_;
-            if (admit(slot, 1, now) != admitted::yes)
+            // Alone in the chain, the breaker was all there was to ask.
+            if (!single && admit(slot, 1, now) != admitted::yes)
                 return;
         } else if (admit(slot, 0, now) != admitted::yes) {
             return;

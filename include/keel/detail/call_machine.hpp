@@ -289,23 +289,27 @@ private:
         bool timed_wait = false;   ///< waiting for a permit reserved for wait_until
     };
     /// An attempt slot: what launch() resets, then what is written before
-    /// it is read (a ticket under its `admitted` bit, a wait's fields while
-    /// `waiting`), so a call through a strategy resets no more than one
-    /// without.
+    /// it is read (a ticket under its `admitted` bit, a wait's fields by
+    /// begin_wait, read while `waiting`). Those are left uninitialised, here
+    /// and at each attempt: a call through a strategy initialises no more
+    /// than one without.
     struct slot_state : attempt_slot {
+        slot_state() noexcept {} // NOLINT: leaves the fields below uninitialised
         /// The admissions' tickets, handed back on release; nothing without
         /// strategies.
         [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<std::uint64_t, 3>,
                                                  no_tickets>
-            tickets{};
-        std::uint8_t waiting_on = 0;               ///< which admission strategy it waits for
-        time_point wait_until = time_point::max(); ///< when the wait runs out
+            tickets;
+        std::uint8_t waiting_on; ///< which admission strategy it waits for
+        time_point wait_until;   ///< when the wait runs out
         /// When the wait began, for events::admission_wait: nothing without
         /// strategies or an observer.
         [[no_unique_address]] std::conditional_t<Chain::enabled && observer_enabled_v<Observer>,
                                                  time_point, no_tickets>
-            wait_started{};
-        std::error_code wait_refusal; ///< the refusal then
+            wait_started;
+        union {                           // not constructed: assigned (trivially) before it is read
+            std::error_code wait_refusal; ///< the refusal then
+        };
     };
 
     /// The slots in use; a constant where there is one (no parallel seam).

@@ -26,8 +26,10 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
         if (params_.strategies && params_.strategies->gate)
             params_.strategies->gate->on_call_start(ticks(now));
     }
-    if (!decided_) // the caller may have cancelled already
-        launch(now);
+    if (!decided_) { // the caller may have cancelled already
+        launch(now); // takes the breaker's permit, if it admitted the attempt first
+        return;
+    }
     if constexpr (Chain::enabled) {
         if (first_admitted_) { // not launched: the breaker's permit goes back
             first_admitted_ = false;

@@ -29,7 +29,7 @@ inline void call_machine<Clock, Observer, Chain>::start_fallback() noexcept {
     outcome_before_fallback_ = outcome();
     complete_pending_ = false;
     slot_state& s = slots_[0];
-    s = slot_state{};
+    static_cast<attempt_slot&>(s) = attempt_slot{};
     s.running = true;
     s.busy = true;
     ++in_flight_;

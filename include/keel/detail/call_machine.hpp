@@ -121,7 +121,7 @@ public:
     /// The caller cancelled (from the handler's executor).
     void cancel(asio::cancellation_type_t type, time_point now) noexcept;
     /// The driver has executed the start or cancel action for `slot`.
-    void action_done(int slot) noexcept { slots_[slot].busy = false; }
+    void action_done(int slot) noexcept { slots_[pinned(slot)].busy = false; }
     /// The driver delivers the completion now.
     void completed();
 
@@ -190,7 +190,7 @@ public:
         return earliest;
     }
 
-    bool busy(int slot) const noexcept { return slots_[slot].busy; }
+    bool busy(int slot) const noexcept { return slots_[pinned(slot)].busy; }
     /// How many slots wait for admission in a strategy's queue: each holds a
     /// reference of the driver's while its strategy may call its waiter (a
     /// slot waiting for a reserved permit is woken by the deadline queue).
@@ -218,7 +218,7 @@ public:
     }
     bool finished() const noexcept { return finished_; }
     int in_flight() const noexcept { return in_flight_; }
-    const attempt_type& attempt(int slot) const noexcept { return attempts_[slot]; }
+    const attempt_type& attempt(int slot) const noexcept { return attempts_[pinned(slot)]; }
 
     /// The error the call completes with (valid once complete is asked for).
     std::error_code error() const noexcept { return error_; }
@@ -311,6 +311,15 @@ private:
             std::error_code wait_refusal; ///< the refusal then
         };
     };
+
+    /// `slot` as a constant where there is one slot (every engine but the
+    /// parallel one): the slot's state is then at a fixed offset.
+    static int pinned([[maybe_unused]] int slot) noexcept {
+        if constexpr (slots == 1)
+            return 0;
+        else
+            return slot;
+    }
 
     /// The slots in use; a constant where there is one (no parallel seam).
     int used() const noexcept {

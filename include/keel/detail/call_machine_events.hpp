@@ -42,6 +42,7 @@ template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_point now,
                                                                 std::error_code ec,
                                                                 bool clock_read) {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     if (fallback_ == fallback_state::running)
         return fallback_ended(s, ec, now);
@@ -112,6 +113,7 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_p
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::attempt_abandoned(int slot) noexcept {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     if (!s.running)
         return;
@@ -164,6 +166,7 @@ inline void call_machine<Clock, Observer, Chain>::timer(time_point now) {
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::admission_granted(int slot, time_point now) {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     s.waiting = false;
     --waiting_;
@@ -267,6 +270,7 @@ inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::begin_attempt(int slot, time_point now) {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     const int number = attempts_started_ + 1;
     attempts_started_ = number;

@@ -101,9 +101,12 @@ call_machine<Clock, Observer, Chain>::admission_at(int i) const noexcept {
 template <class Clock, class Observer, class Chain>
 inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time_point now)
     -> admitted {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     if constexpr (single) {
-        if (from > only_.stage) // asked already (the breaker first, or the one it waited for)
+        // Asked already (the breaker first, or the one it waited for); from
+        // is a constant 0 where launch() asks.
+        if (from != 0 && from > only_.stage)
             return admitted::yes;
         const admission a = only_.strategy->admit_at(lazy_time(ticks(now)), *waiters_[slot]);
         if (!a.admitted)

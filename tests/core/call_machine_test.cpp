@@ -697,29 +697,43 @@ TEST(call_machine_single_admission, is_the_engine_of_one_admission_strategy_and_
     EXPECT_FALSE(detail::has_single_admission(strategy_chain{})) << "nothing";
 }
 
+/// One ticket_admission as the chain's `stage`, alone: the single_admission
+/// engine.
+struct single_chain {
+    strategy_chain chain;
+    std::shared_ptr<ticket_admission> only = std::make_shared<ticket_admission>();
+    std::optional<harness<detail::single_admission>> h;
+
+    explicit single_chain(std::shared_ptr<admission_strategy> strategy_chain::*stage,
+                          const retry_policy* retry = nullptr) {
+        chain.*stage = only;
+        h.emplace(with_chain(chain, retry));
+    }
+    detail::call_machine<clock_type, recording_observer, detail::single_admission>& m() {
+        return h->machine();
+    }
+    std::string drain() { return h->drain(); }
+};
+
 TEST(call_machine_single_admission, each_stage_hands_its_ticket_back_with_every_attempt) {
+    retry_policy retry;
+    retry.backoff.jitter = jitter_kind::none;
     for (auto stage :
          {&strategy_chain::breaker, &strategy_chain::rate_limiter, &strategy_chain::bulkhead}) {
-        strategy_chain chain;
-        auto only = std::make_shared<ticket_admission>();
-        chain.*stage = only;
-        retry_policy retry;
-        retry.backoff.jitter = jitter_kind::none;
-        harness<detail::single_admission> h(with_chain(chain, &retry));
-        auto& m = h.machine();
-        m.start(at(0ms));
-        EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
-        m.attempt_ended(0, at(5ms), refused);
-        h.drain();
-        EXPECT_EQ(only->tickets, (std::vector<std::uint64_t>{42})) << "before the backoff sleep";
-        m.timer(m.wakeup());
-        EXPECT_EQ(h.drain(), "start 0 #2 | wake never");
-        m.attempt_ended(0, at(300ms), {});
-        EXPECT_EQ(h.drain(), "complete | wake never");
-        EXPECT_EQ(only->asked, 2);
-        EXPECT_EQ(only->tickets, (std::vector<std::uint64_t>{42, 42}));
-        EXPECT_EQ(only->with_record, (std::vector<bool>{true, true}));
-        EXPECT_EQ(m.report().outcome, call_outcome::success_after_retry);
+        single_chain c(stage, &retry);
+        c.m().start(at(0ms));
+        EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+        c.m().attempt_ended(0, at(5ms), refused);
+        c.drain();
+        EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{42})) << "before the backoff sleep";
+        c.m().timer(c.m().wakeup());
+        EXPECT_EQ(c.drain(), "start 0 #2 | wake never");
+        c.m().attempt_ended(0, at(300ms), {});
+        EXPECT_EQ(c.drain(), "complete | wake never");
+        EXPECT_EQ(c.only->asked, 2);
+        EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{42, 42}));
+        EXPECT_EQ(c.only->with_record, (std::vector<bool>{true, true}));
+        EXPECT_EQ(c.m().report().outcome, call_outcome::success_after_retry);
     }
 }
 
@@ -737,69 +751,53 @@ TEST(call_machine_single_admission, a_refused_first_attempt_is_a_rejected_call) 
 }
 
 TEST(call_machine_single_admission, the_breakers_first_permit_is_taken_not_asked_again) {
-    strategy_chain chain;
-    auto breaker = std::make_shared<ticket_admission>();
-    chain.breaker = breaker;
-    harness<detail::single_admission> h(with_chain(chain, nullptr));
-    auto& m = h.machine();
-    m.breaker_admitted_first(7);
-    m.start(at(0ms));
-    EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
-    EXPECT_EQ(breaker->asked, 0);
-    m.attempt_ended(0, at(5ms), {});
-    EXPECT_EQ(h.drain(), "complete | wake never");
-    EXPECT_EQ(breaker->tickets, (std::vector<std::uint64_t>{7}));
-    EXPECT_EQ(breaker->with_record, (std::vector<bool>{true}));
+    single_chain c(&strategy_chain::breaker);
+    c.m().breaker_admitted_first(7);
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(c.only->asked, 0);
+    c.m().attempt_ended(0, at(5ms), {});
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{7}));
+    EXPECT_EQ(c.only->with_record, (std::vector<bool>{true}));
 }
 
 TEST(call_machine_single_admission, a_call_cancelled_before_it_starts_hands_the_first_permit_back) {
-    strategy_chain chain;
-    auto breaker = std::make_shared<ticket_admission>();
-    chain.breaker = breaker;
-    harness<detail::single_admission> h(with_chain(chain, nullptr));
-    auto& m = h.machine();
-    m.breaker_admitted_first(7);
-    m.cancel(asio::cancellation_type::terminal, at(0ms));
-    m.start(at(0ms));
-    EXPECT_EQ(h.drain(), "complete | wake never");
-    EXPECT_EQ(breaker->tickets, (std::vector<std::uint64_t>{7}));
-    EXPECT_EQ(breaker->with_record, (std::vector<bool>{false})) << "never attempted";
+    single_chain c(&strategy_chain::breaker);
+    c.m().breaker_admitted_first(7);
+    c.m().cancel(asio::cancellation_type::terminal, at(0ms));
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{7}));
+    EXPECT_EQ(c.only->with_record, (std::vector<bool>{false})) << "never attempted";
 }
 
 TEST(call_machine_single_admission, a_waiting_attempt_starts_when_admitted) {
-    strategy_chain chain;
-    auto bulkhead = std::make_shared<ticket_admission>();
-    bulkhead->wait_first = true;
-    chain.bulkhead = bulkhead;
-    harness<detail::single_admission> h(with_chain(chain, nullptr));
-    auto& m = h.machine();
-    m.start(at(0ms));
-    EXPECT_EQ(h.drain(), "| wake 50ms");
-    EXPECT_EQ(m.waiting(), 1);
-    m.admission_granted(0, at(10ms));
-    EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
-    EXPECT_EQ(bulkhead->asked, 1) << "not asked again";
-    m.attempt_ended(0, at(20ms), {});
-    EXPECT_EQ(h.drain(), "complete | wake never");
-    EXPECT_EQ(bulkhead->tickets, (std::vector<std::uint64_t>{0})) << "a waiter's ticket is 0";
+    single_chain c(&strategy_chain::bulkhead);
+    c.only->wait_first = true;
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "| wake 50ms");
+    EXPECT_EQ(c.m().waiting(), 1);
+    c.m().admission_granted(0, at(10ms));
+    EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(c.only->asked, 1) << "not asked again";
+    c.m().attempt_ended(0, at(20ms), {});
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{0})) << "a waiter's ticket is 0";
 }
 
 TEST(call_machine_single_admission, a_reserved_permit_starts_the_attempt_when_due) {
-    strategy_chain chain;
-    auto limiter = std::make_shared<ticket_admission>();
-    limiter->reserve_first = 30ms;
-    chain.rate_limiter = limiter;
-    harness<detail::single_admission> h(with_chain(chain, nullptr));
-    auto& m = h.machine();
-    m.start(at(0ms));
-    EXPECT_EQ(h.drain(), "| wake 30ms");
-    EXPECT_TRUE(m.woken_by_timer_only());
-    m.timer(at(30ms));
-    EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
-    EXPECT_EQ(limiter->asked, 1);
-    m.attempt_ended(0, at(40ms), {});
-    EXPECT_EQ(h.drain(), "complete | wake never");
-    EXPECT_EQ(limiter->tickets, (std::vector<std::uint64_t>{42}));
+    single_chain c(&strategy_chain::rate_limiter);
+    c.only->reserve_first = 30ms;
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "| wake 30ms");
+    EXPECT_TRUE(c.m().woken_by_timer_only());
+    c.m().timer(at(30ms));
+    EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(c.only->asked, 1);
+    c.m().attempt_ended(0, at(40ms), {});
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{42}));
 }
 
 // ---- the fallback, around the whole call ----------------------------------------------

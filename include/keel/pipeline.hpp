@@ -225,7 +225,10 @@ private:
                 using engine_kind = typename stored_policy::engine_kind;
                 if (policy.engine != engine_kind::plain) {
                     params.strategies = policy.strategies.get();
-                    if (policy.engine == engine_kind::parallel)
+                    if (policy.engine == engine_kind::single)
+                        start<detail::single_admission>(std::forward<Handler>(handler),
+                                                        std::forward<Op>(op), params, first_ticket);
+                    else if (policy.engine == engine_kind::parallel)
                         start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),
                                               params, first_ticket);
                     else
@@ -296,15 +299,17 @@ private:
     struct stored_policy final : pipeline_policy {
         explicit stored_policy(pipeline_policy policy) : pipeline_policy(std::move(policy)) {
             if (const strategy_chain* chain = strategies.get()) {
-                engine = chain->empty()    ? engine_kind::plain
-                         : chain->parallel ? engine_kind::parallel
-                                           : engine_kind::serial;
+                engine = chain->empty()                         ? engine_kind::plain
+                         : chain->parallel                      ? engine_kind::parallel
+                         : detail::has_single_admission(*chain) ? engine_kind::single
+                                                                : engine_kind::serial;
                 breaker_first = detail::ask_breaker_first(*chain);
             }
         }
-        /// plain: nothing configured, the engine without seams; serial: the
-        /// seams with one attempt slot; parallel: with parallel attempts.
-        enum class engine_kind : std::uint8_t { plain, serial, parallel };
+        /// plain: nothing configured, the engine without seams; single: one
+        /// admission strategy and no other seam; serial: the seams with one
+        /// attempt slot; parallel: with parallel attempts.
+        enum class engine_kind : std::uint8_t { plain, single, serial, parallel };
         engine_kind engine = engine_kind::plain;
         bool breaker_first = false; ///< detail::ask_breaker_first
     };

@@ -292,12 +292,29 @@ struct no_strategies {
 namespace detail {
 /// The engine a strategy_chain without parallel attempts runs on: every seam
 /// but one attempt slot. A pipeline typed with strategy_chain picks, per
-/// call, no_strategies (nothing configured), this, or strategy_chain (with
-/// parallel attempts): one branch, and a strategy left out costs nothing.
+/// call, no_strategies (nothing configured), single_admission, this, or
+/// strategy_chain (with parallel attempts): decided at update(), one branch
+/// per call, and a strategy left out costs nothing.
 struct serial_strategies {
     static constexpr int max_in_flight = 1;
     static constexpr bool enabled = true;
 };
+
+/// The engine of the commonest chain: exactly one admission strategy
+/// (breaker, rate limiter or bulkhead), no retry gate, listener or parallel
+/// attempts. The machine asks that one strategy without walking the chain's
+/// stages, gate and listener at every attempt.
+struct single_admission {
+    static constexpr int max_in_flight = 1;
+    static constexpr bool enabled = true;
+};
+
+/// Whether `chain` runs on single_admission.
+inline bool has_single_admission(const strategy_chain& chain) noexcept {
+    const int stages =
+        (chain.breaker ? 1 : 0) + (chain.rate_limiter ? 1 : 0) + (chain.bulkhead ? 1 : 0);
+    return stages == 1 && !chain.gate && !chain.listener && !chain.parallel;
+}
 } // namespace detail
 
 } // namespace keel

@@ -653,6 +653,153 @@ TEST(call_machine_strategies, an_abandoned_attempt_gives_its_permit_back) {
     EXPECT_EQ(bulkhead->released, 1);
 }
 
+// ---- the single_admission engine: one admission strategy, no other seam -------------
+
+/// Admits with `ticket`, or first makes the attempt wait or reserves its
+/// permit; records the tickets handed back.
+struct ticket_admission final : admission_strategy {
+    std::uint64_t ticket = 42;
+    bool wait_first = false;                               ///< the first answer is a wait
+    std::optional<std::chrono::nanoseconds> reserve_first; ///< the first answer is a reservation
+    int asked = 0;
+    std::vector<std::uint64_t> tickets;
+    std::vector<bool> with_record;
+
+    admission admit(clock_ticks, admission_waiter&) override {
+        ++asked;
+        if (asked == 1 && wait_first)
+            return admission::wait_at_most(50ms, errc::bulkhead_timeout);
+        if (asked == 1 && reserve_first)
+            return admission::admit_after(*reserve_first, errc::rate_limited, ticket);
+        return admission::admit(ticket);
+    }
+    void release(clock_ticks, const attempt_record* a, std::uint64_t t) noexcept override {
+        tickets.push_back(t);
+        with_record.push_back(a != nullptr);
+    }
+};
+
+TEST(call_machine_single_admission, is_the_engine_of_one_admission_strategy_and_no_other_seam) {
+    strategy_chain chain;
+    chain.rate_limiter = std::make_shared<ticket_admission>();
+    EXPECT_TRUE(detail::has_single_admission(chain));
+    chain.bulkhead = std::make_shared<ticket_admission>();
+    EXPECT_FALSE(detail::has_single_admission(chain)) << "two admission strategies";
+    chain.bulkhead.reset();
+    chain.listener = std::make_shared<test_listener>();
+    EXPECT_FALSE(detail::has_single_admission(chain)) << "a listener";
+    chain.listener.reset();
+    chain.gate = std::make_shared<test_gate>();
+    EXPECT_FALSE(detail::has_single_admission(chain)) << "a retry gate";
+    chain.gate.reset();
+    chain.parallel = std::make_shared<hedge_after>(10ms);
+    EXPECT_FALSE(detail::has_single_admission(chain)) << "parallel attempts";
+    EXPECT_FALSE(detail::has_single_admission(strategy_chain{})) << "nothing";
+}
+
+/// One ticket_admission as the chain's `stage`, alone: the single_admission
+/// engine.
+struct single_chain {
+    strategy_chain chain;
+    std::shared_ptr<ticket_admission> only = std::make_shared<ticket_admission>();
+    std::optional<harness<detail::single_admission>> h;
+
+    explicit single_chain(std::shared_ptr<admission_strategy> strategy_chain::*stage,
+                          const retry_policy* retry = nullptr) {
+        chain.*stage = only;
+        h.emplace(with_chain(chain, retry));
+    }
+    detail::call_machine<clock_type, recording_observer, detail::single_admission>& m() {
+        return h->machine();
+    }
+    std::string drain() { return h->drain(); }
+};
+
+TEST(call_machine_single_admission, each_stage_hands_its_ticket_back_with_every_attempt) {
+    retry_policy retry;
+    retry.backoff.jitter = jitter_kind::none;
+    for (auto stage :
+         {&strategy_chain::breaker, &strategy_chain::rate_limiter, &strategy_chain::bulkhead}) {
+        single_chain c(stage, &retry);
+        c.m().start(at(0ms));
+        EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+        c.m().attempt_ended(0, at(5ms), refused);
+        c.drain();
+        EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{42})) << "before the backoff sleep";
+        c.m().timer(c.m().wakeup());
+        EXPECT_EQ(c.drain(), "start 0 #2 | wake never");
+        c.m().attempt_ended(0, at(300ms), {});
+        EXPECT_EQ(c.drain(), "complete | wake never");
+        EXPECT_EQ(c.only->asked, 2);
+        EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{42, 42}));
+        EXPECT_EQ(c.only->with_record, (std::vector<bool>{true, true}));
+        EXPECT_EQ(c.m().report().outcome, call_outcome::success_after_retry);
+    }
+}
+
+TEST(call_machine_single_admission, a_refused_first_attempt_is_a_rejected_call) {
+    strategy_chain chain;
+    auto bulkhead = std::make_shared<test_admission>();
+    bulkhead->answers = {false};
+    chain.bulkhead = bulkhead;
+    harness<detail::single_admission> h(with_chain(chain, nullptr));
+    h.machine().start(at(0ms));
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(h.machine().report().outcome, call_outcome::rejected);
+    EXPECT_EQ(h.machine().report().attempts, 0);
+    EXPECT_EQ(bulkhead->released, 0);
+}
+
+TEST(call_machine_single_admission, the_breakers_first_permit_is_taken_not_asked_again) {
+    single_chain c(&strategy_chain::breaker);
+    c.m().breaker_admitted_first(7);
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(c.only->asked, 0);
+    c.m().attempt_ended(0, at(5ms), {});
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{7}));
+    EXPECT_EQ(c.only->with_record, (std::vector<bool>{true}));
+}
+
+TEST(call_machine_single_admission, a_call_cancelled_before_it_starts_hands_the_first_permit_back) {
+    single_chain c(&strategy_chain::breaker);
+    c.m().breaker_admitted_first(7);
+    c.m().cancel(asio::cancellation_type::terminal, at(0ms));
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{7}));
+    EXPECT_EQ(c.only->with_record, (std::vector<bool>{false})) << "never attempted";
+}
+
+TEST(call_machine_single_admission, a_waiting_attempt_starts_when_admitted) {
+    single_chain c(&strategy_chain::bulkhead);
+    c.only->wait_first = true;
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "| wake 50ms");
+    EXPECT_EQ(c.m().waiting(), 1);
+    c.m().admission_granted(0, at(10ms));
+    EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(c.only->asked, 1) << "not asked again";
+    c.m().attempt_ended(0, at(20ms), {});
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{0})) << "a waiter's ticket is 0";
+}
+
+TEST(call_machine_single_admission, a_reserved_permit_starts_the_attempt_when_due) {
+    single_chain c(&strategy_chain::rate_limiter);
+    c.only->reserve_first = 30ms;
+    c.m().start(at(0ms));
+    EXPECT_EQ(c.drain(), "| wake 30ms");
+    EXPECT_TRUE(c.m().woken_by_timer_only());
+    c.m().timer(at(30ms));
+    EXPECT_EQ(c.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(c.only->asked, 1);
+    c.m().attempt_ended(0, at(40ms), {});
+    EXPECT_EQ(c.drain(), "complete | wake never");
+    EXPECT_EQ(c.only->tickets, (std::vector<std::uint64_t>{42}));
+}
+
 // ---- the fallback, around the whole call ----------------------------------------------
 
 detail::call_params<time_point> with_fallback_on(fault_set on, const retry_policy* retry) {

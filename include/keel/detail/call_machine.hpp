@@ -59,6 +59,8 @@ template <class Clock, class Observer = null_observer, class Chain = no_strategi
 class call_machine {
 public:
     static constexpr int slots = Chain::max_in_flight;
+    /// The engine of a chain with one admission strategy and no other seam.
+    static constexpr bool single = std::is_same_v<Chain, single_admission>;
     using clock_type = Clock;
     using time_point = typename Clock::time_point;
     using attempt_type = basic_attempt<Clock>;
@@ -66,10 +68,12 @@ public:
 
     call_machine(const params_type& params, const Observer& observer) noexcept
         : params_(params), observer_(&observer) {
-        if constexpr (Chain::enabled) {
+        if constexpr (slots > 1) {
             if (params_.strategies && params_.strategies->parallel)
                 slots_used_ = slots;
         }
+        if constexpr (single)
+            only_ = only_admission(*params_.strategies);
     }
 
     /// Whether events need the time: with no deadline, no observer and no
@@ -117,7 +121,7 @@ public:
     /// The caller cancelled (from the handler's executor).
     void cancel(asio::cancellation_type_t type, time_point now) noexcept;
     /// The driver has executed the start or cancel action for `slot`.
-    void action_done(int slot) noexcept { slots_[slot].busy = false; }
+    void action_done(int slot) noexcept { slots_[pinned(slot)].busy = false; }
     /// The driver delivers the completion now.
     void completed();
 
@@ -186,7 +190,7 @@ public:
         return earliest;
     }
 
-    bool busy(int slot) const noexcept { return slots_[slot].busy; }
+    bool busy(int slot) const noexcept { return slots_[pinned(slot)].busy; }
     /// How many slots wait for admission in a strategy's queue: each holds a
     /// reference of the driver's while its strategy may call its waiter (a
     /// slot waiting for a reserved permit is woken by the deadline queue).
@@ -214,7 +218,7 @@ public:
     }
     bool finished() const noexcept { return finished_; }
     int in_flight() const noexcept { return in_flight_; }
-    const attempt_type& attempt(int slot) const noexcept { return attempts_[slot]; }
+    const attempt_type& attempt(int slot) const noexcept { return attempts_[pinned(slot)]; }
 
     /// The error the call completes with (valid once complete is asked for).
     std::error_code error() const noexcept { return error_; }
@@ -267,7 +271,8 @@ private:
     enum class expiry : std::uint8_t { none, exchange, total };
 
     struct no_tickets {};
-    struct slot_state {
+    /// What launch() resets for each attempt.
+    struct attempt_slot {
         int number = 0;
         time_point started{};
         time_point exchange_deadline = time_point::max();
@@ -275,27 +280,46 @@ private:
         asio::cancellation_type_t cancel = asio::cancellation_type::none; ///< to emit
         asio::cancellation_type_t cancel_requested = asio::cancellation_type::none;
         std::uint8_t admitted = 0; ///< which admission strategies hold a permit for it
-        /// Their admissions' tickets, handed back on release; nothing
-        /// without strategies (the slot is reset for every attempt).
+        bool running = false;      ///< started and not yet ended
+        bool start = false;        ///< a start action is pending
+        bool busy = false;         ///< the driver executes an action for it outside its lock
+        bool lost = false;         ///< cancelled by us because another attempt won
+        bool unstarted = false;    ///< cut before it started: already due
+        bool waiting = false;      ///< queued by an admission strategy, not admitted yet
+        bool timed_wait = false;   ///< waiting for a permit reserved for wait_until
+    };
+    /// An attempt slot: what launch() resets, then what is written before
+    /// it is read (a ticket under its `admitted` bit, a wait's fields by
+    /// begin_wait, read while `waiting`). Those are left uninitialised, here
+    /// and at each attempt: a call through a strategy initialises no more
+    /// than one without.
+    struct slot_state : attempt_slot {
+        slot_state() noexcept {} // NOLINT: leaves the fields below uninitialised
+        /// The admissions' tickets, handed back on release; nothing without
+        /// strategies.
         [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<std::uint64_t, 3>,
                                                  no_tickets>
-            tickets{};
-        bool running = false;        ///< started and not yet ended
-        bool start = false;          ///< a start action is pending
-        bool busy = false;           ///< the driver executes an action for it outside its lock
-        bool lost = false;           ///< cancelled by us because another attempt won
-        bool unstarted = false;      ///< cut before it started: already due
-        bool waiting = false;        ///< queued by an admission strategy, not admitted yet
-        bool timed_wait = false;     ///< waiting for a permit reserved for wait_until
-        std::uint8_t waiting_on = 0; ///< which admission strategy it waits for
-        time_point wait_until = time_point::max(); ///< when the wait runs out
+            tickets;
+        std::uint8_t waiting_on; ///< which admission strategy it waits for
+        time_point wait_until;   ///< when the wait runs out
         /// When the wait began, for events::admission_wait: nothing without
-        /// strategies or an observer (the slot is reset for every attempt).
+        /// strategies or an observer.
         [[no_unique_address]] std::conditional_t<Chain::enabled && observer_enabled_v<Observer>,
                                                  time_point, no_tickets>
-            wait_started{};
-        std::error_code wait_refusal; ///< the refusal then
+            wait_started;
+        union {                           // not constructed: assigned (trivially) before it is read
+            std::error_code wait_refusal; ///< the refusal then
+        };
     };
+
+    /// `slot` as a constant where there is one slot (every engine but the
+    /// parallel one): the slot's state is then at a fixed offset.
+    static int pinned([[maybe_unused]] int slot) noexcept {
+        if constexpr (slots == 1)
+            return 0;
+        else
+            return slot;
+    }
 
     /// The slots in use; a constant where there is one (no parallel seam).
     int used() const noexcept {
@@ -309,11 +333,27 @@ private:
         return std::chrono::duration_cast<clock_ticks>(t.time_since_epoch());
     }
 
+    /// Whether a chain is given. The serial and single engines run only
+    /// with one (the pipeline picks them for a non-empty chain).
     bool has_strategies() const noexcept {
-        if constexpr (Chain::enabled)
+        if constexpr (std::is_same_v<Chain, strategy_chain>)
             return params_.strategies != nullptr;
         else
-            return false;
+            return Chain::enabled;
+    }
+
+    /// The single_admission engine's strategy and its stage (0 breaker,
+    /// 1 rate limiter, 2 bulkhead), found once per call.
+    struct only_stage {
+        admission_strategy* strategy = nullptr;
+        int stage = 0;
+    };
+    static only_stage only_admission(const strategy_chain& c) noexcept {
+        if (c.breaker)
+            return {c.breaker.get(), 0};
+        if (c.rate_limiter)
+            return {c.rate_limiter.get(), 1};
+        return {c.bulkhead.get(), 2};
     }
 
     /// Whether a strategy needs the time of every attempt's end: a listener
@@ -439,6 +479,8 @@ private:
     int waiting_ = 0;
     int timed_waiting_ = 0; ///< of waiting_, those waiting for a reserved permit
     std::array<admission_waiter*, slots> waiters_{};
+    struct no_only_stage {};
+    [[no_unique_address]] std::conditional_t<single, only_stage, no_only_stage> only_{};
     int attempts_started_ = 0;
     int in_flight_ = 0;
     std::uint64_t first_ticket_ = 0;

@@ -22,12 +22,14 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
     total_deadline_ = std::min(deadline_after(now, params_.total), params_.fixed_deadline);
     if constexpr (observer_enabled_v<Observer>)
         observer_->on(events::call_start{params_.name});
-    if constexpr (Chain::enabled) {
+    if constexpr (Chain::enabled && !single) {
         if (params_.strategies && params_.strategies->gate)
             params_.strategies->gate->on_call_start(ticks(now));
     }
-    if (!decided_) // the caller may have cancelled already
-        launch(now);
+    if (!decided_) { // the caller may have cancelled already
+        launch(now); // takes the breaker's permit, if it admitted the attempt first
+        return;
+    }
     if constexpr (Chain::enabled) {
         if (first_admitted_) { // not launched: the breaker's permit goes back
             first_admitted_ = false;
@@ -40,6 +42,7 @@ template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_point now,
                                                                 std::error_code ec,
                                                                 bool clock_read) {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     if (fallback_ == fallback_state::running)
         return fallback_ended(s, ec, now);
@@ -110,6 +113,7 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_p
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::attempt_abandoned(int slot) noexcept {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     if (!s.running)
         return;
@@ -162,6 +166,7 @@ inline void call_machine<Clock, Observer, Chain>::timer(time_point now) {
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::admission_granted(int slot, time_point now) {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     s.waiting = false;
     --waiting_;
@@ -247,13 +252,14 @@ inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
     if (slot == used())
         return; // every slot busy: no parallel attempt this time
     slot_state& s = slots_[slot];
-    s = slot_state{};
+    static_cast<attempt_slot&>(s) = attempt_slot{};
     if constexpr (Chain::enabled) {
         if (first_admitted_) { // the breaker (strategy 0) admitted it before the call was built
             first_admitted_ = false;
             s.admitted = 1u;
             s.tickets[0] = first_ticket_;
-            if (admit(slot, 1, now) != admitted::yes)
+            // Alone in the chain, the breaker was all there was to ask.
+            if (!single && admit(slot, 1, now) != admitted::yes)
                 return;
         } else if (admit(slot, 0, now) != admitted::yes) {
             return;
@@ -264,6 +270,7 @@ inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::begin_attempt(int slot, time_point now) {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
     const int number = attempts_started_ + 1;
     attempts_started_ = number;

@@ -29,7 +29,7 @@ inline void call_machine<Clock, Observer, Chain>::start_fallback() noexcept {
     outcome_before_fallback_ = outcome();
     complete_pending_ = false;
     slot_state& s = slots_[0];
-    s = slot_state{};
+    static_cast<attempt_slot&>(s) = attempt_slot{};
     s.running = true;
     s.busy = true;
     ++in_flight_;
@@ -57,7 +57,7 @@ inline bool call_machine<Clock, Observer, Chain>::fallback_ended(slot_state& s, 
 
 template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] time_point now) {
-    if constexpr (Chain::enabled) {
+    if constexpr (Chain::enabled && !single) {
         if (params_.strategies && params_.strategies->gate) {
             const admission a =
                 params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1);
@@ -75,7 +75,9 @@ inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] t
 
 template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() const noexcept {
-    if constexpr (Chain::enabled) {
+    if constexpr (single) {
+        return only_.strategy->needs_durations();
+    } else if constexpr (Chain::enabled) {
         const strategy_chain* c = params_.strategies;
         if (!c)
             return false;
@@ -90,6 +92,8 @@ inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() con
 template <class Clock, class Observer, class Chain>
 inline admission_strategy*
 call_machine<Clock, Observer, Chain>::admission_at(int i) const noexcept {
+    if constexpr (single)
+        return only_.strategy; // the only stage holding a permit or a waiter
     const strategy_chain& c = *params_.strategies;
     return i == 0 ? c.breaker.get() : i == 1 ? c.rate_limiter.get() : c.bulkhead.get();
 }
@@ -97,8 +101,21 @@ call_machine<Clock, Observer, Chain>::admission_at(int i) const noexcept {
 template <class Clock, class Observer, class Chain>
 inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time_point now)
     -> admitted {
+    slot = pinned(slot);
     slot_state& s = slots_[slot];
-    if (!params_.strategies)
+    if constexpr (single) {
+        // Asked already (the breaker first, or the one it waited for); from
+        // is a constant 0 where launch() asks.
+        if (from != 0 && from > only_.stage)
+            return admitted::yes;
+        const admission a = only_.strategy->admit_at(lazy_time(ticks(now)), *waiters_[slot]);
+        if (!a.admitted)
+            return wait_or_refuse(s, only_.stage, a, now);
+        s.admitted = static_cast<std::uint8_t>(1u << only_.stage);
+        s.tickets[only_.stage] = a.ticket;
+        return admitted::yes;
+    }
+    if (!has_strategies())
         return admitted::yes;
     const strategy_chain& c = *params_.strategies;
     admission_strategy* const stages[3] = {c.breaker.get(), c.rate_limiter.get(), c.bulkhead.get()};
@@ -261,7 +278,13 @@ inline void call_machine<Clock, Observer, Chain>::hand_back_unstarted(slot_state
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const lazy_time& now,
                                                             const attempt_record& record) noexcept {
-    if (!params_.strategies)
+    if constexpr (single) {
+        if (s.admitted != 0) // the one strategy's permit
+            only_.strategy->release_at(now, &record, s.tickets[only_.stage]);
+        s.admitted = 0;
+        return;
+    }
+    if (!has_strategies())
         return;
     // Only the strategies that admitted it (usually one: the breaker).
     for (unsigned held = s.admitted; held != 0; held &= held - 1) {

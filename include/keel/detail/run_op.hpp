@@ -432,8 +432,10 @@ private:
     /// its waiter until it is withdrawn or admitted.
     void sync_waiter_refs() noexcept {
         if constexpr (Chain::enabled) {
-            refs_ += machine_.waiting() - waiter_refs_;
-            waiter_refs_ = machine_.waiting();
+            if (const int waiting = machine_.waiting(); waiting != waiter_refs_) [[unlikely]] {
+                refs_ += waiting - waiter_refs_;
+                waiter_refs_ = waiting;
+            }
         }
     }
 

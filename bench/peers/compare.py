@@ -31,6 +31,7 @@ KEEL_CASES = {
     "BM_peer_bare_fail2": "bare_fail2",
     "BM_peer_retry_timeout_fail2": "retry_timeout_fail2",
     "BM_peer_chain_fail2": "chain_fail2",
+    "BM_peer_one_attempt": "one_attempt",
 }
 
 # What each case is, in the order of the table.
@@ -46,6 +47,7 @@ CASE_TITLES = {
     "retry_timeout_fail2": "retry + timeout, fails twice, zero backoff",
     "retry_fail2": "retry, fails twice, zero backoff",
     "chain_fail2": "the four, fails twice, zero backoff",
+    "one_attempt": "(diagnostic) a pipeline, one attempt, nothing",
 }
 
 # (keel's case, the peer's "library/case", at most this fraction of the peer's

@@ -14,6 +14,10 @@
 //   BM_peer_retry_timeout_fail2  retry + timeout, zero backoff, the retry path itself
 //   BM_peer_chain_fail2          the full chain, zero backoff
 //
+// Diagnostic (no peer does it; bench/peers/compare.py shows it): what the
+// single-strategy cases pay before their strategy does anything:
+//   BM_peer_one_attempt        a pipeline with one attempt, no timeout, no strategy
+//
 // The added cost of a case is its time per call minus the bare call's (for the
 // _fail2 cases, minus BM_peer_bare_fail2's): bench/peers/compare.py computes it.
 // Each benchmark reports `allocs_per_op` (bench/alloc_counter.hpp: every operator
@@ -300,6 +304,10 @@ void BM_peer_chain(benchmark::State& state) {
                                  1);
 }
 
+void BM_peer_one_attempt(benchmark::State& state) {
+    run_pipeline<keel::pipeline>(state, single_attempt(), 1);
+}
+
 void BM_peer_retry_timeout_fail2(benchmark::State& state) {
     run_pipeline<keel::pipeline>(state, retry_timeout_policy(true), 3);
 }
@@ -323,6 +331,7 @@ BENCHMARK(BM_peer_chain)->Apply(configure);
 BENCHMARK(BM_peer_bare_fail2)->Apply(configure);
 BENCHMARK(BM_peer_retry_timeout_fail2)->Apply(configure);
 BENCHMARK(BM_peer_chain_fail2)->Apply(configure);
+BENCHMARK(BM_peer_one_attempt)->Apply(configure);
 
 int main(int argc, char** argv) {
     std::vector<char*> args;

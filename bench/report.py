@@ -194,7 +194,7 @@ def targets_list(results):
             for ok, what in results]
 
 
-def page(build, peers, figures, rows):
+def page(build, peers, figures, rows, rows_date=""):
     snippet = (ROOT / SNIPPET).read_text(encoding="utf-8")
     commands = snippet.split("# [snippet:commands]\n", 1)[1].split("# [end]", 1)[0]
     versions = peers["versions"] if peers else {}
@@ -261,6 +261,13 @@ def page(build, peers, figures, rows):
                     out.append(f"| {title.replace(chr(10), ' ')} | {library} | "
                                f"{ns(fig['cpu_ns'])} | {ns(fig.get('added_ns'))} | "
                                f"{byte_count(bytes_)} |")
+        engine = f.get("keel/one_attempt", {}).get("added_ns")
+        if engine is not None:
+            out += ["", f"keel's single-strategy cases include its engine: a pipeline with one "
+                    f"attempt and nothing else adds {ns(engine)} over the bare post "
+                    "(keel_bench_peers' BM_peer_one_attempt, a diagnostic). The strategies "
+                    "themselves add little on top: see the four together against retry + "
+                    "timeout."]
         out += ["", "Bytes: keel counts every allocation in the timed loop (none is 0 bytes); "
                 "Node's figure is the V8 heap allocated per call (v8.GCProfiler); CPython does "
                 "not count what it allocates over a run.", "",
@@ -304,8 +311,9 @@ def page(build, peers, figures, rows):
         out += [
             "keel::http and keel::pg through their pipelines against the raw client on the "
             "same loop (a plain libcurl multi loop; non-blocking libpq), against nginx and "
-            "PostgreSQL 15 on loopback: the medians of the last whole `scripts/bench` run in "
-            "this build tree.",
+            "PostgreSQL 15 on loopback: the medians of the last keel_bench_http and "
+            f"keel_bench_pg runs in this build tree (the whole `scripts/bench` runs them), "
+            f"{rows_date}.",
             "",
             "![throughput](images/benchmarks-throughput.png)",
             "",
@@ -350,7 +358,10 @@ def main(argv=None):
     if rows:
         plot_throughput(rows, images / "benchmarks-throughput.png")
     target = pathlib.Path(args.docs) / "benchmarks.md"
-    target.write_text(page(args.build, peers, figures, rows), encoding="utf-8")
+    pg_file = bench / "pg.json"
+    rows_date = (f"{datetime.datetime.fromtimestamp(pg_file.stat().st_mtime, datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+                 if pg_file.exists() else "")
+    target.write_text(page(args.build, peers, figures, rows, rows_date), encoding="utf-8")
     print(f"==> wrote {target} and its plots in {images}", file=sys.stderr)
     return 0
 

@@ -71,6 +71,16 @@ def byte_count(value):
     return f"{value:,.0f} B"
 
 
+def finish(fig, ax, path, ylabel, title):
+    """Labels a one-panel plot with a legend and writes it as PNG."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_peers(peers, path):
     figures = peers["figures"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -87,12 +97,8 @@ def plot_peers(peers, path):
     ax.set_yscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * 8)
     ax.set_xticks(range(len(PEER_GROUPS)), [t for t, _ in PEER_GROUPS], fontsize=8)
-    ax.set_ylabel("added CPU time per call (ns, log scale)")
-    ax.set_title("What each strategy adds to an operation that completes at once")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(fig, ax, path, "added CPU time per call (ns, log scale)",
+           "What each strategy adds to an operation that completes at once")
 
 
 def plot_fixed(figures, path):
@@ -147,12 +153,8 @@ def plot_throughput(rows, path):
                       label=label, color=colour)
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=7)
     ax.set_xticks(range(len(rows)), [f"{r[0]}\n{r[1]} in flight" for r in rows], fontsize=8)
-    ax.set_ylabel("calls per second")
-    ax.set_title("Throughput against a real server, keel and the raw client")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(fig, ax, path, "calls per second",
+           "Throughput against a real server, keel and the raw client")
 
 
 def machine():

@@ -98,9 +98,13 @@ def peer_figures(run):
         for library in libraries:
             if name.startswith(library + "_"):
                 figures[f"{library}/{name[len(library) + 1:]}"] = fig
-        if name in ("bare", "bare_fail2"):
-            for library in libraries:
-                figures[f"{library}/{name}"] = fig
+    for name in ("bare", "bare_fail2"):
+        # A library's baseline, when it has a case measured against it.
+        suffix = "_fail2" if name == "bare_fail2" else ""
+        for library in libraries:
+            if name in results and any(n.startswith(library + "_") and
+                                       n.endswith("_fail2") == bool(suffix) for n in results):
+                figures[f"{library}/{name}"] = results[name]
     return figures
 
 

@@ -48,7 +48,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <optional>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -162,6 +161,9 @@ struct bench_context {
     asio::steady_timer idle{context};
 };
 
+/// Calls `start(driver)` once per iteration inside one `context.run()`:
+/// whatever completes a call calls `driver.next()`, which asks Google
+/// Benchmark (KeepRunning, one iteration per call) whether to make another.
 template <class Start>
 class loop_driver {
 public:
@@ -171,30 +173,26 @@ public:
     void run() {
         asio::post(context_, [this] { next(); });
         context_.run();
-        const auto calls = static_cast<double>(state_.iterations());
-        if (KEEL_BENCH_COUNT_ALLOCATIONS && calls > 0)
-            state_.counters["allocs_per_op"] =
-                static_cast<double>(allocs_after_ - allocs_before_) / calls;
     }
 
     void next() {
-        if (warmup_left_ > 0) {
-            --warmup_left_;
+        if (untimed_calls_left_ > 0) { // warm-up: caches, the deadline queue
+            --untimed_calls_left_;
             start_(*this);
             return;
         }
-        if (!it_) {
-            it_.emplace(state_.begin());
-            end_.emplace(state_.end());
-            allocs_before_ = allocation_count();
-        } else {
-            ++*it_;
+        if (!counting_) {
+            counting_ = true;
+            allocations_at_start_ = allocation_count();
         }
-        if (*it_ != *end_) {
+        if (state_.KeepRunning()) {
             start_(*this);
             return;
         }
-        allocs_after_ = allocation_count();
+        const std::uint64_t allocations = allocation_count() - allocations_at_start_;
+        if (KEEL_BENCH_COUNT_ALLOCATIONS && state_.iterations() > 0)
+            state_.counters["allocs_per_op"] =
+                static_cast<double>(allocations) / static_cast<double>(state_.iterations());
         context_.stop(); // the pipeline's deadline timer may still hold work
     }
 
@@ -207,11 +205,9 @@ private:
     benchmark::State& state_;
     asio::io_context& context_;
     Start start_;
-    int warmup_left_ = warmup_iterations;
-    std::optional<benchmark::State::StateIterator> it_;
-    std::optional<benchmark::State::StateIterator> end_;
-    std::uint64_t allocs_before_ = 0;
-    std::uint64_t allocs_after_ = 0;
+    int untimed_calls_left_ = warmup_iterations;
+    bool counting_ = false;
+    std::uint64_t allocations_at_start_ = 0;
 };
 
 template <class Driver>

@@ -19,7 +19,8 @@ Targets:
     timer syscall per timeout (BM_naive_timeout's count shows what one costs);
   - the full chain (retry + timeout + closed breaker + uncontended bulkhead,
     keel_bench_peers' BM_peer_chain) makes as many as BM_bare_op, and adds at
-    most 600 instructions per call over it.
+    most 600 instructions per call over the bare operation driven the same
+    way (BM_peer_bare, the same binary).
 """
 
 import argparse
@@ -38,11 +39,16 @@ BENCHMARKS = [
     ("BM_bare_op", "keel_bench_core", "BM_bare_op"),
     ("BM_naive_timeout", "keel_bench_core", "BM_naive_timeout"),
     ("BM_keel_pipeline", "keel_bench_core", "BM_keel_pipeline"),
+    ("BM_peer_bare", "keel_bench_peers", "BM_peer_bare"),
     ("full chain", "keel_bench_peers", "BM_peer_chain"),
 ]
 
 SAME_SYSCALLS_AS_BARE = ["BM_keel_pipeline", "full chain"]
-MAX_ADDED_INSTRUCTIONS = [("full chain", 600)]
+# (benchmark, the bare operation in the same binary, at most this many
+# instructions added). keel_bench_peers drives its loop through KeepRunning
+# (16 instructions a call more than keel_bench_core's driver): its own
+# BM_peer_bare, the same posted operation, is the full chain's baseline.
+MAX_ADDED_INSTRUCTIONS = [("full chain", "BM_peer_bare", 600)]
 # Per-call figures from differences of whole-run counts: anything closer
 # than this to the bare operation's count is the same.
 SYSCALL_TOLERANCE = 0.001
@@ -123,13 +129,13 @@ def check(figures):
         mine, theirs = fig["syscalls_per_call"], bare["syscalls_per_call"]
         results.append((abs(mine - theirs) <= SYSCALL_TOLERANCE,
                         f"{what}: {mine:.3f} vs {theirs:.3f}"))
-    for name, limit in MAX_ADDED_INSTRUCTIONS:
-        fig = figures.get(name)
-        what = f"{name} adds at most {limit} instructions per call over BM_bare_op"
-        if fig is None or bare is None:
+    for name, base, limit in MAX_ADDED_INSTRUCTIONS:
+        fig, own_bare = figures.get(name), figures.get(base)
+        what = f"{name} adds at most {limit} instructions per call over the bare op ({base})"
+        if fig is None or own_bare is None:
             results.append((None, what))
             continue
-        added = fig["instructions_per_call"] - bare["instructions_per_call"]
+        added = fig["instructions_per_call"] - own_bare["instructions_per_call"]
         results.append((added <= limit, f"{what}: {added:.0f}"))
     return results
 

@@ -106,7 +106,8 @@ def plot_fixed(figures, path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     instructions = [figures["figures"][n]["instructions_per_call"] for n in names]
     syscalls = [figures["figures"][n]["syscalls_per_call"] for n in names]
-    colours = [COLOURS["raw"] if n in ("BM_bare_op", "BM_naive_timeout") else COLOURS["keel"]
+    colours = [COLOURS["raw"] if n in ("BM_bare_op", "BM_naive_timeout", "BM_peer_bare")
+               else COLOURS["keel"]
                for n in names]
     for ax, values, title, fmt in ((left, instructions, "instructions per call", "{:,.0f}"),
                                    (right, syscalls, "system calls per call", "{:.2f}")):
@@ -289,7 +290,8 @@ def page(build, peers, figures, rows, rows_date=""):
             "completes at once; BM_naive_timeout races it against a per-call steady_timer, "
             "by hand; BM_keel_pipeline runs it through retry (3) + exchange (2 s) + total "
             "(10 s) timeouts; the full chain adds a closed breaker and an uncontended "
-            "bulkhead (1 s timeout, keel_bench_peers' BM_peer_chain).",
+            "bulkhead (1 s timeout, keel_bench_peers' BM_peer_chain), and is compared with "
+            "BM_peer_bare, the bare operation driven by the same binary's loop.",
             "",
             "![instructions and system calls per call](images/benchmarks-fixed.png)",
             "",

@@ -143,7 +143,24 @@ private:
     void move(circuit_state to, clock_ticks at, std::string_view reason, transitions& out);
     void open(clock_ticks at, std::string_view reason, transitions& out);
     std::chrono::nanoseconds next_break();
-    void record(const lazy_time& now, const attempt_record& attempt, transitions& out);
+    /// The closed breaker's path out of line: an open or half-open breaker,
+    /// an attempt of an earlier epoch, one that never started.
+    [[gnu::noinline]] admission admit_unless_closed(const lazy_time& now);
+    /// With the lock held, which it releases.
+    [[gnu::noinline]] void release_unless_counted(const lazy_time& now,
+                                                  const attempt_record* attempt,
+                                                  std::uint64_t ticket) noexcept;
+    /// Under the lock, closed: counts `attempt` into the window; the reason
+    /// to open when that opens the breaker, else empty.
+    std::string_view count_closed(const lazy_time& now, const attempt_record& attempt) noexcept;
+    /// Under the lock, closed, the attempt counted: why it opens now, if it
+    /// does. `counts_changed`: the window's counts are not what they were.
+    std::string_view opening_reason(bool counts_changed) const noexcept;
+    /// With the lock held, which it releases: opens it for `reason` unless
+    /// empty.
+    [[gnu::noinline]] void open_if_due(const lazy_time& now, std::string_view reason) noexcept;
+    /// Under the lock, half-open: a probe's verdict.
+    void judge_probe(const lazy_time& now, const attempt_record& attempt, transitions& out);
     void notify(const transitions& happened) noexcept;
     /// Under the lock, after the state or isolated_ changed: refuse_until_.
     void publish_refusal() noexcept;
@@ -151,6 +168,9 @@ private:
     const circuit_breaker_settings settings_;
     /// Made once: a refusal costs no error-category look-up.
     const std::error_code circuit_open_ = make_error_code(errc::circuit_open);
+    /// Copied, not built: building an admission looks up the system error
+    /// category (a call into the C++ runtime) at every admission.
+    const admission admitted_ = admission::admit();
     detail::spinlock lock_;
     std::unique_ptr<window> window_;
     circuit_state state_ = circuit_state::closed;
@@ -174,6 +194,9 @@ private:
     int probes_in_flight_ = 0;
     int probe_successes_ = 0;
     bool isolated_ = false;
+    /// A count window without slow_call: release_at() counts a closed
+    /// breaker's successes inline.
+    const bool counts_successes_inline_;
     random_source random_;
     std::vector<std::function<void(const circuit_transition&)>> listeners_;
 };

@@ -171,15 +171,11 @@ private:
     /// Copied, not built: building an admission looks up the system error
     /// category (a call into the C++ runtime) at every admission.
     const admission admitted_ = admission::admit();
-    detail::spinlock lock_;
-    std::unique_ptr<window> window_;
-    circuit_state state_ = circuit_state::closed;
-    clock_ticks since_{0};
-    clock_ticks open_until_{0};
-    std::uint32_t epoch_ = 1;
     /// epoch_ while closed, else 0 (also when epoch_ wrapped to 0): a closed
     /// breaker admits without its lock. An admission that races a
     /// transition is one made just before it; its result is then ignored.
+    /// Written only by transitions: kept off the line of the lock, which
+    /// every attempt's end writes.
     std::atomic<std::uint32_t> closed_epoch_{1};
     /// While open, the end of the break (open_until_), so admit() refuses
     /// without the lock; refusing_while_isolated while isolated;
@@ -189,14 +185,22 @@ private:
     static constexpr std::int64_t refusing_while_isolated =
         std::numeric_limits<std::int64_t>::max();
     std::atomic<std::int64_t> refuse_until_{not_refusing};
-    int openings_ = 0;    ///< since last closed
-    int consecutive_ = 0; ///< failures in a row
-    int probes_in_flight_ = 0;
-    int probe_successes_ = 0;
-    bool isolated_ = false;
+    std::unique_ptr<window> window_;
     /// A count window without slow_call: release_at() counts a closed
     /// breaker's successes inline.
     const bool counts_successes_inline_;
+
+    /// The lock and what it guards, on a line of their own.
+    alignas(64) detail::spinlock lock_;
+    circuit_state state_ = circuit_state::closed;
+    std::uint32_t epoch_ = 1;
+    int consecutive_ = 0; ///< failures in a row
+    clock_ticks since_{0};
+    clock_ticks open_until_{0};
+    int openings_ = 0; ///< since last closed
+    int probes_in_flight_ = 0;
+    int probe_successes_ = 0;
+    bool isolated_ = false;
     random_source random_;
     std::vector<std::function<void(const circuit_transition&)>> listeners_;
 };

@@ -177,7 +177,9 @@ private:
     /// category (a call into the C++ runtime).
     const admission admitted_ = admission::admit();
     const std::error_code rate_limited_ = make_error_code(errc::rate_limited);
-    std::atomic<std::int64_t> next_;
+    /// Every admission writes it: on a line of its own, not the one of the
+    /// settings every admission reads.
+    alignas(64) std::atomic<std::int64_t> next_;
     mutable detail::spinlock lock_;
     clock_ticks paused_until_;
     /// Token times handed back ahead of waiters, ascending: the next askers'.

@@ -144,8 +144,10 @@ private:
     void open(clock_ticks at, std::string_view reason, transitions& out);
     std::chrono::nanoseconds next_break();
     /// The closed breaker's path out of line: an open or half-open breaker,
-    /// an attempt of an earlier epoch, one that never started.
+    /// an attempt of an earlier epoch, one that never started. First the
+    /// refusal of an open breaker without the lock, then the lock's path.
     [[gnu::noinline]] admission admit_unless_closed(const lazy_time& now);
+    [[gnu::noinline]] admission admit_locked(const lazy_time& now);
     /// With the lock held, which it releases.
     [[gnu::noinline]] void release_unless_counted(const lazy_time& now,
                                                   const attempt_record* attempt,
@@ -166,11 +168,10 @@ private:
     void publish_refusal() noexcept;
 
     const circuit_breaker_settings settings_;
-    /// Made once: a refusal costs no error-category look-up.
-    const std::error_code circuit_open_ = make_error_code(errc::circuit_open);
     /// Copied, not built: building an admission looks up the system error
-    /// category (a call into the C++ runtime) at every admission.
+    /// category (a call into the C++ runtime), a refusal its own too.
     const admission admitted_ = admission::admit();
+    const admission refused_ = admission::reject(errc::circuit_open);
     /// epoch_ while closed, else 0 (also when epoch_ wrapped to 0): a closed
     /// breaker admits without its lock. An admission that races a
     /// transition is one made just before it; its result is then ignored.

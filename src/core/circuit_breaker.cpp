@@ -231,24 +231,24 @@ admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
 }
 
 admission circuit_breaker::admit_unless_closed(const lazy_time& now) {
-    admission result = admitted_; // admitted, or the refusal filled in below
     // Open: refused without the lock while the break lasts (what the lock's
     // path answers then: nothing to catch up on, a refusal with the time
     // left). A refusal racing a transition is one made just before it.
     if (const std::int64_t until = refuse_until_.load(std::memory_order_acquire);
         until != not_refusing) {
-        if (until == refusing_while_isolated) {
-            result.admitted = false;
-            result.refusal = circuit_open_;
-            return result;
-        }
+        if (until == refusing_while_isolated)
+            return refused_;
         if (const clock_ticks at = now.get(); at.count() < until) {
-            result.admitted = false;
-            result.refusal = circuit_open_;
+            admission result = refused_;
             result.retry_after = clock_ticks(until) - at;
             return result;
         }
     }
+    return admit_locked(now);
+}
+
+admission circuit_breaker::admit_locked(const lazy_time& now) {
+    admission result = admitted_; // admitted, or refused below
     transitions happened;
     {
         std::lock_guard lock(lock_);
@@ -261,8 +261,7 @@ admission circuit_breaker::admit_unless_closed(const lazy_time& now) {
             ++probes_in_flight_;
             result.ticket = epoch_;
         } else {
-            result.admitted = false;
-            result.refusal = circuit_open_;
+            result = refused_;
             if (state_ == circuit_state::open && !isolated_)
                 result.retry_after = open_until_ - now.get();
         }

@@ -126,15 +126,14 @@ rate_limiter::rate_limiter(const rate_limit_settings& settings)
 
 [[gnu::always_inline]] inline admission rate_limiter::granted(clock_ticks token_at,
                                                               clock_ticks wait) const noexcept {
-    admission a = admitted_;
-    a.ticket = ticket_of(token_at);
-    if (wait.count() > 0) { // reserved: admission::admit_after
-        a.admitted = false;
+    // Reserved (admission::admit_after): the refusal if the wait cannot end
+    // in time, with a wait and a ticket.
+    admission a = wait.count() > 0 ? refused(wait) : admitted_;
+    if (wait.count() > 0) {
         a.reserved = true;
-        a.refusal = rate_limited_;
-        a.retry_after = wait;
         a.wait = wait;
     }
+    a.ticket = ticket_of(token_at);
     return a;
 }
 

@@ -155,6 +155,18 @@ TEST(rate_limiter_bucket, a_returned_reservation_goes_to_the_next_asker) {
     EXPECT_EQ(limiter.admit(at(50ms), w).wait, 250ms) << "then behind c";
 }
 
+TEST(rate_limiter_bucket, a_returned_token_once_past_is_dropped_and_the_queue_goes_on) {
+    rate_limiter limiter(bucket(10, 1, 1s));
+    no_waiter w;
+    limiter.admit(at(0s), w);                     // runs at 0
+    const admission b = limiter.admit(at(0s), w); // 100 ms
+    limiter.admit(at(0s), w);                     // 200 ms
+    limiter.release(at(50ms), nullptr, b.ticket); // 100 ms kept for the next asker
+    EXPECT_EQ(limiter.admit(at(150ms), w).wait, 150ms) << "100 ms is past: the next, 300 ms";
+    EXPECT_EQ(limiter.admit(at(150ms), w).wait, 250ms);
+    EXPECT_EQ(limiter.next_free(at(150ms)), at(500ms));
+}
+
 TEST(rate_limiter_bucket, the_last_reservation_returned_shortens_the_queue) {
     rate_limiter limiter(bucket(10, 1, 1s));
     no_waiter w;

@@ -176,7 +176,8 @@ private:
     /// Copied, not built: building an admission looks up the system error
     /// category (a call into the C++ runtime).
     const admission admitted_ = admission::admit();
-    const std::error_code rate_limited_ = make_error_code(errc::rate_limited);
+    const admission reserved_ = admission::admit_after({}, errc::rate_limited, 0);
+    const admission refused_ = admission::reject(errc::rate_limited);
     /// Every admission writes it: on a line of its own, not the one of the
     /// settings every admission reads.
     alignas(64) std::atomic<std::int64_t> next_;

@@ -126,21 +126,18 @@ rate_limiter::rate_limiter(const rate_limit_settings& settings)
 
 [[gnu::always_inline]] inline admission rate_limiter::granted(clock_ticks token_at,
                                                               clock_ticks wait) const noexcept {
-    // Reserved (admission::admit_after): the refusal if the wait cannot end
-    // in time, with a wait and a ticket.
-    admission a = wait.count() > 0 ? refused(wait) : admitted_;
-    if (wait.count() > 0) {
-        a.reserved = true;
+    const bool later = wait.count() > 0;
+    admission a = later ? reserved_ : admitted_;
+    a.ticket = ticket_of(token_at);
+    if (later) {
+        a.retry_after = wait;
         a.wait = wait;
     }
-    a.ticket = ticket_of(token_at);
     return a;
 }
 
 admission rate_limiter::refused(clock_ticks wait) const noexcept {
-    admission a = admitted_;
-    a.admitted = false;
-    a.refusal = rate_limited_;
+    admission a = refused_;
     a.retry_after = wait;
     return a;
 }

@@ -1,3 +1,4 @@
+// Over 400 lines: the windows, transitions and cheap paths of one state machine, read together.
 #include <keel/circuit_breaker.hpp>
 #include <keel/error.hpp>
 

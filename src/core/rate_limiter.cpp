@@ -14,9 +14,11 @@ using namespace std::chrono_literals;
 /// Far enough in the past that every token is free, far enough from the
 /// limit that subtracting an interval and a tolerance cannot overflow.
 constexpr clock_ticks long_ago{std::numeric_limits<std::int64_t>::min() / 4};
-/// The latest end of a pause: the time packed with a flag (rate_limiter's
-/// next_) has one bit fewer, and tolerance and interval come on top.
-constexpr clock_ticks far_future{std::numeric_limits<std::int64_t>::max() / 8};
+/// The longest pause a pushback makes, whatever the settings (about 18
+/// years): the time packed with a flag (rate_limiter's next_) has one bit
+/// fewer than a clock_ticks (about 146 years either side of the clock's
+/// epoch), and the tolerance comes on top.
+constexpr clock_ticks longest_pause{std::numeric_limits<std::int64_t>::max() / 16};
 
 struct rate_unit {
     std::string_view name;
@@ -240,9 +242,8 @@ void rate_limiter::release(clock_ticks now, const attempt_record* attempt,
     lock_.lock();
     clock_ticks next = hold();
     if (attempt) {
-        // Never past far_future: the packed time keeps one bit fewer.
-        const clock_ticks pause = std::min(
-            {*attempt->retry_after, clock_ticks(settings_.pushback_cap), far_future - now});
+        const clock_ticks pause =
+            std::min({*attempt->retry_after, clock_ticks(settings_.pushback_cap), longest_pause});
         next = pause_until(next, now + pause);
     } else {
         next = give_back(now, next, token_of(ticket));

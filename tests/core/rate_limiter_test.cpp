@@ -225,6 +225,21 @@ TEST(rate_limiter_bucket, a_throttled_attempt_pauses_the_bucket_capped_and_only_
     EXPECT_TRUE(deaf.admit(at(0s), w).admitted);
 }
 
+TEST(rate_limiter_bucket, far_from_the_clocks_epoch_a_pushback_pauses_as_near_it) {
+    // A system_clock's time: 56 years since its epoch.
+    const clock_ticks now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::years(56));
+    auto s = bucket(10, 10);
+    s.pushback_cap = std::chrono::hours(24 * 365 * 100); // a cap that never caps
+    rate_limiter limiter(s);
+    no_waiter w;
+    const attempt_record record = throttled(2s);
+    limiter.release(now, &record, 0);
+    EXPECT_EQ(limiter.paused_until(), now + 2s);
+    EXPECT_EQ(limiter.admit(now + 1999ms, w).retry_after, 1ms);
+    EXPECT_TRUE(limiter.admit(now + 2s, w).admitted);
+}
+
 TEST(rate_limiter_bucket, a_success_or_a_failure_without_advice_changes_nothing) {
     rate_limiter limiter(bucket(10, 1));
     no_waiter w;

@@ -97,7 +97,9 @@ void validate(const rate_limit_settings& settings);
 ///     giving it now would crowd the waiters' tokens.
 ///
 /// An admission is one compare-and-swap on `next_` while no token handed
-/// back is kept (the common case): no lock. The lock guards the rest.
+/// back is kept (the common case): no lock. The lock guards the rest. The
+/// times handed in stay within about 146 years of the clock's epoch (the
+/// time shares its word with a flag); a pause lasts at most about 18 years.
 class rate_limiter final : public admission_strategy {
 public:
     /// Throws std::invalid_argument on impossible settings (validate).

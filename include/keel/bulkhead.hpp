@@ -131,7 +131,7 @@ public:
     /// The bulkhead never needs the time.
     admission admit_at(const lazy_time&, admission_waiter& waiter) override {
         if (try_admit_fast())
-            return admission::admit();
+            return admitted_;
         return admit(clock_ticks{0}, waiter);
     }
     void release_at(const lazy_time&, const attempt_record* attempt,
@@ -191,6 +191,9 @@ private:
     static constexpr std::uint64_t slow = std::uint64_t{1} << 32;
     static constexpr std::uint64_t count_mask = slow - 1;
 
+    /// Copied, not built: building an admission looks up the system error
+    /// category (a call into the C++ runtime).
+    const admission admitted_ = admission::admit();
     bulkhead_settings settings_; ///< guarded by lock_ (reconfigure)
     std::optional<adaptive_limit> adaptive_;
     mutable detail::spinlock lock_;

@@ -143,23 +143,40 @@ private:
     void move(circuit_state to, clock_ticks at, std::string_view reason, transitions& out);
     void open(clock_ticks at, std::string_view reason, transitions& out);
     std::chrono::nanoseconds next_break();
-    void record(const lazy_time& now, const attempt_record& attempt, transitions& out);
+    /// The closed breaker's path out of line: an open or half-open breaker,
+    /// an attempt of an earlier epoch, one that never started. First the
+    /// refusal of an open breaker without the lock, then the lock's path.
+    [[gnu::noinline]] admission admit_unless_closed(const lazy_time& now);
+    [[gnu::noinline]] admission admit_locked(const lazy_time& now);
+    /// With the lock held, which it releases.
+    [[gnu::noinline]] void release_unless_counted(const lazy_time& now,
+                                                  const attempt_record* attempt,
+                                                  std::uint64_t ticket) noexcept;
+    /// Under the lock, closed: counts `attempt` into the window; the reason
+    /// to open when that opens the breaker, else empty.
+    std::string_view count_closed(const lazy_time& now, const attempt_record& attempt) noexcept;
+    /// Under the lock, closed, the attempt counted: why it opens now, if it
+    /// does. `counts_changed`: the window's counts are not what they were.
+    std::string_view opening_reason(bool counts_changed) const noexcept;
+    /// With the lock held, which it releases: opens it for `reason` unless
+    /// empty.
+    [[gnu::noinline]] void open_if_due(const lazy_time& now, std::string_view reason) noexcept;
+    /// Under the lock, half-open: a probe's verdict.
+    void judge_probe(const lazy_time& now, const attempt_record& attempt, transitions& out);
     void notify(const transitions& happened) noexcept;
     /// Under the lock, after the state or isolated_ changed: refuse_until_.
     void publish_refusal() noexcept;
 
     const circuit_breaker_settings settings_;
-    /// Made once: a refusal costs no error-category look-up.
-    const std::error_code circuit_open_ = make_error_code(errc::circuit_open);
-    detail::spinlock lock_;
-    std::unique_ptr<window> window_;
-    circuit_state state_ = circuit_state::closed;
-    clock_ticks since_{0};
-    clock_ticks open_until_{0};
-    std::uint32_t epoch_ = 1;
+    /// Copied, not built: building an admission looks up the system error
+    /// category (a call into the C++ runtime), a refusal its own too.
+    const admission admitted_ = admission::admit();
+    const admission refused_ = admission::reject(errc::circuit_open);
     /// epoch_ while closed, else 0 (also when epoch_ wrapped to 0): a closed
     /// breaker admits without its lock. An admission that races a
     /// transition is one made just before it; its result is then ignored.
+    /// Written only by transitions: kept off the line of the lock, which
+    /// every attempt's end writes.
     std::atomic<std::uint32_t> closed_epoch_{1};
     /// While open, the end of the break (open_until_), so admit() refuses
     /// without the lock; refusing_while_isolated while isolated;
@@ -169,8 +186,19 @@ private:
     static constexpr std::int64_t refusing_while_isolated =
         std::numeric_limits<std::int64_t>::max();
     std::atomic<std::int64_t> refuse_until_{not_refusing};
-    int openings_ = 0;    ///< since last closed
+    std::unique_ptr<window> window_;
+    /// A count window without slow_call: release_at() counts a closed
+    /// breaker's successes inline.
+    const bool counts_successes_inline_;
+
+    /// The lock and what it guards, on a line of their own.
+    alignas(64) detail::spinlock lock_;
+    circuit_state state_ = circuit_state::closed;
+    std::uint32_t epoch_ = 1;
     int consecutive_ = 0; ///< failures in a row
+    clock_ticks since_{0};
+    clock_ticks open_until_{0};
+    int openings_ = 0; ///< since last closed
     int probes_in_flight_ = 0;
     int probe_successes_ = 0;
     bool isolated_ = false;

@@ -12,6 +12,7 @@
 #include <keel/strategy.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -94,6 +95,11 @@ void validate(const rate_limit_settings& settings);
 ///     theirs, they never wait longer than they were told);
 ///   - otherwise (a token already due, with waiters behind it) it is spent:
 ///     giving it now would crowd the waiters' tokens.
+///
+/// An admission is one compare-and-swap on `next_` while no token handed
+/// back is kept (the common case): no lock. The lock guards the rest. The
+/// times handed in stay within about 146 years of the clock's epoch (the
+/// time shares its word with a flag); a pause lasts at most about 18 years.
 class rate_limiter final : public admission_strategy {
 public:
     /// Throws std::invalid_argument on impossible settings (validate).
@@ -105,6 +111,8 @@ public:
     /// admission::admit_after(w, rate_limited) when w <= max_wait, else
     /// refused with rate_limited and retry_after w (nothing reserved).
     admission admit(clock_ticks now, admission_waiter& waiter) override;
+    /// admit(), with the time read once.
+    admission admit_at(const lazy_time& now, admission_waiter& waiter) override;
     /// A token whose attempt never started (`attempt` null) comes back as
     /// the class comment says; a throttled attempt with a server-advised
     /// delay pauses the bucket until now + min(delay, pushback_cap): no
@@ -127,17 +135,55 @@ public:
 private:
     static constexpr int max_returned = 8;
 
+    /// `next_` packs the next token time (in its upper 63 bits) and a flag
+    /// (bit 0), `held`: set while tokens handed back are kept or while the
+    /// lock's path works on the time -- an admission then takes the lock.
+    /// One word, so that a compare-and-swap which read it before either
+    /// sees the change or fails.
+    static constexpr std::int64_t held = 1;
+    static std::int64_t pack(clock_ticks next, bool hold) noexcept {
+        return next.count() * 2 + (hold ? held : 0);
+    }
+    static clock_ticks unpack(std::int64_t word) noexcept { return clock_ticks(word >> 1); }
+
+    /// Under the lock: sets `held` (an admission without the lock that read
+    /// the word before now fails its compare-and-swap) and returns the next
+    /// token time, which stays as it is until release_hold().
+    clock_ticks hold() noexcept;
+    /// Under the lock: the next token time is `next`; `held` stays set
+    /// while tokens handed back are kept.
+    void release_hold(clock_ticks next) noexcept;
+    /// The admission at `now`: one compare-and-swap unless `held`.
+    admission admit_now(clock_ticks now);
+    /// admit_now() once the time is read.
+    [[gnu::noinline]] admission admit_read(const lazy_time& now);
+    /// The admission under the lock: a token handed back goes first.
+    [[gnu::noinline]] admission admit_locked(clock_ticks now);
+    /// The admission for a token at `token_at`, `wait` from now, taken.
+    admission granted(clock_ticks token_at, clock_ticks wait) const noexcept;
+    admission refused(clock_ticks wait) const noexcept;
+
     bool pushes_back(const attempt_record& attempt) const noexcept;
-    void give_back(clock_ticks now, clock_ticks token_at) noexcept;
-    void pause_until(clock_ticks until) noexcept;
+    /// release_at() of anything but a success, out of line.
+    [[gnu::noinline]] void release_unspent(const lazy_time& now, const attempt_record* attempt,
+                                           std::uint64_t ticket) noexcept;
+    clock_ticks give_back(clock_ticks now, clock_ticks next, clock_ticks token_at) noexcept;
+    clock_ticks pause_until(clock_ticks next, clock_ticks until) noexcept;
     void keep_returned(clock_ticks token_at) noexcept;
     void drop_returned_before(clock_ticks t) noexcept;
 
     const rate_limit_settings settings_;
     const clock_ticks interval_;
     const clock_ticks tolerance_; ///< (burst - 1) × interval: how far ahead tokens are free
+    /// Copied, not built: building an admission looks up the system error
+    /// category (a call into the C++ runtime).
+    const admission admitted_ = admission::admit();
+    const admission reserved_ = admission::admit_after({}, errc::rate_limited, 0);
+    const admission refused_ = admission::reject(errc::rate_limited);
+    /// Every admission writes it: on a line of its own, not the one of the
+    /// settings every admission reads.
+    alignas(64) std::atomic<std::int64_t> next_;
     mutable detail::spinlock lock_;
-    clock_ticks next_;
     clock_ticks paused_until_;
     /// Token times handed back ahead of waiters, ascending: the next askers'.
     std::array<clock_ticks, max_returned> returned_{};

@@ -1,3 +1,4 @@
+// Over 400 lines: the windows, transitions and cheap paths of one state machine, read together.
 #include <keel/circuit_breaker.hpp>
 #include <keel/error.hpp>
 
@@ -47,30 +48,48 @@ struct circuit_breaker::window {
           ring(by_time ? 0 : static_cast<std::size_t>(s.window_size)),
           buckets(by_time ? static_cast<std::size_t>(s.buckets) : 0) {}
 
-    void add(const lazy_time& now, bool failure, bool slow) {
-        const std::uint8_t flags =
-            static_cast<std::uint8_t>(1u | (failure ? 2u : 0u) | (slow ? 4u : 0u));
-        if (!by_time) {
-            const std::uint8_t old = ring[next];
-            if (old) {
-                --total.recorded;
-                total.failures -= (old & 2u) ? 1 : 0;
-                total.slow -= (old & 4u) ? 1 : 0;
-            }
-            ring[next] = flags;
-            if (++next == ring.size()) // no division on the hot path
-                next = 0;
-        } else {
-            expire(now.get());
-            const std::int64_t index = now.get().count() / width;
-            bucket& b = buckets[static_cast<std::size_t>(
-                index % static_cast<std::int64_t>(buckets.size()))];
-            if (b.index != index)
-                b = bucket{index, {}};
-            ++b.c.recorded;
-            b.c.failures += failure ? 1 : 0;
-            b.c.slow += slow ? 1 : 0;
+    /// What one slot of the ring holds: not a char type, so a store into
+    /// the ring is not taken to change the window's other members.
+    enum class slot : std::uint8_t { empty = 0, recorded = 1, failure = 2, slow = 4 };
+
+    /// Counts an attempt in. False when the counts stay as they were: in a
+    /// full ring, an attempt like the one it replaces (the steady state,
+    /// success after success) -- nothing a ratio is taken of has changed.
+    bool add(const lazy_time& now, bool failure, bool slow) {
+        if (by_time) {
+            add_by_time(now.get(), failure, slow);
+            return true;
         }
+        return add_counted(failure, slow);
+    }
+
+    /// add() to the ring (a count window).
+    bool add_counted(bool failure, bool slow) {
+        const auto entering = static_cast<slot>(1u | (failure ? 2u : 0u) | (slow ? 4u : 0u));
+        slot& at = ring[next];
+        if (++next == ring.size()) // no division on the hot path
+            next = 0;
+        const slot leaving = at;
+        if (leaving == entering) [[likely]]
+            return false;
+        at = entering;
+        const auto left = static_cast<unsigned>(leaving);
+        total.recorded += 1 - static_cast<int>(left & 1u);
+        total.failures += static_cast<int>(failure) - static_cast<int>((left >> 1) & 1u);
+        total.slow += static_cast<int>(slow) - static_cast<int>((left >> 2) & 1u);
+        return true;
+    }
+
+    void add_by_time(clock_ticks now, bool failure, bool slow) {
+        expire(now);
+        const std::int64_t index = now.count() / width;
+        bucket& b =
+            buckets[static_cast<std::size_t>(index % static_cast<std::int64_t>(buckets.size()))];
+        if (b.index != index)
+            b = bucket{index, {}};
+        ++b.c.recorded;
+        b.c.failures += failure ? 1 : 0;
+        b.c.slow += slow ? 1 : 0;
         ++total.recorded;
         total.failures += failure ? 1 : 0;
         total.slow += slow ? 1 : 0;
@@ -92,7 +111,7 @@ struct circuit_breaker::window {
     }
 
     void clear() {
-        std::fill(ring.begin(), ring.end(), std::uint8_t{0});
+        std::fill(ring.begin(), ring.end(), slot::empty);
         std::fill(buckets.begin(), buckets.end(), bucket{});
         next = 0;
         total = {};
@@ -100,7 +119,7 @@ struct circuit_breaker::window {
 
     bool by_time;
     std::int64_t width;
-    std::vector<std::uint8_t> ring; ///< 0: empty; bit 1 recorded, 2 failure, 4 slow
+    std::vector<slot> ring; ///< a combination of slot's bits
     std::size_t next = 0;
     std::vector<bucket> buckets;
     counts total;
@@ -152,6 +171,8 @@ std::string_view to_string(circuit_state s) noexcept {
 
 circuit_breaker::circuit_breaker(const circuit_breaker_settings& settings, std::uint64_t seed)
     : settings_((validate(settings), settings)), window_(std::make_unique<window>(settings_)),
+      counts_successes_inline_(!settings_.slow_threshold &&
+                               settings_.window == circuit_breaker_settings::window_kind::count),
       random_(seed) {
     set_needs_durations(settings_.slow_threshold.has_value()); // only slow_call reads them
 }
@@ -202,28 +223,33 @@ void circuit_breaker::release(clock_ticks now, const attempt_record* attempt,
 }
 
 admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
-    admission result; // built in place: admitted, or the refusal filled in below
-    if (const std::uint32_t epoch = closed_epoch_.load(std::memory_order_acquire)) {
-        result.ticket = epoch; // closed: all is well
+    if (const std::uint32_t epoch = closed_epoch_.load(std::memory_order_acquire)) [[likely]] {
+        admission result = admitted_; // closed: all is well
+        result.ticket = epoch;
         return result;
     }
+    return admit_unless_closed(now);
+}
+
+admission circuit_breaker::admit_unless_closed(const lazy_time& now) {
     // Open: refused without the lock while the break lasts (what the lock's
     // path answers then: nothing to catch up on, a refusal with the time
     // left). A refusal racing a transition is one made just before it.
     if (const std::int64_t until = refuse_until_.load(std::memory_order_acquire);
         until != not_refusing) {
-        if (until == refusing_while_isolated) {
-            result.admitted = false;
-            result.refusal = circuit_open_;
-            return result;
-        }
+        if (until == refusing_while_isolated)
+            return refused_;
         if (const clock_ticks at = now.get(); at.count() < until) {
-            result.admitted = false;
-            result.refusal = circuit_open_;
+            admission result = refused_;
             result.retry_after = clock_ticks(until) - at;
             return result;
         }
     }
+    return admit_locked(now);
+}
+
+admission circuit_breaker::admit_locked(const lazy_time& now) {
+    admission result = admitted_; // admitted, or refused below
     transitions happened;
     {
         std::lock_guard lock(lock_);
@@ -236,8 +262,7 @@ admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
             ++probes_in_flight_;
             result.ticket = epoch_;
         } else {
-            result.admitted = false;
-            result.refusal = circuit_open_;
+            result = refused_;
             if (state_ == circuit_state::open && !isolated_)
                 result.retry_after = open_until_ - now.get();
         }
@@ -247,58 +272,95 @@ admission circuit_breaker::admit_at(const lazy_time& now, admission_waiter&) {
     return result;
 }
 
+std::string_view circuit_breaker::count_closed(const lazy_time& now,
+                                               const attempt_record& attempt) noexcept {
+    const verdict v = judge(settings_, attempt);
+    if (v == verdict::ignored)
+        return {};
+    const bool failure = v == verdict::failure;
+    const bool slow = settings_.slow_threshold && attempt.duration >= *settings_.slow_threshold;
+    const bool counts_changed = window_->add(now, failure, slow);
+    consecutive_ = failure ? consecutive_ + 1 : 0;
+    return opening_reason(counts_changed);
+}
+
+std::string_view circuit_breaker::opening_reason(bool counts_changed) const noexcept {
+    const window::counts& c = window_->total;
+    // Unchanged counts were judged at the last attempt's end and did not
+    // open it (the window is emptied whenever the breaker closes): they do
+    // not now.
+    if (counts_changed && c.recorded >= settings_.min_calls) {
+        // failures / recorded >= ratio, without a division per attempt.
+        const double recorded = c.recorded;
+        if (c.failures >= settings_.failure_ratio * recorded)
+            return "failure_ratio";
+        if (settings_.slow_threshold && c.slow >= settings_.slow_ratio * recorded)
+            return "slow_calls";
+    }
+    if (settings_.consecutive_failures > 0 && consecutive_ >= settings_.consecutive_failures)
+        return "consecutive_failures";
+    return {};
+}
+
 void circuit_breaker::release_at(const lazy_time& now, const attempt_record* attempt,
                                  std::uint64_t ticket) noexcept {
+    lock_.lock();
+    // The common case inline: a closed breaker (nothing to catch up on) with
+    // a count window and no slow_call (no time to read) counting a success
+    // of its epoch that leaves the counts as they were (a full window of
+    // successes). The rest is out of line.
+    if (state_ == circuit_state::closed && ticket == epoch_ && attempt &&
+        attempt->result == attempt_result::success && counts_successes_inline_) [[likely]] {
+        consecutive_ = 0;
+        if (!window_->add_counted(false, false)) [[likely]] {
+            lock_.unlock();
+            return;
+        }
+        return open_if_due(now, opening_reason(true));
+    }
+    release_unless_counted(now, attempt, ticket);
+}
+
+void circuit_breaker::open_if_due(const lazy_time& now, std::string_view reason) noexcept {
+    if (reason.empty()) {
+        lock_.unlock();
+        return;
+    }
     transitions happened;
-    {
-        std::lock_guard lock(lock_);
-        if (state_ != circuit_state::closed) // closed: nothing to catch up on
-            catch_up(now, happened);
-        // An attempt admitted before the last transition says nothing about
-        // the state since: its late result is not counted.
-        if (ticket == epoch_) {
-            if (state_ == circuit_state::half_open)
-                --probes_in_flight_;
+    open(now.get(), reason, happened);
+    lock_.unlock();
+    notify(happened);
+}
+
+void circuit_breaker::release_unless_counted(const lazy_time& now, const attempt_record* attempt,
+                                             std::uint64_t ticket) noexcept {
+    transitions happened;
+    if (state_ != circuit_state::closed) // closed: nothing to catch up on
+        catch_up(now, happened);
+    // An attempt admitted before the last transition says nothing about
+    // the state since: its late result is not counted.
+    if (ticket == epoch_) {
+        if (state_ == circuit_state::half_open) {
+            --probes_in_flight_;
             if (attempt)
-                record(now, *attempt, happened);
+                judge_probe(now, *attempt, happened);
+        } else if (state_ == circuit_state::closed && attempt) {
+            if (const std::string_view opens = count_closed(now, *attempt); !opens.empty())
+                open(now.get(), opens, happened);
         }
     }
+    lock_.unlock();
     if (!happened.empty()) // rare: a transition
         notify(happened);
 }
 
-void circuit_breaker::record(const lazy_time& now, const attempt_record& attempt,
-                             transitions& out) {
+void circuit_breaker::judge_probe(const lazy_time& now, const attempt_record& attempt,
+                                  transitions& out) {
     const verdict v = judge(settings_, attempt);
-    if (v == verdict::ignored)
-        return;
-    const bool failure = v == verdict::failure;
-    if (state_ == circuit_state::half_open) {
-        if (failure)
-            open(now.get(), "probe_failed", out);
-        else if (++probe_successes_ >= settings_.probe_successes())
-            move(circuit_state::closed, now.get(), "probes_succeeded", out);
-        return;
-    }
-    // closed
-    const bool slow = settings_.slow_threshold && attempt.duration >= *settings_.slow_threshold;
-    window_->add(now, failure, slow);
-    consecutive_ = failure ? consecutive_ + 1 : 0;
-    const window::counts& c = window_->total;
-    if (c.recorded >= settings_.min_calls) {
-        // failures / recorded >= ratio, without a division per attempt.
-        const double recorded = c.recorded;
-        if (c.failures >= settings_.failure_ratio * recorded) {
-            open(now.get(), "failure_ratio", out);
-            return;
-        }
-        if (settings_.slow_threshold && c.slow >= settings_.slow_ratio * recorded) {
-            open(now.get(), "slow_calls", out);
-            return;
-        }
-    }
-    if (settings_.consecutive_failures > 0 && consecutive_ >= settings_.consecutive_failures)
-        open(now.get(), "consecutive_failures", out);
+    if (v == verdict::failure)
+        open(now.get(), "probe_failed", out);
+    else if (v == verdict::success && ++probe_successes_ >= settings_.probe_successes())
+        move(circuit_state::closed, now.get(), "probes_succeeded", out);
 }
 
 void circuit_breaker::move(circuit_state to, clock_ticks at, std::string_view reason,

@@ -14,6 +14,11 @@ using namespace std::chrono_literals;
 /// Far enough in the past that every token is free, far enough from the
 /// limit that subtracting an interval and a tolerance cannot overflow.
 constexpr clock_ticks long_ago{std::numeric_limits<std::int64_t>::min() / 4};
+/// The longest pause a pushback makes, whatever the settings (about 18
+/// years): the time packed with a flag (rate_limiter's next_) has one bit
+/// fewer than a clock_ticks (about 146 years either side of the clock's
+/// epoch), and the tolerance comes on top.
+constexpr clock_ticks longest_pause{std::numeric_limits<std::int64_t>::max() / 16};
 
 struct rate_unit {
     std::string_view name;
@@ -116,44 +121,97 @@ void validate(const rate_limit_settings& s) {
 
 rate_limiter::rate_limiter(const rate_limit_settings& settings)
     : settings_((validate(settings), settings)), interval_(settings.rate.interval()),
-      tolerance_(interval_ * (settings.burst_tokens() - 1)), next_(long_ago),
+      tolerance_(interval_ * (settings.burst_tokens() - 1)), next_(pack(long_ago, false)),
       paused_until_(long_ago) {
     set_needs_durations(false);
 }
 
-admission rate_limiter::admit(clock_ticks now, admission_waiter&) {
+[[gnu::always_inline]] inline admission rate_limiter::granted(clock_ticks token_at,
+                                                              clock_ticks wait) const noexcept {
+    const bool later = wait.count() > 0;
+    admission a = later ? reserved_ : admitted_;
+    a.ticket = ticket_of(token_at);
+    if (later) {
+        a.retry_after = wait;
+        a.wait = wait;
+    }
+    return a;
+}
+
+admission rate_limiter::refused(clock_ticks wait) const noexcept {
+    admission a = refused_;
+    a.retry_after = wait;
+    return a;
+}
+
+admission rate_limiter::admit(clock_ticks now, admission_waiter& waiter) {
+    return admit_at(lazy_time(now), waiter);
+}
+
+[[gnu::always_inline]] inline admission rate_limiter::admit_now(clock_ticks now) {
+    // Relaxed: a token guards no data of ours; the word's modification
+    // order alone decides who gets which token.
+    std::int64_t seen = next_.load(std::memory_order_relaxed);
+    while ((seen & held) == 0) {
+        const clock_ticks token_at = std::max(unpack(seen), now) - tolerance_;
+        const clock_ticks wait = token_at - now;
+        if (wait > settings_.max_wait)
+            return refused(wait); // nothing taken, nothing changed
+        if (next_.compare_exchange_weak(seen, pack(token_at + tolerance_ + interval_, false),
+                                        std::memory_order_relaxed))
+            return granted(token_at, wait);
+    }
+    return admit_locked(now);
+}
+
+admission rate_limiter::admit_at(const lazy_time& now, admission_waiter&) {
+    if (!now.known()) [[unlikely]] // read out of line: the hot path saves no registers
+        return admit_read(now);
+    return admit_now(now.get());
+}
+
+admission rate_limiter::admit_read(const lazy_time& now) {
+    return admit_now(now.get());
+}
+
+admission rate_limiter::admit_locked(clock_ticks now) {
+    admission result;
     lock_.lock();
+    clock_ticks next = hold();
     drop_returned_before(now);
     if (returned_count_ > 0) {
         // A token handed back ahead of the queue: the next asker's.
         const clock_ticks token_at = returned_[0];
         const clock_ticks wait = token_at - now;
         if (wait > settings_.max_wait) {
-            lock_.unlock();
-            return admission::reject(errc::rate_limited, wait);
+            result = refused(wait);
+        } else {
+            std::copy(returned_.begin() + 1, returned_.begin() + returned_count_,
+                      returned_.begin());
+            --returned_count_;
+            result = granted(token_at, wait);
         }
-        std::copy(returned_.begin() + 1, returned_.begin() + returned_count_, returned_.begin());
-        --returned_count_;
-        lock_.unlock();
-        return wait.count() == 0
-                   ? admission::admit(ticket_of(token_at))
-                   : admission::admit_after(wait, errc::rate_limited, ticket_of(token_at));
+    } else {
+        const clock_ticks token_at = std::max(next, now) - tolerance_;
+        const clock_ticks wait = token_at - now;
+        if (wait > settings_.max_wait) {
+            result = refused(wait);
+        } else {
+            next = token_at + tolerance_ + interval_; // reserved: later askers queue behind
+            result = granted(token_at, wait);
+        }
     }
-    const clock_ticks base = std::max(next_, now);
-    const clock_ticks token_at = base - tolerance_;
-    if (token_at <= now) {
-        next_ = base + interval_;
-        lock_.unlock();
-        return admission::admit(ticket_of(token_at));
-    }
-    const clock_ticks wait = token_at - now;
-    if (wait > settings_.max_wait) {
-        lock_.unlock();
-        return admission::reject(errc::rate_limited, wait);
-    }
-    next_ = base + interval_; // reserved: later askers queue behind
+    release_hold(next);
     lock_.unlock();
-    return admission::admit_after(wait, errc::rate_limited, ticket_of(token_at));
+    return result;
+}
+
+clock_ticks rate_limiter::hold() noexcept {
+    return unpack(next_.fetch_or(held, std::memory_order_relaxed));
+}
+
+void rate_limiter::release_hold(clock_ticks next) noexcept {
+    next_.store(pack(next, returned_count_ > 0), std::memory_order_relaxed);
 }
 
 bool rate_limiter::pushes_back(const attempt_record& attempt) const noexcept {
@@ -164,46 +222,55 @@ bool rate_limiter::pushes_back(const attempt_record& attempt) const noexcept {
 
 void rate_limiter::release_at(const lazy_time& now, const attempt_record* attempt,
                               std::uint64_t ticket) noexcept {
+    // It succeeded: its token is spent, nothing to learn.
+    if (attempt && attempt->result == attempt_result::success)
+        return;
+    release_unspent(now, attempt, ticket);
+}
+
+void rate_limiter::release_unspent(const lazy_time& now, const attempt_record* attempt,
+                                   std::uint64_t ticket) noexcept {
     if (attempt && !pushes_back(*attempt))
-        return; // it started: its token is spent, nothing to learn
+        return; // spent too, and the dependency did not push back
     release(now.get(), attempt, ticket);
 }
 
 void rate_limiter::release(clock_ticks now, const attempt_record* attempt,
                            std::uint64_t ticket) noexcept {
-    if (attempt) {
-        if (pushes_back(*attempt)) {
-            const clock_ticks pause =
-                std::min<clock_ticks>(*attempt->retry_after, settings_.pushback_cap);
-            lock_.lock();
-            pause_until(now + pause);
-            lock_.unlock();
-        }
+    if (attempt && !pushes_back(*attempt))
         return;
-    }
     lock_.lock();
-    give_back(now, token_of(ticket));
+    clock_ticks next = hold();
+    if (attempt) {
+        const clock_ticks pause =
+            std::min({*attempt->retry_after, clock_ticks(settings_.pushback_cap), longest_pause});
+        next = pause_until(next, now + pause);
+    } else {
+        next = give_back(now, next, token_of(ticket));
+    }
+    release_hold(next);
     lock_.unlock();
 }
 
-void rate_limiter::give_back(clock_ticks now, clock_ticks token_at) noexcept {
-    const clock_ticks last_promised = next_ - interval_ - tolerance_;
+clock_ticks rate_limiter::give_back(clock_ticks now, clock_ticks next,
+                                    clock_ticks token_at) noexcept {
+    const clock_ticks last_promised = next - interval_ - tolerance_;
     if (last_promised <= now) { // nothing promised ahead: back into the bucket
-        next_ = std::max(next_ - interval_, now);
+        next = std::max(next - interval_, now);
         returned_count_ = 0;
     } else if (token_at == last_promised) { // the end of the queue: it gets shorter
-        next_ -= interval_;
+        next -= interval_;
         // Times handed back just before it are the end of the queue now too.
         while (returned_count_ > 0 &&
-               returned_[returned_count_ - 1] == next_ - interval_ - tolerance_) {
+               returned_[returned_count_ - 1] == next - interval_ - tolerance_) {
             --returned_count_;
-            next_ -= interval_;
+            next -= interval_;
         }
     } else if (token_at > now && token_at >= paused_until_) {
         keep_returned(token_at);
     } // else: due already with waiters behind it, or inside a pause: spent
     // A pushback's bucket refills from empty at its end: never more than that.
-    next_ = std::max(next_, paused_until_ + tolerance_);
+    return std::max(next, paused_until_ + tolerance_);
 }
 
 void rate_limiter::keep_returned(clock_ticks token_at) noexcept {
@@ -229,17 +296,17 @@ void rate_limiter::drop_returned_before(clock_ticks t) noexcept {
     returned_count_ -= stale;
 }
 
-void rate_limiter::pause_until(clock_ticks until) noexcept {
-    // The first token asked for after the pause is free at `until`, then
-    // one per interval: the bucket is empty when the pause ends.
-    next_ = std::max(next_, until + tolerance_);
+clock_ticks rate_limiter::pause_until(clock_ticks next, clock_ticks until) noexcept {
     paused_until_ = std::max(paused_until_, until);
     drop_returned_before(until);
+    // The first token asked for after the pause is free at `until`, then
+    // one per interval: the bucket is empty when the pause ends.
+    return std::max(next, until + tolerance_);
 }
 
 clock_ticks rate_limiter::next_free(clock_ticks now) const noexcept {
     lock_.lock();
-    clock_ticks at = std::max(next_, now) - tolerance_;
+    clock_ticks at = std::max(unpack(next_.load(std::memory_order_relaxed)), now) - tolerance_;
     for (int i = 0; i < returned_count_; ++i)
         if (returned_[i] >= now) {
             at = std::min(at, returned_[i]);

@@ -69,6 +69,15 @@ protected:
     std::vector<circuit_transition> seen;
 };
 
+/// A window of the last `size` attempts, judged once it holds `min_calls`.
+circuit_breaker_settings last(int size, int min_calls, double failure_ratio = 0.5) {
+    circuit_breaker_settings s;
+    s.window_size = size;
+    s.min_calls = min_calls;
+    s.failure_ratio = failure_ratio;
+    return s;
+}
+
 circuit_breaker_settings five_of_five() {
     circuit_breaker_settings s;
     s.window_size = 5;
@@ -93,11 +102,7 @@ TEST_F(breaker_test, five_failures_open_it_at_the_fifth_end_and_refusals_carry_t
 }
 
 TEST_F(breaker_test, ten_successes_then_four_failures_in_a_window_of_ten_stay_closed) {
-    circuit_breaker_settings s;
-    s.window_size = 10;
-    s.min_calls = 10;
-    s.failure_ratio = 0.5;
-    make(s);
+    make(last(10, 10));
     for (int i = 0; i < 10; ++i)
         ASSERT_TRUE(attempt(nanos(i * 1ms), succeeded()));
     for (int i = 0; i < 4; ++i)
@@ -127,10 +132,46 @@ TEST_F(breaker_test, a_time_window_forgets_attempts_older_than_its_size) {
         << "one recorded: under min_calls";
 }
 
+// A closed breaker with a count window counts a success that leaves the
+// window's counts as they were without judging them again: these show the
+// cases where the counts change or a failure repeats are still judged.
+TEST_F(breaker_test, a_success_that_brings_the_window_to_min_calls_opens_it_on_the_ratio) {
+    make(last(10, 10));
+    for (int i = 0; i < 9; ++i)
+        ASSERT_TRUE(attempt(nanos(i * 1ms), failed()));
+    EXPECT_TRUE(seen.empty()) << "9 recorded: under min_calls";
+    ASSERT_TRUE(attempt(10ms, succeeded())); // 9 failures of 10
+    EXPECT_EQ(transitions(), "11ms closed->open failure_ratio\n");
+}
+
+TEST_F(breaker_test, a_full_window_of_successes_keeps_exact_counts_until_failures_replace_them) {
+    make(last(4, 4));
+    for (int i = 0; i < 100; ++i)
+        ASSERT_TRUE(attempt(nanos(i * 1ms), succeeded()));
+    circuit_snapshot snap = breaker->snapshot(100ms);
+    EXPECT_EQ(snap.recorded, 4);
+    EXPECT_DOUBLE_EQ(snap.failure_ratio, 0.0);
+    ASSERT_TRUE(attempt(200ms, failed())); // 1 of 4
+    snap = breaker->snapshot(201ms);
+    EXPECT_EQ(snap.state, circuit_state::closed);
+    EXPECT_DOUBLE_EQ(snap.failure_ratio, 0.25);
+    ASSERT_TRUE(attempt(300ms, failed())); // 2 of 4
+    EXPECT_EQ(transitions(), "301ms closed->open failure_ratio\n");
+}
+
+TEST_F(breaker_test, a_failure_replacing_a_failure_in_a_full_window_still_counts_in_a_row) {
+    circuit_breaker_settings s = last(2, 100); // the ratio never counts
+    s.consecutive_failures = 3;
+    make(s);
+    ASSERT_TRUE(attempt(0ms, failed()));
+    ASSERT_TRUE(attempt(10ms, failed()));
+    EXPECT_TRUE(seen.empty());
+    ASSERT_TRUE(attempt(20ms, failed())); // the window's counts unchanged
+    EXPECT_EQ(transitions(), "21ms closed->open consecutive_failures\n");
+}
+
 TEST_F(breaker_test, consecutive_failures_open_it_whatever_the_ratio) {
-    circuit_breaker_settings s;
-    s.window_size = 100;
-    s.min_calls = 100;
+    circuit_breaker_settings s = last(100, 100);
     s.consecutive_failures = 3;
     make(s);
     ASSERT_TRUE(attempt(0ms, failed()));
@@ -309,26 +350,44 @@ TEST_F(breaker_test, isolate_holds_it_open_until_reset) {
     EXPECT_EQ(transitions(), "1000ms closed->open isolated\n7200000ms open->closed reset\n");
 }
 
-TEST(circuit_breaker, eight_threads_recording_into_one_breaker_give_exact_counts) {
-    circuit_breaker_settings s;
-    s.window_size = 80'000;
-    s.min_calls = 80'001; // never opens: every attempt is counted
-    circuit_breaker breaker(s);
+/// Eight threads each admit and record 10,000 attempts into `breaker`, the
+/// i-th as `of(i)`.
+void record_on_eight_threads(circuit_breaker& breaker, attempt_record (*of)(int)) {
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
-        threads.emplace_back([&breaker] {
+        threads.emplace_back([&breaker, of] {
             no_wait waiter;
             for (int i = 0; i < 10'000; ++i) {
                 const admission a = breaker.admit(nanos(i), waiter);
-                const attempt_record r = i % 4 == 0 ? failed() : succeeded();
+                const attempt_record r = of(i);
                 breaker.release(nanos(i), &r, a.ticket);
             }
         });
     }
     for (std::thread& t : threads)
         t.join();
+}
+
+TEST(circuit_breaker, eight_threads_recording_into_one_breaker_give_exact_counts) {
+    circuit_breaker breaker(last(80'000, 80'001)); // never opens: every attempt is counted
+    record_on_eight_threads(breaker, [](int i) { return i % 4 == 0 ? failed() : succeeded(); });
     const circuit_snapshot snap = breaker.snapshot(1s);
     EXPECT_EQ(snap.recorded, 80'000);
+    EXPECT_DOUBLE_EQ(snap.failure_ratio, 0.25);
+}
+
+TEST(circuit_breaker, eight_threads_recording_into_a_full_window_keep_its_counts_exact) {
+    circuit_breaker breaker(last(1000, 1001)); // never opens
+    record_on_eight_threads(breaker, [](int) { return succeeded(); });
+    EXPECT_EQ(breaker.snapshot(1s).recorded, 1000);
+    no_wait waiter;
+    for (int i = 0; i < 250; ++i) { // a quarter of the window replaced
+        const admission a = breaker.admit(1s, waiter);
+        const attempt_record r = failed();
+        breaker.release(1s, &r, a.ticket);
+    }
+    const circuit_snapshot snap = breaker.snapshot(1s);
+    EXPECT_EQ(snap.recorded, 1000);
     EXPECT_DOUBLE_EQ(snap.failure_ratio, 0.25);
 }
 

@@ -155,6 +155,18 @@ TEST(rate_limiter_bucket, a_returned_reservation_goes_to_the_next_asker) {
     EXPECT_EQ(limiter.admit(at(50ms), w).wait, 250ms) << "then behind c";
 }
 
+TEST(rate_limiter_bucket, a_returned_token_once_past_is_dropped_and_the_queue_goes_on) {
+    rate_limiter limiter(bucket(10, 1, 1s));
+    no_waiter w;
+    limiter.admit(at(0s), w);                     // runs at 0
+    const admission b = limiter.admit(at(0s), w); // 100 ms
+    limiter.admit(at(0s), w);                     // 200 ms
+    limiter.release(at(50ms), nullptr, b.ticket); // 100 ms kept for the next asker
+    EXPECT_EQ(limiter.admit(at(150ms), w).wait, 150ms) << "100 ms is past: the next, 300 ms";
+    EXPECT_EQ(limiter.admit(at(150ms), w).wait, 250ms);
+    EXPECT_EQ(limiter.next_free(at(150ms)), at(500ms));
+}
+
 TEST(rate_limiter_bucket, the_last_reservation_returned_shortens_the_queue) {
     rate_limiter limiter(bucket(10, 1, 1s));
     no_waiter w;
@@ -211,6 +223,21 @@ TEST(rate_limiter_bucket, a_throttled_attempt_pauses_the_bucket_capped_and_only_
     rate_limiter deaf(s);
     deaf.release(at(0s), &record, 0);
     EXPECT_TRUE(deaf.admit(at(0s), w).admitted);
+}
+
+TEST(rate_limiter_bucket, far_from_the_clocks_epoch_a_pushback_pauses_as_near_it) {
+    // A system_clock's time: 56 years since its epoch.
+    const clock_ticks now =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::years(56));
+    auto s = bucket(10, 10);
+    s.pushback_cap = std::chrono::hours(24 * 365 * 100); // a cap that never caps
+    rate_limiter limiter(s);
+    no_waiter w;
+    const attempt_record record = throttled(2s);
+    limiter.release(now, &record, 0);
+    EXPECT_EQ(limiter.paused_until(), now + 2s);
+    EXPECT_EQ(limiter.admit(now + 1999ms, w).retry_after, 1ms);
+    EXPECT_TRUE(limiter.admit(now + 2s, w).admitted);
 }
 
 TEST(rate_limiter_bucket, a_success_or_a_failure_without_advice_changes_nothing) {

@@ -381,6 +381,9 @@ private:
 
     /// Asks the retry gate about the next attempt; a refusal ends the call.
     bool gate_allows(time_point now);
+    /// Asks the retry gate about the call, before its first attempt; a
+    /// refusal ends the call with no attempt.
+    void admit_call(time_point now) noexcept;
     admission_strategy* admission_at(int i) const noexcept;
     enum class admitted : std::uint8_t { yes, no, waiting };
     /// Breaker, then rate limiter, then bulkhead, from strategy `from` on. A

@@ -27,8 +27,8 @@ namespace keel {
 struct adaptive_throttle_settings {
     double k = 2.0; ///< accepts count k times: at k × accepts >= requests nothing is refused
     std::chrono::nanoseconds window = std::chrono::minutes(2);
-    std::int64_t min_requests = 20; ///< no refusal with fewer requests in the window
-    double max_rejection = 0.9;     ///< the refusal probability never exceeds it
+    std::int64_t min_requests = 20;             ///< no refusal with fewer requests in the window
+    double max_rejection = 0.9;                 ///< the refusal probability never exceeds it
     std::uint64_t seed = 0x2545f4914f6cdd1dULL; ///< of the refusal draws
 
     friend bool operator==(const adaptive_throttle_settings&,

@@ -126,6 +126,44 @@ void emit_rate_limit(YAML::Emitter& out, const std::optional<rate_limit_settings
     out << YAML::EndMap;
 }
 
+/// Always shown: it is on unless turned `off`.
+void emit_retry_budget(YAML::Emitter& out, const std::optional<retry_budget_settings>& budget) {
+    out << YAML::Key << "retry_budget" << YAML::Value;
+    if (!budget) {
+        out << "off";
+        return;
+    }
+    out << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "kind" << YAML::Value << std::string(to_string(budget->kind));
+    if (budget->kind == retry_budget_settings::budget_kind::ratio) {
+        out << YAML::Key << "percent" << YAML::Value << budget->percent;
+        out << YAML::Key << "min_per_second" << YAML::Value << budget->min_per_second;
+        out << YAML::Key << "ttl" << YAML::Value << format_duration(budget->ttl);
+    } else {
+        out << YAML::Key << "max_tokens" << YAML::Value << budget->max_tokens;
+        out << YAML::Key << "token_ratio" << YAML::Value << budget->token_ratio;
+    }
+    out << YAML::EndMap;
+}
+
+/// `off` when `inherited` would otherwise reach a dependency that has none.
+void emit_throttle(YAML::Emitter& out, const std::optional<adaptive_throttle_settings>& throttle,
+                   bool inherited) {
+    if (!throttle) {
+        if (inherited)
+            out << YAML::Key << "adaptive_throttle" << YAML::Value << "off";
+        return;
+    }
+    out << YAML::Key << "adaptive_throttle" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "k" << YAML::Value << throttle->k;
+    out << YAML::Key << "window" << YAML::Value << format_duration(throttle->window);
+    out << YAML::Key << "min_requests" << YAML::Value << throttle->min_requests;
+    out << YAML::Key << "max_rejection" << YAML::Value << throttle->max_rejection;
+    if (throttle->seed != adaptive_throttle_settings{}.seed)
+        out << YAML::Key << "seed" << YAML::Value << throttle->seed;
+    out << YAML::EndMap;
+}
+
 /// `off` (the bulkhead, or its adaptive limit) when `inherited` would
 /// otherwise reach a dependency that has none.
 void emit_bulkhead(YAML::Emitter& out, const std::optional<bulkhead_settings>& bulkhead,
@@ -236,6 +274,8 @@ std::string explain(const document& doc, std::string_view only) {
         emit_breaker(out, doc.defaults_circuit_breaker, false);
         emit_bulkhead(out, doc.defaults_bulkhead, std::nullopt);
         emit_rate_limit(out, doc.defaults_rate_limit, false);
+        emit_retry_budget(out, doc.defaults_retry_budget);
+        emit_throttle(out, doc.defaults_adaptive_throttle, false);
         out << YAML::EndMap;
     }
     if (!profiles.empty()) {
@@ -263,6 +303,8 @@ std::string explain(const document& doc, std::string_view only) {
         emit_breaker(out, dep->circuit_breaker, doc.defaults_circuit_breaker.has_value());
         emit_bulkhead(out, dep->bulkhead, doc.defaults_bulkhead);
         emit_rate_limit(out, dep->rate_limit, doc.defaults_rate_limit.has_value());
+        emit_retry_budget(out, dep->retry_budget);
+        emit_throttle(out, dep->adaptive_throttle, doc.defaults_adaptive_throttle.has_value());
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

@@ -120,9 +120,8 @@ bool adaptive_throttle::refuse_call(clock_ticks now) noexcept {
 bool adaptive_throttle::draw_refuses(double probability) noexcept {
     // splitmix64 over an atomic counter: one draw per refusal decision,
     // the same sequence for the same seed.
-    std::uint64_t z =
-        random_state_.fetch_add(0x9e3779b97f4a7c15ULL, std::memory_order_relaxed) +
-        0x9e3779b97f4a7c15ULL;
+    std::uint64_t z = random_state_.fetch_add(0x9e3779b97f4a7c15ULL, std::memory_order_relaxed) +
+                      0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     z ^= z >> 31;

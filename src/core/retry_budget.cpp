@@ -11,13 +11,17 @@ namespace {
 
 constexpr std::uint64_t count_mask = 0xffff'ffffULL;
 
-std::uint32_t tag_of(std::uint64_t word) noexcept { return static_cast<std::uint32_t>(word >> 32); }
+std::uint32_t tag_of(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word >> 32);
+}
 
 std::uint64_t word_of(std::int64_t bucket, std::uint64_t count) noexcept {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(bucket)) << 32) | count;
 }
 
-std::int64_t thousandths(double v) noexcept { return static_cast<std::int64_t>(std::llround(v * 1000.0)); }
+std::int64_t thousandths(double v) noexcept {
+    return static_cast<std::int64_t>(std::llround(v * 1000.0));
+}
 
 std::size_t slot_of(std::int64_t bucket) noexcept {
     const std::int64_t r = bucket % retry_budget::buckets;
@@ -87,7 +91,8 @@ void retry_budget::add(tagged& slot, std::int64_t bucket) noexcept {
         // The slot's bucket is this one (or a later one another thread's
         // clock reached first: counted there); else it held a bucket that
         // has expired, and starts over.
-        const auto age = static_cast<std::int32_t>(static_cast<std::uint32_t>(bucket) - tag_of(old));
+        const auto age =
+            static_cast<std::int32_t>(static_cast<std::uint32_t>(bucket) - tag_of(old));
         std::uint64_t next = word_of(bucket, 1);
         if (age <= 0)
             next = (old & count_mask) == count_mask ? old : old + 1;
@@ -143,9 +148,10 @@ void retry_budget::on_attempt_end(attempt_result result, bool retryable) noexcep
         return;
     std::int64_t old = milli_tokens_.load(std::memory_order_relaxed);
     for (;;) {
-        const std::int64_t next =
-            success ? std::min(old + ratio_milli_, max_milli_) : std::max<std::int64_t>(old - 1000, 0);
-        if (next == old || milli_tokens_.compare_exchange_weak(old, next, std::memory_order_relaxed))
+        const std::int64_t next = success ? std::min(old + ratio_milli_, max_milli_)
+                                          : std::max<std::int64_t>(old - 1000, 0);
+        if (next == old ||
+            milli_tokens_.compare_exchange_weak(old, next, std::memory_order_relaxed))
             return;
     }
 }

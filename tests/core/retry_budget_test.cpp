@@ -179,7 +179,9 @@ public:
         return code == 503 ? fault_class::transient : fault_class::permanent;
     }
 };
-std::error_code status(int code) { return {code, category_instance<status_category>()}; }
+std::error_code status(int code) {
+    return {code, category_instance<status_category>()};
+}
 
 class budget_pipeline_test : public ::testing::Test {
 protected:

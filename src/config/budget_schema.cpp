@@ -67,7 +67,7 @@ void check_kind_keys(reader& r, const value& n, const std::string& path, budget_
                                    : std::span<const std::string_view>(ratio_only);
     for (const auto& [key, item] : n.entries())
         if (listed(key, foreign))
-            r.error(item, join(path, key),
+            r.error(item.key_where(), join(path, key),
                     "not a setting of kind " + std::string(to_string(kind)) + " (kind " +
                         std::string(to_string(kind == budget_kind::ratio ? budget_kind::tokens
                                                                          : budget_kind::ratio)) +

@@ -13,11 +13,16 @@ namespace keel::config {
 
 namespace {
 
-std::string number(double v) {
+/// The shortest text that reads back as the same double: 20, 0.1.
+std::string shortest(double v) {
     char buffer[64];
-    // The shortest text that reads back as the same double.
     auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
-    std::string out(buffer, ec == std::errc() ? end : buffer);
+    return std::string(buffer, ec == std::errc() ? end : buffer);
+}
+
+/// As shortest(), a whole number with ".0": 2.0 (a ratio, a multiplier).
+std::string number(double v) {
+    std::string out = shortest(v);
     if (out.find_first_of(".eE") == std::string::npos)
         out += ".0";
     return out;
@@ -136,12 +141,12 @@ void emit_retry_budget(YAML::Emitter& out, const std::optional<retry_budget_sett
     out << YAML::Flow << YAML::BeginMap;
     out << YAML::Key << "kind" << YAML::Value << std::string(to_string(budget->kind));
     if (budget->kind == retry_budget_settings::budget_kind::ratio) {
-        out << YAML::Key << "percent" << YAML::Value << budget->percent;
-        out << YAML::Key << "min_per_second" << YAML::Value << budget->min_per_second;
+        out << YAML::Key << "percent" << YAML::Value << shortest(budget->percent);
+        out << YAML::Key << "min_per_second" << YAML::Value << shortest(budget->min_per_second);
         out << YAML::Key << "ttl" << YAML::Value << format_duration(budget->ttl);
     } else {
-        out << YAML::Key << "max_tokens" << YAML::Value << budget->max_tokens;
-        out << YAML::Key << "token_ratio" << YAML::Value << budget->token_ratio;
+        out << YAML::Key << "max_tokens" << YAML::Value << shortest(budget->max_tokens);
+        out << YAML::Key << "token_ratio" << YAML::Value << shortest(budget->token_ratio);
     }
     out << YAML::EndMap;
 }
@@ -155,10 +160,10 @@ void emit_throttle(YAML::Emitter& out, const std::optional<adaptive_throttle_set
         return;
     }
     out << YAML::Key << "adaptive_throttle" << YAML::Value << YAML::Flow << YAML::BeginMap;
-    out << YAML::Key << "k" << YAML::Value << throttle->k;
+    out << YAML::Key << "k" << YAML::Value << number(throttle->k);
     out << YAML::Key << "window" << YAML::Value << format_duration(throttle->window);
     out << YAML::Key << "min_requests" << YAML::Value << throttle->min_requests;
-    out << YAML::Key << "max_rejection" << YAML::Value << throttle->max_rejection;
+    out << YAML::Key << "max_rejection" << YAML::Value << shortest(throttle->max_rejection);
     if (throttle->seed != adaptive_throttle_settings{}.seed)
         out << YAML::Key << "seed" << YAML::Value << throttle->seed;
     out << YAML::EndMap;

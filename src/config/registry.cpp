@@ -63,18 +63,32 @@ registry::gate_of(const std::string& name, const pipeline_policy& policy,
                   const std::optional<keel::retry_budget_settings>& budget,
                   const std::optional<keel::adaptive_throttle_settings>& throttle) {
     std::shared_ptr<keel::retry_budget> bounds_retries;
-    if (!budget)
+    if (!budget || policy.retry.max_attempts <= 1) // with no retry it would only count calls
         strategies_->forget<keel::retry_budget>(name);
-    else if (policy.retry.max_attempts > 1) // with no retry it would only count calls
+    else
         bounds_retries = strategies_->obtain<keel::retry_budget>(name, "", *budget);
     std::shared_ptr<keel::adaptive_throttle> refuses_early;
     if (!throttle)
         strategies_->forget<keel::adaptive_throttle>(name);
     else
         refuses_early = strategies_->obtain<keel::adaptive_throttle>(name, "", *throttle);
-    if (!bounds_retries && !refuses_early)
+    if (!bounds_retries && !refuses_early) {
+        take_out(name, gates_);
         return nullptr;
-    return std::make_shared<keel::budget_gate>(std::move(bounds_retries), std::move(refuses_early));
+    }
+    std::shared_ptr<keel::budget_gate> gate;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = gates_.find(name); it != gates_.end() &&
+                                         it->second->budget() == bounds_retries &&
+                                         it->second->throttle() == refuses_early)
+            gate = it->second; // the same state: listeners heard of it already
+    }
+    if (!gate)
+        gate = std::make_shared<keel::budget_gate>(std::move(bounds_retries),
+                                                   std::move(refuses_early));
+    put_in_place(name, gate, gates_, gate_listeners_);
+    return gate;
 }
 
 std::shared_ptr<keel::admission_strategy>
@@ -334,6 +348,10 @@ void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener l
 
 void registry::on_bulkhead(bulkhead_listener listener) {
     listen(bulkheads_, bulkhead_listeners_, std::move(listener));
+}
+
+void registry::on_retry_gate(retry_gate_listener listener) {
+    listen(gates_, gate_listeners_, std::move(listener));
 }
 
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {

@@ -199,6 +199,13 @@ protected:
         policy.strategies = chain;
         return policy;
     }
+    /// One call of `op` through `p`, run until it completes.
+    call_report run(chain_pipeline& p, scripted_op& op, completion& c) {
+        call_report report;
+        p.async_run(std::ref(op), report, record(c));
+        run_for(context, 1s, [&] { return c.done(); });
+        return report;
+    }
     asio::io_context context;
 };
 
@@ -209,9 +216,7 @@ TEST_F(budget_pipeline_test, a_refused_retry_ends_with_the_last_real_error_and_r
     chain_pipeline p(context, "dep", policy_with(budget));
     scripted_op op(context, {fail(status(503))});
     completion c;
-    call_report report;
-    p.async_run(std::ref(op), report, record(c));
-    run_for(context, 1s, [&] { return c.done(); });
+    const call_report report = run(p, op, c);
     ASSERT_EQ(c.calls, 1);
     EXPECT_EQ(c.ec, status(503));
     EXPECT_EQ(op.calls(), 2) << "1 in reserve + 20% of 1 call: one retry";
@@ -233,9 +238,7 @@ TEST_F(budget_pipeline_test, a_throttled_call_ends_rejected_with_no_attempt) {
     chain_pipeline p(context, "dep", policy_with(nullptr, throttle));
     scripted_op op(context, {ok(1)});
     completion c;
-    call_report report;
-    p.async_run(std::ref(op), report, record(c));
-    run_for(context, 1s, [&] { return c.done(); });
+    const call_report report = run(p, op, c);
     ASSERT_EQ(c.calls, 1);
     EXPECT_EQ(c.ec, make_error_code(errc::throttled_locally));
     EXPECT_TRUE(c.ec == condition::rejected);
@@ -288,9 +291,7 @@ TEST_F(budget_pipeline_test, a_tokens_budget_below_half_stops_retries) {
     chain_pipeline p(context, "dep", policy_with(budget));
     scripted_op op(context, {fail(status(503))});
     completion c;
-    call_report report;
-    p.async_run(std::ref(op), report, record(c));
-    run_for(context, 1s, [&] { return c.done(); });
+    const call_report report = run(p, op, c);
     // 4 -> 3 (retry), 3 -> 2 (2 is not more than 2: refused).
     EXPECT_EQ(op.calls(), 2);
     EXPECT_EQ(report.reason, give_up_reason::budget);

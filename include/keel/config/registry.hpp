@@ -48,6 +48,11 @@ using endpoint_circuit_breakers_listener = std::function<void(
 using bulkhead_listener = std::function<void(std::string_view dependency,
                                              const std::shared_ptr<keel::bulkhead>& bulkhead)>;
 
+/// Hears of every retry gate (a dependency's retry budget and adaptive
+/// throttle) a registry puts into a pipeline.
+using retry_gate_listener = std::function<void(std::string_view dependency,
+                                               const std::shared_ptr<keel::budget_gate>& gate)>;
+
 /// One breaker as a readiness or health endpoint shows it.
 struct circuit_breaker_status {
     std::string dependency;
@@ -166,6 +171,9 @@ public:
     /// reload is not new). The place to keep a bulkhead for its gauges
     /// (in_flight, limit, queued).
     void on_bulkhead(bulkhead_listener listener);
+    /// The same for retry gates: every one in place at once, then each new
+    /// one (new when its budget or throttle is) before calls use it.
+    void on_retry_gate(retry_gate_listener listener);
 
     /// A snapshot of every breaker of the dependencies in pipelines (one per
     /// endpoint for `scope: endpoint`, once it has been used), sorted by
@@ -258,10 +266,13 @@ private:
     breakers_of<keel::endpoint_circuit_breakers> endpoint_breakers_;
     /// The bulkhead each pipeline was last given.
     breakers_of<keel::bulkhead> bulkheads_;
+    /// The retry gate each pipeline was last given.
+    breakers_of<keel::budget_gate> gates_;
     std::vector<std::function<void(const reload_event&)>> listeners_;
     std::vector<circuit_breaker_listener> breaker_listeners_;
     std::vector<endpoint_circuit_breakers_listener> endpoint_breaker_listeners_;
     std::vector<bulkhead_listener> bulkhead_listeners_;
+    std::vector<retry_gate_listener> gate_listeners_;
 };
 
 struct watch_options {

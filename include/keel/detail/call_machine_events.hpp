@@ -221,9 +221,8 @@ inline void call_machine<Clock, Observer, Chain>::decide_end(give_up_reason reas
     complete_pending_ = true;
     hedge_at_ = time_point::max();
     if constexpr (Chain::enabled) {
-        if (params_.strategies && params_.strategies->gate &&
-            params_.strategies->gate->hears_call_ends())
-            params_.strategies->gate->on_call_end(ticks(now), attempts_started_, error_, fault_);
+        if (gate_hears_ & hears_call_ends) [[unlikely]]
+            gate_call_end(now);
     }
     for (int i = 0; i < used(); ++i) {
         if (slots_[i].running) {

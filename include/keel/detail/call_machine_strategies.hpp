@@ -75,6 +75,9 @@ inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] t
 
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::admit_call(time_point now) noexcept {
+    const retry_gate& gate = *params_.strategies->gate;
+    gate_hears_ = static_cast<std::uint8_t>((gate.hears_attempts() ? hears_attempts : 0) |
+                                            (gate.hears_call_ends() ? hears_call_ends : 0));
     const admission a = params_.strategies->gate->admit_call(ticks(now));
     if (a.admitted) [[likely]]
         return;
@@ -88,12 +91,23 @@ inline void call_machine<Clock, Observer, Chain>::admit_call(time_point now) noe
 }
 
 template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::gate_attempt_end(const attempt_record& record) noexcept {
+    params_.strategies->gate->on_attempt_end(
+        record, params_.retry && params_.retry->retry_on.contains(record.fault));
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::gate_call_end(time_point now) noexcept {
+    params_.strategies->gate->on_call_end(ticks(now), attempts_started_, error_, fault_);
+}
+
+template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() const noexcept {
     if constexpr (Chain::enabled) {
         const strategy_chain* c = params_.strategies;
         if (!c)
             return false;
-        return c->listener || (c->gate && c->gate->hears_call_ends()) ||
+        return c->listener || (gate_hears_ & hears_call_ends) ||
                (c->breaker && c->breaker->needs_durations()) ||
                (c->rate_limiter && c->rate_limiter->needs_durations()) ||
                (c->bulkhead && c->bulkhead->needs_durations());
@@ -284,9 +298,8 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const
         admission_at(i)->release_at(now, &record, s.tickets[i]);
     }
     s.admitted = 0;
-    if (params_.strategies->gate && params_.strategies->gate->hears_attempts())
-        params_.strategies->gate->on_attempt_end(
-            record, params_.retry && params_.retry->retry_on.contains(record.fault));
+    if (gate_hears_ & hears_attempts) [[unlikely]]
+        gate_attempt_end(record);
     if (params_.strategies->listener) // a listener makes the driver read the clock
         params_.strategies->listener->on_attempt_end(now.get(), record);
 }

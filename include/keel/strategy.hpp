@@ -268,6 +268,12 @@ public:
     bool hears_call_ends() const noexcept { return hears_call_ends_; }
     /// Why a call gives up when may_retry() refuses.
     give_up_reason refusal_reason() const noexcept { return refusal_reason_; }
+    /// Whether admit_call() must see every call, before the breaker is
+    /// asked about its first attempt (true unless the gate says otherwise).
+    /// False: a call an open breaker refuses may never reach the gate,
+    /// which keeps that refusal as cheap as without a gate (a retry budget
+    /// deposits only for the calls that are sent).
+    bool hears_every_call() const noexcept { return hears_every_call_; }
 
 protected:
     /// Set at construction, before the gate is shared.
@@ -276,11 +282,13 @@ protected:
         hears_call_ends_ = call_ends;
     }
     void set_refusal_reason(give_up_reason reason) noexcept { refusal_reason_ = reason; }
+    void set_hears_every_call(bool every) noexcept { hears_every_call_ = every; }
 
 private:
     bool hears_attempts_ = false;
     bool hears_call_ends_ = false;
     give_up_reason refusal_reason_ = give_up_reason::rejected;
+    bool hears_every_call_ = true;
 };
 
 /// More than one attempt of a call in flight (hedging). The first

@@ -12,6 +12,9 @@ budget_gate::budget_gate(std::shared_ptr<retry_budget> budget,
     set_hearing(budget_ && budget_->settings().kind == retry_budget_settings::budget_kind::tokens,
                 throttle_ != nullptr);
     set_refusal_reason(give_up_reason::budget);
+    // Adaptive throttling refuses before the breaker and counts every call;
+    // a budget alone may miss the calls an open breaker refuses.
+    set_hears_every_call(throttle_ != nullptr);
 }
 
 admission budget_gate::admit_call(clock_ticks now) noexcept {

@@ -80,12 +80,12 @@ retry_budget::retry_budget(const retry_budget_settings& settings)
     }
 }
 
-std::int64_t retry_budget::bucket_of(clock_ticks now) const noexcept {
+inline std::int64_t retry_budget::bucket_of(clock_ticks now) const noexcept {
     const std::int64_t t = now.count();
     return t >= 0 ? t / bucket_width_ : -((-t - 1) / bucket_width_) - 1;
 }
 
-void retry_budget::add(tagged& slot, std::int64_t bucket) noexcept {
+inline void retry_budget::add(tagged& slot, std::int64_t bucket) noexcept {
     std::uint64_t old = slot.load(std::memory_order_relaxed);
     for (;;) {
         // The slot's bucket is this one (or a later one another thread's

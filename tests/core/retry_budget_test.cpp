@@ -298,5 +298,35 @@ TEST_F(budget_pipeline_test, a_tokens_budget_below_half_stops_retries) {
     EXPECT_EQ(c.ec, status(503));
 }
 
+/// A breaker stand-in that refuses every attempt, as an open circuit does.
+struct open_circuit final : admission_strategy {
+    int asked = 0;
+    admission admit(clock_ticks, admission_waiter&) override {
+        ++asked;
+        return admission::reject(errc::circuit_open);
+    }
+    void release(clock_ticks, const attempt_record*, std::uint64_t) noexcept override {}
+};
+
+TEST_F(budget_pipeline_test, a_call_an_open_breaker_refuses_deposits_nothing) {
+    retry_budget_settings s;
+    s.percent = 100; // a call deposits a whole retry: visible in available()
+    auto budget = std::make_shared<retry_budget>(s);
+    pipeline_policy policy = policy_with(budget);
+    auto breaker = std::make_shared<open_circuit>();
+    auto chain = std::make_shared<strategy_chain>(*policy.strategies);
+    chain->breaker = breaker;
+    policy.strategies = chain;
+    chain_pipeline p(context, "dep", policy);
+    scripted_op op(context, {ok(1)});
+    completion c;
+    const call_report report = run(p, op, c);
+    EXPECT_EQ(c.ec, make_error_code(errc::circuit_open));
+    EXPECT_EQ(report.attempts, 0);
+    EXPECT_EQ(breaker->asked, 1);
+    EXPECT_EQ(budget->available(manual_clock::now().time_since_epoch()), 100.0)
+        << "the reserve only: a call never sent deposits nothing";
+}
+
 } // namespace
 } // namespace keel::test

@@ -1,3 +1,5 @@
+// Over 400 lines: the families of every metric (calls, strategies, reloads) are registered and
+// resolved together, per dependency, in one place.
 // keel::prometheus::metrics: the metric families, each dependency's handles
 // resolved once, the publishing thread for a registry of the user's, and the
 // glue to keel::observer. Recording is in recording.cpp, publishing in

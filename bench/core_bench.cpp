@@ -18,6 +18,7 @@
 //   BM_keel_bulkhead_contended          two threads, one shared bulkhead
 //   BM_keel_pipeline_rate_limit(_paired) through a token bucket that never runs dry
 //   BM_keel_rate_limit_contended        two threads, one shared token bucket
+//   BM_keel_pipeline_budget(_paired)    through the default retry budget (a deposit a call)
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -59,6 +60,7 @@
 //
 // Summarise a run with: python3 bench/compare.py [build/release/bench/core.json]
 
+#include <keel/budget_gate.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
@@ -774,6 +776,33 @@ void BM_keel_rate_limit_contended(benchmark::State& state) {
     run_chain_callback(state, rate_limit_policy(shared));
 }
 
+/// BM_keel_pipeline through the retry budget keel turns on by default for
+/// every dependency (ratio: 20%, 10/s, 10 s): each call deposits (one
+/// compare-and-swap); the first attempt succeeds, nothing is withdrawn.
+keel::pipeline_policy budget_policy() {
+    keel::pipeline_policy p = full_policy();
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->gate = std::make_shared<keel::budget_gate>(
+        std::make_shared<keel::retry_budget>(keel::retry_budget_settings{}), nullptr);
+    p.strategies = chain;
+    return p;
+}
+
+void BM_keel_pipeline_budget(benchmark::State& state) {
+    run_chain_callback(state, budget_policy());
+}
+
+/// The default retry budget's added cost, paired (see paired_driver):
+/// target +20 ns.
+void BM_keel_pipeline_budget_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    chain_pipeline budgeted(context, "bench", budget_policy());
+    paired_driver<chain_pipeline> driver(state, context, base, budgeted, "budget_ns");
+    driver.run();
+}
+
 #if KEEL_BENCH_WITH_PROMETHEUS
 /// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
 /// dependency's metrics observer (each event a few atomics on handles
@@ -905,6 +934,8 @@ BENCHMARK(BM_keel_bulkhead_contended)->Threads(2)->UseRealTime();
 BENCHMARK(BM_keel_pipeline_rate_limit)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_rate_limit_paired);
 BENCHMARK(BM_keel_rate_limit_contended)->Threads(2)->UseRealTime();
+BENCHMARK(BM_keel_pipeline_budget)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_budget_paired);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_metrics_paired);

@@ -35,6 +35,7 @@ void with_config(asio::io_context& io, Operation op, Token token) {
     keel::prometheus::count_reloads(metrics, policies);      // keel_config_reloads_total
     keel::prometheus::watch_breakers(metrics, policies);     // keel_circuit_*
     keel::prometheus::watch_bulkheads(metrics, policies);    // keel_bulkhead_*
+    keel::prometheus::watch_retry_gates(metrics, policies);  // keel_retry_budget_*, ...
     auto server = keel::prometheus::serve(metrics, doc.metrics); // null without metrics.listen
     auto watcher = keel::config::watch(io.get_executor(), policies, "service.yaml");
 

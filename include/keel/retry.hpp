@@ -30,7 +30,9 @@ enum class give_up_reason : std::uint8_t {
     attempts_exhausted, ///< max_attempts attempts ran
     deadline,           ///< the next sleep would end past the total deadline
     rejected,           ///< a strategy refused the next attempt (a circuit, a bulkhead, a rate
-                        ///< limit, the retry budget); call_report::refusal says which
+                        ///< limit); call_report::refusal says which
+    budget,             ///< the retry budget refused the next attempt
+                        ///< (call_report::refusal: errc::retry_budget_exhausted)
 };
 
 std::string_view to_string(give_up_reason r) noexcept;

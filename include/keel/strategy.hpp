@@ -231,17 +231,64 @@ public:
     virtual void on_attempt_end(clock_ticks now, const attempt_record& attempt) noexcept = 0;
 };
 
-/// Gating of every attempt after the first: a retry or a hedge (retry
-/// budget, adaptive throttling).
+/// Gating of a call and of every attempt after the first: a retry or a
+/// hedge (retry budget, adaptive throttling).
 class retry_gate {
 public:
     virtual ~retry_gate() = default;
     /// Once per call, before its first attempt (budgets deposit here).
     virtual void on_call_start(clock_ticks /*now*/) noexcept {}
+    /// What the engine calls once per call, before its first attempt: may
+    /// the call start at all? A refusal ends it before any attempt, with
+    /// the refusal as its error (fault class rejected, outcome rejected).
+    /// By default on_call_start(), then admitted.
+    virtual admission admit_call(clock_ticks now) noexcept {
+        on_call_start(now);
+        return admission::admit();
+    }
     /// May attempt `next_attempt` (2, 3, ...) start? A refusal ends the
     /// retries: the call completes with the last attempt's own error and
-    /// give_up_reason::rejected. A gate does not make attempts wait.
+    /// refusal_reason() (give_up_reason::rejected unless the gate says
+    /// otherwise: a retry budget's is give_up_reason::budget). A gate does
+    /// not make attempts wait.
     virtual admission may_retry(clock_ticks now, int next_attempt) noexcept = 0;
+    /// An attempt that reached the operation ended; `retryable`: its fault
+    /// class is in the retry policy's retry_on. Called only when
+    /// hears_attempts().
+    virtual void on_attempt_end(const attempt_record& /*attempt*/, bool /*retryable*/) noexcept {}
+    /// The call's end is decided (before any fallback): `attempts` started,
+    /// the error it ends with (none: it succeeded) and its fault class.
+    /// Called only when hears_call_ends(); the time is read for it.
+    virtual void on_call_end(clock_ticks /*now*/, int /*attempts*/, std::error_code /*error*/,
+                             fault_class /*fault*/) noexcept {}
+
+    /// Members, not virtuals: a gate that hears neither costs a call no
+    /// virtual call per attempt or at its end.
+    bool hears_attempts() const noexcept { return hears_attempts_; }
+    bool hears_call_ends() const noexcept { return hears_call_ends_; }
+    /// Why a call gives up when may_retry() refuses.
+    give_up_reason refusal_reason() const noexcept { return refusal_reason_; }
+    /// Whether admit_call() must see every call, before the breaker is
+    /// asked about its first attempt (true unless the gate says otherwise).
+    /// False: a call an open breaker refuses may never reach the gate,
+    /// which keeps that refusal as cheap as without a gate (a retry budget
+    /// deposits only for the calls that are sent).
+    bool hears_every_call() const noexcept { return hears_every_call_; }
+
+protected:
+    /// Set at construction, before the gate is shared.
+    void set_hearing(bool attempts, bool call_ends) noexcept {
+        hears_attempts_ = attempts;
+        hears_call_ends_ = call_ends;
+    }
+    void set_refusal_reason(give_up_reason reason) noexcept { refusal_reason_ = reason; }
+    void set_hears_every_call(bool every) noexcept { hears_every_call_ = every; }
+
+private:
+    bool hears_attempts_ = false;
+    bool hears_call_ends_ = false;
+    give_up_reason refusal_reason_ = give_up_reason::rejected;
+    bool hears_every_call_ = true;
 };
 
 /// More than one attempt of a call in flight (hedging). The first

@@ -13,11 +13,16 @@ namespace keel::config {
 
 namespace {
 
-std::string number(double v) {
+/// The shortest text that reads back as the same double: 20, 0.1.
+std::string shortest(double v) {
     char buffer[64];
-    // The shortest text that reads back as the same double.
     auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
-    std::string out(buffer, ec == std::errc() ? end : buffer);
+    return std::string(buffer, ec == std::errc() ? end : buffer);
+}
+
+/// As shortest(), a whole number with ".0": 2.0 (a ratio, a multiplier).
+std::string number(double v) {
+    std::string out = shortest(v);
     if (out.find_first_of(".eE") == std::string::npos)
         out += ".0";
     return out;
@@ -123,6 +128,44 @@ void emit_rate_limit(YAML::Emitter& out, const std::optional<rate_limit_settings
     out << YAML::Key << "max_wait" << YAML::Value << format_duration(limit->max_wait);
     out << YAML::Key << "honor_pushback" << YAML::Value
         << (limit->honor_pushback ? "true" : "false");
+    out << YAML::EndMap;
+}
+
+/// Always shown: it is on unless turned `off`.
+void emit_retry_budget(YAML::Emitter& out, const std::optional<retry_budget_settings>& budget) {
+    out << YAML::Key << "retry_budget" << YAML::Value;
+    if (!budget) {
+        out << "off";
+        return;
+    }
+    out << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "kind" << YAML::Value << std::string(to_string(budget->kind));
+    if (budget->kind == retry_budget_settings::budget_kind::ratio) {
+        out << YAML::Key << "percent" << YAML::Value << shortest(budget->percent);
+        out << YAML::Key << "min_per_second" << YAML::Value << shortest(budget->min_per_second);
+        out << YAML::Key << "ttl" << YAML::Value << format_duration(budget->ttl);
+    } else {
+        out << YAML::Key << "max_tokens" << YAML::Value << shortest(budget->max_tokens);
+        out << YAML::Key << "token_ratio" << YAML::Value << shortest(budget->token_ratio);
+    }
+    out << YAML::EndMap;
+}
+
+/// `off` when `inherited` would otherwise reach a dependency that has none.
+void emit_throttle(YAML::Emitter& out, const std::optional<adaptive_throttle_settings>& throttle,
+                   bool inherited) {
+    if (!throttle) {
+        if (inherited)
+            out << YAML::Key << "adaptive_throttle" << YAML::Value << "off";
+        return;
+    }
+    out << YAML::Key << "adaptive_throttle" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    out << YAML::Key << "k" << YAML::Value << number(throttle->k);
+    out << YAML::Key << "window" << YAML::Value << format_duration(throttle->window);
+    out << YAML::Key << "min_requests" << YAML::Value << throttle->min_requests;
+    out << YAML::Key << "max_rejection" << YAML::Value << shortest(throttle->max_rejection);
+    if (throttle->seed != adaptive_throttle_settings{}.seed)
+        out << YAML::Key << "seed" << YAML::Value << throttle->seed;
     out << YAML::EndMap;
 }
 
@@ -236,6 +279,8 @@ std::string explain(const document& doc, std::string_view only) {
         emit_breaker(out, doc.defaults_circuit_breaker, false);
         emit_bulkhead(out, doc.defaults_bulkhead, std::nullopt);
         emit_rate_limit(out, doc.defaults_rate_limit, false);
+        emit_retry_budget(out, doc.defaults_retry_budget);
+        emit_throttle(out, doc.defaults_adaptive_throttle, false);
         out << YAML::EndMap;
     }
     if (!profiles.empty()) {
@@ -263,6 +308,8 @@ std::string explain(const document& doc, std::string_view only) {
         emit_breaker(out, dep->circuit_breaker, doc.defaults_circuit_breaker.has_value());
         emit_bulkhead(out, dep->bulkhead, doc.defaults_bulkhead);
         emit_rate_limit(out, dep->rate_limit, doc.defaults_rate_limit.has_value());
+        emit_retry_budget(out, dep->retry_budget);
+        emit_throttle(out, dep->adaptive_throttle, doc.defaults_adaptive_throttle.has_value());
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

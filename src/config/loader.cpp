@@ -23,9 +23,9 @@ using std::chrono::nanoseconds;
 
 constexpr std::string_view top_keys[] = {"version", "defaults", "profiles", "dependencies",
                                          "metrics"};
-constexpr std::string_view dependency_keys[] = {"kind",       "extends",         "retry",
-                                                "timeout",    "circuit_breaker", "bulkhead",
-                                                "rate_limit", "connection"};
+constexpr std::string_view dependency_keys[] = {
+    "kind",     "extends",    "retry",        "timeout",           "circuit_breaker",
+    "bulkhead", "rate_limit", "retry_budget", "adaptive_throttle", "connection"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
 constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
 constexpr std::string_view bucket_keys[] = {"call", "attempt"};
@@ -75,6 +75,8 @@ document loader::run(const value& root) {
     doc.defaults_circuit_breaker = base.breaker.apply();
     doc.defaults_bulkhead = base.bulkhead.apply();
     doc.defaults_rate_limit = base.rate_limit.apply(doc.defaults.retry.retry_after.max);
+    doc.defaults_retry_budget = base.retry_budget.apply();
+    doc.defaults_adaptive_throttle = base.throttle.apply();
 
     const profile_list profiles = read_profiles(root);
     if (const value* deps = root.find("dependencies")) {
@@ -158,6 +160,8 @@ dependency loader::read_dependency(const std::string& name, const value& v, cons
     dep.circuit_breaker = merged.breaker.apply();
     dep.bulkhead = merged.bulkhead.apply();
     dep.rate_limit = merged.rate_limit.apply(dep.policy.retry.retry_after.max);
+    dep.retry_budget = merged.retry_budget.apply();
+    dep.adaptive_throttle = merged.throttle.apply();
     return dep;
 }
 

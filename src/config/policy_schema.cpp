@@ -184,6 +184,8 @@ void layer::overlay(layer top, int rank) {
     breaker.overlay(std::move(top.breaker), rank);
     bulkhead.overlay(std::move(top.bulkhead), rank);
     rate_limit.overlay(std::move(top.rate_limit), rank);
+    retry_budget.overlay(std::move(top.retry_budget), rank);
+    throttle.overlay(std::move(top.throttle), rank);
 }
 
 pipeline_policy layer::apply() const {
@@ -207,6 +209,10 @@ void read_layer(reader& r, const value& map, const std::string& path, layer& out
             read_bulkhead(r, v, join(path, "bulkhead"), out.bulkhead);
         else if (k == "rate_limit")
             read_rate_limit(r, v, join(path, "rate_limit"), out.rate_limit);
+        else if (k == "retry_budget")
+            read_retry_budget(r, v, join(path, "retry_budget"), out.retry_budget);
+        else if (k == "adaptive_throttle")
+            read_adaptive_throttle(r, v, join(path, "adaptive_throttle"), out.throttle);
     }
 }
 
@@ -228,6 +234,7 @@ void check(reader& r, const layer& merged, const std::string& dependency, const 
     check_breaker(r, merged.breaker, dependency, at, path);
     check_bulkhead(r, merged.bulkhead, dependency, at, path);
     check_rate_limit(r, merged.rate_limit, dependency);
+    check_retry_budget(r, merged.retry_budget, dependency, at, path);
     if (!broken)
         check_validates(r, merged.apply(), at, path);
 }

@@ -1,15 +1,17 @@
-// The policy schema (`retry:`, `timeout:`, `circuit_breaker:` and `bulkhead:` of
+// The policy schema (`retry:`, `timeout:`, the strategies' keys of
 // defaults, profiles and dependencies) and its merging: layers overlay key by
 // key, then the merged policy is checked (exchange and connect within total,
 // the first backoff within its cap, the break within its max). Private to
 // src/config.
 #pragma once
 
+#include <keel/adaptive_throttle.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/section_reader.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
+#include <keel/retry_budget.hpp>
 
 #include <chrono>
 #include <optional>
@@ -22,8 +24,9 @@
 
 namespace keel::config::detail {
 
-inline constexpr std::string_view layer_keys[] = {"retry", "timeout", "circuit_breaker", "bulkhead",
-                                                  "rate_limit"};
+inline constexpr std::string_view layer_keys[] = {
+    "retry",      "timeout",      "circuit_breaker",  "bulkhead",
+    "rate_limit", "retry_budget", "adaptive_throttle"};
 
 /// One setting of a layer (defaults, a profile, a dependency's own keys),
 /// remembering where it was written for errors found after merging.
@@ -198,6 +201,44 @@ struct rate_limit_layer {
     std::optional<rate_limit_settings> apply(std::chrono::nanoseconds pushback_cap) const;
 };
 
+/// The `retry_budget:` settings of a layer (budget_schema.cpp): on unless
+/// a layer wrote `off`.
+struct retry_budget_layer {
+    setting<bool> enabled; ///< as breaker_layer::enabled; unset: on (the built-in budget)
+    setting<retry_budget_settings::budget_kind> kind;
+    setting<double> percent;
+    setting<double> min_per_second;
+    setting<std::chrono::nanoseconds> ttl;
+    setting<double> max_tokens;
+    setting<double> token_ratio;
+
+    auto settings() noexcept {
+        return std::tie(kind, percent, min_per_second, ttl, max_tokens, token_ratio);
+    }
+
+    void overlay(retry_budget_layer top, int rank);
+    /// The built-in settings with this layer's applied.
+    retry_budget_settings merged() const;
+    /// merged(); nullopt when a layer turned it `off`.
+    std::optional<retry_budget_settings> apply() const;
+};
+
+/// The `adaptive_throttle:` settings of a layer (budget_schema.cpp): off
+/// unless a layer wrote it.
+struct throttle_layer {
+    setting<bool> enabled; ///< as breaker_layer::enabled
+    setting<double> k;
+    setting<std::chrono::nanoseconds> window;
+    setting<int> min_requests;
+    setting<double> max_rejection;
+    setting<std::uint64_t> seed;
+
+    auto settings() noexcept { return std::tie(k, window, min_requests, max_rejection, seed); }
+
+    void overlay(throttle_layer top, int rank);
+    std::optional<adaptive_throttle_settings> apply() const;
+};
+
 struct layer {
     setting<int> max_attempts;
     setting<backoff_kind> kind;
@@ -215,6 +256,8 @@ struct layer {
     breaker_layer breaker;
     bulkhead_layer bulkhead;
     rate_limit_layer rate_limit;
+    retry_budget_layer retry_budget;
+    throttle_layer throttle;
 
     /// Every setting, in the order of pipeline_fields.
     auto settings() noexcept {
@@ -329,6 +372,18 @@ void read_rate_limit(reader& r, const value& n, const std::string& path, rate_li
 
 /// A rate limit that is on needs a rate; reported once, where it was turned on.
 void check_rate_limit(reader& r, const rate_limit_layer& merged, const std::string& dependency);
+
+/// Reads `retry_budget:` (a map, empty, or `off`) into `out`.
+void read_retry_budget(reader& r, const value& n, const std::string& path, retry_budget_layer& out);
+
+/// The rules of keel::validate(retry_budget_settings) that span keys
+/// (token_ratio within max_tokens) on a merged layer.
+void check_retry_budget(reader& r, const retry_budget_layer& merged, const std::string& dependency,
+                        const position& at, const std::string& path);
+
+/// Reads `adaptive_throttle:` (a map, empty, or `off`) into `out`.
+void read_adaptive_throttle(reader& r, const value& n, const std::string& path,
+                            throttle_layer& out);
 
 /// The rules of keel::validate(bulkhead_settings) that span keys (an
 /// adaptive limit's initial within [min, max]) on a merged layer.

@@ -1,6 +1,6 @@
 // Over 400 lines: the pipelines and the strategies (breakers of either scope, bulkheads, rate
-// limiters) of a registry share its two locks and its listeners; the file watcher that reloads it
-// is small.
+// limiters, retry budgets and throttles) of a registry share its two locks and its listeners; the
+// file watcher that reloads it is small.
 #include <keel/config/registry.hpp>
 
 #include <sys/stat.h>
@@ -25,8 +25,9 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
     : executor_(std::move(executor)), observers_(std::move(observers)), strategies_(&strategies) {
     std::lock_guard changes(update_mutex_);
     for (const dependency& dep : doc.dependencies) {
-        pipeline_policy policy = with_strategies(dep.name, dep.policy, dep.circuit_breaker,
-                                                 dep.bulkhead, dep.rate_limit);
+        pipeline_policy policy =
+            with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead, dep.rate_limit,
+                            dep.retry_budget, dep.adaptive_throttle);
         std::lock_guard lock(mutex_);
         make_pipeline(dep.name, policy);
     }
@@ -37,11 +38,14 @@ pipeline_policy
 registry::with_strategies(const std::string& name, pipeline_policy policy,
                           const std::optional<keel::circuit_breaker_settings>& breaker,
                           const std::optional<keel::bulkhead_settings>& bulkhead,
-                          const std::optional<keel::rate_limit_settings>& rate_limit) {
+                          const std::optional<keel::rate_limit_settings>& rate_limit,
+                          const std::optional<keel::retry_budget_settings>& budget,
+                          const std::optional<keel::adaptive_throttle_settings>& throttle) {
     std::shared_ptr<keel::admission_strategy> admits_by_state = breaker_of(name, breaker);
     std::shared_ptr<keel::bulkhead> bounds = bulkhead_of(name, bulkhead);
     std::shared_ptr<keel::rate_limiter> paces = rate_limiter_of(name, rate_limit);
-    if (!admits_by_state && !bounds && !paces) {
+    std::shared_ptr<keel::retry_gate> gate = gate_of(name, policy, budget, throttle);
+    if (!admits_by_state && !bounds && !paces && !gate) {
         policy.strategies = nullptr; // nothing configured: the engine's cheapest path
         return policy;
     }
@@ -49,8 +53,42 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
     chain->breaker = std::move(admits_by_state);
     chain->bulkhead = std::move(bounds);
     chain->rate_limiter = std::move(paces);
+    chain->gate = std::move(gate);
     policy.strategies = std::move(chain);
     return policy;
+}
+
+std::shared_ptr<keel::retry_gate>
+registry::gate_of(const std::string& name, const pipeline_policy& policy,
+                  const std::optional<keel::retry_budget_settings>& budget,
+                  const std::optional<keel::adaptive_throttle_settings>& throttle) {
+    std::shared_ptr<keel::retry_budget> bounds_retries;
+    if (!budget || policy.retry.max_attempts <= 1) // with no retry it would only count calls
+        strategies_->forget<keel::retry_budget>(name);
+    else
+        bounds_retries = strategies_->obtain<keel::retry_budget>(name, "", *budget);
+    std::shared_ptr<keel::adaptive_throttle> refuses_early;
+    if (!throttle)
+        strategies_->forget<keel::adaptive_throttle>(name);
+    else
+        refuses_early = strategies_->obtain<keel::adaptive_throttle>(name, "", *throttle);
+    if (!bounds_retries && !refuses_early) {
+        take_out(name, gates_);
+        return nullptr;
+    }
+    std::shared_ptr<keel::budget_gate> gate;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = gates_.find(name); it != gates_.end() &&
+                                         it->second->budget() == bounds_retries &&
+                                         it->second->throttle() == refuses_early)
+            gate = it->second; // the same state: listeners heard of it already
+    }
+    if (!gate)
+        gate = std::make_shared<keel::budget_gate>(std::move(bounds_retries),
+                                                   std::move(refuses_early));
+    put_in_place(name, gate, gates_, gate_listeners_);
+    return gate;
 }
 
 std::shared_ptr<keel::admission_strategy>
@@ -200,8 +238,9 @@ configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
             return *it->second;
     }
     const std::string key(name);
-    pipeline_policy policy = with_strategies(key, doc->defaults, doc->defaults_circuit_breaker,
-                                             doc->defaults_bulkhead, doc->defaults_rate_limit);
+    pipeline_policy policy = with_strategies(
+        key, doc->defaults, doc->defaults_circuit_breaker, doc->defaults_bulkhead,
+        doc->defaults_rate_limit, doc->defaults_retry_budget, doc->defaults_adaptive_throttle);
     std::lock_guard lock(mutex_);
     return make_pipeline(key, policy);
 }
@@ -218,8 +257,9 @@ void registry::apply(document doc) {
     // a new breaker's listeners hear of it before calls use it.
     std::vector<std::pair<std::string, pipeline_policy>> next;
     for (const dependency& dep : doc.dependencies)
-        next.emplace_back(dep.name, with_strategies(dep.name, dep.policy, dep.circuit_breaker,
-                                                    dep.bulkhead, dep.rate_limit));
+        next.emplace_back(dep.name,
+                          with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead,
+                                          dep.rate_limit, dep.retry_budget, dep.adaptive_throttle));
     std::vector<std::string> made_on_demand;
     {
         std::lock_guard lock(mutex_);
@@ -230,7 +270,9 @@ void registry::apply(document doc) {
     // Pipelines made by pipeline_or_defaults follow the new defaults.
     for (const std::string& name : made_on_demand)
         next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker,
-                                                doc.defaults_bulkhead, doc.defaults_rate_limit));
+                                                doc.defaults_bulkhead, doc.defaults_rate_limit,
+                                                doc.defaults_retry_budget,
+                                                doc.defaults_adaptive_throttle));
 
     std::lock_guard lock(mutex_);
     for (auto& [name, policy] : next) {
@@ -306,6 +348,10 @@ void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener l
 
 void registry::on_bulkhead(bulkhead_listener listener) {
     listen(bulkheads_, bulkhead_listeners_, std::move(listener));
+}
+
+void registry::on_retry_gate(retry_gate_listener listener) {
+    listen(gates_, gate_listeners_, std::move(listener));
 }
 
 std::vector<circuit_breaker_status> registry::circuit_breakers(keel::clock_ticks now) const {

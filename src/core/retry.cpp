@@ -16,6 +16,8 @@ std::string_view to_string(give_up_reason r) noexcept {
         return "deadline";
     case give_up_reason::rejected:
         return "rejected";
+    case give_up_reason::budget:
+        return "budget";
     }
     return "unknown";
 }

@@ -34,6 +34,10 @@ void watch_bulkheads(metrics& target, config::registry& policies) {
     policies.on_bulkhead(target.bulkhead_watcher());
 }
 
+void watch_retry_gates(metrics& target, config::registry& policies) {
+    policies.on_retry_gate(target.retry_gate_watcher());
+}
+
 std::unique_ptr<exposer> serve(const metrics& source, const config::metrics_settings& settings) {
     if (!settings.enabled || settings.listen.empty())
         return nullptr;

@@ -1,8 +1,11 @@
+// Over 400 lines: the families of every metric (calls, strategies, reloads) are registered and
+// resolved together, per dependency, in one place.
 // keel::prometheus::metrics: the metric families, each dependency's handles
 // resolved once, the publishing thread for a registry of the user's, and the
 // glue to keel::observer. Recording is in recording.cpp, publishing in
 // publishing.cpp (shards.hpp: what they share), circuit breakers in
 // circuits.cpp.
+#include <keel/budget_gate.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
@@ -104,6 +107,7 @@ struct metrics::impl {
     ::prometheus::Counter* reload_error = nullptr;
     detail::circuit_families circuits;
     detail::bulkhead_families bulkheads;
+    detail::budget_families budgets;
     std::function<clock_ticks()> breaker_clock;
 
     std::mutex mutex; ///< guards dependencies (Family::Add locks its own)
@@ -164,6 +168,13 @@ struct metrics::impl {
             throw std::invalid_argument("keel::prometheus: watch: the bulkhead is null");
         const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
         handles->bulkheads.add(bulkheads, handles->dependency, bulkhead);
+    }
+
+    void watch(std::string_view name, const std::shared_ptr<keel::budget_gate>& gate) {
+        if (!gate)
+            throw std::invalid_argument("keel::prometheus: watch: the retry gate is null");
+        const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
+        handles->budgets.add(budgets, handles->dependency, gate);
     }
 
     // The publishing thread, for a registry of the user's.
@@ -292,6 +303,7 @@ void metrics::register_families() {
                                           "window (the highest of a dependency's breakers).")
                                     .Register(r);
     m.bulkheads = detail::bulkhead_families::registered(r);
+    m.budgets = detail::budget_families::registered(r);
 }
 
 metrics::~metrics() = default;
@@ -374,6 +386,15 @@ metrics::bulkhead_watcher() {
     return [state = impl_](std::string_view name, const auto& bulkhead) {
         state->watch(name, bulkhead);
     };
+}
+
+void metrics::watch(std::string_view name, std::shared_ptr<keel::budget_gate> gate) {
+    impl_->watch(name, gate);
+}
+
+std::function<void(std::string_view, const std::shared_ptr<keel::budget_gate>&)>
+metrics::retry_gate_watcher() {
+    return [state = impl_](std::string_view name, const auto& gate) { state->watch(name, gate); };
 }
 
 void metrics::count_reload(bool success) noexcept {

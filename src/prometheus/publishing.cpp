@@ -68,6 +68,7 @@ void dependency_handles::publish() {
     published = now;
     circuits.publish(clock);
     bulkheads.publish();
+    budgets.publish(clock);
 }
 
 void publisher::add(std::weak_ptr<dependency_handles> handles) {

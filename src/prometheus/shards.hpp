@@ -13,6 +13,7 @@
 #include <keel/error.hpp>
 #include <keel/prometheus/metrics.hpp>
 
+#include "budgets.hpp"
 #include "bulkheads.hpp"
 #include "circuits.hpp"
 #include <prometheus/collectable.h>
@@ -175,6 +176,8 @@ struct dependency_handles {
     std::function<clock_ticks()> clock;
     /// The dependency's bulkhead (metrics::watch), read when published.
     bulkhead_watch bulkheads;
+    /// The dependency's retry gate (metrics::watch), read when published.
+    budget_watch budgets;
 
     dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count,
                        std::size_t wait_bound_count)

@@ -278,6 +278,7 @@ TEST(config_bulkhead, explain_spells_a_bulkhead_out) {
       max_concurrent: 32
       queue: {max: 0, timeout: 50ms}
       adaptive: {algorithm: gradient2, initial: 20, min: 4, max: 256, backoff_ratio: 0.9, timeout: off, smoothing: 0.2, queue_size: 4, tolerance: 1.5, long_window: 600}
+    retry_budget: {kind: ratio, percent: 20, min_per_second: 10, ttl: 10s}
 )");
     const std::string fixed = explain(doc, "fixed");
     EXPECT_NE(fixed.find("      adaptive: off\n"), std::string::npos) << fixed;

@@ -91,6 +91,7 @@ dependencies:
       retry_on: [transient, throttled]
       retry_after: {honor: false, max: 1h}
     timeout: {connect: 500ms, exchange: 200ms, total: 10s}
+    retry_budget: {kind: ratio, percent: 20, min_per_second: 10, ttl: 10s}
 )");
     // The connection may hold secrets once substituted: never printed.
     EXPECT_EQ(explain(doc).find("secret"), std::string::npos);
@@ -175,6 +176,7 @@ TEST(config_explain, spells_a_breaker_out) {
       half_open: {probes: 3, successes: 2, max_wait: 10s}
       scope: endpoint
       max_endpoints: 7
+    retry_budget: {kind: ratio, percent: 20, min_per_second: 10, ttl: 10s}
 )");
     EXPECT_NE(explain(doc, "quiet-one").find("    circuit_breaker: off\n"), std::string::npos);
 }

@@ -19,6 +19,8 @@ namespace {
 using namespace std::chrono_literals;
 
 const char* const with_breaker = R"(version: 1
+# No retry budget (on by default): these tests count the other strategies.
+defaults: {retry_budget: off}
 dependencies:
   payments:
     circuit_breaker:
@@ -146,21 +148,23 @@ TEST_F(config_registry_breaker, a_dependency_that_loses_its_breaker_gets_an_empt
     const auto reg = make(with_breaker);
     auto& payments = reg->pipeline("payments");
     ASSERT_NE(breaker_of(payments), nullptr);
-    reg->apply(load("version: 1\ndependencies:\n  payments: {}\n  search: {}\n"));
+    reg->apply(load("version: 1\ndefaults: {retry_budget: off}\ndependencies:\n  payments: {}\n  "
+                    "search: {}\n"));
     EXPECT_EQ(payments.policy().strategies, nullptr);
     EXPECT_TRUE(reg->circuit_breakers(1s).empty());
     EXPECT_EQ(strategies.size(), 0u);
 }
 
 TEST_F(config_registry_breaker, pipelines_of_undeclared_dependencies_get_the_defaults_breaker) {
-    const auto reg = make("version: 1\ndefaults:\n  circuit_breaker: {min_calls: 3}\n"
-                          "dependencies:\n  search: {circuit_breaker: off}\n");
+    const auto reg =
+        make("version: 1\ndefaults:\n  circuit_breaker: {min_calls: 3}\n  retry_budget: off\n"
+             "dependencies:\n  search: {circuit_breaker: off}\n");
     EXPECT_EQ(reg->pipeline("search").policy().strategies, nullptr);
     auto& adhoc = reg->pipeline_or_defaults("adhoc");
     ASSERT_NE(breaker_of(adhoc), nullptr);
     EXPECT_EQ(breaker_of(adhoc)->settings().min_calls, 3);
 
-    reg->apply(load("version: 1\ndependencies:\n  search: {}\n"));
+    reg->apply(load("version: 1\ndefaults: {retry_budget: off}\ndependencies:\n  search: {}\n"));
     EXPECT_EQ(adhoc.policy().strategies, nullptr) << "follows the new defaults";
 }
 

@@ -21,6 +21,8 @@ namespace {
 using namespace std::chrono_literals;
 
 const char* const with_bulkhead = R"(version: 1
+# No retry budget (on by default): these tests count the other strategies.
+defaults: {retry_budget: off}
 dependencies:
   payments:
     bulkhead: {max_concurrent: 2}
@@ -169,14 +171,16 @@ TEST_F(config_registry_bulkhead, removing_one_strategy_keeps_the_others_state) {
     EXPECT_EQ(strategies.size(), 1u);
 
     // Neither: no chain at all, no state left.
-    reg->apply(load("version: 1\ndependencies:\n  payments: {}\n  search: {}\n"));
+    reg->apply(load("version: 1\ndefaults: {retry_budget: off}\ndependencies:\n  payments: {}\n  "
+                    "search: {}\n"));
     EXPECT_EQ(payments.policy().strategies, nullptr);
     EXPECT_EQ(strategies.size(), 0u);
 }
 
 TEST_F(config_registry_bulkhead, pipelines_of_undeclared_dependencies_get_the_defaults_bulkhead) {
-    const auto reg = make("version: 1\ndefaults:\n  bulkhead: {max_concurrent: 3}\n"
-                          "dependencies:\n  search: {bulkhead: off}\n");
+    const auto reg =
+        make("version: 1\ndefaults:\n  bulkhead: {max_concurrent: 3}\n  retry_budget: off\n"
+             "dependencies:\n  search: {bulkhead: off}\n");
     EXPECT_EQ(reg->pipeline("search").policy().strategies, nullptr);
     std::vector<std::string> heard;
     reg->on_bulkhead([&](std::string_view dependency, const auto&) {
@@ -187,7 +191,7 @@ TEST_F(config_registry_bulkhead, pipelines_of_undeclared_dependencies_get_the_de
     EXPECT_EQ(bulkhead_of(adhoc)->limit(), 3);
     EXPECT_EQ(heard, std::vector<std::string>{"adhoc"}) << "told before calls use it";
 
-    reg->apply(load("version: 1\ndependencies:\n  search: {}\n"));
+    reg->apply(load("version: 1\ndefaults: {retry_budget: off}\ndependencies:\n  search: {}\n"));
     EXPECT_EQ(adhoc.policy().strategies, nullptr) << "follows the new defaults";
 }
 

@@ -2,6 +2,7 @@
 // slots, the pipeline) and the handlers that move it; split, they would share it all.
 #include "simulator.hpp"
 
+#include <keel/budget_gate.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/detail/completion.hpp>
@@ -164,6 +165,7 @@ private:
     std::shared_ptr<circuit_breaker> breaker_; ///< the dependency's, when it has one
     std::shared_ptr<bulkhead> bulkhead_;       ///< likewise
     std::shared_ptr<rate_limiter> rate_limiter_;
+    std::shared_ptr<budget_gate> gate_; ///< the retry budget and adaptive throttle
     asio::io_context io_{1};
     std::optional<sim_pipeline> pipeline_;
 };
@@ -208,11 +210,21 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
         rate_limiter_ = std::make_shared<rate_limiter>(*dep->rate_limit);
         result_.rate_limit.emplace();
     }
-    if (breaker_ || bulkhead_ || rate_limiter_) {
+    // As the registry builds it: a budget only where there are retries to gate.
+    std::shared_ptr<retry_budget> budget;
+    if (dep && dep->retry_budget && policy.retry.max_attempts > 1)
+        budget = std::make_shared<retry_budget>(*dep->retry_budget);
+    std::shared_ptr<adaptive_throttle> throttle;
+    if (dep && dep->adaptive_throttle)
+        throttle = std::make_shared<adaptive_throttle>(*dep->adaptive_throttle);
+    if (budget || throttle)
+        gate_ = std::make_shared<budget_gate>(std::move(budget), std::move(throttle));
+    if (breaker_ || bulkhead_ || rate_limiter_ || gate_) {
         auto chain = std::make_shared<strategy_chain>();
         chain->breaker = breaker_;
         chain->rate_limiter = rate_limiter_;
         chain->bulkhead = bulkhead_;
+        chain->gate = gate_;
         policy.strategies = std::move(chain);
     }
     pipeline_.emplace(io_, s.dependency, std::move(policy), wait_observer{this});

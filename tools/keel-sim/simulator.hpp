@@ -79,7 +79,9 @@ struct rate_limit_summary {
 };
 
 inline constexpr int outcome_count = 8; ///< keel::call_outcome values
-inline constexpr int give_up_count = 5; ///< keel::give_up_reason values
+inline constexpr int give_up_count = 6; ///< keel::give_up_reason values
+static_assert(give_up_count == static_cast<int>(give_up_reason::budget) + 1,
+              "a give_up_reason added: count it");
 
 struct run_result {
     std::string dependency;

@@ -1,10 +1,12 @@
 // keel::config: per-dependency policies loaded from YAML (docs/configuration.md).
 #pragma once
 
+#include <keel/adaptive_throttle.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
+#include <keel/retry_budget.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -117,6 +119,11 @@ struct dependency {
     /// `burst` is always set; `pushback_cap` is the merged
     /// retry.retry_after.max.
     std::optional<keel::rate_limit_settings> rate_limit;
+    /// The `retry_budget:`, merged the same way; on unless a layer wrote
+    /// `off` (nullopt then).
+    std::optional<keel::retry_budget_settings> retry_budget = keel::retry_budget_settings{};
+    /// The `adaptive_throttle:`, merged the same way; nullopt when none is on.
+    std::optional<keel::adaptive_throttle_settings> adaptive_throttle;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };
@@ -155,6 +162,10 @@ struct document {
     std::optional<keel::bulkhead_settings> defaults_bulkhead;
     /// The rate limit of `defaults:`, likewise.
     std::optional<keel::rate_limit_settings> defaults_rate_limit;
+    /// The retry budget and adaptive throttle of `defaults:`, likewise.
+    std::optional<keel::retry_budget_settings> defaults_retry_budget =
+        keel::retry_budget_settings{};
+    std::optional<keel::adaptive_throttle_settings> defaults_adaptive_throttle;
     /// In file order; names are unique.
     std::vector<dependency> dependencies;
     metrics_settings metrics;

@@ -2,6 +2,7 @@
 // kept up to date when the file changes.
 #pragma once
 
+#include <keel/budget_gate.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
@@ -46,6 +47,11 @@ using endpoint_circuit_breakers_listener = std::function<void(
 /// Hears of every bulkhead a registry puts into a pipeline.
 using bulkhead_listener = std::function<void(std::string_view dependency,
                                              const std::shared_ptr<keel::bulkhead>& bulkhead)>;
+
+/// Hears of every retry gate (a dependency's retry budget and adaptive
+/// throttle) a registry puts into a pipeline.
+using retry_gate_listener = std::function<void(std::string_view dependency,
+                                               const std::shared_ptr<keel::budget_gate>& gate)>;
 
 /// One breaker as a readiness or health endpoint shows it.
 struct circuit_breaker_status {
@@ -165,6 +171,9 @@ public:
     /// reload is not new). The place to keep a bulkhead for its gauges
     /// (in_flight, limit, queued).
     void on_bulkhead(bulkhead_listener listener);
+    /// The same for retry gates: every one in place at once, then each new
+    /// one (new when its budget or throttle is) before calls use it.
+    void on_retry_gate(retry_gate_listener listener);
 
     /// A snapshot of every breaker of the dependencies in pipelines (one per
     /// endpoint for `scope: endpoint`, once it has been used), sorted by
@@ -183,10 +192,20 @@ private:
     /// kept or taken over from the strategy registry, its bulkhead made,
     /// kept or reconfigured, its rate limiter kept or made; listeners told
     /// of a new one). Called with update_mutex_ held, not mutex_.
-    pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
-                                    const std::optional<keel::circuit_breaker_settings>& breaker,
-                                    const std::optional<keel::bulkhead_settings>& bulkhead,
-                                    const std::optional<keel::rate_limit_settings>& rate_limit);
+    pipeline_policy
+    with_strategies(const std::string& name, pipeline_policy policy,
+                    const std::optional<keel::circuit_breaker_settings>& breaker,
+                    const std::optional<keel::bulkhead_settings>& bulkhead,
+                    const std::optional<keel::rate_limit_settings>& rate_limit,
+                    const std::optional<keel::retry_budget_settings>& budget,
+                    const std::optional<keel::adaptive_throttle_settings>& throttle);
+    /// The retry gate of `name` (its retry budget and adaptive throttle, one
+    /// each for all its pipelines, kept while their settings are); null when
+    /// neither applies: no throttle, and no budget or no retry to gate.
+    std::shared_ptr<keel::retry_gate>
+    gate_of(const std::string& name, const pipeline_policy& policy,
+            const std::optional<keel::retry_budget_settings>& budget,
+            const std::optional<keel::adaptive_throttle_settings>& throttle);
     /// The breaker (either scope) of `name`, or null and its state
     /// forgotten when `settings` has none.
     std::shared_ptr<keel::admission_strategy>
@@ -247,10 +266,13 @@ private:
     breakers_of<keel::endpoint_circuit_breakers> endpoint_breakers_;
     /// The bulkhead each pipeline was last given.
     breakers_of<keel::bulkhead> bulkheads_;
+    /// The retry gate each pipeline was last given.
+    breakers_of<keel::budget_gate> gates_;
     std::vector<std::function<void(const reload_event&)>> listeners_;
     std::vector<circuit_breaker_listener> breaker_listeners_;
     std::vector<endpoint_circuit_breakers_listener> endpoint_breaker_listeners_;
     std::vector<bulkhead_listener> bulkhead_listeners_;
+    std::vector<retry_gate_listener> gate_listeners_;
 };
 
 struct watch_options {

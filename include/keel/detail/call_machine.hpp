@@ -421,6 +421,13 @@ private:
 
     /// Asks the retry gate about the next attempt; a refusal ends the call.
     bool gate_allows(time_point now);
+    /// Asks the retry gate about the call, before its first attempt; a
+    /// refusal ends the call with no attempt.
+    void admit_call(time_point now) noexcept;
+    /// Tell the retry gate of an attempt's end, of the call's end decided.
+    /// Out of line: most gates hear neither.
+    [[gnu::noinline]] void gate_attempt_end(const attempt_record& record) noexcept;
+    [[gnu::noinline]] void gate_call_end(time_point now) noexcept;
     admission_strategy* admission_at(int i) const noexcept;
     enum class admitted : std::uint8_t { yes, no, waiting };
     /// Breaker, then rate limiter, then bulkhead, from strategy `from` on. A
@@ -491,6 +498,12 @@ private:
     bool finished_ = false;
     bool outcome_unknown_ = false;
     bool default_values_ = false;
+    /// What the retry gate hears (hears_attempts, hears_call_ends), read
+    /// when it admits the call: a call without a gate, or whose gate hears
+    /// nothing, pays one test per event.
+    static constexpr std::uint8_t hears_attempts = 1;
+    static constexpr std::uint8_t hears_call_ends = 2;
+    std::uint8_t gate_hears_ = 0;
     enum class fallback_state : std::uint8_t { none, running, answered, failed };
     fallback_state fallback_ = fallback_state::none;
     call_outcome outcome_before_fallback_ = call_outcome::failure;

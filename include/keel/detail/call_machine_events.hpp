@@ -24,7 +24,7 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
         observer_->on(events::call_start{params_.name});
     if constexpr (Chain::enabled && !single) {
         if (params_.strategies && params_.strategies->gate)
-            params_.strategies->gate->on_call_start(ticks(now));
+            admit_call(now);
     }
     if (!decided_) { // the caller may have cancelled already
         launch(now); // takes the breaker's permit, if it admitted the attempt first
@@ -225,6 +225,10 @@ inline void call_machine<Clock, Observer, Chain>::decide_end(give_up_reason reas
     reason_ = reason;
     complete_pending_ = true;
     hedge_at_ = time_point::max();
+    if constexpr (Chain::enabled) {
+        if (gate_hears_ & hears_call_ends) [[unlikely]]
+            gate_call_end(now);
+    }
     for (int i = 0; i < used(); ++i) {
         if (slots_[i].running) {
             slots_[i].lost = true;

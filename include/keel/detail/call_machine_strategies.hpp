@@ -65,12 +65,40 @@ inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] t
                 refusal_ = a.refusal;
                 refusal_retry_after_ = a.retry_after;
                 if (in_flight_ == 0)
-                    decide_end(give_up_reason::rejected, now);
+                    decide_end(params_.strategies->gate->refusal_reason(), now);
                 return false;
             }
         }
     }
     return true;
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::admit_call(time_point now) noexcept {
+    const retry_gate& gate = *params_.strategies->gate;
+    gate_hears_ = static_cast<std::uint8_t>((gate.hears_attempts() ? hears_attempts : 0) |
+                                            (gate.hears_call_ends() ? hears_call_ends : 0));
+    const admission a = params_.strategies->gate->admit_call(ticks(now));
+    if (a.admitted) [[likely]]
+        return;
+    // Refused before any attempt (adaptive throttling): as a first attempt
+    // an admission strategy refused.
+    refusal_ = a.refusal;
+    refusal_retry_after_ = a.retry_after;
+    error_ = a.refusal;
+    fault_ = fault_class::rejected;
+    decide_end(give_up_reason::rejected, now);
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::gate_attempt_end(const attempt_record& record) noexcept {
+    params_.strategies->gate->on_attempt_end(
+        record, params_.retry && params_.retry->retry_on.contains(record.fault));
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::gate_call_end(time_point now) noexcept {
+    params_.strategies->gate->on_call_end(ticks(now), attempts_started_, error_, fault_);
 }
 
 template <class Clock, class Observer, class Chain>
@@ -81,7 +109,8 @@ inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() con
         const strategy_chain* c = params_.strategies;
         if (!c)
             return false;
-        return c->listener || (c->breaker && c->breaker->needs_durations()) ||
+        return c->listener || (gate_hears_ & hears_call_ends) ||
+               (c->breaker && c->breaker->needs_durations()) ||
                (c->rate_limiter && c->rate_limiter->needs_durations()) ||
                (c->bulkhead && c->bulkhead->needs_durations());
     } else {
@@ -292,6 +321,8 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const
         admission_at(i)->release_at(now, &record, s.tickets[i]);
     }
     s.admitted = 0;
+    if (gate_hears_ & hears_attempts) [[unlikely]]
+        gate_attempt_end(record);
     if (params_.strategies->listener) // a listener makes the driver read the clock
         params_.strategies->listener->on_attempt_end(now.get(), record);
 }

@@ -41,10 +41,10 @@ struct no_waiter final : admission_waiter {
 enum class first_admission : std::uint8_t { not_asked, admitted, refused };
 
 /// Whether the chain's breaker is asked about a call's first attempt before
-/// the call is built: not when the chain has a retry gate, which hears of
-/// the call before its first admission.
+/// the call is built: not when the chain has a retry gate that must hear of
+/// every call before its first admission (one that may refuse calls).
 inline bool ask_breaker_first(const strategy_chain& chain) noexcept {
-    return chain.breaker && !chain.gate;
+    return chain.breaker && (!chain.gate || !chain.gate->hears_every_call());
 }
 
 /// What `answer`, the breaker's to a call's first attempt, means. A wait

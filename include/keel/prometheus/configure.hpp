@@ -29,6 +29,12 @@ void watch_breakers(metrics& target, config::registry& policies);
 /// reload makes later, in the keel_bulkhead_* gauges (metrics::watch).
 void watch_bulkheads(metrics& target, config::registry& policies);
 
+/// Shows the retry budget and adaptive throttle of every dependency of
+/// `policies`' pipelines, and those a reload makes later
+/// (keel_retry_budget_available, keel_retries_denied_total,
+/// keel_throttle_rejection_ratio; metrics::watch).
+void watch_retry_gates(metrics& target, config::registry& policies);
+
 /// Serves `source` on `settings.listen` at `settings.path`; null when the
 /// section is disabled or names no address. A socket error names the file,
 /// line and column of `listen` (std::runtime_error).

@@ -18,6 +18,7 @@ class Registry;
 } // namespace prometheus
 
 namespace keel {
+class budget_gate;
 class bulkhead;
 class circuit_breaker;
 class endpoint_circuit_breakers;
@@ -119,6 +120,12 @@ private:
 ///   keel_bulkhead_limit{dependency}             (gauge)
 ///   keel_bulkhead_queued{dependency}            (gauge)
 ///
+/// and, for each dependency with a watched retry gate (watch()):
+///
+///   keel_retry_budget_available{dependency}     (gauge; with a retry budget)
+///   keel_retries_denied_total{dependency}       (counter; with a retry budget)
+///   keel_throttle_rejection_ratio{dependency}   (gauge; with adaptive throttling)
+///
 /// Every label value of a dependency is created, at zero, when the
 /// dependency is first asked for, so dashboards see every series from the
 /// first scrape and rate() never misses the first increment. Labels never
@@ -210,6 +217,17 @@ public:
     /// (for keel::config::registry::on_bulkhead).
     std::function<void(std::string_view, const std::shared_ptr<keel::bulkhead>&)>
     bulkhead_watcher();
+
+    /// Shows `gate`, the retry gate of dependency `name` (its retry budget
+    /// and adaptive throttle), as keel_retry_budget_available,
+    /// keel_retries_denied_total and keel_throttle_rejection_ratio, read
+    /// when publishing. The newest gate watched is shown; it is kept only
+    /// weakly. Throws std::invalid_argument for a null gate. Thread-safe.
+    void watch(std::string_view name, std::shared_ptr<keel::budget_gate> gate);
+    /// That watch as a function that keeps what it needs alive by itself
+    /// (for keel::config::registry::on_retry_gate).
+    std::function<void(std::string_view, const std::shared_ptr<keel::budget_gate>&)>
+    retry_gate_watcher();
 
     /// Counts one configuration reload (keel_config_reloads_total).
     void count_reload(bool success) noexcept;

@@ -347,10 +347,11 @@ struct serial_strategies {
     static constexpr bool enabled = true;
 };
 
-/// The engine of the commonest chain: exactly one admission strategy
-/// (breaker, rate limiter or bulkhead), no retry gate, listener or parallel
-/// attempts. The machine asks that one strategy without walking the chain's
-/// stages, gate and listener at every attempt.
+/// The engine of a chain with exactly one admission strategy (breaker, rate
+/// limiter or bulkhead) and no retry gate, listener or parallel attempts: a
+/// strategy configured in code alone, or a dependency with `retry_budget:
+/// off` or one attempt (a budget, on by default, is a gate). The machine asks that one strategy
+/// without walking the chain's stages, gate and listener at every attempt.
 struct single_admission {
     static constexpr int max_in_flight = 1;
     static constexpr bool enabled = true;

@@ -87,6 +87,16 @@ public:
     hedging& operator=(const hedging&) = delete;
 
     int max_in_flight() const noexcept override { return settings_.max_attempts; }
+    int max_attempts() const noexcept override { return settings_.max_attempts; }
+    /// A non-fatal failure starts the next attempt at once; any other ends
+    /// the call.
+    on_failure after_failure(fault_class f) const noexcept override {
+        return non_fatal(f) ? on_failure::start_next : on_failure::end_call;
+    }
+    void attempt_succeeded(std::chrono::nanoseconds duration) noexcept override {
+        record_success(duration);
+    }
+    bool needs_durations() const noexcept override { return settings_.delay_quantile.has_value(); }
     /// The delay in force before attempt `next_attempt` (2..max_attempts);
     /// nullopt past max_attempts.
     std::optional<std::chrono::nanoseconds> delay_before(int next_attempt) const noexcept override;
@@ -95,7 +105,7 @@ public:
     std::chrono::nanoseconds current_delay() const noexcept;
     /// How much time must be left before the total deadline for an attempt
     /// to start.
-    std::chrono::nanoseconds min_remaining() const noexcept;
+    std::chrono::nanoseconds min_remaining() const noexcept override;
     /// Whether a failure of class `f` starts the next attempt at once.
     bool non_fatal(fault_class f) const noexcept { return settings_.non_fatal.contains(f); }
 

@@ -304,6 +304,27 @@ public:
     /// `next_attempt` starts beside it; nullopt: no further parallel attempt.
     virtual std::optional<std::chrono::nanoseconds>
     delay_before(int next_attempt) const noexcept = 0;
+
+    /// What a failed attempt does while the call may go on.
+    enum class on_failure : std::uint8_t {
+        wait_for_others, ///< the attempts in flight may still win (the default)
+        start_next,      ///< the next attempt starts at once (a hedge's non-fatal failure)
+        end_call,        ///< the call ends with this error, the others cancelled
+    };
+    virtual on_failure after_failure(fault_class /*fault*/) const noexcept {
+        return on_failure::wait_for_others;
+    }
+    /// The most attempts a call starts; 0: the retry policy's max_attempts.
+    virtual int max_attempts() const noexcept { return 0; }
+    /// No further attempt starts with less than this left before the call's
+    /// total deadline.
+    virtual std::chrono::nanoseconds min_remaining() const noexcept {
+        return std::chrono::nanoseconds(0);
+    }
+    /// A successful attempt took `duration` (a delay that learns from it);
+    /// called only when needs_durations().
+    virtual void attempt_succeeded(std::chrono::nanoseconds /*duration*/) noexcept {}
+    virtual bool needs_durations() const noexcept { return false; }
 };
 
 /// The strategies of one dependency's calls. A null member is not
@@ -315,7 +336,7 @@ public:
 struct strategy_chain {
     /// The engine's attempt slots per call: the most attempts one call can
     /// have in flight together.
-    static constexpr int max_in_flight = 2;
+    static constexpr int max_in_flight = 5; // hedging's cap (gRPC's)
     static constexpr bool enabled = true;
 
     std::shared_ptr<retry_gate> gate;

@@ -366,6 +366,11 @@ private:
     static clock_ticks read_clock() noexcept { return ticks(Clock::now()); }
 
     int max_attempts() const noexcept {
+        if constexpr (slots > 1) { // hedging counts its own attempts
+            if (params_.strategies && params_.strategies->parallel)
+                if (const int n = params_.strategies->parallel->max_attempts(); n > 0)
+                    return n;
+        }
         return params_.retry ? std::max(params_.retry->max_attempts, 1) : 1;
     }
 
@@ -457,6 +462,16 @@ private:
     void hand_back_unstarted(slot_state& s, time_point now) noexcept;
     void hand_back(slot_state& s, const lazy_time& now, const attempt_record& record) noexcept;
     void plan_hedge(int number, time_point now);
+    /// Whether an attempt starting at `at` would start before the total
+    /// deadline with the parallel strategy's min_remaining left.
+    bool leaves_time_for_attempt(time_point at) const noexcept;
+    /// A failed attempt under parallel attempts: true when that decided what
+    /// happens next (the call ended, the next attempt started, or the others
+    /// in flight go on); false: as without them.
+    bool parallel_failure(fault_class fault, time_point now);
+    /// The retry gate's word on a hedge: with attempts in flight a refusal
+    /// only keeps the hedge from starting; with none, it is a retry's.
+    bool hedge_allowed(time_point now);
 
     // ---- state ----------------------------------------------------------------------
 

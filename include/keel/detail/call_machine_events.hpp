@@ -105,6 +105,10 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_p
         decide_end(give_up_reason::deadline, now);
         return true;
     }
+    if constexpr (slots > 1) {
+        if (parallel_failure(fault, now))
+            return true;
+    }
     if (in_flight_ > 0 || waiting_ > 0) // a parallel attempt may still succeed
         return true;
     after_failure(ec, fault, feedback, now);
@@ -159,7 +163,10 @@ inline void call_machine<Clock, Observer, Chain>::timer(time_point now) {
         }
         if (hedge_at_ <= now && !decided_) {
             hedge_at_ = time_point::max();
-            launch(now);
+            // A hedge is a retry to the budget: refused, it does not start
+            // and the attempts in flight go on.
+            if (hedge_allowed(now))
+                launch(now);
         }
     }
 }

@@ -74,6 +74,19 @@ inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] t
 }
 
 template <class Clock, class Observer, class Chain>
+inline bool call_machine<Clock, Observer, Chain>::hedge_allowed(time_point now) {
+    if (in_flight_ == 0 && waiting_ == 0) // nothing else may win: as a retry
+        return gate_allows(now);
+    if constexpr (Chain::enabled && !single) {
+        // Refused, the hedge does not start and the call goes on: no
+        // refusal is recorded against a call that may still succeed.
+        if (params_.strategies && params_.strategies->gate)
+            return params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1).admitted;
+    }
+    return true;
+}
+
+template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::admit_call(time_point now) noexcept {
     const retry_gate& gate = *params_.strategies->gate;
     gate_hears_ = static_cast<std::uint8_t>((gate.hears_attempts() ? hears_attempts : 0) |
@@ -109,6 +122,10 @@ inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() con
         const strategy_chain* c = params_.strategies;
         if (!c)
             return false;
+        if constexpr (slots > 1) {
+            if (c->parallel && c->parallel->needs_durations())
+                return true;
+        }
         return c->listener || (gate_hears_ & hears_call_ends) ||
                (c->breaker && c->breaker->needs_durations()) ||
                (c->rate_limiter && c->rate_limiter->needs_durations()) ||
@@ -325,6 +342,12 @@ inline void call_machine<Clock, Observer, Chain>::hand_back(slot_state& s, const
         gate_attempt_end(record);
     if (params_.strategies->listener) // a listener makes the driver read the clock
         params_.strategies->listener->on_attempt_end(now.get(), record);
+    if constexpr (slots > 1) {
+        // A hedge's delay learns from successful attempts' durations.
+        if (parallel_attempts* p = params_.strategies->parallel.get();
+            p && record.result == attempt_result::success && p->needs_durations())
+            p->attempt_succeeded(record.duration);
+    }
 }
 
 template <class Clock, class Observer, class Chain>
@@ -339,10 +362,52 @@ inline void call_machine<Clock, Observer, Chain>::plan_hedge([[maybe_unused]] in
             return;
         if (const auto delay = p.delay_before(number + 1)) {
             const time_point at = deadline_after(now, *delay);
-            if (at < total_deadline_)
+            if (leaves_time_for_attempt(at))
                 hedge_at_ = at;
         }
     }
+}
+
+template <class Clock, class Observer, class Chain>
+inline bool
+call_machine<Clock, Observer, Chain>::leaves_time_for_attempt(time_point at) const noexcept {
+    if (at >= total_deadline_)
+        return false;
+    if constexpr (slots > 1) {
+        if (total_deadline_ != time_point::max() && params_.strategies &&
+            params_.strategies->parallel)
+            return total_deadline_ - at >= params_.strategies->parallel->min_remaining();
+    }
+    return true;
+}
+
+template <class Clock, class Observer, class Chain>
+inline bool call_machine<Clock, Observer, Chain>::parallel_failure(fault_class fault,
+                                                                   time_point now) {
+    if constexpr (slots > 1) {
+        if (!params_.strategies || !params_.strategies->parallel)
+            return false;
+        switch (params_.strategies->parallel->after_failure(fault)) {
+        case parallel_attempts::on_failure::wait_for_others:
+            return false;
+        case parallel_attempts::on_failure::end_call: // the others are cancelled
+            decide_end(give_up_reason::not_retryable, now);
+            return true;
+        case parallel_attempts::on_failure::start_next:
+            if (attempts_started_ < max_attempts() && leaves_time_for_attempt(now) &&
+                hedge_allowed(now)) {
+                hedge_at_ = time_point::max();
+                launch(now);
+                return true;
+            }
+            if (decided_) // the gate refused with nothing left in flight
+                return true;
+            return in_flight_ > 0 || waiting_ > 0; // the others may still win
+        }
+    }
+    (void)fault;
+    (void)now;
+    return false;
 }
 
 } // namespace keel::detail

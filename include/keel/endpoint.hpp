@@ -3,6 +3,8 @@
 // `scope: endpoint`) key the call by it.
 #pragma once
 
+#include <keel/idempotent.hpp>
+
 #include <concepts>
 #include <string>
 #include <string_view>
@@ -10,17 +12,6 @@
 #include <utility>
 
 namespace keel {
-
-template <class Op, class Fallback>
-struct with_fallback_t;
-
-namespace detail {
-/// Whether Op is a with_fallback_t.
-template <class Op>
-struct is_fallback_op : std::false_type {};
-template <class Op, class Fallback>
-struct is_fallback_op<with_fallback_t<Op, Fallback>> : std::true_type {};
-} // namespace detail
 
 /// An operation factory that says which endpoint its call goes to:
 /// `op.endpoint()` is a string that lives as long as the operation object
@@ -43,6 +34,8 @@ struct with_endpoint_t {
     Endpoint endpoint_name;
 
     std::string_view endpoint() const noexcept { return endpoint_name; }
+    /// Whether the wrapped operation may be hedged (keel::idempotent).
+    bool idempotent() const noexcept { return detail::is_idempotent(op); }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

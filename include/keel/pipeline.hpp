@@ -56,7 +56,10 @@ void validate(const pipeline_policy& policy);
 ///   timeout -> operation
 ///
 /// The operation is a factory `op(const attempt_type&, token)` that starts one
-/// attempt and completes with `void(std::error_code, T...)`. Like an Asio I/O
+/// attempt and completes with `void(std::error_code, T...)`. Parallel
+/// attempts (hedging) run only for an operation that says it is idempotent
+/// (keel::idempotent, or a wrapper's request that is); any other runs one
+/// attempt at a time. Like an Asio I/O
 /// object, a pipeline must outlive the calls it runs; it is safe to use from
 /// several threads at once.
 ///
@@ -228,7 +231,8 @@ private:
                     if (policy.engine == engine_kind::single)
                         start<detail::single_admission>(std::forward<Handler>(handler),
                                                         std::forward<Op>(op), params, first_ticket);
-                    else if (policy.engine == engine_kind::parallel)
+                    else if (policy.engine == engine_kind::parallel &&
+                             detail::is_idempotent(op)) // only these are hedged
                         start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),
                                               params, first_ticket);
                     else

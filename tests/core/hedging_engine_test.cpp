@@ -2,7 +2,10 @@
 // must-show cases): when further attempts start, who wins, what a non-fatal
 // or a fatal failure does, the deadline's min_remaining, the retry budget
 // gating hedges, and that nothing runs behind the caller's back.
+#include <keel/endpoint.hpp>
+#include <keel/fallback.hpp>
 #include <keel/hedging.hpp>
+#include <keel/idempotent.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/strategy.hpp>
 
@@ -67,10 +70,16 @@ protected:
         std::vector<bool> cancelled_before_handler;
     };
     outcome run(const pipeline_policy& p, scripted_op& op) {
+        return run_op(p, keel::idempotent(std::ref(op)), op);
+    }
+    /// As run(), with `call` (an operation over `op`) saying for itself
+    /// whether it may be hedged.
+    template <class Call>
+    outcome run_op(const pipeline_policy& p, Call call, scripted_op& op) {
         hedged_pipeline pipeline(context, "read-model", p);
         outcome o;
         const auto started = manual_clock::now();
-        pipeline.async_run(std::ref(op), o.report, [&](std::error_code ec, int value) {
+        pipeline.async_run(std::move(call), o.report, [&](std::error_code ec, int value) {
             o.ended_at = manual_clock::now() - started;
             for (const auto& a : op.seen())
                 o.cancelled_before_handler.push_back(a.cancelled);
@@ -176,7 +185,8 @@ TEST_F(hedging_engine_test, the_caller_cancelling_leaves_nothing_running) {
     hedged_pipeline pipeline(context, "read-model", policy(three_after_50ms()));
     asio::cancellation_signal cancel;
     completion c;
-    pipeline.async_run(std::ref(op), asio::bind_cancellation_slot(cancel.slot(), record(c)));
+    pipeline.async_run(keel::idempotent(std::ref(op)),
+                       asio::bind_cancellation_slot(cancel.slot(), record(c)));
     run_for(context, 70ms);
     ASSERT_EQ(op.seen().size(), 2u) << "the primary and hedge 2 run at 70 ms";
     cancel.emit(asio::cancellation_type::terminal);
@@ -185,6 +195,30 @@ TEST_F(hedging_engine_test, the_caller_cancelling_leaves_nothing_running) {
     EXPECT_EQ(c.ec, std::error_code(asio::error::operation_aborted));
     for (const auto& a : op.seen())
         EXPECT_TRUE(a.cancelled) << "attempt " << a.number << " cancelled and completed";
+}
+
+TEST_F(hedging_engine_test, an_operation_that_does_not_say_it_is_idempotent_runs_one_attempt) {
+    // A POST without an Idempotency-Key, or any plain operation: doing it
+    // twice may do it twice.
+    scripted_op op(context, {ok(1, 200ms), ok(2, 30ms)});
+    const outcome o = run_op(policy(three_after_50ms()), std::ref(op), op);
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_EQ(o.done.value, 1);
+    EXPECT_EQ(o.report.attempts, 1);
+    EXPECT_EQ(o.ended_at, nanos(200ms));
+    EXPECT_EQ(op.seen().size(), 1u);
+}
+
+TEST_F(hedging_engine_test, the_wrappers_pass_idempotence_through) {
+    scripted_op op(context, {ok(1, 200ms), ok(2, 30ms)});
+    auto call = with_endpoint(keel::idempotent(std::ref(op)), "db1:5432");
+    static_assert(declares_idempotence<decltype(call)>);
+    EXPECT_TRUE(detail::is_idempotent(call));
+    EXPECT_EQ(call.endpoint(), "db1:5432");
+    EXPECT_FALSE(detail::is_idempotent(with_endpoint(std::ref(op), "db1:5432")));
+    const outcome o = run_op(policy(three_after_50ms()), std::move(call), op);
+    EXPECT_EQ(o.done.value, 2) << "hedged: the hedge's answer";
+    EXPECT_EQ(o.report.attempts, 2);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 // parallel-attempts seam: the first success wins, the loser gets terminal
 // cancellation and completes before the caller's handler runs. Run under
 // ASan and TSan (the second test uses two threads and no strand).
+#include <keel/idempotent.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/strategy.hpp>
 
@@ -98,10 +99,11 @@ TEST(parallel_attempts, the_loser_is_cancelled_and_completes_before_the_callers_
     std::vector<std::string> log;
     call_report report;
     completion c;
-    p.async_run(slow_then_fast{&context, &log}, report, [&](std::error_code ec, int value) {
-        log.push_back("handler");
-        record(c)(ec, value);
-    });
+    p.async_run(keel::idempotent(slow_then_fast{&context, &log}), report,
+                [&](std::error_code ec, int value) {
+                    log.push_back("handler");
+                    record(c)(ec, value);
+                });
     run_for(context, 1s, [&] { return c.done(); });
     ASSERT_EQ(c.calls, 1);
     EXPECT_FALSE(c.ec);
@@ -179,11 +181,12 @@ TEST(parallel_attempts, on_two_threads_every_callers_handler_runs_after_its_lose
         std::atomic<int> losers_done{0};
         std::promise<int> seen_at_handler;
         auto result = seen_at_handler.get_future();
-        p.async_run(threaded_op{&context, &losers_done}, [&](std::error_code ec, int value) {
-            EXPECT_FALSE(ec);
-            EXPECT_EQ(value, 7);
-            seen_at_handler.set_value(losers_done.load());
-        });
+        p.async_run(keel::idempotent(threaded_op{&context, &losers_done}),
+                    [&](std::error_code ec, int value) {
+                        EXPECT_FALSE(ec);
+                        EXPECT_EQ(value, 7);
+                        seen_at_handler.set_value(losers_done.load());
+                    });
         ASSERT_EQ(result.wait_for(5s), std::future_status::ready) << "call " << i;
         ordered += result.get() == 1 ? 1 : 0;
     }

@@ -68,6 +68,14 @@ struct call_report {
     std::error_code original_error;
     /// The fallback's own error, when it ran and failed.
     std::error_code fallback_error;
+    /// Hedging (parallel attempts): how many attempts started beside an
+    /// attempt already running, whether one of them gave the call its
+    /// success (not the first attempt), and how many hedges that were due
+    /// did not start (the retry budget refused them, or too little time was
+    /// left before the total deadline).
+    int hedges_started = 0;
+    bool hedge_won = false;
+    int hedges_suppressed = 0;
 };
 
 namespace events {

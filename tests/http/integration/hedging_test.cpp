@@ -16,16 +16,13 @@
 #include <memory>
 #include <string>
 
-namespace keel::test {
+// Inside the harness's namespace: its behaviour, outcome, record and
+// run_until by their own names.
+namespace keel::test::http {
 namespace {
 
 using namespace std::chrono_literals;
 namespace kh = keel::http;
-using keel::test::http::behaviour;
-using keel::test::http::outcome;
-using keel::test::http::record;
-using keel::test::http::run_until;
-using server_response = keel::test::http::response;
 
 using hedged_pipeline =
     basic_pipeline<asio::steady_timer, null_observer, asio::any_io_executor, strategy_chain>;
@@ -62,7 +59,7 @@ protected:
         return r;
     }
 
-    keel::test::http::test_server server;
+    test_server server;
     asio::io_context io;
     kh::client client{io.get_executor()};
     hedged_pipeline pipeline{io, "orders", hedge_after_20ms()};
@@ -103,4 +100,4 @@ TEST_F(http_hedging, a_post_with_an_idempotency_key_is_hedged) {
 }
 
 } // namespace
-} // namespace keel::test
+} // namespace keel::test::http

@@ -47,6 +47,8 @@ constexpr fault_class retry_reasons[] = {fault_class::transient, fault_class::ti
                                          fault_class::rejected};
 constexpr timeout_phase all_phases[] = {timeout_phase::connect, timeout_phase::exchange,
                                         timeout_phase::total};
+/// keel_hedges_total's results, in the order of cell_layout::hedges.
+constexpr const char* hedge_results[] = {"won", "lost", "suppressed"};
 
 void check_buckets(const std::vector<double>& bounds, const char* which) {
     const std::string name = which;
@@ -98,6 +100,7 @@ struct metrics::impl {
     ::prometheus::Family<::prometheus::Counter>* retries = nullptr;
     ::prometheus::Family<::prometheus::Counter>* timeouts = nullptr;
     ::prometheus::Family<::prometheus::Counter>* rejections = nullptr;
+    ::prometheus::Family<::prometheus::Counter>* hedges = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* call_duration = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* attempt_duration = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* bulkhead_wait = nullptr;
@@ -142,6 +145,8 @@ struct metrics::impl {
         for (std::size_t i = 0; i < detail::refusal_count; ++i)
             made->rejections[i] = &rejections->Add(
                 {{"dependency", dep}, {"reason", std::string(detail::refusal_names[i])}});
+        for (std::size_t i = 0; i < made->hedges.size(); ++i)
+            made->hedges[i] = &hedges->Add({{"dependency", dep}, {"result", hedge_results[i]}});
         made->call_duration =
             &call_duration->Add({{"dependency", dep}}, options.call_duration_buckets);
         made->attempt_duration =
@@ -259,6 +264,12 @@ void metrics::register_families() {
                         .Help("Calls a local refusal of keel ended or cut short (a first attempt "
                               "or a retry refused), by the refusal.")
                         .Register(r);
+    m.hedges = &BuildCounter()
+                    .Name("keel_hedges_total")
+                    .Help("Hedges (attempts started beside a slower one) by result: won (gave "
+                          "the call its success), lost, or suppressed (due, but the retry budget "
+                          "or the deadline kept it back).")
+                    .Register(r);
     m.call_duration = &::prometheus::BuildHistogram()
                            .Name("keel_call_duration_seconds")
                            .Help("Duration of keel calls, every attempt and backoff included.")
@@ -336,6 +347,7 @@ public:
     void on(const events::retry_scheduled& e) override { target_.on(e); }
     void on(const events::timeout& e) override { target_.on(e); }
     void on(const events::admission_wait& e) override { target_.on(e); }
+    void on(const events::hedges& e) override { target_.on(e); }
     void on(const events::call_end& e) override { target_.on(e); }
 
 private:

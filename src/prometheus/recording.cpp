@@ -151,6 +151,17 @@ void dependency_metrics::on(const events::admission_wait& e) const noexcept {
     w.add(sum, static_cast<std::uint64_t>(std::max<std::int64_t>(e.waited.count(), 0)));
 }
 
+void dependency_metrics::on(const events::hedges& e) const noexcept {
+    const auto w = handles_->for_this_thread();
+    const int won = e.won ? 1 : 0;
+    if (won > 0)
+        w.add(cell_layout::hedges + 0);
+    if (e.started > won)
+        w.add(cell_layout::hedges + 1, static_cast<std::uint64_t>(e.started - won));
+    if (e.suppressed > 0)
+        w.add(cell_layout::hedges + 2, static_cast<std::uint64_t>(e.suppressed));
+}
+
 void dependency_metrics::on(const events::call_end& e) const noexcept {
     const detail::dependency_handles& h = *handles_;
     const auto w = h.for_this_thread();

@@ -78,7 +78,8 @@ struct cell_layout {
     static constexpr std::size_t retries = attempts + 3;                 // the fault classes
     static constexpr std::size_t timeouts = retries + fault_class_count; // 3 phases
     static constexpr std::size_t rejections = timeouts + 3;              // the refusals
-    static constexpr std::size_t started = rejections + refusal_count;
+    static constexpr std::size_t hedges = rejections + refusal_count;    // won, lost, suppressed
+    static constexpr std::size_t started = hedges + 3;
     static constexpr std::size_t finished = started + 1;
     static constexpr std::size_t call_buckets = finished + 1;
     std::size_t call_sum;
@@ -161,6 +162,7 @@ struct dependency_handles {
     std::array<::prometheus::Counter*, fault_class_count> retries{};
     std::array<::prometheus::Counter*, 3> timeouts{};
     std::array<::prometheus::Counter*, refusal_count> rejections{};
+    std::array<::prometheus::Counter*, 3> hedges{}; ///< won, lost, suppressed
     ::prometheus::Histogram* call_duration = nullptr;
     ::prometheus::Histogram* attempt_duration = nullptr;
     ::prometheus::Histogram* bulkhead_wait = nullptr;

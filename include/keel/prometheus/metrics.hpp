@@ -82,6 +82,7 @@ public:
     void on(const events::retry_scheduled&) const noexcept;
     void on(const events::timeout&) const noexcept;
     void on(const events::admission_wait&) const noexcept;
+    void on(const events::hedges&) const noexcept;
     void on(const events::call_end&) const noexcept;
 
 private:
@@ -104,6 +105,7 @@ private:
 ///   keel_rejections_total{dependency, reason}
 ///   keel_bulkhead_wait_seconds{dependency}      (histogram)
 ///   keel_rate_limit_wait_seconds{dependency}    (histogram)
+///   keel_hedges_total{dependency, result}       (won, lost, suppressed)
 ///   keel_config_reloads_total{result}
 ///
 /// and, for each dependency with a watched circuit breaker (watch()):

@@ -84,6 +84,8 @@ ADDED_TARGETS = [
      "BM_keel_pipeline_rate_limit - BM_keel_pipeline", 25.0),
     ("BM_keel_pipeline_budget_paired", "added_ns",
      "BM_keel_pipeline_budget - BM_keel_pipeline", 20.0),
+    ("BM_keel_pipeline_hedged_paired", "added_ns",
+     "BM_keel_pipeline_hedged - BM_keel_pipeline", 40.0),
 ]
 # The same difference from the separate medians, shown for context.
 INFO_DIFFS = [
@@ -93,12 +95,14 @@ INFO_DIFFS = [
     ("BM_keel_pipeline_bulkhead", "BM_keel_pipeline"),
     ("BM_keel_pipeline_rate_limit", "BM_keel_pipeline"),
     ("BM_keel_pipeline_budget", "BM_keel_pipeline"),
+    ("BM_keel_pipeline_hedged", "BM_keel_pipeline"),
 ]
 # Benchmarks whose steady state must not touch the heap.
 ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro", "BM_keel_pipeline_metrics",
                       "BM_keel_pipeline_chain", "BM_keel_pipeline_breaker",
                       "BM_keel_breaker_rejects", "BM_keel_pipeline_bulkhead",
-                      "BM_keel_pipeline_rate_limit", "BM_keel_pipeline_budget"]
+                      "BM_keel_pipeline_rate_limit", "BM_keel_pipeline_budget",
+                      "BM_keel_pipeline_hedged"]
 # Shown for context, not checked.
 INFO_RATIOS = [
     ("BM_keel_pipeline", "BM_naive_timeout"),  # totals; the target compares added cost
@@ -122,6 +126,7 @@ ORDER = [
     "BM_keel_pipeline_rate_limit",
     "BM_keel_rate_limit_contended",
     "BM_keel_pipeline_budget",
+    "BM_keel_pipeline_hedged",
     "BM_bare_op_coro",
     "BM_keel_pipeline_coro",
     "BM_keel_pipeline_metrics",

@@ -19,6 +19,7 @@
 //   BM_keel_pipeline_rate_limit(_paired) through a token bucket that never runs dry
 //   BM_keel_rate_limit_contended        two threads, one shared token bucket
 //   BM_keel_pipeline_budget(_paired)    through the default retry budget (a deposit a call)
+//   BM_keel_pipeline_hedged(_paired)    hedging after 50 ms; the primary wins before it
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -65,6 +66,8 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
+#include <keel/hedging.hpp>
+#include <keel/idempotent.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
 #if KEEL_BENCH_WITH_PROMETHEUS
@@ -400,7 +403,7 @@ void BM_keel_pipeline(benchmark::State& state) {
 /// two benchmarks on a shared VM (their spread there is +-20%, more than the
 /// effects measured). Reports `added_ns` (median per-call difference over
 /// the pairs), and the medians of each side, `base_ns` and `<other>_ns`.
-template <class Other>
+template <class Other, bool IdempotentOther = false>
 class paired_driver {
 public:
     static constexpr int batch = 256;
@@ -474,9 +477,11 @@ private:
     }
     void call() {
         if (side_ == 0)
-            base_.async_run(op_, on_value<paired_driver<Other>>{this});
+            base_.async_run(op_, on_value<paired_driver>{this});
+        else if constexpr (IdempotentOther) // a pipeline that hedges only what may run twice
+            metered_.async_run(keel::idempotent(op_), on_value<paired_driver>{this});
         else
-            metered_.async_run(op_, on_value<paired_driver<Other>>{this});
+            metered_.async_run(op_, on_value<paired_driver>{this});
     }
 
     static double median(std::vector<double> v) {
@@ -803,6 +808,43 @@ void BM_keel_pipeline_budget_paired(benchmark::State& state) {
     driver.run();
 }
 
+/// BM_keel_pipeline with hedging (a second attempt after 50 ms, as
+/// `hedge: {max_attempts: 2, delay: 50ms}` with `retry_budget: off`): the
+/// primary answers at once, so the hedge is planned (its deadline kept with
+/// the call's others) and never started.
+keel::pipeline_policy hedged_policy() {
+    keel::pipeline_policy p = full_policy();
+    p.retry.max_attempts = 1; // hedging counts its own attempts
+    keel::hedge_settings hedge;
+    hedge.max_attempts = 2;
+    hedge.delay = 50ms;
+    auto chain = std::make_shared<keel::strategy_chain>();
+    chain->parallel = std::make_shared<keel::hedging>(hedge);
+    p.strategies = chain;
+    return p;
+}
+
+void BM_keel_pipeline_hedged(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    chain_pipeline pipeline(context, "bench", hedged_policy());
+    auto op = keel::idempotent(post_value_factory(context));
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// Hedging's added cost when the primary wins before the delay, paired:
+/// target +40 ns.
+void BM_keel_pipeline_hedged_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    chain_pipeline hedged(context, "bench", hedged_policy());
+    paired_driver<chain_pipeline, true> driver(state, context, base, hedged, "hedged_ns");
+    driver.run();
+}
+
 #if KEEL_BENCH_WITH_PROMETHEUS
 /// BM_keel_pipeline recording into keel::prometheus: a pipeline typed on the
 /// dependency's metrics observer (each event a few atomics on handles
@@ -936,6 +978,8 @@ BENCHMARK(BM_keel_pipeline_rate_limit_paired);
 BENCHMARK(BM_keel_rate_limit_contended)->Threads(2)->UseRealTime();
 BENCHMARK(BM_keel_pipeline_budget)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_budget_paired);
+BENCHMARK(BM_keel_pipeline_hedged)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_hedged_paired);
 #if KEEL_BENCH_WITH_PROMETHEUS
 BENCHMARK(BM_keel_pipeline_metrics)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_metrics_paired);

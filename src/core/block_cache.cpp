@@ -17,16 +17,26 @@ namespace keel::detail {
 
 namespace {
 
-constexpr std::size_t class_count = block_cache::largest / block_cache::granule;
+constexpr std::size_t small_classes = block_cache::small / block_cache::granule;
+constexpr std::size_t class_count =
+    small_classes + (block_cache::largest - block_cache::small) / block_cache::large_granule;
 
 /// The class of a block of `size` bytes (1..largest) and the size its
-/// blocks really have.
+/// blocks really have: 64-byte steps up to 1 KiB, 512-byte steps above.
 constexpr std::size_t class_of(std::size_t size) noexcept {
-    return (size - 1) / block_cache::granule;
+    if (size <= block_cache::small)
+        return (size - 1) / block_cache::granule;
+    return small_classes + (size - block_cache::small - 1) / block_cache::large_granule;
 }
 constexpr std::size_t class_size(std::size_t size_class) noexcept {
-    return (size_class + 1) * block_cache::granule;
+    if (size_class < small_classes)
+        return (size_class + 1) * block_cache::granule;
+    return block_cache::small + (size_class - small_classes + 1) * block_cache::large_granule;
 }
+static_assert(class_of(block_cache::small) == small_classes - 1);
+static_assert(class_of(block_cache::small + 1) == small_classes);
+static_assert(class_size(class_of(block_cache::largest)) == block_cache::largest);
+static_assert(class_of(block_cache::largest) == class_count - 1);
 
 /// This thread's free blocks. Trivially destructible, so it stays usable
 /// while the thread exits: after `emptier` below has run, `closed` sends

@@ -18,7 +18,8 @@ using cache = block_cache;
 /// Empties this thread's cache (each test starts from nothing cached).
 void drain() {
     std::vector<std::pair<void*, std::size_t>> taken;
-    for (std::size_t size = cache::granule; size <= cache::largest; size += cache::granule)
+    for (std::size_t size = cache::granule; size <= cache::largest;
+         size += size < cache::small ? cache::granule : cache::large_granule)
         for (std::size_t i = 0; i < cache::blocks_per_class; ++i)
             taken.emplace_back(cache::allocate(size), size);
     for (auto& [block, size] : taken)
@@ -48,6 +49,20 @@ TEST(block_cache, classes_do_not_share_blocks) {
     EXPECT_EQ(again, small);
     cache::deallocate(larger, 65);
     cache::deallocate(again, 1);
+}
+
+TEST(block_cache, above_a_kibibyte_classes_are_512_bytes_wide) {
+    drain();
+    void* block = cache::allocate(2056); // a hedging call's state: the 2049..2560 class
+    cache::deallocate(block, 2056);
+    EXPECT_EQ(cache::cached_blocks(), 1u);
+    void* again = cache::allocate(2560);
+    EXPECT_EQ(again, block);
+    void* next_class = cache::allocate(2561);
+    EXPECT_NE(next_class, block);
+    cache::deallocate(again, 2560);
+    cache::deallocate(next_class, 2561);
+    EXPECT_EQ(cache::cached_blocks(), 2u);
 }
 
 TEST(block_cache, keeps_a_bounded_number_per_class_and_bypasses_large_blocks) {

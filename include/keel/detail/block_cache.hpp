@@ -19,8 +19,12 @@
 namespace keel::detail {
 
 struct block_cache {
-    static constexpr std::size_t granule = 64;          ///< size classes are multiples of this
-    static constexpr std::size_t largest = 1024;        ///< larger blocks bypass the cache
+    static constexpr std::size_t granule = 64; ///< size classes up to `small` are multiples of this
+    static constexpr std::size_t small = 1024;
+    /// Above `small`, classes are multiples of this: a hedging call's state
+    /// (up to five attempt slots, about 2 KiB) is the one object that large.
+    static constexpr std::size_t large_granule = 512;
+    static constexpr std::size_t largest = 4096;        ///< larger blocks bypass the cache
     static constexpr std::size_t blocks_per_class = 16; ///< free blocks kept per class
 
     /// At least `size` bytes, aligned as operator new aligns; from this

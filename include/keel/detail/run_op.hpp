@@ -25,6 +25,7 @@
 // strategy withdraws its waiters when it shuts down.
 #pragma once
 
+#include <keel/detail/block_cache.hpp>
 #include <keel/detail/call_machine.hpp>
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
@@ -53,15 +54,18 @@
 namespace keel::detail {
 
 /// Asio's default allocator means "use the thread's recycling cache": keep
-/// that meaning for our own per-call state.
-template <class Allocator>
+/// that meaning for our own per-call state. A state too large for Asio's
+/// cache (over 1020 bytes: a call with slots for parallel attempts) would
+/// miss it and evict the block Asio's own post keeps there, two heap
+/// allocations a call: such a state comes from keel's block cache.
+template <class Allocator, bool Large = false>
 struct recycled {
     using type = Allocator;
     static type from(const Allocator& a) noexcept { return a; }
 };
-template <class T>
-struct recycled<std::allocator<T>> {
-    using type = asio::recycling_allocator<T>;
+template <class T, bool Large>
+struct recycled<std::allocator<T>, Large> {
+    using type = std::conditional_t<Large, cached_allocator<T>, asio::recycling_allocator<T>>;
     static type from(const std::allocator<T>&) noexcept { return {}; }
 };
 
@@ -84,7 +88,9 @@ public:
     using params_type = typename machine_type::params_type;
     using service_type = deadline_service<Timer>;
     using executor_type = CallExecutor;
-    using allocator_type = typename recycled<asio::associated_allocator_t<Handler>>::type;
+    static constexpr bool large_state = Chain::max_in_flight > 1;
+    using allocator_type =
+        typename recycled<asio::associated_allocator_t<Handler>, large_state>::type;
 
     /// `first_ticket`: the breaker admitted the first attempt already (the
     /// initiator asked it before building the call, to refuse cheaply).
@@ -162,7 +168,7 @@ private:
 
     static allocator_type recycled_allocator(const Handler& handler) {
         using associated = asio::associated_allocator_t<Handler>;
-        return recycled<associated>::from(asio::get_associated_allocator(handler));
+        return recycled<associated, large_state>::from(asio::get_associated_allocator(handler));
     }
 
     /// The time for an event: read only when the machine needs it (a clock

@@ -72,8 +72,7 @@ void read_hedge(reader& r, const value& n, const std::string& path, hedge_layer&
 }
 
 void hedge_layer::overlay(hedge_layer top, int rank) {
-    if (overlay_enabled(*this, top, rank))
-        overlay_settings(settings(), top.settings(), rank);
+    overlay_layer(*this, top, rank);
 }
 
 std::optional<hedge_settings> hedge_layer::apply() const {

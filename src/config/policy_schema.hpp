@@ -94,6 +94,14 @@ bool overlay_enabled(Layer& mine, Layer& top, int rank) {
     return true;
 }
 
+/// A strategy layer's whole overlay, for a layer whose settings() are all
+/// merged key by key under its `enabled`.
+template <class Layer>
+void overlay_layer(Layer& mine, Layer& top, int rank) {
+    if (overlay_enabled(mine, top, rank))
+        overlay_settings(mine.settings(), top.settings(), rank);
+}
+
 /// `circuit_breaker.window`: replaced whole, as the meaning of its size
 /// depends on its kind. The fields of the other kind keep their built-in
 /// values, so equal windows compare equal.

@@ -177,9 +177,11 @@ protected:
     void SetUp() override { keel::test::manual_clock::reset(); }
 };
 
+/// The hedging in `p`'s chain, or null.
 std::shared_ptr<hedging> hedging_of(configured_pipeline& p) {
-    const auto& chain = p.policy().strategies;
-    return chain ? std::dynamic_pointer_cast<hedging>(chain->parallel) : nullptr;
+    if (const auto& chain = p.policy().strategies)
+        return std::dynamic_pointer_cast<hedging>(chain->parallel);
+    return nullptr;
 }
 
 TEST_F(config_registry_hedge, one_hedging_per_dependency_with_its_budget_kept_across_reloads) {

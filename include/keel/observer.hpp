@@ -118,6 +118,14 @@ struct admission_wait {
     std::chrono::nanoseconds waited;
     std::error_code refusal; ///< empty: admitted
 };
+/// A call under hedging ended (sent just before its call_end): as
+/// call_report's hedges_started, hedge_won and hedges_suppressed.
+struct hedges {
+    std::string_view dependency;
+    int started;    ///< attempts started after the first
+    bool won;       ///< one of them gave the call its success
+    int suppressed; ///< hedges due that did not start (budget, min_remaining)
+};
 struct call_end {
     std::string_view dependency;
     call_outcome outcome;
@@ -162,6 +170,7 @@ public:
     virtual void on(const events::retry_scheduled&) {}
     virtual void on(const events::timeout&) {}
     virtual void on(const events::admission_wait&) {}
+    virtual void on(const events::hedges&) {}
     virtual void on(const events::call_end&) {}
 };
 

@@ -1,5 +1,5 @@
 // keel::http's messages: header lookup, the response's header block, and
-// which requests are idempotent (keel/http/message.hpp).
+// which requests are idempotent and which may be hedged (keel/http/message.hpp).
 #include <keel/http/message.hpp>
 
 #include "text.hpp"
@@ -85,6 +85,15 @@ bool is_idempotent(const request& r) noexcept {
     if (detail::is(r.method, "POST") || detail::is(r.method, "PATCH"))
         return !find_header(r.headers, "Idempotency-Key").empty();
     return true;
+}
+
+bool may_hedge(const request& r) noexcept {
+    using detail::is;
+    const std::string_view method = r.method;
+    if (is(method, "GET") || is(method, "HEAD") || is(method, "OPTIONS") || is(method, "PUT") ||
+        is(method, "DELETE"))
+        return true;
+    return r.idempotent || !find_header(r.headers, "Idempotency-Key").empty();
 }
 
 std::string endpoint_of(std::string_view url) {

@@ -43,6 +43,10 @@ public:
 
     const statement& stmt() const noexcept override { return stmt_; }
 
+    /// Whether the statement may run again after it may have run: one
+    /// marked idempotent, or read-only.
+    bool idempotent() const noexcept { return stmt_.idempotent || stmt_.read_only; }
+
     void on_acquired(std::shared_ptr<connection> c) override {
         if (!done_) { // cancelled meanwhile
             pool_->release(c);
@@ -63,7 +67,7 @@ public:
         if (ec && options_.attempt)
             options_.attempt->feedback().outcome_unknown_if({.may_have_reached = sent,
                                                              .verdict_unknown = outcome_unknown(ec),
-                                                             .idempotent = stmt_.idempotent});
+                                                             .idempotent = idempotent()});
         complete(ec, std::move(r));
     }
 
@@ -87,7 +91,7 @@ private:
             if (options_.attempt)
                 options_.attempt->feedback().outcome_unknown_if({.may_have_reached = sent,
                                                                  .verdict_unknown = true,
-                                                                 .idempotent = stmt_.idempotent});
+                                                                 .idempotent = idempotent()});
             complete(asio::error::operation_aborted, result());
         }
     }

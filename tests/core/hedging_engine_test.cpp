@@ -111,6 +111,10 @@ TEST_F(hedging_engine_test, a_primary_answering_before_the_delay_makes_one_attem
     EXPECT_FALSE(o.done.ec);
     EXPECT_EQ(o.report.attempts, 1);
     EXPECT_EQ(o.ended_at, nanos(30ms));
+    EXPECT_EQ(o.report.outcome, call_outcome::success);
+    EXPECT_EQ(o.report.hedges_started, 0);
+    EXPECT_FALSE(o.report.hedge_won);
+    EXPECT_EQ(o.report.hedges_suppressed, 0);
 }
 
 TEST_F(hedging_engine_test, a_faster_hedge_wins_and_the_primary_is_cancelled_and_completed_first) {
@@ -126,6 +130,22 @@ TEST_F(hedging_engine_test, a_faster_hedge_wins_and_the_primary_is_cancelled_and
     EXPECT_TRUE(o.cancelled_before_handler[0])
         << "the primary was cancelled and completed before the caller's handler";
     EXPECT_FALSE(o.cancelled_before_handler[1]);
+    EXPECT_EQ(o.report.hedges_started, 1);
+    EXPECT_TRUE(o.report.hedge_won);
+    EXPECT_EQ(o.report.outcome, call_outcome::success_after_retry);
+}
+
+TEST_F(hedging_engine_test, a_primary_winning_beside_its_hedge_is_a_plain_success) {
+    // Primary: 70 ms; hedge 2 starts at 50 ms and would take 100 ms.
+    scripted_op op(context, {ok(1, 70ms), ok(2, 100ms)});
+    const outcome o = run(policy(three_after_50ms()), op);
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_EQ(o.done.value, 1);
+    EXPECT_EQ(o.ended_at, nanos(70ms));
+    EXPECT_EQ(o.report.attempts, 2);
+    EXPECT_EQ(o.report.hedges_started, 1);
+    EXPECT_FALSE(o.report.hedge_won) << "the first attempt won";
+    EXPECT_EQ(o.report.outcome, call_outcome::success);
 }
 
 TEST_F(hedging_engine_test, a_non_fatal_failure_starts_the_next_hedge_at_once) {
@@ -136,6 +156,17 @@ TEST_F(hedging_engine_test, a_non_fatal_failure_starts_the_next_hedge_at_once) {
     ASSERT_EQ(starts.size(), 3u);
     EXPECT_EQ(starts[1] - starts[0], nanos(10ms));
     EXPECT_EQ(starts[2] - starts[0], nanos(60ms));
+}
+
+TEST_F(hedging_engine_test, the_report_counts_the_hedges_a_non_fatal_failure_started) {
+    scripted_op op(context, {fail(transient_error, 10ms), ok(2, 500ms), ok(3, 20ms)});
+    const outcome o = run(policy(three_after_50ms()), op);
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_EQ(o.done.value, 3);
+    EXPECT_EQ(o.ended_at, nanos(80ms)) << "hedge 3 starts at 60 ms and answers 20 ms later";
+    EXPECT_EQ(o.report.hedges_started, 2);
+    EXPECT_TRUE(o.report.hedge_won);
+    EXPECT_EQ(o.report.hedges_suppressed, 0);
 }
 
 TEST_F(hedging_engine_test, a_fatal_failure_ends_everything) {
@@ -165,6 +196,17 @@ TEST_F(hedging_engine_test, no_hedge_starts_with_less_than_min_remaining_left) {
     EXPECT_FALSE(o.done.ec);
     EXPECT_EQ(o.report.attempts, 1);
     EXPECT_EQ(op.seen().size(), 1u);
+    EXPECT_EQ(o.report.hedges_suppressed, 1) << "the hedge due at 50 ms";
+}
+
+TEST_F(hedging_engine_test,
+       a_hedge_kept_back_is_not_suppressed_when_the_call_ends_before_it_is_due) {
+    hedge_settings s = three_after_50ms();
+    s.min_remaining = 50ms;
+    scripted_op op(context, {ok(1, 30ms)});
+    const outcome o = run(policy(s, nullptr, 90ms), op);
+    EXPECT_EQ(o.report.attempts, 1);
+    EXPECT_EQ(o.report.hedges_suppressed, 0);
 }
 
 TEST_F(hedging_engine_test, an_exhausted_budget_starts_no_hedge_and_keeps_the_primary) {
@@ -178,6 +220,8 @@ TEST_F(hedging_engine_test, an_exhausted_budget_starts_no_hedge_and_keeps_the_pr
     EXPECT_EQ(o.ended_at, nanos(120ms));
     EXPECT_GE(budget->asked, 1);
     EXPECT_FALSE(o.report.refusal) << "a suppressed hedge is no refusal of the call";
+    EXPECT_EQ(o.report.hedges_started, 0);
+    EXPECT_EQ(o.report.hedges_suppressed, 1);
 }
 
 TEST_F(hedging_engine_test, the_caller_cancelling_leaves_nothing_running) {

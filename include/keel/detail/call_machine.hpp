@@ -237,7 +237,22 @@ public:
         r.retry_after = refusal_retry_after_;
         r.original_error = original_error_;
         r.fallback_error = fallback_error_;
+        if constexpr (slots > 1) {
+            if (hedged()) {
+                r.hedges_started = std::max(attempts_started_ - 1, 0);
+                r.hedge_won = !error_ && hedges_.winner > 1;
+                r.hedges_suppressed = hedges_suppressed();
+            }
+        }
         return r;
+    }
+
+    /// Whether the call ran under a parallel_attempts strategy (hedging).
+    bool hedged() const noexcept {
+        if constexpr (slots > 1)
+            return params_.strategies && params_.strategies->parallel;
+        else
+            return false;
     }
 
     /// What the fallback receives (when next() asked for run_fallback).
@@ -256,7 +271,7 @@ public:
         if (fallback_ == fallback_state::answered)
             return call_outcome::fallback;
         if (!error_)
-            return attempts_started_ > 1 ? call_outcome::success_after_retry
+            return winning_attempt() > 1 ? call_outcome::success_after_retry
                                          : call_outcome::success;
         if (attempts_started_ == 0 && fault_ == fault_class::rejected)
             return call_outcome::rejected;
@@ -462,6 +477,22 @@ private:
     void hand_back_unstarted(slot_state& s, time_point now) noexcept;
     void hand_back(slot_state& s, const lazy_time& now, const attempt_record& record) noexcept;
     void plan_hedge(int number, time_point now);
+    /// The number of the attempt that succeeded: under parallel attempts
+    /// not always the last started (a primary that wins beside its hedge
+    /// is a success, not a success after retry).
+    int winning_attempt() const noexcept {
+        if constexpr (slots > 1)
+            return hedges_.winner;
+        else
+            return attempts_started_;
+    }
+    /// The hedges that were due and did not start, as call_report says.
+    int hedges_suppressed() const noexcept {
+        if constexpr (slots > 1)
+            return hedges_.suppressed + (hedges_.suppressed_due <= ended_at_ ? 1 : 0);
+        else
+            return 0;
+    }
     /// Whether an attempt starting at `at` would start before the total
     /// deadline with the parallel strategy's min_remaining left.
     bool leaves_time_for_attempt(time_point at) const noexcept;
@@ -524,6 +555,17 @@ private:
     call_outcome outcome_before_fallback_ = call_outcome::failure;
     std::error_code original_error_;
     std::error_code fallback_error_;
+    /// What call_report says of hedging; only a call with slots for
+    /// parallel attempts keeps it.
+    struct hedge_counts {
+        int winner = 0;     ///< the successful attempt's number
+        int suppressed = 0; ///< hedges due that did not start
+        /// When the next hedge would have been due had min_remaining not
+        /// kept it back: suppressed if the call was still going then.
+        time_point suppressed_due = time_point::max();
+    };
+    struct no_hedge_counts {};
+    [[no_unique_address]] std::conditional_t<(slots > 1), hedge_counts, no_hedge_counts> hedges_{};
 };
 
 } // namespace keel::detail

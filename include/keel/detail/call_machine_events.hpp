@@ -94,6 +94,8 @@ inline bool call_machine<Clock, Observer, Chain>::attempt_ended(int slot, time_p
     error_ = ec;
     fault_ = fault;
     if (!ec) {
+        if constexpr (slots > 1)
+            hedges_.winner = s.number;
         decide_end(give_up_reason::none, now);
         return true;
     }
@@ -167,6 +169,8 @@ inline void call_machine<Clock, Observer, Chain>::timer(time_point now) {
             // and the attempts in flight go on.
             if (hedge_allowed(now))
                 launch(now);
+            else if constexpr (slots > 1)
+                hedges_.suppressed += decided_ ? 0 : 1;
         }
     }
 }
@@ -217,9 +221,18 @@ template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::completed() {
     complete_pending_ = false;
     finished_ = true;
-    if constexpr (observer_enabled_v<Observer>)
+    if constexpr (observer_enabled_v<Observer>) {
+        // An observer written before this event existed need not take it.
+        if constexpr (slots > 1 && requires(const events::hedges& e) { observer_->on(e); }) {
+            if (hedged()) {
+                const bool won = !error_ && hedges_.winner > 1;
+                observer_->on(events::hedges{params_.name, std::max(attempts_started_ - 1, 0), won,
+                                             hedges_suppressed()});
+            }
+        }
         observer_->on(events::call_end{params_.name, outcome(), attempts_started_, error_,
                                        ended_at_ - call_started_, refusal_});
+    }
 }
 
 // ---- the transitions the events share -----------------------------------------------

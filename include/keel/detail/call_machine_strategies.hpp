@@ -1,3 +1,4 @@
+// Over 400 lines: the member definitions of every seam, kept beside each other.
 // The fallback and the strategy seams of call_machine (call_machine.hpp,
 // which declares these members, documents them and includes this file at its
 // end): the retry gate, admission of each attempt (breaker, rate limiter,
@@ -124,6 +125,10 @@ inline bool call_machine<Clock, Observer, Chain>::strategies_time_attempts() con
             return false;
         if constexpr (slots > 1) {
             if (c->parallel && c->parallel->needs_durations())
+                return true;
+            // Whether a hedge kept back by min_remaining was due before
+            // the end is a comparison with the end's time.
+            if (hedges_.suppressed_due != time_point::max())
                 return true;
         }
         return c->listener || (gate_hears_ & hears_call_ends) ||
@@ -355,6 +360,9 @@ inline void call_machine<Clock, Observer, Chain>::plan_hedge([[maybe_unused]] in
                                                              [[maybe_unused]] time_point now) {
     hedge_at_ = time_point::max();
     if constexpr (slots > 1) { // one slot (serial_strategies): nothing runs beside an attempt
+        if (hedges_.suppressed_due <= now) // the last one kept back was due
+            ++hedges_.suppressed;
+        hedges_.suppressed_due = time_point::max();
         if (!params_.strategies || !params_.strategies->parallel)
             return;
         const parallel_attempts& p = *params_.strategies->parallel;
@@ -364,6 +372,8 @@ inline void call_machine<Clock, Observer, Chain>::plan_hedge([[maybe_unused]] in
             const time_point at = deadline_after(now, *delay);
             if (leaves_time_for_attempt(at))
                 hedge_at_ = at;
+            else if (at < total_deadline_) // due before the end, kept back by min_remaining
+                hedges_.suppressed_due = at;
         }
     }
 }
@@ -394,11 +404,14 @@ inline bool call_machine<Clock, Observer, Chain>::parallel_failure(fault_class f
             decide_end(give_up_reason::not_retryable, now);
             return true;
         case parallel_attempts::on_failure::start_next:
-            if (attempts_started_ < max_attempts() && leaves_time_for_attempt(now) &&
-                hedge_allowed(now)) {
-                hedge_at_ = time_point::max();
-                launch(now);
-                return true;
+            if (attempts_started_ < max_attempts()) {
+                if (leaves_time_for_attempt(now) && hedge_allowed(now)) {
+                    hedge_at_ = time_point::max();
+                    launch(now);
+                    return true;
+                }
+                if (!decided_) // due now and kept back (the budget or the deadline)
+                    ++hedges_.suppressed;
             }
             if (decided_) // the gate refused with nothing left in flight
                 return true;

@@ -123,6 +123,12 @@ public:
     /// behind: the attempt in flight may have reached the server, as may
     /// earlier ones of an idempotent request.
     ///
+    /// With hedging in the pipeline (keel/hedging.hpp), a request that
+    /// may_hedge() runs parallel attempts, each its own transfer on its own
+    /// connection; a losing one is removed from libcurl, which closes its
+    /// connection, before the call completes. Any other request (a POST or
+    /// PATCH without an Idempotency-Key) runs one attempt at a time.
+    ///
     /// The call reports endpoint_for(r) to the pipeline's strategies kept
     /// per endpoint (a circuit breaker with `scope: endpoint`).
     ///
@@ -132,9 +138,10 @@ public:
     auto async_call(Pipeline&& pipeline, request r,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         call_endpoint endpoint = call_endpoint_of(r);
+        const bool hedged = may_hedge(r);
         return keel::detail::call_with_attempts<void(std::error_code, response), send_options>(
-            pipeline, initiate_borrowed_send{{this}}, std::move(r), std::forward<Token>(token),
-            std::move(endpoint));
+            pipeline, initiate_borrowed_send{{this}}, std::move(r), hedged,
+            std::forward<Token>(token), std::move(endpoint));
     }
 
     /// The endpoint `r` goes to: endpoint_of its URL, or of base_url for a

@@ -67,6 +67,13 @@ struct response {
 /// Idempotency-Key.
 bool is_idempotent(const request& r) noexcept;
 
+/// Whether keel may send `r` more than once at a time (a dependency's
+/// hedging, keel/hedging.hpp): GET, HEAD, OPTIONS, PUT and DELETE (methods
+/// are case-sensitive), or a request marked idempotent or carrying an
+/// Idempotency-Key (any case). Narrower than is_idempotent: a method keel
+/// does not list (TRACE, CONNECT, WebDAV's LOCK) runs one attempt at a time.
+bool may_hedge(const request& r) noexcept;
+
 /// The endpoint an absolute URL goes to, as keel keys per-endpoint state
 /// (a circuit breaker with `scope: endpoint`): `scheme://host:port`, the
 /// scheme and host lower-cased, user info dropped, the port the scheme's

@@ -153,7 +153,8 @@ public:
                     header_list headers = {},
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
         // The pipeline keeps this factory, and the message in it, until the
-        // call completes.
+        // call completes. It declares no idempotent(): a produce is never
+        // hedged (two at once would append the message twice).
         return pipeline.template async_run<void(std::error_code, delivery)>(
             [this, topic = std::move(topic), key = std::move(key), value = std::move(value),
              headers = std::move(headers)](const auto&, auto&& attempt_token) {

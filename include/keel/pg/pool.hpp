@@ -159,13 +159,22 @@ public:
     /// between attempts); the last attempt's result. What a cancellation
     /// leaves behind: the statement in flight may have run on the server.
     ///
+    /// With hedging in the pipeline (keel/hedging.hpp), a statement marked
+    /// read-only (pg::read_only) runs parallel attempts, each on its own
+    /// connection; a losing one is cancelled on the server as any cancelled
+    /// call is (its PQcancel is under way when the call completes, and the
+    /// server stops the statement moments later). Any other statement runs
+    /// one attempt at a time.
+    ///
     /// Lifetimes: the pool and the pipeline must outlive the call; the
     /// statement is moved in and kept until the call completes.
     template <class Pipeline, class Token = asio::default_completion_token_t<executor_type>>
     auto async_call(Pipeline&& pipeline, statement s,
                     Token&& token = asio::default_completion_token_t<executor_type>()) {
+        const bool hedged = may_hedge(s);
         return keel::detail::call_with_attempts<void(std::error_code, result), query_options>(
-            pipeline, initiate_query{{this}}, std::move(s), std::forward<Token>(token), endpoint());
+            pipeline, initiate_query{{this}}, std::move(s), hedged, std::forward<Token>(token),
+            endpoint());
     }
 
     /// Runs `body` inside BEGIN [ISOLATION LEVEL ...] / COMMIT on one pooled
@@ -217,7 +226,9 @@ public:
                 },
                 attempt_token);
         };
-        // Reports the pool's endpoint, as async_call does.
+        // Reports the pool's endpoint, as async_call does. Says nothing of
+        // idempotence: a transaction is never hedged (two at once could both
+        // commit), whatever its statements.
         return pipeline.template async_run<void(std::error_code)>(
             keel::with_endpoint_t<decltype(attempts), std::string_view>{std::move(attempts),
                                                                         endpoint()},

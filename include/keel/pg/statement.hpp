@@ -1,5 +1,5 @@
 // keel::pg::statement: SQL text, its parameters, and whether running it
-// twice is harmless.
+// twice (or twice at once) is harmless.
 #pragma once
 
 #include <concepts>
@@ -46,6 +46,7 @@ parameter to_parameter(const std::optional<T>& v) {
 ///
 ///   pg::statement insert("INSERT INTO orders(id, total) VALUES ($1, $2)", id, 12.5);
 ///   insert.idempotent = true;  // "ON CONFLICT DO NOTHING", a unique key: safe twice
+///   auto lookup = pg::read_only("SELECT total FROM orders WHERE id = $1", id); // hedgeable
 struct statement {
     std::string sql;
     std::vector<parameter> params;
@@ -56,6 +57,11 @@ struct statement {
     /// by its fault class either way. Reads are idempotent; writes are when
     /// a unique key or ON CONFLICT makes the second run a no-op.
     bool idempotent = false;
+    /// The caller's word that the statement only reads: keel may then run it
+    /// more than once at a time (a dependency's hedging, keel/hedging.hpp).
+    /// keel does not check it: a write marked read-only and hedged is done
+    /// twice. Implies idempotent (read_only() sets both).
+    bool read_only = false;
 
     statement() = default;
     template <class... Args>
@@ -69,6 +75,23 @@ statement idempotent(std::string text, Args&&... args) {
     statement s(std::move(text), std::forward<Args>(args)...);
     s.idempotent = true;
     return s;
+}
+
+/// A statement marked read-only, and so idempotent: a pipeline with hedging
+/// may run it more than once at a time.
+template <class... Args>
+statement read_only(std::string text, Args&&... args) {
+    statement s(std::move(text), std::forward<Args>(args)...);
+    s.idempotent = true;
+    s.read_only = true;
+    return s;
+}
+
+/// Whether keel may run `s` more than once at a time (hedging): only a
+/// statement marked read-only. An idempotent write is not: two runs at once
+/// may block each other on its rows, or both fail where one alone succeeds.
+inline bool may_hedge(const statement& s) noexcept {
+    return s.read_only;
 }
 
 } // namespace keel::pg

@@ -364,6 +364,21 @@ TEST(http_support_server, wait_for_requests_is_bounded) {
     EXPECT_TRUE(server.wait_for_requests("/w", 2, 5s));
 }
 
+TEST(http_support_server, wait_for_client_close_sees_only_a_connection_the_client_closed) {
+    test_server server;
+    server.script("/kept", {{.what = behaviour::stall_before_headers}});
+    server.script("/closed", {{.what = behaviour::stall_before_headers}});
+    client kept(server.port());
+    kept.send(get("/kept"));
+    client closed(server.port());
+    closed.send(get("/closed"));
+    ASSERT_TRUE(server.wait_for_requests("/kept", 1, 5s));
+    ASSERT_TRUE(server.wait_for_requests("/closed", 1, 5s));
+    closed.socket().close();
+    EXPECT_TRUE(server.wait_for_client_close(server.requests("/closed")[0].connection, 5s));
+    EXPECT_FALSE(server.wait_for_client_close(server.requests("/kept")[0].connection, 20ms));
+}
+
 TEST(http_support_server, malformed_request_drops_the_connection) {
     test_server server;
     client c(server.port());

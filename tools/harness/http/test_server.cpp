@@ -1,3 +1,4 @@
+// Over 400 lines: the server's misbehaviours all live in its one connection loop.
 #include "test_server.hpp"
 
 #include <arpa/inet.h>
@@ -24,7 +25,9 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace keel::test::http {
@@ -194,6 +197,7 @@ struct test_server::impl {
     // the lock (the responder may call requests(), count() ...).
     std::shared_ptr<const responder> decide;
     int accepted = 0;
+    std::set<int> closed_by_client; ///< connections the client ended (EOF or reset)
 
     explicit impl(std::uint16_t wanted_port) {
         tcp::endpoint endpoint(asio::ip::address_v4::loopback(), wanted_port);
@@ -382,8 +386,18 @@ struct test_server::impl {
                     break;
                 }
             }
+        } catch (const std::system_error& e) {
+            // EOF or reset: the client ended the connection (a cancelled
+            // transfer's). Anything else: the server stopping.
+            if (e.code() == asio::error::eof || e.code() == asio::error::connection_reset) {
+                {
+                    std::lock_guard lock(mutex);
+                    closed_by_client.insert(c->id);
+                }
+                arrived.notify_all();
+            }
         } catch (const std::exception&) {
-            // EOF, reset, a malformed request or the server stopping: drop the connection.
+            // A malformed request: drop the connection.
         }
         std::error_code ignored;
         c->socket.close(ignored);
@@ -435,6 +449,12 @@ int test_server::count(std::string_view path) const {
 int test_server::connections() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->accepted;
+}
+
+bool test_server::wait_for_client_close(int connection, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(impl_->mutex);
+    return impl_->arrived.wait_for(lock, timeout,
+                                   [&] { return impl_->closed_by_client.contains(connection); });
 }
 
 bool test_server::wait_for_requests(std::string_view path, int n,

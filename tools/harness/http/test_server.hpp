@@ -94,6 +94,11 @@ public:
     /// whether it got there.
     bool wait_for_requests(std::string_view path, int n, std::chrono::milliseconds timeout) const;
 
+    /// Blocks (at most `timeout`, real time) until the client has closed
+    /// connection `connection` (received_request::connection): the server
+    /// read the end of the stream or a reset from it. Returns whether it did.
+    bool wait_for_client_close(int connection, std::chrono::milliseconds timeout) const;
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

@@ -352,6 +352,13 @@ TEST(sim_engine, hedging_cuts_a_long_tail_for_a_few_more_attempts) {
     EXPECT_EQ(on.outcomes[static_cast<int>(call_outcome::success)] +
                   on.outcomes[static_cast<int>(call_outcome::success_after_retry)],
               2000u);
+    // Every attempt after a call's first is a hedge, and a call a hedge won
+    // is a success after retry; the others won with their first attempt.
+    EXPECT_EQ(on.hedges->started, on.attempts - on.calls);
+    EXPECT_EQ(on.hedges->won, on.outcomes[static_cast<int>(call_outcome::success_after_retry)]);
+    EXPECT_GT(on.hedges->won, 0u);
+    EXPECT_LT(on.hedges->won, on.hedges->started) << "some primaries answer before their hedge";
+    EXPECT_EQ(on.hedges->suppressed, 0u) << "2 s leave room, and the budget allows 30/s";
 }
 
 TEST(sim_engine, an_operation_that_is_not_idempotent_is_not_hedged) {

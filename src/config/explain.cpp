@@ -169,6 +169,34 @@ void emit_throttle(YAML::Emitter& out, const std::optional<adaptive_throttle_set
     out << YAML::EndMap;
 }
 
+/// `off` when `inherited` would otherwise reach a dependency that has none.
+void emit_hedge(YAML::Emitter& out, const std::optional<hedge_settings>& hedge, bool inherited) {
+    if (!hedge) {
+        if (inherited)
+            out << YAML::Key << "hedge" << YAML::Value << "off";
+        return;
+    }
+    const auto key = [&](const char* name) { out << YAML::Key << name << YAML::Value; };
+    key("hedge");
+    out << YAML::Flow << YAML::BeginMap;
+    key("max_attempts");
+    out << hedge->max_attempts;
+    key("delay");
+    out << (hedge->delay_quantile ? quantile_name(*hedge->delay_quantile)
+                                  : format_duration(hedge->delay));
+    key("min_samples");
+    out << hedge->min_samples;
+    key("fallback_delay");
+    out << format_duration(hedge->fallback_delay);
+    key("non_fatal");
+    emit_faults(out, hedge->non_fatal);
+    if (hedge->min_remaining) {
+        key("min_remaining");
+        out << format_duration(*hedge->min_remaining);
+    }
+    out << YAML::EndMap;
+}
+
 /// `off` (the bulkhead, or its adaptive limit) when `inherited` would
 /// otherwise reach a dependency that has none.
 void emit_bulkhead(YAML::Emitter& out, const std::optional<bulkhead_settings>& bulkhead,
@@ -281,6 +309,7 @@ std::string explain(const document& doc, std::string_view only) {
         emit_rate_limit(out, doc.defaults_rate_limit, false);
         emit_retry_budget(out, doc.defaults_retry_budget);
         emit_throttle(out, doc.defaults_adaptive_throttle, false);
+        emit_hedge(out, doc.defaults_hedge, false);
         out << YAML::EndMap;
     }
     if (!profiles.empty()) {
@@ -310,6 +339,7 @@ std::string explain(const document& doc, std::string_view only) {
         emit_rate_limit(out, dep->rate_limit, doc.defaults_rate_limit.has_value());
         emit_retry_budget(out, dep->retry_budget);
         emit_throttle(out, dep->adaptive_throttle, doc.defaults_adaptive_throttle.has_value());
+        emit_hedge(out, dep->hedge, doc.defaults_hedge.has_value());
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

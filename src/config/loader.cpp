@@ -24,8 +24,9 @@ using std::chrono::nanoseconds;
 constexpr std::string_view top_keys[] = {"version", "defaults", "profiles", "dependencies",
                                          "metrics"};
 constexpr std::string_view dependency_keys[] = {
-    "kind",     "extends",    "retry",        "timeout",           "circuit_breaker",
-    "bulkhead", "rate_limit", "retry_budget", "adaptive_throttle", "connection"};
+    "kind",      "extends",    "retry",        "timeout",           "circuit_breaker",
+    "bulkhead",  "rate_limit", "retry_budget", "adaptive_throttle", "hedge",
+    "connection"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
 constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
 constexpr std::string_view bucket_keys[] = {"call", "attempt"};
@@ -77,6 +78,7 @@ document loader::run(const value& root) {
     doc.defaults_rate_limit = base.rate_limit.apply(doc.defaults.retry.retry_after.max);
     doc.defaults_retry_budget = base.retry_budget.apply();
     doc.defaults_adaptive_throttle = base.throttle.apply();
+    doc.defaults_hedge = base.hedge.apply();
 
     const profile_list profiles = read_profiles(root);
     if (const value* deps = root.find("dependencies")) {
@@ -162,6 +164,7 @@ dependency loader::read_dependency(const std::string& name, const value& v, cons
     dep.rate_limit = merged.rate_limit.apply(dep.policy.retry.retry_after.max);
     dep.retry_budget = merged.retry_budget.apply();
     dep.adaptive_throttle = merged.throttle.apply();
+    dep.hedge = merged.hedge.apply();
     return dep;
 }
 

@@ -186,6 +186,7 @@ void layer::overlay(layer top, int rank) {
     rate_limit.overlay(std::move(top.rate_limit), rank);
     retry_budget.overlay(std::move(top.retry_budget), rank);
     throttle.overlay(std::move(top.throttle), rank);
+    hedge.overlay(std::move(top.hedge), rank);
 }
 
 pipeline_policy layer::apply() const {
@@ -194,6 +195,9 @@ pipeline_policy layer::apply() const {
         if (s.value)
             out = *s.value;
     });
+    // A hedge makes the attempts: a call it does not hedge runs one.
+    if (hedge.enabled.value.value_or(false) && !max_attempts.value)
+        p.retry.max_attempts = 1;
     return p;
 }
 
@@ -213,6 +217,8 @@ void read_layer(reader& r, const value& map, const std::string& path, layer& out
             read_retry_budget(r, v, join(path, "retry_budget"), out.retry_budget);
         else if (k == "adaptive_throttle")
             read_adaptive_throttle(r, v, join(path, "adaptive_throttle"), out.throttle);
+        else if (k == "hedge")
+            read_hedge(r, v, join(path, "hedge"), out.hedge);
     }
 }
 
@@ -235,6 +241,7 @@ void check(reader& r, const layer& merged, const std::string& dependency, const 
     check_bulkhead(r, merged.bulkhead, dependency, at, path);
     check_rate_limit(r, merged.rate_limit, dependency);
     check_retry_budget(r, merged.retry_budget, dependency, at, path);
+    check_hedge(r, merged, dependency, at, path);
     if (!broken)
         check_validates(r, merged.apply(), at, path);
 }

@@ -9,6 +9,7 @@
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/section_reader.hpp>
+#include <keel/hedging.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
 #include <keel/retry_budget.hpp>
@@ -25,8 +26,8 @@
 namespace keel::config::detail {
 
 inline constexpr std::string_view layer_keys[] = {
-    "retry",      "timeout",      "circuit_breaker",  "bulkhead",
-    "rate_limit", "retry_budget", "adaptive_throttle"};
+    "retry",      "timeout",      "circuit_breaker",   "bulkhead",
+    "rate_limit", "retry_budget", "adaptive_throttle", "hedge"};
 
 /// One setting of a layer (defaults, a profile, a dependency's own keys),
 /// remembering where it was written for errors found after merging.
@@ -91,6 +92,14 @@ bool overlay_enabled(Layer& mine, Layer& top, int rank) {
     mine.enabled = std::move(top.enabled);
     mine.enabled.layer = rank;
     return true;
+}
+
+/// A strategy layer's whole overlay, for a layer whose settings() are all
+/// merged key by key under its `enabled`.
+template <class Layer>
+void overlay_layer(Layer& mine, Layer& top, int rank) {
+    if (overlay_enabled(mine, top, rank))
+        overlay_settings(mine.settings(), top.settings(), rank);
 }
 
 /// `circuit_breaker.window`: replaced whole, as the meaning of its size
@@ -239,6 +248,33 @@ struct throttle_layer {
     std::optional<adaptive_throttle_settings> apply() const;
 };
 
+/// `hedge.delay`: replaced whole, a duration or a quantile. A quantile
+/// leaves the fixed delay at its built-in value, so equal delays compare
+/// equal.
+struct hedge_delay {
+    std::chrono::nanoseconds fixed = hedge_settings{}.delay;
+    std::optional<double> quantile;
+};
+
+/// The `hedge:` settings of a layer (hedge_schema.cpp): off unless a layer
+/// wrote it.
+struct hedge_layer {
+    setting<bool> enabled; ///< as breaker_layer::enabled
+    setting<int> max_attempts;
+    setting<hedge_delay> delay;
+    setting<int> min_samples;
+    setting<std::chrono::nanoseconds> fallback_delay;
+    setting<fault_set> non_fatal;
+    setting<std::chrono::nanoseconds> min_remaining;
+
+    auto settings() noexcept {
+        return std::tie(max_attempts, delay, min_samples, fallback_delay, non_fatal, min_remaining);
+    }
+
+    void overlay(hedge_layer top, int rank);
+    std::optional<hedge_settings> apply() const;
+};
+
 struct layer {
     setting<int> max_attempts;
     setting<backoff_kind> kind;
@@ -258,6 +294,7 @@ struct layer {
     rate_limit_layer rate_limit;
     retry_budget_layer retry_budget;
     throttle_layer throttle;
+    hedge_layer hedge;
 
     /// Every setting, in the order of pipeline_fields.
     auto settings() noexcept {
@@ -384,6 +421,15 @@ void check_retry_budget(reader& r, const retry_budget_layer& merged, const std::
 /// Reads `adaptive_throttle:` (a map, empty, or `off`) into `out`.
 void read_adaptive_throttle(reader& r, const value& n, const std::string& path,
                             throttle_layer& out);
+
+/// Reads `hedge:` (a map, empty, or `off`) into `out`.
+void read_hedge(reader& r, const value& n, const std::string& path, hedge_layer& out);
+
+/// A hedge and a written retry.max_attempts above 1 are exclusive (reported
+/// at `hedge`); then keel::validate(hedge_settings) on a merged layer.
+struct layer;
+void check_hedge(reader& r, const layer& merged, const std::string& dependency, const position& at,
+                 const std::string& path);
 
 /// The rules of keel::validate(bulkhead_settings) that span keys (an
 /// adaptive limit's initial within [min, max]) on a merged layer.

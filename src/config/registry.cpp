@@ -27,7 +27,7 @@ registry::registry(asio::any_io_executor executor, document doc, observer_factor
     for (const dependency& dep : doc.dependencies) {
         pipeline_policy policy =
             with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead, dep.rate_limit,
-                            dep.retry_budget, dep.adaptive_throttle);
+                            dep.retry_budget, dep.adaptive_throttle, dep.hedge);
         std::lock_guard lock(mutex_);
         make_pipeline(dep.name, policy);
     }
@@ -40,12 +40,15 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
                           const std::optional<keel::bulkhead_settings>& bulkhead,
                           const std::optional<keel::rate_limit_settings>& rate_limit,
                           const std::optional<keel::retry_budget_settings>& budget,
-                          const std::optional<keel::adaptive_throttle_settings>& throttle) {
+                          const std::optional<keel::adaptive_throttle_settings>& throttle,
+                          const std::optional<keel::hedge_settings>& hedge) {
     std::shared_ptr<keel::admission_strategy> admits_by_state = breaker_of(name, breaker);
     std::shared_ptr<keel::bulkhead> bounds = bulkhead_of(name, bulkhead);
     std::shared_ptr<keel::rate_limiter> paces = rate_limiter_of(name, rate_limit);
-    std::shared_ptr<keel::retry_gate> gate = gate_of(name, policy, budget, throttle);
-    if (!admits_by_state && !bounds && !paces && !gate) {
+    std::shared_ptr<keel::retry_gate> gate =
+        gate_of(name, policy, budget, throttle, hedge.has_value());
+    std::shared_ptr<keel::hedging> hedges = hedging_of(name, hedge);
+    if (!admits_by_state && !bounds && !paces && !gate && !hedges) {
         policy.strategies = nullptr; // nothing configured: the engine's cheapest path
         return policy;
     }
@@ -54,6 +57,7 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
     chain->bulkhead = std::move(bounds);
     chain->rate_limiter = std::move(paces);
     chain->gate = std::move(gate);
+    chain->parallel = std::move(hedges);
     policy.strategies = std::move(chain);
     return policy;
 }
@@ -61,9 +65,10 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
 std::shared_ptr<keel::retry_gate>
 registry::gate_of(const std::string& name, const pipeline_policy& policy,
                   const std::optional<keel::retry_budget_settings>& budget,
-                  const std::optional<keel::adaptive_throttle_settings>& throttle) {
+                  const std::optional<keel::adaptive_throttle_settings>& throttle, bool hedged) {
     std::shared_ptr<keel::retry_budget> bounds_retries;
-    if (!budget || policy.retry.max_attempts <= 1) // with no retry it would only count calls
+    // With no retry nor hedge it would only count calls.
+    if (!budget || (policy.retry.max_attempts <= 1 && !hedged))
         strategies_->forget<keel::retry_budget>(name);
     else
         bounds_retries = strategies_->obtain<keel::retry_budget>(name, "", *budget);
@@ -139,6 +144,17 @@ registry::rate_limiter_of(const std::string& name,
     // Changed settings make a new bucket: a token owed under the old rate
     // means nothing under the new one.
     return strategies_->obtain<keel::rate_limiter>(name, "", *settings);
+}
+
+std::shared_ptr<keel::hedging>
+registry::hedging_of(const std::string& name, const std::optional<keel::hedge_settings>& settings) {
+    if (!settings) {
+        strategies_->forget<keel::hedging>(name);
+        return nullptr;
+    }
+    // Changed settings make a new one, as for the rate limiter: the
+    // quantile starts again from the fallback delay.
+    return strategies_->obtain<keel::hedging>(name, "", *settings);
 }
 
 template <class State>
@@ -238,9 +254,10 @@ configured_pipeline& registry::pipeline_or_defaults(std::string_view name) {
             return *it->second;
     }
     const std::string key(name);
-    pipeline_policy policy = with_strategies(
-        key, doc->defaults, doc->defaults_circuit_breaker, doc->defaults_bulkhead,
-        doc->defaults_rate_limit, doc->defaults_retry_budget, doc->defaults_adaptive_throttle);
+    pipeline_policy policy =
+        with_strategies(key, doc->defaults, doc->defaults_circuit_breaker, doc->defaults_bulkhead,
+                        doc->defaults_rate_limit, doc->defaults_retry_budget,
+                        doc->defaults_adaptive_throttle, doc->defaults_hedge);
     std::lock_guard lock(mutex_);
     return make_pipeline(key, policy);
 }
@@ -257,9 +274,9 @@ void registry::apply(document doc) {
     // a new breaker's listeners hear of it before calls use it.
     std::vector<std::pair<std::string, pipeline_policy>> next;
     for (const dependency& dep : doc.dependencies)
-        next.emplace_back(dep.name,
-                          with_strategies(dep.name, dep.policy, dep.circuit_breaker, dep.bulkhead,
-                                          dep.rate_limit, dep.retry_budget, dep.adaptive_throttle));
+        next.emplace_back(dep.name, with_strategies(dep.name, dep.policy, dep.circuit_breaker,
+                                                    dep.bulkhead, dep.rate_limit, dep.retry_budget,
+                                                    dep.adaptive_throttle, dep.hedge));
     std::vector<std::string> made_on_demand;
     {
         std::lock_guard lock(mutex_);
@@ -269,10 +286,11 @@ void registry::apply(document doc) {
     }
     // Pipelines made by pipeline_or_defaults follow the new defaults.
     for (const std::string& name : made_on_demand)
-        next.emplace_back(name, with_strategies(name, doc.defaults, doc.defaults_circuit_breaker,
-                                                doc.defaults_bulkhead, doc.defaults_rate_limit,
-                                                doc.defaults_retry_budget,
-                                                doc.defaults_adaptive_throttle));
+        next.emplace_back(name,
+                          with_strategies(name, doc.defaults, doc.defaults_circuit_breaker,
+                                          doc.defaults_bulkhead, doc.defaults_rate_limit,
+                                          doc.defaults_retry_budget, doc.defaults_adaptive_throttle,
+                                          doc.defaults_hedge));
 
     std::lock_guard lock(mutex_);
     for (auto& [name, policy] : next) {

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <sstream>
 
 namespace keel::config {
 
@@ -79,6 +81,13 @@ bool steady_without_jitter(const backoff_policy& b, int n) noexcept {
 bool is_capped(const backoff_policy& b, int n) noexcept {
     return b.kind != backoff_kind::constant && b.jitter != jitter_kind::decorrelated &&
            b.base_delay(n) == b.max;
+}
+
+/// The shortest text that reads back as `v`: 20, 0.1, 1.2.
+std::string number_text(double v) {
+    char buffer[64];
+    const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+    return std::string(buffer, ec == std::errc() ? end : buffer);
 }
 
 // plan() lists at most this many attempts: the first ones and the last few.
@@ -234,6 +243,94 @@ std::string format_plan(const schedule_report& report, std::string_view dependen
     out.append("max calls per request: ")
         .append(std::to_string(report.max_calls_per_request))
         .push_back('\n');
+    return out;
+}
+
+hedge_plan plan_hedges(const keel::hedge_settings& hedge, const keel::pipeline_policy& policy) {
+    hedge_plan out;
+    out.delay = hedge.delay_quantile ? hedge.fallback_delay : hedge.delay;
+    const nanoseconds min_remaining = hedge.min_remaining.value_or(out.delay);
+    const nanoseconds total = policy.timeout.total;
+    out.starts.push_back(nanoseconds(0));
+    for (int attempt = 2; attempt <= hedge.max_attempts; ++attempt) {
+        const nanoseconds start = times(attempt - 1, out.delay);
+        // As the engine rules: no attempt with less than min_remaining left.
+        if (total != unlimited && (start >= total || total - start < min_remaining)) {
+            out.suppressed = hedge.max_attempts - attempt + 1;
+            break;
+        }
+        out.starts.push_back(start);
+    }
+    return out;
+}
+
+std::string budget_effect(const std::optional<keel::retry_budget_settings>& budget,
+                          std::string_view what) {
+    if (!budget)
+        return {};
+    std::ostringstream out;
+    out << "budget: " << what;
+    if (budget->kind == keel::retry_budget_settings::budget_kind::ratio)
+        out << " stay within " << number_text(budget->percent) << "% of the calls of the last "
+            << format_duration(budget->ttl) << ", plus " << number_text(budget->min_per_second)
+            << " per second: under sustained failure about "
+            << number_text(1.0 + budget->percent / 100.0) << " calls per request";
+    else
+        out << " start only while tokens > " << number_text(budget->max_tokens / 2) << " (of "
+            << number_text(budget->max_tokens) << "; a failure takes 1, a success adds "
+            << number_text(budget->token_ratio) << ")";
+    out << '\n';
+    return out.str();
+}
+
+std::string format_hedge_plan(const hedge_plan& plan, const keel::hedge_settings& hedge,
+                              const std::optional<keel::retry_budget_settings>& budget,
+                              std::string_view dependency) {
+    std::string out;
+    out.append("hedges of ").append(dependency).append(" (while no attempt has answered):\n");
+    const std::string head = "attempt";
+    std::size_t start_width = std::string_view("start").size();
+    for (const nanoseconds s : plan.starts)
+        start_width = std::max(start_width, readable(s).size());
+    const auto row = [&](const std::string& a, const std::string& b) {
+        out.append("  ")
+            .append(head.size() - a.size(), ' ')
+            .append(a)
+            .append("  ")
+            .append(start_width - b.size(), ' ')
+            .append(b)
+            .push_back('\n');
+    };
+    row(head, "start");
+    for (std::size_t i = 0; i < plan.starts.size(); ++i)
+        row(std::to_string(i + 1), readable(plan.starts[i]));
+    if (hedge.delay_quantile)
+        out.append("delay: ")
+            .append(quantile_name(*hedge.delay_quantile))
+            .append(" of recent successful attempts; ")
+            .append(readable(hedge.fallback_delay))
+            .append(" (fallback_delay) until ")
+            .append(std::to_string(hedge.min_samples))
+            .append(" were seen\n");
+    if (plan.suppressed > 0)
+        out.append("suppressed by the total deadline: ")
+            .append(std::to_string(plan.suppressed))
+            .append(" (no hedge starts with less than ")
+            .append(readable(hedge.min_remaining.value_or(plan.delay)))
+            .append(" left)\n");
+    std::string non_fatal;
+    for (int i = 0; i < fault_class_count; ++i)
+        if (hedge.non_fatal.contains(static_cast<fault_class>(i)))
+            non_fatal.append(non_fatal.empty() ? "" : ", ")
+                .append(to_string(static_cast<fault_class>(i)));
+    if (non_fatal.empty())
+        out.append("every failure ends the call");
+    else
+        out.append("a failure (").append(non_fatal).append(") starts the next attempt at once");
+    out.append("; the first success wins and the others are cancelled\n");
+    out.append(budget_effect(budget, "hedges"));
+    out.append("max calls per request: ").append(std::to_string(plan.starts.size())).append("\n");
+    out.append("a call that is not idempotent runs one attempt\n");
     return out;
 }
 

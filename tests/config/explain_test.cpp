@@ -36,6 +36,9 @@ dependencies:
     retry: {retry_on: [], backoff: {jitter: decorrelated, initial: 0s}}
   waits-out-refusals:
     retry: {retry_on: [rejected, cancelled, permanent, throttled, timeout, transient]}
+  hedged:
+    retry: {max_attempts: 1}
+    hedge: {max_attempts: 4, delay: p99.9, min_samples: 20, non_fatal: [], min_remaining: 5ms}
 )";
 
 void expect_same(const pipeline_policy& a, const pipeline_policy& b) {
@@ -58,7 +61,9 @@ TEST(config_explain, round_trip_gives_the_same_policies) {
         EXPECT_EQ(again.dependencies[i].kind, doc.dependencies[i].kind);
         EXPECT_EQ(again.dependencies[i].extends, doc.dependencies[i].extends);
         expect_same(again.dependencies[i].policy, doc.dependencies[i].policy);
+        EXPECT_EQ(again.dependencies[i].hedge, doc.dependencies[i].hedge);
     }
+    ASSERT_TRUE(doc.find("hedged")->hedge.has_value());
     // A fixed point: explaining the explanation changes nothing but the name.
     std::string twice = explain(again);
     twice.replace(twice.find("explained.yaml"), 14, "in.yaml");

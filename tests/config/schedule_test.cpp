@@ -1,6 +1,7 @@
 // keel::config::plan: the attempt schedule keel-check --schedule prints, and
 // a check that the real pipeline keeps to it on the manual clock.
 #include <keel/config/schedule.hpp>
+#include <keel/idempotent.hpp>
 
 #include "../core/support/scripted_op.hpp"
 #include <gtest/gtest.h>
@@ -354,6 +355,97 @@ TEST_F(config_schedule_versus_pipeline, hanging_attempts_start_at_the_latest_sta
         EXPECT_GE(seen[i], r.attempts[i].latest_start) << i;
         EXPECT_LE(seen[i], r.attempts[i].latest_start + ns(20ms) * static_cast<int>(i)) << i;
     }
+}
+
+// The hedge plan: attempt k at (k - 1) × the delay while none answers, the
+// total deadline's min_remaining leaving later ones out.
+hedge_settings hedge_of(int attempts, ns delay) {
+    hedge_settings h;
+    h.max_attempts = attempts;
+    h.delay = delay;
+    return h;
+}
+
+TEST(config_hedge_schedule, attempts_start_a_delay_apart) {
+    const pipeline_policy p = make(1, backoff_kind::constant, jitter_kind::none, 1s, 10s);
+    const hedge_plan fixed = plan_hedges(hedge_of(3, 50ms), p);
+    EXPECT_EQ(fixed.starts, (std::vector<ns>{0ms, 50ms, 100ms}));
+    EXPECT_EQ(fixed.suppressed, 0);
+    hedge_settings quantile = hedge_of(4, 50ms);
+    quantile.delay_quantile = 0.95;
+    quantile.fallback_delay = 40ms;
+    EXPECT_EQ(plan_hedges(quantile, p).starts, (std::vector<ns>{0ms, 40ms, 80ms, 120ms}))
+        << "the fallback_delay until the quantile has its samples";
+}
+
+TEST(config_hedge_schedule, the_deadline_suppresses_hedges_without_min_remaining_left) {
+    // The case: a deadline of 90 ms with min_remaining 50 ms
+    // suppresses the hedge due at 50 ms (and so the one at 100 ms).
+    hedge_settings h = hedge_of(3, 50ms);
+    h.min_remaining = 50ms;
+    const hedge_plan tight =
+        plan_hedges(h, make(1, backoff_kind::constant, jitter_kind::none, 90ms, 90ms));
+    EXPECT_EQ(tight.starts, (std::vector<ns>{0ms}));
+    EXPECT_EQ(tight.suppressed, 2);
+    // Unset, min_remaining is the delay: 120 ms leaves 70 ms at 50 ms and
+    // 20 ms at 100 ms.
+    const hedge_plan by_delay = plan_hedges(
+        hedge_of(3, 50ms), make(1, backoff_kind::constant, jitter_kind::none, 120ms, 120ms));
+    EXPECT_EQ(by_delay.starts, (std::vector<ns>{0ms, 50ms}));
+    EXPECT_EQ(by_delay.suppressed, 1);
+}
+
+TEST(config_hedge_schedule, format_shows_starts_the_rules_and_the_budget) {
+    hedge_settings h = hedge_of(3, 50ms);
+    h.delay_quantile = 0.95;
+    h.min_remaining = 30ms;
+    const pipeline_policy p = make(1, backoff_kind::constant, jitter_kind::none, 1s, 90ms);
+    const std::string text =
+        format_hedge_plan(plan_hedges(h, p), h, retry_budget_settings{}, "reads");
+    EXPECT_EQ(text, "hedges of reads (while no attempt has answered):\n"
+                    "  attempt  start\n"
+                    "        1     0s\n"
+                    "        2   50ms\n"
+                    "delay: p95 of recent successful attempts; 50ms (fallback_delay) until 100 "
+                    "were seen\n"
+                    "suppressed by the total deadline: 1 (no hedge starts with less than 30ms "
+                    "left)\n"
+                    "a failure (transient, throttled) starts the next attempt at once; the first "
+                    "success wins and the others are cancelled\n"
+                    "budget: hedges stay within 20% of the calls of the last 10s, plus 10 per "
+                    "second: under sustained failure about 1.2 calls per request\n"
+                    "max calls per request: 2\n"
+                    "a call that is not idempotent runs one attempt\n");
+    retry_budget_settings tokens;
+    tokens.kind = retry_budget_settings::budget_kind::tokens;
+    EXPECT_EQ(budget_effect(tokens, "retries"),
+              "budget: retries start only while tokens > 50 (of 100; a failure takes 1, a "
+              "success adds 0.1)\n");
+    EXPECT_EQ(budget_effect(std::nullopt, "retries"), "");
+}
+
+TEST_F(config_schedule_versus_pipeline, hanging_hedges_start_at_the_planned_starts) {
+    hedge_settings h = hedge_of(4, 50ms);
+    h.min_remaining = 60ms;
+    pipeline_policy p = make(1, backoff_kind::constant, jitter_kind::none, 200ms, 200ms);
+    auto chain = std::make_shared<strategy_chain>();
+    chain->parallel = std::make_shared<hedging>(h);
+    p.strategies = chain;
+    const hedge_plan plan = plan_hedges(h, p);
+    ASSERT_EQ(plan.starts, (std::vector<ns>{0ms, 50ms, 100ms})) << "150 ms leaves 50 ms";
+
+    basic_pipeline<test::manual_timer, null_observer, asio::any_io_executor, strategy_chain> pipe(
+        context, "dep", p);
+    test::scripted_op op(context, {test::hang()});
+    test::completion c;
+    const auto begin = test::manual_clock::now();
+    pipe.async_run(keel::idempotent(std::ref(op)), test::record(c));
+    test::run_for(context, 1s, [&] { return c.done(); });
+    ASSERT_TRUE(c.done());
+    std::vector<ns> seen;
+    for (const test::seen_attempt& s : op.seen())
+        seen.push_back(s.started - begin);
+    EXPECT_EQ(seen, plan.starts);
 }
 
 } // namespace

@@ -224,7 +224,8 @@ TEST(sim_plot, rates_are_per_second_of_simulated_time) {
     const auto svg = keel::sim::render_svg(data);
     EXPECT_NE(svg.find("data-peak-calls-per-second=\"26\""), std::string::npos);
     EXPECT_NE(svg.find("data-peak-attempts-per-second=\"24\""), std::string::npos);
-    EXPECT_NE(svg.find("<title>0.5 s to 1 s: success 20/s, rejected 6/s, attempts 24/s</title>"),
+    EXPECT_NE(svg.find("<title>0.5 s to 1 s: success 20/s, rejected 6/s, attempts 24/s (0.92 per "
+                       "call)</title>"),
               std::string::npos);
     EXPECT_NE(svg.find(">30</text>"), std::string::npos) << "the y axis reaches 26/s";
     EXPECT_EQ(count_of(svg, "class=\"outcome\""), 2u); // one layer per outcome that happened

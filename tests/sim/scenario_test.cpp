@@ -79,8 +79,32 @@ behavior: [ { result: ok } ]
     ASSERT_EQ(errors.size(), 2u);
     EXPECT_EQ(errors[0].to_string(), "s.yaml:4:1: error: durration: unknown key 'durration' (did "
                                      "you mean 'duration'?); expected one of: version, policy, "
-                                     "dependency, seed, duration, calls, behaviour");
+                                     "dependency, seed, duration, calls, behaviour, "
+                                     "operation");
     EXPECT_EQ(errors[1].where.line, 6);
+}
+
+TEST(sim_scenario, the_operation_is_idempotent_unless_it_says_not) {
+    std::vector<config::diagnostic> errors;
+    const std::string head = "version: 1\npolicy: { version: 1, dependencies: { d: {} } }\n"
+                             "dependency: d\nbehaviour: [ { result: ok } ]\nduration: 1s\n"
+                             "calls: { every: 100ms }\n";
+    auto s = parse(head, errors);
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->idempotent) << "the default: a `hedge:` hedges it";
+    s = parse(head + "operation: { idempotent: false }\n", errors);
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->idempotent);
+    s = parse(head + "operation: { idempotent: perhaps, retries: 2 }\n", errors);
+    EXPECT_FALSE(s);
+    std::vector<std::string> got;
+    for (const auto& d : errors)
+        got.push_back(d.to_string());
+    EXPECT_EQ(got, (std::vector<std::string>{
+                       "s.yaml:7:26: error: operation.idempotent: expected a boolean (true or "
+                       "false), got \"perhaps\"",
+                       "s.yaml:7:35: error: operation.retries: unknown key 'retries'; expected "
+                       "one of: idempotent"}));
 }
 
 } // namespace

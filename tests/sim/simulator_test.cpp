@@ -303,5 +303,73 @@ TEST(sim_report, percentiles_are_nearest_rank_and_ms_exact) {
     EXPECT_EQ(format_ms(12ms + 1ns), "12.000001");
 }
 
+// Hedging a long tail (log-normal, median 10 ms, p99 300 ms): with a hedge
+// after 50 ms the calls' p99 falls well below the dependency's own, at the
+// cost of a second attempt for the ~13.5% of calls slower than the delay.
+std::string long_tail(const std::string& hedge, const std::string& operation) {
+    return R"(version: 1
+policy:
+  version: 1
+  dependencies:
+    search:
+      retry: { max_attempts: 1 }
+      timeout: { total: 2s }
+      hedge: )" +
+           hedge + R"(
+dependency: search
+operation: )" +
+           operation +
+           R"(
+duration: 20s
+calls: { every: 10ms }
+behaviour:
+  - latency: { median: 10ms, p99: 300ms }
+    result: ok
+)";
+}
+
+double per_call(const run_result& r) {
+    return static_cast<double>(r.attempts) / static_cast<double>(r.calls);
+}
+
+TEST(sim_engine, hedging_cuts_a_long_tail_for_a_few_more_attempts) {
+    const run_result off = simulate(load(long_tail("off", "{ idempotent: true }")));
+    const run_result on =
+        simulate(load(long_tail("{ max_attempts: 2, delay: 50ms }", "{ idempotent: true }")));
+    ASSERT_EQ(on.calls, 2000u);
+    ASSERT_EQ(off.calls, 2000u);
+    EXPECT_FALSE(off.hedges) << "no hedge configured: no hedges in the JSON";
+    ASSERT_TRUE(on.hedges);
+    EXPECT_DOUBLE_EQ(per_call(off), 1.0);
+    // P(a log-normal attempt > 50 ms) = P(Z > ln 5 / (ln 30 / 2.326)) = 13.5%.
+    EXPECT_GT(per_call(on), 1.10);
+    EXPECT_LT(per_call(on), 1.17);
+    const nanos p99_off = off.call_latencies[1979];
+    const nanos p99_on = on.call_latencies[1979];
+    EXPECT_GT(p99_off, 250ms);
+    EXPECT_LT(p99_on, 100ms) << "P(both attempts slow) is about 0.8% at 100 ms";
+    EXPECT_LT(on.call_latencies.back(), off.call_latencies.back());
+    EXPECT_EQ(on.outcomes[static_cast<int>(call_outcome::success)] +
+                  on.outcomes[static_cast<int>(call_outcome::success_after_retry)],
+              2000u);
+    // Every attempt after a call's first is a hedge, and a call a hedge won
+    // is a success after retry; the others won with their first attempt.
+    EXPECT_EQ(on.hedges->started, on.attempts - on.calls);
+    EXPECT_EQ(on.hedges->won, on.outcomes[static_cast<int>(call_outcome::success_after_retry)]);
+    EXPECT_GT(on.hedges->won, 0u);
+    EXPECT_LT(on.hedges->won, on.hedges->started) << "some primaries answer before their hedge";
+    EXPECT_EQ(on.hedges->suppressed, 0u) << "2 s leave room, and the budget allows 30/s";
+}
+
+TEST(sim_engine, an_operation_that_is_not_idempotent_is_not_hedged) {
+    const run_result r =
+        simulate(load(long_tail("{ max_attempts: 3, delay: 50ms }", "{ idempotent: false }")));
+    EXPECT_EQ(r.attempts, r.calls) << "one attempt per call";
+    ASSERT_TRUE(r.hedges);
+    EXPECT_EQ(r.hedges->started, 0u);
+    EXPECT_EQ(r.hedges->won, 0u);
+    EXPECT_GT(r.call_latencies[1979], 250ms);
+}
+
 } // namespace
 } // namespace keel::sim

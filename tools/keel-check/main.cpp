@@ -41,7 +41,8 @@ Checks keel policy files (YAML, see docs/configuration.md).
   --schedule         print the attempts one request to DEPENDENCY can make:
                      the delay before each, its earliest and latest start, the
                      worst-case time to give up and the most calls one request
-                     can cause
+                     can cause (with hedge:, when each hedge starts) and what
+                     the retry budget allows
   --seed N           the seed of the jitter drawn by --schedule (default 1);
                      the same seed always gives the same delays
   --help, -h         print this help
@@ -211,6 +212,11 @@ int schedule(const std::string& path, const std::string& name, std::uint64_t see
     if (!dep)
         return exit_invalid;
     const keel::pipeline_policy& policy = dep->policy;
+    if (dep->hedge) { // the hedge makes the attempts: retry.max_attempts is 1
+        std::cout << cfg::format_hedge_plan(cfg::plan_hedges(*dep->hedge, policy), *dep->hedge,
+                                            dep->retry_budget, name);
+        return exit_ok;
+    }
     const cfg::schedule_report report = cfg::plan(policy, seed);
     std::cout << cfg::format_plan(report, name);
     // What the table cannot show.
@@ -221,6 +227,8 @@ int schedule(const std::string& path, const std::string& name, std::uint64_t see
     if (report.max_calls_per_request > 1 && policy.retry.retry_after.honor)
         std::cout << "note: a server-advised delay (Retry-After) replaces a delay above, "
                   << "capped at " << keel::format_duration(policy.retry.retry_after.max) << '\n';
+    if (report.max_calls_per_request > 1)
+        std::cout << cfg::budget_effect(dep->retry_budget, "retries");
     return exit_ok;
 }
 

@@ -336,6 +336,12 @@ void draw_bin_tooltips(std::string& svg, const chart& scaled) {
             }
         }
         tip += " attempts " + decimal(scaled.attempts[bin], 3) + "/s";
+        // The amplification a retry budget caps (or a hedge adds).
+        double calls = 0;
+        for (const double rate : scaled.calls[bin])
+            calls += rate;
+        if (calls > 0)
+            tip += " (" + decimal(scaled.attempts[bin] / calls, 2) + " per call)";
         svg += "<rect x=\"" + px(scaled.x(from)) + "\" y=\"" + px(chart_top) + "\" width=\"" +
                px(scaled.x(from + scaled.bin_seconds) - scaled.x(from)) + "\" height=\"" +
                px(chart_height) + "\"><title>" + tip + "</title></rect>\n";

@@ -206,6 +206,11 @@ std::string to_json(const run_result& r) {
                        {"final", std::to_string(r.limit->final)}});
     if (r.rate_limit)
         out += ",\n " + quoted("rate_limit") + ": " + rate_limit_json(*r.rate_limit);
+    if (r.hedges)
+        out += ",\n " + quoted("hedges") + ": " +
+               object({{"started", std::to_string(r.hedges->started)},
+                       {"won", std::to_string(r.hedges->won)},
+                       {"suppressed", std::to_string(r.hedges->suppressed)}});
     out += "}\n";
     return out;
 }
@@ -262,6 +267,10 @@ std::string summary(const run_result& r, const scenario& s) {
             out += "; paused at " + readable(p.at) + " until " + readable(p.until);
         out += "\n";
     }
+    if (r.hedges)
+        out += "hedges  " + std::to_string(r.hedges->started) + " started, " +
+               std::to_string(r.hedges->won) + " won, " + std::to_string(r.hedges->suppressed) +
+               " suppressed\n";
     const std::vector<nanos>& l = r.call_latencies;
     out += "call latency  p50 " + readable(percentile(l, 50)) + ", p90 " +
            readable(percentile(l, 90)) + ", p99 " + readable(percentile(l, 99)) + ", max " +

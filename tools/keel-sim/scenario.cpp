@@ -20,7 +20,8 @@ using config::join;
 using config::value;
 
 constexpr std::string_view top_keys[] = {"version",  "policy", "dependency", "seed",
-                                         "duration", "calls",  "behaviour"};
+                                         "duration", "calls",  "behaviour",  "operation"};
+constexpr std::string_view operation_keys[] = {"idempotent"};
 constexpr std::string_view calls_keys[] = {"every", "rate", "at", "concurrency"};
 constexpr std::string_view concurrency_keys[] = {"callers", "think"};
 constexpr std::string_view window_keys[] = {"until", "latency", "result"};
@@ -114,6 +115,13 @@ std::optional<scenario> scenario_reader::run(const value& root) {
                  "its own times)");
     if (const value* v = required("behaviour"))
         read_behaviour(*v, out);
+    if (const value* v = root.find("operation")) {
+        r_.entries(*v, "operation", operation_keys,
+                   [&](const std::string&, const value& item, const std::string& path) {
+                       if (auto b = r_.boolean(item, path))
+                           out.idempotent = *b;
+                   });
+    }
 
     if (r_.errors().size() != errors_before || !policy_errors_.empty())
         return std::nullopt;

@@ -43,6 +43,9 @@ struct scenario {
     std::optional<nanos> duration; ///< calls start before it; none: only with `at`
     arrivals calls;
     std::vector<behaviour_window> behaviour; ///< never empty
+    /// `operation.idempotent`: whether the simulated operation says it may
+    /// run twice at once, so that a `hedge:` hedges it.
+    bool idempotent = true;
 };
 
 /// Reads and validates a scenario file; a policy path in it is relative to

@@ -7,6 +7,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/detail/completion.hpp>
 #include <keel/error.hpp>
+#include <keel/hedging.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
 #include <keel/strategy.hpp>
@@ -115,6 +116,9 @@ private:
     struct simulated_operation {
         engine* self;
         std::uint32_t call;
+        bool may_hedge; ///< the scenario's operation.idempotent
+
+        bool idempotent() const noexcept { return may_hedge; }
 
         template <class Token>
         auto operator()(const attempt_type& attempt, Token&& token) const {
@@ -210,21 +214,28 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
         rate_limiter_ = std::make_shared<rate_limiter>(*dep->rate_limit);
         result_.rate_limit.emplace();
     }
-    // As the registry builds it: a budget only where there are retries to gate.
+    // As the registry builds it: a budget only where there are retries or
+    // hedges to gate.
     std::shared_ptr<retry_budget> budget;
-    if (dep && dep->retry_budget && policy.retry.max_attempts > 1)
+    if (dep && dep->retry_budget && (policy.retry.max_attempts > 1 || dep->hedge))
         budget = std::make_shared<retry_budget>(*dep->retry_budget);
     std::shared_ptr<adaptive_throttle> throttle;
     if (dep && dep->adaptive_throttle)
         throttle = std::make_shared<adaptive_throttle>(*dep->adaptive_throttle);
     if (budget || throttle)
         gate_ = std::make_shared<budget_gate>(std::move(budget), std::move(throttle));
-    if (breaker_ || bulkhead_ || rate_limiter_ || gate_) {
+    std::shared_ptr<hedging> hedges;
+    if (dep && dep->hedge) {
+        hedges = std::make_shared<hedging>(*dep->hedge);
+        result_.hedges.emplace();
+    }
+    if (breaker_ || bulkhead_ || rate_limiter_ || gate_ || hedges) {
         auto chain = std::make_shared<strategy_chain>();
         chain->breaker = breaker_;
         chain->rate_limiter = rate_limiter_;
         chain->bulkhead = bulkhead_;
         chain->gate = gate_;
+        chain->parallel = std::move(hedges);
         policy.strategies = std::move(chain);
     }
     pipeline_.emplace(io_, s.dependency, std::move(policy), wait_observer{this});
@@ -303,7 +314,7 @@ void engine::start_call(int caller) {
     call.open = true;
     ++open_calls_;
     pipeline_->async_run<void(std::error_code)>(
-        simulated_operation{this, id}, call.report,
+        simulated_operation{this, id, scenario_.idempotent}, call.report,
         asio::bind_cancellation_slot(call.signal.slot(),
                                      [this, id](const std::error_code&) { end_call(id); }));
 }
@@ -395,6 +406,11 @@ void engine::end_call(std::uint32_t id) {
         ++result_.rejected[std::string(refusal_name(report.refusal))];
         if (options_.trace && report.outcome == call_outcome::rejected)
             result_.trace.push_back({call.number, 0, call.start, t, refusal_name(report.refusal)});
+    }
+    if (result_.hedges) {
+        result_.hedges->started += static_cast<std::uint64_t>(report.hedges_started);
+        result_.hedges->won += report.hedge_won ? 1 : 0;
+        result_.hedges->suppressed += static_cast<std::uint64_t>(report.hedges_suppressed);
     }
     result_.call_latencies.push_back(t - call.start);
     result_.end = std::max(result_.end, t);

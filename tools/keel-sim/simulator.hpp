@@ -46,6 +46,13 @@ struct run_options {
     bool timeline = false;             ///< fill call_ends and attempt_starts (for the plot)
 };
 
+/// What a dependency's hedging did over a run, summed from the call reports.
+struct hedge_summary {
+    std::uint64_t started = 0;    ///< attempts started as hedges
+    std::uint64_t won = 0;        ///< calls a hedge won rather than the first attempt
+    std::uint64_t suppressed = 0; ///< hedges due but not started (deadline, budget)
+};
+
 /// An adaptive bulkhead's limit over a run.
 struct limit_summary {
     int initial = 0;
@@ -100,6 +107,8 @@ struct run_result {
     std::optional<limit_summary> limit;
     /// The rate limiter's waits and pauses (none without one).
     std::optional<rate_limit_summary> rate_limit;
+    /// The hedges (none without a `hedge:`).
+    std::optional<hedge_summary> hedges;
     /// Calls that could never have ended (a hang with no deadline): the run
     /// cancelled them when nothing else was left to happen.
     std::uint64_t abandoned = 0;

@@ -4,6 +4,7 @@
 #include <keel/adaptive_throttle.hpp>
 #include <keel/bulkhead.hpp>
 #include <keel/circuit_breaker.hpp>
+#include <keel/hedging.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
 #include <keel/retry_budget.hpp>
@@ -124,6 +125,10 @@ struct dependency {
     std::optional<keel::retry_budget_settings> retry_budget = keel::retry_budget_settings{};
     /// The `adaptive_throttle:`, merged the same way; nullopt when none is on.
     std::optional<keel::adaptive_throttle_settings> adaptive_throttle;
+    /// The `hedge:`, merged the same way; nullopt when none is on. With a
+    /// hedge, policy.retry.max_attempts is 1 unless a layer wrote it (and
+    /// then it is 1: more is an error).
+    std::optional<keel::hedge_settings> hedge;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };
@@ -166,6 +171,8 @@ struct document {
     std::optional<keel::retry_budget_settings> defaults_retry_budget =
         keel::retry_budget_settings{};
     std::optional<keel::adaptive_throttle_settings> defaults_adaptive_throttle;
+    /// The hedge of `defaults:`, likewise.
+    std::optional<keel::hedge_settings> defaults_hedge;
     /// In file order; names are unique.
     std::vector<dependency> dependencies;
     metrics_settings metrics;

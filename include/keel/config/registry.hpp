@@ -192,20 +192,26 @@ private:
     /// kept or taken over from the strategy registry, its bulkhead made,
     /// kept or reconfigured, its rate limiter kept or made; listeners told
     /// of a new one). Called with update_mutex_ held, not mutex_.
-    pipeline_policy
-    with_strategies(const std::string& name, pipeline_policy policy,
-                    const std::optional<keel::circuit_breaker_settings>& breaker,
-                    const std::optional<keel::bulkhead_settings>& bulkhead,
-                    const std::optional<keel::rate_limit_settings>& rate_limit,
-                    const std::optional<keel::retry_budget_settings>& budget,
-                    const std::optional<keel::adaptive_throttle_settings>& throttle);
+    pipeline_policy with_strategies(const std::string& name, pipeline_policy policy,
+                                    const std::optional<keel::circuit_breaker_settings>& breaker,
+                                    const std::optional<keel::bulkhead_settings>& bulkhead,
+                                    const std::optional<keel::rate_limit_settings>& rate_limit,
+                                    const std::optional<keel::retry_budget_settings>& budget,
+                                    const std::optional<keel::adaptive_throttle_settings>& throttle,
+                                    const std::optional<keel::hedge_settings>& hedge);
     /// The retry gate of `name` (its retry budget and adaptive throttle, one
     /// each for all its pipelines, kept while their settings are); null when
-    /// neither applies: no throttle, and no budget or no retry to gate.
+    /// neither applies: no throttle, and no budget or no retry or hedge to
+    /// gate.
     std::shared_ptr<keel::retry_gate>
     gate_of(const std::string& name, const pipeline_policy& policy,
             const std::optional<keel::retry_budget_settings>& budget,
-            const std::optional<keel::adaptive_throttle_settings>& throttle);
+            const std::optional<keel::adaptive_throttle_settings>& throttle, bool hedged);
+    /// The hedging of `name`, one for all its pipelines: kept while its
+    /// settings are, else made afresh; null and its state forgotten when
+    /// `settings` has none.
+    std::shared_ptr<keel::hedging> hedging_of(const std::string& name,
+                                              const std::optional<keel::hedge_settings>& settings);
     /// The breaker (either scope) of `name`, or null and its state
     /// forgotten when `settings` has none.
     std::shared_ptr<keel::admission_strategy>

@@ -2,10 +2,13 @@
 // attempt schedule that `keel-check --schedule` prints. Pure: no I/O, no YAML.
 #pragma once
 
+#include <keel/hedging.hpp>
 #include <keel/pipeline.hpp>
+#include <keel/retry_budget.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,5 +58,33 @@ schedule_report plan(const keel::pipeline_policy& policy, std::uint64_t seed);
 /// unbounded; a latest start written "< T" is bounded by the total deadline T.
 /// Beyond 40 attempts the table shows the first 35 and the last 5.
 std::string format_plan(const schedule_report& report, std::string_view dependency);
+
+/// When a hedged call's attempts start while none of them answers: attempt
+/// k at (k - 1) × the delay, as long as `min_remaining` is left before the
+/// total deadline. The worst case in calls of a dependency with `hedge:`.
+struct hedge_plan {
+    /// The start of each attempt that can happen, the first at 0; never empty.
+    std::vector<std::chrono::nanoseconds> starts;
+    /// The delay between starts: the fixed one, or the fallback_delay of a
+    /// quantile (the delay until min_samples successes were seen).
+    std::chrono::nanoseconds delay{0};
+    /// Attempts of max_attempts that the total deadline leaves out.
+    int suppressed = 0;
+};
+
+/// The hedge plan of `hedge` under `policy`'s total deadline. Pure.
+hedge_plan plan_hedges(const keel::hedge_settings& hedge, const keel::pipeline_policy& policy);
+
+/// A readable table (attempt, start) headed by the dependency's name, then
+/// what moves the starts (a quantile, a non-fatal failure, the deadline) and
+/// the retry budget's effect. Ends with a newline.
+std::string format_hedge_plan(const hedge_plan& plan, const keel::hedge_settings& hedge,
+                              const std::optional<keel::retry_budget_settings>& budget,
+                              std::string_view dependency);
+
+/// What a retry budget does to `what` ("retries", "hedges") as one line
+/// ending with a newline; "" when there is no budget.
+std::string budget_effect(const std::optional<keel::retry_budget_settings>& budget,
+                          std::string_view what);
 
 } // namespace keel::config

@@ -132,6 +132,14 @@ private:
     struct is_strand<asio::strand<Inner>> : std::true_type {};
 
     void arm(std::int64_t deadline) {
+        if (discounted_ != 0 && discounted_ == generation_) {
+            // The wait being replaced stopped counting as work, and its
+            // handler, now of an old generation, cannot tell: give the
+            // count back here. (One discount slot for two waits lost a unit
+            // for good, and run() returned with calls still in flight.)
+            discounted_ = 0;
+            io_executor_->on_work_started();
+        }
         armed_ = deadline;
         const unsigned generation = ++generation_ == 0 ? ++generation_ : generation_;
         timer_->expires_at(time_point(std::chrono::nanoseconds(deadline)));

@@ -28,6 +28,7 @@
 #include <keel/detail/call_machine.hpp>
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
+#include <keel/detail/fault_attempt.hpp>
 #include <keel/detail/spinlock.hpp>
 #include <keel/endpoint.hpp>
 
@@ -126,7 +127,7 @@ private:
         : handler_(std::forward<H>(handler)), op_(std::forward<O>(op)),
           executor_(call_executor(handler_, io_executor)), io_executor_(io_executor),
           allocator_(recycled_allocator(handler_)), service_(&service), report_(params.report),
-          machine_(with_op_settings(params, op_), observer) {
+          faults_(params.faults), machine_(with_op_settings(params, op_), observer) {
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
         if constexpr (Chain::enabled) {
@@ -413,7 +414,10 @@ private:
             if (action.kind == call_action_kind::start_attempt) {
                 ++refs_; // the attempt handler's
                 lock_.unlock();
-                op_(machine_.attempt(slot), attempt_handler(this, slot));
+                if (faults_) [[unlikely]] // the one branch fault injection costs when off
+                    start_with_faults(slot);
+                else
+                    op_(machine_.attempt(slot), attempt_handler(this, slot));
                 started = true;
             } else {
                 lock_.unlock();
@@ -426,6 +430,28 @@ private:
         track_sleep();
         sync_waiter_refs();
         drop_ref_and_unlock();
+    }
+
+    // ---- fault injection (fault_attempt.hpp) --------------------------------------
+
+    /// How an injection ends or starts the attempt on `slot`.
+    struct fault_hooks {
+        run_op* self;
+        int slot;
+        void complete(std::error_code error) const {
+            post_attempt_result<Ts...>(self->executor_, self->allocator_,
+                                       attempt_handler(self, slot), error);
+        }
+        void start() const { self->op_(self->machine_.attempt(slot), attempt_handler(self, slot)); }
+    };
+
+    // Off the hot path: only a call whose policy has rules, with injection on.
+    [[gnu::noinline]] void start_with_faults(int slot) {
+        if (const fault_rule* rule = faults_->draw(fault_target_of(op_, endpoint_of(op_))))
+            inject_fault<Timer>(*rule, machine_.attempt(slot), signals_[slot].slot(), executor_,
+                                io_executor_, fault_hooks{this, slot});
+        else
+            op_(machine_.attempt(slot), attempt_handler(this, slot));
     }
 
     /// A slot waiting for admission holds a reference: its strategy may call
@@ -536,6 +562,7 @@ private:
     [[no_unique_address]] allocator_type allocator_;
     service_type* service_;
     call_report* report_;
+    fault_plan* faults_;
     machine_type machine_;
     std::tuple<Ts...> values_;
     std::array<asio::cancellation_signal, slots> signals_;

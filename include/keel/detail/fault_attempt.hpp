@@ -61,7 +61,9 @@ struct delayed_attempt {
         delayed_attempt* delayed;
         void operator()(asio::cancellation_type_t) {
             delayed->cancelled = true;
-            delayed->timer.cancel();
+            // A new expiry cancels the pending wait: the one timer operation
+            // every Timer of keel's deadline service has.
+            delayed->timer.expires_at(Timer::clock_type::time_point::max());
         }
     };
     struct expired {
@@ -98,7 +100,8 @@ void inject_fault(const fault_rule& rule, const Attempt& attempt, asio::cancella
         return;
     case fault_kind::latency: {
         using delayed_type = delayed_attempt<Timer, Hooks>;
-        auto* delayed = new delayed_type{Timer(io_executor, rule.delay), hooks, slot};
+        auto* delayed = new delayed_type{Timer(io_executor), hooks, slot};
+        delayed->timer.expires_at(Timer::clock_type::now() + rule.delay);
         slot.template emplace<typename delayed_type::canceller>(
             typename delayed_type::canceller{delayed});
         delayed->timer.async_wait(

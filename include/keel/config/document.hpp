@@ -124,6 +124,10 @@ struct dependency {
     std::optional<keel::retry_budget_settings> retry_budget = keel::retry_budget_settings{};
     /// The `adaptive_throttle:`, merged the same way; nullopt when none is on.
     std::optional<keel::adaptive_throttle_settings> adaptive_throttle;
+    /// `fallback: {on: [...]}`: the fault classes a fallback of this
+    /// dependency's calls answers (keel::with_fallback's `on`); nullopt: not
+    /// written (keel::default_fallback_on). Its `faults:` are policy.faults.
+    std::optional<keel::fault_set> fallback_on;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };

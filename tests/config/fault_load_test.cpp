@@ -136,8 +136,14 @@ TEST(config_faults, explain_shows_them_and_loads_back_equal) {
 TEST(config_faults, a_reload_turns_rules_on_and_off_on_a_running_pipeline) {
     asio::io_context context;
     registry reg(context.get_executor(), load_string("version: 1\ndependencies:\n  orders: {}\n"));
+    std::vector<std::shared_ptr<fault_plan>> heard; // what keel::prometheus watches
+    reg.on_fault_plan([&](std::string_view name, const std::shared_ptr<fault_plan>& plan) {
+        EXPECT_EQ(name, "orders");
+        heard.push_back(plan);
+    });
     auto& orders = reg.pipeline("orders");
     EXPECT_EQ(orders.policy().faults, nullptr);
+    EXPECT_TRUE(heard.empty());
     reg.apply(load_string(R"(version: 1
 dependencies:
   orders:
@@ -145,6 +151,8 @@ dependencies:
 )"));
     ASSERT_NE(orders.policy().faults, nullptr);
     EXPECT_EQ(orders.policy().faults->rules().size(), 1u);
+    ASSERT_EQ(heard.size(), 1u);
+    EXPECT_EQ(heard[0], orders.policy().faults);
     reg.apply(load_string("version: 1\ndependencies:\n  orders: {}\n"));
     EXPECT_EQ(orders.policy().faults, nullptr);
 }

@@ -1,0 +1,3 @@
+keel-check docs/snippets/faults/plan.yaml
+# FILE:LINE:COL: warning: dependencies.payments-api.faults: fault injection rules: ...
+keel-check --explain docs/snippets/faults/plan.yaml   # the rules, with their seed

@@ -31,6 +31,19 @@ fault_rule error_rule(double rate, std::error_code error = asio::error::connecti
     return r;
 }
 
+/// A rule that applies to every attempt.
+fault_rule always(fault_kind kind, nanos delay = {}) {
+    fault_rule r;
+    r.kind = kind;
+    r.rate = 1.0;
+    r.delay = delay;
+    return r;
+}
+
+std::shared_ptr<fault_plan> plan_of(fault_rule rule) {
+    return std::make_shared<fault_plan>(std::vector<fault_rule>{std::move(rule)});
+}
+
 class fault_injection_test : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -78,6 +91,12 @@ protected:
         return o;
     }
 
+    /// One call of `op` through a pipeline of `p`.
+    outcome run_with(const pipeline_policy& p, scripted_op& op) {
+        manual_pipeline pipeline(context, "orders", p);
+        return run_one(pipeline, std::ref(op));
+    }
+
     asio::io_context context;
 };
 
@@ -114,16 +133,10 @@ TEST_F(fault_injection_test, disabled_injects_nothing_and_draws_no_random_number
 }
 
 TEST_F(fault_injection_test, injected_latency_is_cut_by_the_exchange_deadline_with_its_timer) {
-    fault_rule latency;
-    latency.kind = fault_kind::latency;
-    latency.rate = 1.0;
-    latency.delay = 200ms;
-    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{latency});
-    pipeline_policy p = policy(plan);
+    pipeline_policy p = policy(plan_of(always(fault_kind::latency, 200ms)));
     p.timeout.exchange = 100ms;
-    manual_pipeline pipeline(context, "orders", p);
     scripted_op op(context, {ok(1)});
-    const outcome o = run_one(pipeline, std::ref(op));
+    const outcome o = run_with(p, op);
     ASSERT_EQ(o.done.calls, 1);
     EXPECT_EQ(o.done.ec, make_error_code(errc::exchange_timeout));
     // The call completes only once its attempt has: the delay's timer was
@@ -133,14 +146,8 @@ TEST_F(fault_injection_test, injected_latency_is_cut_by_the_exchange_deadline_wi
 }
 
 TEST_F(fault_injection_test, injected_latency_delays_the_operation_then_runs_it) {
-    fault_rule latency;
-    latency.kind = fault_kind::latency;
-    latency.rate = 1.0;
-    latency.delay = 200ms;
-    manual_pipeline pipeline(
-        context, "orders", policy(std::make_shared<fault_plan>(std::vector<fault_rule>{latency})));
     scripted_op op(context, {ok(5, 30ms)});
-    const outcome o = run_one(pipeline, std::ref(op));
+    const outcome o = run_with(policy(plan_of(always(fault_kind::latency, 200ms))), op);
     ASSERT_EQ(o.done.calls, 1);
     EXPECT_FALSE(o.done.ec);
     EXPECT_EQ(o.done.value, 5);
@@ -148,14 +155,10 @@ TEST_F(fault_injection_test, injected_latency_delays_the_operation_then_runs_it)
 }
 
 TEST_F(fault_injection_test, a_hang_ends_only_at_the_total_deadline) {
-    fault_rule hang;
-    hang.kind = fault_kind::hang;
-    hang.rate = 1.0;
-    pipeline_policy p = policy(std::make_shared<fault_plan>(std::vector<fault_rule>{hang}));
+    pipeline_policy p = policy(plan_of(always(fault_kind::hang)));
     p.timeout.total = 2s;
-    manual_pipeline pipeline(context, "orders", p);
     scripted_op op(context, {ok(1)});
-    const outcome o = run_one(pipeline, std::ref(op));
+    const outcome o = run_with(p, op);
     ASSERT_EQ(o.done.calls, 1);
     EXPECT_EQ(o.done.ec, make_error_code(errc::deadline_exceeded));
     EXPECT_EQ(o.ended_at, nanos(2s));

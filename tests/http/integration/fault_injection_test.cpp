@@ -60,6 +60,7 @@ protected:
         pipeline_policy p;
         p.retry.max_attempts = 2;
         p.retry.backoff.jitter = jitter_kind::none;
+        p.retry.retry_on = {fault_class::transient, fault_class::throttled};
         p.retry.retry_after.max = 50ms;
         p.timeout.total = 5s;
         p.faults = std::move(plan);

@@ -414,9 +414,10 @@ private:
             if (action.kind == call_action_kind::start_attempt) {
                 ++refs_; // the attempt handler's
                 lock_.unlock();
-                if (faults_) [[unlikely]] // the one branch fault injection costs when off
-                    start_with_faults(slot);
-                else
+                // The one branch fault injection costs when off. The operation
+                // is started here alone: a second call site would keep the
+                // compiler from inlining its initiation.
+                if (!faults_ || !injected_fault(slot)) [[likely]]
                     op_(machine_.attempt(slot), attempt_handler(this, slot));
                 started = true;
             } else {
@@ -434,6 +435,12 @@ private:
 
     // ---- fault injection (fault_attempt.hpp) --------------------------------------
 
+    /// The handler of an attempt started after an injected delay: a type of
+    /// its own, so that the operation's usual start stays its only caller.
+    class delayed_attempt_handler : public attempt_handler {
+        using attempt_handler::attempt_handler;
+    };
+
     /// How an injection ends or starts the attempt on `slot`.
     struct fault_hooks {
         run_op* self;
@@ -442,16 +449,20 @@ private:
             post_attempt_result<Ts...>(self->executor_, self->allocator_,
                                        attempt_handler(self, slot), error);
         }
-        void start() const { self->op_(self->machine_.attempt(slot), attempt_handler(self, slot)); }
+        void start() const {
+            self->op_(self->machine_.attempt(slot), delayed_attempt_handler(self, slot));
+        }
     };
 
-    // Off the hot path: only a call whose policy has rules, with injection on.
-    [[gnu::noinline]] void start_with_faults(int slot) {
-        if (const fault_rule* rule = faults_->draw(fault_target_of(op_, endpoint_of(op_))))
-            inject_fault<Timer>(*rule, machine_.attempt(slot), signals_[slot].slot(), executor_,
-                                io_executor_, fault_hooks{this, slot});
-        else
-            op_(machine_.attempt(slot), attempt_handler(this, slot));
+    /// Off the hot path: only a call whose policy has rules, with injection
+    /// on. False: no rule picked the attempt, the caller starts it.
+    [[gnu::noinline]] bool injected_fault(int slot) {
+        const fault_rule* rule = faults_->draw(fault_target_of(op_, endpoint_of(op_)));
+        if (!rule)
+            return false;
+        inject_fault<Timer>(*rule, machine_.attempt(slot), signals_[slot].slot(), executor_,
+                            io_executor_, fault_hooks{this, slot});
+        return true;
     }
 
     /// A slot waiting for admission holds a reference: its strategy may call

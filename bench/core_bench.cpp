@@ -20,6 +20,7 @@
 //   BM_keel_rate_limit_contended        two threads, one shared token bucket
 //   BM_keel_pipeline_budget(_paired)    through the default retry budget (a deposit a call)
 //   BM_keel_pipeline_hedged(_paired)    hedging after 50 ms; the primary wins before it
+//   BM_keel_pipeline_faults_off(_paired) fault rules configured, injection off (the default)
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -66,6 +67,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/hedging.hpp>
 #include <keel/idempotent.hpp>
 #include <keel/pipeline.hpp>
@@ -617,6 +619,40 @@ void BM_keel_pipeline_breaker_paired(benchmark::State& state) {
     driver.run();
 }
 
+/// full_policy() with a fault rule that would fail half the attempts, were
+/// fault injection on: what a process pays for a file's `faults:` while
+/// injection is off (every process unless KEEL_FAULTS=1).
+keel::pipeline_policy faults_off_policy() {
+    keel::enable_fault_injection(false);
+    keel::pipeline_policy p = full_policy();
+    keel::fault_rule refused;
+    refused.kind = keel::fault_kind::error;
+    refused.rate = 0.5;
+    refused.error = make_error_code(std::errc::connection_refused);
+    p.faults = std::make_shared<keel::fault_plan>(std::vector<keel::fault_rule>{refused});
+    return p;
+}
+
+void BM_keel_pipeline_faults_off(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline pipeline(context, "bench", faults_off_policy());
+    auto op = post_value_factory(context);
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// The added cost of fault rules with injection off, paired: target +5 ns.
+void BM_keel_pipeline_faults_off_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    keel::pipeline rehearsed(context, "bench", faults_off_policy());
+    paired_driver<keel::pipeline> driver(state, context, base, rehearsed, "faults_off_ns");
+    driver.run();
+}
+
 /// A call to a dependency whose breaker is open: refused before any attempt,
 /// completed through a post as any call (never inside async_run). Target:
 /// no dearer than BM_bare_op, the cheapest posted operation.
@@ -969,6 +1005,8 @@ BENCHMARK(BM_keel_pipeline_chain)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_chain_paired);
 BENCHMARK(BM_keel_pipeline_breaker)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_breaker_paired);
+BENCHMARK(BM_keel_pipeline_faults_off)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_faults_off_paired);
 BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead_paired);

@@ -36,6 +36,7 @@ void with_config(asio::io_context& io, Operation op, Token token) {
     keel::prometheus::watch_breakers(metrics, policies);     // keel_circuit_*
     keel::prometheus::watch_bulkheads(metrics, policies);    // keel_bulkhead_*
     keel::prometheus::watch_retry_gates(metrics, policies);  // keel_retry_budget_*, ...
+    keel::prometheus::watch_fault_plans(metrics, policies);  // keel_faults_injected_total
     auto server = keel::prometheus::serve(metrics, doc.metrics); // null without metrics.listen
     auto watcher = keel::config::watch(io.get_executor(), policies, "service.yaml");
 

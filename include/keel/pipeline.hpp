@@ -42,6 +42,9 @@ struct pipeline_policy {
     /// Used by pipelines whose Strategies parameter is strategy_chain;
     /// null or empty: none configured.
     std::shared_ptr<const strategy_chain> strategies;
+    /// Fault rules (keel/fault_injection.hpp), applied innermost when fault
+    /// injection is enabled in the process; null: none.
+    std::shared_ptr<fault_plan> faults;
 };
 
 /// Throws std::invalid_argument naming the first impossible value
@@ -221,6 +224,8 @@ private:
             params.name = self->name_;
             params.jitter = &self->jitter_;
             params.report = report;
+            if (policy.faults) [[unlikely]] // one branch when no rules are configured
+                params.faults = fault_injection_enabled() ? policy.faults.get() : nullptr;
             if constexpr (Strategies::enabled) {
                 // The one branch a strategy chain costs when nothing in it is
                 // configured: such a call runs on the engine without seams.

@@ -253,6 +253,42 @@ void emit_bulkhead(YAML::Emitter& out, const std::optional<bulkhead_settings>& b
     out << YAML::EndMap;
 }
 
+/// `faults:` with its seed, so the output replays the same injections, and
+/// `fallback:` when written.
+void emit_faults_and_fallback(YAML::Emitter& out, const dependency& dep) {
+    if (const fault_plan* plan = dep.policy.faults.get()) {
+        out << YAML::Key << "faults" << YAML::Value << YAML::BeginMap;
+        out << YAML::Key << "seed" << YAML::Value << plan->seed();
+        out << YAML::Key << "rules" << YAML::Value << YAML::BeginSeq;
+        for (const fault_rule& rule : plan->rules()) {
+            out << YAML::Flow << YAML::BeginMap;
+            out << YAML::Key << "kind" << YAML::Value << std::string(to_string(rule.kind));
+            out << YAML::Key << "rate" << YAML::Value << number(rule.rate);
+            if (rule.kind == fault_kind::latency)
+                out << YAML::Key << "delay" << YAML::Value << format_duration(rule.delay);
+            if (rule.kind == fault_kind::error)
+                out << YAML::Key << "error" << YAML::Value << rule.error_name;
+            if (rule.retry_after)
+                out << YAML::Key << "retry_after" << YAML::Value
+                    << format_duration(*rule.retry_after);
+            for (const auto& [key, selector] :
+                 {std::pair<const char*, const std::string*>{"endpoint", &rule.endpoint},
+                  {"method", &rule.method},
+                  {"statement", &rule.statement}})
+                if (!selector->empty())
+                    out << YAML::Key << key << YAML::Value << *selector;
+            out << YAML::EndMap;
+        }
+        out << YAML::EndSeq << YAML::EndMap;
+    }
+    if (dep.fallback_on) {
+        out << YAML::Key << "fallback" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "on" << YAML::Value;
+        emit_faults(out, *dep.fallback_on);
+        out << YAML::EndMap;
+    }
+}
+
 void emit_policy(YAML::Emitter& out, const pipeline_policy& p) {
     const retry_policy& r = p.retry;
     out << YAML::Key << "retry" << YAML::Value << YAML::BeginMap;
@@ -340,6 +376,7 @@ std::string explain(const document& doc, std::string_view only) {
         emit_retry_budget(out, dep->retry_budget);
         emit_throttle(out, dep->adaptive_throttle, doc.defaults_adaptive_throttle.has_value());
         emit_hedge(out, dep->hedge, doc.defaults_hedge.has_value());
+        emit_faults_and_fallback(out, *dep);
         out << YAML::EndMap;
     }
     out << YAML::EndMap;

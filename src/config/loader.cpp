@@ -24,9 +24,9 @@ using std::chrono::nanoseconds;
 constexpr std::string_view top_keys[] = {"version", "defaults", "profiles", "dependencies",
                                          "metrics"};
 constexpr std::string_view dependency_keys[] = {
-    "kind",      "extends",    "retry",        "timeout",           "circuit_breaker",
-    "bulkhead",  "rate_limit", "retry_budget", "adaptive_throttle", "hedge",
-    "connection"};
+    "kind",       "extends",    "retry",        "timeout",           "circuit_breaker",
+    "bulkhead",   "rate_limit", "retry_budget", "adaptive_throttle", "hedge",
+    "connection", "faults",     "fallback"};
 constexpr std::string_view dependency_kinds[] = {"postgres", "kafka", "http", "generic"};
 constexpr std::string_view metrics_keys[] = {"enabled", "listen", "path", "buckets"};
 constexpr std::string_view bucket_keys[] = {"call", "attempt"};
@@ -165,6 +165,10 @@ dependency loader::read_dependency(const std::string& name, const value& v, cons
     dep.retry_budget = merged.retry_budget.apply();
     dep.adaptive_throttle = merged.throttle.apply();
     dep.hedge = merged.hedge.apply();
+    if (const value* f = ok ? v.find("faults") : nullptr)
+        detail::read_faults(r_, *f, join(path, "faults"), name, dep.policy);
+    if (const value* f = ok ? v.find("fallback") : nullptr)
+        detail::read_fallback(r_, *f, join(path, "fallback"), dep.fallback_on);
     return dep;
 }
 

@@ -440,6 +440,15 @@ void check_bulkhead(reader& r, const bulkhead_layer& merged, const std::string& 
 void check_breaker(reader& r, const breaker_layer& merged, const std::string& dependency,
                    const position& at, const std::string& path);
 
+/// Reads a dependency's `faults:` (a sequence of rules, or {seed, rules})
+/// into `out.faults`; the seed defaults to a hash of the dependency's name.
+void read_faults(reader& r, const value& n, const std::string& path, const std::string& dependency,
+                 pipeline_policy& out);
+
+/// Reads a dependency's `fallback: {on: [...]}`.
+void read_fallback(reader& r, const value& n, const std::string& path,
+                   std::optional<fault_set>& on);
+
 /// Reads `retry:`, `timeout:` and `circuit_breaker:` of `map` (defaults, a profile or a
 /// dependency, already checked to be a map) into `out`.
 void read_layer(reader& r, const value& map, const std::string& path, layer& out);

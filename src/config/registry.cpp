@@ -48,6 +48,12 @@ registry::with_strategies(const std::string& name, pipeline_policy policy,
     std::shared_ptr<keel::retry_gate> gate =
         gate_of(name, policy, budget, throttle, hedge.has_value());
     std::shared_ptr<keel::hedging> hedges = hedging_of(name, hedge);
+    if (policy.faults) {
+        put_in_place(name, policy.faults, fault_plans_, fault_plan_listeners_);
+    } else {
+        std::lock_guard lock(mutex_); // a plan is the policy's, not shared state
+        fault_plans_.erase(name);
+    }
     if (!admits_by_state && !bounds && !paces && !gate && !hedges) {
         policy.strategies = nullptr; // nothing configured: the engine's cheapest path
         return policy;
@@ -362,6 +368,10 @@ void registry::on_circuit_breaker(circuit_breaker_listener listener) {
 
 void registry::on_endpoint_circuit_breakers(endpoint_circuit_breakers_listener listener) {
     listen(endpoint_breakers_, endpoint_breaker_listeners_, std::move(listener));
+}
+
+void registry::on_fault_plan(fault_plan_listener listener) {
+    listen(fault_plans_, fault_plan_listeners_, std::move(listener));
 }
 
 void registry::on_bulkhead(bulkhead_listener listener) {

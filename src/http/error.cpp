@@ -1,10 +1,13 @@
 #include <keel/classified_category.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/http/error.hpp>
 
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <charconv>
 #include <iterator>
+#include <optional>
 #include <string>
 
 namespace keel::http {
@@ -120,6 +123,28 @@ std::error_code make_status_error(int status) noexcept {
 
 const std::error_category& curl_category() noexcept {
     return category_instance<curl_category_impl>();
+}
+
+namespace {
+
+std::optional<std::error_code> status_from_name(std::string_view digits, std::string& why) {
+    int status = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), status);
+    if (ec != std::errc() || end != digits.data() + digits.size() || status < 400 || status > 599) {
+        why = "an HTTP error is http_<status> with a status from 400 to 599";
+        return std::nullopt;
+    }
+    return make_status_error(status);
+}
+
+// Linked in with the status category: every program that can send a
+// request can name its errors in a fault rule.
+[[maybe_unused]] const bool registered = (register_fault_errors(), true);
+
+} // namespace
+
+void register_fault_errors() {
+    register_fault_error_family("http_", &status_from_name);
 }
 
 } // namespace keel::http

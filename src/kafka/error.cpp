@@ -1,8 +1,11 @@
 #include <keel/classified_category.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/kafka/error.hpp>
 
 #include <librdkafka/rdkafka.h>
 
+#include <cctype>
+#include <optional>
 #include <string>
 
 namespace keel::kafka {
@@ -72,6 +75,44 @@ const std::error_category& kafka_category() noexcept {
 
 std::error_code make_error_code(int code) noexcept {
     return std::error_code(code, kafka_category());
+}
+
+namespace {
+
+// librdkafka's names, lowercase: NOT_LEADER_FOR_PARTITION is
+// kafka_not_leader_for_partition; its own (_MSG_TIMED_OUT) may be written
+// with or without the leading underscore. A broker name wins a tie.
+std::optional<std::error_code> kafka_error_from_name(std::string_view code, std::string& why) {
+    const struct rd_kafka_err_desc* descs = nullptr;
+    std::size_t count = 0;
+    rd_kafka_get_err_descs(&descs, &count);
+    std::optional<int> own;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!descs[i].name)
+            continue;
+        std::string lower(descs[i].name);
+        for (char& c : lower)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower == code)
+            return make_error_code(descs[i].code);
+        if (!lower.empty() && lower[0] == '_' && lower.substr(1) == code && !own)
+            own = descs[i].code;
+    }
+    if (own)
+        return make_error_code(*own);
+    why = "librdkafka has no error named '" + std::string(code) +
+          "' (kafka_<name> takes rd_kafka_err2name's names in lowercase, e.g. "
+          "kafka_not_leader_for_partition)";
+    return std::nullopt;
+}
+
+// Linked in with the Kafka category (see keel::http's).
+[[maybe_unused]] const bool registered = (register_fault_errors(), true);
+
+} // namespace
+
+void register_fault_errors() {
+    register_fault_error_family("kafka_", &kafka_error_from_name);
 }
 
 bool is_fatal(const std::error_code& ec) noexcept {

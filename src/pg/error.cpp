@@ -1,7 +1,11 @@
 #include <keel/classified_category.hpp>
 #include <keel/error.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/pg/error.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -171,6 +175,31 @@ std::string sqlstate_text(const std::error_code& ec) {
     if (ec.category() != sqlstate_category())
         return {};
     return unpack(ec.value());
+}
+
+namespace {
+
+std::optional<std::error_code> sqlstate_from_name(std::string_view code, std::string& why) {
+    std::string upper(code);
+    for (char& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const bool valid = upper.size() == 5 && std::all_of(upper.begin(), upper.end(), [](char c) {
+                           return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+                       });
+    if (!valid) {
+        why = "a PostgreSQL error is pg_<SQLSTATE> with five characters 0-9 or A-Z (pg_40001)";
+        return std::nullopt;
+    }
+    return sqlstate(upper);
+}
+
+// Linked in with the SQLSTATE category (see keel::http's).
+[[maybe_unused]] const bool registered = (register_fault_errors(), true);
+
+} // namespace
+
+void register_fault_errors() {
+    register_fault_error_family("pg_", &sqlstate_from_name);
 }
 
 } // namespace keel::pg

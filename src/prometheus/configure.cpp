@@ -38,6 +38,10 @@ void watch_retry_gates(metrics& target, config::registry& policies) {
     policies.on_retry_gate(target.retry_gate_watcher());
 }
 
+void watch_fault_plans(metrics& target, config::registry& policies) {
+    policies.on_fault_plan(target.fault_plan_watcher());
+}
+
 std::unique_ptr<exposer> serve(const metrics& source, const config::metrics_settings& settings) {
     if (!settings.enabled || settings.listen.empty())
         return nullptr;

@@ -111,6 +111,7 @@ struct metrics::impl {
     detail::circuit_families circuits;
     detail::bulkhead_families bulkheads;
     detail::budget_families budgets;
+    detail::fault_families faults;
     std::function<clock_ticks()> breaker_clock;
 
     std::mutex mutex; ///< guards dependencies (Family::Add locks its own)
@@ -180,6 +181,13 @@ struct metrics::impl {
             throw std::invalid_argument("keel::prometheus: watch: the retry gate is null");
         const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
         handles->budgets.add(budgets, handles->dependency, gate);
+    }
+
+    void watch(std::string_view name, const std::shared_ptr<keel::fault_plan>& plan) {
+        if (!plan)
+            throw std::invalid_argument("keel::prometheus: watch: the fault plan is null");
+        const std::shared_ptr<detail::dependency_handles> handles = resolve(name);
+        handles->faults.add(faults, handles->dependency, plan);
     }
 
     // The publishing thread, for a registry of the user's.
@@ -315,6 +323,7 @@ void metrics::register_families() {
                                     .Register(r);
     m.bulkheads = detail::bulkhead_families::registered(r);
     m.budgets = detail::budget_families::registered(r);
+    m.faults = detail::fault_families::registered(r);
 }
 
 metrics::~metrics() = default;
@@ -407,6 +416,15 @@ void metrics::watch(std::string_view name, std::shared_ptr<keel::budget_gate> ga
 std::function<void(std::string_view, const std::shared_ptr<keel::budget_gate>&)>
 metrics::retry_gate_watcher() {
     return [state = impl_](std::string_view name, const auto& gate) { state->watch(name, gate); };
+}
+
+void metrics::watch(std::string_view name, std::shared_ptr<keel::fault_plan> plan) {
+    impl_->watch(name, plan);
+}
+
+std::function<void(std::string_view, const std::shared_ptr<keel::fault_plan>&)>
+metrics::fault_plan_watcher() {
+    return [state = impl_](std::string_view name, const auto& plan) { state->watch(name, plan); };
 }
 
 void metrics::count_reload(bool success) noexcept {

@@ -70,6 +70,7 @@ void dependency_handles::publish() {
     circuits.publish(clock);
     bulkheads.publish();
     budgets.publish(clock);
+    faults.publish();
 }
 
 void publisher::add(std::weak_ptr<dependency_handles> handles) {

@@ -16,6 +16,7 @@
 #include "budgets.hpp"
 #include "bulkheads.hpp"
 #include "circuits.hpp"
+#include "faults.hpp"
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -180,6 +181,7 @@ struct dependency_handles {
     bulkhead_watch bulkheads;
     /// The dependency's retry gate (metrics::watch), read when published.
     budget_watch budgets;
+    fault_watch faults;
 
     dependency_handles(std::size_t call_bound_count, std::size_t attempt_bound_count,
                        std::size_t wait_bound_count)

@@ -348,7 +348,7 @@ dependencies:
         "mean 'postgres'?); expected one of: postgres, kafka, http, generic",
         "many.yaml:6:24: error: dependencies.a.timout: unknown key 'timout' (did you mean "
         "'timeout'?); expected one of: kind, extends, retry, timeout, circuit_breaker, bulkhead, "
-        "rate_limit, retry_budget, adaptive_throttle, hedge, connection",
+        "rate_limit, retry_budget, adaptive_throttle, hedge, connection, faults, fallback",
         "many.yaml:7:17: error: dependencies.b.extends[0]: unknown profile 'nope' (the file "
         "defines no profiles)",
         "many.yaml:8:3: error: dependencies.a: duplicate key 'a' (first defined at 6:3)",

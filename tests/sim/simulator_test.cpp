@@ -81,6 +81,29 @@ behaviour:
     EXPECT_EQ(r.abandoned, 0u);
 }
 
+TEST(sim_engine, the_policys_fault_rules_apply_in_simulation) {
+    const scenario s = load(R"(version: 1
+policy:
+  version: 1
+  dependencies:
+    d:
+      retry: { max_attempts: 1 }
+      faults:
+        - { kind: error, rate: 1.0, error: connection_reset, endpoint: "db1:5432" }
+        - { kind: latency, rate: 1.0, delay: 100ms }
+dependency: d
+duration: 1s
+calls: { at: [0ms, 500ms] }
+behaviour:
+  - latency: 10ms
+)");
+    // The calls report no endpoint: the first rule never applies, the second always.
+    const run_result r = simulate(s);
+    EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::success)], 2u);
+    EXPECT_EQ(r.call_latencies.at(0), 110ms);
+    EXPECT_EQ(simulate(s).call_latencies, r.call_latencies) << "each run replays the plan";
+}
+
 TEST(sim_engine, a_hang_without_deadline_is_cancelled_at_the_end) {
     const scenario s = load(R"(version: 1
 policy: { version: 1, dependencies: { d: { retry: { max_attempts: 1 } } } }

@@ -3,6 +3,17 @@
 #include <keel/config/document.hpp>
 #include <keel/config/schedule.hpp>
 #include <keel/duration.hpp>
+#include <keel/fault_injection.hpp>
+
+#ifdef KEEL_CHECK_WITH_HTTP
+#include <keel/http/error.hpp>
+#endif
+#ifdef KEEL_CHECK_WITH_PG
+#include <keel/pg/error.hpp>
+#endif
+#ifdef KEEL_CHECK_WITH_KAFKA
+#include <keel/kafka/error.hpp>
+#endif
 
 #include <charconv>
 #include <cstdint>
@@ -150,14 +161,40 @@ std::optional<arguments> parse(int argc, char** argv, int& status) {
     return args;
 }
 
+/// The error names of the wrappers this build has (http_503, pg_40001,
+/// kafka_<name>), for `faults:` rules.
+void register_wrapper_error_names() {
+#ifdef KEEL_CHECK_WITH_HTTP
+    keel::http::register_fault_errors();
+#endif
+#ifdef KEEL_CHECK_WITH_PG
+    keel::pg::register_fault_errors();
+#endif
+#ifdef KEEL_CHECK_WITH_KAFKA
+    keel::kafka::register_fault_errors();
+#endif
+}
+
+/// Fault rules break calls on purpose: say so, wherever they are written.
+void warn_of_faults(const cfg::document& doc) {
+    for (const cfg::dependency& dep : doc.dependencies)
+        if (dep.policy.faults)
+            std::cerr << dep.where.file << ':' << dep.where.line << ':' << dep.where.column
+                      << ": warning: dependencies." << dep.name
+                      << ".faults: fault injection rules: they fail, slow or hang real calls "
+                         "in any process that runs with KEEL_FAULTS=1 or enables injection\n";
+}
+
 /// Loads `path`, printing every problem to stderr; nullopt if there was one.
 std::optional<cfg::document> load(const std::string& path) {
+    register_wrapper_error_names();
     try {
         cfg::load_result loaded = cfg::try_load_file(path);
         for (const cfg::diagnostic& d : loaded.errors)
             std::cerr << d.to_string() << '\n';
         if (!loaded.errors.empty() || !loaded.doc)
             return std::nullopt;
+        warn_of_faults(*loaded.doc);
         return std::move(loaded.doc);
     } catch (const std::exception& e) {
         // try_load_file reports problems as diagnostics; this is the

@@ -1,6 +1,6 @@
 #include "dependency_model.hpp"
 
-#include <keel/error.hpp>
+#include <keel/fault_injection.hpp>
 
 #ifdef KEEL_SIM_WITH_HTTP
 #include <keel/http/error.hpp>
@@ -10,110 +10,31 @@
 #endif
 #ifdef KEEL_SIM_WITH_KAFKA
 #include <keel/kafka/error.hpp>
-
-#include <librdkafka/rdkafka.h>
 #endif
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <cmath>
 
 namespace keel::sim {
 
-namespace {
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-    return s.substr(0, prefix.size()) == prefix;
-}
-
-std::optional<named_error> http_status(std::string_view name, std::string_view digits,
-                                       std::string& why) {
-    int status = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), status);
-    if (ec != std::errc() || end != digits.data() + digits.size() || status < 400 || status > 599) {
-        why = "an HTTP error is http_<status> with a status from 400 to 599";
-        return std::nullopt;
-    }
-#ifdef KEEL_SIM_WITH_HTTP
-    return named_error{std::string(name), http::make_status_error(status)};
-#else
-    (void)name;
-    why = "this keel-sim was built without keel::http";
-    return std::nullopt;
-#endif
-}
-
-std::optional<named_error> pg_sqlstate(std::string_view name, std::string_view code,
-                                       std::string& why) {
-    std::string upper(code);
-    for (char& c : upper)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    const bool valid = upper.size() == 5 && std::all_of(upper.begin(), upper.end(), [](char c) {
-                           return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
-                       });
-    if (!valid) {
-        why = "a PostgreSQL error is pg_<SQLSTATE> with five characters 0-9 or A-Z (pg_40001)";
-        return std::nullopt;
-    }
-#ifdef KEEL_SIM_WITH_PG
-    return named_error{std::string(name), pg::sqlstate(upper)};
-#else
-    (void)name;
-    why = "this keel-sim was built without keel::pg";
-    return std::nullopt;
-#endif
-}
-
-std::optional<named_error> kafka_error(std::string_view name, std::string_view code,
-                                       std::string& why) {
-#ifdef KEEL_SIM_WITH_KAFKA
-    // librdkafka's names, lowercase: NOT_LEADER_FOR_PARTITION is
-    // kafka_not_leader_for_partition; its own (_MSG_TIMED_OUT) may be written
-    // with or without the leading underscore. A broker name wins a tie.
-    const struct rd_kafka_err_desc* descs = nullptr;
-    std::size_t count = 0;
-    rd_kafka_get_err_descs(&descs, &count);
-    std::optional<int> own;
-    for (std::size_t i = 0; i < count; ++i) {
-        if (!descs[i].name)
-            continue;
-        std::string lower(descs[i].name);
-        for (char& c : lower)
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (lower == code)
-            return named_error{std::string(name), kafka::make_error_code(descs[i].code)};
-        if (!lower.empty() && lower[0] == '_' && lower.substr(1) == code && !own)
-            own = descs[i].code;
-    }
-    if (own)
-        return named_error{std::string(name), kafka::make_error_code(*own)};
-    why = "librdkafka has no error named '" + std::string(code) +
-          "' (kafka_<name> takes rd_kafka_err2name's names in lowercase, e.g. "
-          "kafka_not_leader_for_partition)";
-    return std::nullopt;
-#else
-    (void)name;
-    (void)code;
-    why = "this keel-sim was built without keel::kafka";
-    return std::nullopt;
-#endif
-}
-
-} // namespace
-
 std::optional<named_error> error_from_name(std::string_view name, std::string& why) {
-    if (name == "connection_refused")
-        return named_error{std::string(name), std::make_error_code(std::errc::connection_refused)};
-    if (name == "connection_reset")
-        return named_error{std::string(name), std::make_error_code(std::errc::connection_reset)};
-    if (starts_with(name, "http_"))
-        return http_status(name, name.substr(5), why);
-    if (starts_with(name, "pg_"))
-        return pg_sqlstate(name, name.substr(3), why);
-    if (starts_with(name, "kafka_"))
-        return kafka_error(name, name.substr(6), why);
-    why.clear(); // unknown: the caller says so with "did you mean"
+    // The names are keel's (fault_error_from_name), shared with the fault
+    // rules of every process; the wrappers this build has register theirs.
+    static const bool registered = [] {
+#ifdef KEEL_SIM_WITH_HTTP
+        http::register_fault_errors();
+#endif
+#ifdef KEEL_SIM_WITH_PG
+        pg::register_fault_errors();
+#endif
+#ifdef KEEL_SIM_WITH_KAFKA
+        kafka::register_fault_errors();
+#endif
+        return true;
+    }();
+    (void)registered;
+    if (std::optional<std::error_code> code = fault_error_from_name(name, why))
+        return named_error{std::string(name), *code};
     return std::nullopt;
 }
 

@@ -7,6 +7,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/detail/completion.hpp>
 #include <keel/error.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/hedging.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/rate_limiter.hpp>
@@ -191,6 +192,12 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
     clock::set(epoch);
     const config::dependency* dep = s.policy.find(s.dependency);
     pipeline_policy policy = dep ? dep->policy : pipeline_policy{};
+    // The policy's fault rules apply in simulation too, so a plan can be
+    // rehearsed offline first: a plan of the run's own, replaying from its seed.
+    if (policy.faults) {
+        enable_fault_injection(true);
+        policy.faults = std::make_shared<fault_plan>(policy.faults->rules(), policy.faults->seed());
+    }
     // Strategies of the run's own, not the process's shared ones: every run
     // starts from the settings (a closed breaker, an idle bulkhead) and
     // replays from the seed.

@@ -129,6 +129,10 @@ struct dependency {
     /// hedge, policy.retry.max_attempts is 1 unless a layer wrote it (and
     /// then it is 1: more is an error).
     std::optional<keel::hedge_settings> hedge;
+    /// `fallback: {on: [...]}`: the fault classes a fallback of this
+    /// dependency's calls answers (keel::with_fallback's `on`); nullopt: not
+    /// written (keel::default_fallback_on). Its `faults:` are policy.faults.
+    std::optional<keel::fault_set> fallback_on;
     value connection; ///< null when absent
     position where;   ///< of the dependency's key
 };

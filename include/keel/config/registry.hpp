@@ -50,6 +50,10 @@ using bulkhead_listener = std::function<void(std::string_view dependency,
 
 /// Hears of every retry gate (a dependency's retry budget and adaptive
 /// throttle) a registry puts into a pipeline.
+/// Hears of each dependency's fault plan (its `faults:`), made at load and
+/// at every reload that keeps rules: keel::prometheus counts its injections.
+using fault_plan_listener =
+    std::function<void(std::string_view dependency, const std::shared_ptr<keel::fault_plan>&)>;
 using retry_gate_listener = std::function<void(std::string_view dependency,
                                                const std::shared_ptr<keel::budget_gate>& gate)>;
 
@@ -174,6 +178,9 @@ public:
     /// The same for retry gates: every one in place at once, then each new
     /// one (new when its budget or throttle is) before calls use it.
     void on_retry_gate(retry_gate_listener listener);
+    /// Calls `listener` at once for every fault plan in a pipeline, then for
+    /// each new one a load or reload makes.
+    void on_fault_plan(fault_plan_listener listener);
 
     /// A snapshot of every breaker of the dependencies in pipelines (one per
     /// endpoint for `scope: endpoint`, once it has been used), sorted by
@@ -279,6 +286,9 @@ private:
     std::vector<endpoint_circuit_breakers_listener> endpoint_breaker_listeners_;
     std::vector<bulkhead_listener> bulkhead_listeners_;
     std::vector<retry_gate_listener> gate_listeners_;
+    /// The fault plan each pipeline was last given.
+    breakers_of<keel::fault_plan> fault_plans_;
+    std::vector<fault_plan_listener> fault_plan_listeners_;
 };
 
 struct watch_options {

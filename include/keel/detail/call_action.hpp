@@ -7,6 +7,7 @@
 
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/observer.hpp>
 #include <keel/random.hpp>
 #include <keel/strategy.hpp>
@@ -49,6 +50,8 @@ struct call_params {
     /// Null: none configured. Read only by an engine whose Chain is enabled.
     const strategy_chain* strategies = nullptr;
     fault_set fallback_on{}; ///< empty: the call has no fallback
+    /// Null unless the policy has fault rules and injection is enabled.
+    fault_plan* faults = nullptr;
 };
 
 enum class call_action_kind : std::uint8_t {

@@ -29,6 +29,7 @@
 #include <keel/detail/call_machine.hpp>
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
+#include <keel/detail/fault_attempt.hpp>
 #include <keel/detail/spinlock.hpp>
 #include <keel/endpoint.hpp>
 
@@ -132,7 +133,7 @@ private:
         : handler_(std::forward<H>(handler)), op_(std::forward<O>(op)),
           executor_(call_executor(handler_, io_executor)), io_executor_(io_executor),
           allocator_(recycled_allocator(handler_)), service_(&service), report_(params.report),
-          machine_(with_op_settings(params, op_), observer) {
+          faults_(params.faults), machine_(with_op_settings(params, op_), observer) {
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
         if constexpr (Chain::enabled) {
@@ -419,7 +420,11 @@ private:
             if (action.kind == call_action_kind::start_attempt) {
                 ++refs_; // the attempt handler's
                 lock_.unlock();
-                op_(machine_.attempt(slot), attempt_handler(this, slot));
+                // The one branch fault injection costs when off. The operation
+                // is started here alone: a second call site would keep the
+                // compiler from inlining its initiation.
+                if (!faults_ || !injected_fault(slot)) [[likely]]
+                    op_(machine_.attempt(slot), attempt_handler(this, slot));
                 started = true;
             } else {
                 lock_.unlock();
@@ -432,6 +437,38 @@ private:
         track_sleep();
         sync_waiter_refs();
         drop_ref_and_unlock();
+    }
+
+    // ---- fault injection (fault_attempt.hpp) --------------------------------------
+
+    /// The handler of an attempt started after an injected delay: a type of
+    /// its own, so that the operation's usual start stays its only caller.
+    class delayed_attempt_handler : public attempt_handler {
+        using attempt_handler::attempt_handler;
+    };
+
+    /// How an injection ends or starts the attempt on `slot`.
+    struct fault_hooks {
+        run_op* self;
+        int slot;
+        void complete(std::error_code error) const {
+            post_attempt_result<Ts...>(self->executor_, self->allocator_,
+                                       attempt_handler(self, slot), error);
+        }
+        void start() const {
+            self->op_(self->machine_.attempt(slot), delayed_attempt_handler(self, slot));
+        }
+    };
+
+    /// Off the hot path: only a call whose policy has rules, with injection
+    /// on. False: no rule picked the attempt, the caller starts it.
+    [[gnu::noinline]] bool injected_fault(int slot) {
+        const fault_rule* rule = faults_->draw(fault_target_of(op_, endpoint_of(op_)));
+        if (!rule)
+            return false;
+        inject_fault<Timer>(*rule, machine_.attempt(slot), signals_[slot].slot(), executor_,
+                            io_executor_, fault_hooks{this, slot});
+        return true;
     }
 
     /// A slot waiting for admission holds a reference: its strategy may call
@@ -542,6 +579,7 @@ private:
     [[no_unique_address]] allocator_type allocator_;
     service_type* service_;
     call_report* report_;
+    fault_plan* faults_;
     machine_type machine_;
     std::tuple<Ts...> values_;
     std::array<asio::cancellation_signal, slots> signals_;

@@ -22,4 +22,9 @@ std::error_code make_status_error(int status) noexcept;
 /// keel::errc::connect_timeout / exchange_timeout.
 const std::error_category& curl_category() noexcept;
 
+/// Registers the `http_<...>` names of fault rules and keel-sim scenarios
+/// (http_503: the status error a real 503 completes with) with keel::fault_error_from_name. Done
+/// when this library's errors are linked in; calling it again is harmless.
+void register_fault_errors();
+
 } // namespace keel::http

@@ -25,6 +25,12 @@ const std::error_category& kafka_category() noexcept;
 /// `code` is an rd_kafka_resp_err_t value.
 std::error_code make_error_code(int code) noexcept;
 
+/// Registers the `kafka_<...>` names of fault rules and keel-sim scenarios
+/// (kafka_not_leader_for_partition: librdkafka's names in lowercase) with
+/// keel::fault_error_from_name. Done when this library's errors are linked in; calling it again is
+/// harmless.
+void register_fault_errors();
+
 /// Whether `ec` is librdkafka's _FATAL: the client instance that reported it
 /// can do nothing more. keel's producer rebuilds itself when it sees one.
 bool is_fatal(const std::error_code& ec) noexcept;

@@ -62,6 +62,12 @@ std::error_code sqlstate(std::string_view code) noexcept;
 /// The five characters of a sqlstate_category() error; empty for any other.
 std::string sqlstate_text(const std::error_code& ec);
 
+/// Registers the `pg_<...>` names of fault rules and keel-sim scenarios
+/// (pg_40001: the SQLSTATE a real serialization failure completes with) with
+/// keel::fault_error_from_name. Done when this library's errors are linked in; calling it again is
+/// harmless.
+void register_fault_errors();
+
 } // namespace keel::pg
 
 template <>

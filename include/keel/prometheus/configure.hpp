@@ -35,6 +35,11 @@ void watch_bulkheads(metrics& target, config::registry& policies);
 /// keel_throttle_rejection_ratio; metrics::watch).
 void watch_retry_gates(metrics& target, config::registry& policies);
 
+/// Counts the injections of the fault rules (`faults:`) of `policies`'
+/// pipelines, and of those a reload makes later
+/// (keel_faults_injected_total; metrics::watch).
+void watch_fault_plans(metrics& target, config::registry& policies);
+
 /// Serves `source` on `settings.listen` at `settings.path`; null when the
 /// section is disabled or names no address. A socket error names the file,
 /// line and column of `listen` (std::runtime_error).

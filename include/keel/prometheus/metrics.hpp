@@ -2,6 +2,7 @@
 // Prometheus metrics (docs/metrics.md names each one).
 #pragma once
 
+#include <keel/fault_injection.hpp>
 #include <keel/observer.hpp>
 #include <keel/strategy.hpp>
 
@@ -128,6 +129,10 @@ private:
 ///   keel_retries_denied_total{dependency}       (counter; with a retry budget)
 ///   keel_throttle_rejection_ratio{dependency}   (gauge; with adaptive throttling)
 ///
+/// and, for each dependency with a watched fault plan (watch()):
+///
+///   keel_faults_injected_total{dependency, kind}
+///
 /// Every label value of a dependency is created, at zero, when the
 /// dependency is first asked for, so dashboards see every series from the
 /// first scrape and rate() never misses the first increment. Labels never
@@ -230,6 +235,16 @@ public:
     /// (for keel::config::registry::on_retry_gate).
     std::function<void(std::string_view, const std::shared_ptr<keel::budget_gate>&)>
     retry_gate_watcher();
+
+    /// Counts the injections of `plan`, the fault rules of dependency
+    /// `name`, in keel_faults_injected_total{dependency,kind}, read from the
+    /// plan when publishing. The newest plan watched is counted; it is kept
+    /// only weakly. Throws std::invalid_argument for a null plan. Thread-safe.
+    void watch(std::string_view name, std::shared_ptr<keel::fault_plan> plan);
+    /// That watch as a function that keeps what it needs alive by itself
+    /// (for keel::config::registry::on_fault_plan).
+    std::function<void(std::string_view, const std::shared_ptr<keel::fault_plan>&)>
+    fault_plan_watcher();
 
     /// Counts one configuration reload (keel_config_reloads_total).
     void count_reload(bool success) noexcept;

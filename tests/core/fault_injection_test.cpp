@@ -1,0 +1,240 @@
+// Fault injection through the real driver on the manual clock (issue 25's
+// must-show cases): the seeded rate, no draw when disabled, injected latency
+// cut by the exchange deadline, a hang ended by the total deadline, an
+// injected error with its advised delay, and endpoint scoping.
+#include <keel/circuit_breaker.hpp>
+#include <keel/endpoint.hpp>
+#include <keel/fault_injection.hpp>
+#include <keel/pipeline.hpp>
+#include <keel/strategy.hpp>
+
+#include "support/scripted_op.hpp"
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace keel::test {
+namespace {
+
+using manual_pipeline =
+    basic_pipeline<manual_timer, null_observer, asio::any_io_executor, strategy_chain>;
+using nanos = std::chrono::nanoseconds;
+
+fault_rule error_rule(double rate, std::error_code error = asio::error::connection_refused) {
+    fault_rule r;
+    r.kind = fault_kind::error;
+    r.rate = rate;
+    r.error_name = "connection_refused";
+    r.error = error;
+    return r;
+}
+
+/// A rule that applies to every attempt.
+fault_rule always(fault_kind kind, nanos delay = {}) {
+    fault_rule r;
+    r.kind = kind;
+    r.rate = 1.0;
+    r.delay = delay;
+    return r;
+}
+
+std::shared_ptr<fault_plan> plan_of(fault_rule rule) {
+    return std::make_shared<fault_plan>(std::vector<fault_rule>{std::move(rule)});
+}
+
+class fault_injection_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        manual_clock::reset();
+        enable_fault_injection(true);
+    }
+    void TearDown() override { enable_fault_injection(false); }
+
+    static pipeline_policy policy(std::shared_ptr<fault_plan> plan, int attempts = 1) {
+        pipeline_policy p;
+        p.retry.max_attempts = attempts;
+        p.retry.backoff.jitter = jitter_kind::none;
+        p.faults = std::move(plan);
+        return p;
+    }
+
+    /// Runs `calls` calls of `op`, one after the other; returns how many failed.
+    template <class Op>
+    int failures(manual_pipeline& pipeline, Op op, int calls) {
+        int failed = 0;
+        for (int i = 0; i < calls; ++i) {
+            completion done;
+            pipeline.async_run(op, record(done));
+            run_for(context, 1s, [&] { return done.done(); });
+            if (done.ec)
+                ++failed;
+        }
+        return failed;
+    }
+
+    struct outcome {
+        completion done;
+        call_report report;
+        nanos ended_at{-1};
+    };
+    template <class Op>
+    outcome run_one(manual_pipeline& pipeline, Op op, nanos limit = 10s) {
+        outcome o;
+        const auto started = manual_clock::now();
+        pipeline.async_run(std::move(op), o.report, [&](std::error_code ec, int value) {
+            o.ended_at = manual_clock::now() - started;
+            record(o.done)(ec, value);
+        });
+        run_for(context, limit, [&] { return o.done.done(); });
+        return o;
+    }
+
+    /// One call of `op` through a pipeline of `p`.
+    outcome run_with(const pipeline_policy& p, scripted_op& op) {
+        manual_pipeline pipeline(context, "orders", p);
+        return run_one(pipeline, std::ref(op));
+    }
+
+    asio::io_context context;
+};
+
+TEST_F(fault_injection_test, a_rate_of_a_tenth_injects_about_1000_of_10000_and_the_seed_replays) {
+    auto count = [&](std::uint64_t seed) {
+        auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{error_rule(0.1)}, seed);
+        manual_pipeline pipeline(context, "orders", policy(plan));
+        scripted_op op(context, {ok(1)});
+        const int failed = failures(pipeline, std::ref(op), 10000);
+        EXPECT_EQ(op.calls(), 10000 - failed); // an injected error never reaches the operation
+        EXPECT_EQ(plan->injected(fault_kind::error), static_cast<std::uint64_t>(failed));
+        return failed;
+    };
+    const int first = count(42);
+    EXPECT_NEAR(first, 1000, 90);
+    EXPECT_EQ(count(42), first);
+    EXPECT_NE(count(43), first); // another seed, another run
+}
+
+TEST_F(fault_injection_test, disabled_injects_nothing_and_draws_no_random_number) {
+    enable_fault_injection(false);
+    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{error_rule(0.5)}, 7);
+    manual_pipeline pipeline(context, "orders", policy(plan));
+    scripted_op op(context, {ok(1)});
+    EXPECT_EQ(failures(pipeline, std::ref(op), 200), 0);
+    EXPECT_EQ(op.calls(), 200);
+    EXPECT_EQ(plan->draws(), 0u);
+    EXPECT_EQ(plan->injected(fault_kind::error), 0u);
+
+    // The same pipeline once enabled: it draws at every call.
+    enable_fault_injection(true);
+    failures(pipeline, std::ref(op), 10);
+    EXPECT_EQ(plan->draws(), 10u);
+}
+
+TEST_F(fault_injection_test, injected_latency_is_cut_by_the_exchange_deadline_with_its_timer) {
+    pipeline_policy p = policy(plan_of(always(fault_kind::latency, 200ms)));
+    p.timeout.exchange = 100ms;
+    scripted_op op(context, {ok(1)});
+    const outcome o = run_with(p, op);
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_EQ(o.done.ec, make_error_code(errc::exchange_timeout));
+    // The call completes only once its attempt has: the delay's timer was
+    // cancelled at 100 ms, not left to run to 200 ms.
+    EXPECT_EQ(o.ended_at, nanos(100ms));
+    EXPECT_EQ(op.calls(), 0);
+}
+
+TEST_F(fault_injection_test, injected_latency_delays_the_operation_then_runs_it) {
+    scripted_op op(context, {ok(5, 30ms)});
+    const outcome o = run_with(policy(plan_of(always(fault_kind::latency, 200ms))), op);
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_FALSE(o.done.ec);
+    EXPECT_EQ(o.done.value, 5);
+    EXPECT_EQ(o.ended_at, nanos(230ms));
+}
+
+TEST_F(fault_injection_test, a_hang_ends_only_at_the_total_deadline) {
+    pipeline_policy p = policy(plan_of(always(fault_kind::hang)));
+    p.timeout.total = 2s;
+    scripted_op op(context, {ok(1)});
+    const outcome o = run_with(p, op);
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_EQ(o.done.ec, make_error_code(errc::deadline_exceeded));
+    EXPECT_EQ(o.ended_at, nanos(2s));
+    EXPECT_EQ(op.calls(), 0);
+}
+
+TEST_F(fault_injection_test, an_injected_error_advises_its_retry_after_as_a_wrapper_does) {
+    fault_rule throttled = error_rule(1.0);
+    throttled.retry_after = 1s;
+    manual_pipeline pipeline(
+        context, "orders",
+        policy(std::make_shared<fault_plan>(std::vector<fault_rule>{throttled}), 2));
+    scripted_op op(context, {ok(1)});
+    const outcome o = run_one(pipeline, std::ref(op));
+    ASSERT_EQ(o.done.calls, 1);
+    EXPECT_EQ(o.done.ec, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(classify(o.done.ec), fault_class::transient);
+    EXPECT_EQ(o.report.attempts, 2);
+    EXPECT_EQ(o.ended_at, nanos(1s)); // the advised delay, not the backoff
+}
+
+TEST_F(fault_injection_test, a_rule_scoped_to_one_endpoint_never_touches_another) {
+    fault_rule refused = error_rule(1.0);
+    refused.endpoint = "10.0.0.5:5432";
+    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{refused});
+    manual_pipeline pipeline(context, "orders", policy(plan));
+    scripted_op op(context, {ok(1)});
+    EXPECT_EQ(failures(pipeline, with_endpoint(std::ref(op), "10.0.0.6:5432"), 100), 0);
+    EXPECT_EQ(failures(pipeline, std::ref(op), 100), 0); // no endpoint at all
+    EXPECT_EQ(op.calls(), 200);
+    EXPECT_EQ(failures(pipeline, with_endpoint(std::ref(op), "10.0.0.5:5432"), 100), 100);
+    EXPECT_EQ(op.calls(), 200);
+    EXPECT_EQ(plan->injected(fault_kind::error), 100u);
+}
+
+TEST_F(fault_injection_test, an_injected_error_counts_in_the_breaker_as_a_real_one) {
+    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{error_rule(1.0)});
+    pipeline_policy p = policy(plan);
+    circuit_breaker_settings settings;
+    settings.consecutive_failures = 3;
+    auto chain = std::make_shared<strategy_chain>();
+    auto breaker = std::make_shared<circuit_breaker>(settings);
+    chain->breaker = breaker;
+    p.strategies = chain;
+    manual_pipeline pipeline(context, "orders", p);
+    scripted_op op(context, {ok(1)});
+    EXPECT_EQ(failures(pipeline, std::ref(op), 3), 3);
+    const outcome o = run_one(pipeline, std::ref(op));
+    EXPECT_EQ(o.done.ec, make_error_code(errc::circuit_open));
+    EXPECT_EQ(op.calls(), 0);
+}
+
+TEST(fault_error_names, core_names_and_registered_families) {
+    std::string why;
+    EXPECT_EQ(fault_error_from_name("connection_refused", why),
+              std::make_error_code(std::errc::connection_refused));
+    EXPECT_EQ(fault_error_from_name("connection_reset", why),
+              std::make_error_code(std::errc::connection_reset));
+    EXPECT_FALSE(fault_error_from_name("conection_refused", why));
+    EXPECT_EQ(why, ""); // unknown: the caller offers "did you mean"
+
+    // keel::core alone: a wrapper's family needs that wrapper.
+    EXPECT_FALSE(fault_error_from_name("kafka_not_leader_for_partition", why));
+    EXPECT_EQ(why, "this program was built without keel::kafka");
+
+    register_fault_error_family(
+        "test_", [](std::string_view rest, std::string& reason) -> std::optional<std::error_code> {
+            if (rest == "timeout")
+                return make_error_code(errc::exchange_timeout);
+            reason = "only test_timeout";
+            return std::nullopt;
+        });
+    EXPECT_EQ(fault_error_from_name("test_timeout", why), make_error_code(errc::exchange_timeout));
+    EXPECT_FALSE(fault_error_from_name("test_other", why));
+    EXPECT_EQ(why, "only test_timeout");
+}
+
+} // namespace
+} // namespace keel::test

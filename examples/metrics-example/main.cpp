@@ -1,12 +1,12 @@
-// keel-metrics-example: calls through three configured pipelines, one
-// behind a circuit breaker and one behind a bulkhead, with injected outcomes,
-// recorded by keel::prometheus.
+// keel-metrics-example: calls through four configured pipelines (one of
+// them hedged), one behind a circuit breaker and one behind a bulkhead, with
+// injected outcomes, recorded by keel::prometheus.
 //
 //   keel-metrics-example --print              one round, the exposition on stdout
 //   keel-metrics-example [--listen H:P]       serve /metrics, a round every 250 ms
 //   keel-metrics-example --config FILE        use FILE (watched: edits reload)
 //
-// Each round makes nine calls, each ending a different way:
+// Each round makes eleven calls, each ending a different way:
 //
 //   orders-db      answers at once                       -> success
 //   orders-db      refused twice, then answers            -> success_after_retry
@@ -20,6 +20,14 @@
 //   search-http    waits in the queue past its 5 ms
 //                  timeout                                -> rejected
 //   search-http    finds the queue (of one) full          -> rejected
+//   profiles-http  (hedged after 10 ms) the first attempt
+//                  hangs, the hedge answers and wins      -> success_after_retry
+//   profiles-http  the first attempt answers at 15 ms,
+//                  beside a hedge that loses              -> success
+//
+// orders-db has adaptive throttling (it answers every call, so it never
+// throttles); every configured dependency's retry gate is watched
+// (keel_retry_budget_available, keel_throttle_rejection_ratio).
 //
 // The dependencies are simulated with timers (no network), on a real
 // io_context in real time. It exits non-zero if a call ends otherwise.
@@ -27,6 +35,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
+#include <keel/idempotent.hpp>
 #include <keel/prometheus/configure.hpp>
 #include <keel/strategy.hpp>
 
@@ -65,11 +74,18 @@ defaults:
 dependencies:
   orders-db:
     kind: postgres
+    # Refuses calls locally once orders-db rejects too many (it never does here).
+    adaptive_throttle: { k: 2.0, window: 1m, min_requests: 20, max_rejection: 0.9 }
   payments-http:
     kind: http
     timeout: { exchange: 30ms }
   events-kafka:
     kind: kafka
+  profiles-http:
+    kind: http
+    # A hedge makes its own attempts: the defaults' max_attempts 3 would be an error.
+    retry: { max_attempts: 1 }
+    hedge: { max_attempts: 2, delay: 10ms }
 metrics:
   listen: 127.0.0.1:9464
   buckets: [1ms, 2500us, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 1s]
@@ -141,6 +157,9 @@ struct scenario {
     std::vector<step> script;
     keel::call_outcome expected;
     through pipeline = through::configured;
+    /// Marked keel::idempotent: a dependency with `hedge:` hedges only such
+    /// calls.
+    bool idempotent = false;
 };
 
 std::vector<scenario> scenarios() {
@@ -185,6 +204,23 @@ std::vector<scenario> scenarios() {
          {{k::answer, 1ms}},
          keel::call_outcome::rejected,
          through::bulkhead},
+        // The hedge starts 10 ms after the first attempt. In the first
+        // call the first attempt hangs: the hedge wins and the first is
+        // cancelled. In the second the first attempt answers at 15 ms,
+        // before the hedge (due at 30 ms), which loses and is cancelled
+        // (keel_hedges_total won and lost).
+        {"profiles-http",
+         "hangs, its hedge answers",
+         {{k::hang}, {k::answer, 2ms}},
+         keel::call_outcome::success_after_retry,
+         through::configured,
+         true},
+        {"profiles-http",
+         "answers beside a slower hedge",
+         {{k::answer, 15ms}, {k::answer, 20ms}},
+         keel::call_outcome::success,
+         through::configured,
+         true},
     };
 }
 
@@ -266,6 +302,10 @@ public:
                 breaker_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
             else if (s.pipeline == through::bulkhead)
                 bulkhead_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
+            else if (s.idempotent)
+                policies_.pipeline(s.dependency)
+                    .async_run(keel::idempotent(simulated_call{&io_, s.script}), reports_[i],
+                               ended);
             else
                 policies_.pipeline(s.dependency)
                     .async_run(simulated_call{&io_, s.script}, reports_[i], ended);
@@ -296,6 +336,7 @@ int run(const options& opts) {
     keel::prometheus::count_reloads(metrics, policies);
     keel::prometheus::watch_breakers(metrics, policies);
     keel::prometheus::watch_bulkheads(metrics, policies);
+    keel::prometheus::watch_retry_gates(metrics, policies);
 
     // inventory-http's breaker, held open from the start: every call is
     // refused before its operation runs (keel_rejections_total).

@@ -83,6 +83,35 @@ expect '# TYPE keel_bulkhead_wait_seconds histogram'
 expect 'keel_bulkhead_wait_seconds_bucket{dependency="search-http",le="0.0001"}'
 expect '# TYPE keel_rate_limit_wait_seconds histogram'
 expect 'keel_rate_limit_wait_seconds_count{dependency="orders-db"} 0'
+# Every configured dependency's retry gate is watched: each has a retry
+# budget (on by default; profiles-http's gates its hedges), and orders-db,
+# the one with adaptive_throttle, a throttle that never refuses (it answers
+# every call).
+expect '# TYPE keel_retry_budget_available gauge'
+expect '# TYPE keel_retries_denied_total counter'
+expect '# TYPE keel_throttle_rejection_ratio gauge'
+for dependency in orders-db payments-http events-kafka profiles-http; do
+    expect "keel_retry_budget_available{dependency=\"${dependency}\"}"
+    expect "keel_retries_denied_total{dependency=\"${dependency}\"} 0"
+done
+expect 'keel_throttle_rejection_ratio{dependency="orders-db"} 0'
+expect 'keel_rejections_total{dependency="orders-db",reason="throttled_locally"} 0'
+# profiles-http, hedged after 10 ms: one hedge won (the first attempt hung),
+# one lost (the first attempt answered first); every dependency has the
+# series, at 0 without hedge:.
+expect '# TYPE keel_hedges_total counter'
+expect 'keel_hedges_total{dependency="profiles-http",result="won"} 1'
+expect 'keel_hedges_total{dependency="profiles-http",result="lost"} 1'
+expect 'keel_hedges_total{dependency="profiles-http",result="suppressed"} 0'
+expect 'keel_hedges_total{dependency="orders-db",result="won"} 0'
+expect 'keel_calls_total{dependency="profiles-http",outcome="success_after_retry"} 1'
+expect 'keel_calls_total{dependency="profiles-http",outcome="success"} 1'
+for dependency in payments-http profiles-http; do
+    if grep -qF "keel_throttle_rejection_ratio{dependency=\"${dependency}\"}" <<<"${text}"; then
+        echo "check_exposition: ${dependency} has no adaptive_throttle, yet its gauge" >&2
+        missing=1
+    fi
+done
 if grep -qF 'keel_bulkhead_limit{dependency="orders-db"}' <<<"${text}"; then
     echo "check_exposition: orders-db has no bulkhead, yet bulkhead gauges" >&2
     missing=1

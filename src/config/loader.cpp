@@ -1,3 +1,4 @@
+// Over 400 lines: one reader for the whole file, so that every problem is reported in one pass.
 // The top level of a configuration file: the document (version, defaults,
 // profiles, dependencies, metrics) from the positioned tree, collecting every
 // problem rather than stopping at the first. The reading of each value is

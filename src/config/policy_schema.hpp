@@ -1,3 +1,4 @@
+// Over 400 lines: every strategy's layer beside the merging they share.
 // The policy schema (`retry:`, `timeout:`, the strategies' keys of
 // defaults, profiles and dependencies) and its merging: layers overlay key by
 // key, then the merged policy is checked (exchange and connect within total,

@@ -54,11 +54,9 @@
 
 namespace keel::detail {
 
-/// Asio's default allocator means "use the thread's recycling cache": keep
-/// that meaning for our own per-call state. A state too large for Asio's
-/// cache (over 1020 bytes: a call with slots for parallel attempts) would
-/// miss it and evict the block Asio's own post keeps there, two heap
-/// allocations a call: such a state comes from keel's block cache.
+/// Asio's default allocator means "use the thread's recycling cache" (blocks
+/// up to 1020 bytes). A larger state, with slots for parallel attempts, would
+/// evict Asio's own block there: it comes from keel's block cache instead.
 template <class Allocator, bool Large = false>
 struct recycled {
     using type = Allocator;
@@ -89,9 +87,8 @@ public:
     using params_type = typename machine_type::params_type;
     using service_type = deadline_service<Timer>;
     using executor_type = CallExecutor;
-    static constexpr bool large_state = Chain::max_in_flight > 1;
-    using allocator_type =
-        typename recycled<asio::associated_allocator_t<Handler>, large_state>::type;
+    static constexpr bool large = Chain::max_in_flight > 1; // a state over 1020 bytes
+    using allocator_type = typename recycled<asio::associated_allocator_t<Handler>, large>::type;
 
     /// `first_ticket`: the breaker admitted the first attempt already (the
     /// initiator asked it before building the call, to refuse cheaply).
@@ -169,7 +166,7 @@ private:
 
     static allocator_type recycled_allocator(const Handler& handler) {
         using associated = asio::associated_allocator_t<Handler>;
-        return recycled<associated, large_state>::from(asio::get_associated_allocator(handler));
+        return recycled<associated, large>::from(asio::get_associated_allocator(handler));
     }
 
     /// The time for an event: read only when the machine needs it (a clock

@@ -106,6 +106,14 @@ expect 'keel_hedges_total{dependency="profiles-http",result="suppressed"} 0'
 expect 'keel_hedges_total{dependency="orders-db",result="won"} 0'
 expect 'keel_calls_total{dependency="profiles-http",outcome="success_after_retry"} 1'
 expect 'keel_calls_total{dependency="profiles-http",outcome="success"} 1'
+# Fallbacks, by the fault class that triggered them and their result: every
+# dependency has every series, at 0 where no fallback ran.
+expect '# TYPE keel_fallbacks_total counter'
+for trigger in transient timeout throttled permanent cancelled rejected; do
+    for result in success failure; do
+        expect "keel_fallbacks_total{dependency=\"orders-db\",result=\"${result}\",trigger=\"${trigger}\"} 0"
+    done
+done
 for dependency in payments-http profiles-http; do
     if grep -qF "keel_throttle_rejection_ratio{dependency=\"${dependency}\"}" <<<"${text}"; then
         echo "check_exposition: ${dependency} has no adaptive_throttle, yet its gauge" >&2

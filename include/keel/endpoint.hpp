@@ -34,8 +34,9 @@ struct with_endpoint_t {
     Endpoint endpoint_name;
 
     std::string_view endpoint() const noexcept { return endpoint_name; }
-    /// Whether the wrapped operation may be hedged (keel::idempotent).
-    bool idempotent() const noexcept { return detail::is_idempotent(op); }
+    /// Whether the wrapped operation may be hedged (keel::idempotent); absent
+    /// when it cannot say, so that such a call never builds the hedging engine.
+    bool idempotent() const noexcept requires declares_idempotence<Op> { return op.idempotent(); }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

@@ -43,8 +43,9 @@ struct with_fallback_t {
 
     /// The wrapped operation's endpoint, when it reports one (with_endpoint).
     std::string_view endpoint() const requires reports_endpoint<Op> { return op.endpoint(); }
-    /// Whether the wrapped operation may be hedged (keel::idempotent).
-    bool idempotent() const noexcept { return detail::is_idempotent(op); }
+    /// Whether the wrapped operation may be hedged (keel::idempotent); absent
+    /// when it cannot say, so that such a call never builds the hedging engine.
+    bool idempotent() const noexcept requires declares_idempotence<Op> { return op.idempotent(); }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

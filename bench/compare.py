@@ -20,7 +20,9 @@ target against the bare operation itself (BM_keel_pipeline / BM_bare_op,
 BM_keel_breaker_rejects / BM_bare_op) is a ratio of totals: there is nothing
 to subtract. The paired targets (BM_keel_pipeline_metrics_paired,
 BM_keel_pipeline_chain_paired, BM_keel_pipeline_breaker_paired,
-BM_keel_pipeline_bulkhead_paired, BM_keel_pipeline_rate_limit_paired) are
+BM_keel_pipeline_bulkhead_paired, BM_keel_pipeline_rate_limit_paired,
+BM_keel_pipeline_budget_paired, BM_keel_pipeline_hedged_paired,
+BM_keel_pipeline_faults_off_paired, BM_keel_pipeline_fallback_paired) are
 median per-call differences of alternating batches in one run.
 
 With --http (default: build/release/bench/http.json when it exists), also
@@ -86,6 +88,10 @@ ADDED_TARGETS = [
      "BM_keel_pipeline_budget - BM_keel_pipeline", 20.0),
     ("BM_keel_pipeline_hedged_paired", "added_ns",
      "BM_keel_pipeline_hedged - BM_keel_pipeline", 40.0),
+    ("BM_keel_pipeline_faults_off_paired", "added_ns",
+     "BM_keel_pipeline_faults_off - BM_keel_pipeline", 5.0),
+    ("BM_keel_pipeline_fallback_paired", "added_ns",
+     "BM_keel_pipeline_fallback - BM_keel_pipeline", 10.0),
 ]
 # The same difference from the separate medians, shown for context.
 INFO_DIFFS = [
@@ -96,13 +102,16 @@ INFO_DIFFS = [
     ("BM_keel_pipeline_rate_limit", "BM_keel_pipeline"),
     ("BM_keel_pipeline_budget", "BM_keel_pipeline"),
     ("BM_keel_pipeline_hedged", "BM_keel_pipeline"),
+    ("BM_keel_pipeline_faults_off", "BM_keel_pipeline"),
+    ("BM_keel_pipeline_fallback", "BM_keel_pipeline"),
 ]
 # Benchmarks whose steady state must not touch the heap.
 ZERO_ALLOC_TARGETS = ["BM_keel_pipeline", "BM_keel_pipeline_coro", "BM_keel_pipeline_metrics",
                       "BM_keel_pipeline_chain", "BM_keel_pipeline_breaker",
                       "BM_keel_breaker_rejects", "BM_keel_pipeline_bulkhead",
                       "BM_keel_pipeline_rate_limit", "BM_keel_pipeline_budget",
-                      "BM_keel_pipeline_hedged"]
+                      "BM_keel_pipeline_hedged", "BM_keel_pipeline_faults_off",
+                      "BM_keel_pipeline_fallback"]
 # Shown for context, not checked.
 INFO_RATIOS = [
     ("BM_keel_pipeline", "BM_naive_timeout"),  # totals; the target compares added cost
@@ -127,6 +136,8 @@ ORDER = [
     "BM_keel_rate_limit_contended",
     "BM_keel_pipeline_budget",
     "BM_keel_pipeline_hedged",
+    "BM_keel_pipeline_faults_off",
+    "BM_keel_pipeline_fallback",
     "BM_bare_op_coro",
     "BM_keel_pipeline_coro",
     "BM_keel_pipeline_metrics",

@@ -21,6 +21,7 @@
 //   BM_keel_pipeline_budget(_paired)    through the default retry budget (a deposit a call)
 //   BM_keel_pipeline_hedged(_paired)    hedging after 50 ms; the primary wins before it
 //   BM_keel_pipeline_faults_off(_paired) fault rules configured, injection off (the default)
+//   BM_keel_pipeline_fallback(_paired)  a call carrying a fallback that succeeds (fallback unused)
 //
 // Diagnostics (no targets; they show where keel's cost comes from):
 //   BM_bare_op_any_executor       BM_bare_op, callback bound to an any_io_executor
@@ -67,6 +68,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
 #include <keel/endpoint_circuit_breakers.hpp>
+#include <keel/fallback.hpp>
 #include <keel/fault_injection.hpp>
 #include <keel/hedging.hpp>
 #include <keel/idempotent.hpp>
@@ -398,6 +400,21 @@ void BM_keel_pipeline(benchmark::State& state) {
     run_keel_callback(state, full_policy());
 }
 
+/// How a paired driver's other side wraps the benchmark's operation.
+struct as_is {
+    template <class Op>
+    Op operator()(Op op) const {
+        return op;
+    }
+};
+/// Hedging only starts a second attempt of an operation that may run twice.
+struct as_idempotent {
+    template <class Op>
+    auto operator()(Op op) const {
+        return keel::idempotent(std::move(op));
+    }
+};
+
 /// An added cost measured in pairs: batches of calls through a plain
 /// pipeline and through another one, alternating (the order flips each
 /// pair) inside one run(). Both batches of a pair see the same machine, so
@@ -405,7 +422,7 @@ void BM_keel_pipeline(benchmark::State& state) {
 /// two benchmarks on a shared VM (their spread there is +-20%, more than the
 /// effects measured). Reports `added_ns` (median per-call difference over
 /// the pairs), and the medians of each side, `base_ns` and `<other>_ns`.
-template <class Other, bool IdempotentOther = false>
+template <class Other, class Wrap = as_is>
 class paired_driver {
 public:
     static constexpr int batch = 256;
@@ -413,7 +430,8 @@ public:
     paired_driver(benchmark::State& state, asio::io_context& context, keel::pipeline& base,
                   Other& other, std::string other_counter)
         : state_(state), context_(context), base_(base), metered_(other),
-          other_counter_(std::move(other_counter)), op_(post_value_factory(context)) {
+          other_counter_(std::move(other_counter)), op_(post_value_factory(context)),
+          other_op_(Wrap{}(op_)) {
         samples_.reserve(max_samples);
     }
 
@@ -480,10 +498,8 @@ private:
     void call() {
         if (side_ == 0)
             base_.async_run(op_, on_value<paired_driver>{this});
-        else if constexpr (IdempotentOther) // a pipeline that hedges only what may run twice
-            metered_.async_run(keel::idempotent(op_), on_value<paired_driver>{this});
         else
-            metered_.async_run(op_, on_value<paired_driver>{this});
+            metered_.async_run(other_op_, on_value<paired_driver>{this});
     }
 
     static double median(std::vector<double> v) {
@@ -512,6 +528,7 @@ private:
     Other& metered_;
     std::string other_counter_;
     decltype(post_value_factory(std::declval<asio::io_context&>())) op_;
+    decltype(Wrap{}(op_)) other_op_;
     std::vector<sample> samples_;
     int warmup_pairs_ = 4;
     int first_ = 1;
@@ -650,6 +667,48 @@ void BM_keel_pipeline_faults_off_paired(benchmark::State& state) {
     keel::pipeline base(context, "bench", full_policy());
     keel::pipeline rehearsed(context, "bench", faults_off_policy());
     paired_driver<keel::pipeline> driver(state, context, base, rehearsed, "faults_off_ns");
+    driver.run();
+}
+
+/// A fallback that answers a default value: the shape of a cached or
+/// default answer. In these benchmarks every call succeeds, so it never runs.
+struct default_value_fallback {
+    template <class Token>
+    auto operator()(const keel::fallback_context&, Token&& token) const {
+        return asio::async_initiate<Token, void(std::error_code, int)>(
+            [](auto handler) { std::move(handler)(std::error_code(), -1); }, token);
+    }
+};
+
+/// The benchmark's operation carrying a fallback.
+struct with_default_fallback {
+    template <class Op>
+    auto operator()(Op op) const {
+        return keel::with_fallback(std::move(op), default_value_fallback{});
+    }
+};
+
+/// BM_keel_pipeline with a fallback on every call; the first attempt
+/// succeeds, so the fallback is carried and never run.
+void BM_keel_pipeline_fallback(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline pipeline(context, "bench", full_policy());
+    auto op = with_default_fallback{}(post_value_factory(context));
+    drive(state, context, [&pipeline, &op](auto& driver) {
+        pipeline.async_run(op, on_value<std::remove_reference_t<decltype(driver)>>{&driver});
+    });
+}
+
+/// The added cost of a fallback-carrying call that succeeds, paired:
+/// target +10 ns.
+void BM_keel_pipeline_fallback_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    keel::pipeline base(context, "bench", full_policy());
+    keel::pipeline guarded(context, "bench", full_policy());
+    paired_driver<keel::pipeline, with_default_fallback> driver(state, context, base, guarded,
+                                                                "fallback_ns");
     driver.run();
 }
 
@@ -877,7 +936,7 @@ void BM_keel_pipeline_hedged_paired(benchmark::State& state) {
     asio::io_context& context = bench.context;
     keel::pipeline base(context, "bench", full_policy());
     chain_pipeline hedged(context, "bench", hedged_policy());
-    paired_driver<chain_pipeline, true> driver(state, context, base, hedged, "hedged_ns");
+    paired_driver<chain_pipeline, as_idempotent> driver(state, context, base, hedged, "hedged_ns");
     driver.run();
 }
 
@@ -1007,6 +1066,8 @@ BENCHMARK(BM_keel_pipeline_breaker)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_breaker_paired);
 BENCHMARK(BM_keel_pipeline_faults_off)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_faults_off_paired);
+BENCHMARK(BM_keel_pipeline_fallback)->Apply(configure);
+BENCHMARK(BM_keel_pipeline_fallback_paired);
 BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead_paired);

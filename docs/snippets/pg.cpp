@@ -92,6 +92,15 @@ struct event_row {
     // [end]
 }
 
+[[maybe_unused]] void named_statement(pg::pool& db, keel::pipeline& pipeline, std::int64_t id) {
+    // [snippet:named]
+    // "order_total" is what a fault rule's `statement:` selects.
+    db.async_call(pipeline,
+                  pg::read_only("SELECT total FROM orders WHERE id = $1", id).named("order_total"),
+                  [](std::error_code ec, pg::result r) { /* ... */ });
+    // [end]
+}
+
 [[maybe_unused]] void transaction(pg::pool& db, keel::pipeline& pipeline, std::int64_t from,
                                   std::int64_t to, std::int64_t amount) {
     // [snippet:transaction]

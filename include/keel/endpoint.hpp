@@ -34,8 +34,17 @@ struct with_endpoint_t {
     Endpoint endpoint_name;
 
     std::string_view endpoint() const noexcept { return endpoint_name; }
-    /// Whether the wrapped operation may be hedged (keel::idempotent).
-    bool idempotent() const noexcept { return detail::is_idempotent(op); }
+    /// Whether the wrapped operation may be hedged (keel::idempotent); absent
+    /// when it cannot say, so that such a call never builds the hedging engine.
+    bool idempotent() const noexcept requires declares_idempotence<Op> { return op.idempotent(); }
+    /// The wrapped operation's HTTP method and statement name, when it
+    /// reports them, for fault rules' selectors.
+    std::string_view fault_method() const noexcept requires detail::reports_fault_method<Op> {
+        return op.fault_method();
+    }
+    std::string_view fault_statement() const noexcept requires detail::reports_fault_statement<Op> {
+        return op.fault_statement();
+    }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

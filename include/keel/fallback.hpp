@@ -2,6 +2,7 @@
 // from the dependency -- a cached value, a default, a degraded response.
 #pragma once
 
+#include <keel/detail/fault_selectors.hpp>
 #include <keel/endpoint.hpp>
 #include <keel/fault.hpp>
 #include <keel/observer.hpp>
@@ -43,8 +44,17 @@ struct with_fallback_t {
 
     /// The wrapped operation's endpoint, when it reports one (with_endpoint).
     std::string_view endpoint() const requires reports_endpoint<Op> { return op.endpoint(); }
-    /// Whether the wrapped operation may be hedged (keel::idempotent).
-    bool idempotent() const noexcept { return detail::is_idempotent(op); }
+    /// Whether the wrapped operation may be hedged (keel::idempotent); absent
+    /// when it cannot say, so that such a call never builds the hedging engine.
+    bool idempotent() const noexcept requires declares_idempotence<Op> { return op.idempotent(); }
+    /// The wrapped operation's HTTP method and statement name, when it
+    /// reports them, for fault rules' selectors.
+    std::string_view fault_method() const noexcept requires detail::reports_fault_method<Op> {
+        return op.fault_method();
+    }
+    std::string_view fault_statement() const noexcept requires detail::reports_fault_statement<Op> {
+        return op.fault_statement();
+    }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

@@ -7,6 +7,8 @@
 // and no random draw.
 #pragma once
 
+#include <keel/detail/fault_selectors.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -114,15 +116,6 @@ private:
 };
 
 namespace detail {
-
-template <class Op>
-concept reports_fault_method = requires(const Op& op) {
-    { op.fault_method() } -> std::convertible_to<std::string_view>;
-};
-template <class Op>
-concept reports_fault_statement = requires(const Op& op) {
-    { op.fault_statement() } -> std::convertible_to<std::string_view>;
-};
 
 /// The selectors' view of `op`: its endpoint (keel::with_endpoint, a
 /// wrapper's), HTTP method and statement name when it reports them.

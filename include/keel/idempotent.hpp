@@ -4,7 +4,10 @@
 // attempt at a time: keel cannot know whether doing it twice is harmless.
 #pragma once
 
+#include <keel/detail/fault_selectors.hpp>
+
 #include <concepts>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -48,6 +51,14 @@ struct idempotent_t {
         o.endpoint();
     }
     { return op.endpoint(); }
+    /// The wrapped operation's HTTP method and statement name, when it
+    /// reports them, for fault rules' selectors.
+    std::string_view fault_method() const noexcept requires detail::reports_fault_method<Op> {
+        return op.fault_method();
+    }
+    std::string_view fault_statement() const noexcept requires detail::reports_fault_statement<Op> {
+        return op.fault_statement();
+    }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

@@ -8,6 +8,7 @@
 #include <keel/detail/first_admission.hpp>
 #include <keel/detail/run_op.hpp>
 #include <keel/detail/signature.hpp>
+#include <keel/idempotent.hpp>
 #include <keel/observer.hpp>
 #include <keel/retry.hpp>
 #include <keel/strategy.hpp>
@@ -233,17 +234,23 @@ private:
                 using engine_kind = typename stored_policy::engine_kind;
                 if (policy.engine != engine_kind::plain) {
                     params.strategies = policy.strategies.get();
-                    if (policy.engine == engine_kind::single)
+                    if (policy.engine == engine_kind::single) {
                         start<detail::single_admission>(std::forward<Handler>(handler),
                                                         std::forward<Op>(op), params, first_ticket);
-                    else if (policy.engine == engine_kind::parallel &&
-                             detail::is_idempotent(op)) // only these are hedged
-                        start<strategy_chain>(std::forward<Handler>(handler), std::forward<Op>(op),
-                                              params, first_ticket);
-                    else
-                        start<detail::serial_strategies>(std::forward<Handler>(handler),
-                                                         std::forward<Op>(op), params,
-                                                         first_ticket);
+                        return;
+                    }
+                    // Only an operation that says it is idempotent is hedged;
+                    // one that cannot say never builds the parallel engine,
+                    // the largest of the four in code and compile time.
+                    if constexpr (declares_idempotence<std::decay_t<Op>>) {
+                        if (policy.engine == engine_kind::parallel && op.idempotent()) {
+                            start<strategy_chain>(std::forward<Handler>(handler),
+                                                  std::forward<Op>(op), params, first_ticket);
+                            return;
+                        }
+                    }
+                    start<detail::serial_strategies>(std::forward<Handler>(handler),
+                                                     std::forward<Op>(op), params, first_ticket);
                     return;
                 }
             }

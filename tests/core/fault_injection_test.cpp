@@ -1,10 +1,13 @@
 // Fault injection through the real driver on the manual clock (issue 25's
 // must-show cases): the seeded rate, no draw when disabled, injected latency
 // cut by the exchange deadline, a hang ended by the total deadline, an
-// injected error with its advised delay, and endpoint scoping.
+// injected error with its advised delay, and endpoint, method and statement
+// scoping (the last two through the operation wrappers that forward them).
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
+#include <keel/fallback.hpp>
 #include <keel/fault_injection.hpp>
+#include <keel/idempotent.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/strategy.hpp>
 
@@ -192,6 +195,74 @@ TEST_F(fault_injection_test, a_rule_scoped_to_one_endpoint_never_touches_another
     EXPECT_EQ(failures(pipeline, with_endpoint(std::ref(op), "10.0.0.5:5432"), 100), 100);
     EXPECT_EQ(op.calls(), 200);
     EXPECT_EQ(plan->injected(fault_kind::error), 100u);
+}
+
+/// An operation of the user's own that reports its HTTP method and
+/// statement name, as keel::http's and keel::pg's calls do.
+struct described_op {
+    scripted_op* op;
+    std::string_view method;
+    std::string_view statement;
+    std::string_view fault_method() const noexcept { return method; }
+    std::string_view fault_statement() const noexcept { return statement; }
+    template <class Token>
+    auto operator()(const manual_attempt& attempt, Token&& token) {
+        return (*op)(attempt, std::forward<Token>(token));
+    }
+};
+
+TEST_F(fault_injection_test, method_and_statement_selectors_match_through_every_wrapper) {
+    fault_rule posts = error_rule(1.0);
+    posts.method = "POST";
+    fault_rule totals = error_rule(1.0);
+    totals.statement = "order_total";
+    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{posts, totals});
+    manual_pipeline pipeline(context, "orders", policy(plan));
+    scripted_op op(context, {ok(1)});
+    const described_op get{&op, "GET", "insert_order"};
+    const described_op post{&op, "POST", "insert_order"};
+    const described_op total{&op, "GET", "order_total"};
+    // with_fallback's `on` is empty: the fallback never answers, so a
+    // failure shows.
+    const auto unused_fallback = [](const fallback_context&, auto&& token) {
+        return asio::async_initiate<decltype(token), void(std::error_code, int)>(
+            [](auto handler) { std::move(handler)(std::error_code(), -1); }, token);
+    };
+    // Each form of the operation: 10 calls of each kind; only POST and
+    // order_total fail, and never reach the operation.
+    const auto check = [&](auto wrap, const char* form) {
+        const int calls_before = op.calls();
+        EXPECT_EQ(failures(pipeline, wrap(get), 10), 0) << form;
+        EXPECT_EQ(failures(pipeline, wrap(post), 10), 10) << form;
+        EXPECT_EQ(failures(pipeline, wrap(total), 10), 10) << form;
+        EXPECT_EQ(op.calls() - calls_before, 10) << form << ": only the GETs ran";
+    };
+    check([](const described_op& o) { return o; }, "bare");
+    check([](const described_op& o) { return idempotent(o); }, "idempotent");
+    check([](const described_op& o) { return with_endpoint(o, "db1:5432"); }, "with_endpoint");
+    check([&](const described_op& o) { return with_fallback(o, unused_fallback, fault_set{}); },
+          "with_fallback");
+    check(
+        [&](const described_op& o) {
+            return with_fallback(with_endpoint(idempotent(o), "db1:5432"), unused_fallback,
+                                 fault_set{});
+        },
+        "all three");
+    EXPECT_EQ(plan->injected(fault_kind::error), 5u * 20u);
+}
+
+TEST_F(fault_injection_test, an_operation_that_reports_no_method_or_statement_is_never_selected) {
+    fault_rule posts = error_rule(1.0);
+    posts.method = "POST";
+    fault_rule totals = error_rule(1.0);
+    totals.statement = "order_total";
+    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{posts, totals});
+    manual_pipeline pipeline(context, "orders", policy(plan));
+    scripted_op op(context, {ok(1)});
+    EXPECT_EQ(failures(pipeline, with_endpoint(std::ref(op), "db1:5432"), 10), 0);
+    EXPECT_EQ(failures(pipeline, described_op{&op, "", ""}, 10), 0);
+    EXPECT_EQ(op.calls(), 20);
+    EXPECT_EQ(plan->injected(fault_kind::error), 0u);
 }
 
 TEST_F(fault_injection_test, an_injected_error_counts_in_the_breaker_as_a_real_one) {

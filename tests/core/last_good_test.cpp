@@ -77,6 +77,28 @@ TEST_F(last_good_test, a_value_as_old_as_max_age_is_not_served) {
     EXPECT_EQ(report.fallback_error, std::error_code(asio::error::connection_refused));
 }
 
+TEST_F(last_good_test, with_a_max_age_of_60s_a_value_is_served_at_59s_and_not_at_61s) {
+    cache_type cache(60s);
+    cache.remember("order-7", 42);
+    manual_clock::advance(59s);
+    stale_mark at_59s;
+    call_report first;
+    const completion served = call(cache, "order-7", asio::error::timed_out, at_59s, first);
+    EXPECT_FALSE(served.ec);
+    EXPECT_EQ(served.value, 42);
+    EXPECT_TRUE(at_59s.stale);
+    EXPECT_EQ(at_59s.age, std::chrono::nanoseconds(59s));
+
+    // The first call took no time on the manual clock; 2 s more make 61 s.
+    manual_clock::advance(2s);
+    stale_mark at_61s;
+    call_report second;
+    const completion refused = call(cache, "order-7", asio::error::timed_out, at_61s, second);
+    EXPECT_EQ(refused.ec, std::error_code(asio::error::timed_out));
+    EXPECT_FALSE(at_61s.stale);
+    EXPECT_EQ(second.outcome, call_outcome::timeout);
+}
+
 TEST_F(last_good_test, an_unknown_key_leaves_the_calls_error) {
     cache_type cache(30s);
     cache.remember("order-7", 42);

@@ -134,11 +134,12 @@ class FixedFigures(unittest.TestCase):
         n1, n2 = fixed_figures.N1, fixed_figures.N2
         self.assertEqual(fixed_figures.per_call(1000 + 3 * n1, 1000 + 3 * n2), 3)
 
-    def figures(self, pipeline_syscalls=1.0, chain_instructions=1080):
+    def figures(self, pipeline_syscalls=1.0, chain_instructions=1080, fallback_instructions=1610):
         def fig(instructions, syscalls):
             return {"instructions_per_call": instructions, "syscalls_per_call": syscalls}
         return {"BM_bare_op": fig(480, 1.0), "BM_naive_timeout": fig(1900, 3.0),
                 "BM_keel_pipeline": fig(1580, pipeline_syscalls),
+                "BM_keel_pipeline_fallback": fig(fallback_instructions, 1.0),
                 "BM_peer_bare": fig(480, 1.0), "full chain": fig(chain_instructions, 1.0)}
 
     def test_targets(self):
@@ -151,6 +152,11 @@ class FixedFigures(unittest.TestCase):
                   if not ok]
         self.assertEqual(len(failed), 1)
         self.assertIn("adds at most 600 instructions", failed[0])
+        failed = [what for ok, what in fixed_figures.check(self.figures(fallback_instructions=1611))
+                  if not ok]
+        self.assertEqual(len(failed), 1)
+        self.assertIn("BM_keel_pipeline_fallback adds at most 30 instructions per call over "
+                      "BM_keel_pipeline", failed[0])
 
     def test_a_missing_benchmark_is_missing(self):
         figures = self.figures()

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <keel/attempt.hpp>
+#include <keel/detail/fault_selectors.hpp>
 #include <keel/endpoint.hpp>
 
 #include <asio/async_result.hpp>
 
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -25,6 +27,14 @@ struct attempts_on_request {
     bool may_run_in_parallel = false;
 
     bool idempotent() const noexcept { return may_run_in_parallel; }
+    /// The request's HTTP method or statement name, for fault rules'
+    /// selectors: a view of the request the call keeps.
+    std::string_view fault_method() const noexcept requires names_fault_method<Request> {
+        return fault_method_of(request);
+    }
+    std::string_view fault_statement() const noexcept requires names_fault_statement<Request> {
+        return fault_statement_of(request);
+    }
 
     template <class Token>
     auto operator()(const keel::attempt& a, Token&& token) const {

@@ -26,6 +26,10 @@ struct request {
     /// (the server may have acted on them) unless this is set or the request
     /// carries an `Idempotency-Key` header.
     bool idempotent = false;
+
+    /// What fault rules' `method:` selector matches (exactly, as written
+    /// here): a call through client::async_call reports it.
+    friend std::string_view fault_method_of(const request& r) noexcept { return r.method; }
 };
 
 /// A response's header fields as they arrived, kept in one buffer and looked

@@ -1,5 +1,5 @@
-// keel::pg::statement: SQL text, its parameters, and whether running it
-// twice (or twice at once) is harmless.
+// keel::pg::statement: SQL text, its parameters, whether running it twice
+// (or twice at once) is harmless, and the name it goes by.
 #pragma once
 
 #include <concepts>
@@ -47,6 +47,7 @@ parameter to_parameter(const std::optional<T>& v) {
 ///   pg::statement insert("INSERT INTO orders(id, total) VALUES ($1, $2)", id, 12.5);
 ///   insert.idempotent = true;  // "ON CONFLICT DO NOTHING", a unique key: safe twice
 ///   auto lookup = pg::read_only("SELECT total FROM orders WHERE id = $1", id); // hedgeable
+///   auto named = pg::read_only("SELECT ...", id).named("order_total");
 struct statement {
     std::string sql;
     std::vector<parameter> params;
@@ -62,11 +63,30 @@ struct statement {
     /// keel does not check it: a write marked read-only and hedged is done
     /// twice. Implies idempotent (read_only() sets both).
     bool read_only = false;
+    /// A short name for the statement ("order_total"): what fault rules'
+    /// `statement:` selector matches (exactly), and a label that error
+    /// messages and logs can show instead of the SQL. Empty: unnamed, which
+    /// no `statement:` selector matches.
+    std::string name;
 
     statement() = default;
     template <class... Args>
     explicit statement(std::string text, Args&&... args)
         : sql(std::move(text)), params{detail::to_parameter(std::forward<Args>(args))...} {}
+
+    /// This statement, with `statement_name` as its name.
+    statement& named(std::string statement_name) & {
+        name = std::move(statement_name);
+        return *this;
+    }
+    statement named(std::string statement_name) && {
+        name = std::move(statement_name);
+        return std::move(*this);
+    }
+
+    /// What fault rules' `statement:` selector matches: a call through
+    /// pool::async_call reports it.
+    friend std::string_view fault_statement_of(const statement& s) noexcept { return s.name; }
 };
 
 /// A statement marked idempotent (a read, or a write that is safe twice).

@@ -1,7 +1,8 @@
 // Fault injection with keel::http (issue 25): an injected http_503 and a real
 // one from the test server end a call alike -- the same error, fault class,
-// call report, advised delay and breaker window -- and fault rules in a YAML
-// file reach a running client's calls and leave them on a reload.
+// call report, advised delay and breaker window -- fault rules in a YAML
+// file reach a running client's calls and leave them on a reload, and a
+// `method:` rule touches only the requests of that method.
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/document.hpp>
 #include <keel/config/registry.hpp>
@@ -146,6 +147,34 @@ dependencies:
     policies.apply(config::load_string(plain));
     EXPECT_FALSE(send());
     EXPECT_EQ(server.count("/orders"), 2);
+}
+
+TEST_F(http_fault_injection, a_method_rule_fails_posts_and_never_touches_gets_on_the_same_client) {
+    server.script("/orders", {{behaviour::reply, 200}});
+    config::registry policies(io.get_executor(), config::load_string(R"(version: 1
+dependencies:
+  api:
+    kind: http
+    faults: [{ kind: error, rate: 1.0, error: http_503, method: POST }]
+)"));
+    auto& api = policies.pipeline("api");
+    const auto send = [&](const char* method) {
+        outcome o;
+        kh::request r;
+        r.method = method;
+        r.url = server.url("/orders");
+        r.body = "{}";
+        client.async_call(api, std::move(r), record(o));
+        run_until(io, o);
+        return o;
+    };
+    for (int i = 0; i < 5; ++i) {
+        const outcome get = send("GET");
+        EXPECT_FALSE(get.ec) << get.ec.message();
+        EXPECT_EQ(get.r.status, 200);
+        EXPECT_EQ(send("POST").ec, kh::make_status_error(503));
+    }
+    EXPECT_EQ(server.count("/orders"), 5) << "the GETs reached the server, no POST did";
 }
 
 } // namespace

@@ -1,12 +1,13 @@
-// keel-metrics-example: calls through four configured pipelines (one of
-// them hedged), one behind a circuit breaker and one behind a bulkhead, with
-// injected outcomes, recorded by keel::prometheus.
+// keel-metrics-example: calls through five configured pipelines (one of
+// them hedged, one with a fallback and fault rules), one behind a circuit
+// breaker and one behind a bulkhead, with scripted outcomes, recorded by
+// keel::prometheus.
 //
 //   keel-metrics-example --print              one round, the exposition on stdout
 //   keel-metrics-example [--listen H:P]       serve /metrics, a round every 250 ms
 //   keel-metrics-example --config FILE        use FILE (watched: edits reload)
 //
-// Each round makes eleven calls, each ending a different way:
+// Each round makes fourteen calls, each ending a different way:
 //
 //   orders-db      answers at once                       -> success
 //   orders-db      refused twice, then answers            -> success_after_retry
@@ -24,6 +25,16 @@
 //                  hangs, the hedge answers and wins      -> success_after_retry
 //   profiles-http  the first attempt answers at 15 ms,
 //                  beside a hedge that loses              -> success
+//   prices-http    reset; its fallback answers from its
+//                  cache                                  -> fallback
+//   prices-http    hangs past its exchange timeout; its
+//                  fallback has no cached price either    -> timeout
+//   prices-http    answers (its fallback does not run)    -> success
+//
+// prices-http also has fault rules: a seeded 2 ms latency on a quarter of
+// its attempts (keel_faults_injected_total), which changes no outcome. The
+// example switches fault injection on, as a rehearsal does; a service leaves
+// it off unless KEEL_FAULTS=1.
 //
 // orders-db has adaptive throttling (it answers every call, so it never
 // throttles); every configured dependency's retry gate is watched
@@ -35,6 +46,8 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/config/registry.hpp>
 #include <keel/error.hpp>
+#include <keel/fallback.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/idempotent.hpp>
 #include <keel/prometheus/configure.hpp>
 #include <keel/strategy.hpp>
@@ -42,6 +55,7 @@
 #include <asio/compose.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <prometheus/registry.h>
@@ -86,6 +100,17 @@ dependencies:
     # A hedge makes its own attempts: the defaults' max_attempts 3 would be an error.
     retry: { max_attempts: 1 }
     hedge: { max_attempts: 2, delay: 10ms }
+  prices-http:
+    kind: http
+    retry: { max_attempts: 1 }
+    timeout: { exchange: 30ms }
+    # Resets and timeouts are answered by the fallback (a cached price).
+    fallback: { on: [transient, timeout] }
+    # A rehearsal: 2 ms more on a quarter of the attempts (seeded).
+    faults:
+      seed: 7
+      rules:
+        - { kind: latency, rate: 0.25, delay: 2ms }
 metrics:
   listen: 127.0.0.1:9464
   buckets: [1ms, 2500us, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 1s]
@@ -151,6 +176,30 @@ struct simulated_call {
 /// Which pipeline a scenario's call goes through.
 enum class through { configured, open_breaker, bulkhead };
 
+/// A scenario's fallback: none, or one that answers from a cache of last
+/// prices, which holds the call's price or not.
+enum class fallback { none, cached, not_cached };
+
+/// The fallback of a prices-http call: a cached price, when there is one
+/// (posted, as an asynchronous operation completes).
+struct cached_price {
+    asio::io_context* io;
+    bool cached;
+
+    template <class Token>
+    auto operator()(const keel::fallback_context&, Token&& token) const {
+        return asio::async_initiate<Token, void(std::error_code)>(
+            [](auto handler, asio::io_context* io, bool cached) {
+                asio::post(*io, [handler = std::move(handler), cached]() mutable {
+                    std::move(handler)(cached
+                                           ? std::error_code()
+                                           : make_error_code(std::errc::no_such_file_or_directory));
+                });
+            },
+            token, io, cached);
+    }
+};
+
 struct scenario {
     const char* dependency;
     const char* what;
@@ -160,6 +209,7 @@ struct scenario {
     /// Marked keel::idempotent: a dependency with `hedge:` hedges only such
     /// calls.
     bool idempotent = false;
+    enum fallback fallback = fallback::none;
 };
 
 std::vector<scenario> scenarios() {
@@ -221,6 +271,29 @@ std::vector<scenario> scenarios() {
          keel::call_outcome::success,
          through::configured,
          true},
+        // keel_fallbacks_total: trigger transient, result success; trigger
+        // timeout, result failure (the call keeps its timeout).
+        {"prices-http",
+         "reset, its fallback answers",
+         {{k::fail, 1ms, reset}},
+         keel::call_outcome::fallback,
+         through::configured,
+         false,
+         fallback::cached},
+        {"prices-http",
+         "hangs, its fallback has nothing cached",
+         {{k::hang}},
+         keel::call_outcome::timeout,
+         through::configured,
+         false,
+         fallback::not_cached},
+        {"prices-http",
+         "answers, its fallback is not needed",
+         {{k::answer, 1ms}},
+         keel::call_outcome::success,
+         through::configured,
+         false,
+         fallback::cached},
     };
 }
 
@@ -302,6 +375,13 @@ public:
                 breaker_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
             else if (s.pipeline == through::bulkhead)
                 bulkhead_.async_run(simulated_call{&io_, s.script}, reports_[i], ended);
+            else if (s.fallback != fallback::none)
+                policies_.pipeline(s.dependency)
+                    .async_run(
+                        keel::with_fallback(simulated_call{&io_, s.script},
+                                            cached_price{&io_, s.fallback == fallback::cached},
+                                            fallback_on(s.dependency)),
+                        reports_[i], ended);
             else if (s.idempotent)
                 policies_.pipeline(s.dependency)
                     .async_run(keel::idempotent(simulated_call{&io_, s.script}), reports_[i],
@@ -313,6 +393,13 @@ public:
     }
 
 private:
+    /// The fault classes the dependency's `fallback: {on: [...]}` lists (as
+    /// loaded now: a reload may change them).
+    keel::fault_set fallback_on(std::string_view dependency) const {
+        const keel::config::dependency* d = policies_.current()->find(dependency);
+        return d && d->fallback_on ? *d->fallback_on : keel::default_fallback_on;
+    }
+
     asio::io_context& io_;
     keel::config::registry& policies_;
     guarded_pipeline& breaker_;
@@ -337,6 +424,10 @@ int run(const options& opts) {
     keel::prometheus::watch_breakers(metrics, policies);
     keel::prometheus::watch_bulkheads(metrics, policies);
     keel::prometheus::watch_retry_gates(metrics, policies);
+    keel::prometheus::watch_fault_plans(metrics, policies);
+    // A rehearsal: prices-http's fault rules apply (off in every process
+    // unless KEEL_FAULTS=1 or this call).
+    keel::enable_fault_injection(true);
 
     // inventory-http's breaker, held open from the start: every call is
     // refused before its operation runs (keel_rejections_total).

@@ -66,6 +66,9 @@ struct call_report {
     /// The call's `error` is then the fallback's success (outcome
     /// `fallback`), or this same error when the fallback failed too.
     std::error_code original_error;
+    /// The fault class of original_error, which made the fallback run
+    /// (meaningless when no fallback ran).
+    fault_class original_fault = fault_class::permanent;
     /// The fallback's own error, when it ran and failed.
     std::error_code fallback_error;
     /// Hedging (parallel attempts): how many attempts started beside an
@@ -135,6 +138,10 @@ struct call_end {
     /// The local refusal that ended the call or cut its retries short
     /// (keel::errc::circuit_open, ...; call_report::refusal), if any.
     std::error_code refusal = {};
+    /// When a fallback ran (call_report::original_error is set): the fault
+    /// class of the error that made it run. The outcome says whether it
+    /// answered (`fallback`) or failed too (the original error's outcome).
+    std::optional<fault_class> fallback_trigger = {};
 };
 } // namespace events
 

@@ -49,6 +49,13 @@ constexpr timeout_phase all_phases[] = {timeout_phase::connect, timeout_phase::e
                                         timeout_phase::total};
 /// keel_hedges_total's results, in the order of cell_layout::hedges.
 constexpr const char* hedge_results[] = {"won", "lost", "suppressed"};
+/// keel_fallbacks_total's triggers: every fault class, `permanent` and
+/// `cancelled` included, since `fallback.on` may list them (a caller's own
+/// cancellation never triggers one, an operation's may).
+constexpr fault_class fallback_triggers[] = {fault_class::transient, fault_class::timeout,
+                                             fault_class::throttled, fault_class::permanent,
+                                             fault_class::cancelled, fault_class::rejected};
+static_assert(std::size(fallback_triggers) == fault_class_count);
 
 void check_buckets(const std::vector<double>& bounds, const char* which) {
     const std::string name = which;
@@ -101,6 +108,7 @@ struct metrics::impl {
     ::prometheus::Family<::prometheus::Counter>* timeouts = nullptr;
     ::prometheus::Family<::prometheus::Counter>* rejections = nullptr;
     ::prometheus::Family<::prometheus::Counter>* hedges = nullptr;
+    ::prometheus::Family<::prometheus::Counter>* fallbacks = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* call_duration = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* attempt_duration = nullptr;
     ::prometheus::Family<::prometheus::Histogram>* bulkhead_wait = nullptr;
@@ -148,6 +156,12 @@ struct metrics::impl {
                 {{"dependency", dep}, {"reason", std::string(detail::refusal_names[i])}});
         for (std::size_t i = 0; i < made->hedges.size(); ++i)
             made->hedges[i] = &hedges->Add({{"dependency", dep}, {"result", hedge_results[i]}});
+        for (fault_class f : fallback_triggers)
+            for (bool answered : {true, false})
+                made->fallbacks[detail::fallback_index(f, answered)] =
+                    &fallbacks->Add({{"dependency", dep},
+                                     {"trigger", std::string(to_string(f))},
+                                     {"result", answered ? "success" : "failure"}});
         made->call_duration =
             &call_duration->Add({{"dependency", dep}}, options.call_duration_buckets);
         made->attempt_duration =
@@ -278,6 +292,12 @@ void metrics::register_families() {
                           "the call its success), lost, or suppressed (due, but the retry budget "
                           "or the deadline kept it back).")
                     .Register(r);
+    m.fallbacks = &BuildCounter()
+                       .Name("keel_fallbacks_total")
+                       .Help("Fallbacks run for failed calls, by the fault class of the error "
+                             "that triggered them and their result (success: the fallback "
+                             "answered; failure: the call kept its error).")
+                       .Register(r);
     m.call_duration = &::prometheus::BuildHistogram()
                            .Name("keel_call_duration_seconds")
                            .Help("Duration of keel calls, every attempt and backoff included.")

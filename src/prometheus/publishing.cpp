@@ -43,6 +43,7 @@ void dependency_handles::publish() {
     counters(timeouts, cell_layout::timeouts);
     counters(rejections, cell_layout::rejections);
     counters(hedges, cell_layout::hedges);
+    counters(fallbacks, cell_layout::fallbacks);
     const auto histogram = [&](::prometheus::Histogram* h, std::size_t first, std::size_t buckets,
                                std::size_t sum) {
         // A sum moved without any bucket is published too: a scrape

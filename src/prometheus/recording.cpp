@@ -173,6 +173,9 @@ void dependency_metrics::on(const events::call_end& e) const noexcept {
         if (const std::size_t i = detail::refusal_index(e.refusal); i < detail::refusal_count)
             w.add(cell_layout::rejections + i);
     }
+    if (e.fallback_trigger) [[unlikely]]
+        w.add(cell_layout::fallbacks +
+              detail::fallback_index(*e.fallback_trigger, e.outcome == call_outcome::fallback));
     w.add(cell_layout::finished); // last: the collector reads it first
 }
 

@@ -80,7 +80,8 @@ struct cell_layout {
     static constexpr std::size_t timeouts = retries + fault_class_count; // 3 phases
     static constexpr std::size_t rejections = timeouts + 3;              // the refusals
     static constexpr std::size_t hedges = rejections + refusal_count;    // won, lost, suppressed
-    static constexpr std::size_t started = hedges + 3;
+    static constexpr std::size_t fallbacks = hedges + 3; // + fallback_index(trigger, answered)
+    static constexpr std::size_t started = fallbacks + 2 * fault_class_count;
     static constexpr std::size_t finished = started + 1;
     static constexpr std::size_t call_buckets = finished + 1;
     std::size_t call_sum;
@@ -100,6 +101,13 @@ struct cell_layout {
           rate_limit_wait_sum(rate_limit_wait_buckets + wait_bounds + 1),
           size(rate_limit_wait_sum + 1) {}
 };
+
+/// Where keel_fallbacks_total counts a fallback run for `trigger` (the
+/// fault class of the call's error) that answered or failed, from
+/// cell_layout::fallbacks: success and failure side by side for each trigger.
+constexpr std::size_t fallback_index(fault_class trigger, bool answered) noexcept {
+    return 2 * static_cast<std::size_t>(trigger) + (answered ? 0 : 1);
+}
 
 /// One thread's cells, on cache lines of their own (no false sharing with
 /// another thread's).
@@ -164,6 +172,8 @@ struct dependency_handles {
     std::array<::prometheus::Counter*, 3> timeouts{};
     std::array<::prometheus::Counter*, refusal_count> rejections{};
     std::array<::prometheus::Counter*, 3> hedges{}; ///< won, lost, suppressed
+    /// By fallback_index().
+    std::array<::prometheus::Counter*, 2 * fault_class_count> fallbacks{};
     ::prometheus::Histogram* call_duration = nullptr;
     ::prometheus::Histogram* attempt_duration = nullptr;
     ::prometheus::Histogram* bulkhead_wait = nullptr;

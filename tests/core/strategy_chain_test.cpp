@@ -8,6 +8,7 @@
 
 #include "support/scripted_op.hpp"
 #include "support/slow_to_cancel.hpp"
+#include "support/test_fallback.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/compose.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -170,32 +171,6 @@ TEST_F(strategy_chain_test, an_empty_chain_behaves_as_no_chain) {
     EXPECT_EQ(op.seen()[1].started - op.seen()[0].started, 10ms);
 }
 
-/// A fallback that answers `value` (or fails with `error`) after 1 ms on the
-/// manual clock, and remembers what it was told.
-struct test_fallback {
-    asio::io_context* context;
-    std::error_code error;
-    int value;
-    std::vector<fallback_context>* seen;
-
-    template <class Token>
-    auto operator()(fallback_context c, Token&& token) {
-        seen->push_back(std::move(c));
-        auto timer = std::make_shared<manual_timer>(*context, 1ms);
-        return asio::async_compose<Token, void(std::error_code, int)>(
-            [timer, error = error, value = value, started = false](auto& self,
-                                                                   std::error_code = {}) mutable {
-                if (!started) {
-                    started = true;
-                    timer->async_wait(std::move(self));
-                    return;
-                }
-                self.complete(error, error ? 0 : value);
-            },
-            token, *context);
-    }
-};
-
 TEST_F(strategy_chain_test, a_fallback_answers_when_the_retries_ran_out) {
     pipeline_policy policy;
     policy.retry.max_attempts = 2;
@@ -215,6 +190,7 @@ TEST_F(strategy_chain_test, a_fallback_answers_when_the_retries_ran_out) {
     EXPECT_EQ(op.calls(), 2);
     EXPECT_EQ(report.outcome, call_outcome::fallback);
     EXPECT_EQ(report.original_error, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(report.original_fault, fault_class::transient);
     ASSERT_EQ(seen.size(), 1u);
     EXPECT_EQ(seen[0].error, std::error_code(asio::error::connection_refused));
     EXPECT_EQ(seen[0].report.attempts, 2);
@@ -236,6 +212,8 @@ TEST_F(strategy_chain_test, a_failed_fallback_leaves_the_calls_error_and_values)
     EXPECT_EQ(c.value, 0);
     EXPECT_EQ(report.fallback_error, std::error_code(asio::error::host_unreachable));
     EXPECT_EQ(report.outcome, call_outcome::failure_after_retry);
+    EXPECT_EQ(report.original_error, std::error_code(asio::error::connection_refused));
+    EXPECT_EQ(report.original_fault, fault_class::transient);
 }
 
 TEST_F(strategy_chain_test, a_fallback_answers_a_refusal_with_no_attempt) {
@@ -258,6 +236,7 @@ TEST_F(strategy_chain_test, a_fallback_answers_a_refusal_with_no_attempt) {
     EXPECT_EQ(report.attempts, 0);
     EXPECT_EQ(report.outcome, call_outcome::fallback);
     EXPECT_EQ(report.original_error, make_error_code(errc::bulkhead_full));
+    EXPECT_EQ(report.original_fault, fault_class::rejected);
 }
 
 /// A bulkhead whose attempts queue for a permit: a freed permit passes

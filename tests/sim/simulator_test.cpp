@@ -104,6 +104,66 @@ behaviour:
     EXPECT_EQ(simulate(s).call_latencies, r.call_latencies) << "each run replays the plan";
 }
 
+TEST(sim_engine, a_fallback_answers_only_the_fault_classes_it_lists) {
+    // Three calls: refused (transient, not listed), hung past the exchange
+    // deadline (timeout, listed), answered.
+    const scenario s = load(R"(version: 1
+policy:
+  version: 1
+  dependencies:
+    d:
+      retry: { max_attempts: 1 }
+      timeout: { exchange: 200ms }
+      fallback: { on: [timeout] }
+dependency: d
+duration: 1s
+calls: { at: [0ms, 300ms, 600ms] }
+behaviour:
+  - until: 300ms
+    latency: 10ms
+    result: connection_refused
+  - until: 600ms
+    result: hang
+  - latency: 10ms
+)");
+    run_options o;
+    o.trace = true;
+    const run_result r = simulate(s, o);
+    ASSERT_TRUE(r.fallbacks);
+    EXPECT_EQ(*r.fallbacks, 1u);
+    EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::fallback)], 1u);
+    EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::failure)], 1u);
+    EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::success)], 1u);
+    EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::timeout)], 0u);
+    EXPECT_EQ(r.call_latencies, (std::vector<nanos>{10ms, 10ms, 200ms}))
+        << "the simulated fallback answers at once";
+    EXPECT_EQ(rows(r), "call,attempt,start_ms,end_ms,result\n"
+                       "1,1,0,10,connection_refused\n"
+                       "2,1,300,500,exchange_timeout\n"
+                       "3,1,600,610,ok\n");
+    EXPECT_NE(to_json(r).find("\"attempts\": 3, \"fallbacks\": 1,"), std::string::npos)
+        << to_json(r);
+}
+
+TEST(sim_engine, without_a_fallback_none_is_counted) {
+    const scenario s = load(R"(version: 1
+policy:
+  version: 1
+  dependencies:
+    d:
+      retry: { max_attempts: 1 }
+dependency: d
+duration: 1s
+calls: { at: [0ms] }
+behaviour:
+  - result: connection_refused
+)");
+    const run_result r = simulate(s);
+    EXPECT_FALSE(r.fallbacks);
+    EXPECT_EQ(r.outcomes[static_cast<int>(call_outcome::failure)], 1u);
+    EXPECT_NE(to_json(r).find("\"fallbacks\": 0,"), std::string::npos) << to_json(r);
+}
+
 TEST(sim_engine, a_hang_without_deadline_is_cancelled_at_the_end) {
     const scenario s = load(R"(version: 1
 policy: { version: 1, dependencies: { d: { retry: { max_attempts: 1 } } } }

@@ -191,7 +191,8 @@ std::string to_json(const run_result& r) {
     out += quoted("dependency") + ": " + quoted(r.dependency) + ", ";
     out += quoted("seed") + ": " + std::to_string(r.seed) + ", ";
     out += quoted("calls") + ": " + std::to_string(r.calls) + ", ";
-    out += quoted("attempts") + ": " + std::to_string(r.attempts) + ",\n ";
+    out += quoted("attempts") + ": " + std::to_string(r.attempts) + ", ";
+    out += quoted("fallbacks") + ": " + std::to_string(r.fallbacks.value_or(0)) + ",\n ";
     out += quoted("outcomes") + ": " + object(outcomes) + ",\n ";
     out += quoted("give_up") + ": " + object(give_up) + ",\n ";
     out += quoted("rejected") + ": " + object(rejected) + ",\n ";
@@ -271,6 +272,8 @@ std::string summary(const run_result& r, const scenario& s) {
         out += "hedges  " + std::to_string(r.hedges->started) + " started, " +
                std::to_string(r.hedges->won) + " won, " + std::to_string(r.hedges->suppressed) +
                " suppressed\n";
+    if (r.fallbacks)
+        out += "fallbacks  " + std::to_string(*r.fallbacks) + " calls answered by the fallback\n";
     const std::vector<nanos>& l = r.call_latencies;
     out += "call latency  p50 " + readable(percentile(l, 50)) + ", p90 " +
            readable(percentile(l, 90)) + ", p99 " + readable(percentile(l, 99)) + ", max " +

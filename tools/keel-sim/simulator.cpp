@@ -7,6 +7,7 @@
 #include <keel/circuit_breaker.hpp>
 #include <keel/detail/completion.hpp>
 #include <keel/error.hpp>
+#include <keel/fallback.hpp>
 #include <keel/fault_injection.hpp>
 #include <keel/hedging.hpp>
 #include <keel/pipeline.hpp>
@@ -20,6 +21,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/error.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/experimental/append.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
@@ -131,6 +133,17 @@ private:
         }
     };
 
+    /// The fallback of a policy with `fallback:`: answers at once (the best
+    /// a fallback does: a cached value, a default), posted as an answer is.
+    struct simulated_fallback {
+        asio::io_context* io;
+        template <class Token>
+        auto operator()(const fallback_context&, Token&& token) const {
+            return asio::post(
+                *io, asio::experimental::append(std::forward<Token>(token), std::error_code()));
+        }
+    };
+
     void schedule_first_arrivals();
     /// The time to the next arrival of a Poisson process (exponential).
     nanos poisson_gap(const poisson_arrivals& rate);
@@ -170,7 +183,8 @@ private:
     std::shared_ptr<circuit_breaker> breaker_; ///< the dependency's, when it has one
     std::shared_ptr<bulkhead> bulkhead_;       ///< likewise
     std::shared_ptr<rate_limiter> rate_limiter_;
-    std::shared_ptr<budget_gate> gate_; ///< the retry budget and adaptive throttle
+    std::shared_ptr<budget_gate> gate_;    ///< the retry budget and adaptive throttle
+    std::optional<fault_set> fallback_on_; ///< the policy's `fallback: {on}`, if any
     asio::io_context io_{1};
     std::optional<sim_pipeline> pipeline_;
 };
@@ -220,6 +234,10 @@ engine::engine(const scenario& s, const run_options& options) : scenario_(s), op
     if (dep && dep->rate_limit) {
         rate_limiter_ = std::make_shared<rate_limiter>(*dep->rate_limit);
         result_.rate_limit.emplace();
+    }
+    if (dep && dep->fallback_on) { // it answers in simulation too (result_.fallbacks)
+        fallback_on_ = dep->fallback_on;
+        result_.fallbacks.emplace();
     }
     // As the registry builds it: a budget only where there are retries or
     // hedges to gate.
@@ -320,10 +338,14 @@ void engine::start_call(int caller) {
     call.caller = caller;
     call.open = true;
     ++open_calls_;
-    pipeline_->async_run<void(std::error_code)>(
-        simulated_operation{this, id, scenario_.idempotent}, call.report,
-        asio::bind_cancellation_slot(call.signal.slot(),
-                                     [this, id](const std::error_code&) { end_call(id); }));
+    auto ended = asio::bind_cancellation_slot(call.signal.slot(),
+                                              [this, id](const std::error_code&) { end_call(id); });
+    const simulated_operation op{this, id, scenario_.idempotent};
+    if (fallback_on_)
+        pipeline_->async_run<void(std::error_code)>(
+            keel::with_fallback(op, simulated_fallback{&io_}, *fallback_on_), call.report, ended);
+    else
+        pipeline_->async_run<void(std::error_code)>(op, call.report, ended);
 }
 
 template <class Handler>
@@ -405,15 +427,19 @@ void engine::end_call(std::uint32_t id) {
     const nanos t = now();
     const keel::call_report& report = call.report;
     ++result_.outcomes[static_cast<std::size_t>(report.outcome)];
-    // Why a call that made attempts stopped; a call refused before any
-    // attempt is counted by its outcome (rejected) and its refusal alone.
-    if (report.reason != give_up_reason::none && report.outcome != call_outcome::rejected)
+    // Why a call that made attempts stopped; a call refused before any attempt
+    // (whether its fallback answered or not) is counted by its refusal alone.
+    const bool refused = report.outcome == call_outcome::rejected ||
+                         (report.attempts == 0 && report.original_fault == fault_class::rejected);
+    if (report.reason != give_up_reason::none && !refused)
         ++result_.give_up[static_cast<std::size_t>(report.reason)];
     if (report.refusal) {
         ++result_.rejected[std::string(refusal_name(report.refusal))];
-        if (options_.trace && report.outcome == call_outcome::rejected)
+        if (options_.trace && refused)
             result_.trace.push_back({call.number, 0, call.start, t, refusal_name(report.refusal)});
     }
+    if (result_.fallbacks && report.original_error) // the fallback ran
+        ++*result_.fallbacks;
     if (result_.hedges) {
         result_.hedges->started += static_cast<std::uint64_t>(report.hedges_started);
         result_.hedges->won += report.hedge_won ? 1 : 0;

@@ -109,6 +109,9 @@ struct run_result {
     std::optional<rate_limit_summary> rate_limit;
     /// The hedges (none without a `hedge:`).
     std::optional<hedge_summary> hedges;
+    /// Calls answered by the policy's fallback (none without a `fallback:`;
+    /// the simulated fallback always answers, at once).
+    std::optional<std::uint64_t> fallbacks;
     /// Calls that could never have ended (a hang with no deadline): the run
     /// cancelled them when nothing else was left to happen.
     std::uint64_t abandoned = 0;

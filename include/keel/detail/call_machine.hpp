@@ -236,6 +236,7 @@ public:
         r.refusal = refusal_;
         r.retry_after = refusal_retry_after_;
         r.original_error = original_error_;
+        r.original_fault = fallback_trigger_.value_or(fault_class::permanent);
         r.fallback_error = fallback_error_;
         if constexpr (slots > 1) {
             if (hedged()) {
@@ -554,6 +555,7 @@ private:
     fallback_state fallback_ = fallback_state::none;
     call_outcome outcome_before_fallback_ = call_outcome::failure;
     std::error_code original_error_;
+    std::optional<fault_class> fallback_trigger_; ///< original_error_'s class
     std::error_code fallback_error_;
     /// What call_report says of hedging; only a call with slots for
     /// parallel attempts keeps it.

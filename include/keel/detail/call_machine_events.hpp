@@ -231,7 +231,7 @@ inline void call_machine<Clock, Observer, Chain>::completed() {
             }
         }
         observer_->on(events::call_end{params_.name, outcome(), attempts_started_, error_,
-                                       ended_at_ - call_started_, refusal_});
+                                       ended_at_ - call_started_, refusal_, fallback_trigger_});
     }
 }
 

@@ -27,6 +27,7 @@ template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::start_fallback() noexcept {
     fallback_ = fallback_state::running;
     original_error_ = error_;
+    fallback_trigger_ = fault_;
     outcome_before_fallback_ = outcome();
     complete_pending_ = false;
     slot_state& s = slots_[0];

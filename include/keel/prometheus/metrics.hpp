@@ -107,6 +107,10 @@ private:
 ///   keel_bulkhead_wait_seconds{dependency}      (histogram)
 ///   keel_rate_limit_wait_seconds{dependency}    (histogram)
 ///   keel_hedges_total{dependency, result}       (won, lost, suppressed)
+///   keel_fallbacks_total{dependency, trigger, result}
+///                                               (trigger: the fault class that
+///                                                made the fallback run;
+///                                                result: success, failure)
 ///   keel_config_reloads_total{result}
 ///
 /// and, for each dependency with a watched circuit breaker (watch()):

@@ -106,6 +106,33 @@ expect 'keel_hedges_total{dependency="profiles-http",result="suppressed"} 0'
 expect 'keel_hedges_total{dependency="orders-db",result="won"} 0'
 expect 'keel_calls_total{dependency="profiles-http",outcome="success_after_retry"} 1'
 expect 'keel_calls_total{dependency="profiles-http",outcome="success"} 1'
+# Fallbacks, by the fault class that triggered them and their result: every
+# dependency has every series, at 0 where no fallback ran. prices-http's
+# fallback answers a reset (its cache has the price) and fails on a timeout
+# (it has not): that call keeps its timeout.
+expect '# TYPE keel_fallbacks_total counter'
+for trigger in transient timeout throttled permanent cancelled rejected; do
+    for result in success failure; do
+        expect "keel_fallbacks_total{dependency=\"orders-db\",result=\"${result}\",trigger=\"${trigger}\"} 0"
+    done
+done
+expect 'keel_fallbacks_total{dependency="prices-http",result="success",trigger="transient"} 1'
+expect 'keel_fallbacks_total{dependency="prices-http",result="failure",trigger="timeout"} 1'
+expect 'keel_fallbacks_total{dependency="prices-http",result="failure",trigger="transient"} 0'
+expect 'keel_calls_total{dependency="prices-http",outcome="fallback"} 1'
+expect 'keel_calls_total{dependency="prices-http",outcome="timeout"} 1'
+expect 'keel_calls_total{dependency="prices-http",outcome="success"} 1'
+# prices-http's fault rules (seed 7): a 2 ms latency on a quarter of its
+# attempts, which in the first round draws one of the three; the other kinds
+# are shown at 0. No other dependency has fault rules.
+expect '# TYPE keel_faults_injected_total counter'
+expect 'keel_faults_injected_total{dependency="prices-http",kind="latency"} 1'
+expect 'keel_faults_injected_total{dependency="prices-http",kind="error"} 0'
+expect 'keel_faults_injected_total{dependency="prices-http",kind="hang"} 0'
+if grep -qF 'keel_faults_injected_total{dependency="orders-db"' <<<"${text}"; then
+    echo "check_exposition: orders-db has no fault rules, yet keel_faults_injected_total" >&2
+    missing=1
+fi
 for dependency in payments-http profiles-http; do
     if grep -qF "keel_throttle_rejection_ratio{dependency=\"${dependency}\"}" <<<"${text}"; then
         echo "check_exposition: ${dependency} has no adaptive_throttle, yet its gauge" >&2

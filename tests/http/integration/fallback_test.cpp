@@ -54,13 +54,7 @@ protected:
         p.timeout.total = 5s;
         keel::pipeline pipeline(io, "api", p);
         outcome out;
-        auto op = [this, path](const keel::attempt& a, auto&& token) {
-            kh::request r;
-            r.url = server.url(path);
-            kh::send_options o;
-            o.attempt = &a;
-            return client.async_send(std::move(r), o, std::move(token));
-        };
+        auto op = keel::test::http::get_each_attempt(client, server.url(path));
         pipeline.async_run<void(std::error_code, kh::response)>(with_fallback(op, fallback), report,
                                                                 record(out));
         run_until(io, out);

@@ -58,28 +58,11 @@ protected:
         circuit_snapshot window;
     };
     seen call_through_breaker(const std::string& path, std::shared_ptr<fault_plan> plan) {
-        pipeline_policy p;
-        p.retry.max_attempts = 2;
-        p.retry.backoff.jitter = jitter_kind::none;
-        p.retry.retry_on = {fault_class::transient, fault_class::throttled};
-        p.retry.retry_after.max = 50ms;
-        p.timeout.total = 5s;
-        p.faults = std::move(plan);
         auto breaker = std::make_shared<circuit_breaker>(circuit_breaker_settings{});
-        auto chain = std::make_shared<strategy_chain>();
-        chain->breaker = breaker;
-        p.strategies = chain;
-        chain_pipeline pipeline(io, "api", p);
+        chain_pipeline pipeline(io, "api", keel::test::http::two_attempts_through(breaker, plan));
         seen s;
         pipeline.async_run<void(std::error_code, kh::response)>(
-            [this, path](const keel::attempt& a, auto&& token) {
-                kh::request r;
-                r.url = server.url(path);
-                kh::send_options o;
-                o.attempt = &a;
-                return client.async_send(std::move(r), o, std::move(token));
-            },
-            s.report, record(s.out));
+            keel::test::http::get_each_attempt(client, server.url(path)), s.report, record(s.out));
         run_until(io, s.out);
         s.advised = *pipeline.observer().seen;
         s.window = breaker->snapshot(clock_ticks(0));

@@ -76,28 +76,15 @@ protected:
     std::map<std::string, double> metrics_of_call(const std::string& path,
                                                   std::shared_ptr<fault_plan> plan,
                                                   std::error_code& ec) {
-        pipeline_policy p;
-        p.retry.max_attempts = 2;
-        p.retry.backoff.jitter = jitter_kind::none;
-        p.retry.retry_on = {fault_class::transient, fault_class::throttled};
-        p.retry.retry_after.max = 50ms;
-        p.timeout.total = 5s;
-        p.faults = std::move(plan);
-        auto chain = std::make_shared<strategy_chain>();
-        chain->breaker = std::make_shared<circuit_breaker>(circuit_breaker_settings{});
-        p.strategies = chain;
         keel::prometheus::metrics metrics;
-        metered_pipeline pipeline(io, "api", p, metrics.dependency("api"));
+        metered_pipeline pipeline(
+            io, "api",
+            keel::test::http::two_attempts_through(
+                std::make_shared<circuit_breaker>(circuit_breaker_settings{}), std::move(plan)),
+            metrics.dependency("api"));
         outcome out;
         pipeline.async_run<void(std::error_code, kh::response)>(
-            [this, path](const keel::attempt& a, auto&& token) {
-                kh::request r;
-                r.url = server.url(path);
-                kh::send_options o;
-                o.attempt = &a;
-                return client.async_send(std::move(r), o, std::move(token));
-            },
-            record(out));
+            keel::test::http::get_each_attempt(client, server.url(path)), record(out));
         run_until(io, out);
         ec = out.ec;
         return series_of(*metrics.registry());

@@ -1,13 +1,19 @@
-// What an http integration test's call completed with, and a bounded run of
-// the loop until it did.
+// What an http integration test's call completed with, a bounded run of the
+// loop until it did, and the operation and policy the tests call with.
 #pragma once
 
+#include <keel/attempt.hpp>
+#include <keel/circuit_breaker.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/http/client.hpp>
+#include <keel/pipeline.hpp>
 
 #include <asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -38,6 +44,38 @@ inline auto record(outcome& o) {
         o.ec = ec;
         o.r = std::move(r);
     };
+}
+
+/// An operation that GETs `url` through `client` at each attempt, handing
+/// the attempt on (its deadlines, its feedback).
+inline auto get_each_attempt(keel::http::client& client, std::string url) {
+    return [&client, url = std::move(url)](const keel::attempt& a, auto&& token) {
+        keel::http::request r;
+        r.url = url;
+        keel::http::send_options o;
+        o.attempt = &a;
+        return client.async_send(std::move(r), o, std::forward<decltype(token)>(token));
+    };
+}
+
+/// The policy the fault-injection tests compare real and injected errors
+/// under: two attempts (transient and throttled retried, a server's
+/// Retry-After capped at 50 ms, no jitter), 5 s in all, `plan`'s rules
+/// (none when null) and `breaker` as the chain's one strategy.
+inline pipeline_policy two_attempts_through(std::shared_ptr<circuit_breaker> breaker,
+                                            std::shared_ptr<fault_plan> plan) {
+    using namespace std::chrono_literals;
+    pipeline_policy p;
+    p.retry.max_attempts = 2;
+    p.retry.backoff.jitter = jitter_kind::none;
+    p.retry.retry_on = {fault_class::transient, fault_class::throttled};
+    p.retry.retry_after.max = 50ms;
+    p.timeout.total = 5s;
+    p.faults = std::move(plan);
+    auto chain = std::make_shared<strategy_chain>();
+    chain->breaker = std::move(breaker);
+    p.strategies = std::move(chain);
+    return p;
 }
 
 } // namespace keel::test::http

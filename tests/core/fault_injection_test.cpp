@@ -211,12 +211,17 @@ struct described_op {
     }
 };
 
-TEST_F(fault_injection_test, method_and_statement_selectors_match_through_every_wrapper) {
+/// A plan that fails every POST and every statement named order_total.
+std::shared_ptr<fault_plan> posts_and_order_totals_fail() {
     fault_rule posts = error_rule(1.0);
     posts.method = "POST";
     fault_rule totals = error_rule(1.0);
     totals.statement = "order_total";
-    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{posts, totals});
+    return std::make_shared<fault_plan>(std::vector<fault_rule>{posts, totals});
+}
+
+TEST_F(fault_injection_test, method_and_statement_selectors_match_through_every_wrapper) {
+    auto plan = posts_and_order_totals_fail();
     manual_pipeline pipeline(context, "orders", policy(plan));
     scripted_op op(context, {ok(1)});
     const described_op get{&op, "GET", "insert_order"};
@@ -252,11 +257,7 @@ TEST_F(fault_injection_test, method_and_statement_selectors_match_through_every_
 }
 
 TEST_F(fault_injection_test, an_operation_that_reports_no_method_or_statement_is_never_selected) {
-    fault_rule posts = error_rule(1.0);
-    posts.method = "POST";
-    fault_rule totals = error_rule(1.0);
-    totals.statement = "order_total";
-    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{posts, totals});
+    auto plan = posts_and_order_totals_fail();
     manual_pipeline pipeline(context, "orders", policy(plan));
     scripted_op op(context, {ok(1)});
     EXPECT_EQ(failures(pipeline, with_endpoint(std::ref(op), "db1:5432"), 10), 0);

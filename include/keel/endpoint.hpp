@@ -8,6 +8,7 @@
 #include <concepts>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -44,6 +45,11 @@ struct with_endpoint_t {
     }
     std::string_view fault_statement() const noexcept requires detail::reports_fault_statement<Op> {
         return op.fault_statement();
+    }
+    /// The wrapped operation's wrapper's own error for a generic injected one.
+    std::error_code
+    fault_error(std::error_code generic) const requires detail::translates_fault_error<Op> {
+        return op.fault_error(generic);
     }
 
     /// Starts one attempt of the call: the wrapped operation.

@@ -55,6 +55,11 @@ struct with_fallback_t {
     std::string_view fault_statement() const noexcept requires detail::reports_fault_statement<Op> {
         return op.fault_statement();
     }
+    /// The wrapped operation's wrapper's own error for a generic injected one.
+    std::error_code
+    fault_error(std::error_code generic) const requires detail::translates_fault_error<Op> {
+        return op.fault_error(generic);
+    }
 
     /// Starts one attempt of the call: the wrapped operation.
     template <class Attempt, class Token>

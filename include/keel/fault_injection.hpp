@@ -45,8 +45,11 @@ using fault_error_resolver = std::optional<std::error_code> (*)(std::string_view
 void register_fault_error_family(std::string_view prefix, fault_error_resolver resolver);
 
 /// The error code a fault rule or a keel-sim scenario names, exactly as
-/// the real wrapper reports it: `connection_refused`, `connection_reset`,
-/// `http_<status>` (400..599), `pg_<SQLSTATE>`, `kafka_<librdkafka name>`.
+/// the real wrapper reports it: `http_<status>` (400..599), `pg_<SQLSTATE>`,
+/// `kafka_<librdkafka name>`; and the generic `connection_refused`,
+/// `connection_reset` (std::errc codes, keel::http's for those failures),
+/// which a call of another wrapper turns into its own when injected
+/// (detail::translates_fault_error).
 /// nullopt: `why` says what is wrong, or is empty for a name of no known
 /// family (the caller offers "did you mean"). A family whose wrapper is not
 /// linked into the program is refused with that reason.
@@ -128,6 +131,16 @@ fault_target fault_target_of(const Op& op, std::string_view endpoint) noexcept {
     if constexpr (reports_fault_statement<Op>)
         t.statement = op.fault_statement();
     return t;
+}
+
+/// The error an injected `generic` one completes `op`'s attempt with: the
+/// wrapper's own for that failure when `op` translates it, else `generic`.
+template <class Op>
+std::error_code injected_error_of(const Op& op, std::error_code generic) {
+    if constexpr (translates_fault_error<Op>)
+        return op.fault_error(generic);
+    else
+        return generic;
 }
 
 } // namespace detail

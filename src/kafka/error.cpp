@@ -115,6 +115,12 @@ void register_fault_errors() {
     register_fault_error_family("kafka_", &kafka_error_from_name);
 }
 
+std::error_code fault_error(std::error_code generic) noexcept {
+    if (generic == std::errc::connection_refused || generic == std::errc::connection_reset)
+        return make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    return generic;
+}
+
 bool is_fatal(const std::error_code& ec) noexcept {
     return ec.category() == kafka_category() && ec.value() == RD_KAFKA_RESP_ERR__FATAL;
 }

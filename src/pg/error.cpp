@@ -202,4 +202,12 @@ void register_fault_errors() {
     register_fault_error_family("pg_", &sqlstate_from_name);
 }
 
+std::error_code fault_error(std::error_code generic) noexcept {
+    if (generic == std::errc::connection_refused)
+        return make_error_code(errc::connect_failed);
+    if (generic == std::errc::connection_reset)
+        return make_error_code(errc::connection_lost);
+    return generic;
+}
+
 } // namespace keel::pg

@@ -1,8 +1,9 @@
 // Fault injection through the real driver on the manual clock (issue 25's
 // must-show cases): the seeded rate, no draw when disabled, injected latency
 // cut by the exchange deadline, a hang ended by the total deadline, an
-// injected error with its advised delay, and endpoint, method and statement
-// scoping (the last two through the operation wrappers that forward them).
+// injected error with its advised delay, endpoint, method and statement
+// scoping, and an injected error turned into the operation's own (those
+// through the operation wrappers that forward them).
 #include <keel/circuit_breaker.hpp>
 #include <keel/endpoint.hpp>
 #include <keel/fallback.hpp>
@@ -254,6 +255,84 @@ TEST_F(fault_injection_test, method_and_statement_selectors_match_through_every_
         },
         "all three");
     EXPECT_EQ(plan->injected(fault_kind::error), 5u * 20u);
+}
+
+/// An operation whose wrapper reports a refused connection with a code of
+/// its own, as keel::pg's calls do (pg::errc::connect_failed): here
+/// connect_timeout, whose fault class (timeout) differs from the generic
+/// code's (transient), so that a class taken from the wrong code shows.
+struct translating_op {
+    scripted_op* op;
+    std::error_code fault_error(std::error_code generic) const {
+        return generic == std::errc::connection_refused ? make_error_code(errc::connect_timeout)
+                                                        : generic;
+    }
+    template <class Token>
+    auto operator()(const manual_attempt& attempt, Token&& token) {
+        return (*op)(attempt, std::forward<Token>(token));
+    }
+};
+
+TEST_F(fault_injection_test, an_injected_error_is_the_operations_own_through_every_wrapper) {
+    fault_rule refused = error_rule(1.0, std::make_error_code(std::errc::connection_refused));
+    fault_rule reset = error_rule(1.0, std::make_error_code(std::errc::connection_reset));
+    reset.endpoint = "db2:5432";
+    refused.endpoint = "db1:5432";
+    auto plan = std::make_shared<fault_plan>(std::vector<fault_rule>{refused, reset});
+    manual_pipeline pipeline(context, "orders", policy(plan));
+    scripted_op op(context, {ok(1)});
+    const translating_op translating{&op};
+    const auto unused_fallback = [](const fallback_context&, auto&& token) {
+        return asio::async_initiate<decltype(token), void(std::error_code, int)>(
+            [](auto handler) { std::move(handler)(std::error_code(), -1); }, token);
+    };
+    const auto check = [&](auto wrap, const char* form) {
+        const outcome translated = run_one(pipeline, wrap(translating, "db1:5432"));
+        EXPECT_EQ(translated.done.ec, make_error_code(errc::connect_timeout)) << form;
+        EXPECT_EQ(classify(translated.done.ec), fault_class::timeout) << form;
+        EXPECT_EQ(translated.report.fault, fault_class::timeout) << form;
+        // An error the operation does not translate stays the generic one.
+        const outcome untranslated = run_one(pipeline, wrap(translating, "db2:5432"));
+        EXPECT_EQ(untranslated.done.ec, std::errc::connection_reset) << form;
+        EXPECT_EQ(classify(untranslated.done.ec), fault_class::transient) << form;
+        // An operation that translates nothing gets the generic code.
+        const outcome generic = run_one(pipeline, wrap(std::ref(op), "db1:5432"));
+        EXPECT_EQ(generic.done.ec, std::errc::connection_refused) << form;
+        EXPECT_EQ(classify(generic.done.ec), fault_class::transient) << form;
+    };
+    check([](auto o, const char* name) { return with_endpoint(o, name); }, "with_endpoint");
+    check([](auto o, const char* name) { return with_endpoint(idempotent(o), name); },
+          "idempotent");
+    check(
+        [&](auto o, const char* name) {
+            return with_fallback(with_endpoint(o, name), unused_fallback, fault_set{});
+        },
+        "with_fallback");
+    check(
+        [&](auto o, const char* name) {
+            return with_fallback(with_endpoint(idempotent(o), name), unused_fallback, fault_set{});
+        },
+        "all three");
+    EXPECT_EQ(op.calls(), 0) << "every attempt was injected";
+    EXPECT_EQ(plan->injected(fault_kind::error), 4u * 3u);
+}
+
+TEST_F(fault_injection_test, a_latency_rule_never_asks_for_a_translation) {
+    // Injected latency runs the operation: there is no injected error.
+    struct counting_op : translating_op {
+        int* asked;
+        std::error_code fault_error(std::error_code generic) const {
+            ++*asked;
+            return translating_op::fault_error(generic);
+        }
+    };
+    int asked = 0;
+    scripted_op op(context, {ok(1)});
+    manual_pipeline pipeline(context, "orders", policy(plan_of(always(fault_kind::latency, 10ms))));
+    const outcome o = run_one(pipeline, counting_op{{&op}, &asked});
+    EXPECT_FALSE(o.done.ec);
+    EXPECT_EQ(op.calls(), 1);
+    EXPECT_EQ(asked, 0);
 }
 
 TEST_F(fault_injection_test, an_operation_that_reports_no_method_or_statement_is_never_selected) {

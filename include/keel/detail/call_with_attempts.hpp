@@ -11,6 +11,7 @@
 #include <asio/async_result.hpp>
 
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -34,6 +35,12 @@ struct attempts_on_request {
     }
     std::string_view fault_statement() const noexcept requires names_fault_statement<Request> {
         return fault_statement_of(request);
+    }
+    /// The wrapper's own error for a generic injected one, when its
+    /// initiation translates them.
+    std::error_code
+    fault_error(std::error_code generic) const requires translates_fault_error<Initiation> {
+        return initiation.fault_error(generic);
     }
 
     template <class Token>

@@ -84,7 +84,8 @@ struct delayed_attempt {
 /// Applies `rule` to an attempt. `hooks.complete(ec)` ends the attempt
 /// (posted), `hooks.start()` starts the real operation; `slot` is the
 /// attempt's cancellation slot; the delay's timer runs on `io_executor`, its
-/// expiry on `executor`.
+/// expiry on `executor`. An error rule's error is `hooks.injected_error(ec)`:
+/// the generic one as the operation's wrapper reports it, asked only then.
 template <class Timer, class Attempt, class Executor, class IoExecutor, class Hooks>
 void inject_fault(const fault_rule& rule, const Attempt& attempt, asio::cancellation_slot slot,
                   const Executor& executor, const IoExecutor& io_executor, const Hooks& hooks) {
@@ -93,7 +94,7 @@ void inject_fault(const fault_rule& rule, const Attempt& attempt, asio::cancella
         // As the wrapper advises it (an HTTP 503's Retry-After).
         if (rule.retry_after && attempt.has_feedback())
             attempt.feedback().retry_after(*rule.retry_after);
-        hooks.complete(rule.error);
+        hooks.complete(hooks.injected_error(rule.error));
         return;
     case fault_kind::hang:
         slot.template emplace<hang_canceller<Hooks>>(hang_canceller<Hooks>{hooks});

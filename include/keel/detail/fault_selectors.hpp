@@ -1,11 +1,13 @@
 // What an operation may say about itself for fault rules' `method:` and
-// `statement:` selectors (keel/fault_injection.hpp), kept apart from the
-// rules so that the operation wrappers (keel::idempotent, with_endpoint,
-// with_fallback) can forward them without including the fault engine.
+// `statement:` selectors, and how it turns a generic injected error into its
+// wrapper's own (keel/fault_injection.hpp), kept apart from the rules so that
+// the operation wrappers (keel::idempotent, with_endpoint, with_fallback) can
+// forward them without including the fault engine.
 #pragma once
 
 #include <concepts>
 #include <string_view>
+#include <system_error>
 
 namespace keel::detail {
 
@@ -21,6 +23,16 @@ concept reports_fault_method = requires(const Op& op) {
 template <class Op>
 concept reports_fault_statement = requires(const Op& op) {
     { op.fault_statement() } -> std::convertible_to<std::string_view>;
+};
+
+/// `op.fault_error(ec)`: the error the operation's wrapper reports for a
+/// real failure of the kind the generic injected `ec` names (keel::pg
+/// reports a refused connection as pg::errc::connect_failed, not
+/// ECONNREFUSED); any other error unchanged. Asked only when a rule
+/// injects an error.
+template <class Op>
+concept translates_fault_error = requires(const Op& op, std::error_code ec) {
+    { op.fault_error(ec) } -> std::same_as<std::error_code>;
 };
 
 /// A request type (http::request, pg::statement) that names its method or

@@ -1,28 +1,23 @@
 // Over 400 lines: one driver whose entry points share one lock protocol, best read together.
-// The driver behind pipeline::async_run and async_with_deadline: it executes
-// what the call's state machine (call_machine.hpp) decides -- starting and
-// cancelling attempts, one deadline-queue entry, the completion -- in one
-// allocation per call.
+// The driver behind pipeline::async_run and async_with_deadline: it executes what the call's state
+// machine (call_machine.hpp) decides -- starting and cancelling attempts, one deadline-queue entry,
+// the completion -- in one allocation per call.
 //
-// Threading protocol. Every entry point (an attempt's completion, the
-// deadline's expiry, a posted resumption, the caller's cancellation) feeds
-// the machine under `lock_`, a spinlock held only for that and never while
-// user code runs. Actions are executed outside the lock; while one is
-// executed for an attempt slot the slot is busy, and a completion of that
-// slot arriving meanwhile (inline, or from another thread) is parked and fed
-// by the executing thread when it returns. So the machine sees one event at a
-// time, a cancellation is never emitted into an attempt that is not yet
-// started or already replaced, and an executor that does not serialise
-// (use_future's system executor, a bare thread pool) works. The caller's
-// handler never runs inside async_run or inside the caller's own
-// cancellation: those entry points post the completion instead.
+// Threading protocol. Every entry point (an attempt's completion, the deadline's expiry, a posted
+// resumption, the caller's cancellation) feeds the machine under `lock_`, a spinlock held only for
+// that and never while user code runs. Actions are executed outside the lock; while one is executed
+// for an attempt slot the slot is busy, and a completion of that slot arriving meanwhile (inline,
+// or from another thread) is parked and fed by the executing thread when it returns. So the machine
+// sees one event at a time, a cancellation is never emitted into an attempt that is not yet started
+// or already replaced, and an executor that does not serialise (use_future's system executor, a
+// bare thread pool) works. The caller's handler never runs inside async_run or inside the caller's
+// own cancellation: those entry points post the completion instead.
 //
-// Ownership: `refs_` counts the attempt handlers, a queued deadline entry
-// (and the expiry it turns into), posted resumptions and the slots waiting
-// for admission (their strategy may still call them); the last one frees the
-// state, in the common case before the user's handler is invoked. A waiter
-// still queued when its context is destroyed keeps the state alive: a
-// strategy withdraws its waiters when it shuts down.
+// Ownership: `refs_` counts the attempt handlers, a queued deadline entry (and the expiry it turns
+// into), posted resumptions and the slots waiting for admission (their strategy may still call
+// them); the last one frees the state, in the common case before the user's handler is invoked. A
+// waiter still queued when its context is destroyed keeps the state alive: a strategy withdraws its
+// waiters when it shuts down.
 #pragma once
 
 #include <keel/detail/block_cache.hpp>
@@ -454,6 +449,9 @@ private:
         }
         void start() const {
             self->op_(self->machine_.attempt(slot), delayed_attempt_handler(self, slot));
+        }
+        std::error_code injected_error(std::error_code generic) const {
+            return injected_error_of(self->op_, generic);
         }
     };
 

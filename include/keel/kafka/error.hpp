@@ -31,6 +31,15 @@ std::error_code make_error_code(int code) noexcept;
 /// harmless.
 void register_fault_errors();
 
+/// What a produce reports for the real failure a generic injected error
+/// names (keel/fault_injection.hpp): librdkafka reconnects to a broker that
+/// refuses or resets the connection on its own, and re-sends; a message
+/// whose broker stays out of reach fails only with _MSG_TIMED_OUT (class
+/// timeout) once message.timeout.ms has passed. So connection_refused and
+/// connection_reset are _MSG_TIMED_OUT (at once, not after the delivery
+/// timeout); any other error unchanged. producer::async_call applies it.
+std::error_code fault_error(std::error_code generic) noexcept;
+
 /// Whether `ec` is librdkafka's _FATAL: the client instance that reported it
 /// can do nothing more. keel's producer rebuilds itself when it sees one.
 bool is_fatal(const std::error_code& ec) noexcept;

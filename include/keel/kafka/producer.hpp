@@ -156,11 +156,8 @@ public:
         // call completes. It declares no idempotent(): a produce is never
         // hedged (two at once would append the message twice).
         return pipeline.template async_run<void(std::error_code, delivery)>(
-            [this, topic = std::move(topic), key = std::move(key), value = std::move(value),
-             headers = std::move(headers)](const auto&, auto&& attempt_token) {
-                return async_produce(topic, key, value, headers,
-                                     std::forward<decltype(attempt_token)>(attempt_token));
-            },
+            produce_attempts{this, std::move(topic), std::move(key), std::move(value),
+                             std::move(headers)},
             std::forward<Token>(token));
     }
 
@@ -206,6 +203,24 @@ public:
     std::size_t rebuilds() const noexcept;
 
 private:
+    /// async_call's attempts: each produces the message the call keeps.
+    struct produce_attempts {
+        producer* self;
+        std::string topic;
+        std::string key;
+        std::string value;
+        header_list headers;
+
+        /// A generic injected error as a produce reports that failure.
+        std::error_code fault_error(std::error_code generic) const {
+            return kafka::fault_error(generic);
+        }
+        template <class Attempt, class Token>
+        auto operator()(const Attempt&, Token&& token) const {
+            return self->async_produce(topic, key, value, headers, std::forward<Token>(token));
+        }
+    };
+
     struct initiate_produce : initiation<producer> {
         template <class Handler>
         void operator()(Handler&& handler, const detail::produce_args& args) const {

@@ -68,6 +68,14 @@ std::string sqlstate_text(const std::error_code& ec);
 /// harmless.
 void register_fault_errors();
 
+/// What keel::pg reports for the real failure a generic injected error
+/// names (keel/fault_injection.hpp): connection_refused is connect_failed
+/// (libpq's refused connect carries no SQLSTATE), connection_reset is
+/// connection_lost (a connection broken under a statement); any other error
+/// unchanged. pool::async_call and async_transaction apply it to the faults
+/// injected into their attempts.
+std::error_code fault_error(std::error_code generic) noexcept;
+
 } // namespace keel::pg
 
 template <>

@@ -214,29 +214,46 @@ public:
         static_assert(
             std::is_same_v<typename std::remove_cvref_t<Pipeline>::attempt_type, keel::attempt>,
             "keel::pg runs on the steady clock: use a pipeline with a steady_timer");
-        auto attempts = [this, body = std::move(body), level](const keel::attempt& a,
-                                                              auto&& attempt_token) {
-            return asio::async_initiate<decltype(attempt_token), void(std::error_code)>(
-                [this, &body, level, &a](auto handler) {
-                    keel::detail::initiate_call<keel::detail::completion, std::error_code>(
-                        std::move(handler), executor_, [&](auto done) {
-                            return detail::make_transaction(impl_, &body, level, &a,
-                                                            std::move(done));
-                        });
-                },
-                attempt_token);
-        };
         // Reports the pool's endpoint, as async_call does. Says nothing of
         // idempotence: a transaction is never hedged (two at once could both
         // commit), whatever its statements.
         return pipeline.template async_run<void(std::error_code)>(
-            keel::with_endpoint_t<decltype(attempts), std::string_view>{std::move(attempts),
-                                                                        endpoint()},
+            keel::with_endpoint_t<transaction_attempts, std::string_view>{
+                transaction_attempts{this, std::move(body), level}, endpoint()},
             std::forward<Token>(token));
     }
 
 private:
+    /// async_transaction's attempts: each runs the body in a transaction of
+    /// its own.
+    struct transaction_attempts {
+        pool* self;
+        transaction_function body;
+        isolation level;
+
+        /// A generic injected error as keel::pg reports that failure.
+        std::error_code fault_error(std::error_code generic) const {
+            return pg::fault_error(generic);
+        }
+        template <class Token>
+        auto operator()(const keel::attempt& a, Token&& token) const {
+            return asio::async_initiate<Token, void(std::error_code)>(
+                [this, &a](auto handler) {
+                    keel::detail::initiate_call<keel::detail::completion, std::error_code>(
+                        std::move(handler), self->executor_, [&](auto done) {
+                            return detail::make_transaction(self->impl_, &body, level, &a,
+                                                            std::move(done));
+                        });
+                },
+                token);
+        }
+    };
+
     struct initiate_query : initiation<pool> {
+        /// A generic injected error as keel::pg reports that failure.
+        std::error_code fault_error(std::error_code generic) const {
+            return pg::fault_error(generic);
+        }
         /// async_query's: a statement of its own.
         template <class Handler>
         void operator()(Handler&& handler, statement s, const query_options& options) const {

@@ -1,4 +1,5 @@
 // keel::kafka::producer against librdkafka's mock cluster.
+#include <keel/fault_injection.hpp>
 #include <keel/kafka/producer.hpp>
 #include <keel/pipeline.hpp>
 #include <keel/reporting_pipeline.hpp>
@@ -16,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -216,6 +218,25 @@ TEST(kafka_producer, all_brokers_down_past_the_delivery_deadline_times_out) {
     ASSERT_TRUE(run_until(context, [&] { return result.has_value(); }));
     EXPECT_EQ(*result, kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT));
     EXPECT_EQ(keel::classify(*result), keel::fault_class::timeout);
+
+    // An injected connection_refused ends a produce as this real outage does.
+    const std::error_code real = *result;
+    keel::enable_fault_injection(true);
+    keel::fault_rule refused;
+    refused.rate = 1.0;
+    std::string why;
+    refused.error = *keel::fault_error_from_name("connection_refused", why);
+    keel::pipeline_policy injecting = quick_retries(2);
+    injecting.faults = std::make_shared<keel::fault_plan>(std::vector<keel::fault_rule>{refused});
+    keel::pipeline injected(context, "events-injected", injecting);
+    result.reset();
+    producer.async_call(injected, "t", "k", "v", {},
+                        [&](std::error_code ec, kk::delivery) { result = ec; });
+    ASSERT_TRUE(run_until(context, [&] { return result.has_value(); }));
+    keel::enable_fault_injection(false);
+    EXPECT_EQ(*result, real);
+    EXPECT_EQ(keel::classify(*result), keel::classify(real));
+    EXPECT_EQ(injecting.faults->injected(keel::fault_kind::error), 2u);
 
     // Through a report: the attempts and why the call gave up.
     result.reset();

@@ -1,7 +1,9 @@
 // keel::kafka's error codes without a broker: librdkafka's codes are
-// classified as the pipeline needs them, and fatal ones are told apart.
+// classified as the pipeline needs them, fatal ones are told apart, and the
+// generic injected errors become what a produce sees.
 #include <keel/error.hpp>
 #include <keel/fault.hpp>
+#include <keel/fault_injection.hpp>
 #include <keel/kafka/error.hpp>
 
 #include <gtest/gtest.h>
@@ -37,6 +39,21 @@ TEST(kafka_errors, classifies_librdkafka_codes) {
                   .message()
                   .find("MSG_SIZE_TOO_LARGE"),
               std::string::npos);
+}
+
+TEST(kafka_errors, a_refused_or_reset_broker_is_the_delivery_timeout_a_produce_sees) {
+    // librdkafka reconnects on its own; a produce learns of an unreachable
+    // broker only as _MSG_TIMED_OUT.
+    std::string why;
+    const auto refused = keel::fault_error_from_name("connection_refused", why);
+    const auto reset = keel::fault_error_from_name("connection_reset", why);
+    ASSERT_TRUE(refused && reset) << why;
+    const std::error_code timed_out = kk::make_error_code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    EXPECT_EQ(kk::fault_error(*refused), timed_out);
+    EXPECT_EQ(kk::fault_error(*reset), timed_out);
+    EXPECT_EQ(keel::classify(kk::fault_error(*refused)), keel::fault_class::timeout);
+    const std::error_code leader = kk::make_error_code(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    EXPECT_EQ(kk::fault_error(leader), leader);
 }
 
 } // namespace

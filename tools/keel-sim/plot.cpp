@@ -530,7 +530,10 @@ std::string render_svg(const plot_data& data) {
     draw_calls(body, scaled);
     draw_attempts(body, scaled);
     draw_bin_tooltips(body, scaled);
-    double bottom = std::max(draw_bands(body, scaled, rows), draw_legend(body, rows));
+    // Two statements: both append to body, and the order of a call's
+    // arguments is unspecified (g++ and clang drew these two in turn).
+    const double legend_bottom = draw_legend(body, rows);
+    double bottom = std::max(draw_bands(body, scaled, rows), legend_bottom);
     if (!data.concurrency.empty())
         bottom = draw_concurrency(body, scaled, data, bottom + 12);
     const std::string height = px(std::ceil(bottom + 12));

@@ -91,8 +91,8 @@ TEST(rate_settings, the_burst_defaults_to_one_second_of_rate) {
     EXPECT_EQ(s.burst_tokens(), 50);
     s.rate = *parse_rate("1/h").rate;
     EXPECT_EQ(s.burst_tokens(), 1) << "at least one token";
-    EXPECT_EQ(token_rate(10, 1s).interval(), 100ms);
-    EXPECT_EQ(token_rate(3, 1s).interval(), 333'333'334ns) << "rounded up: never faster";
+    EXPECT_EQ((token_rate{10, 1s}.interval()), 100ms);
+    EXPECT_EQ((token_rate{3, 1s}.interval()), 333'333'334ns) << "rounded up: never faster";
 }
 
 TEST(rate_settings, impossible_values_are_refused_by_name) {

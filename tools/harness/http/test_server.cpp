@@ -48,10 +48,13 @@ bool iequals(std::string_view a, std::string_view b) {
     return std::ranges::equal(a, b, [](char x, char y) { return lower_char(x) == lower_char(y); });
 }
 
+// std::search, not std::ranges::search: clang 14 (the sanitizer builds)
+// cannot instantiate libstdc++ 12's ranges::subrange.
 bool icontains(std::string_view haystack, std::string_view needle) {
-    return !std::ranges::search(haystack, needle, [](char x, char y) {
-                return lower_char(x) == lower_char(y);
-            }).empty();
+    return !needle.empty() && std::search(haystack.begin(), haystack.end(), needle.begin(),
+                                          needle.end(), [](char x, char y) {
+                                              return lower_char(x) == lower_char(y);
+                                          }) != haystack.end();
 }
 
 std::string_view trim(std::string_view s) {

@@ -172,16 +172,21 @@ TEST_F(pg_fault_injection, an_injected_57P03_ends_a_call_as_a_real_one_does) {
     cluster stopping;
     session keeps_it_up(stopping.dsn());
     ::kill(stopping.pid(), SIGTERM);
-    for (;;) {
+    // The postmaster acts on SIGTERM within milliseconds; 2,000 polls (10 s)
+    // only bound a server that never starts its shutdown.
+    bool refusing = false;
+    for (int poll = 0; poll < 2000 && !refusing; ++poll) {
         try {
             session probe(stopping.dsn());
         } catch (const std::runtime_error& refused) {
             ASSERT_NE(std::string(refused.what()).find("shutting down"), std::string::npos)
                 << refused.what();
+            refusing = true;
             break;
         }
         std::this_thread::sleep_for(5ms);
     }
+    ASSERT_TRUE(refusing) << "the server kept accepting connections 10 s after SIGTERM";
     const seen real = call_through_breaker(make_pool(1, stopping.dsn()), nullptr);
 
     const seen injected = call_through_breaker(make_pool(1), always("pg_57P03"));

@@ -531,7 +531,7 @@ std::string render_svg(const plot_data& data) {
     draw_attempts(body, scaled);
     draw_bin_tooltips(body, scaled);
     // Two statements: both append to body, and the order of a call's
-    // arguments is unspecified (g++ and clang drew these two in turn).
+    // arguments is unspecified (g++ and clang appended them in opposite orders).
     const double legend_bottom = draw_legend(body, rows);
     double bottom = std::max(draw_bands(body, scaled, rows), legend_bottom);
     if (!data.concurrency.empty())

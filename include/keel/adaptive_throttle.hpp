@@ -12,6 +12,7 @@
 // seeded stream, the same refusals for the same seed and the same calls.
 #pragma once
 
+#include <keel/detail/floor_divider.hpp>
 #include <keel/detail/spinlock.hpp>
 #include <keel/fault.hpp>
 #include <keel/strategy.hpp>
@@ -92,7 +93,7 @@ private:
     void advance(clock_ticks now) noexcept;
 
     const adaptive_throttle_settings settings_;
-    const std::int64_t bucket_width_;
+    const detail::floor_divider bucket_width_; ///< ns; divides a time into its bucket
     detail::spinlock lock_;
     std::array<counts, buckets> ring_{};
     counts total_;

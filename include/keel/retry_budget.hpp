@@ -13,6 +13,7 @@
 // allocation after construction.
 #pragma once
 
+#include <keel/detail/floor_divider.hpp>
 #include <keel/detail/spinlock.hpp>
 #include <keel/strategy.hpp>
 
@@ -97,7 +98,7 @@ private:
 
     const retry_budget_settings settings_;
     // ratio
-    const std::int64_t bucket_width_; ///< ns
+    const detail::floor_divider bucket_width_; ///< ns; divides a time into its bucket
     const std::int64_t deposit_milli_;
     const std::int64_t reserve_milli_;
     std::unique_ptr<tagged[]> calls_;

@@ -19,11 +19,6 @@ std::size_t slot_of(std::int64_t bucket) noexcept {
     return static_cast<std::size_t>(r < 0 ? r + adaptive_throttle::buckets : r);
 }
 
-std::int64_t bucket_of(clock_ticks now, std::int64_t width) noexcept {
-    const std::int64_t t = now.count();
-    return t >= 0 ? t / width : -((-t - 1) / width) - 1;
-}
-
 } // namespace
 
 void validate(const adaptive_throttle_settings& s) {
@@ -51,7 +46,7 @@ adaptive_throttle::adaptive_throttle(const adaptive_throttle_settings& settings)
       head_(std::numeric_limits<std::int64_t>::min()), random_state_(settings.seed) {}
 
 void adaptive_throttle::advance(clock_ticks now) noexcept {
-    const std::int64_t bucket = bucket_of(now, bucket_width_);
+    const std::int64_t bucket = bucket_width_.floor(now.count());
     if (head_ != std::numeric_limits<std::int64_t>::min() && bucket <= head_)
         return; // the same bucket, or another pipeline's clock a little behind
     if (head_ == std::numeric_limits<std::int64_t>::min() || bucket - head_ >= buckets) {

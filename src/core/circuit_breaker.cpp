@@ -1,9 +1,11 @@
 // Over 400 lines: the windows, transitions and cheap paths of one state machine, read together.
 #include <keel/circuit_breaker.hpp>
+#include <keel/detail/floor_divider.hpp>
 #include <keel/error.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -37,14 +39,17 @@ struct circuit_breaker::window {
         int failures = 0;
         int slow = 0;
     };
+    /// No bucket's index (a time before the epoch has a negative one).
+    static constexpr std::int64_t unused = std::numeric_limits<std::int64_t>::min();
     struct bucket {
-        std::int64_t index = -1; ///< which bucket width of time it counts
+        std::int64_t index = unused; ///< which bucket width of time it counts
         counts c;
     };
 
     explicit window(const circuit_breaker_settings& s)
         : by_time(s.window == circuit_breaker_settings::window_kind::time),
-          width(by_time ? std::max<std::int64_t>(1, s.window_time.count() / s.buckets) : 0),
+          width(by_time ? std::max<std::int64_t>(1, s.window_time.count() / s.buckets) : 1),
+          bucket_count(by_time ? s.buckets : 1),
           ring(by_time ? 0 : static_cast<std::size_t>(s.window_size)),
           buckets(by_time ? static_cast<std::size_t>(s.buckets) : 0) {}
 
@@ -82,9 +87,8 @@ struct circuit_breaker::window {
 
     void add_by_time(clock_ticks now, bool failure, bool slow) {
         expire(now);
-        const std::int64_t index = now.count() / width;
-        bucket& b =
-            buckets[static_cast<std::size_t>(index % static_cast<std::int64_t>(buckets.size()))];
+        const std::int64_t index = width.floor(now.count());
+        bucket& b = buckets[static_cast<std::size_t>(bucket_count.modulo(index))];
         if (b.index != index)
             b = bucket{index, {}};
         ++b.c.recorded;
@@ -99,9 +103,9 @@ struct circuit_breaker::window {
     void expire(clock_ticks now) {
         if (!by_time)
             return;
-        const std::int64_t oldest = now.count() / width - static_cast<std::int64_t>(buckets.size());
+        const std::int64_t oldest = width.floor(now.count()) - bucket_count.divisor();
         for (bucket& b : buckets) {
-            if (b.index >= 0 && b.index <= oldest) {
+            if (b.index != unused && b.index <= oldest) {
                 total.recorded -= b.c.recorded;
                 total.failures -= b.c.failures;
                 total.slow -= b.c.slow;
@@ -118,8 +122,10 @@ struct circuit_breaker::window {
     }
 
     bool by_time;
-    std::int64_t width;
-    std::vector<slot> ring; ///< a combination of slot's bits
+    // Time windows, on every attempt's end: no hardware divide.
+    detail::floor_divider width;        ///< ns per bucket
+    detail::floor_divider bucket_count; ///< a bucket's index -> its slot
+    std::vector<slot> ring;             ///< a combination of slot's bits
     std::size_t next = 0;
     std::vector<bucket> buckets;
     counts total;

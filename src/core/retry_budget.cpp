@@ -81,8 +81,7 @@ retry_budget::retry_budget(const retry_budget_settings& settings)
 }
 
 inline std::int64_t retry_budget::bucket_of(clock_ticks now) const noexcept {
-    const std::int64_t t = now.count();
-    return t >= 0 ? t / bucket_width_ : -((-t - 1) / bucket_width_) - 1;
+    return bucket_width_.floor(now.count());
 }
 
 inline void retry_budget::add(tagged& slot, std::int64_t bucket) noexcept {

@@ -74,15 +74,15 @@ TEST(floor_divider, agrees_with_the_hardware_division_at_the_edges) {
 }
 
 TEST(floor_divider, agrees_with_the_hardware_division_on_random_values) {
-    std::mt19937_64 random(20261208);
+    std::mt19937_64 engine(20261208);
     std::uniform_int_distribution<std::int64_t> any;
     for (int i = 0; i < 200'000; ++i) {
-        std::int64_t d = any(random);
+        std::int64_t d = any(engine);
         d = d < 0 ? -(d + 1) : d;
-        d >>= random() % 63; // divisors of every magnitude
+        d >>= engine() % 63; // divisors of every magnitude
         if (d == 0)
             d = 1;
-        const std::int64_t t = any(random) >> (random() % 64);
+        const std::int64_t t = any(engine) >> (engine() % 64);
         const floor_divider divide(d);
         ASSERT_EQ(divide.floor(t), reference_floor(t, d)) << t << " / " << d;
     }

@@ -14,6 +14,7 @@
 //   BM_keel_pipeline_chain(_paired)     the strategy seams, nothing configured
 //   BM_keel_pipeline_breaker(_paired)   through a closed circuit breaker
 //   BM_keel_breaker_rejects             refused by an open breaker
+//   BM_keel_breaker_rejects_paired      the same against BM_bare_op, in alternating batches
 //   BM_keel_pipeline_bulkhead(_paired)  through a bulkhead that never fills
 //   BM_keel_bulkhead_contended          two threads, one shared bulkhead
 //   BM_keel_pipeline_rate_limit(_paired) through a token bucket that never runs dry
@@ -415,23 +416,22 @@ struct as_idempotent {
     }
 };
 
-/// An added cost measured in pairs: batches of calls through a plain
-/// pipeline and through another one, alternating (the order flips each
-/// pair) inside one run(). Both batches of a pair see the same machine, so
-/// the per-pair difference is robust to what moves the separate medians of
-/// two benchmarks on a shared VM (their spread there is +-20%, more than the
+/// An added cost measured in pairs: batches of calls of two kinds (side 0,
+/// the baseline, and side 1), alternating (the order flips each pair) inside
+/// one run(). Both batches of a pair see the same machine, so the per-pair
+/// difference is robust to what moves the separate medians of two
+/// benchmarks on a shared VM (their spread there is +-20%, more than the
 /// effects measured). Reports `added_ns` (median per-call difference over
-/// the pairs), and the medians of each side, `base_ns` and `<other>_ns`.
-template <class Other, class Wrap = as_is>
-class paired_driver {
+/// the pairs), `ratio` (median per-pair side 1 / side 0), and the medians of
+/// each side, `base_ns` and `<other>_ns`. `Derived::call(side)` starts one
+/// call whose completion calls next() (or fail()).
+template <class Derived>
+class paired_batches {
 public:
     static constexpr int batch = 256;
 
-    paired_driver(benchmark::State& state, asio::io_context& context, keel::pipeline& base,
-                  Other& other, std::string other_counter)
-        : state_(state), context_(context), base_(base), metered_(other),
-          other_counter_(std::move(other_counter)), op_(post_value_factory(context)),
-          other_op_(Wrap{}(op_)) {
+    paired_batches(benchmark::State& state, asio::io_context& context, std::string other_counter)
+        : state_(state), context_(context), other_counter_(std::move(other_counter)) {
         samples_.reserve(max_samples);
     }
 
@@ -481,7 +481,7 @@ private:
     static constexpr std::size_t max_samples = 1 << 16;
     struct sample {
         double base;
-        double metrics;
+        double other;
     };
 
     void start_pair() {
@@ -495,12 +495,7 @@ private:
         batch_start_ = std::chrono::steady_clock::now();
         call();
     }
-    void call() {
-        if (side_ == 0)
-            base_.async_run(op_, on_value<paired_driver>{this});
-        else
-            metered_.async_run(other_op_, on_value<paired_driver>{this});
-    }
+    void call() { static_cast<Derived*>(this)->call(side_); }
 
     static double median(std::vector<double> v) {
         if (v.empty())
@@ -510,25 +505,23 @@ private:
     }
 
     void report() {
-        std::vector<double> added, base, metrics;
+        std::vector<double> added, ratio, base, other;
         for (const sample& s : samples_) {
-            added.push_back(s.metrics - s.base);
+            added.push_back(s.other - s.base);
+            ratio.push_back(s.other / s.base);
             base.push_back(s.base);
-            metrics.push_back(s.metrics);
+            other.push_back(s.other);
         }
         state_.counters["added_ns"] = median(added);
+        state_.counters["ratio"] = median(ratio);
         state_.counters["base_ns"] = median(base);
-        state_.counters[other_counter_] = median(metrics);
+        state_.counters[other_counter_] = median(other);
         state_.counters["pairs"] = static_cast<double>(samples_.size());
     }
 
     benchmark::State& state_;
     asio::io_context& context_;
-    keel::pipeline& base_;
-    Other& metered_;
     std::string other_counter_;
-    decltype(post_value_factory(std::declval<asio::io_context&>())) op_;
-    decltype(Wrap{}(op_)) other_op_;
     std::vector<sample> samples_;
     int warmup_pairs_ = 4;
     int first_ = 1;
@@ -540,6 +533,30 @@ private:
     bool timing_ = false;
     std::optional<benchmark::State::StateIterator> it_;
     std::optional<benchmark::State::StateIterator> end_;
+};
+
+/// Pairs of batches through a plain pipeline (side 0) and through another
+/// one (side 1), the operation wrapped by `Wrap` on side 1.
+template <class Other, class Wrap = as_is>
+class paired_driver : public paired_batches<paired_driver<Other, Wrap>> {
+public:
+    paired_driver(benchmark::State& state, asio::io_context& context, keel::pipeline& base,
+                  Other& other, std::string other_counter)
+        : paired_batches<paired_driver>(state, context, std::move(other_counter)), base_(base),
+          metered_(other), op_(post_value_factory(context)), other_op_(Wrap{}(op_)) {}
+
+    void call(int side) {
+        if (side == 0)
+            base_.async_run(op_, on_value<paired_driver>{this});
+        else
+            metered_.async_run(other_op_, on_value<paired_driver>{this});
+    }
+
+private:
+    keel::pipeline& base_;
+    Other& metered_;
+    decltype(post_value_factory(std::declval<asio::io_context&>())) op_;
+    decltype(Wrap{}(op_)) other_op_;
 };
 
 /// BM_keel_pipeline on a pipeline with every strategy seam (a
@@ -739,6 +756,39 @@ void BM_keel_breaker_rejects(benchmark::State& state) {
     drive(state, context, [&pipeline, &op](auto& driver) {
         pipeline.async_run(op, on_refusal<std::remove_reference_t<decltype(driver)>>{&driver});
     });
+}
+
+/// A refused call against the bare operation, paired (see paired_batches):
+/// the target is `ratio` <= 1.0. Both sides post one completion to the same
+/// io_context, so the pair compares what each adds to that post.
+class paired_refusal_driver : public paired_batches<paired_refusal_driver> {
+public:
+    paired_refusal_driver(benchmark::State& state, asio::io_context& context,
+                          chain_pipeline& refusing)
+        : paired_batches(state, context, "rejects_ns"), context_(context), refusing_(refusing),
+          op_(post_value_factory(context)) {}
+
+    void call(int side) {
+        if (side == 0)
+            async_post_value(context_, on_value<paired_refusal_driver>{this});
+        else
+            refusing_.async_run(op_, on_refusal<paired_refusal_driver>{this});
+    }
+
+private:
+    asio::io_context& context_;
+    chain_pipeline& refusing_;
+    decltype(post_value_factory(std::declval<asio::io_context&>())) op_;
+};
+
+void BM_keel_breaker_rejects_paired(benchmark::State& state) {
+    bench_context bench;
+    asio::io_context& context = bench.context;
+    auto breaker = std::make_shared<keel::circuit_breaker>(keel::circuit_breaker_settings{});
+    breaker->isolate(keel::clock_ticks(0));
+    chain_pipeline pipeline(context, "bench", breaker_policy(breaker));
+    paired_refusal_driver driver(state, context, pipeline);
+    driver.run();
 }
 
 /// Diagnostic: BM_keel_pipeline_breaker with `scope: endpoint` -- a closed,
@@ -1069,6 +1119,7 @@ BENCHMARK(BM_keel_pipeline_faults_off_paired);
 BENCHMARK(BM_keel_pipeline_fallback)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_fallback_paired);
 BENCHMARK(BM_keel_breaker_rejects)->Apply(configure);
+BENCHMARK(BM_keel_breaker_rejects_paired);
 BENCHMARK(BM_keel_pipeline_bulkhead)->Apply(configure);
 BENCHMARK(BM_keel_pipeline_bulkhead_paired);
 BENCHMARK(BM_keel_bulkhead_contended)->Threads(2)->UseRealTime();

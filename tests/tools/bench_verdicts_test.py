@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The PASS/FAIL logic of bench/peers/compare.py and bench/fixed_figures.py on
-tiny made-up runs: no benchmark is run."""
+"""The PASS/FAIL logic of bench/compare.py, bench/peers/compare.py and
+bench/fixed_figures.py on tiny made-up runs: no benchmark is run."""
 
 import contextlib
 import importlib.util
@@ -24,6 +24,7 @@ def load(name, path):
 
 
 peers = load("peers_compare", "bench/peers/compare.py")
+core = load("core_compare", "bench/compare.py")
 fixed_figures = load("fixed_figures", "bench/fixed_figures.py")
 
 
@@ -109,6 +110,51 @@ class PeersTargets(unittest.TestCase):
             self.assertIn("FAIL     keel chain added", printed.getvalue())
             self.assertEqual(json.loads(out.read_text())["figures"]["keel/chain"]["added_ns"],
                              801)
+
+
+def core_medians(**figures):
+    """load()'s medians of one keel_bench_core run: times in ns by benchmark,
+    or {counter: value} for a paired benchmark."""
+    out = {}
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            out[name] = dict(value, time_ns=1.0, cpu_ns=1.0)
+        else:
+            out[name] = {"time_ns": value, "cpu_ns": value}
+    return out
+
+
+class CoreTargets(unittest.TestCase):
+    def target(self, runs, what):
+        (found,) = [t for t in core.time_targets(runs) if t["what"] == what]
+        return found
+
+    def test_a_paired_target_is_decided_on_the_median_over_processes(self):
+        runs = [core_medians(BM_keel_pipeline_bulkhead_paired={"added_ns": v})
+                for v in (-5.0, 37.0, 16.0, 18.0, 21.0)]
+        t = self.target(runs, "BM_keel_pipeline_bulkhead - BM_keel_pipeline")
+        self.assertEqual(t["values"], [-5.0, 37.0, 16.0, 18.0, 21.0])
+        self.assertEqual(t["value"], 18.0)
+        self.assertLessEqual(t["value"], t["limit"])
+
+    def test_the_refusal_is_judged_on_the_paired_ratio(self):
+        runs = [core_medians(BM_bare_op=1000.0, BM_keel_breaker_rejects=900.0,
+                             BM_keel_breaker_rejects_paired={"ratio": 1.06})]
+        t = self.target(runs, "BM_keel_breaker_rejects / BM_bare_op")
+        self.assertEqual(t["value"], 1.06)
+        self.assertGreater(t["value"], t["limit"])  # the separate medians' 0.9 does not decide
+
+    def test_added_cost_ratio_subtracts_the_bare_operation_in_each_run(self):
+        runs = [core_medians(BM_bare_op=1000.0, BM_keel_pipeline=1100.0, BM_naive_timeout=1500.0),
+                core_medians(BM_bare_op=1200.0, BM_keel_pipeline=1500.0, BM_naive_timeout=2200.0)]
+        t = self.target(runs, "(BM_keel_pipeline - BM_bare_op) / (BM_naive_timeout - BM_bare_op)")
+        self.assertEqual(t["values"], [0.2, 0.3])
+        self.assertAlmostEqual(t["value"], 0.25)
+
+    def test_a_run_without_the_benchmarks_is_missing(self):
+        t = self.target([core_medians(BM_bare_op=1000.0)],
+                        "BM_keel_pipeline_breaker - BM_keel_pipeline")
+        self.assertIsNone(t["value"])
 
 
 STRACE = """\

@@ -239,19 +239,24 @@ private:
                                                         std::forward<Op>(op), params, first_ticket);
                         return;
                     }
-                    // Only an operation that says it is idempotent is hedged;
-                    // one that cannot say never builds the parallel engine,
-                    // the largest of the four in code and compile time.
-                    if constexpr (declares_idempotence<std::decay_t<Op>>) {
-                        if (policy.engine == engine_kind::parallel && op.idempotent()) {
-                            start<strategy_chain>(std::forward<Handler>(handler),
-                                                  std::forward<Op>(op), params, first_ticket);
-                            return;
+                    // gated: below, the engine without seams, which asks the gate.
+                    if (policy.engine != engine_kind::gated) {
+                        // Only an operation that says it is idempotent is
+                        // hedged; one that cannot say never builds the
+                        // parallel engine, the largest of the four in code
+                        // and compile time.
+                        if constexpr (declares_idempotence<std::decay_t<Op>>) {
+                            if (policy.engine == engine_kind::parallel && op.idempotent()) {
+                                start<strategy_chain>(std::forward<Handler>(handler),
+                                                      std::forward<Op>(op), params, first_ticket);
+                                return;
+                            }
                         }
+                        start<detail::serial_strategies>(std::forward<Handler>(handler),
+                                                         std::forward<Op>(op), params,
+                                                         first_ticket);
+                        return;
                     }
-                    start<detail::serial_strategies>(std::forward<Handler>(handler),
-                                                     std::forward<Op>(op), params, first_ticket);
-                    return;
                 }
             }
             start<no_strategies>(std::forward<Handler>(handler), std::forward<Op>(op), params);
@@ -318,14 +323,17 @@ private:
                 engine = chain->empty()                         ? engine_kind::plain
                          : chain->parallel                      ? engine_kind::parallel
                          : detail::has_single_admission(*chain) ? engine_kind::single
+                         : detail::has_gate_only(*chain)        ? engine_kind::gated
                                                                 : engine_kind::serial;
                 breaker_first = detail::ask_breaker_first(*chain);
             }
         }
-        /// plain: nothing configured, the engine without seams; single: one
-        /// admission strategy and no other seam; serial: the seams with one
-        /// attempt slot; parallel: with parallel attempts.
-        enum class engine_kind : std::uint8_t { plain, single, serial, parallel };
+        /// plain: nothing configured, the engine without seams; gated: that
+        /// engine with a quiet retry gate (the default retry budget) and
+        /// nothing else; single: one admission strategy, perhaps a quiet
+        /// gate, no other seam; serial: the seams with one attempt slot;
+        /// parallel: with parallel attempts.
+        enum class engine_kind : std::uint8_t { plain, gated, single, serial, parallel };
         engine_kind engine = engine_kind::plain;
         bool breaker_first = false; ///< detail::ask_breaker_first
     };

@@ -369,20 +369,36 @@ struct serial_strategies {
 };
 
 /// The engine of a chain with exactly one admission strategy (breaker, rate
-/// limiter or bulkhead) and no retry gate, listener or parallel attempts: a
-/// strategy configured in code alone, or a dependency with `retry_budget:
-/// off` or one attempt (a budget, on by default, is a gate). The machine asks that one strategy
-/// without walking the chain's stages, gate and listener at every attempt.
+/// limiter or bulkhead), no listener or parallel attempts, and no retry gate
+/// or a quiet one (quiet_gate: the default retry budget). The machine asks
+/// that one strategy without walking the chain's stages and listener at
+/// every attempt.
 struct single_admission {
     static constexpr int max_in_flight = 1;
     static constexpr bool enabled = true;
 };
 
+/// Whether `chain` has no gate, or one that hears only call starts and
+/// retries (admit_call, may_retry): a retry budget of the ratio kind, on by
+/// default for every dependency. The plain and single engines take such a
+/// gate, so the default budget costs a call its deposit, not the serial
+/// engine's walk of every seam.
+inline bool quiet_gate(const strategy_chain& chain) noexcept {
+    return !chain.gate || (!chain.gate->hears_attempts() && !chain.gate->hears_call_ends());
+}
+
 /// Whether `chain` runs on single_admission.
 inline bool has_single_admission(const strategy_chain& chain) noexcept {
     const int stages =
         (chain.breaker ? 1 : 0) + (chain.rate_limiter ? 1 : 0) + (chain.bulkhead ? 1 : 0);
-    return stages == 1 && !chain.gate && !chain.listener && !chain.parallel;
+    return stages == 1 && quiet_gate(chain) && !chain.listener && !chain.parallel;
+}
+
+/// Whether `chain` holds a quiet gate and nothing else: it runs on the plain
+/// engine, which asks the gate at the call's start and before each retry.
+inline bool has_gate_only(const strategy_chain& chain) noexcept {
+    return chain.gate && quiet_gate(chain) && !chain.breaker && !chain.rate_limiter &&
+           !chain.bulkhead && !chain.listener && !chain.parallel;
 }
 } // namespace detail
 

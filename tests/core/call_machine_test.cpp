@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace keel::test {
@@ -442,6 +443,12 @@ struct test_gate final : retry_gate {
     }
 };
 
+/// test_gate, hearing attempts or call ends: not a quiet gate.
+struct hearing_gate final : retry_gate {
+    hearing_gate(bool attempts, bool call_ends) { set_hearing(attempts, call_ends); }
+    admission may_retry(clock_ticks, int) noexcept override { return admission::admit(); }
+};
+
 struct test_listener final : attempt_listener {
     std::vector<int> ended;
     void on_attempt_end(clock_ticks, const attempt_record& a) noexcept override {
@@ -552,6 +559,65 @@ TEST(call_machine_strategies, a_refused_retry_ends_with_the_last_real_error) {
     EXPECT_EQ(r.outcome, call_outcome::failure);
     EXPECT_EQ(r.reason, give_up_reason::rejected);
     EXPECT_EQ(r.refusal, make_error_code(errc::retry_budget_exhausted));
+}
+
+TEST(call_machine_gated, a_quiet_gate_alone_runs_on_the_plain_engine) {
+    strategy_chain chain;
+    chain.gate = std::make_shared<test_gate>();
+    EXPECT_TRUE(detail::has_gate_only(chain));
+    EXPECT_FALSE(detail::has_single_admission(chain));
+    chain.gate = std::make_shared<hearing_gate>(true, false);
+    EXPECT_FALSE(detail::has_gate_only(chain)) << "a gate hearing attempts";
+    chain.gate = std::make_shared<test_gate>();
+    chain.listener = std::make_shared<test_listener>();
+    EXPECT_FALSE(detail::has_gate_only(chain)) << "a listener";
+    chain.listener.reset();
+    chain.bulkhead = std::make_shared<test_admission>();
+    EXPECT_FALSE(detail::has_gate_only(chain)) << "an admission strategy: single_admission";
+    EXPECT_FALSE(detail::has_gate_only(strategy_chain{})) << "nothing";
+}
+
+/// The plain engine (no_strategies) and the single one, given a chain with a
+/// quiet gate: the gate hears the call's start and is asked before each
+/// retry, as on the serial engine.
+template <class Engine>
+void a_quiet_gate_is_asked_at_the_start_and_before_each_retry() {
+    strategy_chain chain;
+    auto gate = std::make_shared<test_gate>();
+    chain.gate = gate;
+    if constexpr (std::is_same_v<Engine, detail::single_admission>)
+        chain.bulkhead = std::make_shared<test_admission>();
+    retry_policy retry;
+    retry.backoff.jitter = jitter_kind::none;
+    harness<Engine> h(with_chain(chain, &retry));
+    auto& m = h.machine();
+    EXPECT_TRUE(m.needs_clock()) << "the gate's deposit is filed by the call's start time";
+    m.start(at(0ms));
+    EXPECT_EQ(h.drain(), "start 0 #1 | wake never");
+    EXPECT_EQ(gate->calls, 1);
+    m.attempt_ended(0, at(5ms), refused);
+    h.drain();
+    EXPECT_EQ(gate->asked, 1) << "the retry was asked for";
+    m.timer(m.wakeup());
+    EXPECT_EQ(h.drain(), "start 0 #2 | wake never");
+    gate->allow = false;
+    m.attempt_ended(0, at(300ms), refused);
+    EXPECT_EQ(h.drain(), "complete | wake never");
+    EXPECT_EQ(gate->asked, 2);
+    EXPECT_EQ(gate->calls, 1) << "one start per call";
+    const call_report r = m.report();
+    EXPECT_EQ(r.attempts, 2);
+    EXPECT_EQ(r.error, refused) << "the last real error";
+    EXPECT_EQ(r.reason, give_up_reason::rejected);
+    EXPECT_EQ(r.refusal, make_error_code(errc::retry_budget_exhausted));
+}
+
+TEST(call_machine_gated, the_plain_engine_asks_a_quiet_gate) {
+    a_quiet_gate_is_asked_at_the_start_and_before_each_retry<no_strategies>();
+}
+
+TEST(call_machine_gated, the_single_engine_asks_a_quiet_gate) {
+    a_quiet_gate_is_asked_at_the_start_and_before_each_retry<detail::single_admission>();
 }
 
 TEST(call_machine_strategies, an_admission_refusing_a_retry_ends_with_the_last_real_error) {
@@ -690,7 +756,11 @@ TEST(call_machine_single_admission, is_the_engine_of_one_admission_strategy_and_
     EXPECT_FALSE(detail::has_single_admission(chain)) << "a listener";
     chain.listener.reset();
     chain.gate = std::make_shared<test_gate>();
-    EXPECT_FALSE(detail::has_single_admission(chain)) << "a retry gate";
+    EXPECT_TRUE(detail::has_single_admission(chain)) << "a quiet retry gate (the default budget)";
+    chain.gate = std::make_shared<hearing_gate>(true, false);
+    EXPECT_FALSE(detail::has_single_admission(chain)) << "a gate hearing attempts";
+    chain.gate = std::make_shared<hearing_gate>(false, true);
+    EXPECT_FALSE(detail::has_single_admission(chain)) << "a gate hearing call ends";
     chain.gate.reset();
     chain.parallel = std::make_shared<hedge_after>(10ms);
     EXPECT_FALSE(detail::has_single_admission(chain)) << "parallel attempts";

@@ -47,7 +47,8 @@ struct call_params {
     std::string_view name;
     jitter_seed* jitter = nullptr;
     call_report* report = nullptr;
-    /// Null: none configured. Read only by an engine whose Chain is enabled.
+    /// Null: none configured. The plain engine (no_strategies) reads only
+    /// its gate, given it only when the gate is quiet (detail::quiet_gate).
     const strategy_chain* strategies = nullptr;
     fault_set fallback_on{}; ///< empty: the call has no fallback
     /// Null unless the policy has fault rules and injection is enabled.

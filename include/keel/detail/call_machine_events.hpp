@@ -22,11 +22,24 @@ inline void call_machine<Clock, Observer, Chain>::start(time_point now) {
     total_deadline_ = std::min(deadline_after(now, params_.total), params_.fixed_deadline);
     if constexpr (observer_enabled_v<Observer>)
         observer_->on(events::call_start{params_.name});
-    if constexpr (Chain::enabled && !single) {
-        if (params_.strategies && params_.strategies->gate)
-            admit_call(now);
+    // Every engine asks the chain's retry gate first: the plain and single
+    // ones run with a quiet gate (detail::quiet_gate), the others with any.
+    if (params_.strategies && params_.strategies->gate) {
+        start_gated(now);
+        return;
     }
-    if (!decided_) { // the caller may have cancelled already
+    launch_first(now);
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::start_gated(time_point now) {
+    admit_call(now);
+    launch_first(now);
+}
+
+template <class Clock, class Observer, class Chain>
+inline void call_machine<Clock, Observer, Chain>::launch_first(time_point now) {
+    if (!decided_) { // the caller (or the gate) may have ended it already
         launch(now); // takes the breaker's permit, if it admitted the attempt first
         return;
     }

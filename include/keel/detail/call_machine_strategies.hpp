@@ -58,18 +58,15 @@ inline bool call_machine<Clock, Observer, Chain>::fallback_ended(slot_state& s, 
 // ---- strategies (compiled only with a chain) ----------------------------------------
 
 template <class Clock, class Observer, class Chain>
-inline bool call_machine<Clock, Observer, Chain>::gate_allows([[maybe_unused]] time_point now) {
-    if constexpr (Chain::enabled && !single) {
-        if (params_.strategies && params_.strategies->gate) {
-            const admission a =
-                params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1);
-            if (!a.admitted) {
-                refusal_ = a.refusal;
-                refusal_retry_after_ = a.retry_after;
-                if (in_flight_ == 0)
-                    decide_end(params_.strategies->gate->refusal_reason(), now);
-                return false;
-            }
+inline bool call_machine<Clock, Observer, Chain>::gate_allows(time_point now) {
+    if (params_.strategies && params_.strategies->gate) {
+        const admission a = params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1);
+        if (!a.admitted) {
+            refusal_ = a.refusal;
+            refusal_retry_after_ = a.retry_after;
+            if (in_flight_ == 0)
+                decide_end(params_.strategies->gate->refusal_reason(), now);
+            return false;
         }
     }
     return true;
@@ -79,12 +76,10 @@ template <class Clock, class Observer, class Chain>
 inline bool call_machine<Clock, Observer, Chain>::hedge_allowed(time_point now) {
     if (in_flight_ == 0 && waiting_ == 0) // nothing else may win: as a retry
         return gate_allows(now);
-    if constexpr (Chain::enabled && !single) {
-        // Refused, the hedge does not start and the call goes on: no
-        // refusal is recorded against a call that may still succeed.
-        if (params_.strategies && params_.strategies->gate)
-            return params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1).admitted;
-    }
+    // Refused, the hedge does not start and the call goes on: no refusal is
+    // recorded against a call that may still succeed.
+    if (params_.strategies && params_.strategies->gate)
+        return params_.strategies->gate->may_retry(ticks(now), attempts_started_ + 1).admitted;
     return true;
 }
 

@@ -341,6 +341,8 @@ int run(options opts, const std::string& work_dir) {
         return 130;
     }
     const auto catch_up_end = clock_type::now();
+    // The last events applied, which ended the wait, are in no sample yet.
+    sampler.maybe_sample(d->stats().orders_done, true);
     auto& pictures = sampler.data();
     pictures.title =
         "cqrs-demo: " + std::to_string(opts.orders) + " orders, faults: " + describe(opts.faults);

@@ -16,7 +16,7 @@ namespace {
 
 // A plot block's geometry (px); the legend is right of the plot area.
 constexpr double area_left = 64, area_right = 770, area_top = 40, area_bottom = 214;
-constexpr double legend_left = 788, legend_top = 44, legend_pitch = 16;
+constexpr double legend_left = 788, legend_top = 44, legend_pitch = 14;
 constexpr int legend_rows = static_cast<int>((plot_height - legend_top - 8) / legend_pitch);
 
 constexpr std::string_view palette[] = {"#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00",
@@ -112,27 +112,34 @@ struct series {
     bool dashed = false;
 };
 
+/// The seconds the time axis spans: from the first sample (the demo's
+/// start-up before it is no news), whole seconds.
+struct time_span {
+    double begin = 0, end = 1;
+};
+
 /// The time and value scales of one plot area.
 struct scales {
-    double end = 1; ///< seconds at the right edge
+    time_span span;
     double top = 1; ///< value at the top edge
     double step = 1;
     double x(double seconds) const {
-        return area_left + (area_right - area_left) * std::clamp(seconds / end, 0.0, 1.0);
+        const double share = (seconds - span.begin) / (span.end - span.begin);
+        return area_left + (area_right - area_left) * std::clamp(share, 0.0, 1.0);
     }
     double y(double value) const {
         return area_bottom - (area_bottom - area_top) * std::clamp(value / top, 0.0, 1.0);
     }
 };
 
-scales value_scales(double end, const std::vector<series>& all) {
+scales value_scales(time_span span, const std::vector<series>& all) {
     double peak = 0;
     for (const auto& s : all)
         for (const auto& [at, v] : s.points)
             if (v)
                 peak = std::max(peak, *v);
     scales sc;
-    sc.end = end;
+    sc.span = span;
     sc.step = round_step(peak > 0 ? peak / 4 : 0.25);
     sc.top = std::max(sc.step, std::ceil(peak / sc.step - 1e-9) * sc.step);
     return sc;
@@ -179,12 +186,13 @@ void shade_phases(std::string& out, const scales& sc, const std::vector<fault_ph
 /// Time ticks under the area, value ticks left of it (none for bands).
 void axes(std::string& out, const scales& sc, std::string_view unit, bool values) {
     out.append("<g class=\"axes\" font-size=\"11\" fill=\"#555555\">\n");
-    const double time_step = round_step(sc.end / 10);
-    for (int i = 0; i * time_step <= sc.end * (1 + 1e-9); ++i) {
-        const double x = sc.x(i * time_step);
+    const double time_step = round_step((sc.span.end - sc.span.begin) / 10);
+    for (double tick = std::ceil(sc.span.begin / time_step - 1e-9) * time_step;
+         tick <= sc.span.end * (1 + 1e-9); tick += time_step) {
+        const double x = sc.x(tick);
         out.append("<line x1=\"" + num(x) + "\" y1=\"" + num(area_top) + "\" x2=\"" + num(x) +
                    "\" y2=\"" + num(area_bottom + 4) + "\" stroke=\"#eeeeee\"/>\n");
-        out.append(text(x, area_bottom + 17, num(i * time_step, 1), "text-anchor=\"middle\""));
+        out.append(text(x, area_bottom + 17, num(tick, 1), "text-anchor=\"middle\""));
     }
     out.append(text((area_left + area_right) / 2, area_bottom + 34, "seconds since the run started",
                     "text-anchor=\"middle\""));
@@ -216,7 +224,7 @@ void legend(std::string& out, std::vector<legend_entry> entries,
     for (const auto& p : phases)
         if (kinds.insert(p.kind).second)
             entries.push_back({"fault: " + p.kind, phase_colour(p.kind), false, true});
-    out.append("<g class=\"legend\" font-size=\"11\" fill=\"#212121\">\n");
+    out.append("<g class=\"legend\" font-size=\"10.5\" fill=\"#212121\">\n");
     const int shown = static_cast<int>(entries.size()) <= legend_rows
                           ? static_cast<int>(entries.size())
                           : legend_rows - 1;
@@ -250,24 +258,37 @@ void no_data(std::string& out, std::string_view what) {
 /// A path through the points, broken where a value is missing.
 std::string polyline(const scales& sc, const std::vector<point>& points) {
     std::string d;
-    bool drawing = false;
-    for (const auto& [at, v] : points) {
-        if (!v) {
-            drawing = false;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        if (!points[i].second)
             continue;
-        }
-        d.append(drawing ? "L" : "M");
-        d.append(num(sc.x(at)) + " " + num(sc.y(*v)));
-        drawing = true;
+        d.append(i == 0 || !points[i - 1].second ? "M" : "L");
+        d.append(num(sc.x(points[i].first)) + " " + num(sc.y(*points[i].second)));
     }
     return d;
 }
 
+/// The points alone between gaps, which a line does not show: each a
+/// near-zero stroke that round caps make a dot.
+std::string lone_points(const scales& sc, const std::vector<point>& points) {
+    std::string d;
+    for (std::size_t i = 0; i < points.size(); ++i)
+        if (points[i].second && (i == 0 || !points[i - 1].second) &&
+            (i + 1 == points.size() || !points[i + 1].second)) {
+            // Appended piece by piece: g++ 12 warns (-Wrestrict) on "literal" + string.
+            d.append("M");
+            d.append(num(sc.x(points[i].first)));
+            d.append(" ");
+            d.append(num(sc.y(*points[i].second)));
+            d.append("h0.01");
+        }
+    return d;
+}
+
 void line_plot(std::string& out, std::size_t index, std::string_view title, std::string_view unit,
-               const std::vector<series>& all, const timeline& t, double end,
+               const std::vector<series>& all, const timeline& t, time_span span,
                std::string_view empty) {
     open_block(out, index, title);
-    const scales sc = value_scales(end, all);
+    const scales sc = value_scales(span, all);
     shade_phases(out, sc, t.phases);
     axes(out, sc, unit, true);
     std::vector<legend_entry> entries;
@@ -275,8 +296,13 @@ void line_plot(std::string& out, std::size_t index, std::string_view title, std:
     for (const auto& s : all) {
         out.append("<path class=\"line\" data-series=\"" + escaped(s.name) + "\" d=\"" +
                    polyline(sc, s.points) + "\" fill=\"none\" stroke=\"" +
-                   std::string(colour(s.colour)) + "\" stroke-width=\"2\"" +
+                   std::string(colour(s.colour)) +
+                   "\" stroke-width=\"2\" stroke-linejoin=\"round\"" +
                    (s.dashed ? " stroke-dasharray=\"5 3\"" : "") + "/>\n");
+        if (const auto dots = lone_points(sc, s.points); !dots.empty())
+            out.append("<path class=\"dots\" d=\"" + dots + "\" stroke=\"" +
+                       std::string(colour(s.colour)) +
+                       "\" stroke-width=\"6\" stroke-linecap=\"round\"/>\n");
         entries.push_back({s.name, colour(s.colour), s.dashed, false});
     }
     out.append("</g>\n");
@@ -378,10 +404,10 @@ std::vector<series> bulkhead_lines(const timeline& t) {
 
 /// One band per dependency with a breaker: its state from each sample to
 /// the next.
-void breaker_plot(std::string& out, std::size_t index, const timeline& t, double end) {
+void breaker_plot(std::string& out, std::size_t index, const timeline& t, time_span span) {
     open_block(out, index, "circuit breakers: state over time");
     scales sc;
-    sc.end = end;
+    sc.span = span;
     shade_phases(out, sc, t.phases);
     axes(out, sc, {}, false);
     std::vector<std::string> rows;
@@ -425,15 +451,16 @@ void breaker_plot(std::string& out, std::size_t index, const timeline& t, double
     out.append("</svg>\n");
 }
 
-void header(std::string& out, const timeline& t, double end) {
+void header(std::string& out, const timeline& t, time_span span) {
     out.append("<svg id=\"header\" width=\"" + std::to_string(report_width) + "\" height=\"" +
                std::to_string(header_height) + "\" viewBox=\"0 0 " + std::to_string(report_width) +
                " " + std::to_string(header_height) + "\" xmlns=\"http://www.w3.org/2000/svg\">\n");
     out.append("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n");
     out.append(text(area_left, 30, t.title, "font-size=\"20\" font-weight=\"bold\""));
     out.append(text(area_left, 52,
-                    std::to_string(t.samples.size()) + " samples over " + num(end, 1) +
-                        " s; shaded: the fault phases (hover for what each did)",
+                    std::to_string(t.samples.size()) + " samples from " + num(span.begin, 1) +
+                        " s to " + num(span.end, 1) +
+                        " s after the start; shaded: the fault phases (hover for what each did)",
                     "font-size=\"12\" fill=\"#555555\""));
     std::vector<std::string> kinds;
     for (const auto& p : t.phases)
@@ -454,25 +481,30 @@ void header(std::string& out, const timeline& t, double end) {
 } // namespace
 
 std::string render_report(const timeline& t) {
-    double end = 1;
-    for (const auto& s : t.samples)
-        end = std::max(end, s.at);
+    time_span span;
+    if (!t.samples.empty())
+        span.begin = std::floor(t.samples.front().at);
     for (const auto& p : t.phases)
-        end = std::max(end, p.to);
+        span.begin = std::min(span.begin, std::floor(p.from));
+    span.end = span.begin + 1;
+    for (const auto& s : t.samples)
+        span.end = std::max(span.end, s.at);
+    for (const auto& p : t.phases)
+        span.end = std::max(span.end, p.to);
 
     std::string out =
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
         escaped(t.title) +
         "</title>\n<style>body{margin:0;background:#ffffff;font-family:sans-serif}"
         "svg{display:block;font-family:sans-serif}</style>\n</head>\n<body>\n";
-    header(out, t, end);
+    header(out, t, span);
 
     std::vector<series> orders;
     if (t.samples.size() > 1)
         orders.push_back(
             {"orders completed",
              rate(t, [](const timeline_sample& s) { return std::optional(s.orders_done); }), 0});
-    line_plot(out, 0, "orders completed per second", "orders/s", orders, t, end,
+    line_plot(out, 0, "orders completed per second", "orders/s", orders, t, span,
               "no data in this run: fewer than two samples");
 
     std::vector<series> lag{{"p50", {}, 0}, {"p99", {}, 1}};
@@ -485,19 +517,19 @@ std::string render_report(const timeline& t) {
     if (!any_lag)
         lag.clear();
     line_plot(out, 1, "end-to-end lag: event created -> applied to the read model", "ms", lag, t,
-              end, "no data in this run: no event reached the read model");
+              span, "no data in this run: no event reached the read model");
 
     line_plot(out, 2, "attempts per second, per dependency", "attempts/s",
-              per_dependency_rates(t, &dependency_point::attempts), t, end,
+              per_dependency_rates(t, &dependency_point::attempts), t, span,
               "no data in this run: no keel metrics were read");
     line_plot(out, 3, "retries per second, per dependency", "retries/s",
-              per_dependency_rates(t, &dependency_point::retries), t, end,
+              per_dependency_rates(t, &dependency_point::retries), t, span,
               "no data in this run: no keel metrics were read");
     line_plot(out, 4, "local rejections per second, by reason (all dependencies)", "rejections/s",
-              rejection_rates(t), t, end, "no data in this run: no dependency exports rejections");
-    breaker_plot(out, 5, t, end);
+              rejection_rates(t), t, span, "no data in this run: no dependency exports rejections");
+    breaker_plot(out, 5, t, span);
     line_plot(out, 6, "bulkheads: attempts in flight (solid) against the limit (dashed)",
-              "attempts", bulkhead_lines(t), t, end,
+              "attempts", bulkhead_lines(t), t, span,
               "no data in this run: no dependency has a bulkhead");
     out.append("</body>\n</html>\n");
     return out;

@@ -95,6 +95,14 @@ TEST(cqrs_demo_report, orders_per_second_from_the_counts) {
     EXPECT_NE(b.find("d=\"M"), std::string::npos);
 }
 
+TEST(cqrs_demo_report, a_value_alone_between_gaps_is_still_drawn) {
+    timeline t;
+    t.samples = {{0, 0, {}, {}, {}}, {0.5, 0, 30.0, 80.0, {}}, {1.0, 0, {}, {}, {}}};
+    const auto b = block(render_report(t), "lag");
+    EXPECT_EQ(occurrences(b, "class=\"dots\""), 2u) << b; // p50 and p99: a dot each
+    EXPECT_EQ(occurrences(b, "h0.01"), 2u) << b;
+}
+
 TEST(cqrs_demo_report, fault_phases_shaded_on_every_plot_with_a_legend) {
     const auto t = fixture_timeline();
     const auto html = render_report(t);

@@ -1,5 +1,6 @@
 #include "sampler.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -26,11 +27,14 @@ double timeline_sampler::seconds_since_start() const {
     return std::chrono::duration<double>(clock_type::now() - started_).count();
 }
 
-void timeline_sampler::maybe_sample(std::size_t orders_done) {
+void timeline_sampler::maybe_sample(std::size_t orders_done, bool force) {
     const auto now = clock_type::now();
-    if (now - last_ < interval)
+    if (now < next_ && !force)
         return;
-    last_ = now;
+    // Due times, not "interval after the last": polled every 100 ms, the
+    // samples stay 500 ms apart on average instead of 600. After a long
+    // block (a restart), one sample, not a burst.
+    next_ = std::max(next_ + interval, now + interval / 2);
     timeline_sample s;
     s.at = seconds_since_start();
     s.orders_done = static_cast<double>(orders_done);

@@ -27,8 +27,9 @@ public:
     timeline_sampler(std::string read_model_dsn, std::function<counts_by_dependency()> scrape,
                      clock_type::time_point started);
 
-    /// Takes a sample when `interval` has passed since the last one.
-    void maybe_sample(std::size_t orders_done);
+    /// Takes a sample when the next is due (every `interval` on average,
+    /// whatever the caller's polling period), or now if `force`d.
+    void maybe_sample(std::size_t orders_done, bool force = false);
     timeline& data() { return timeline_; }
     double seconds_since_start() const;
 
@@ -39,7 +40,7 @@ private:
 
     std::string dsn_;
     std::function<counts_by_dependency()> scrape_;
-    clock_type::time_point started_, last_{};
+    clock_type::time_point started_, next_{};
     std::unique_ptr<PGconn, decltype(&PQfinish)> read_model_{nullptr, &PQfinish};
     std::string applied_after_ = "-infinity"; ///< the read model's clock, as text
     timeline timeline_;

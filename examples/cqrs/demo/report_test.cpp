@@ -3,6 +3,7 @@
 #include "faults.hpp"
 #include "report.hpp"
 #include "report_fixture.hpp"
+#include "sampler.hpp"
 #include "scrape.hpp"
 #include "timeline.hpp"
 #include <gtest/gtest.h>
@@ -229,6 +230,18 @@ TEST(cqrs_demo_report_metrics, gauges_and_rejections_by_dependency) {
     EXPECT_TRUE(banked.circuit.empty());
     EXPECT_FALSE(banked.has_bulkhead);
     EXPECT_EQ(banked.limit, 0);
+}
+
+TEST(cqrs_demo_report_sampler, due_every_interval_on_average_without_bursts) {
+    using namespace std::chrono_literals;
+    const std::chrono::steady_clock::time_point zero{};
+    // Polled every 100 ms: due at 500, sampled at 500 or up to 99 ms late,
+    // next due at 1000 either way.
+    EXPECT_EQ(next_sample_due(zero + 500ms, zero + 500ms, 500ms), zero + 1000ms);
+    EXPECT_EQ(next_sample_due(zero + 500ms, zero + 599ms, 500ms), zero + 1000ms);
+    // Blocked for 3 s (a PostgreSQL restart): one sample now, the next half
+    // an interval later, not six at once.
+    EXPECT_EQ(next_sample_due(zero + 500ms, zero + 3500ms, 500ms), zero + 3750ms);
 }
 
 TEST(cqrs_demo_report_metrics, worst_breaker_state_of_several) {

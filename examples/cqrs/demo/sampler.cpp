@@ -6,6 +6,15 @@
 
 namespace cqrs::demo {
 
+std::chrono::steady_clock::time_point
+next_sample_due(std::chrono::steady_clock::time_point next,
+                std::chrono::steady_clock::time_point now,
+                std::chrono::steady_clock::duration interval) {
+    // Due times, not "interval after the last": polled every 100 ms, the
+    // samples would be 600 ms apart.
+    return std::max(next + interval, now + interval / 2);
+}
+
 dependency_point point_of(const dependency_counts& c) {
     dependency_point p;
     p.attempts = c.attempts;
@@ -31,10 +40,7 @@ void timeline_sampler::maybe_sample(std::size_t orders_done, bool force) {
     const auto now = clock_type::now();
     if (now < next_ && !force)
         return;
-    // Due times, not "interval after the last": polled every 100 ms, the
-    // samples stay 500 ms apart on average instead of 600. After a long
-    // block (a restart), one sample, not a burst.
-    next_ = std::max(next_ + interval, now + interval / 2);
+    next_ = next_sample_due(next_, now, interval);
     timeline_sample s;
     s.at = seconds_since_start();
     s.orders_done = static_cast<double>(orders_done);

@@ -14,6 +14,14 @@
 
 namespace cqrs::demo {
 
+/// Pure: when the sample after one taken at `now` is due, `next` having
+/// been due: every `interval` on average whatever the caller's polling
+/// period; after a long block (a restart), half an interval later, not a
+/// burst of catching-up samples.
+std::chrono::steady_clock::time_point next_sample_due(std::chrono::steady_clock::time_point next,
+                                                      std::chrono::steady_clock::time_point now,
+                                                      std::chrono::steady_clock::duration interval);
+
 /// keel's metrics of one sample, as read.
 dependency_point point_of(const dependency_counts& c);
 

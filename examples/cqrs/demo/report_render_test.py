@@ -46,7 +46,11 @@ def ink(image, box):
 
 
 def screenshot(chromium, html_path, png_path, width, height, work):
+    # --disable-dev-shm-usage: containers often give /dev/shm 64 MB, where
+    # Chromium's renderer crashes; the others keep it off the network.
     args = [chromium, "--headless", "--disable-gpu", "--hide-scrollbars",
+            "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
             "--force-device-scale-factor=1", f"--user-data-dir={work}/profile",
             f"--screenshot={png_path}", f"--window-size={width},{height}",
             "file://" + html_path]

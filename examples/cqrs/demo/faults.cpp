@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <sstream>
 
 namespace cqrs::demo {
 
@@ -65,6 +67,71 @@ std::vector<fault_step> plan(const options& opts) {
     std::stable_sort(steps.begin(), steps.end(),
                      [](const fault_step& x, const fault_step& y) { return x.at < y.at; });
     return steps;
+}
+
+namespace {
+
+/// How a step takes part in a phase: it opens the phase `key`, closes it, or
+/// is a phase by itself (`key` empty).
+struct phase_role {
+    std::string key;
+    bool opens = false;
+    std::string label;
+};
+
+phase_role role_of(const fault_step& step) {
+    using a = fault_step::action;
+    switch (step.what) {
+    case a::payment_faults_on:
+        return {"payment", true, "payment stub: 503s, stalls, resets"};
+    case a::payment_faults_off:
+        return {"payment", false, {}};
+    case a::pg_restart:
+        return {{}, false, "PostgreSQL crash and restart"};
+    case a::crash:
+        return {"down " + step.target, true, step.target + " killed"};
+    case a::restart:
+        return {"down " + step.target, false, {}};
+    case a::mock_command:
+        break;
+    }
+    std::istringstream words(step.command);
+    std::string verb, broker, value;
+    words >> verb >> broker >> value;
+    if (verb == "broker-down")
+        return {"broker " + broker, true, "broker " + broker + " down"};
+    if (verb == "broker-up")
+        return {"broker " + broker, false, {}};
+    if (verb == "rtt")
+        return {"rtt " + broker, value != "0", "broker " + broker + " slow (" + value + " ms)"};
+    return {{}, false, "kafka mock: " + step.command};
+}
+
+} // namespace
+
+std::vector<fault_phase> phases_of(const std::vector<executed_step>& steps, double run_end) {
+    std::vector<fault_phase> phases;
+    std::map<std::string, std::size_t> open; // key -> index in phases
+    for (const auto& s : steps) {
+        const phase_role role = role_of(s.step);
+        const std::string kind = to_string(s.step.kind);
+        if (role.key.empty()) {
+            phases.push_back({kind, role.label, s.started, s.ended});
+        } else if (role.opens) {
+            if (!open.count(role.key)) {
+                open[role.key] = phases.size();
+                phases.push_back({kind, role.label, s.started, run_end});
+            }
+        } else if (const auto it = open.find(role.key); it != open.end()) {
+            phases[it->second].to = s.ended;
+            open.erase(it);
+        }
+    }
+    for (const auto& [key, index] : open)
+        phases[index].to = std::max(phases[index].to, phases[index].from);
+    std::stable_sort(phases.begin(), phases.end(),
+                     [](const fault_phase& x, const fault_phase& y) { return x.from < y.from; });
+    return phases;
 }
 
 injector::injector(std::vector<fault_step> steps, stack& s, http_probe& probe)
@@ -132,6 +199,9 @@ void injector::run(const fault_step& step, double fraction,
         what += std::string(": failed: ") + e.what();
     }
     const auto took = std::chrono::steady_clock::now() - started;
+    const double at_seconds = std::chrono::duration<double>(at).count();
+    executed_.push_back(
+        {step, at_seconds, at_seconds + std::chrono::duration<double>(took).count()});
     if (took > std::chrono::milliseconds(500))
         what +=
             " (" +

@@ -6,6 +6,7 @@
 #include "options.hpp"
 #include "scrape.hpp"
 #include "stack.hpp"
+#include "timeline.hpp"
 
 #include <chrono>
 #include <string>
@@ -33,6 +34,19 @@ struct fault_step {
 /// what is not there (a mock, a cluster of the demo's) are left out.
 std::vector<fault_step> plan(const options& opts);
 
+/// A step as it ran, in seconds since the run started.
+struct executed_step {
+    fault_step step;
+    double started = 0, ended = 0;
+};
+
+/// Pure: the fault phases the steps made, in time order. A step that turns
+/// a fault on opens a phase its counterpart closes (payment faults on/off,
+/// broker-down/up, rtt N ms/0, a crash and its restart); one that is a single
+/// action (an error burst, a PostgreSQL restart) lasts as long as it took. A
+/// phase not closed by `run_end` ends there.
+std::vector<fault_phase> phases_of(const std::vector<executed_step>& steps, double run_end);
+
 /// Runs the plan's steps as the drive progresses, and records what each did.
 class injector {
 public:
@@ -48,6 +62,8 @@ public:
     const std::vector<std::string>& log() const { return log_; }
     /// Steps that did not do what they should (an `error:` from the mock).
     std::size_t failures() const { return failures_; }
+    /// Every step run, with its times (for the report's fault phases).
+    const std::vector<executed_step>& executed() const { return executed_; }
 
 private:
     void run(const fault_step& step, double fraction, std::chrono::steady_clock::duration at);
@@ -57,6 +73,7 @@ private:
     stack& stack_;
     http_probe& probe_;
     std::vector<std::string> log_;
+    std::vector<executed_step> executed_;
     std::size_t failures_ = 0;
 };
 

@@ -1,3 +1,4 @@
+// Over 400 lines: the run's sequence in one place (start, drive, catch up, check, report, stop).
 // cqrs-demo: the CQRS + event-sourcing order pipeline end to end, under
 // faults. The main thread starts and stops every process (a child dies with
 // the thread that forked it) and injects the faults; the order flows and
@@ -6,6 +7,8 @@
 #include "faults.hpp"
 #include "options.hpp"
 #include "processes.hpp"
+#include "report.hpp"
+#include "sampler.hpp"
 #include "scrape.hpp"
 #include "stack.hpp"
 #include "summary.hpp"
@@ -24,6 +27,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -179,6 +183,14 @@ std::string default_config() {
     return std::string(KEEL_CQRS_SOURCE_DIR) + "/config-examples/cqrs.yaml";
 }
 
+/// Writes the report; returns what went wrong, or "".
+std::string write_report(const std::string& path, const timeline& t) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << render_report(t);
+    out.close();
+    return out ? std::string() : "cannot write the report to " + path;
+}
+
 std::string make_work_dir(const std::string& asked, bool& temporary) {
     temporary = asked.empty();
     if (!temporary) {
@@ -241,6 +253,19 @@ int run(options opts, const std::string& work_dir) {
     d.emplace(*orders, ds);
     const cqrs::check::sources sources{st.event_store_dsn(), st.read_model_dsn(), st.bootstrap()};
     injector faults(plan(opts), st, probe);
+    // Every process's keel metrics, the demo's own (orders-api,
+    // queries-api) with them.
+    auto scrape_everything = [&] {
+        auto counts = st.scrape_all(probe);
+        if (rt.metrics_port() != 0) {
+            auto own =
+                probe.get("http://127.0.0.1:" + std::to_string(rt.metrics_port()) + "/metrics");
+            if (own.ok())
+                add(counts, parse_keel_counters(own.response.body));
+        }
+        return counts;
+    };
+    timeline_sampler sampler(st.read_model_dsn(), scrape_everything, started);
     progress_bar bar;
     cqrs::check::progress seen;
     auto last_measure = clock_type::time_point{};
@@ -268,6 +293,7 @@ int run(options opts, const std::string& work_dir) {
             }
     };
 
+    run_summary summary;
     std::fprintf(stderr, "cqrs-demo: driving orders\n");
     const auto drive_start = clock_type::now();
     auto drive = asio::co_spawn(rt.io(), d->run(), asio::use_future);
@@ -282,6 +308,7 @@ int run(options opts, const std::string& work_dir) {
         const double fraction = static_cast<double>(d->stats().orders_done) / opts.orders;
         faults.advance(fraction, clock_type::now() - started);
         measure(false);
+        sampler.maybe_sample(d->stats().orders_done);
         bar.show("driving", d->stats().orders_done, static_cast<std::size_t>(opts.orders), seen);
         watch_services();
     }
@@ -302,6 +329,7 @@ int run(options opts, const std::string& work_dir) {
             caught_up = true;
             break;
         }
+        sampler.maybe_sample(d->stats().orders_done);
         watch_services();
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
@@ -313,8 +341,15 @@ int run(options opts, const std::string& work_dir) {
         return 130;
     }
     const auto catch_up_end = clock_type::now();
+    // The last events applied, which ended the wait, are in no sample yet.
+    sampler.maybe_sample(d->stats().orders_done, true);
+    auto& pictures = sampler.data();
+    pictures.title =
+        "cqrs-demo: " + std::to_string(opts.orders) + " orders, faults: " + describe(opts.faults);
+    pictures.phases = phases_of(faults.executed(), sampler.seconds_since_start());
+    summary.report_path = opts.report;
+    summary.report_error = write_report(opts.report, pictures);
 
-    run_summary summary;
     summary.opts = &opts;
     summary.stats = &d->stats();
     summary.caught_up = caught_up;
@@ -340,12 +375,7 @@ int run(options opts, const std::string& work_dir) {
     problems.insert(problems.end(), incidents.begin(), incidents.end());
     const auto check_end = clock_type::now();
 
-    summary.dependencies = st.scrape_all(probe);
-    if (rt.metrics_port() != 0) {
-        auto own = probe.get("http://127.0.0.1:" + std::to_string(rt.metrics_port()) + "/metrics");
-        if (own.ok())
-            add(summary.dependencies, parse_keel_counters(own.response.body));
-    }
+    summary.dependencies = scrape_everything();
     if (auto stats = probe.get(st.url("payment-stub") + "/admin/stats"); stats.ok())
         summary.payment_stats = nlohmann::json::parse(stats.response.body, nullptr, false);
     summary.faults = faults.log();
@@ -414,6 +444,9 @@ int main(int argc, char** argv) {
     int status = 1;
     try {
         work_dir = make_work_dir(opts.work_dir, temporary);
+        if (opts.report.empty())
+            opts.report = work_dir + "/report.html";
+        opts.report = fs::absolute(opts.report).string();
         status = run(opts, work_dir);
     } catch (const std::exception& e) {
         std::cout.flush();
@@ -425,8 +458,12 @@ int main(int argc, char** argv) {
         status = interrupted ? 130 : 1;
     }
     if (status == 0 && temporary && !opts.keep) {
+        // The logs go; the report, if it is there, stays.
         std::error_code ignored;
-        fs::remove_all(work_dir, ignored);
+        for (const auto& entry : fs::directory_iterator(work_dir, ignored))
+            if (entry.path() != fs::path(opts.report))
+                fs::remove_all(entry.path(), ignored);
+        fs::remove(work_dir, ignored); // fails, as it should, while the report is in it
     } else if (status != 0 && !work_dir.empty()) {
         std::cerr << "cqrs-demo: the logs of every process are in " << work_dir << "\n";
     }

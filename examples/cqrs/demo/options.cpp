@@ -81,6 +81,8 @@ std::string usage() {
            "  --work-dir DIR          logs of every process (default: a new temp dir, removed\n"
            "                          after a successful run)\n"
            "  --keep                  keep the work dir after a successful run\n"
+           "  --report FILE           the run in pictures, one HTML file (default: report.html\n"
+           "                          in the work dir, kept when the rest is removed)\n"
            "  --timeout SECONDS       how long the read model may take to catch up (default 120)\n"
            "  --occupy-port-of NAME   hold service NAME's first port while it starts, as a\n"
            "                          parallel test may: it must move to fresh ports and be\n"
@@ -95,7 +97,7 @@ options parse(int argc, char** argv, bool& help) {
         return o;
     f.check_known({"orders", "concurrency", "faults", "kafka", "pg", "event-store-dsn",
                    "read-model-dsn", "bin-dir", "config", "seed", "work-dir", "timeout", "keep",
-                   "occupy-port-of", "help"});
+                   "report", "occupy-port-of", "help"});
     o.orders = static_cast<int>(f.get_int("orders", o.orders));
     o.concurrency = static_cast<int>(f.get_int("concurrency", o.concurrency));
     if (o.orders < 1 || o.orders > 1'000'000)
@@ -117,6 +119,7 @@ options parse(int argc, char** argv, bool& help) {
     o.seed = static_cast<std::uint64_t>(seed);
     o.work_dir = f.get("work-dir");
     o.keep = f.has("keep");
+    o.report = f.get("report");
     o.occupy_port_of = f.get("occupy-port-of");
     const long timeout = f.get_int("timeout", 120);
     if (timeout < 1)

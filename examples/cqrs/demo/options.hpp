@@ -26,6 +26,7 @@ struct options {
     std::string occupy_port_of;        ///< a service whose first port is taken (a test)
     std::chrono::seconds timeout{120}; ///< for the read model to catch up
     bool keep = false;                 ///< keep the work dir after a successful run
+    std::string report;                ///< the HTML report; empty: report.html in the work dir
 
     bool external_pg() const { return !pg.empty() || !event_store_dsn.empty(); }
     bool external_kafka() const { return !kafka.empty(); }

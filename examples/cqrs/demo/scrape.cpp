@@ -88,6 +88,17 @@ counts_by_dependency parse_keel_counters(std::string_view page) {
             out[dependency].retries += value;
         } else if (name == "keel_timeouts_total") {
             out[dependency].timeouts += value;
+        } else if (name == "keel_attempts_total") {
+            out[dependency].attempts += value;
+        } else if (name == "keel_rejections_total") {
+            out[dependency].rejections[label(labels, "reason")] += value;
+        } else if (name == "keel_circuit_state") {
+            out[dependency].circuit[label(labels, "state")] += value;
+        } else if (name == "keel_bulkhead_in_flight") {
+            out[dependency].in_flight += value;
+        } else if (name == "keel_bulkhead_limit") {
+            out[dependency].has_bulkhead = true;
+            out[dependency].limit += value;
         }
     }
     return out;
@@ -101,7 +112,25 @@ void add(counts_by_dependency& into, const counts_by_dependency& more) {
         sum.failed += c.failed;
         sum.retries += c.retries;
         sum.timeouts += c.timeouts;
+        sum.attempts += c.attempts;
+        for (const auto& [reason, n] : c.rejections)
+            sum.rejections[reason] += n;
+        for (const auto& [state, n] : c.circuit)
+            sum.circuit[state] += n;
+        sum.has_bulkhead = sum.has_bulkhead || c.has_bulkhead;
+        sum.in_flight += c.in_flight;
+        sum.limit += c.limit;
     }
+}
+
+counts_by_dependency counters_only(counts_by_dependency counts) {
+    for (auto& [dependency, c] : counts) {
+        c.circuit.clear();
+        c.has_bulkhead = false;
+        c.in_flight = 0;
+        c.limit = 0;
+    }
+    return counts;
 }
 
 } // namespace cqrs::demo

@@ -35,19 +35,30 @@ private:
     keel::http::client client_;
 };
 
-/// keel's counters of one dependency, summed over their labels.
+/// keel's metrics of one dependency: counters summed over their labels (and
+/// over the processes added together), gauges summed over the processes.
 struct dependency_counts {
     double calls = 0;
     double recovered = 0; ///< calls that succeeded after retrying
     double failed = 0;    ///< calls that gave up (failure, timeout, rejected)
     double retries = 0;
     double timeouts = 0;
+    double attempts = 0;
+    std::map<std::string, double> rejections; ///< keel_rejections_total by reason
+    // Gauges: what the processes show now.
+    std::map<std::string, double> circuit; ///< keel_circuit_state: breakers in each state
+    bool has_bulkhead = false;             ///< some process exports keel_bulkhead_limit
+    double in_flight = 0;                  ///< keel_bulkhead_in_flight
+    double limit = 0;                      ///< keel_bulkhead_limit
 };
 using counts_by_dependency = std::map<std::string, dependency_counts>;
 
-/// keel_calls_total, keel_retries_total and keel_timeouts_total of a
+/// keel's calls, attempts, retries, timeouts and rejections (counters), and
+/// its breakers' states and bulkheads' in-flight and limits (gauges) of a
 /// Prometheus text page, by their `dependency` label.
 counts_by_dependency parse_keel_counters(std::string_view page);
 void add(counts_by_dependency& into, const counts_by_dependency& more);
+/// The counters alone: what a process that is gone still contributes.
+counts_by_dependency counters_only(counts_by_dependency counts);
 
 } // namespace cqrs::demo

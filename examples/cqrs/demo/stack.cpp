@@ -337,7 +337,7 @@ void stack::crash(const std::string& name, http_probe& probe) {
     if (s.has_metrics) {
         auto page = probe.get("http://" + loopback(s.metrics_port) + "/metrics");
         if (page.ok())
-            add(banked_, parse_keel_counters(page.response.body));
+            add(banked_, counters_only(parse_keel_counters(page.response.body)));
     }
     s.process.kill_now();
     s.crashed = true;

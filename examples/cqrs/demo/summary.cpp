@@ -87,6 +87,8 @@ void print_summary(std::ostream& out, const run_summary& s) {
     out << "duration    drive " << seconds(s.drive) << ", catch-up " << seconds(s.catch_up)
         << (s.caught_up ? "" : " (timed out)") << ", check " << seconds(s.check) << ", total "
         << seconds(s.total) << "\n";
+    if (!s.report_path.empty())
+        out << "report      " << (s.report_error.empty() ? s.report_path : s.report_error) << "\n";
 }
 
 } // namespace cqrs::demo

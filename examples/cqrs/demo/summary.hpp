@@ -25,6 +25,8 @@ struct run_summary {
     std::size_t listed_paid = 0;       ///< paid orders listed by the query service
     std::vector<std::string> unclean;  ///< processes that did not stop cleanly
     bool caught_up = false;
+    std::string report_path;  ///< the HTML report
+    std::string report_error; ///< why it was not written, or ""
     std::chrono::steady_clock::duration drive{}, catch_up{}, check{}, total{};
 };
 

@@ -271,9 +271,11 @@ void call_machine<Clock, Observer, Chain>::stop_waiting_all(time_point now) {
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
     int slot = 0;
-    while (slot < used() && (slots_[slot].running || slots_[slot].start || slots_[slot].waiting))
+    const int used_slots = used();
+    while (slot < used_slots &&
+           (slots_[slot].running || slots_[slot].start || slots_[slot].waiting))
         ++slot;
-    if (slot == used()) {
+    if (slot == used_slots) {
         if (slot == slots)
             return; // every slot busy: no parallel attempt this time
         open_slot(slot);

@@ -68,7 +68,10 @@ public:
     using service_type = deadline_service<Timer>;
     using executor_type = CallExecutor;
     static constexpr bool large = Chain::max_in_flight > 1; // a state over 1020 bytes
-    using allocator_type = typename recycled<asio::associated_allocator_t<Handler>, large>::type;
+    using recycler = recycled<asio::associated_allocator_t<Handler>, large>;
+    /// The allocator of the handlers the call makes (its attempts', its
+    /// posted resumptions).
+    using allocator_type = typename recycler::type;
 
     /// `first_ticket`: the breaker admitted the first attempt already (the
     /// initiator asked it before building the call, to refuse cheaply).
@@ -76,7 +79,7 @@ public:
     static void start(H&& handler, O&& op, const params_type& params, service_type& service,
                       const Observer& observer, const IoExecutor& io_executor,
                       std::optional<std::uint64_t> first_ticket = std::nullopt) {
-        state_allocator alloc(recycled_allocator(handler));
+        state_allocator alloc(recycler::state_from(recycled_allocator(handler)));
         run_op* self = nullptr;
         try {
             self = std::allocator_traits<state_allocator>::allocate(alloc, 1);
@@ -100,8 +103,8 @@ public:
     }
 
 private:
-    using state_allocator =
-        typename std::allocator_traits<allocator_type>::template rebind_alloc<run_op>;
+    using state_allocator = typename std::allocator_traits<
+        typename recycler::state_type>::template rebind_alloc<run_op>;
     static constexpr int slots = machine_type::slots;
 
     template <class H, class O>
@@ -153,8 +156,7 @@ private:
     }
 
     static allocator_type recycled_allocator(const Handler& handler) {
-        using associated = asio::associated_allocator_t<Handler>;
-        return recycled<associated, large>::from(asio::get_associated_allocator(handler));
+        return recycler::from(asio::get_associated_allocator(handler));
     }
 
     /// The time for an event: read only when the machine needs it (a clock
@@ -281,6 +283,7 @@ private:
         lock_.lock();
         if (machine_.busy(slot)) { // its start or cancel is still being executed
             slots_[slot].parked.emplace(ec, std::tuple<Ts...>(std::move(args)...));
+            ++parked_;
             lock_.unlock(); // our reference goes to the busy slot's executor
             return;
         }
@@ -350,11 +353,18 @@ private:
             values_ = std::move(values);
     }
 
-    bool parked_any() const noexcept {
-        for (int i = 0; i < machine_.slots_used(); ++i)
-            if (slots_[i].parked)
-                return true;
-        return false;
+    /// Feeds the completions parked while their slot was busy, if it is no
+    /// longer.
+    void feed_parked() {
+        for (int i = 0; i < machine_.slots_used(); ++i) {
+            if (slots_[i].parked && !machine_.busy(i)) {
+                auto [ec, values] = std::move(*slots_[i].parked);
+                slots_[i].parked.reset();
+                --parked_;
+                attempt_ended(i, ec, std::move(values));
+                --refs_; // the parked attempt handler's
+            }
+        }
     }
 
     /// Who calls drive(): the caller's handler may run only from a handler.
@@ -367,18 +377,12 @@ private:
             if (started && from == entry::initiation) {
                 // async_run must return before anything that could lead to
                 // the caller's handler (an inline completion): carry on later.
-                if (parked_any() || machine_.has_action())
+                if (parked_ > 0 || machine_.has_action())
                     post_resume();
                 break;
             }
-            for (int i = 0; i < machine_.slots_used(); ++i) {
-                if (slots_[i].parked && !machine_.busy(i)) {
-                    auto [ec, values] = std::move(*slots_[i].parked);
-                    slots_[i].parked.reset();
-                    attempt_ended(i, ec, std::move(values));
-                    --refs_; // the parked attempt handler's
-                }
-            }
+            if (parked_ > 0) [[unlikely]]
+                feed_parked();
             const call_action action = machine_.next();
             if (action.kind == call_action_kind::none)
                 break;
@@ -546,7 +550,7 @@ private:
         lock_.unlock();
         if (!last)
             return;
-        state_allocator alloc(allocator_);
+        state_allocator alloc(recycler::state_from(allocator_));
         this->~run_op();
         std::allocator_traits<state_allocator>::deallocate(alloc, this, 1);
     }
@@ -589,6 +593,7 @@ private:
     spinlock lock_;
     int refs_ = 0;        ///< guarded by lock_
     int waiter_refs_ = 0; ///< of refs_, those of slots waiting for admission
+    int parked_ = 0;      ///< completions parked on busy slots, guarded by lock_
     entry_state entry_ = entry_state::idle;
 };
 

@@ -28,12 +28,11 @@ public:
     slot_array(const slot_array&) = delete;
     slot_array& operator=(const slot_array&) = delete;
     ~slot_array() {
-        if constexpr (N == 1) {
+        if constexpr (N == 1 || counts)
             items_[0].~T();
-        } else if constexpr (counts) {
-            for (int i = opened_; i-- > 0;)
+        if constexpr (counts)
+            for (int i = 1; i < opened_; ++i) // rare: a call that hedged
                 items_[i].~T();
-        }
     }
 
     /// Builds element `i`, the first not built yet (every element before it

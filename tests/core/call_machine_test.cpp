@@ -68,14 +68,13 @@ public:
 
     harness(const detail::call_params<time_point>& params)
         : observer_{&events}, machine_(params, observer_) {
-        std::array<admission_waiter*, Chain::max_in_flight> w;
-        for (std::size_t i = 0; i < w.size(); ++i)
-            w[i] = &waiters[i];
         if constexpr (Chain::enabled)
-            machine_.attach_waiters(w.data());
+            machine_.attach_waiters(waiters[0], {this, &open_slot});
     }
 
     std::array<counting_waiter, Chain::max_in_flight> waiters;
+    /// How many slots the machine has asked a waiter for.
+    int slots_opened = 1;
 
     /// Runs the actions the machine asks for (each executed at once) and
     /// writes them, then the wake-up time: "start 0 #1 | wake 200ms".
@@ -119,6 +118,14 @@ public:
     std::vector<fallback_context> fallback_inputs;
 
 private:
+    /// The driver's part of open_slot: the machine asks for slots in order.
+    static admission_waiter* open_slot(void* self, int slot) noexcept {
+        harness& h = *static_cast<harness*>(self);
+        EXPECT_EQ(slot, h.slots_opened) << "slots are opened in order, each once";
+        h.slots_opened = slot + 1;
+        return &h.waiters[static_cast<std::size_t>(slot)];
+    }
+
     recording_observer observer_;
     machine_type machine_;
 };
@@ -417,8 +424,10 @@ struct test_admission final : admission_strategy {
     int released = 0;
     int released_unstarted = 0;
     std::vector<attempt_result> results;
+    std::vector<const admission_waiter*> waiters; ///< the waiter of each admission asked
 
-    admission admit(clock_ticks, admission_waiter&) override {
+    admission admit(clock_ticks, admission_waiter& waiter) override {
+        waiters.push_back(&waiter);
         const bool yes = asked < static_cast<int>(answers.size()) ? answers[asked] : true;
         ++asked;
         return yes ? admission::admit() : admission::reject(errc::circuit_open, retry_after);
@@ -666,6 +675,33 @@ TEST(call_machine_strategies, a_second_attempt_starts_beside_a_slow_one_and_the_
     EXPECT_EQ(r.attempts, 2);
     EXPECT_EQ(r.outcome, call_outcome::success_after_retry);
     EXPECT_EQ(bulkhead->released, 2) << "each attempt gave back its permit when it ended";
+}
+
+TEST(call_machine_strategies, a_slot_is_built_only_for_a_hedge_that_finds_the_others_busy) {
+    strategy_chain chain;
+    chain.parallel = std::make_shared<hedge_after>(100ms);
+    auto bulkhead = std::make_shared<test_admission>();
+    chain.bulkhead = bulkhead;
+    retry_policy retry;
+    harness<strategy_chain> won(with_chain(chain, &retry));
+    won.machine().start(at(0ms));
+    EXPECT_EQ(won.drain(), "start 0 #1 | wake 100ms");
+    won.machine().attempt_ended(0, at(30ms), {});
+    EXPECT_EQ(won.drain(), "complete | wake never");
+    EXPECT_EQ(won.machine().slots_used(), 1) << "the primary won: no slot beside it was built";
+    EXPECT_EQ(won.slots_opened, 1);
+
+    harness<strategy_chain> h(with_chain(chain, &retry));
+    auto& m = h.machine();
+    m.start(at(0ms));
+    h.drain();
+    m.timer(at(100ms));
+    EXPECT_EQ(h.drain(), "start 1 #2 | wake never");
+    EXPECT_EQ(m.slots_used(), 2);
+    EXPECT_EQ(h.slots_opened, 2);
+    ASSERT_EQ(bulkhead->waiters.size(), 3u);
+    EXPECT_EQ(bulkhead->waiters[2], &h.waiters[1])
+        << "the hedge is admitted with its slot's waiter";
 }
 
 TEST(call_machine_strategies, a_failed_parallel_attempt_waits_for_the_other_one) {

@@ -34,6 +34,7 @@
 
 #include <keel/attempt.hpp>
 #include <keel/detail/call_action.hpp>
+#include <keel/detail/slot_array.hpp>
 #include <keel/error.hpp>
 #include <keel/fallback.hpp>
 #include <keel/fault.hpp>
@@ -68,10 +69,6 @@ public:
 
     call_machine(const params_type& params, const Observer& observer) noexcept
         : params_(params), observer_(&observer) {
-        if constexpr (slots > 1) {
-            if (params_.strategies && params_.strategies->parallel)
-                slots_used_ = slots;
-        }
         if constexpr (single)
             only_ = only_admission(*params_.strategies);
     }
@@ -197,13 +194,24 @@ public:
     /// reference of the driver's while its strategy may call its waiter (a
     /// slot waiting for a reserved permit is woken by the deadline queue).
     int waiting() const noexcept { return waiting_ - timed_waiting_; }
-    /// The waiter object of each slot, given to admission strategies.
-    void attach_waiters(admission_waiter* const* waiters) noexcept {
-        for (int i = 0; i < slots; ++i)
-            waiters_[i] = waiters[i];
+    /// Where the driver keeps the waiter of a slot it has not built yet:
+    /// open(driver, slot) builds the driver's state of that slot and returns
+    /// its waiter. Asked when a hedge first needs the slot.
+    struct waiter_source {
+        void* driver = nullptr;
+        admission_waiter* (*open)(void* driver, int slot) noexcept = nullptr;
+    };
+    /// The waiter objects given to admission strategies: the first slot's,
+    /// and where the others' will come from.
+    void attach_waiters(admission_waiter& first, [[maybe_unused]] waiter_source more) noexcept {
+        if constexpr (Chain::enabled)
+            slots_[0].waiter = &first;
+        if constexpr (slots > 1)
+            more_waiters_ = more;
     }
-    /// How many slots this call uses: all of them with parallel attempts,
-    /// else one.
+    /// How many slots this call has used: the first, and one more for each
+    /// hedge that found the others busy. The driver's state of a slot
+    /// exists from its first use on.
     int slots_used() const noexcept { return used(); }
     /// The call completes with default-constructed values: its last attempt
     /// was cut before it started.
@@ -318,6 +326,9 @@ private:
         [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<std::uint64_t, 3>,
                                                  no_tickets>
             tickets;
+        /// The driver's waiter for this slot, given to admission strategies.
+        [[no_unique_address]] std::conditional_t<Chain::enabled, admission_waiter*, no_tickets>
+            waiter;
         std::uint8_t waiting_on; ///< which admission strategy it waits for
         time_point wait_until;   ///< when the wait runs out
         /// When the wait began, for events::admission_wait: nothing without
@@ -339,7 +350,8 @@ private:
             return slot;
     }
 
-    /// The slots in use; a constant where there is one (no parallel seam).
+    /// The slots used so far; a constant where there is one (no parallel
+    /// seam).
     int used() const noexcept {
         if constexpr (slots == 1)
             return 1;
@@ -413,6 +425,10 @@ private:
     }
 
     // ---- the transitions the events share (call_machine_events.hpp) -----------------
+
+    /// A hedge found every slot used so far busy: builds the next one, the
+    /// driver's state of it included.
+    void open_slot(int slot) noexcept;
 
     /// The end is known: cancel what still runs, complete once it has.
     void decide_end(give_up_reason reason, time_point now) noexcept;
@@ -518,9 +534,10 @@ private:
 
     params_type params_;
     const Observer* observer_;
-    std::array<slot_state, slots> slots_{};
-    std::array<attempt_type, slots> attempts_{};
-    std::array<attempt_feedback, slots> feedback_{};
+    // Built up to slots_used_: a call that never hedges builds one of each.
+    slot_array<slot_state, slots> slots_;
+    slot_array<attempt_type, slots> attempts_;
+    slot_array<attempt_feedback, slots> feedback_;
 
     time_point call_started_{};
     time_point last_ended_{};
@@ -539,9 +556,11 @@ private:
     give_up_reason reason_ = give_up_reason::none;
     asio::cancellation_type_t outer_cancel_ = asio::cancellation_type::none;
     int slots_used_ = 1;
+    struct no_waiter_source {};
+    [[no_unique_address]] std::conditional_t<(slots > 1), waiter_source, no_waiter_source>
+        more_waiters_{};
     int waiting_ = 0;
     int timed_waiting_ = 0; ///< of waiting_, those waiting for a reserved permit
-    std::array<admission_waiter*, slots> waiters_{};
     struct no_only_stage {};
     [[no_unique_address]] std::conditional_t<single, only_stage, no_only_stage> only_{};
     int attempts_started_ = 0;

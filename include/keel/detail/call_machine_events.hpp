@@ -284,10 +284,15 @@ void call_machine<Clock, Observer, Chain>::stop_waiting_all(time_point now) {
 template <class Clock, class Observer, class Chain>
 inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
     int slot = 0;
-    while (slot < used() && (slots_[slot].running || slots_[slot].start || slots_[slot].waiting))
+    const int used_slots = used();
+    while (slot < used_slots &&
+           (slots_[slot].running || slots_[slot].start || slots_[slot].waiting))
         ++slot;
-    if (slot == used())
-        return; // every slot busy: no parallel attempt this time
+    if (slot == used_slots) {
+        if (slot == slots)
+            return; // every slot busy: no parallel attempt this time
+        open_slot(slot);
+    }
     slot_state& s = slots_[slot];
     static_cast<attempt_slot&>(s) = attempt_slot{};
     if constexpr (Chain::enabled) {
@@ -303,6 +308,17 @@ inline void call_machine<Clock, Observer, Chain>::launch(time_point now) {
         }
     }
     begin_attempt(slot, now);
+}
+
+template <class Clock, class Observer, class Chain>
+void call_machine<Clock, Observer, Chain>::open_slot([[maybe_unused]] int slot) noexcept {
+    if constexpr (slots > 1) {
+        slots_.open(slot);
+        attempts_.open(slot);
+        feedback_.open(slot);
+        slots_[slot].waiter = more_waiters_.open(more_waiters_.driver, slot);
+        slots_used_ = slot + 1;
+    }
 }
 
 template <class Clock, class Observer, class Chain>

@@ -155,7 +155,7 @@ inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time
         // is a constant 0 where launch() asks.
         if (from != 0 && from > only_.stage)
             return admitted::yes;
-        const admission a = only_.strategy->admit_at(lazy_time(ticks(now)), *waiters_[slot]);
+        const admission a = only_.strategy->admit_at(lazy_time(ticks(now)), *s.waiter);
         if (!a.admitted)
             return wait_or_refuse(s, only_.stage, a, now);
         s.admitted = static_cast<std::uint8_t>(1u << only_.stage);
@@ -172,7 +172,7 @@ inline auto call_machine<Clock, Observer, Chain>::admit(int slot, int from, time
     for (int i = from; i < 3; ++i) {
         if (!stages[i])
             continue;
-        const admission a = stages[i]->admit_at(lazy_time(ticks(now)), *waiters_[slot]);
+        const admission a = stages[i]->admit_at(lazy_time(ticks(now)), *s.waiter);
         if (a.admitted) {
             s.admitted = static_cast<std::uint8_t>(s.admitted | (1u << i));
             s.tickets[i] = a.ticket;
@@ -287,7 +287,7 @@ inline void call_machine<Clock, Observer, Chain>::stop_waiting(int slot, time_po
     if (s.timed_wait) { // nothing queued: the reservation goes back with the permits
         s.timed_wait = false;
         --timed_waiting_;
-    } else if (!admission_at(s.waiting_on)->withdraw(*waiters_[slot])) {
+    } else if (!admission_at(s.waiting_on)->withdraw(*s.waiter)) {
         s.wait_until = time_point::max(); // admitted meanwhile: the grant is on its way
         return;
     }

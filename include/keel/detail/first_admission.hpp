@@ -6,6 +6,7 @@
 #pragma once
 
 #include <keel/detail/executor_target.hpp>
+#include <keel/detail/recycled_allocator.hpp>
 #include <keel/detail/run_op.hpp>
 #include <keel/error.hpp>
 #include <keel/fault.hpp>

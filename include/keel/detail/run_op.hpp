@@ -20,11 +20,12 @@
 // waiters when it shuts down.
 #pragma once
 
-#include <keel/detail/block_cache.hpp>
 #include <keel/detail/call_machine.hpp>
 #include <keel/detail/deadline_service.hpp>
 #include <keel/detail/executor_target.hpp>
 #include <keel/detail/fault_attempt.hpp>
+#include <keel/detail/recycled_allocator.hpp>
+#include <keel/detail/slot_array.hpp>
 #include <keel/detail/spinlock.hpp>
 #include <keel/endpoint.hpp>
 
@@ -37,9 +38,7 @@
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
-#include <asio/recycling_allocator.hpp>
 
-#include <array>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -48,20 +47,6 @@
 #include <utility>
 
 namespace keel::detail {
-
-/// Asio's default allocator means "use the thread's recycling cache" (blocks
-/// up to 1020 bytes). A larger state, with slots for parallel attempts, would
-/// evict Asio's own block there: it comes from keel's block cache instead.
-template <class Allocator, bool Large = false>
-struct recycled {
-    using type = Allocator;
-    static type from(const Allocator& a) noexcept { return a; }
-};
-template <class T, bool Large>
-struct recycled<std::allocator<T>, Large> {
-    using type = std::conditional_t<Large, cached_allocator<T>, asio::recycling_allocator<T>>;
-    static type from(const std::allocator<T>&) noexcept { return {}; }
-};
 
 /// CallExecutor: where the call's entry points run. By default the handler's
 /// associated executor; basic_pipeline passes io_context::executor_type when
@@ -83,7 +68,10 @@ public:
     using service_type = deadline_service<Timer>;
     using executor_type = CallExecutor;
     static constexpr bool large = Chain::max_in_flight > 1; // a state over 1020 bytes
-    using allocator_type = typename recycled<asio::associated_allocator_t<Handler>, large>::type;
+    using recycler = recycled<asio::associated_allocator_t<Handler>, large>;
+    /// The allocator of the handlers the call makes (its attempts', its
+    /// posted resumptions).
+    using allocator_type = typename recycler::type;
 
     /// `first_ticket`: the breaker admitted the first attempt already (the
     /// initiator asked it before building the call, to refuse cheaply).
@@ -91,7 +79,7 @@ public:
     static void start(H&& handler, O&& op, const params_type& params, service_type& service,
                       const Observer& observer, const IoExecutor& io_executor,
                       std::optional<std::uint64_t> first_ticket = std::nullopt) {
-        state_allocator alloc(recycled_allocator(handler));
+        state_allocator alloc(recycler::state_from(recycled_allocator(handler)));
         run_op* self = nullptr;
         try {
             self = std::allocator_traits<state_allocator>::allocate(alloc, 1);
@@ -115,8 +103,8 @@ public:
     }
 
 private:
-    using state_allocator =
-        typename std::allocator_traits<allocator_type>::template rebind_alloc<run_op>;
+    using state_allocator = typename std::allocator_traits<
+        typename recycler::state_type>::template rebind_alloc<run_op>;
     static constexpr int slots = machine_type::slots;
 
     template <class H, class O>
@@ -129,15 +117,23 @@ private:
         this->expire = &on_entry_expired;
         this->abandon = &on_entry_abandoned;
         if constexpr (Chain::enabled) {
-            std::array<admission_waiter*, slots> waiters;
+            slot_waiter& first = slots_[0].waiter;
             // op_ lives as long as the call: its endpoint's view does too.
-            const std::string_view endpoint = endpoint_of(op_);
-            for (int i = 0; i < slots; ++i) {
-                waiters_[i].attach(this, i, endpoint);
-                waiters[i] = &waiters_[i];
-            }
-            machine_.attach_waiters(waiters.data());
+            first.attach(this, 0, endpoint_of(op_));
+            if constexpr (slots > 1)
+                machine_.attach_waiters(first, {this, &open_slot});
+            else
+                machine_.attach_waiters(first, {});
         }
+    }
+
+    /// A hedge needs a slot no attempt of the call has used: builds its
+    /// state, and hands the machine its waiter.
+    static admission_waiter* open_slot(void* driver, int slot) noexcept {
+        run_op* self = static_cast<run_op*>(driver);
+        slot_waiter& waiter = self->slots_.open(slot).waiter;
+        waiter.attach(self, slot, endpoint_of(self->op_));
+        return &waiter;
     }
 
     static clock_ticks read_clock() noexcept {
@@ -160,8 +156,7 @@ private:
     }
 
     static allocator_type recycled_allocator(const Handler& handler) {
-        using associated = asio::associated_allocator_t<Handler>;
-        return recycled<associated, large>::from(asio::get_associated_allocator(handler));
+        return recycler::from(asio::get_associated_allocator(handler));
     }
 
     /// The time for an event: read only when the machine needs it (a clock
@@ -195,7 +190,7 @@ private:
         executor_type get_executor() const noexcept { return self_->executor_; }
         allocator_type get_allocator() const noexcept { return self_->allocator_; }
         cancellation_slot_type get_cancellation_slot() const noexcept {
-            return self_->signals_[slot_].slot();
+            return self_->slots_[slot_].signal.slot();
         }
 
     private:
@@ -287,7 +282,8 @@ private:
     void on_attempt_complete(int slot, std::error_code ec, Ts&&... args) {
         lock_.lock();
         if (machine_.busy(slot)) { // its start or cancel is still being executed
-            parked_[slot].emplace(ec, std::tuple<Ts...>(std::move(args)...));
+            slots_[slot].parked.emplace(ec, std::tuple<Ts...>(std::move(args)...));
+            ++parked_;
             lock_.unlock(); // our reference goes to the busy slot's executor
             return;
         }
@@ -357,11 +353,18 @@ private:
             values_ = std::move(values);
     }
 
-    bool parked_any() const noexcept {
-        for (int i = 0; i < machine_.slots_used(); ++i)
-            if (parked_[i])
-                return true;
-        return false;
+    /// Feeds the completions parked while their slot was busy, if it is no
+    /// longer.
+    void feed_parked() {
+        for (int i = 0; i < machine_.slots_used(); ++i) {
+            if (slots_[i].parked && !machine_.busy(i)) {
+                auto [ec, values] = std::move(*slots_[i].parked);
+                slots_[i].parked.reset();
+                --parked_;
+                attempt_ended(i, ec, std::move(values));
+                --refs_; // the parked attempt handler's
+            }
+        }
     }
 
     /// Who calls drive(): the caller's handler may run only from a handler.
@@ -374,18 +377,12 @@ private:
             if (started && from == entry::initiation) {
                 // async_run must return before anything that could lead to
                 // the caller's handler (an inline completion): carry on later.
-                if (parked_any() || machine_.has_action())
+                if (parked_ > 0 || machine_.has_action())
                     post_resume();
                 break;
             }
-            for (int i = 0; i < machine_.slots_used(); ++i) {
-                if (parked_[i] && !machine_.busy(i)) {
-                    auto [ec, values] = std::move(*parked_[i]);
-                    parked_[i].reset();
-                    attempt_ended(i, ec, std::move(values));
-                    --refs_; // the parked attempt handler's
-                }
-            }
+            if (parked_ > 0) [[unlikely]]
+                feed_parked();
             const call_action action = machine_.next();
             if (action.kind == call_action_kind::none)
                 break;
@@ -420,7 +417,7 @@ private:
                 started = true;
             } else {
                 lock_.unlock();
-                signals_[slot].emit(action.cancel);
+                slots_[slot].signal.emit(action.cancel);
             }
             lock_.lock();
             machine_.action_done(slot);
@@ -461,7 +458,7 @@ private:
         const fault_rule* rule = faults_->draw(fault_target_of(op_, endpoint_of(op_)));
         if (!rule)
             return false;
-        inject_fault<Timer>(*rule, machine_.attempt(slot), signals_[slot].slot(), executor_,
+        inject_fault<Timer>(*rule, machine_.attempt(slot), slots_[slot].signal.slot(), executor_,
                             io_executor_, fault_hooks{this, slot});
         return true;
     }
@@ -553,7 +550,7 @@ private:
         lock_.unlock();
         if (!last)
             return;
-        state_allocator alloc(allocator_);
+        state_allocator alloc(recycler::state_from(allocator_));
         this->~run_op();
         std::allocator_traits<state_allocator>::deallocate(alloc, this, 1);
     }
@@ -577,8 +574,16 @@ private:
     fault_plan* faults_;
     machine_type machine_;
     std::tuple<Ts...> values_;
-    std::array<asio::cancellation_signal, slots> signals_;
-    std::array<std::optional<std::tuple<std::error_code, std::tuple<Ts...>>>, slots> parked_;
+    struct no_waiter {};
+    /// What the driver keeps per attempt slot: the slot's cancellation, a
+    /// completion that arrived while the slot was busy, its waiter.
+    struct slot_objects {
+        asio::cancellation_signal signal;
+        std::optional<std::tuple<std::error_code, std::tuple<Ts...>>> parked;
+        [[no_unique_address]] std::conditional_t<Chain::enabled, slot_waiter, no_waiter> waiter;
+    };
+    /// Built as far as the machine's slots (open_slot): most calls use one.
+    slot_array<slot_objects, slots> slots_;
     asio::cancellation_slot outer_slot_;
     template <class Executor>
     using tracked_t = std::decay_t<decltype(asio::prefer(
@@ -588,10 +593,7 @@ private:
     spinlock lock_;
     int refs_ = 0;        ///< guarded by lock_
     int waiter_refs_ = 0; ///< of refs_, those of slots waiting for admission
-    struct no_waiters {};
-    [[no_unique_address]] std::conditional_t<Chain::enabled, std::array<slot_waiter, slots>,
-                                             no_waiters>
-        waiters_{};
+    int parked_ = 0;      ///< completions parked on busy slots, guarded by lock_
     entry_state entry_ = entry_state::idle;
 };
 

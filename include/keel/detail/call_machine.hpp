@@ -74,8 +74,8 @@ public:
     }
 
     /// Whether events need the time: with no deadline, no observer and no
-    /// strategy, the driver may pass time_point() and skip the clock read.
-    /// (The plain engine may carry a chain for its retry gate alone.)
+    /// strategy (a plain engine's gate: its chain), the driver may pass
+    /// time_point() and skip the clock read.
     bool needs_clock() const noexcept {
         return observer_enabled_v<Observer> || params_.exchange != unlimited ||
                params_.connect != unlimited || params_.total != unlimited ||
@@ -350,8 +350,7 @@ private:
             return slot;
     }
 
-    /// The slots used so far; a constant where there is one (no parallel
-    /// seam).
+    /// The slots used so far; a constant where there is one (no parallel seam).
     int used() const noexcept {
         if constexpr (slots == 1)
             return 1;
@@ -363,8 +362,7 @@ private:
         return std::chrono::duration_cast<clock_ticks>(t.time_since_epoch());
     }
 
-    /// Whether a chain is given. The serial and single engines run only
-    /// with one (the pipeline picks them for a non-empty chain).
+    /// Whether a chain is given: always on the serial and single engines.
     bool has_strategies() const noexcept {
         if constexpr (std::is_same_v<Chain, strategy_chain>)
             return params_.strategies != nullptr;
@@ -463,12 +461,10 @@ private:
     /// Asks the retry gate about the call, before its first attempt; a
     /// refusal ends the call with no attempt.
     void admit_call(time_point now) noexcept;
-    /// start() with a retry gate: admit_call(), then launch_first(). Out of
-    /// line: inlined, the gate's virtual call made start() save registers
-    /// on every call, gate or none (+13 instructions on the plain pipeline).
+    /// start() with a gate: admit_call(), launch_first(). Out of line, else
+    /// start() saves registers for every call, gate or none (+13 instructions).
     [[gnu::noinline]] void start_gated(time_point now);
-    /// The first attempt's launch, unless the call already ended (then the
-    /// breaker's first permit goes back).
+    /// Launches attempt 1, unless the call ended (the first permit goes back).
     void launch_first(time_point now);
     /// Tell the retry gate of an attempt's end, of the call's end decided.
     /// Out of line: most gates hear neither.
